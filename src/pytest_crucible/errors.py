@@ -1,0 +1,50 @@
+"""One exception tree for everything pytest-crucible raises on purpose.
+
+Every message says what went wrong and what to do about it: it names the experiment, the
+item, the option or the value, and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "CrucibleError",
+    "DatasetError",
+    "ExperimentError",
+    "MetricError",
+    "ResumeError",
+    "StatsError",
+    "StoreError",
+]
+
+
+class CrucibleError(Exception):
+    """Base class of every error pytest-crucible raises on purpose."""
+
+
+class ExperimentError(CrucibleError):
+    """An experiment is declared wrongly (unknown baseline, no conditions, ...)."""
+
+
+class DatasetError(CrucibleError):
+    """A dataset cannot be loaded: missing file, malformed row, repeated ids."""
+
+
+class ConfigError(CrucibleError):
+    """A configuration value or an override (`--crucible-set`) is invalid."""
+
+
+class MetricError(CrucibleError):
+    """A trial recorded a metric value that is not allowed, or missed a declared metric."""
+
+
+class StoreError(CrucibleError):
+    """The results store cannot be opened or written (corrupt, locked, newer schema)."""
+
+
+class ResumeError(CrucibleError):
+    """`--crucible-resume` names a run that does not exist."""
+
+
+class StatsError(CrucibleError):
+    """A statistical routine was called with arguments it cannot use."""
