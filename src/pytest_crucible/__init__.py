@@ -1,0 +1,1 @@
+"""pytest-crucible: AI research experiments as pytest test suites."""
