@@ -1,0 +1,86 @@
+"""The SQL schema of the results store (documented in docs/store.md).
+
+JSON columns hold JSON text: use SQLite's json_extract, or `pytest_crucible.load_trials`,
+which expands the metrics into one column each.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS experiments (
+    name         TEXT PRIMARY KEY,
+    description  TEXT NOT NULL DEFAULT '',
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id              TEXT PRIMARY KEY,
+    experiment          TEXT NOT NULL REFERENCES experiments(name),
+    status              TEXT NOT NULL,          -- running | completed | interrupted | failed
+    fingerprint         TEXT NOT NULL,          -- experiment fingerprint (config, code, data)
+    dataset_fingerprint TEXT NOT NULL,
+    seed                INTEGER NOT NULL,
+    config              TEXT NOT NULL,          -- JSON: the resolved configuration
+    header              TEXT NOT NULL,          -- JSON: conditions, baseline, metrics, repeat
+    environment         TEXT NOT NULL,          -- JSON: python, platform, packages, git
+    git_commit          TEXT,
+    git_dirty           INTEGER,
+    total_trials        INTEGER NOT NULL,
+    started_at          TEXT NOT NULL,          -- ISO 8601, UTC
+    ended_at            TEXT,
+    sessions            INTEGER NOT NULL DEFAULT 1  -- 1 + how many times it was resumed
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, started_at);
+
+CREATE TABLE IF NOT EXISTS items (
+    run_id    TEXT NOT NULL REFERENCES runs(run_id),
+    item_id   TEXT NOT NULL,
+    input     TEXT,                              -- JSON
+    expected  TEXT,                              -- JSON
+    metadata  TEXT,                              -- JSON
+    cluster   TEXT,
+    PRIMARY KEY (run_id, item_id)
+);
+
+CREATE TABLE IF NOT EXISTS trials (
+    run_id        TEXT NOT NULL REFERENCES runs(run_id),
+    condition     TEXT NOT NULL,
+    item_id       TEXT NOT NULL,
+    repeat        INTEGER NOT NULL,
+    trial_key     TEXT NOT NULL,                 -- hash of what determines the result
+    cluster       TEXT,
+    status        TEXT NOT NULL,                 -- passed | failed | skipped
+    metrics       TEXT NOT NULL,                 -- JSON object: metric name -> number/bool
+    output        TEXT,                          -- JSON: what the condition returned
+    error         TEXT,                          -- JSON: type, message, where, traceback
+    attempts      INTEGER NOT NULL DEFAULT 1,    -- how many sessions ran this trial
+    calls         INTEGER NOT NULL DEFAULT 0,    -- condition calls in the last attempt
+    latency_s     REAL,                          -- time spent in condition calls
+    input_tokens  INTEGER,
+    output_tokens INTEGER,
+    cost_usd      REAL,
+    artifacts     TEXT,                          -- JSON list: name, encoding, data
+    warnings      TEXT,                          -- JSON list of strings
+    worker        TEXT,                          -- xdist worker id, or 'main'
+    started_at    TEXT,
+    ended_at      TEXT,
+    PRIMARY KEY (run_id, condition, item_id, repeat)
+);
+CREATE INDEX IF NOT EXISTS trials_by_key ON trials(run_id, trial_key);
+
+CREATE TABLE IF NOT EXISTS logs (
+    id         INTEGER PRIMARY KEY,
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    trial_key  TEXT NOT NULL,
+    condition  TEXT NOT NULL,
+    item_id    TEXT NOT NULL,
+    repeat     INTEGER NOT NULL,
+    level      TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    meta       TEXT,                              -- JSON
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_trial ON logs(run_id, trial_key);
+"""

@@ -1,0 +1,306 @@
+"""The experiment declaration and its plan: condition x item x repeat, each with a key.
+
+`Experiment` is what a researcher writes in a test file. `Experiment.plan()` turns it into a
+`Plan`: the resolved config, the items and one `TrialSpec` per condition x item x repeat, in a
+deterministic order (pytest-xdist aborts when workers collect differently).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ._hashing import canonical_json, digest
+from .conditions import Condition
+from .config import config_to_dict, resolve_config
+from .datasets import Item, coerce
+from .errors import CrucibleError, ExperimentError
+from .metrics import Analysis, Metric
+
+__all__ = ["Experiment", "Plan", "TrialSpec", "registered_experiment"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXPERIMENT_ATTRIBUTE = "__crucible_experiment__"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial: what runs (condition, item, repeat) and the key that identifies its result."""
+
+    experiment: str
+    condition: str
+    item: Item
+    repeat: int
+    key: str
+    seed: int
+
+    @property
+    def test_id(self) -> str:
+        """The pytest parameter id, e.g. `few_shot-France-r2`."""
+        return f"{self.condition}-{self.item.id}-r{self.repeat}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An experiment resolved for one session: every input fixed, every trial keyed."""
+
+    experiment: Experiment
+    seed: int
+    config: Any
+    config_dict: dict[str, Any]
+    items: tuple[Item, ...]
+    dataset_fingerprint: str
+    trials: tuple[TrialSpec, ...]
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    def header(self) -> dict[str, Any]:
+        """What the store records about this experiment's run (JSON-safe)."""
+        experiment = self.experiment
+        return {
+            "name": experiment.name,
+            "description": experiment.description,
+            "fingerprint": self.fingerprint,
+            "dataset_fingerprint": self.dataset_fingerprint,
+            "config": self.config_dict,
+            "seed": self.seed,
+            "repeat": experiment.repeat,
+            "conditions": list(experiment.conditions),
+            "baseline": experiment.baseline,
+            "metrics": {
+                name: {
+                    "kind": m.kind,
+                    "lower_is_better": m.lower_is_better,
+                    "description": m.description,
+                    "unit": m.unit,
+                }
+                for name, m in experiment.metrics.items()
+            },
+            "total_trials": len(self.trials),
+            "items": len(self.items),
+        }
+
+
+class Experiment:
+    """A declared experiment: conditions x dataset items x repeats, and what each trial records.
+
+    Conditions are a dict of callables (or `Condition`s), or registered with
+    `@experiment.condition`. The trial function is marked with `@experiment.trial`; pytest then
+    runs it once per condition x item x repeat.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        dataset: Any,
+        conditions: Mapping[str, Callable[..., Any] | Condition] | None = None,
+        *,
+        description: str = "",
+        baseline: str | None = None,
+        metrics: Mapping[str, Metric] | Sequence[str] | None = None,
+        repeat: int = 1,
+        seed: int | None = None,
+        config: Any = None,
+        sample: int | None = None,
+        analysis: Analysis | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ExperimentError(
+                f"Experiment(name={name!r}): a name is letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit, e.g. 'capitals-prompting'"
+            )
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise ExperimentError(f"experiment {name}: repeat={repeat!r} must be an integer >= 1")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ExperimentError(f"experiment {name}: seed={seed!r} must be an integer or None")
+        self.name = name
+        self.description = description
+        self.dataset = coerce(dataset)
+        self.baseline = baseline
+        self.metrics = _coerce_metrics(name, metrics)
+        self.repeat = repeat
+        self.seed = seed
+        self.config_schema = config
+        self.sample = sample
+        self.analysis = analysis or Analysis()
+        self.conditions: dict[str, Condition] = {}
+        self.trial_function: Callable[..., Any] | None = None
+        for condition_name, fn in (conditions or {}).items():
+            self._add_condition(condition_name, fn)
+
+    def __repr__(self) -> str:
+        return f"Experiment({self.name!r})"
+
+    def _add_condition(self, name: str, fn: Callable[..., Any] | Condition) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ExperimentError(
+                f"experiment {self.name}: condition name {name!r} must be letters, digits, "
+                "'_', '-' or '.'"
+            )
+        if name in self.conditions:
+            raise ExperimentError(f"experiment {self.name}: condition {name!r} is declared twice")
+        condition = fn if isinstance(fn, Condition) else Condition(fn)
+        self.conditions[name] = condition.named(name)
+
+    def condition(
+        self,
+        name: str | Callable[..., Any] | None = None,
+        *,
+        version: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Register a condition: `@exp.condition`, `@exp.condition("name", version="2")`."""
+
+        def register(fn: F) -> F:
+            label = name if isinstance(name, str) else fn.__name__
+            self._add_condition(label, Condition(fn, version=version, params=params or {}))
+            return fn
+
+        if callable(name):
+            return register(name)
+        return register
+
+    def trial(self, fn: F) -> F:
+        """Mark the test function that runs one trial (receives `condition`, `item`, `trial`)."""
+        if self.trial_function is not None and self.trial_function is not fn:
+            raise ExperimentError(
+                f"experiment {self.name} already has the trial function "
+                f"{self.trial_function.__name__}; one experiment has one trial function"
+            )
+        self.trial_function = fn
+        setattr(fn, _EXPERIMENT_ATTRIBUTE, self)
+        return fn
+
+    def plan(
+        self,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        seed_override: int | None = None,
+    ) -> Plan:
+        """Resolve config, dataset and trials.
+
+        `seed` is used when the experiment declares none; `seed_override` (--crucible-seed)
+        replaces the declared one.
+        """
+        where = f"experiment {self.name}"
+        self._check_conditions()
+        config = resolve_config(self.config_schema, dict(overrides or {}), where)
+        config_dict = config_to_dict(config)
+        if seed_override is not None:
+            run_seed = seed_override
+        else:
+            run_seed = self.seed if self.seed is not None else (seed or 0)
+        dataset = self.dataset
+        if self.sample is not None:
+            dataset = dataset.sample(self.sample, seed=run_seed)
+        try:
+            items = dataset.items
+            dataset_fingerprint = dataset.fingerprint
+        except CrucibleError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+        trials = tuple(
+            _spec(self.name, condition, item, repeat, run_seed, config_dict)
+            for condition in self.conditions.values()
+            for item in items
+            for repeat in range(self.repeat)
+        )
+        fingerprint = digest(
+            canonical_json(
+                {
+                    "name": self.name,
+                    "config": config_dict,
+                    "conditions": {n: c.identity for n, c in self.conditions.items()},
+                    "dataset": dataset_fingerprint,
+                    "metrics": sorted(self.metrics),
+                    "repeat": self.repeat,
+                    "seed": run_seed,
+                }
+            )
+        )
+        return Plan(
+            experiment=self,
+            seed=run_seed,
+            config=config,
+            config_dict=config_dict,
+            items=items,
+            dataset_fingerprint=dataset_fingerprint,
+            trials=trials,
+            fingerprint=fingerprint,
+        )
+
+    def _check_conditions(self) -> None:
+        if not self.conditions:
+            raise ExperimentError(
+                f"experiment {self.name} has no conditions; pass conditions={{...}} "
+                "or register them with @experiment.condition"
+            )
+        if self.baseline is not None and self.baseline not in self.conditions:
+            raise ExperimentError(
+                f"experiment {self.name}: baseline={self.baseline!r} is not a condition; "
+                f"the conditions are {list(self.conditions)}"
+            )
+
+
+def _spec(
+    experiment: str,
+    condition: Condition,
+    item: Item,
+    repeat: int,
+    seed: int,
+    config: dict[str, Any],
+) -> TrialSpec:
+    key = digest(
+        canonical_json(
+            {
+                "experiment": experiment,
+                "config": config,
+                "condition": condition.identity,
+                "item": item.fingerprint,
+                "repeat": repeat,
+                "seed": seed,
+            }
+        )
+    )
+    return TrialSpec(
+        experiment=experiment,
+        condition=condition.name,
+        item=item,
+        repeat=repeat,
+        key=key,
+        seed=int(key[:8], 16),
+    )
+
+
+def _coerce_metrics(
+    experiment: str, metrics: Mapping[str, Metric] | Sequence[str] | None
+) -> dict[str, Metric]:
+    if metrics is None:
+        return {}
+    if isinstance(metrics, str):
+        raise ExperimentError(
+            f"experiment {experiment}: metrics={metrics!r} must be a dict of Metric or a "
+            "list of names, e.g. metrics=['correct']"
+        )
+    if not isinstance(metrics, Mapping):
+        return {name: Metric() for name in metrics}
+    for metric_name, metric in metrics.items():
+        if not isinstance(metric, Metric):
+            raise ExperimentError(
+                f"experiment {experiment}: metric {metric_name!r} must be crucible.Metric(...), "
+                f"got {metric!r:.60}"
+            )
+    return dict(metrics)
+
+
+def registered_experiment(fn: Any) -> Experiment | None:
+    """The experiment a test function was marked with by `@experiment.trial`, if any."""
+    found = getattr(fn, _EXPERIMENT_ATTRIBUTE, None)
+    return found if isinstance(found, Experiment) else None

@@ -1,0 +1,135 @@
+"""What every process of a session must agree on, fixed once by the controller.
+
+Under pytest-xdist the controller never collects; workers do, and they must collect the same
+items. So the controller fixes the inputs that could differ (the seed for experiments that
+declare none, the completed trials to skip on resume, the config overrides) and ships them to
+every worker through `workerinput`. Without xdist the single process uses the same object.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import ResumeError
+from .store import RunInfo, Store
+
+__all__ = ["ResumeTarget", "SessionInputs", "resolve_resume"]
+
+_LATEST = "latest"
+_RUN_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+@dataclass(frozen=True)
+class ResumeTarget:
+    """A stored run that this session continues: its id, its seed, its passed trial keys."""
+
+    run_id: str
+    seed: int
+    completed: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SessionInputs:
+    seed: int
+    seed_override: int | None = None
+    overrides: tuple[tuple[str | None, str, str], ...] = ()
+    resume: Mapping[str, ResumeTarget] = field(default_factory=dict)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        seed_override: int | None,
+        overrides: list[tuple[str | None, str, str]],
+        resume: Mapping[str, ResumeTarget],
+    ) -> SessionInputs:
+        return cls(
+            seed=secrets.randbelow(2**31),
+            seed_override=seed_override,
+            overrides=tuple(overrides),
+            resume=dict(resume),
+        )
+
+    def seed_for(self, experiment: str) -> int:
+        """The seed of an experiment that declares none: its resumed run's, else the session's."""
+        target = self.resume.get(experiment)
+        return target.seed if target else self.seed
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["resume"] = {
+            name: {"run_id": t.run_id, "seed": t.seed, "completed": sorted(t.completed)}
+            for name, t in self.resume.items()
+        }
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SessionInputs:
+        return cls(
+            seed=data["seed"],
+            seed_override=data["seed_override"],
+            overrides=tuple((o[0], o[1], o[2]) for o in data["overrides"]),
+            resume={
+                name: ResumeTarget(t["run_id"], t["seed"], frozenset(t["completed"]))
+                for name, t in data["resume"].items()
+            },
+        )
+
+
+def resolve_resume(store: Store, requested: str | None) -> dict[str, ResumeTarget]:
+    """Which run each experiment continues.
+
+    `latest` continues the newest run of every stored experiment; a run id (or several,
+    comma-separated) continues those runs alone.
+    """
+    if requested is None:
+        return {}
+    runs = store.runs()
+    if requested == _LATEST:
+        newest: dict[str, RunInfo] = {}
+        for run in runs:  # newest first
+            newest.setdefault(run.experiment, run)
+        return {name: _target(store, run) for name, run in newest.items()}
+    targets: dict[str, ResumeTarget] = {}
+    for run_id in (part.strip() for part in requested.split(",")):
+        found = next((r for r in runs if r.run_id == run_id), None)
+        if found is None:
+            raise ResumeError(_unknown_run(run_id, runs, store))
+        run = found
+        if run.experiment in targets:
+            raise ResumeError(
+                f"--crucible-resume={requested}: names two runs of experiment "
+                f"{run.experiment!r}; a session continues one run per experiment"
+            )
+        targets[run.experiment] = _target(store, run)
+    return targets
+
+
+def _target(store: Store, run: RunInfo) -> ResumeTarget:
+    return ResumeTarget(run.run_id, run.seed, frozenset(store.completed_keys(run.run_id)))
+
+
+def _unknown_run(run_id: str, runs: list[RunInfo], store: Store) -> str:
+    message = f"--crucible-resume={run_id}: no such run in store {store.path}."
+    if not _RUN_ID.match(run_id) and ("/" in run_id or "." in run_id or "::" in run_id):
+        message += (
+            f" {run_id!r} looks like a path: the option took it as its value. Write "
+            "`--crucible-resume` last or as `--crucible-resume=latest`, or give the run id "
+            "with `=` (--crucible-resume=RUN_ID)."
+        )
+    if not runs:
+        return message + " The store holds no runs yet."
+    by_experiment: dict[str, list[str]] = {}
+    for run in runs:
+        by_experiment.setdefault(run.experiment, []).append(
+            f"{run.run_id} ({run.status}, {run.passed_trials}/{run.total_trials} passed, "
+            f"{run.started_at[:16]})"
+        )
+    listed = "; ".join(
+        f"runs of {name!r}: {', '.join(found[:5])}" for name, found in by_experiment.items()
+    )
+    return f"{message} {listed}"

@@ -1,0 +1,316 @@
+"""The per-run object registered as a pytest plugin when `--crucible` is given.
+
+Roles (pytest-xdist): the controller (or a run without xdist) fixes the session inputs, owns
+the store, records every trial report and prints the results; workers collect and run. Both
+roles are this one class; `self.controller` says which parts are active.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .config import parse_overrides
+from .environment import capture_environment
+from .errors import CrucibleError, ExperimentError
+from .experiment import Experiment, Plan, TrialSpec
+from .inputs import SessionInputs, resolve_resume
+from .recorder import Recorder
+from .runner import BoundCondition, LoopThread, run_trial_function
+from .store import DEFAULT_STORE, Store
+from .trial import Trial, describe_exception
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+__all__ = ["SESSION_PLUGIN", "SPEC_ARG", "TRIAL_KEY", "CrucibleSession"]
+
+SESSION_PLUGIN = "crucible-session"
+SPEC_ARG = "_crucible_spec"
+TRIAL_FIXTURES = ("condition", "item", "trial")
+TRIAL_KEY = pytest.StashKey[Trial]()
+_PROGRESS_STEPS = 10
+
+
+class CrucibleSession:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.controller = not hasattr(config, "workerinput")
+        self.worker_id: str = getattr(config, "workerinput", {}).get("workerid", "main")
+        self.loop = LoopThread()
+        self.plans: dict[str, Plan] = {}
+        self._headers_sent: set[str] = set()
+        self._used_overrides: set[tuple[str | None, str]] = set()
+        self.recorder: Recorder | None = None
+        self.total: int | None = None
+        self._next_progress = 0
+        if self.controller:
+            self.inputs = self._controller_inputs()
+        else:
+            self.inputs = SessionInputs.from_json(config.workerinput["crucible"])  # type: ignore[attr-defined]
+
+    # -- set-up (controller) ----------------------------------------------------------------
+
+    def _controller_inputs(self) -> SessionInputs:
+        option = self.config.getoption
+        try:
+            overrides = parse_overrides(option("crucible_set") or [])
+            self.store = Store(self._store_path())
+            resume = resolve_resume(self.store, option("crucible_resume"))
+        except CrucibleError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        root = self.config.rootpath
+        self.recorder = Recorder(self.store, resume, lambda: capture_environment(root))
+        return SessionInputs.new(
+            seed_override=option("crucible_seed"), overrides=overrides, resume=resume
+        )
+
+    def _store_path(self) -> Path:
+        given = self.config.getoption("crucible_store") or self.config.getini("crucible_store")
+        path = Path(given) if given else DEFAULT_STORE
+        return path if path.is_absolute() else self.config.invocation_params.dir / path
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["crucible"] = self.inputs.to_json()
+
+    def pytest_report_header(self) -> list[str]:
+        lines = [f"crucible: store {self.store.path}"] if self.controller else []
+        for name, target in self.inputs.resume.items():
+            lines.append(
+                f"crucible: resuming run {target.run_id} of {name!r}: "
+                f"{len(target.completed)} passed trials will be reused, not run again"
+            )
+        return lines
+
+    # -- collection (workers, or the single process) ----------------------------------------
+
+    def plan_for(self, experiment: Experiment) -> Plan:
+        known = self.plans.get(experiment.name)
+        if known is not None:
+            if known.experiment is not experiment:
+                raise ExperimentError(
+                    f"two experiments are named {experiment.name!r}; experiment names must "
+                    "be unique in a session (they name the runs in the store)"
+                )
+            return known
+        applicable = self._overrides_for(experiment)
+        plan = experiment.plan(
+            overrides=applicable,
+            seed=self.inputs.seed_for(experiment.name),
+            seed_override=self.inputs.seed_override,
+        )
+        self.plans[experiment.name] = plan
+        return plan
+
+    def _overrides_for(self, experiment: Experiment) -> dict[str, str]:
+        """`--crucible-set` values for this experiment: qualified ones always (validation names
+        an unknown field), unqualified ones when the experiment has that field."""
+        fields = _config_fields(experiment.config_schema)
+        chosen: dict[str, str] = {}
+        for exp, key, value in self.inputs.overrides:
+            qualified = exp == experiment.name
+            if qualified or (exp is None and (fields is None or key in fields)):
+                chosen[key] = value
+                self._used_overrides.add((exp, key))
+        return chosen
+
+    def parametrize(self, metafunc: pytest.Metafunc, experiment: Experiment) -> None:
+        if not any(name in metafunc.fixturenames for name in TRIAL_FIXTURES):
+            raise pytest.Collector.CollectError(
+                f"{metafunc.function.__name__} is the trial function of experiment "
+                f"{experiment.name} but takes none of the fixtures {TRIAL_FIXTURES}"
+            )
+        try:
+            plan = self.plan_for(experiment)
+        except CrucibleError as exc:
+            raise pytest.Collector.CollectError(str(exc)) from None
+        metafunc.parametrize(SPEC_ARG, plan.trials, ids=[t.test_id for t in plan.trials])
+
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        self._check_overrides_used()
+        if not self.inputs.resume:
+            return
+        keep: list[pytest.Item] = []
+        done: list[pytest.Item] = []
+        for item in items:
+            spec = _spec_of(item)
+            target = self.inputs.resume.get(spec.experiment) if spec else None
+            (done if target and spec and spec.key in target.completed else keep).append(item)
+        if done:
+            config.hook.pytest_deselected(items=done)
+            items[:] = keep
+
+    def _check_overrides_used(self) -> None:
+        if not self.plans:
+            return
+        for exp, key, _ in self.inputs.overrides:
+            if (exp, key) in self._used_overrides:
+                continue
+            if exp is not None and exp not in self.plans:
+                raise pytest.UsageError(
+                    f"--crucible-set {exp}.{key}: no experiment named {exp!r} was collected; "
+                    f"the experiments are {sorted(self.plans)}"
+                )
+            fields = {
+                name: sorted(_config_fields(plan.experiment.config_schema) or [])
+                for name, plan in self.plans.items()
+            }
+            raise pytest.UsageError(
+                f"--crucible-set {key}=...: no collected experiment has a config field "
+                f"{key!r}; the fields are {fields}"
+            )
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.controller:
+            self.total = sum(1 for item in session.items if _spec_of(item) is not None)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self.total is None:
+            self.total = len(ids)
+
+    # -- running (workers, or the single process) -------------------------------------------
+
+    def new_trial(self, spec: TrialSpec, node: pytest.Item) -> Trial:
+        trial = Trial(spec, self.plans[spec.experiment])
+        node.stash[TRIAL_KEY] = trial
+        return trial
+
+    def bind_condition(self, trial: Trial, test_function: Any) -> BoundCondition:
+        condition = self.plans[trial.spec.experiment].experiment.conditions[trial.condition]
+        awaited = inspect.iscoroutinefunction(test_function)
+        return BoundCondition(condition, trial, self.loop, awaited=awaited)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        trial = pyfuncitem.stash.get(TRIAL_KEY, None)
+        if trial is None:
+            return None
+        names = pyfuncitem._fixtureinfo.argnames
+        kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+        run_trial_function(pyfuncitem.obj, kwargs, trial, self.loop)
+        missing = trial.missing_metrics()
+        if missing:
+            message = (
+                f"trial {trial.spec.test_id} of experiment {trial.spec.experiment} did not "
+                f"record the declared metric(s) {missing}; call trial.record({missing[0]}=...)"
+            )
+            trial.error = {
+                "type": "MetricError",
+                "message": message,
+                "where": "trial function",
+                "traceback": "",
+            }
+            pytest.fail(message, pytrace=False)
+        return True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        spec = _spec_of(item)
+        if spec is None:
+            return report
+        if call.when == "call" or (call.when == "setup" and report.failed):
+            report.crucible = self._payload(item, spec, report, call)  # type: ignore[attr-defined]
+        return report
+
+    def _payload(
+        self,
+        item: pytest.Item,
+        spec: TrialSpec,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+    ) -> dict[str, Any]:
+        trial = item.stash.get(TRIAL_KEY, None) or Trial(spec, self.plans[spec.experiment])
+        error = None
+        if report.failed and trial.error is None and call.excinfo is not None:
+            error = describe_exception(call.excinfo.value, where=call.when)
+        status = "passed" if report.passed else "failed" if report.failed else "skipped"
+        header = None
+        if spec.experiment not in self._headers_sent:
+            self._headers_sent.add(spec.experiment)
+            header = self.plans[spec.experiment].header()
+        return {
+            "trial": trial.result(status=status, error=error),
+            "header": header,
+            "worker": self.worker_id,
+        }
+
+    # -- recording and results (controller) -------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, "crucible", None)
+        if payload is None or self.recorder is None:
+            return
+        try:
+            self.recorder.record(payload)
+        except CrucibleError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        assert self.recorder is not None
+        total = self.total or 0
+        if total < 20 or self.recorder.done < self._next_progress:
+            return
+        step = max(1, total // _PROGRESS_STEPS)
+        self._next_progress = (self.recorder.done // step + 1) * step
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.recorder.done > 0:
+            reporter.write_line(self.recorder.progress_line(self.total))
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.recorder is None:
+            return
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        crashed = exitstatus == pytest.ExitCode.INTERNAL_ERROR
+        self.recorder.finish(interrupted=interrupted, crashed=crashed)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.recorder is None or not self.recorder.runs:
+            return
+        terminalreporter.section("crucible results")
+        for outcome in self.recorder.runs.values():
+            terminalreporter.write_line(self.recorder.summary(outcome))
+            terminalreporter.write_line("")
+        for warning in self.recorder.warnings[:10]:
+            terminalreporter.write_line(f"warning: {warning}", yellow=True)
+        if len(self.recorder.warnings) > 10:
+            terminalreporter.write_line(f"... and {len(self.recorder.warnings) - 10} more")
+        ids = ", ".join(o.run_id for o in self.recorder.runs.values())
+        terminalreporter.write_line(
+            f"results stored in {self.store.path} (runs {ids}); load them with "
+            f"pytest_crucible.load_trials(RUN_ID, store=...); continue an interrupted run "
+            "with --crucible-resume"
+        )
+
+    def pytest_unconfigure(self) -> None:
+        self.loop.close()
+        if self.controller:
+            self.store.close()
+
+
+def _spec_of(item: pytest.Item) -> TrialSpec | None:
+    callspec = getattr(item, "callspec", None)
+    spec = callspec.params.get(SPEC_ARG) if callspec is not None else None
+    return spec if isinstance(spec, TrialSpec) else None
+
+
+def _config_fields(schema: Any) -> set[str] | None:
+    """The field names of a config schema; None when any key is allowed to reach validation."""
+    if schema is None:
+        return set()
+    fields = getattr(schema, "fields", None) or getattr(schema, "model_fields", None)
+    if isinstance(fields, dict):
+        return set(fields)
+    if isinstance(schema, dict):
+        return set(schema)
+    return None

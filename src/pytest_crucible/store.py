@@ -1,0 +1,338 @@
+"""The results store: an embedded SQLite database, one commit per trial.
+
+Only the controller process writes (WAL journal, synchronous=NORMAL: a kill -9 loses nothing
+that was committed). Readers (`load_trials`, reports, other processes) never block it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ._schema import DDL, SCHEMA_VERSION
+from .errors import StoreError
+
+__all__ = ["DEFAULT_STORE", "RunInfo", "Store", "utc_now"]
+
+DEFAULT_STORE = Path(".crucible") / "crucible.db"
+_BUSY_TIMEOUT_MS = 5000
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A stored run, as listed by `Store.runs`."""
+
+    run_id: str
+    experiment: str
+    status: str
+    seed: int
+    fingerprint: str
+    total_trials: int
+    started_at: str
+    ended_at: str | None
+    sessions: int
+    stored_trials: int
+    passed_trials: int
+
+
+class Store:
+    """Read and write runs, trials and logs in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if readonly and not self.path.exists():
+            raise StoreError(
+                f"store {self.path} does not exist; run `pytest --crucible` first, "
+                "or point --crucible-store at an existing store"
+            )
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path.resolve()}{'?mode=ro' if self.readonly else ''}"
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            conn.row_factory = sqlite3.Row
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._check_version(version, conn)
+            if not self.readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                if version == 0:
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;{DDL};PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+                    )
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+        return conn
+
+    def _check_version(self, version: int, conn: sqlite3.Connection) -> None:
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"store {self.path} has schema version {version}, written by a newer "
+                f"pytest-crucible (this one reads up to {SCHEMA_VERSION}); upgrade "
+                "pytest-crucible, or use another store with --crucible-store PATH"
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(self, header: Mapping[str, Any], environment: Mapping[str, Any]) -> str:
+        run_id = secrets.token_hex(4)
+        now = utc_now()
+        git = environment.get("git") or {}
+        with self._write():
+            self._conn.execute(
+                "INSERT INTO experiments(name, description, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET description = excluded.description",
+                (header["name"], header.get("description", ""), now),
+            )
+            self._conn.execute(
+                "INSERT INTO runs(run_id, experiment, status, fingerprint, dataset_fingerprint,"
+                " seed, config, header, environment, git_commit, git_dirty, total_trials,"
+                " started_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    header["name"],
+                    header["fingerprint"],
+                    header["dataset_fingerprint"],
+                    header["seed"],
+                    _dump(header["config"]),
+                    _dump(header),
+                    _dump(environment),
+                    git.get("commit"),
+                    None if git.get("dirty") is None else int(git["dirty"]),
+                    header["total_trials"],
+                    now,
+                ),
+            )
+        return run_id
+
+    def resume_run(self, run_id: str, header: Mapping[str, Any]) -> None:
+        """Mark a stored run as running again, with the header of this session."""
+        with self._write():
+            self._conn.execute(
+                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1,"
+                " fingerprint = ?, dataset_fingerprint = ?, config = ?, header = ?,"
+                " total_trials = ? WHERE run_id = ?",
+                (
+                    header["fingerprint"],
+                    header["dataset_fingerprint"],
+                    _dump(header["config"]),
+                    _dump(header),
+                    header["total_trials"],
+                    run_id,
+                ),
+            )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self._write():
+            self._conn.execute(
+                "UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?",
+                (status, utc_now(), run_id),
+            )
+
+    def runs(self, experiment: str | None = None) -> list[RunInfo]:
+        """Stored runs, newest first."""
+        where, args = ("WHERE r.experiment = ?", (experiment,)) if experiment else ("", ())
+        rows = self._conn.execute(
+            "SELECT r.*, COUNT(t.run_id) AS stored,"
+            " COALESCE(SUM(t.status = 'passed'), 0) AS passed"
+            f" FROM runs r LEFT JOIN trials t ON t.run_id = r.run_id {where}"
+            " GROUP BY r.run_id ORDER BY r.started_at DESC, r.rowid DESC",
+            args,
+        ).fetchall()
+        return [
+            RunInfo(
+                run_id=row["run_id"],
+                experiment=row["experiment"],
+                status=row["status"],
+                seed=row["seed"],
+                fingerprint=row["fingerprint"],
+                total_trials=row["total_trials"],
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+                sessions=row["sessions"],
+                stored_trials=row["stored"],
+                passed_trials=row["passed"],
+            )
+            for row in rows
+        ]
+
+    def run(self, run_id: str) -> RunInfo | None:
+        return next((r for r in self.runs() if r.run_id == run_id), None)
+
+    def run_header(self, run_id: str) -> dict[str, Any]:
+        row = self._conn.execute("SELECT header FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"store {self.path} has no run {run_id!r}")
+        return dict(json.loads(row["header"]))
+
+    def completed_keys(self, run_id: str) -> list[str]:
+        """Keys of the trials of a run that passed: resume does not run these again."""
+        rows = self._conn.execute(
+            "SELECT trial_key FROM trials WHERE run_id = ? AND status = 'passed'"
+            " ORDER BY trial_key",
+            (run_id,),
+        )
+        return [row[0] for row in rows]
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def record_trial(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
+        """Store one trial's result (replacing an earlier attempt of the same trial) and its
+        logs, in one transaction."""
+        item = result.get("item") or {}
+        with self._write():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO items(run_id, item_id, input, expected, metadata, cluster)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    result["item_id"],
+                    _dump(item.get("input")),
+                    _dump(item.get("expected")),
+                    _dump(item.get("metadata")),
+                    result["cluster"],
+                ),
+            )
+            self._conn.execute(_UPSERT_TRIAL, _trial_row(run_id, result, worker))
+            if result.get("logs"):
+                self._conn.executemany(
+                    "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level,"
+                    " message, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            run_id,
+                            result["key"],
+                            result["condition"],
+                            result["item_id"],
+                            result["repeat"],
+                            log["level"],
+                            log["message"],
+                            _dump(log.get("meta")),
+                            _iso(log.get("at")) or utc_now(),
+                        )
+                        for log in result["logs"]
+                    ],
+                )
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Run a read-only query (used by loaders and reports)."""
+        return self._conn.execute(sql, args).fetchall()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        if self.readonly:
+            raise StoreError(f"store {self.path} was opened read-only")
+        try:
+            with _transaction(self._conn):
+                yield
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+
+
+_UPSERT_TRIAL = """
+INSERT INTO trials(run_id, condition, item_id, repeat, trial_key, cluster, status, metrics,
+    output, error, calls, latency_s, input_tokens, output_tokens, cost_usd, artifacts,
+    warnings, worker, started_at, ended_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(run_id, condition, item_id, repeat) DO UPDATE SET
+    trial_key = excluded.trial_key, cluster = excluded.cluster, status = excluded.status,
+    metrics = excluded.metrics, output = excluded.output, error = excluded.error,
+    attempts = trials.attempts + 1, calls = excluded.calls, latency_s = excluded.latency_s,
+    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+    cost_usd = excluded.cost_usd, artifacts = excluded.artifacts, warnings = excluded.warnings,
+    worker = excluded.worker, started_at = excluded.started_at, ended_at = excluded.ended_at
+"""
+
+
+def _trial_row(run_id: str, result: Mapping[str, Any], worker: str) -> tuple[Any, ...]:
+    usage = result.get("usage") or {}
+    return (
+        run_id,
+        result["condition"],
+        result["item_id"],
+        result["repeat"],
+        result["key"],
+        result["cluster"],
+        result["status"],
+        _dump(result.get("metrics") or {}),
+        _dump(result.get("output")),
+        _dump(result.get("error")),
+        result.get("calls", 0),
+        result.get("latency_s"),
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        usage.get("cost_usd"),
+        _dump(result.get("artifacts") or []),
+        _dump(result.get("warnings") or []),
+        worker,
+        _iso(result.get("started_at")),
+        _iso(result.get("ended_at")),
+    )
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=repr)
+
+
+def _explain(exc: sqlite3.DatabaseError, path: Path) -> StoreError:
+    message = str(exc)
+    if "locked" in message or "busy" in message:
+        return StoreError(
+            f"store {path} is locked by another process (another `pytest --crucible` run?) "
+            f"and stayed locked for {_BUSY_TIMEOUT_MS // 1000} s; wait for it to finish, or "
+            "use a separate store with --crucible-store PATH"
+        )
+    if "not a database" in message or "malformed" in message or "corrupt" in message:
+        return StoreError(
+            f"store {path} is not a readable SQLite database ({message}); nothing was written "
+            f"to it. Move it aside (mv {path} {path}.bad) to start a new store, or point "
+            "--crucible-store at another file"
+        )
+    return StoreError(f"store {path}: {message}")

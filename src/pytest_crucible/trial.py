@@ -1,0 +1,176 @@
+"""The `trial` handle a trial function receives, and the result it turns into.
+
+A `Trial` collects what happens in one trial: the condition's outputs, timings and errors
+(recorded by the `condition` wrapper), the metrics the test records, its logs and artifacts.
+`Trial.result()` turns it into a JSON-safe dict: the one record that travels with the pytest
+report (across processes under xdist) to the controller, which stores it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import MetricError
+from .experiment import Plan, TrialSpec
+from .metrics import Metric, check_metric_value
+
+__all__ = ["Trial", "describe_exception", "json_safe"]
+
+_LEVELS = ("debug", "info", "warning", "error", "critical")
+_TRACEBACK_LINES = 12
+
+
+class Trial:
+    """The runtime handle of one trial.
+
+    `record(**metrics)` sets metric values (numbers or booleans); `log(level, message, **meta)`
+    keeps a log line attributed to this trial; `artifact(name, data)` keeps text or bytes;
+    `seed` / `rng` give per-trial randomness derived from the experiment seed and trial key;
+    `config` is the experiment's resolved configuration.
+    """
+
+    def __init__(self, spec: TrialSpec, plan: Plan) -> None:
+        self.spec = spec
+        self.config = plan.config
+        self.seed = spec.seed
+        self.rng = random.Random(spec.seed)
+        self._declared: Mapping[str, Metric] = plan.experiment.metrics
+        self._lock = threading.Lock()  # sync conditions may run on a thread pool
+        self.metrics: dict[str, float | bool] = {}
+        self.outputs: list[Any] = []
+        self.calls = 0
+        self.latency_s = 0.0
+        self.error: dict[str, Any] | None = None
+        self.logs: list[dict[str, Any]] = []
+        self.artifacts: list[dict[str, Any]] = []
+        self.warnings: list[str] = []
+        self.started_at = time.time()
+
+    def __repr__(self) -> str:
+        return f"Trial({self.spec.experiment}:{self.spec.test_id})"
+
+    @property
+    def condition(self) -> str:
+        return self.spec.condition
+
+    @property
+    def output(self) -> Any:
+        """The last output the condition returned (None before it was called)."""
+        return self.outputs[-1] if self.outputs else None
+
+    def record(self, **metrics: Any) -> None:
+        """Record metric values for this trial, e.g. `trial.record(correct=True, score=0.8)`."""
+        for name, value in metrics.items():
+            if self._declared and name not in self._declared:
+                raise MetricError(
+                    f"trial {self.spec.test_id}: metric {name!r} is not declared; "
+                    f"the experiment declares {sorted(self._declared)}"
+                )
+            try:
+                checked = check_metric_value(name, value)
+            except MetricError as exc:
+                raise MetricError(f"trial {self.spec.test_id}: {exc}") from None
+            with self._lock:
+                self.metrics[name] = checked
+
+    def log(self, level: str, message: str, **meta: Any) -> None:
+        """Keep a log line attributed to this trial (stored with it)."""
+        level = level.lower()
+        if level not in _LEVELS:
+            raise ValueError(f"trial.log level {level!r} must be one of {_LEVELS}")
+        entry = {
+            "level": level,
+            "message": str(message),
+            "meta": json_safe(meta, self.warnings),
+            "at": time.time(),
+        }
+        with self._lock:
+            self.logs.append(entry)
+
+    def artifact(self, name: str, data: str | bytes) -> None:
+        """Keep a named artifact (text or bytes) with this trial's stored result."""
+        if isinstance(data, bytes):
+            entry = {"name": name, "encoding": "base64", "data": base64.b64encode(data).decode()}
+        elif isinstance(data, str):
+            entry = {"name": name, "encoding": "text", "data": data}
+        else:
+            raise TypeError(
+                f"trial.artifact({name!r}): data must be str or bytes, "
+                f"got {type(data).__name__}; serialise it first (json.dumps)"
+            )
+        with self._lock:
+            self.artifacts.append(entry)
+
+    def note_call(self, output: Any, seconds: float) -> None:
+        """Called by the condition wrapper after each successful condition call."""
+        with self._lock:
+            self.calls += 1
+            self.latency_s += seconds
+            self.outputs.append(output)
+
+    def note_error(self, exc: BaseException, seconds: float) -> None:
+        """Called by the condition wrapper when the condition raised."""
+        with self._lock:
+            self.calls += 1
+            self.latency_s += seconds
+            self.error = describe_exception(exc, where="condition")
+
+    def missing_metrics(self) -> list[str]:
+        return [name for name in self._declared if name not in self.metrics]
+
+    def result(self, *, status: str, error: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON-safe record of this trial that goes to the store."""
+        outputs = self.outputs[0] if len(self.outputs) == 1 else (self.outputs or None)
+        spec = self.spec
+        return {
+            "experiment": spec.experiment,
+            "key": spec.key,
+            "condition": spec.condition,
+            "item_id": spec.item.id,
+            "repeat": spec.repeat,
+            "cluster": spec.item.cluster,
+            "item": json_safe(spec.item.to_dict(), self.warnings),
+            "status": status,
+            "metrics": dict(self.metrics),
+            "output": json_safe(outputs, self.warnings, what="output"),
+            "error": error or self.error,
+            "calls": self.calls,
+            "latency_s": self.latency_s,
+            "logs": self.logs,
+            "artifacts": self.artifacts,
+            "warnings": self.warnings,
+            "started_at": self.started_at,
+            "ended_at": time.time(),
+        }
+
+
+def describe_exception(exc: BaseException, *, where: str) -> dict[str, Any]:
+    """Type, message and the last lines of the traceback: what the store keeps of an error."""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    excerpt = "".join(lines).splitlines()[-_TRACEBACK_LINES:]
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "where": where,
+        "traceback": "\n".join(excerpt),
+    }
+
+
+def json_safe(value: Any, warnings: list[str], what: str = "value") -> Any:
+    """`value` if JSON can hold it, else its repr, with a warning saying so."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        warnings.append(
+            f"{what} of type {type(value).__name__} is not JSON serialisable; stored its repr. "
+            "Return JSON-safe values (str, numbers, lists, dicts) to store them as data"
+        )
+        return repr(value)
