@@ -1,0 +1,118 @@
+"""End to end: declaring, collecting, running and storing an experiment."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import EXPERIMENT, XDIST, query, read_calls, store_path, trial_rows
+
+import pytest_crucible as crucible
+
+
+def test_plugin_loads_by_itself(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*--crucible *run experiments*", "*--crucible-resume*"])
+
+
+def test_without_flag_experiments_are_skipped_and_other_tests_run(
+    pytester: pytest.Pytester, calls_file: object
+) -> None:
+    pytester.makepyfile(test_demo=EXPERIMENT + "\ndef test_plain():\n    assert True\n")
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*experiment demo: run experiments with `pytest --crucible`*"])
+    assert not store_path(pytester).exists()
+    assert read_calls(calls_file) == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_runs_every_trial_and_stores_it(
+    pytester: pytest.Pytester, calls_file: object, xdist: list[str]
+) -> None:
+    pytester.makepyfile(test_demo=EXPERIMENT)
+    result = pytester.runpytest("--crucible", "-v", *xdist)
+    result.assert_outcomes(passed=12)
+    result.stdout.re_match_lines([r".*PASSED.*test_demo\[shout-b-r1\]|.*test_demo\[shout-b-r1\] PASSED"])
+    rows = trial_rows(pytester)
+    assert len(rows) == 12
+    assert {(r["condition"], r["item_id"], r["repeat"]) for r in rows} == {
+        (c, i, r) for c in ("terse", "shout") for i in "abc" for r in (0, 1)
+    }
+    shout_b = next(r for r in rows if (r["condition"], r["item_id"]) == ("shout", "b"))
+    assert shout_b["output"] == "ROME!"
+    assert shout_b["metrics"] == {"correct": True, "length": 5}
+    assert shout_b["status"] == "passed"
+    assert shout_b["latency_s"] is not None and shout_b["latency_s"] >= 0
+    assert len(read_calls(calls_file)) == 12  # type: ignore[arg-type]
+    logs = query(pytester, "SELECT * FROM logs WHERE condition='shout' AND item_id='b'")
+    assert len(logs) == 2 and logs[0]["message"] == "answered" and "ROME!" in logs[0]["meta"]
+    # the results table: per condition, trials and the metric mean with its CI
+    result.stdout.fnmatch_lines(
+        [
+            "*crucible results*",
+            "demo  run * (completed; 12/12 trials stored: 12 ran now)",
+            "condition*trials*passed*failed*correct*length*",
+            "terse * 6 * 6 * 0 * 0.667 [[]*",
+            "shout * 6 * 6 * 0 * 0.333 [[]*",
+        ]
+    )
+
+
+def test_n0_and_n2_store_the_same_rows(pytester: pytest.Pytester, calls_file: object) -> None:
+    pytester.makepyfile(test_demo=EXPERIMENT)
+    seen = []
+    for args in ([], ["-n", "2"]):
+        store = f"store{len(seen)}.db"
+        pytester.runpytest("--crucible", f"--crucible-store={store}", *args).assert_outcomes(
+            passed=12
+        )
+        frame = crucible.load_trials(store=pytester.path / store)
+        seen.append(
+            frame[["condition", "item_id", "repeat", "trial_key", "status", "correct", "length"]]
+        )
+    pd.testing.assert_frame_equal(seen[0], seen[1])
+
+
+def test_sync_test_function_and_decorated_conditions(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_sync="""
+        import asyncio
+        import pytest_crucible as crucible
+
+        exp = crucible.Experiment("sync-demo", dataset=[{"input": 1}, {"input": 2}],
+                                  metrics=["double"])
+
+        @exp.condition
+        def plain(x):
+            return x * 2
+
+        @exp.condition("awaited", version="1")
+        async def awaited(x):
+            await asyncio.sleep(0)
+            return x * 2
+
+        @exp.trial
+        def test_sync(condition, item, trial):
+            value = condition(item.input)   # an async condition is run for a sync test
+            trial.record(double=value)
+            assert trial.output == value
+        """
+    )
+    result = pytester.runpytest("--crucible", "-v")
+    result.assert_outcomes(passed=4)
+    rows = trial_rows(pytester)
+    assert sorted(r["metrics"]["double"] for r in rows) == [2, 2, 4, 4]
+    # items without an id field get a stable content-hash id
+    assert all(len(r["item_id"]) == 12 for r in rows)
+
+
+def test_k_m_and_collect_only_work_as_usual(pytester: pytest.Pytester, calls_file: object) -> None:
+    pytester.makepyfile(test_demo=EXPERIMENT)
+    collected = pytester.runpytest("--crucible", "--collect-only", "-q")
+    collected.stdout.fnmatch_lines(["test_demo.py::test_demo[[]terse-a-r0[]]", "*12 tests*"])
+    assert read_calls(calls_file) == []  # type: ignore[arg-type]
+    selected = pytester.runpytest("--crucible", "-k", "shout and r0")
+    selected.assert_outcomes(passed=3)
+    assert len(trial_rows(pytester)) == 3
+    marked = pytester.runpytest("--crucible", "-m", "not slow")
+    marked.assert_outcomes(passed=12)
