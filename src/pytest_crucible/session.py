@@ -133,7 +133,14 @@ class CrucibleSession:
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        self._check_overrides_used()
+        problem = self._unused_override()
+        if problem is not None:
+            # A failed collection report, not an exception: raised here under xdist a
+            # UsageError would crash the worker instead of reaching the user.
+            report = pytest.CollectReport("--crucible-set", "failed", problem, [])
+            config.hook.pytest_collectreport(report=report)
+            items[:] = [item for item in items if _spec_of(item) is None]
+            return
         if not self.inputs.resume:
             return
         keep: list[pytest.Item] = []
@@ -146,14 +153,15 @@ class CrucibleSession:
             config.hook.pytest_deselected(items=done)
             items[:] = keep
 
-    def _check_overrides_used(self) -> None:
+    def _unused_override(self) -> str | None:
+        """A message for the first `--crucible-set` that no collected experiment took."""
         if not self.plans:
-            return
+            return None
         for exp, key, _ in self.inputs.overrides:
             if (exp, key) in self._used_overrides:
                 continue
-            if exp is not None and exp not in self.plans:
-                raise pytest.UsageError(
+            if exp is not None:
+                return (
                     f"--crucible-set {exp}.{key}: no experiment named {exp!r} was collected; "
                     f"the experiments are {sorted(self.plans)}"
                 )
@@ -161,10 +169,11 @@ class CrucibleSession:
                 name: sorted(_config_fields(plan.experiment.config_schema) or [])
                 for name, plan in self.plans.items()
             }
-            raise pytest.UsageError(
+            return (
                 f"--crucible-set {key}=...: no collected experiment has a config field "
                 f"{key!r}; the fields are {fields}"
             )
+        return None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.controller:
@@ -272,7 +281,10 @@ class CrucibleSession:
             return
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
         crashed = exitstatus == pytest.ExitCode.INTERNAL_ERROR
-        self.recorder.finish(interrupted=interrupted, crashed=crashed)
+        try:
+            self.recorder.finish(interrupted=interrupted, crashed=crashed)
+        except CrucibleError as exc:  # the trials are stored; only the run's status is not
+            self.recorder.warnings.append(f"could not finish the runs: {exc}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.recorder is None or not self.recorder.runs:

@@ -88,6 +88,9 @@ class Store:
                     conn.executescript(
                         f"BEGIN IMMEDIATE;{DDL};PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
                     )
+                else:  # fail now, not at the first trial, if another process holds the lock
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("ROLLBACK")
         except sqlite3.DatabaseError as exc:
             raise _explain(exc, self.path) from None
         return conn
