@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
 from .store import DEFAULT_STORE, Store
+
+if TYPE_CHECKING:  # pandas is imported when a frame is built, not when pytest starts
+    import pandas as pd
 
 __all__ = ["load_runs", "load_trials", "trials_frame"]
 
@@ -68,6 +69,8 @@ def trials_frame(store: Store, run_id: str, *, include_outputs: bool = False) ->
         " ORDER BY condition, item_id, repeat",
         (run_id,),
     )
+    import pandas as pd
+
     records: list[dict[str, Any]] = []
     metric_names: dict[str, None] = {}
     for row in rows:
@@ -100,6 +103,8 @@ def _columns(include_outputs: bool, metric_names: dict[str, None]) -> list[str]:
 
 def load_runs(store: str | Path = DEFAULT_STORE, experiment: str | None = None) -> pd.DataFrame:
     """Every stored run (newest first) with its status and how many trials it holds."""
+    import pandas as pd
+
     with _open(store) as opened:
         runs = opened.runs(experiment)
     return pd.DataFrame([run.__dict__ for run in runs])

@@ -9,11 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-from scipy import stats as scipy_stats
+if TYPE_CHECKING:  # numpy, pandas and scipy load at session end, not when pytest starts
+    import pandas as pd
 
 __all__ = ["ConditionSummary", "MetricSummary", "format_table", "summarise"]
 
@@ -56,6 +55,9 @@ def summarise(
 
 
 def _metric(rows: pd.DataFrame, metric: str, level: float) -> MetricSummary:
+    import numpy as np
+    from scipy import stats as scipy_stats
+
     if metric not in rows.columns:
         return MetricSummary(None, None, None, 0)
     per_item = rows.groupby("item_id")[metric].mean().dropna().to_numpy(dtype=float)
