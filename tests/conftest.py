@@ -13,7 +13,7 @@ import scipy.stats  # noqa: F401 - C extensions that cannot be loaded twice in o
 
 # A small experiment used by the end-to-end tests. Every condition call appends a line to the
 # file named by CRUCIBLE_CALLS, so tests can count what actually ran.
-EXPERIMENT = '''
+EXPERIMENT = """
 import asyncio, os
 import pytest_crucible as crucible
 
@@ -51,7 +51,7 @@ async def test_demo(condition, item, trial):
     answer = await condition(item.input)
     trial.log("info", "answered", answer=answer)
     trial.record(correct=answer == item.expected, length=len(answer))
-'''
+"""
 
 XDIST = [pytest.param([], id="n0"), pytest.param(["-n", "2"], id="n2")]
 

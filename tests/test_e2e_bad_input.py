@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+
 from conftest import EXPERIMENT, XDIST, query, store_path, trial_rows
 
 
@@ -71,13 +72,15 @@ def test_crucible_set_unknown_key_and_invalid_value(
     schema = 'crucible.ConfigSchema(temperature=crucible.Field("float", default=0.0, min=0, max=2))'
     pytester.makepyfile(test_bad=_experiment(config=schema))
     unknown = pytester.runpytest("--crucible", "--crucible-set", "temprature=1", *xdist)
-    _assert_clean_error(unknown, "no collected experiment has a config field 'temprature'",
-                        "'temperature'")
+    _assert_clean_error(
+        unknown, "no collected experiment has a config field 'temprature'", "'temperature'"
+    )
     invalid = pytester.runpytest("--crucible", "--crucible-set", "temperature=9", *xdist)
     _assert_clean_error(invalid, "config field 'temperature' = 9.0 is above max 2")
     text = pytester.runpytest("--crucible", "--crucible-set", "temperature=hot", *xdist)
-    _assert_clean_error(text, "config field 'temperature' must be of type float",
-                        "cannot read 'hot'")
+    _assert_clean_error(
+        text, "config field 'temperature' must be of type float", "cannot read 'hot'"
+    )
     no_equals = pytester.runpytest("--crucible", "--crucible-set", "temperature")
     _assert_clean_error(no_equals, "expected KEY=VALUE")
 
@@ -101,8 +104,9 @@ def test_crucible_set_reaches_the_trial_and_the_run(pytester: pytest.Pytester) -
             trial.record(size=len(trial.config.prefix * trial.config.times))
         """
     )
-    result = pytester.runpytest("--crucible", "--crucible-set", "cfg.times=3",
-                                "--crucible-set", "prefix=ab")
+    result = pytester.runpytest(
+        "--crucible", "--crucible-set", "cfg.times=3", "--crucible-set", "prefix=ab"
+    )
     result.assert_outcomes(passed=1)
     assert trial_rows(pytester)[0]["metrics"] == {"size": 6}
     assert query(pytester, "SELECT config FROM runs")[0]["config"] == '{"prefix": "ab", "times": 3}'

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import EXPERIMENT, XDIST, query, read_calls, trial_rows
 
-HANGING = '''
+HANGING = """
 import os, time
 import pytest_crucible as crucible
 
@@ -43,7 +44,7 @@ exp = crucible.Experiment(
 @exp.trial
 def test_hang(condition, item, trial):
     trial.record(ok=condition(item.input).endswith(item.input))
-'''
+"""
 
 
 def _wait_for(predicate: object, timeout: float = 60.0) -> None:
@@ -63,8 +64,11 @@ def test_killed_run_resumes_without_rerunning_finished_trials(
     env = {**os.environ, "HANG": "1", "CRUCIBLE_CALLS": str(calls_file)}
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--crucible", "-p", "no:cacheprovider", *xdist],
-        cwd=pytester.path, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=pytester.path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for(lambda: any(line.endswith(" i5") for line in read_calls(calls_file)))

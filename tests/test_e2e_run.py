@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import EXPERIMENT, XDIST, query, read_calls, store_path, trial_rows
 
 import pytest_crucible as crucible
+from conftest import EXPERIMENT, XDIST, query, read_calls, store_path, trial_rows
 
 
 def test_plugin_loads_by_itself(pytester: pytest.Pytester) -> None:
@@ -32,7 +32,9 @@ def test_runs_every_trial_and_stores_it(
     pytester.makepyfile(test_demo=EXPERIMENT)
     result = pytester.runpytest("--crucible", "-v", *xdist)
     result.assert_outcomes(passed=12)
-    result.stdout.re_match_lines([r".*PASSED.*test_demo\[shout-b-r1\]|.*test_demo\[shout-b-r1\] PASSED"])
+    result.stdout.re_match_lines(
+        [r".*PASSED.*test_demo\[shout-b-r1\]|.*test_demo\[shout-b-r1\] PASSED"]
+    )
     rows = trial_rows(pytester)
     assert len(rows) == 12
     assert {(r["condition"], r["item_id"], r["repeat"]) for r in rows} == {

@@ -158,8 +158,9 @@ def _to_item(record: Any, spec: _Spec, source: str, position: int) -> Item:
     cluster_field = spec.cluster or "cluster"
     if input_field in row:
         value = row[input_field]
-    else:  # no input field: the whole record (without the id) is the input
-        value = {k: v for k, v in row.items() if k not in (id_field, expected_field)}
+    else:  # no input field: the record is the input, less expected answer, cluster and id
+        left_out = {expected_field, cluster_field, "metadata", "id"}
+        value = {k: v for k, v in row.items() if k not in left_out}
     used = {id_field, input_field, expected_field, cluster_field, "metadata"}
     metadata = dict(row.get("metadata") or {})
     metadata.update({k: v for k, v in row.items() if k not in used})

@@ -1,0 +1,117 @@
+"""The SQLite store and the pandas loaders, without pytest in between."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import pytest_crucible as crucible
+from pytest_crucible.inputs import resolve_resume
+from pytest_crucible.store import Store
+
+HEADER = {
+    "name": "caps",
+    "description": "",
+    "fingerprint": "f" * 16,
+    "dataset_fingerprint": "d" * 16,
+    "config": {"t": 0},
+    "seed": 3,
+    "repeat": 1,
+    "conditions": ["a", "b"],
+    "baseline": "a",
+    "metrics": {},
+    "total_trials": 4,
+    "items": 2,
+}
+
+
+def _result(condition: str, item: str, status: str = "passed", **metrics: Any) -> dict[str, Any]:
+    return {
+        "experiment": "caps",
+        "key": f"{condition}{item}",
+        "condition": condition,
+        "item_id": item,
+        "repeat": 0,
+        "cluster": None,
+        "item": {"input": item, "expected": None, "metadata": {}},
+        "status": status,
+        "metrics": metrics,
+        "output": f"out-{item}",
+        "error": None,
+        "calls": 1,
+        "latency_s": 0.5,
+        "logs": [{"level": "info", "message": "hi", "meta": {}, "at": 0.0}],
+        "artifacts": [],
+        "warnings": [],
+        "started_at": 0.0,
+        "ended_at": 1.0,
+    }
+
+
+def test_round_trip_into_pandas(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    run_id = store.create_run(HEADER, {"git": {"commit": "abc", "dirty": False}})
+    store.record_trial(run_id, _result("a", "x", correct=True), "gw0")
+    store.record_trial(run_id, _result("b", "x", correct=False, score=0.5), "gw1")
+    store.record_trial(run_id, _result("a", "y", status="failed"), "gw0")
+    store.close()
+    frame = crucible.load_trials(store=tmp_path / "s.db")
+    assert list(frame["condition"]) == ["a", "a", "b"]
+    assert frame["correct"].tolist()[:1] == [1.0] and frame["score"].isna().tolist() == [
+        True,
+        True,
+        False,
+    ]
+    assert frame.loc[2, "output"] == "out-x" and frame.loc[1, "status"] == "failed"
+    runs = crucible.load_runs(tmp_path / "s.db")
+    assert runs.loc[0, "run_id"] == run_id and runs.loc[0, "stored_trials"] == 3
+    # the documented schema works with plain pandas.read_sql
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        raw = pd.read_sql(
+            "SELECT condition, json_extract(metrics, '$.correct') AS correct FROM trials "
+            "WHERE run_id = ? ORDER BY condition, item_id",
+            conn,
+            params=(run_id,),
+        )
+    assert raw["correct"].tolist()[0] == 1
+
+
+def test_rerun_replaces_the_trial_and_counts_attempts(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    run_id = store.create_run(HEADER, {})
+    store.record_trial(run_id, _result("a", "x", status="failed"), "main")
+    assert store.completed_keys(run_id) == []
+    store.record_trial(run_id, _result("a", "x", correct=True), "main")
+    rows = store.query("SELECT status, attempts FROM trials")
+    assert [tuple(r) for r in rows] == [("passed", 2)]
+    assert store.completed_keys(run_id) == ["ax"]
+    assert len(store.query("SELECT * FROM logs")) == 2
+
+
+def test_resume_targets(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    old = store.create_run(HEADER, {})
+    new = store.create_run(HEADER, {})
+    store.record_trial(new, _result("a", "x"), "main")
+    latest = resolve_resume(store, "latest")
+    assert latest["caps"].run_id == new and latest["caps"].completed == {"ax"}
+    assert resolve_resume(store, old)["caps"].run_id == old
+    with pytest.raises(crucible.ResumeError, match=f"runs of 'caps': {new} .*{old}"):
+        resolve_resume(store, "0badc0de")
+    with pytest.raises(crucible.ResumeError, match="names two runs"):
+        resolve_resume(store, f"{old},{new}")
+    assert resolve_resume(store, None) == {}
+
+
+def test_loading_errors(tmp_path: Path) -> None:
+    with pytest.raises(crucible.StoreError, match="does not exist"):
+        crucible.load_trials(store=tmp_path / "none.db")
+    Store(tmp_path / "empty.db").close()
+    with pytest.raises(crucible.StoreError, match="holds no runs"):
+        crucible.load_trials(store=tmp_path / "empty.db")
+    with pytest.raises(crucible.StoreError, match="has no run 'nope'"):
+        crucible.load_trials("nope", store=tmp_path / "empty.db")
