@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from .datasets import Item
-from .experiment import TrialSpec, registered_experiment
+from .experiment import registered_experiment
 from .runner import BoundCondition
-from .session import SESSION_PLUGIN, SPEC_ARG, TRIAL_FIXTURES, CrucibleSession
+from .session import SESSION_PLUGIN, CrucibleSession, trial_arguments
 from .trial import Trial
 
 
@@ -68,45 +68,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = _session(metafunc.config)
     if session is not None:
         session.parametrize(metafunc, experiment)
-    elif any(name in metafunc.fixturenames for name in TRIAL_FIXTURES):
-        reason = f"experiment {experiment.name}: run experiments with `pytest --crucible`"
-        metafunc.parametrize(
-            SPEC_ARG,
-            [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
-            ids=[experiment.name],
-        )
+        return
+    names = trial_arguments(metafunc, experiment)
+    reason = f"experiment {experiment.name}: run experiments with `pytest --crucible`"
+    skipped = pytest.param(*(None,) * len(names), marks=pytest.mark.skip(reason=reason))
+    metafunc.parametrize(names, [skipped], ids=[experiment.name])
 
 
-@pytest.fixture
-def _crucible_spec() -> None:
-    raise pytest.UsageError(
-        "the fixtures condition, item and trial exist only in a trial function marked with "
-        "@experiment.trial"
+def _outside_a_trial(name: str) -> pytest.UsageError:
+    return pytest.UsageError(
+        f"the fixture {name!r} exists only in a trial function marked with "
+        "@experiment.trial (pytest-crucible gives it one value per trial)"
     )
 
 
-@pytest.fixture
-def _crucible_trial(request: pytest.FixtureRequest, _crucible_spec: TrialSpec) -> Trial:
-    session = _session(request.config)
-    assert session is not None, "experiment items run only with --crucible"
-    return session.new_trial(_crucible_spec, request.node)
+# Trial functions receive these three as direct parameters (see CrucibleSession.parametrize);
+# the fixtures below only explain the mistake when another test asks for them.
 
 
 @pytest.fixture
-def trial(_crucible_trial: Trial) -> Trial:
+def trial() -> Trial:
     """The running trial: record(**metrics), log(...), artifact(...), config, seed, rng."""
-    return _crucible_trial
+    raise _outside_a_trial("trial")
 
 
 @pytest.fixture
-def item(_crucible_trial: Trial) -> Item:
+def item() -> Item:
     """The dataset item of this trial: id, input, expected, metadata, cluster."""
-    return _crucible_trial.spec.item
+    raise _outside_a_trial("item")
 
 
 @pytest.fixture
-def condition(request: pytest.FixtureRequest, _crucible_trial: Trial) -> BoundCondition:
+def condition() -> BoundCondition:
     """The condition of this trial; call it (or await it in an async trial function)."""
-    session = _session(request.config)
-    assert session is not None, "experiment items run only with --crucible"
-    return session.bind_condition(_crucible_trial, request.function)
+    raise _outside_a_trial("condition")

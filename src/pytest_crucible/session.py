@@ -26,12 +26,12 @@ from .trial import Trial, describe_exception
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ["SESSION_PLUGIN", "SPEC_ARG", "TRIAL_KEY", "CrucibleSession"]
+__all__ = ["SESSION_PLUGIN", "TRIAL_KEY", "CrucibleSession", "trial_arguments"]
 
 SESSION_PLUGIN = "crucible-session"
-SPEC_ARG = "_crucible_spec"
 TRIAL_FIXTURES = ("condition", "item", "trial")
 TRIAL_KEY = pytest.StashKey[Trial]()
+SPEC_KEY = pytest.StashKey[TrialSpec]()
 _PROGRESS_STEPS = 10
 
 
@@ -119,16 +119,17 @@ class CrucibleSession:
         return chosen
 
     def parametrize(self, metafunc: pytest.Metafunc, experiment: Experiment) -> None:
-        if not any(name in metafunc.fixturenames for name in TRIAL_FIXTURES):
-            raise pytest.Collector.CollectError(
-                f"{metafunc.function.__name__} is the trial function of experiment "
-                f"{experiment.name} but takes none of the fixtures {TRIAL_FIXTURES}"
-            )
+        """One test item per trial. `condition`, `item` and `trial` are parametrized directly
+        with the trial's spec; `pytest_runtest_setup` swaps in the runtime values. (Plugin
+        fixtures that take `request` cost ~100 us an item; direct parameters cost little, and
+        the session, not the fixture system, owns the trial: what prefetching needs.)"""
+        names = trial_arguments(metafunc, experiment)
         try:
             plan = self.plan_for(experiment)
         except CrucibleError as exc:
             raise pytest.Collector.CollectError(str(exc)) from None
-        metafunc.parametrize(SPEC_ARG, plan.trials, ids=[t.test_id for t in plan.trials])
+        values = [(spec,) * len(names) for spec in plan.trials]
+        metafunc.parametrize(names, values, ids=[t.test_id for t in plan.trials])
 
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -186,15 +187,35 @@ class CrucibleSession:
 
     # -- running (workers, or the single process) -------------------------------------------
 
-    def new_trial(self, spec: TrialSpec, node: pytest.Item) -> Trial:
-        trial = Trial(spec, self.plans[spec.experiment])
-        node.stash[TRIAL_KEY] = trial
-        return trial
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Give the trial function its runtime values before pytest sets up fixtures."""
+        spec = _spec_of(item)
+        if spec is None:
+            return
+        plan = self.plans[spec.experiment]
+        trial = Trial(spec, plan)
+        item.stash[TRIAL_KEY] = trial
+        params = item.callspec.params  # type: ignore[attr-defined]
+        if "condition" in params:
+            condition = plan.experiment.conditions[spec.condition]
+            awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
+            params["condition"] = BoundCondition(condition, trial, self.loop, awaited=awaited)
+        if "item" in params:
+            params["item"] = spec.item
+        if "trial" in params:
+            params["trial"] = trial
 
-    def bind_condition(self, trial: Trial, test_function: Any) -> BoundCondition:
-        condition = self.plans[trial.spec.experiment].experiment.conditions[trial.condition]
-        awaited = inspect.iscoroutinefunction(test_function)
-        return BoundCondition(condition, trial, self.loop, awaited=awaited)
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        """Put the specs back so that finished trials are not kept alive by the item."""
+        spec = item.stash.get(SPEC_KEY, None)
+        if spec is not None:
+            del item.stash[TRIAL_KEY]
+            params = item.callspec.params  # type: ignore[attr-defined]
+            for name in TRIAL_FIXTURES:
+                if name in params:
+                    params[name] = spec
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
@@ -311,9 +332,29 @@ class CrucibleSession:
 
 
 def _spec_of(item: pytest.Item) -> TrialSpec | None:
-    callspec = getattr(item, "callspec", None)
-    spec = callspec.params.get(SPEC_ARG) if callspec is not None else None
-    return spec if isinstance(spec, TrialSpec) else None
+    """The spec of a trial item (remembered in its stash the first time it is looked up)."""
+    spec = item.stash.get(SPEC_KEY, None)
+    if spec is None:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            return None
+        for name in TRIAL_FIXTURES:
+            value = callspec.params.get(name)
+            if isinstance(value, TrialSpec):
+                item.stash[SPEC_KEY] = spec = value
+                break
+    return spec
+
+
+def trial_arguments(metafunc: pytest.Metafunc, experiment: Experiment) -> list[str]:
+    """Which of `condition`, `item`, `trial` the trial function takes (at least one)."""
+    names = [name for name in TRIAL_FIXTURES if name in metafunc.fixturenames]
+    if not names:
+        raise pytest.Collector.CollectError(
+            f"{metafunc.function.__name__} is the trial function of experiment "
+            f"{experiment.name} but takes none of the arguments {TRIAL_FIXTURES}"
+        )
+    return names
 
 
 def _config_fields(schema: Any) -> set[str] | None:

@@ -40,7 +40,7 @@ class Trial:
         self.spec = spec
         self.config = plan.config
         self.seed = spec.seed
-        self.rng = random.Random(spec.seed)
+        self._rng: random.Random | None = None
         self._declared: Mapping[str, Metric] = plan.experiment.metrics
         self._lock = threading.Lock()  # sync conditions may run on a thread pool
         self.metrics: dict[str, float | bool] = {}
@@ -55,6 +55,13 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial({self.spec.experiment}:{self.spec.test_id})"
+
+    @property
+    def rng(self) -> random.Random:
+        """A `random.Random` seeded with this trial's seed (made on first use: it is 2.5 KB)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
 
     @property
     def condition(self) -> str:

@@ -1,0 +1,101 @@
+"""Overhead of pytest-crucible against plain pytest: collect and run N trivial tests.
+
+Plain: N parametrized tests that do nothing. Crucible: an experiment of N trivial trials
+(one condition, N items, one repeat) that each record a metric, run with `pytest --crucible`,
+which also stores every trial in SQLite and prints the results table at the end.
+
+Each variant runs in a fresh process, alternating, `--rounds` times; the table gives the median
+wall time and peak memory (max RSS) of each and their ratio. Target: at most 1.5x.
+
+    python benchmarks/overhead.py [--trials 10000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+PLAIN = """
+import pytest
+
+@pytest.mark.parametrize("i", range({n}))
+def test_plain(i):
+    assert i >= 0
+"""
+
+EXPERIMENT = """
+import pytest_crucible as crucible
+
+exp = crucible.Experiment(
+    "overhead",
+    dataset=[{{"id": str(i), "input": i}} for i in range({n})],
+    conditions={{"identity": lambda x: x}},
+    metrics=["ok"],
+    seed=0,
+)
+
+@exp.trial
+def test_trial(condition, item, trial):
+    trial.record(ok=condition(item.input) >= 0)
+"""
+
+# Runs pytest in this child process and prints its wall time and peak memory as JSON.
+MEASURE = """
+import json, resource, sys, time
+import pytest
+start = time.perf_counter()
+code = pytest.main(sys.argv[1:])
+wall = time.perf_counter() - start
+peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print("MEASURE " + json.dumps({"code": int(code), "wall": wall, "peak_mib": peak_mib}))
+"""
+
+
+def measure(directory: Path, *args: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, "-q", "-p", "no:cacheprovider", *args],
+        cwd=directory, capture_output=True, text=True, check=False,
+    )
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("MEASURE ")), None)
+    if line is None:
+        raise SystemExit(f"benchmark run failed in {directory}:\n{done.stdout[-3000:]}")
+    result: dict[str, float] = json.loads(line.removeprefix("MEASURE "))
+    if result["code"] != 0:
+        raise SystemExit(f"pytest exited {result['code']} in {directory}:\n{done.stdout[-3000:]}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+    n = options.trials
+    with tempfile.TemporaryDirectory() as tmp:
+        plain_dir, crucible_dir = Path(tmp, "plain"), Path(tmp, "crucible")
+        plain_dir.mkdir()
+        crucible_dir.mkdir()
+        (plain_dir / "test_plain.py").write_text(textwrap.dedent(PLAIN.format(n=n)))
+        (crucible_dir / "test_experiment.py").write_text(textwrap.dedent(EXPERIMENT.format(n=n)))
+        plain, crucible = [], []
+        for _ in range(options.rounds):
+            plain.append(measure(plain_dir))
+            crucible.append(measure(crucible_dir, "--crucible", "--crucible-store=run.db"))
+            (crucible_dir / "run.db").unlink()
+    rows = [("wall time (s)", "wall"), ("peak memory (MiB)", "peak_mib")]
+    print(f"{n:,} trivial tests, median of {options.rounds} alternating rounds")
+    print(f"{'measure':<20}{'plain pytest':>14}{'pytest --crucible':>20}{'ratio':>8}")
+    for label, key in rows:
+        a = statistics.median(r[key] for r in plain)
+        b = statistics.median(r[key] for r in crucible)
+        print(f"{label:<20}{a:>14.2f}{b:>20.2f}{b / a:>7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
