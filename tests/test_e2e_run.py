@@ -118,3 +118,45 @@ def test_k_m_and_collect_only_work_as_usual(pytester: pytest.Pytester, calls_fil
     assert len(trial_rows(pytester)) == 3
     marked = pytester.runpytest("--crucible", "-m", "not slow")
     marked.assert_outcomes(passed=12)
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_progress_lines_count_done_and_failed_trials(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    pytester.makepyfile(
+        test_many="""
+        import pytest_crucible as crucible
+        exp = crucible.Experiment("many", dataset=[{"id": n, "input": n} for n in range(20)],
+                                  conditions={"odd": lambda n: n % 2, "one": lambda n: 1})
+
+        @exp.trial
+        def test_many(condition, item, trial):
+            trial.record(value=condition(item.input))
+            assert item.input != 3 or condition.name != "one"
+        """
+    )
+    result = pytester.runpytest("--crucible", *xdist)
+    result.assert_outcomes(passed=39, failed=1)
+    result.stdout.re_match_lines([r"crucible: 4/40 trials done, [01] failed, \d+\.\d s"])
+    result.stdout.re_match_lines([r"crucible: 40/40 trials done, 1 failed, \d+\.\d s"])
+
+
+def test_trial_fixtures_outside_a_trial_function_explain_themselves(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_other(trial):\n    pass\n")
+    result = pytester.runpytest("--crucible")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*the fixture 'trial' exists only in a trial function*"])
+
+
+def test_stopping_early_marks_the_run_interrupted(
+    pytester: pytest.Pytester, calls_file: object
+) -> None:
+    pytester.makepyfile(test_demo=EXPERIMENT.replace("length=len(answer))",
+                                                     "length=len(answer))\n    assert item.id != 'b'"))
+    result = pytester.runpytest("--crucible", "-x")
+    result.assert_outcomes(passed=2, failed=1)
+    assert query(pytester, "SELECT status FROM runs") == [{"status": "interrupted"}]
+    assert len(trial_rows(pytester)) == 3

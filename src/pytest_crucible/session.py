@@ -287,15 +287,19 @@ class CrucibleSession:
         self._show_progress()
 
     def _show_progress(self) -> None:
+        """A progress line at every tenth of the trials (when there are 20 or more)."""
         assert self.recorder is not None
         total = self.total or 0
-        if total < 20 or self.recorder.done < self._next_progress:
-            return
         step = max(1, total // _PROGRESS_STEPS)
+        if total < 20 or self.recorder.done < max(step, self._next_progress):
+            return
         self._next_progress = (self.recorder.done // step + 1) * step
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and self.recorder.done > 0:
-            reporter.write_line(self.recorder.progress_line(self.total))
+        if reporter is None:
+            return
+        if reporter._tw.width_of_current_line:  # after a row of dots (xdist writes no newline)
+            reporter.write("\n")
+        reporter.write_line(self.recorder.progress_line(self.total))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.recorder is None:
