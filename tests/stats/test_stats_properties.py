@@ -1,0 +1,73 @@
+"""Invariants that must hold for any data (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from pytest_crucible import stats
+
+values = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
+samples = st.lists(values, min_size=2, max_size=40)
+pairs = st.integers(min_value=2, max_value=40).flatmap(
+    lambda n: st.tuples(
+        st.lists(values, min_size=n, max_size=n), st.lists(values, min_size=n, max_size=n)
+    )
+)
+p_lists = st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=30)
+
+
+@given(samples)
+def test_singleton_clusters_give_the_plain_standard_error(xs: list[float]) -> None:
+    plain = stats.mean_ci(xs)
+    clustered = stats.mean_ci(xs, clusters=list(range(len(xs))))
+    assert clustered.n_clusters == len(xs)
+    assert math.isclose(clustered.se, plain.se, rel_tol=1e-9, abs_tol=1e-12)
+    assert clustered.df == plain.df
+
+
+@given(pairs)
+def test_paired_se_is_the_se_behind_scipy_ttest_rel(data: tuple[list[float], list[float]]) -> None:
+    a, b = data
+    result = stats.compare(a, b, paired=True, test="paired_t")
+    reference = sps.ttest_rel(a, b)
+    if math.isfinite(reference.statistic) and abs(reference.statistic) > 1e-8:
+        implied_se = float(np.mean(np.subtract(a, b))) / float(reference.statistic)
+        assert math.isclose(result.se, implied_se, rel_tol=1e-7)
+        if result.method == "paired t":  # not the sign-test fallback for constant differences
+            assert math.isclose(result.p_value, reference.pvalue, rel_tol=1e-7, abs_tol=1e-12)
+
+
+@settings(max_examples=200)
+@given(p_lists, st.sampled_from(["holm", "bonferroni", "bh"]))
+def test_adjusted_p_values_are_monotone_and_within_bounds(ps: list[float], method: str) -> None:
+    result = stats.adjust(ps, method)
+    order = np.argsort(ps, kind="stable")
+    adjusted = np.asarray(result.adjusted)[order]
+    assert np.all(np.diff(adjusted) >= -1e-12)
+    assert np.all((adjusted >= 0) & (adjusted <= 1))
+    assert np.all(np.asarray(result.adjusted) >= np.asarray(ps) - 1e-12)
+
+
+@given(pairs)
+def test_swapping_a_and_b_negates_the_estimate(data: tuple[list[float], list[float]]) -> None:
+    a, b = data
+    forward = stats.compare(a, b, paired=True)
+    backward = stats.compare(b, a, paired=True)
+    assert math.isclose(forward.estimate, -backward.estimate, abs_tol=1e-9)
+    assert forward.test == backward.test
+    if math.isfinite(forward.p_value):
+        assert math.isclose(forward.p_value, backward.p_value, rel_tol=1e-7, abs_tol=1e-12)
+
+
+@given(pairs)
+def test_compare_always_returns_a_defined_result(data: tuple[list[float], list[float]]) -> None:
+    a, b = data
+    for test in ("auto", "wilcoxon", "permutation"):
+        result = stats.compare(a, b, paired=True, test=test, n_resamples=99)
+        assert math.isfinite(result.p_value) or result.notes
+        assert 0 <= result.p_value <= 1 or math.isnan(result.p_value)
