@@ -11,7 +11,7 @@ import numpy as np
 from scipy import stats as sps
 
 from ..errors import StatsError
-from ._data import NAN, ArrayLike, check_level, finite, item_values
+from ._data import NAN, ArrayLike, check_level, finite, item_values, no_variation
 from ._results import BootstrapCI
 
 __all__ = ["BOOTSTRAP_METHODS", "bootstrap_ci"]
@@ -50,7 +50,7 @@ def bootstrap_ci(
         estimate = float(function(values)) if values.size else NAN
         return BootstrapCI(method, estimate, (NAN, NAN), NAN, level, n_resamples, seed, (*notes,))
     estimate = float(function(values))
-    if np.ptp(values) == 0:
+    if no_variation(values):
         notes.append("every value is the same: the interval has zero width")
         ci = (estimate, estimate)
         return BootstrapCI(method, estimate, ci, 0.0, level, n_resamples, seed, (*notes,))

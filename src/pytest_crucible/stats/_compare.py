@@ -38,6 +38,7 @@ from ._data import (
     finite,
     is_binary,
     item_values,
+    no_variation,
 )
 from ._effect_size import dz_from_differences, hedges_g, odds_ratio, rank_biserial_paired
 from ._results import Check, Comparison, EffectSize
@@ -198,7 +199,7 @@ def _choose_paired(
 
 def normality(values: FloatArray, alpha: float, what: str) -> Check | None:
     """Shapiro-Wilk (D'Agostino-Pearson above 5,000 values) check; None when not testable."""
-    if values.size < 3 or np.ptp(values) == 0:
+    if values.size < 3 or no_variation(values):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

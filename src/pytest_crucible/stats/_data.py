@@ -193,3 +193,11 @@ class Run:
     ci: tuple[float, float]
     se: float
     ci_method: str
+
+
+def no_variation(values: FloatArray) -> bool:
+    """True when all values are equal up to floating-point rounding (e.g. 1.0-0.9 vs 2.0-1.9)."""
+    if values.size == 0:
+        return True
+    spread = float(np.ptp(values))
+    return spread == 0 or spread <= 1e-10 * float(np.max(np.abs(values)))

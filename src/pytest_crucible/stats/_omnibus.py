@@ -17,7 +17,7 @@ from statsmodels.stats.contingency_tables import cochrans_q
 
 from ..errors import StatsError
 from ._compare import normality
-from ._data import NAN, ArrayLike, FloatArray, finite, is_binary, item_values
+from ._data import NAN, ArrayLike, FloatArray, finite, is_binary, item_values, no_variation
 from ._results import EffectSize, OmnibusResult
 
 __all__ = ["OMNIBUS_TESTS", "omnibus"]
@@ -165,13 +165,13 @@ def _degenerate_groups(
     if pooled.size <= k:
         notes.append("no group has 2+ values: no within-group variation to test against")
         return (NAN, (float(k - 1),), NAN)
-    if np.ptp(pooled) == 0:
+    if no_variation(pooled):
         notes.append("every value is the same: no difference (p = 1)")
         return (0.0, (float(k - 1),), 1.0)
-    if test != "kruskal" and all(np.ptp(v) == 0 for v in values):
+    if test != "kruskal" and all(no_variation(v) for v in values):
         notes.append("no variation within any group: F is undefined; use test='kruskal'")
         return (NAN, (float(k - 1),), NAN)
-    if test == "welch_anova" and any(v.size < 2 or np.ptp(v) == 0 for v in values):
+    if test == "welch_anova" and any(v.size < 2 or no_variation(v) for v in values):
         notes.append("a group has fewer than 2 distinct values: Welch ANOVA is undefined")
         return (NAN, (float(k - 1),), NAN)
     return None

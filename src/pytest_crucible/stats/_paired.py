@@ -22,6 +22,7 @@ from ._data import (
     Run,
     compact,
     mean_se,
+    no_variation,
     t_interval,
     t_p_value,
 )
@@ -79,7 +80,7 @@ def degenerate_paired(test: str, diff: FloatArray, alternative: str) -> Outcome 
     if np.all(diff == 0):
         why = "a and b are equal on every item: no difference to test (p = 1)"
         return Outcome(0.0, None, 1.0, "no variation", (why,))
-    if test == "paired_t" and np.ptp(diff) == 0:
+    if test == "paired_t" and no_variation(diff):
         p = sps.binomtest(int(np.sum(diff > 0)), n, 0.5, alternative=alternative).pvalue
         why = (
             f"every difference equals {diff[0]:.6g}: the t statistic is undefined, so the "

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from ._data import NAN, FloatArray, Options, Outcome, Run
+from ._data import NAN, FloatArray, Options, Outcome, Run, no_variation
 from ._paired import percentile_interval
 
 __all__ = [
@@ -50,8 +50,8 @@ def degenerate_unpaired(
     if test in ("welch", "student") and min(x.size, y.size) < 2:
         why = "a group has one value: a t-test needs at least 2 per group"
         return Outcome(NAN, None, NAN, "none", (why,))
-    if np.ptp(x) == 0 and np.ptp(y) == 0:
-        if x[0] == y[0]:
+    if no_variation(x) and no_variation(y):
+        if no_variation(np.concatenate([x, y])):
             why = "every value in a and b is the same: no difference to test (p = 1)"
             return Outcome(0.0, None, 1.0, "no variation", (why,))
         if test in ("welch", "student"):
@@ -66,7 +66,7 @@ def degenerate_unpaired(
 def _t_ci(
     x: FloatArray, y: FloatArray, equal_var: bool, alternative: str, level: float
 ) -> tuple[tuple[float, float], float]:
-    if min(x.size, y.size) < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
+    if min(x.size, y.size) < 2 or (no_variation(x) and no_variation(y)):
         return (NAN, NAN), NAN
     _, ci, se = two_sample_t(x, y, equal_var, alternative, level)
     return ci, se
