@@ -1,0 +1,105 @@
+"""The session-end analysis as frozen records, and their JSON-safe form."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..metrics import Analysis
+from ..stats import Comparison, OmnibusResult
+
+__all__ = ["ComparisonRow", "ConditionSummary", "MetricAnalysis", "RunAnalysis", "json_safe"]
+
+
+@dataclass(frozen=True)
+class ConditionSummary:
+    """One condition on one metric: mean of per-item values (repeats averaged) and its CI.
+
+    n_trials: passed trials that recorded the metric; n_failed: failed trials of the
+    condition (they are not analysed); method: how the interval was computed.
+    """
+
+    condition: str
+    n_items: int
+    n_trials: int
+    n_failed: int
+    mean: float
+    se: float
+    ci: tuple[float, float]
+    method: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """`condition` against `other` (the baseline, or the other condition of the pair).
+
+    result.estimate is mean(condition) - mean(other), paired on items. p_adjusted is adjusted
+    across the experiment's whole family (all metrics x comparisons). direction is "better",
+    "worse" (oriented by the metric's lower_is_better) or "no difference" (not significant).
+    """
+
+    metric: str
+    condition: str
+    other: str
+    result: Comparison
+    p_adjusted: float
+    significant: bool
+    direction: str
+    sentence: str
+
+
+@dataclass(frozen=True)
+class MetricAnalysis:
+    """Everything computed for one metric."""
+
+    name: str
+    kind: str
+    lower_is_better: bool
+    unit: str
+    conditions: tuple[ConditionSummary, ...]
+    comparisons: tuple[ComparisonRow, ...]
+    omnibus: OmnibusResult | None
+    power_line: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunAnalysis:
+    """The analysis of one experiment's run; `to_dict()` is JSON-safe (no NaN: None)."""
+
+    conditions: tuple[str, ...]
+    baseline: str | None
+    settings: Analysis
+    metrics: tuple[MetricAnalysis, ...]
+    failed: tuple[tuple[str, int], ...]
+    n_trials: int
+    n_items: int
+    clustered: bool
+    family_size: int
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for json.dumps: tuples become lists, NaN and infinities None."""
+        data = json_safe(dataclasses.asdict(self))
+        data["failed"] = dict(self.failed)
+        return data  # type: ignore[no-any-return]
+
+
+def json_safe(value: Any) -> Any:
+    """Recursively turn a dataclasses.asdict() tree into JSON-safe values."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy scalars
+        return json_safe(value.item())
+    return str(value)

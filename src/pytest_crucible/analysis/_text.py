@@ -1,0 +1,239 @@
+"""Words for the analysis: APA-style sentences, the power line and the terminal table."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from ..metrics import Analysis, Metric
+from ..stats import Comparison, EffectSize, OmnibusResult, minimum_detectable_effect, sample_size
+from ._model import ComparisonRow, MetricAnalysis, RunAnalysis
+
+__all__ = ["CORRECTION_LABELS", "format_analysis", "power_line", "sentence"]
+
+CORRECTION_LABELS = {
+    "holm": "Holm-adjusted",
+    "bonferroni": "Bonferroni-adjusted",
+    "bh": "BH-adjusted",
+    "none": "unadjusted",
+}
+_EFFECT_LABELS = {
+    "odds_ratio": "odds ratio {}",
+    "d_z": "d_z = {}",
+    "hedges_g": "g = {}",
+    "cohens_d": "d = {}",
+    "rank_biserial": "rank-biserial r = {}",
+}
+_OMNIBUS_EFFECTS = {
+    "kendalls_w": "Kendall's W",
+    "eta_squared": "eta squared",
+    "omega_squared": "omega squared",
+}
+_NICE = (1.0, 2.0, 5.0)
+_SENTENCES_SHOWN = 10
+
+
+def fmt(value: float, binary: bool = False, signed: bool = False) -> str:
+    """A number for people: 2 decimals for proportions, else about 3 significant digits."""
+    if not math.isfinite(value):
+        return "n/a" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    sign = "+" if signed and value > 0 else ""
+    size = abs(value)
+    if binary or 0.1 <= size < 10:
+        return f"{sign}{value:.2f}"
+    if size == 0 or size >= 10:
+        return f"{sign}{value:.1f}" if size < 1000 else f"{sign}{value:,.0f}"
+    return f"{sign}{value:.2g}" if size < 0.001 else f"{sign}{value:.3f}"
+
+
+def fmt_p(p: float) -> str:
+    """'p < 0.001' or 'p = 0.032' (APA style, leading zero kept)."""
+    if not math.isfinite(p):
+        return "p = n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def effect_text(effect: EffectSize) -> str:
+    if not math.isfinite(effect.value) and not math.isinf(effect.value):
+        return f"{effect.name.replace('_', ' ')} undefined"
+    value = "inf" if math.isinf(effect.value) else f"{effect.value:.2g}"
+    if effect.name != "odds_ratio" and math.isfinite(effect.value):
+        value = f"{effect.value:.2f}"
+    return _EFFECT_LABELS.get(effect.name, effect.name + " = {}").format(value)
+
+
+def test_text(result: Comparison) -> str:
+    """The test with its statistic, e.g. 'paired t(199) = 2.31' or 'McNemar exact'."""
+    if result.test == "paired_t" and result.df is not None and math.isfinite(result.statistic):
+        return f"paired t({result.df:g}) = {result.statistic:.2f}"
+    if result.test == "wilcoxon" and math.isfinite(result.statistic):
+        return f"Wilcoxon V = {result.statistic:g}"
+    return result.method
+
+
+def sentence(
+    name: str,
+    kind: str,
+    metric: Metric,
+    first: str,
+    second: str,
+    result: Comparison,
+    p_adjusted: float,
+    direction: str,
+    settings: Analysis,
+) -> str:
+    """One comparison as an APA-style sentence, oriented by lower_is_better."""
+    binary = kind == "binary"
+    unit = f" {metric.unit}" if metric.unit else ""
+    if not math.isfinite(result.p_value):
+        why = result.notes[-1] if result.notes else "no test possible"
+        return f"{first} vs {second} on {name}: no test possible ({why})"
+    level = f"{round(result.level * 100):g}%"
+    low, high = result.ci
+    numbers = (
+        f"M = {fmt(result.mean_a, binary)} vs {fmt(result.mean_b, binary)}{unit}, "
+        f"paired difference {fmt(result.estimate, binary)}, "
+        f"{level} CI [{fmt(low, binary)}, {fmt(high, binary)}]"
+    )
+    if direction == "no difference":
+        opening = f"{first} and {second} did not differ significantly on {name}"
+    else:
+        higher = "higher" if result.estimate > 0 else "lower"
+        opening = f"{first} scored {higher} ({direction}) than {second} on {name}"
+    adjusted = CORRECTION_LABELS[settings.correction]
+    test = test_text(result)
+    test = f"{test}, {fmt_p(p_adjusted)}" if "=" in test else f"{test} {fmt_p(p_adjusted)}"
+    return f"{opening} ({numbers}), {test}, {adjusted}; {effect_text(result.effect_size)}"
+
+
+def typical_sd(results: list[Comparison]) -> tuple[float, int]:
+    """Median SD of per-item differences (se * sqrt(n)) and median n over the comparisons."""
+    usable = [(r.se * math.sqrt(r.n), r.n) for r in results if r.n >= 2 and math.isfinite(r.se)]
+    if not usable:
+        return math.nan, 0
+    return statistics.median(s for s, _ in usable), int(statistics.median(n for _, n in usable))
+
+
+def power_line(
+    name: str, kind: str, unit: str, results: list[Comparison], settings: Analysis
+) -> str:
+    """'to detect a 2-point difference at 80% power you need about N items' for this metric."""
+    sd, n = typical_sd(results)
+    if not (n >= 2 and math.isfinite(sd) and sd > 0):
+        return f"{name}: not enough paired items with varying differences for a power estimate"
+    mde = minimum_detectable_effect(n, 0.8, settings.alpha, paired=True).effect * sd
+    scale, suffix = (100.0, "-point") if kind == "binary" else (1.0, f" {unit}".rstrip())
+    target = _nice_below(mde * scale)
+    needed = sample_size(target / scale / sd, 0.8, settings.alpha, paired=True).n_required
+    size = f"{target:g}{suffix}"
+    current = f"{mde * scale:.3g}{' points' if kind == 'binary' else suffix}"
+    return (
+        f"{name}: with {n} items the smallest difference detectable at 80% power is about "
+        f"{current} (alpha {settings.alpha:g}); to detect a {size} difference at 80% power "
+        f"you need about {needed:,} items"
+    )
+
+
+def _nice_below(value: float) -> float:
+    """The largest of 1, 2, 5 x 10^k strictly below value (a round target difference)."""
+    exponent = math.floor(math.log10(value))
+    for power in (exponent, exponent - 1):
+        for step in reversed(_NICE):
+            candidate = step * 10.0**power
+            if candidate < value * (1 - 1e-9):
+                return float(f"{candidate:.12g}")
+    return float(f"{10.0 ** (exponent - 1):.12g}")
+
+
+def format_analysis(result: RunAnalysis) -> str:
+    """A compact terminal summary: per metric a table of conditions and comparisons with
+    significance markers, the omnibus test, the power line and the sentences."""
+    settings = result.settings
+    adjusted = CORRECTION_LABELS[settings.correction]
+    pairing = "vs " + result.baseline if result.baseline else "all pairs"
+    lines = [
+        f"crucible analysis: {len(result.conditions)} conditions, {result.n_items} items, "
+        f"{pairing}, paired on items{', clustered' if result.clustered else ''}; "
+        f"{adjusted} across {result.family_size} comparisons; alpha {settings.alpha:g}",
+        _legend(settings.alpha),
+    ]
+    lines.extend(f"note: {note}" for note in result.notes)
+    for metric in result.metrics:
+        lines.append("")
+        lines.extend(_metric_block(metric, settings))
+    return "\n".join(lines)
+
+
+def _legend(alpha: float) -> str:
+    parts = [f"* p_adj <= {alpha:g}"]
+    parts += [
+        f"{stars} < {level:g}" for stars, level in (("**", 0.01), ("***", 0.001)) if level < alpha
+    ]
+    return "markers: " + ", ".join(parts)
+
+
+def marker(row: ComparisonRow) -> str:
+    if not row.significant:
+        return ""
+    return "***" if row.p_adjusted < 0.001 else "**" if row.p_adjusted < 0.01 else "*"
+
+
+def _metric_block(metric: MetricAnalysis, settings: Analysis) -> list[str]:
+    binary = metric.kind == "binary"
+    better = "lower" if metric.lower_is_better else "higher"
+    unit = f", {metric.unit}" if metric.unit else ""
+    lines = [f"{metric.name} ({metric.kind}{unit}, {better} is better)"]
+    width = max([len(c.condition) for c in metric.conditions] + [9])
+    level = f"{round(settings.level * 100):g}% CI"
+    lines.append(f"  {'condition':<{width}} {'items':>6} {'mean':>9}  {level:<21} {'failed':>6}")
+    for c in metric.conditions:
+        ci = f"[{fmt(c.ci[0], binary)}, {fmt(c.ci[1], binary)}]"
+        mean = fmt(c.mean, binary)
+        lines.append(f"  {c.condition:<{width}} {c.n_items:>6} {mean:>9}  {ci:<21} {c.n_failed:>6}")
+    if metric.comparisons:
+        lines.extend(_comparison_table(metric, binary, level))
+    if metric.omnibus is not None:
+        lines.append("  omnibus: " + omnibus_text(metric.omnibus))
+    lines.append("  power: " + metric.power_line)
+    lines.extend(f"  note: {note}" for note in metric.notes)
+    lines.extend(_sentences(metric))
+    return lines
+
+
+def _comparison_table(metric: MetricAnalysis, binary: bool, level: str) -> list[str]:
+    labels = [f"{r.condition} - {r.other}" for r in metric.comparisons]
+    width = max([len(label) for label in labels] + [10])
+    lines = [
+        f"  {'comparison':<{width}} {'diff':>9}  {level:<21} {'p_adj':>7}     {'effect':<22} test"
+    ]
+    for label, row in zip(labels, metric.comparisons, strict=True):
+        r = row.result
+        ci = f"[{fmt(r.ci[0], binary, True)}, {fmt(r.ci[1], binary, True)}]"
+        p = "<0.001" if row.p_adjusted < 0.001 else fmt_p(row.p_adjusted).removeprefix("p = ")
+        lines.append(
+            f"  {label:<{width}} {fmt(r.estimate, binary, True):>9}  {ci:<21} {p:>7} "
+            f"{marker(row):<3} {effect_text(r.effect_size):<22} {r.method}"
+        )
+    return lines
+
+
+def omnibus_text(result: OmnibusResult) -> str:
+    df = ", ".join(f"{d:g}" for d in result.df)
+    effects = ", ".join(
+        f"{_OMNIBUS_EFFECTS.get(e.name, e.name)} = {e.value:.3f}" for e in result.effect_sizes
+    )
+    text = (
+        f"{result.method}({df}) = {result.statistic:.2f}, {fmt_p(result.p_value)}, n = {result.n}"
+    )
+    return text + (f", {effects}" if effects else "")
+
+
+def _sentences(metric: MetricAnalysis) -> list[str]:
+    rows = list(metric.comparisons)
+    if len(rows) <= _SENTENCES_SHOWN:
+        return [f"  - {row.sentence}" for row in rows]
+    shown = [row for row in rows if row.significant][:_SENTENCES_SHOWN]
+    lines = [f"  - {row.sentence}" for row in shown]
+    if rest := len(rows) - len(shown):
+        lines.append(f"  ({rest} more comparison(s) not shown; every sentence is in the JSON)")
+    return lines

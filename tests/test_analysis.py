@@ -1,0 +1,265 @@
+"""The session-end analysis: from a trials frame to estimates, comparisons, sentences, JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pytest_crucible import stats
+from pytest_crucible.analysis import RunAnalysis, analyze, format_analysis
+from pytest_crucible.errors import StatsError
+from pytest_crucible.metrics import Analysis, Metric
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    defaults = {"repeat": 0, "cluster": None, "status": "passed"}
+    return pd.DataFrame([{**defaults, **row} for row in rows])
+
+
+def binary_rows(condition: str, outcomes: list[int], **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"condition": condition, "item_id": f"q{i}", "correct": float(v), **extra}
+        for i, v in enumerate(outcomes)
+    ]
+
+
+def two_prompts(n: int = 60, seed: int = 1) -> pd.DataFrame:
+    """terse gets about 55% right, few_shot about 80%, on the same items."""
+    rng = np.random.default_rng(seed)
+    terse = (rng.random(n) < 0.55).astype(int).tolist()
+    few = [max(t, int(rng.random() < 0.6)) for t in terse]
+    return frame(binary_rows("terse", terse) + binary_rows("few_shot", few))
+
+
+def run(trials: pd.DataFrame, **kwargs: Any) -> RunAnalysis:
+    options: dict[str, Any] = {
+        "conditions": ["terse", "few_shot"],
+        "baseline": "terse",
+        "metrics": {"correct": Metric(kind="binary")},
+    }
+    options.update(kwargs)
+    return analyze(trials, **options)
+
+
+def test_binary_metric_is_compared_with_mcnemar_against_the_baseline() -> None:
+    result = run(two_prompts())
+    (metric,) = result.metrics
+    assert metric.kind == "binary"
+    terse, few = metric.conditions
+    assert (terse.condition, few.condition) == ("terse", "few_shot")
+    assert terse.method == "Wilson"
+    (row,) = metric.comparisons
+    assert (row.condition, row.other) == ("few_shot", "terse")
+    assert row.result.test == "mcnemar"
+    assert row.result.estimate == pytest.approx(few.mean - terse.mean)  # condition - baseline
+    assert row.significant
+    assert row.direction == "better"
+    assert row.sentence.startswith("few_shot scored higher (better) than terse on correct (M = ")
+    assert "paired difference" in row.sentence
+    assert "95% CI [" in row.sentence
+    assert "McNemar exact p " in row.sentence
+    assert "Holm-adjusted; odds ratio" in row.sentence
+    assert metric.omnibus is None  # two conditions
+
+
+def test_repeats_are_averaged_within_items() -> None:
+    rows = []
+    for repeat, (a, b) in enumerate([(1, 0), (1, 1), (0, 0)]):
+        for item in range(20):
+            rows.append({"condition": "terse", "item_id": item, "repeat": repeat, "correct": b})
+            rows.append({"condition": "few_shot", "item_id": item, "repeat": repeat, "correct": a})
+    result = run(frame(rows))
+    (metric,) = result.metrics
+    terse, few = metric.conditions
+    assert (terse.n_items, few.n_items) == (20, 20)
+    assert (terse.n_trials, few.n_trials) == (60, 60)
+    assert few.mean == pytest.approx(2 / 3)
+    assert terse.mean == pytest.approx(1 / 3)
+    assert metric.comparisons[0].result.n == 20  # items, not 60 trials
+
+
+def test_failed_trials_are_counted_not_analysed() -> None:
+    trials = two_prompts(n=30)
+    trials.loc[trials.index[:3], "status"] = "failed"
+    trials.loc[trials.index[:3], "correct"] = np.nan
+    result = run(trials)
+    assert dict(result.failed) == {"terse": 3, "few_shot": 0}
+    terse = result.metrics[0].conditions[0]
+    assert terse.n_failed == 3
+    assert terse.n_items == 27
+    row = result.metrics[0].comparisons[0]
+    assert row.result.n == 27
+    assert any("3 of 30 items missing" in note for note in row.result.notes)
+    assert "3 failed trial(s) not analysed" in result.notes
+
+
+def test_clustered_items_use_cluster_robust_methods() -> None:
+    rng = np.random.default_rng(3)
+    rows = []
+    for item in range(80):
+        cluster = f"passage-{item // 8}"
+        for condition, shift in (("terse", 0.0), ("few_shot", 0.3), ("cot", 0.1)):
+            score = rng.normal(shift + 0.1 * (item // 8), 1)
+            rows.append(
+                {"condition": condition, "item_id": item, "cluster": cluster, "score": score}
+            )
+    result = run(frame(rows), conditions=["terse", "few_shot", "cot"], metrics={"score": Metric()})
+    assert result.clustered
+    metric = result.metrics[0]
+    assert all(c.method == "cluster-robust t (CR1)" for c in metric.conditions)
+    for row in metric.comparisons:
+        assert row.result.test == "paired_t"
+        assert row.result.n_clusters == 10
+        assert row.result.df == 9
+    assert metric.omnibus is not None
+    assert any("ignores clusters" in note for note in metric.notes)
+
+
+def test_family_adjustment_spans_all_metrics_and_comparisons() -> None:
+    rng = np.random.default_rng(4)
+    rows = []
+    for item in range(40):
+        base = rng.normal()
+        for condition, shift in (("terse", 0.0), ("few_shot", 0.4), ("cot", 0.2)):
+            rows.append(
+                {
+                    "condition": condition,
+                    "item_id": item,
+                    "score": base + shift + rng.normal(0, 0.8),
+                    "latency_s": math.exp(rng.normal(shift, 0.3)),
+                }
+            )
+    metrics = {"score": Metric(), "latency_s": Metric(lower_is_better=True, unit="s")}
+    conditions = ["terse", "few_shot", "cot"]
+    result = run(frame(rows), conditions=conditions, metrics=metrics)
+    rows_out = [row for m in result.metrics for row in m.comparisons]
+    assert len(rows_out) == 4 == result.family_size
+    holm = stats.adjust([row.result.p_value for row in rows_out], "holm")
+    assert [row.p_adjusted for row in rows_out] == pytest.approx(list(holm.adjusted))
+    latency = result.metrics[1].comparisons[0]
+    assert latency.result.estimate > 0  # few_shot is slower
+    assert latency.direction == "worse"
+    assert "scored higher (worse)" in latency.sentence
+    assert "s, paired difference" in latency.sentence  # unit after the means
+
+
+@pytest.mark.parametrize(("correction", "label"), [("none", "unadjusted"), ("bh", "BH-adjusted")])
+def test_correction_setting_is_used_and_named(correction: str, label: str) -> None:
+    result = run(two_prompts(), settings=Analysis(correction=correction))  # type: ignore[arg-type]
+    row = result.metrics[0].comparisons[0]
+    if correction == "none":
+        assert row.p_adjusted == row.result.p_value
+    assert label in row.sentence
+
+
+def test_without_baseline_every_pair_is_compared_and_an_omnibus_runs() -> None:
+    trials = two_prompts()
+    cot = trials[trials.condition == "terse"].assign(condition="cot")
+    result = run(pd.concat([trials, cot]), conditions=["terse", "few_shot", "cot"], baseline=None)
+    metric = result.metrics[0]
+    pairs = [(row.condition, row.other) for row in metric.comparisons]
+    assert pairs == [("terse", "few_shot"), ("terse", "cot"), ("few_shot", "cot")]
+    assert metric.omnibus is not None
+    assert metric.omnibus.test == "cochran_q"
+    identical = metric.comparisons[1]
+    assert identical.result.p_value == 1.0
+    assert identical.direction == "no difference"
+    assert "did not differ significantly" in identical.sentence
+
+
+def test_power_line_names_a_difference_and_the_items_needed() -> None:
+    line = run(two_prompts(n=200)).metrics[0].power_line
+    assert line.startswith("correct: with 200 items the smallest difference detectable")
+    assert "-point difference at 80% power you need about" in line
+    needed = int(line.rsplit("about ", 1)[1].split(" items")[0].replace(",", ""))
+    assert needed > 200
+
+
+def test_to_dict_is_json_safe_even_with_undefined_results() -> None:
+    trials = two_prompts(n=10)
+    trials.loc[trials.condition == "few_shot", "status"] = "failed"
+    result = run(trials)
+    row = result.metrics[0].comparisons[0]
+    assert math.isnan(row.result.p_value)
+    assert "no test possible" in row.sentence
+    data = result.to_dict()
+    text = json.dumps(data, allow_nan=False)
+    assert json.loads(text)["failed"] == {"terse": 0, "few_shot": 10}
+    comparison = data["metrics"][0]["comparisons"][0]
+    assert comparison["result"]["p_value"] is None
+    assert data["settings"]["correction"] == "holm"
+
+
+def test_format_analysis_prints_tables_markers_and_sentences() -> None:
+    text = format_analysis(run(two_prompts(n=200)))
+    assert "Holm-adjusted across 1 comparisons" in text
+    assert "markers: * p_adj <= 0.05, ** < 0.01, *** < 0.001" in text
+    assert "correct (binary, higher is better)" in text
+    assert "few_shot - terse" in text
+    assert "***" in text
+    assert "power: correct: with 200 items" in text
+    assert "  - few_shot scored higher (better) than terse" in text
+
+
+def test_many_comparisons_print_only_significant_sentences() -> None:
+    rng = np.random.default_rng(8)
+    conditions = [f"c{i}" for i in range(6)]  # 15 pairs
+    rows = [
+        {"condition": c, "item_id": item, "score": rng.normal(0.5 if c == "c5" else 0.0)}
+        for c in conditions
+        for item in range(50)
+    ]
+    text = format_analysis(
+        run(frame(rows), conditions=conditions, baseline=None, metrics={"score": Metric()})
+    )
+    assert "not shown; every sentence is in the JSON" in text
+
+
+def test_auto_kind_detects_binary_and_continuous() -> None:
+    rows = [
+        {"condition": c, "item_id": i, "ok": float(i % 2), "score": i * 0.1}
+        for c in ("terse", "few_shot")
+        for i in range(10)
+    ]
+    result = run(frame(rows), metrics={"ok": Metric(), "score": Metric()})
+    assert [m.kind for m in result.metrics] == ["binary", "continuous"]
+
+
+def test_awkward_inputs_give_notes_not_crashes() -> None:
+    trials = two_prompts(n=20)
+    stray = trials.iloc[:2].assign(condition="ghost")
+    result = run(
+        pd.concat([trials, stray]),
+        metrics={"correct": Metric(), "missing": Metric()},
+        settings=Analysis(test="welch"),
+    )
+    assert any("unknown condition(s) ['ghost'] ignored" in note for note in result.notes)
+    correct, missing = result.metrics
+    assert any("test='welch' cannot be used" in note for note in correct.notes)
+    assert correct.comparisons[0].result.test == "mcnemar"
+    assert "no trial recorded 'missing'" in missing.notes[0]
+    json.dumps(result.to_dict(), allow_nan=False)
+    format_analysis(result)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"baseline": "chatty"}, "not one of the conditions"),
+        ({"conditions": []}, "at least one condition"),
+        ({"metrics": {}}, "at least one metric"),
+    ],
+)
+def test_wrong_arguments_raise_stats_error(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(StatsError, match=message):
+        run(two_prompts(), **kwargs)
+
+
+def test_a_frame_without_item_ids_is_refused() -> None:
+    with pytest.raises(StatsError, match="item_id"):
+        run(pd.DataFrame({"condition": ["terse"], "correct": [1.0]}))
