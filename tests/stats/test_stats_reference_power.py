@@ -109,3 +109,37 @@ def test_noninferiority_bound_matches_r_one_sided_t_test() -> None:
     assert r.verdict == "noninferior"
     # the same data with a margin of 0.1 cannot exclude a 0.1 loss
     assert stats.noninferiority(x, y, margin=0.1, paired=True).verdict == "inconclusive"
+
+
+# --- Miller's planning of paired evals -------------------------------------------------------
+
+
+def test_plan_paired_eval_follows_miller_variance_decomposition() -> None:
+    # Miller (2024), "Adding Error Bars to Evals", section 5: with K repeats the per-item
+    # difference has variance omega_a^2 + omega_b^2 - 2 rho omega_a omega_b
+    # + (sigma_a^2 + sigma_b^2) / K, and n = (z_{1-alpha/2} + z_{power})^2 var / delta^2.
+    # No worked number is printed there to match; we check the formula and its t refinement.
+    plan = stats.plan_paired_eval(
+        0.05, item_sd=(0.4, 0.3), correlation=0.5, within_sd=0.2, repeats=2
+    )
+    variance = 0.4**2 + 0.3**2 - 2 * 0.5 * 0.4 * 0.3 + (0.2**2 + 0.2**2) / 2
+    assert plan.var_difference == pytest.approx(variance)
+    normal = (1.959963984540054 + 0.8416212335729143) ** 2 * variance / 0.05**2
+    assert abs(plan.n_items_exact - normal) < 3  # the t distribution adds about 2 items
+    t_based = stats.sample_size(0.05 / variance**0.5, paired=True)
+    assert plan.n_items == t_based.n_required
+    floor = stats.sample_size(0.05 / (variance - 0.04) ** 0.5, paired=True).n_required
+    assert plan.n_items_floor == floor
+    assert dict(plan.n_items_by_repeats)[2] == plan.n_items
+
+
+def test_plan_says_whether_more_repeats_help() -> None:
+    # accuracy 0.7 (p (1 - p) = 0.21) split between items and repeats
+    noisy = stats.plan_paired_eval(0.05, item_sd=0.2, within_sd=0.41, correlation=0.6)
+    assert noisy.repeats_help
+    assert "more repeats help" in noisy.advice
+    steady = stats.plan_paired_eval(0.05, item_sd=0.45, within_sd=0.05, correlation=0.3)
+    assert not steady.repeats_help
+    assert "add items" in steady.advice
+    counts = [n for _, n in noisy.n_items_by_repeats]
+    assert counts == sorted(counts, reverse=True)
