@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from statsmodels.stats.multitest import multipletests
 
 from ..errors import StatsError
@@ -34,7 +35,9 @@ def adjust(p_values: ArrayLike, method: str = "holm", alpha: float = 0.05) -> Ad
     notes: tuple[str, ...] = ()
     if (missing := int((~present).sum())) > 0:
         notes = (f"{missing} missing p-value(s) left out of the family of {int(present.sum())}",)
-    if present.any() and method != "none":
+    if present.any() and method == "holm":
+        adjusted[present] = _holm(p[present])
+    elif present.any() and method != "none":
         adjusted[present] = multipletests(p[present], alpha=alpha, method=ADJUST_METHODS[method])[1]
     rejected = tuple(bool(v <= alpha) if np.isfinite(v) else False for v in adjusted)
     return AdjustedPValues(
@@ -45,3 +48,13 @@ def adjust(p_values: ArrayLike, method: str = "holm", alpha: float = 0.05) -> Ad
         alpha,
         notes,
     )
+
+
+def _holm(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Holm's step-down adjustment (statsmodels' version runs gc.collect() on every call,
+    about 50 ms, so it is done here: sorted p times (m - i), running maximum, capped at 1)."""
+    order = np.argsort(p, kind="stable")
+    steps = p[order] * np.arange(p.size, 0, -1)
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(steps), 1.0)
+    return adjusted
