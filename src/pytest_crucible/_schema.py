@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS runs (
     total_trials        INTEGER NOT NULL,
     started_at          TEXT NOT NULL,          -- ISO 8601, UTC
     ended_at            TEXT,
-    sessions            INTEGER NOT NULL DEFAULT 1  -- 1 + how many times it was resumed
+    sessions            INTEGER NOT NULL DEFAULT 1, -- 1 + how many times it was resumed
+    analysis            TEXT                    -- JSON: the session-end analysis
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, started_at);
 

@@ -7,6 +7,7 @@ deterministic order (pytest-xdist aborts when workers collect differently).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ class Plan:
                 }
                 for name, m in experiment.metrics.items()
             },
+            "analysis": dataclasses.asdict(experiment.analysis),
             "total_trials": len(self.trials),
             "items": len(self.items),
         }

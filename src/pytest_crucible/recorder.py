@@ -11,13 +11,19 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
 from .frames import metric_columns, trials_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .analysis import RunAnalysis
 from .inputs import ResumeTarget
+from .metrics import Analysis, Metric
 from .store import Store
-from .summary import format_table, summarise
+from .summary import format_table
 
 __all__ = ["Recorder", "RunOutcome"]
 
@@ -35,6 +41,8 @@ class RunOutcome:
     status: str = "running"
     stored: int = 0
     reused: int = 0
+    frame: pd.DataFrame | None = None
+    analysis: RunAnalysis | None = None
 
 
 class Recorder:
@@ -120,6 +128,14 @@ class Recorder:
             else:
                 outcome.status = "interrupted"
             self.store.finish_run(outcome.run_id, outcome.status)
+            if outcome.stored:
+                try:
+                    self.analyse(outcome)
+                except Exception as exc:  # the trials are stored; report, do not crash
+                    self.warnings.append(
+                        f"{outcome.experiment}: the analysis failed ({type(exc).__name__}: "
+                        f"{exc}); the trials are stored in run {outcome.run_id}"
+                    )
         return list(self.runs.values())
 
     def progress_line(self, total: int | None) -> str:
@@ -127,21 +143,48 @@ class Recorder:
         of_total = f"/{total}" if total else ""
         return f"crucible: {self.done}{of_total} trials done, {self.failed} failed, {elapsed:.1f} s"
 
-    def summary(self, outcome: RunOutcome) -> str:
-        """The results table of one run (every stored trial, reused ones included)."""
+    def analyse(self, outcome: RunOutcome) -> None:
+        """Analyse every stored trial of the run (reused ones included) and store the result."""
+        from .analysis import analyze  # numpy, pandas, scipy: only at session end
+
         header = outcome.header
         frame = trials_frame(self.store, outcome.run_id)
-        declared = list(header.get("metrics") or {})
-        metrics = declared or metric_columns(frame)
+        declared = header.get("metrics") or {}
+        metrics = {
+            name: Metric(**declared[name]) if name in declared else Metric()
+            for name in (list(declared) or metric_columns(frame))
+            if name in frame.columns
+        }
         conditions = list(header.get("conditions") or sorted(frame["condition"].unique()))
-        table = format_table(summarise(frame, conditions, metrics), metrics)
-        ran = len(outcome.ran)
+        settings = Analysis(**header.get("analysis", {}))
+        outcome.frame = frame
+        outcome.analysis = analyze(
+            frame,
+            conditions=conditions,
+            baseline=header.get("baseline"),
+            metrics=metrics,
+            settings=settings,
+        )
+        self.store.save_analysis(outcome.run_id, outcome.analysis.to_dict())
+
+    def summary(self, outcome: RunOutcome) -> str:
+        """The results table of one run and its analysis, for the terminal."""
+        from .analysis import format_analysis
+
+        header = outcome.header
         lines = [
             f"{outcome.experiment}  run {outcome.run_id}  ({outcome.status}; "
-            f"{outcome.stored}/{header.get('total_trials', '?')} trials stored: {ran} ran now"
+            f"{outcome.stored}/{header.get('total_trials', '?')} trials stored: "
+            f"{len(outcome.ran)} ran now"
             + (f", {outcome.reused} reused from the resumed run" if outcome.resumed else "")
             + ")",
-            table,
+        ]
+        if outcome.analysis is None or outcome.frame is None:
+            return lines[0]
+        lines += [
+            format_table(outcome.frame, outcome.analysis),
+            "",
+            format_analysis(outcome.analysis),
         ]
         return "\n".join(lines)
 

@@ -164,6 +164,12 @@ class Store:
                 (status, utc_now(), run_id),
             )
 
+    def save_analysis(self, run_id: str, analysis: Mapping[str, Any]) -> None:
+        with self._write():
+            self._conn.execute(
+                "UPDATE runs SET analysis = ? WHERE run_id = ?", (_dump(analysis), run_id)
+            )
+
     def runs(self, experiment: str | None = None) -> list[RunInfo]:
         """Stored runs, newest first."""
         where, args = ("WHERE r.experiment = ?", (experiment,)) if experiment else ("", ())
