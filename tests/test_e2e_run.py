@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -56,8 +58,18 @@ def test_runs_every_trial_and_stores_it(
             "condition*trials*passed*failed*correct*length*",
             "terse * 6 * 6 * 0 * 0.667 [[]*",
             "shout * 6 * 6 * 0 * 0.333 [[]*",
+            "crucible analysis: 2 conditions, 3 items, vs terse, paired on items*",
+            "*shout - terse*",
         ]
     )
+    # the analysis is stored with the run
+    (run,) = query(pytester, "SELECT analysis FROM runs")
+    analysis = json.loads(run["analysis"])
+    assert analysis["baseline"] == "terse"
+    assert [m["name"] for m in analysis["metrics"]] == ["correct", "length"]
+    (comparison,) = analysis["metrics"][1]["comparisons"]
+    assert comparison["condition"] == "shout" and comparison["other"] == "terse"
+    assert comparison["result"]["estimate"] == pytest.approx(1.0)
 
 
 def test_n0_and_n2_store_the_same_rows(pytester: pytest.Pytester, calls_file: object) -> None:
