@@ -166,8 +166,8 @@ def test_trial_fixtures_outside_a_trial_function_explain_themselves(
 def test_stopping_early_marks_the_run_interrupted(
     pytester: pytest.Pytester, calls_file: object
 ) -> None:
-    pytester.makepyfile(test_demo=EXPERIMENT.replace("length=len(answer))",
-                                                     "length=len(answer))\n    assert item.id != 'b'"))
+    failing_b = "length=len(answer))\n    assert item.id != 'b'"
+    pytester.makepyfile(test_demo=EXPERIMENT.replace("length=len(answer))", failing_b))
     result = pytester.runpytest("--crucible", "-x")
     result.assert_outcomes(passed=2, failed=1)
     assert query(pytester, "SELECT status FROM runs") == [{"status": "interrupted"}]

@@ -14,7 +14,9 @@ from pytest_crucible.trial import Trial
 
 def _trial(metrics: object = ("score",)) -> tuple[Trial, crucible.Experiment]:
     exp = crucible.Experiment(
-        "t", dataset=[{"id": "x", "input": 2}], conditions={"double": lambda v: v * 2},
+        "t",
+        dataset=[{"id": "x", "input": 2}],
+        conditions={"double": lambda v: v * 2},
         metrics=metrics,  # type: ignore[arg-type]
     )
     plan = exp.plan()
