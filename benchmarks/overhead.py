@@ -60,7 +60,10 @@ print("MEASURE " + json.dumps({"code": int(code), "wall": wall, "peak_mib": peak
 def measure(directory: Path, *args: str) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, "-c", MEASURE, "-q", "-p", "no:cacheprovider", *args],
-        cwd=directory, capture_output=True, text=True, check=False,
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("MEASURE ")), None)
     if line is None:

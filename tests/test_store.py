@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import pytest_crucible as crucible
+from pytest_crucible.frames import metric_columns
 from pytest_crucible.inputs import resolve_resume
 from pytest_crucible.store import Store
 
@@ -56,7 +57,7 @@ def test_round_trip_into_pandas(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     run_id = store.create_run(HEADER, {"git": {"commit": "abc", "dirty": False}})
     store.record_trial(run_id, _result("a", "x", correct=True), "gw0")
-    store.record_trial(run_id, _result("b", "x", correct=False, score=0.5), "gw1")
+    store.record_trial(run_id, _result("b", "x", correct=False, score=0.5, latency_s=2), "gw1")
     store.record_trial(run_id, _result("a", "y", status="failed"), "gw0")
     store.close()
     frame = crucible.load_trials(store=tmp_path / "s.db")
@@ -67,6 +68,9 @@ def test_round_trip_into_pandas(tmp_path: Path) -> None:
         False,
     ]
     assert frame.loc[2, "output"] == "out-x" and frame.loc[1, "status"] == "failed"
+    # a metric named like a fixed column keeps its name; the fixed column is renamed
+    assert frame["latency_s"].tolist()[2] == 2.0 and frame["trial_latency_s"].tolist()[2] == 0.5
+    assert metric_columns(frame) == ["correct", "score", "latency_s"]
     runs = crucible.load_runs(tmp_path / "s.db")
     assert runs.loc[0, "run_id"] == run_id and runs.loc[0, "stored_trials"] == 3
     # the documented schema works with plain pandas.read_sql

@@ -84,14 +84,17 @@ def trials_frame(store: Store, run_id: str, *, include_outputs: bool = False) ->
             record[f"metric:{name}"] = float(value)
         records.append(record)
     frame = pd.DataFrame.from_records(records, columns=_columns(include_outputs, metric_names))
+    # A metric keeps its name; a fixed column it shadows (say latency_s) becomes trial_<name>.
+    shadowed = {m: f"trial_{m}" for m in metric_names if m in frame.columns}
+    frame = frame.rename(columns=shadowed)
     frame = frame.rename(columns={f"metric:{m}": m for m in metric_names})
+    frame.attrs["metrics"] = list(metric_names)
     return frame
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
-    """The metric columns of a `trials_frame` (everything after the fixed columns)."""
-    fixed = {*_TRIAL_COLUMNS, "output", "error"}
-    return [str(column) for column in frame.columns if column not in fixed]
+    """The metric columns of a `trials_frame`, in the order metrics were first recorded."""
+    return list(frame.attrs.get("metrics", []))
 
 
 def _columns(include_outputs: bool, metric_names: dict[str, None]) -> list[str]:
