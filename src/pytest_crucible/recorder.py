@@ -8,22 +8,18 @@ from which the run is created, or the resumed run is reopened.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from .errors import StoreError
-from .frames import metric_columns, trials_frame
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from .analysis import RunAnalysis
 from .inputs import ResumeTarget
-from .metrics import Analysis, Metric
 from .store import Store
-from .summary import format_table
 
 __all__ = ["Recorder", "RunOutcome"]
 
@@ -41,8 +37,7 @@ class RunOutcome:
     status: str = "running"
     stored: int = 0
     reused: int = 0
-    frame: pd.DataFrame | None = None
-    analysis: RunAnalysis | None = None
+    review: str | None = None
 
 
 class Recorder:
@@ -128,14 +123,6 @@ class Recorder:
             else:
                 outcome.status = "interrupted"
             self.store.finish_run(outcome.run_id, outcome.status)
-            if outcome.stored:
-                try:
-                    self.analyse(outcome)
-                except Exception as exc:  # the trials are stored; report, do not crash
-                    self.warnings.append(
-                        f"{outcome.experiment}: the analysis failed ({type(exc).__name__}: "
-                        f"{exc}); the trials are stored in run {outcome.run_id}"
-                    )
         return list(self.runs.values())
 
     def progress_line(self, total: int | None) -> str:
@@ -143,50 +130,54 @@ class Recorder:
         of_total = f"/{total}" if total else ""
         return f"crucible: {self.done}{of_total} trials done, {self.failed} failed, {elapsed:.1f} s"
 
-    def analyse(self, outcome: RunOutcome) -> None:
-        """Analyse every stored trial of the run (reused ones included) and store the result."""
-        from .analysis import analyze  # numpy, pandas, scipy: only at session end
-
-        header = outcome.header
-        frame = trials_frame(self.store, outcome.run_id)
-        declared = header.get("metrics") or {}
-        metrics = {
-            name: Metric(**declared[name]) if name in declared else Metric()
-            for name in (list(declared) or metric_columns(frame))
-            if name in frame.columns
+    def review(self) -> None:
+        """Analyse the session's runs in a child process (see `review`) and keep its text."""
+        ids = [o.run_id for o in self.runs.values() if o.stored]
+        if not ids:
+            return
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (package_root, os.environ.get("PYTHONPATH")) if p
+            ),
         }
-        conditions = list(header.get("conditions") or sorted(frame["condition"].unique()))
-        settings = Analysis(**header.get("analysis", {}))
-        outcome.frame = frame
-        outcome.analysis = analyze(
-            frame,
-            conditions=conditions,
-            baseline=header.get("baseline"),
-            metrics=metrics,
-            settings=settings,
-        )
-        self.store.save_analysis(outcome.run_id, outcome.analysis.to_dict())
+        command = [
+            sys.executable,
+            "-m",
+            "pytest_crucible.cli",
+            "--store",
+            str(self.store.path),
+            "analyse",
+            "--json-lines",
+            *ids,
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        texts = {}
+        for line in done.stdout.splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                texts[record["run_id"]] = record["text"]
+        for outcome in self.runs.values():
+            outcome.review = texts.get(outcome.run_id)
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            self.warnings.append(
+                f"the analysis failed (exit {done.returncode}); the trials are stored. "
+                f"Rerun it with `crucible analyse {' '.join(ids)}`:\n{tail}"
+            )
 
     def summary(self, outcome: RunOutcome) -> str:
-        """The results table of one run and its analysis, for the terminal."""
-        from .analysis import format_analysis
-
+        """One run's line for the terminal, followed by its results table and analysis."""
         header = outcome.header
-        lines = [
+        line = (
             f"{outcome.experiment}  run {outcome.run_id}  ({outcome.status}; "
             f"{outcome.stored}/{header.get('total_trials', '?')} trials stored: "
             f"{len(outcome.ran)} ran now"
             + (f", {outcome.reused} reused from the resumed run" if outcome.resumed else "")
-            + ")",
-        ]
-        if outcome.analysis is None or outcome.frame is None:
-            return lines[0]
-        lines += [
-            format_table(outcome.frame, outcome.analysis),
-            "",
-            format_analysis(outcome.analysis),
-        ]
-        return "\n".join(lines)
+            + ")"
+        )
+        return f"{line}\n{outcome.review}" if outcome.review else line
 
 
 def _trial_id(result: Mapping[str, Any]) -> str:

@@ -310,6 +310,7 @@ class CrucibleSession:
             self.recorder.finish(interrupted=interrupted, crashed=crashed)
         except CrucibleError as exc:  # the trials are stored; only the run's status is not
             self.recorder.warnings.append(f"could not finish the runs: {exc}")
+        self.recorder.review()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.recorder is None or not self.recorder.runs:

@@ -1,0 +1,70 @@
+"""The `crucible` command: list stored runs, analyse a run.
+
+crucible runs [--store PATH] [--experiment NAME]
+crucible analyse RUN_ID [RUN_ID ...] [--store PATH] [--json-lines]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .errors import CrucibleError
+from .store import DEFAULT_STORE, Store
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crucible", description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default=str(DEFAULT_STORE), help="the SQLite results store")
+    commands = parser.add_subparsers(dest="command", required=True)
+    runs = commands.add_parser("runs", help="list stored runs, newest first")
+    runs.add_argument("--experiment", default=None)
+    analyse = commands.add_parser("analyse", help="analyse runs and print their summary")
+    analyse.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    analyse.add_argument(
+        "--json-lines", action="store_true", help='one {"run_id", "text"} object per line'
+    )
+    options = parser.parse_args(argv)
+    try:
+        if options.command == "runs":
+            return _runs(options.store, options.experiment)
+        return _analyse(options.store, options.run_ids, options.json_lines)
+    except CrucibleError as exc:
+        print(f"crucible: {exc}", file=sys.stderr)
+        return 2
+
+
+def _runs(path: str, experiment: str | None) -> int:
+    store = Store(path, readonly=True)
+    try:
+        for run in store.runs(experiment):
+            print(
+                f"{run.run_id}  {run.experiment:<24} {run.status:<11} "
+                f"{run.passed_trials}/{run.total_trials} passed  {run.started_at[:19]}"
+            )
+    finally:
+        store.close()
+    return 0
+
+
+def _analyse(path: str, run_ids: Sequence[str], json_lines: bool) -> int:
+    from .review import review_run
+
+    store = Store(path)
+    try:
+        for run_id in run_ids:
+            if store.run(run_id) is None:
+                raise CrucibleError(f"store {path} has no run {run_id!r}; see `crucible runs`")
+            text = review_run(store, run_id)
+            print(json.dumps({"run_id": run_id, "text": text}) if json_lines else text)
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
