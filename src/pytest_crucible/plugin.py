@@ -6,8 +6,8 @@ import pytest
 
 from .datasets import Item
 from .experiment import registered_experiment
-from .runner import BoundCondition
-from .session import SESSION_PLUGIN, CrucibleSession, trial_arguments
+from .runner import ActiveTrial, BoundCondition
+from .session import SESSION_PLUGIN, TRIAL_PARAM, CrucibleSession, check_trial_arguments
 from .trial import Trial
 
 
@@ -69,36 +69,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if session is not None:
         session.parametrize(metafunc, experiment)
         return
-    names = trial_arguments(metafunc, experiment)
+    check_trial_arguments(metafunc, experiment)
     reason = f"experiment {experiment.name}: run experiments with `pytest --crucible`"
-    skipped = pytest.param(*(None,) * len(names), marks=pytest.mark.skip(reason=reason))
-    metafunc.parametrize(names, [skipped], ids=[experiment.name])
+    skipped = pytest.param(None, marks=pytest.mark.skip(reason=reason))
+    metafunc.parametrize(TRIAL_PARAM, [skipped], ids=[experiment.name])
 
 
-def _outside_a_trial(name: str) -> pytest.UsageError:
-    return pytest.UsageError(
-        f"the fixture {name!r} exists only in a trial function marked with "
-        "@experiment.trial (pytest-crucible gives it one value per trial)"
+# Trial functions get `condition`, `item` and `trial` from one parameter that the session
+# sets for each trial (see CrucibleSession.parametrize); anywhere else the fixture says so.
+
+
+@pytest.fixture(name=TRIAL_PARAM)
+def _outside_a_trial() -> ActiveTrial:
+    raise pytest.UsageError(
+        "the fixtures condition, item and trial exist only in a trial function marked with "
+        "@experiment.trial (pytest-crucible gives them one value per trial)"
     )
 
 
-# Trial functions receive these three as direct parameters (see CrucibleSession.parametrize);
-# the fixtures below only explain the mistake when another test asks for them.
-
-
 @pytest.fixture
-def trial() -> Trial:
+def trial(_crucible_trial: ActiveTrial) -> Trial:
     """The running trial: record(**metrics), log(...), artifact(...), config, seed, rng."""
-    raise _outside_a_trial("trial")
+    return _crucible_trial.trial
 
 
 @pytest.fixture
-def item() -> Item:
+def item(_crucible_trial: ActiveTrial) -> Item:
     """The dataset item of this trial: id, input, expected, metadata, cluster."""
-    raise _outside_a_trial("item")
+    return _crucible_trial.item
 
 
 @pytest.fixture
-def condition() -> BoundCondition:
+def condition(_crucible_trial: ActiveTrial) -> BoundCondition:
     """The condition of this trial; call it (or await it in an async trial function)."""
-    raise _outside_a_trial("condition")
+    return _crucible_trial.condition

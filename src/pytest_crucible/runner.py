@@ -14,12 +14,14 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .conditions import Condition
+from .datasets import Item
 from .trial import Trial, describe_exception
 
-__all__ = ["BoundCondition", "LoopThread", "run_trial_function"]
+__all__ = ["ActiveTrial", "BoundCondition", "LoopThread", "run_trial_function"]
 
 T = TypeVar("T")
 
@@ -133,6 +135,15 @@ class BoundCondition:
             raise
         self._trial.note_call(output, time.perf_counter() - started)
         return output
+
+
+@dataclass(frozen=True)
+class ActiveTrial:
+    """What a running trial function receives as `trial`, `condition` and `item`."""
+
+    trial: Trial
+    condition: BoundCondition
+    item: Item
 
 
 def run_trial_function(

@@ -19,17 +19,20 @@ from .errors import CrucibleError, ExperimentError
 from .experiment import Experiment, Plan, TrialSpec
 from .inputs import SessionInputs, resolve_resume
 from .recorder import Recorder
-from .runner import BoundCondition, LoopThread, run_trial_function
+from .runner import ActiveTrial, BoundCondition, LoopThread, run_trial_function
 from .store import DEFAULT_STORE, Store
 from .trial import Trial, describe_exception
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ["SESSION_PLUGIN", "TRIAL_KEY", "CrucibleSession", "trial_arguments"]
+__all__ = ["SESSION_PLUGIN", "TRIAL_KEY", "TRIAL_PARAM", "CrucibleSession", "check_trial_arguments"]
 
 SESSION_PLUGIN = "crucible-session"
 TRIAL_FIXTURES = ("condition", "item", "trial")
+# The one parameter behind those three fixtures: a TrialSpec when collected, an ActiveTrial
+# while the item runs (see pytest_runtest_setup).
+TRIAL_PARAM = "_crucible_trial"
 TRIAL_KEY = pytest.StashKey[Trial]()
 SPEC_KEY = pytest.StashKey[TrialSpec]()
 _PROGRESS_STEPS = 10
@@ -119,17 +122,18 @@ class CrucibleSession:
         return chosen
 
     def parametrize(self, metafunc: pytest.Metafunc, experiment: Experiment) -> None:
-        """One test item per trial. `condition`, `item` and `trial` are parametrized directly
-        with the trial's spec; `pytest_runtest_setup` swaps in the runtime values. (Plugin
-        fixtures that take `request` cost ~100 us an item; direct parameters cost little, and
-        the session, not the fixture system, owns the trial: what prefetching needs.)"""
-        names = trial_arguments(metafunc, experiment)
+        """One test item per trial, parametrized with the trial's spec.
+
+        `pytest_runtest_setup` replaces the spec with the running trial, which the fixtures
+        `condition`, `item` and `trial` unpack. The session, not the fixture system, creates
+        the trial (what prefetching needs), and no fixture takes `request` (~100 us each).
+        """
+        check_trial_arguments(metafunc, experiment)
         try:
             plan = self.plan_for(experiment)
         except CrucibleError as exc:
             raise pytest.Collector.CollectError(str(exc)) from None
-        values = [(spec,) * len(names) for spec in plan.trials]
-        metafunc.parametrize(names, values, ids=[t.test_id for t in plan.trials])
+        metafunc.parametrize(TRIAL_PARAM, plan.trials, ids=[t.test_id for t in plan.trials])
 
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -196,15 +200,10 @@ class CrucibleSession:
         plan = self.plans[spec.experiment]
         trial = Trial(spec, plan)
         item.stash[TRIAL_KEY] = trial
-        params = item.callspec.params  # type: ignore[attr-defined]
-        if "condition" in params:
-            condition = plan.experiment.conditions[spec.condition]
-            awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
-            params["condition"] = BoundCondition(condition, trial, self.loop, awaited=awaited)
-        if "item" in params:
-            params["item"] = spec.item
-        if "trial" in params:
-            params["trial"] = trial
+        condition = plan.experiment.conditions[spec.condition]
+        awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
+        bound = BoundCondition(condition, trial, self.loop, awaited=awaited)
+        item.callspec.params[TRIAL_PARAM] = ActiveTrial(trial, bound, spec.item)  # type: ignore[attr-defined]
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
@@ -212,10 +211,7 @@ class CrucibleSession:
         spec = item.stash.get(SPEC_KEY, None)
         if spec is not None:
             del item.stash[TRIAL_KEY]
-            params = item.callspec.params  # type: ignore[attr-defined]
-            for name in TRIAL_FIXTURES:
-                if name in params:
-                    params[name] = spec
+            item.callspec.params[TRIAL_PARAM] = spec  # type: ignore[attr-defined]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
@@ -341,25 +337,20 @@ def _spec_of(item: pytest.Item) -> TrialSpec | None:
     spec = item.stash.get(SPEC_KEY, None)
     if spec is None:
         callspec = getattr(item, "callspec", None)
-        if callspec is None:
+        value = callspec.params.get(TRIAL_PARAM) if callspec is not None else None
+        if not isinstance(value, TrialSpec):
             return None
-        for name in TRIAL_FIXTURES:
-            value = callspec.params.get(name)
-            if isinstance(value, TrialSpec):
-                item.stash[SPEC_KEY] = spec = value
-                break
+        item.stash[SPEC_KEY] = spec = value
     return spec
 
 
-def trial_arguments(metafunc: pytest.Metafunc, experiment: Experiment) -> list[str]:
-    """Which of `condition`, `item`, `trial` the trial function takes (at least one)."""
-    names = [name for name in TRIAL_FIXTURES if name in metafunc.fixturenames]
-    if not names:
+def check_trial_arguments(metafunc: pytest.Metafunc, experiment: Experiment) -> None:
+    """A trial function takes at least one of `condition`, `item`, `trial`."""
+    if TRIAL_PARAM not in metafunc.fixturenames:
         raise pytest.Collector.CollectError(
             f"{metafunc.function.__name__} is the trial function of experiment "
             f"{experiment.name} but takes none of the arguments {TRIAL_FIXTURES}"
         )
-    return names
 
 
 def _config_fields(schema: Any) -> set[str] | None:
