@@ -46,6 +46,7 @@ class CrucibleSession:
         self.loop = LoopThread()
         self.plans: dict[str, Plan] = {}
         self._headers_sent: set[str] = set()
+        self._items_sent: set[tuple[str, str]] = set()
         self._used_overrides: set[tuple[str | None, str]] = set()
         self.recorder: Recorder | None = None
         self.total: int | None = None
@@ -264,8 +265,11 @@ class CrucibleSession:
         if spec.experiment not in self._headers_sent:
             self._headers_sent.add(spec.experiment)
             header = self.plans[spec.experiment].header()
+        item_key = (spec.experiment, spec.item.id)
+        with_item = item_key not in self._items_sent
+        self._items_sent.add(item_key)
         return {
-            "trial": trial.result(status=status, error=error),
+            "trial": trial.result(status=status, error=error, with_item=with_item),
             "header": header,
             "worker": self.worker_id,
         }

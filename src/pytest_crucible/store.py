@@ -220,20 +220,21 @@ class Store:
     def record_trial(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
         """Store one trial's result (replacing an earlier attempt of the same trial) and its
         logs, in one transaction."""
-        item = result.get("item") or {}
+        item = result.get("item")
         with self._write():
-            self._conn.execute(
-                "INSERT OR IGNORE INTO items(run_id, item_id, input, expected, metadata, cluster)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    result["item_id"],
-                    _dump(item.get("input")),
-                    _dump(item.get("expected")),
-                    _dump(item.get("metadata")),
-                    result["cluster"],
-                ),
-            )
+            if item is not None:  # sent once per item and process
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO items(run_id, item_id, input, expected, metadata,"
+                    " cluster) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        result["item_id"],
+                        _dump(item.get("input")),
+                        _dump(item.get("expected")),
+                        _dump(item.get("metadata")),
+                        result["cluster"],
+                    ),
+                )
             self._conn.execute(_UPSERT_TRIAL, _trial_row(run_id, result, worker))
             if result.get("logs"):
                 self._conn.executemany(

@@ -132,8 +132,11 @@ class Trial:
     def missing_metrics(self) -> list[str]:
         return [name for name in self._declared if name not in self.metrics]
 
-    def result(self, *, status: str, error: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The JSON-safe record of this trial that goes to the store."""
+    def result(
+        self, *, status: str, error: dict[str, Any] | None = None, with_item: bool = True
+    ) -> dict[str, Any]:
+        """The JSON-safe record of this trial that goes to the store. The item's content is
+        left out (None) when this process already sent it with another trial."""
         outputs = self.outputs[0] if len(self.outputs) == 1 else (self.outputs or None)
         spec = self.spec
         return {
@@ -143,7 +146,7 @@ class Trial:
             "item_id": spec.item.id,
             "repeat": spec.repeat,
             "cluster": spec.item.cluster,
-            "item": json_safe(spec.item.to_dict(), self.warnings),
+            "item": json_safe(spec.item.to_dict(), self.warnings) if with_item else None,
             "status": status,
             "metrics": dict(self.metrics),
             "output": json_safe(outputs, self.warnings, what="output"),
