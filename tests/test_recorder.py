@@ -1,0 +1,58 @@
+"""The controller's recorder: runs opened from headers, results never lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_crucible import StoreError
+from pytest_crucible.inputs import ResumeTarget
+from pytest_crucible.recorder import Recorder
+from pytest_crucible.store import Store
+from test_store import HEADER, _result
+
+
+def _payload(condition: str, item: str, header: dict[str, Any] | None) -> dict[str, Any]:
+    return {"trial": _result(condition, item), "header": header, "worker": "gw0"}
+
+
+def test_first_result_opens_the_run_and_finish_sets_status(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    recorder = Recorder(store, {}, lambda: {"python": "3"})
+    recorder.record(_payload("a", "x", HEADER))
+    recorder.record(_payload("b", "x", None))
+    (outcome,) = recorder.finish(interrupted=False, crashed=False)
+    assert outcome.status == "interrupted"  # 2 of 4 trials stored
+    assert outcome.stored == 2 and outcome.ran == {"ax", "bx"}
+    assert json.loads(store.query("SELECT environment FROM runs")[0][0]) == {"python": "3"}
+
+
+def test_a_result_the_store_refuses_goes_to_the_rescue_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "s.db")
+    recorder = Recorder(store, {}, dict)
+    recorder.record(_payload("a", "x", HEADER))
+
+    def refuse(*args: object) -> None:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(store, "record_trial", refuse)
+    recorder.record(_payload("b", "y", None))
+    rescued = [json.loads(line) for line in recorder.rescue_path.read_text().splitlines()]
+    assert [r["trial"]["key"] for r in rescued] == ["by"]
+    assert "disk full; the result was saved to" in recorder.warnings[0]
+
+
+def test_resumed_run_that_ran_nothing_is_finished_with_its_reuse_count(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    run_id = store.create_run(HEADER, {})
+    for condition in "ab":
+        for item in "xy":
+            store.record_trial(run_id, _result(condition, item), "main")
+    target = ResumeTarget(run_id, 3, frozenset(store.completed_keys(run_id)))
+    (outcome,) = Recorder(store, {"caps": target}, dict).finish(interrupted=False, crashed=False)
+    assert (outcome.status, outcome.reused, outcome.resumed) == ("completed", 4, True)
