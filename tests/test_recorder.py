@@ -36,13 +36,15 @@ def test_a_result_the_store_refuses_goes_to_the_rescue_file(
     store = Store(tmp_path / "s.db")
     recorder = Recorder(store, {}, dict)
     recorder.record(_payload("a", "x", HEADER))
+    recorder.writer.flush()
 
     def refuse(*args: object) -> None:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(store, "record_trial", refuse)
+    monkeypatch.setattr(recorder.writer.store, "record_trial", refuse)
     recorder.record(_payload("b", "y", None))
-    rescued = [json.loads(line) for line in recorder.rescue_path.read_text().splitlines()]
+    recorder.writer.flush()
+    rescued = [json.loads(line) for line in recorder.writer.rescue_path.read_text().splitlines()]
     assert [r["trial"]["key"] for r in rescued] == ["by"]
     assert "disk full; the result was saved to" in recorder.warnings[0]
 

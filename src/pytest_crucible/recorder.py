@@ -20,6 +20,7 @@ from typing import Any
 from .errors import StoreError
 from .inputs import ResumeTarget
 from .store import Store
+from .writer import TrialWriter
 
 __all__ = ["Recorder", "RunOutcome"]
 
@@ -58,16 +59,13 @@ class Recorder:
         self.done = 0
         self.failed = 0
         self.started = time.monotonic()
-        self.rescue_path = store.path.with_name(store.path.name + ".rescue.jsonl")
+        self.writer = TrialWriter(store.path, self.warnings.append)
 
     def record(self, payload: Mapping[str, Any]) -> None:
         """Store one trial result (and open its run if this is the experiment's first)."""
         result = payload["trial"]
         outcome = self._run_for(result["experiment"], payload.get("header"))
-        try:
-            self.store.record_trial(outcome.run_id, result, payload.get("worker", "main"))
-        except StoreError as exc:
-            self._rescue(outcome.run_id, result, exc)
+        self.writer.put(outcome.run_id, result, payload.get("worker", "main"))
         outcome.ran.add(result["key"])
         self.done += 1
         if result["status"] == "failed":
@@ -98,14 +96,9 @@ class Recorder:
             self._env_cache = self._environment()
         return self._env_cache
 
-    def _rescue(self, run_id: str, result: Mapping[str, Any], exc: StoreError) -> None:
-        """Never lose a result: if the store refuses it, append it to a JSONL file beside it."""
-        with self.rescue_path.open("a", encoding="utf-8") as rescue:
-            rescue.write(json.dumps({"run_id": run_id, "trial": result}, default=repr) + "\n")
-        self.warnings.append(f"{exc}; the result was saved to {self.rescue_path}")
-
     def finish(self, *, interrupted: bool, crashed: bool) -> list[RunOutcome]:
         """Set each run's final status; resumed runs that ran nothing are finished too."""
+        self.writer.close()
         for name, target in self.resume.items():
             if name not in self.runs:
                 header = self.store.run_header(target.run_id)

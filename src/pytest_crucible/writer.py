@@ -1,0 +1,64 @@
+"""Committing trial results on a thread of their own.
+
+The controller hands each result to `TrialWriter.put` and goes on with pytest's work while a
+writer thread, with its own SQLite connection, commits it (one transaction per trial, within
+milliseconds). At session end `flush` waits for the queue to drain. A result the store refuses
+goes to a JSONL rescue file beside it: a result is never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .store import Store
+
+__all__ = ["TrialWriter"]
+
+_Job = tuple[str, Mapping[str, Any], str]
+
+
+class TrialWriter:
+    def __init__(self, path: Path, warn: Callable[[str], None]) -> None:
+        self.store = Store(path)
+        self.rescue_path = path.with_name(path.name + ".rescue.jsonl")
+        self._warn = warn
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, name="crucible-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
+        self._jobs.put((run_id, result, worker))
+
+    def flush(self) -> None:
+        """Wait until every result handed over so far is committed (or rescued)."""
+        self._jobs.join()
+
+    def close(self) -> None:
+        self.flush()
+        self._jobs.put(None)
+        self._thread.join(timeout=10)
+        self.store.close()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            run_id, result, worker = job
+            try:
+                self.store.record_trial(run_id, result, worker)
+            except StoreError as exc:
+                self._rescue(run_id, result, exc)
+            except Exception as exc:  # never lose a result to an unexpected error either
+                self._rescue(run_id, result, StoreError(f"{type(exc).__name__}: {exc}"))
+            finally:
+                self._jobs.task_done()
+        self._jobs.task_done()
+
+    def _rescue(self, run_id: str, result: Mapping[str, Any], exc: StoreError) -> None:
+        with self.rescue_path.open("a", encoding="utf-8") as rescue:
+            rescue.write(json.dumps({"run_id": run_id, "trial": result}, default=repr) + "\n")
+        self._warn(f"{exc}; the result was saved to {self.rescue_path}")
