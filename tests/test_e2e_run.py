@@ -160,7 +160,7 @@ def test_trial_fixtures_outside_a_trial_function_explain_themselves(
     pytester.makepyfile("def test_other(trial):\n    pass\n")
     result = pytester.runpytest("--crucible")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the fixtures condition, item and trial exist only in a trial function*"])
+    result.stdout.fnmatch_lines(["*fixtures condition, item and trial exist only in a trial*"])
 
 
 def test_stopping_early_marks_the_run_interrupted(
