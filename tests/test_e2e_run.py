@@ -172,3 +172,29 @@ def test_stopping_early_marks_the_run_interrupted(
     result.assert_outcomes(passed=2, failed=1)
     assert query(pytester, "SELECT status FROM runs") == [{"status": "interrupted"}]
     assert len(trial_rows(pytester)) == 3
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_sampled_experiment_is_the_same_on_every_worker(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    pytester.makepyfile(
+        test_sample="""
+        import pytest_crucible as crucible
+        exp = crucible.Experiment("sampled", dataset=[{"id": n, "input": n} for n in range(50)],
+                                  conditions={"same": lambda n: n}, sample=7, seed=11)
+
+        @exp.trial
+        def test_sample(condition, item, trial):
+            trial.record(value=condition(item.input))
+        """
+    )
+    result = pytester.runpytest("--crucible", *xdist)
+    result.assert_outcomes(passed=7)
+    items = sorted(int(r["item_id"]) for r in trial_rows(pytester))
+    assert items == sorted(int(i.id) for i in _sample_of_50(7, seed=11))
+
+
+def _sample_of_50(n: int, seed: int) -> tuple[crucible.Item, ...]:
+    data = crucible.datasets.from_records([{"id": i, "input": i} for i in range(50)])
+    return data.sample(n, seed=seed).items
