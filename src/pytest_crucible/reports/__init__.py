@@ -1,0 +1,106 @@
+"""Reports of a stored run: HTML, Markdown, LaTeX, a notebook, and the data as files.
+
+    from pytest_crucible.reports import write_reports, FORMATS
+    paths = write_reports(store, run_id, out_dir)               # every format
+    paths = write_reports(store, run_id, out_dir, ["md"])       # Markdown only
+
+The exports (results.csv, results.jsonl, results.parquet when pyarrow is installed,
+analysis.json, config.json, environment.json, dataset.jsonl, manifest.json, README.md) are
+always written. A run without a stored analysis is analysed first (and the analysis stored).
+Pure: no pytest here; jinja2 (HTML) and nbformat (notebook) come with the `report` extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Collection
+from pathlib import Path
+
+from ..store import Store
+from ._content import Report
+from ._data import ReportError, load_run
+
+__all__ = ["FORMATS", "ReportError", "default_output_dir", "parse_formats", "write_reports"]
+
+FORMATS = ("html", "md", "tex", "ipynb")
+_ALIASES = {"markdown": "md", "latex": "tex", "notebook": "ipynb", "jupyter": "ipynb"}
+_NEEDS = {"html": ("jinja2", "jinja2"), "ipynb": ("nbformat", "nbformat")}
+DEFAULT_ROOT = Path("crucible-results")
+
+
+def write_reports(
+    store: Store, run_id: str, out_dir: Path, formats: Collection[str] = FORMATS
+) -> list[Path]:
+    """Write the chosen reports and every export of a run into out_dir (created if needed);
+    return the paths written, exports first, manifest.json last."""
+    from ._bundle import write_manifest, write_readme
+    from ._content import build_report
+    from .exports import write_exports
+
+    chosen = parse_formats(formats)
+    run = load_run(store, run_id)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = write_exports(run, store, out_dir)
+    report = build_report(run)
+    for name in chosen:
+        written.append(_write_format(name, report, out_dir))
+    written.append(write_readme(run, out_dir))
+    written.append(write_manifest(run, written, out_dir))
+    return written
+
+
+def _write_format(name: str, report: Report, out_dir: Path) -> Path:
+    from ._io import write_text
+
+    if name == "html":
+        from .html import render_html
+
+        return write_text(out_dir / "report.html", render_html(report))
+    if name == "md":
+        from .markdown import render_markdown
+
+        return write_text(out_dir / "report.md", render_markdown(report))
+    if name == "tex":
+        from .latex import render_latex
+
+        return write_text(out_dir / "report.tex", render_latex(report))
+    from .notebook import render_notebook
+
+    return write_text(out_dir / "analysis.ipynb", render_notebook(report.run))
+
+
+def parse_formats(formats: Collection[str] | str) -> list[str]:
+    """Formats in FORMATS order from a collection or a comma-separated string ("html,md");
+    "all" means every format, "none" or "" none. Raises ReportError naming an unknown format
+    or a missing optional dependency."""
+    words = formats.split(",") if isinstance(formats, str) else list(formats)
+    names: set[str] = set()
+    for word in (w.strip().lower() for w in words):
+        if word in ("", "none"):
+            continue
+        if word == "all":
+            names.update(FORMATS)
+            continue
+        name = _ALIASES.get(word, word)
+        if name not in FORMATS:
+            raise ReportError(
+                f"report format {word!r} is unknown; choose from {', '.join(FORMATS)} "
+                "(comma-separated, e.g. html,md), 'all' or 'none'"
+            )
+        names.add(name)
+    for name in names:
+        module, package = _NEEDS.get(name, ("", ""))
+        if module and importlib.util.find_spec(module) is None:
+            raise ReportError(
+                f"the {name} report needs {package}, which is not installed: "
+                f"pip install 'pytest-crucible[report]', or leave {name} out of the formats"
+            )
+    return [name for name in FORMATS if name in names]
+
+
+def default_output_dir(experiment: str, run_id: str, root: Path = DEFAULT_ROOT) -> Path:
+    """`crucible-results/<experiment>/<run_id>/`, with both names made safe for a path."""
+    from ._safe import safe_name
+
+    return Path(root) / safe_name(experiment) / safe_name(run_id)

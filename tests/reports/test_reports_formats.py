@@ -1,0 +1,183 @@
+"""write_reports: the files, Markdown, LaTeX and the exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pytest_crucible.errors import CrucibleError
+from pytest_crucible.reports import FORMATS, ReportError, parse_formats, write_reports
+from pytest_crucible.store import Store
+
+RunFactory = Callable[..., tuple[Store, str]]
+
+EXPORTS = [
+    "results.csv",
+    "results.jsonl",
+    "results.parquet",
+    "analysis.json",
+    "config.json",
+    "environment.json",
+    "dataset.jsonl",
+]
+
+
+def test_every_format_and_export_is_written(run: tuple[Store, str], tmp_path: Path) -> None:
+    store, run_id = run
+    out = tmp_path / "out" / "nested"
+    paths = write_reports(store, run_id, out)
+    names = [p.name for p in paths]
+    assert names == [
+        *EXPORTS,
+        "report.html",
+        "report.md",
+        "report.tex",
+        "analysis.ipynb",
+        "README.md",
+        "manifest.json",
+    ]
+    assert all(p.parent == out and p.stat().st_size > 0 for p in paths)
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run_id"] == run_id and manifest["dataset_fingerprint"] == "d" * 16
+    assert set(manifest["files"]) == set(names[:-1])
+    assert len(manifest["files"]["report.md"]["sha256"]) == 64
+
+
+def test_formats_choose_the_reports_but_exports_always_come(
+    run: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, run_id = run
+    names = [p.name for p in write_reports(store, run_id, tmp_path, ["md"])]
+    assert "report.md" in names and "report.html" not in names and "results.csv" in names
+    assert [p.name for p in write_reports(store, run_id, tmp_path / "none", [])][-1] == (
+        "manifest.json"
+    )
+
+
+def test_parse_formats() -> None:
+    assert parse_formats("ipynb, HTML,markdown") == ["html", "md", "ipynb"]
+    assert parse_formats("all") == list(FORMATS) and parse_formats("none") == []
+    assert parse_formats(["latex", "tex"]) == ["tex"]
+    with pytest.raises(ReportError, match=r"'pdf' is unknown; choose from html, md, tex, ipynb"):
+        parse_formats("html,pdf")
+    assert issubclass(ReportError, CrucibleError)
+
+
+def test_unknown_run_names_the_known_ones(run: tuple[Store, str], tmp_path: Path) -> None:
+    store, run_id = run
+    with pytest.raises(ReportError, match=f"no run 'nope'; runs: {run_id}"):
+        write_reports(store, "nope", tmp_path)
+
+
+def test_a_run_without_analysis_is_analysed_and_stored(
+    run: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, run_id = run
+    assert store.query("SELECT analysis FROM runs")[0][0] is None
+    write_reports(store, run_id, tmp_path, ["md"])
+    stored = json.loads(store.query("SELECT analysis FROM runs")[0][0])
+    assert stored == json.loads((tmp_path / "analysis.json").read_text())
+    assert stored["baseline"] == "terse" and [m["name"] for m in stored["metrics"]] == [
+        "correct",
+        "latency_s",
+    ]
+    readonly = Store(store.path, readonly=True)
+    assert write_reports(readonly, run_id, tmp_path / "again", ["md"])  # stored: no write
+
+
+def test_read_only_store_without_analysis_says_what_to_do(
+    run: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, run_id = run
+    readonly = Store(store.path, readonly=True)
+    with pytest.raises(ReportError, match=f"crucible analyse {run_id}"):
+        write_reports(readonly, run_id, tmp_path)
+
+
+def test_markdown_summary(run: tuple[Store, str], tmp_path: Path) -> None:
+    store, run_id = run
+    write_reports(store, run_id, tmp_path, ["md"])
+    text = (tmp_path / "report.md").read_text()
+    assert text.startswith(f"## capitals: run {run_id}\n")
+    assert "### Conclusions" in text and "few\\_shot is better than terse on correct" in text
+    assert "| condition | items | trials | failed | mean | 95% CI |" in text
+    assert "| terse (baseline) | 12 | 24 | 0 |" in text
+    assert "| few\\_shot − terse |" in text
+    # cost per point: few_shot costs $0.001 more per trial than terse
+    assert "per percentage point of improvement over terse per trial" in text
+    assert "<details><summary>1 failed trial(s)</summary>" in text
+    assert "TimeoutError: model timed out" in text
+    assert len(text) < 65_536
+
+
+def test_markdown_escapes_names(make_run: RunFactory, tmp_path: Path) -> None:
+    store, run_id = make_run(conditions=("a|b", "<c>"), baseline="a|b")
+    write_reports(store, run_id, tmp_path, ["md"])
+    text = (tmp_path / "report.md").read_text()
+    assert "| a\\|b (baseline) |" in text and "&lt;c&gt;" in text and "<c>" not in text
+
+
+def test_latex_tables(make_run: RunFactory, tmp_path: Path) -> None:
+    store, run_id = make_run(conditions=("terse", "few_shot & 50%"))
+    write_reports(store, run_id, tmp_path, ["tex"])
+    text = (tmp_path / "report.tex").read_text()
+    assert text.count("\\toprule") == 2 and text.count("\\bottomrule") == 2
+    assert "few\\_shot \\& 50\\%" in text and "few_shot & 50%" not in text
+    assert "Condition & correct $\\uparrow$ & latency\\_s $\\downarrow$ \\\\" in text
+    assert "\\begin{tabular}{lrr}" in text and "\\label{tab:capitals-" in text
+    assert "$^{*}$" in text  # few_shot is significantly better on correct
+    assert "\\documentclass" not in text  # a fragment for \input
+
+
+def test_csv_export(run: tuple[Store, str], tmp_path: Path) -> None:
+    store, run_id = run
+    write_reports(store, run_id, tmp_path, [])
+    with open(tmp_path / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 48 and rows[0]["run_id"] == run_id
+    formula = next(r["output"] for r in rows if r["item_id"] == "item-2")
+    assert formula == '{"text": "=1+1", "tokens": [1, 2]}'
+    assert all(not r["output"].startswith(("=", "+", "-", "@")) for r in rows)
+    assert {r["correct"] for r in rows} <= {"0.0", "1.0", ""}
+
+
+def test_csv_neutralises_formula_text(make_run: RunFactory, tmp_path: Path) -> None:
+    store, run_id = make_run(conditions=("=cmd", "+x"), baseline="=cmd")
+    write_reports(store, run_id, tmp_path, [])
+    frame = pd.read_csv(tmp_path / "results.csv")
+    assert set(frame["condition"]) == {"'=cmd", "'+x"}
+
+
+def test_jsonl_parquet_and_dataset(run: tuple[Store, str], tmp_path: Path) -> None:
+    store, run_id = run
+    write_reports(store, run_id, tmp_path, [])
+    lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == 48 and lines[0]["run_id"] == run_id
+    assert isinstance(lines[0]["metrics"]["correct"], bool)  # as recorded, not as a float
+    assert {line["status"] for line in lines} == {"passed", "failed"}
+    failed = next(line for line in lines if line["status"] == "failed")
+    assert failed["error"]["type"] == "TimeoutError" and failed["cost_usd"] is not None
+    parquet = pd.read_parquet(tmp_path / "results.parquet")
+    assert len(parquet) == 48 and "correct" in parquet.columns
+    items = [json.loads(line) for line in (tmp_path / "dataset.jsonl").read_text().splitlines()]
+    assert [i["item_id"] for i in items] == [f"item-{i}" for i in range(12)]
+    assert items[0]["input"] == {"question": "capital 0?"} and items[0]["expected"] == "Paris"
+    assert json.loads((tmp_path / "config.json").read_text())["temperature"] == 0.7
+    assert json.loads((tmp_path / "environment.json").read_text())["python"] == "3.11.7"
+    readme = (tmp_path / "README.md").read_text()
+    assert "--crucible-seed 42" in readme and "--crucible-set temperature=0.7" in readme
+    assert "abc1234" in readme and "d" * 16 in readme
+
+
+def test_runs_without_costs_or_baseline(make_run: RunFactory, tmp_path: Path) -> None:
+    store, run_id = make_run(conditions=("a", "b", "c"), baseline=None, costs=False)
+    write_reports(store, run_id, tmp_path, ["md", "tex", "html"])
+    text = (tmp_path / "report.md").read_text()
+    assert "Cost and latency" not in text and "| a − b |" in text and "| b − c |" in text
+    assert "Omnibus:" in text
