@@ -109,7 +109,7 @@ def make_run(tmp_path: Path) -> RunFactory:
             for index in range(items):
                 item = f"item-{index}" if not (evil and index == 0) else "<i>item-0</i>"
                 for repeat in range(repeats):
-                    broken = failed < failures and condition == conditions[-1] and index == 1
+                    broken = failed < failures and condition == conditions[-1] and index >= 1
                     failed += broken
                     output: Any = f"The answer is {index}"
                     if evil and index == 0:
@@ -132,6 +132,12 @@ def make_run(tmp_path: Path) -> RunFactory:
         return store, run_id
 
     return build
+
+
+@pytest.fixture
+def payloads() -> dict[str, str]:
+    """The untrusted texts an `evil=True` run carries (item-0 is named `<i>item-0</i>`)."""
+    return {"output": PAYLOAD_OUTPUT, "input": PAYLOAD_INPUT, "condition": PAYLOAD_CONDITION}
 
 
 @pytest.fixture

@@ -114,7 +114,20 @@
   item.addEventListener("input", applyFilters);
   byId("f-prev").addEventListener("click", function () { page -= 1; render(); });
   byId("f-next").addEventListener("click", function () { page += 1; render(); });
+  // Links into the table: #trials?condition=NAME&outcome=failed&item=TEXT filters it,
+  // #trial-N opens trial N (its index in results order).
+  var hash = window.location.hash;
+  if (hash.indexOf("#trials?") === 0) {
+    var query = new URLSearchParams(hash.slice(8));
+    var pick = function (select, list, name) {
+      var index = list.indexOf(query.get(name));
+      if (index >= 0) { select.value = String(index); }
+    };
+    pick(cond, data.conditions, "condition");
+    pick(outcome, data.statuses, "outcome");
+    item.value = query.get("item") || "";
+  }
   applyFilters();
-  var linked = /^#trial-([0-9]+)$/.exec(window.location.hash);
+  var linked = /^#trial-([0-9]+)$/.exec(hash);
   if (linked && data.rows[Number(linked[1])]) { show(Number(linked[1])); }
 })();

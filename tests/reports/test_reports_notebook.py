@@ -1,0 +1,63 @@
+"""analysis.ipynb: valid nbformat 4, and it runs top to bottom in a real kernel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from pytest_crucible.reports import write_reports
+from pytest_crucible.store import Store
+
+
+def _outputs(notebook: Any) -> str:
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", ""))
+            texts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(texts)
+
+
+def test_notebook_runs_top_to_bottom(run: tuple[Store, str], tmp_path: Path) -> None:
+    store, run_id = run
+    write_reports(store, run_id, tmp_path, ["ipynb"])
+    notebook = nbformat.read(tmp_path / "analysis.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    assert f"RUN_ID = '{run_id}'" in notebook.cells[1].source
+    NotebookClient(
+        notebook,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    text = _outputs(notebook)
+    assert "48 trials, metrics ['correct', 'latency_s']" in text
+    assert "every stored condition mean matches the trials" in text
+    assert "crucible analysis: 2 conditions, 12 items, vs terse" in text
+    assert "few_shot" in text and "terse" in text  # the tables were displayed
+    assert not [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+def test_notebook_reads_another_store_copy(run: tuple[Store, str], tmp_path: Path) -> None:
+    store, run_id = run
+    write_reports(store, run_id, tmp_path, ["ipynb"])
+    notebook = json.loads((tmp_path / "analysis.ipynb").read_text())
+    source = "".join(notebook["cells"][1]["source"])
+    assert 'os.environ.get("CRUCIBLE_STORE", ' + repr(str(store.path.resolve())) in source
+
+
+def test_notebook_with_a_quote_in_the_store_path(make_run: Any, tmp_path: Path) -> None:
+    folder = tmp_path / 'it\'s "here"'
+    folder.mkdir()
+    store, run_id = make_run(items=4, repeats=1, store_path=folder / "s.db")
+    write_reports(store, run_id, tmp_path / "out", ["ipynb"])
+    notebook = nbformat.read(tmp_path / "out" / "analysis.ipynb", as_version=4)
+    compile(notebook.cells[1].source, "cell", "exec")  # still valid Python
+    with pytest.raises(SyntaxError):
+        compile("STORE = '" + str(folder) + "'", "cell", "exec")  # naive quoting would break
