@@ -85,3 +85,19 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_trial ON logs(run_id, trial_key);
 """
+
+# Named baselines (pytest_crucible.gates, docs/ci.md): one row per name and experiment, holding
+# the portable JSON document also written to .crucible/baselines/NAME.json. A store made before
+# this table existed gets it when a baseline is first saved.
+BASELINES_DDL = """
+CREATE TABLE IF NOT EXISTS baselines (
+    name        TEXT NOT NULL,
+    experiment  TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,                   -- ISO 8601, UTC
+    data        TEXT NOT NULL,                   -- JSON: the portable baseline document
+    PRIMARY KEY (name, experiment)
+);
+"""
+
+DDL += BASELINES_DDL
