@@ -2,6 +2,7 @@
 
 crucible runs [--store PATH] [--experiment NAME]
 crucible analyse RUN_ID [RUN_ID ...] [--store PATH] [--json-lines]
+crucible report RUN_ID [--store PATH] [--output DIR] [--formats html,md,tex,ipynb]
 """
 
 from __future__ import annotations
@@ -28,10 +29,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyse.add_argument(
         "--json-lines", action="store_true", help='one {"run_id", "text"} object per line'
     )
+    report = commands.add_parser(
+        "report", help="write a run's reports and exports (HTML, Markdown, LaTeX, notebook)"
+    )
+    report.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
+    report.add_argument(
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="where to write (default: crucible-results/<experiment>/<run_id>/)",
+    )
+    report.add_argument(
+        "--formats",
+        default="html,md,tex,ipynb",
+        help="comma-separated: html, md, tex, ipynb, all or none (exports are always written)",
+    )
     options = parser.parse_args(argv)
     try:
         if options.command == "runs":
             return _runs(options.store, options.experiment)
+        if options.command == "report":
+            return _report(options.store, options.run_id, options.output, options.formats)
         return _analyse(options.store, options.run_ids, options.json_lines)
     except CrucibleError as exc:
         print(f"crucible: {exc}", file=sys.stderr)
@@ -63,6 +81,35 @@ def _analyse(path: str, run_ids: Sequence[str], json_lines: bool) -> int:
             print(json.dumps({"run_id": run_id, "text": text}) if json_lines else text)
     finally:
         store.close()
+    return 0
+
+
+def _report(path: str, run_id: str, output: str | None, formats: str) -> int:
+    from pathlib import Path
+
+    from .reports import default_output_dir, parse_formats, write_reports
+
+    chosen = parse_formats(formats)  # a typo fails before the store is touched
+    if not Path(path).exists():
+        raise CrucibleError(f"store {path} does not exist; run `pytest --crucible` first")
+    store = Store(path)
+    try:
+        if run_id == "latest":
+            runs = store.runs()
+            if not runs:
+                raise CrucibleError(f"store {path} holds no runs yet")
+            run_id = runs[0].run_id
+        run = store.run(run_id)
+        if run is None:
+            known = ", ".join(r.run_id for r in store.runs()[:10]) or "(none)"
+            raise CrucibleError(f"store {path} has no run {run_id!r}; runs: {known}")
+        out = Path(output) if output else default_output_dir(run.experiment, run_id)
+        written = write_reports(store, run_id, out, chosen)
+    finally:
+        store.close()
+    print(f"crucible: wrote {len(written)} files for run {run_id} to {out}/")
+    for file in written:
+        print(f"  {file.name}")
     return 0
 
 
