@@ -160,6 +160,9 @@ class Recorder:
                 f"Rerun it with `crucible analyse {' '.join(ids)}`:\n{tail}"
             )
 
+    def summaries(self) -> str:
+        return "\n\n".join(self.summary(outcome) for outcome in self.runs.values())
+
     def summary(self, outcome: RunOutcome) -> str:
         """One run's line for the terminal, followed by its results table and analysis."""
         header = outcome.header

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .config import parse_overrides
-from .environment import capture_environment
-from .errors import CrucibleError, ExperimentError
-from .experiment import Experiment, Plan, TrialSpec
-from .inputs import SessionInputs, resolve_resume
-from .recorder import Recorder
-from .runner import ActiveTrial, BoundCondition, LoopThread, run_trial_function
-from .store import DEFAULT_STORE, Store
-from .trial import Trial, describe_exception
+from ..config import parse_overrides
+from ..environment import capture_environment
+from ..errors import CrucibleError, ExperimentError
+from ..experiment import Experiment, Plan, TrialSpec
+from ..inputs import SessionInputs, resolve_resume
+from ..recorder import Recorder
+from ..runner import ActiveTrial, BoundCondition, LoopThread, run_trial_function
+from ..store import DEFAULT_STORE, Store
+from ..trial import Trial, describe_exception
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -68,6 +68,11 @@ class CrucibleSession:
             raise pytest.UsageError(str(exc)) from None
         root = self.config.rootpath
         self.recorder = Recorder(self.store, resume, lambda: capture_environment(root))
+        if self.config.pluginmanager.hasplugin("html"):
+            from .html import HtmlHooks
+
+            hooks = HtmlHooks(self.recorder.summaries)
+            self.config.pluginmanager.register(hooks, "crucible-html")
         return SessionInputs.new(
             seed_override=option("crucible_seed"), overrides=overrides, resume=resume
         )
