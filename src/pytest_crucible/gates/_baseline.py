@@ -106,11 +106,9 @@ class Baseline:
 
     def describe(self) -> str:
         """A phrase naming the baseline for messages: "baseline 'main' (run 3f9a2c1b of ...)"."""
+        saved = f", saved {self.created_at[:10]}" if self.created_at else ""
         where = f", {self.path}" if self.path else ""
-        return (
-            f"baseline {self.name!r} (run {self.run_id} of {self.experiment}, saved "
-            f"{self.created_at[:10]}{where})"
-        )
+        return f"baseline {self.name!r} (run {self.run_id} of {self.experiment}{saved}{where})"
 
     @functools.cached_property
     def _frame(self) -> pd.DataFrame:
