@@ -213,3 +213,22 @@ def test_outputs_are_json_and_markdown() -> None:
     text = format_markdown([], result)
     assert "against baseline 'main' (run b0b0b0b0, alpha 0.05): FAIL" in text
     assert "| **FAIL** | few_shot | correct |" in text
+
+
+def test_a_condition_without_values_is_reported_not_silently_passed() -> None:
+    current, baseline = runs(seed=8, n=10)
+    current = current.assign(
+        status=np.where(current.condition == "terse", "failed", current.status)
+    )
+    result = compare_to_baseline(current, header(), baseline, margins={"terse.correct": 0.1})
+    assert {v.condition for v in result.verdicts} == {"few_shot"}
+    assert result.not_compared == (
+        "terse.correct: no passed values in this run; not compared",
+        "terse.latency: no passed values in this run; not compared",
+    )
+    assert result.not_compared[0] in result.warnings
+    # margins may name conditions outside a restricted comparison
+    only = compare_to_baseline(
+        current, header(), baseline, margins={"terse.correct": 0.1}, conditions=["few_shot"]
+    )
+    assert only.not_compared == ()

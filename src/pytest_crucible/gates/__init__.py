@@ -23,7 +23,7 @@ from ._baseline_store import (
     load_baseline,
     save_baseline,
 )
-from ._compare import BaselineComparison, MetricVerdict, compare_to_baseline
+from ._compare import compare_to_baseline
 from ._drift import Drift
 from ._errors import GateError
 from ._evaluate import evaluate_gates
@@ -31,6 +31,7 @@ from ._grammar import Gate, parse_gate
 from ._report import format_markdown, format_text
 from ._result import GateResult
 from ._stability import ConditionStability, ItemStability, Stability, stability
+from ._verdicts import BaselineComparison, MetricVerdict
 
 __all__ = [
     "DEFAULT_BASELINES_DIR",

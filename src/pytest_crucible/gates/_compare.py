@@ -24,10 +24,11 @@ import numpy as np
 from ..stats import adjust, noninferiority
 from ._baseline import Baseline
 from ._data import MetricInfo, check_trials, item_clusters, item_table, metric_infos, wide
-from ._drift import Drift, find_drift
+from ._drift import find_drift
 from ._errors import GateError
 from ._planning import items_needed, spread
-from ._result import GateResult, fmt, json_number
+from ._result import fmt
+from ._verdicts import BaselineComparison, MetricVerdict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,93 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["BaselineComparison", "MetricVerdict", "compare_to_baseline"]
 
 _TIE = 1e-12
-
-
-@dataclass(frozen=True)
-class MetricVerdict:
-    """One condition x metric against the baseline.
-
-    estimate: mean per-item difference, oriented (positive: the current run is better);
-    lower_bound: its one-sided (1 - alpha) lower confidence bound; p_regression: one-sided
-    p-value of H0 "d >= -margin" (p_regression_adjusted: Holm over the comparison's family).
-    """
-
-    condition: str
-    metric: str
-    verdict: str
-    passed: bool
-    margin: float
-    alpha: float
-    lower_is_better: bool
-    current_mean: float
-    baseline_mean: float
-    estimate: float
-    lower_bound: float
-    p_regression: float
-    p_regression_adjusted: float
-    p_noninferior: float
-    n_items: int
-    n_clusters: int | None
-    method: str
-    items_needed: int | None
-    explanation: str
-    warning: str | None = None
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        data["notes"] = list(self.notes)
-        return {k: json_number(v) if isinstance(v, float) else v for k, v in data.items()}
-
-
-@dataclass(frozen=True)
-class BaselineComparison:
-    """The current run against a baseline: verdicts, and what differs between the runs."""
-
-    baseline: str
-    baseline_run_id: str
-    experiment: str
-    alpha: float
-    strict: bool
-    verdicts: tuple[MetricVerdict, ...]
-    drift: Drift
-    metrics_not_compared: tuple[str, ...] = ()
-
-    @property
-    def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        own = tuple(v.warning for v in self.verdicts if v.warning)
-        return (*self.drift.warnings, *own)
-
-    def verdict(self, condition: str, metric: str) -> MetricVerdict:
-        for entry in self.verdicts:
-            if (entry.condition, entry.metric) == (condition, metric):
-                return entry
-        raise GateError(
-            f"no comparison of {condition}.{metric} with baseline {self.baseline!r}; compared: "
-            + (", ".join(f"{v.condition}.{v.metric}" for v in self.verdicts) or "nothing")
-        )
-
-    def gate_results(self) -> list[GateResult]:
-        """One GateResult per condition x metric (for summaries and JUnit test cases)."""
-        return [_as_gate(v, self.baseline) for v in self.verdicts]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "baseline": self.baseline,
-            "baseline_run_id": self.baseline_run_id,
-            "experiment": self.experiment,
-            "alpha": self.alpha,
-            "strict": self.strict,
-            "passed": self.passed,
-            "verdicts": [v.to_dict() for v in self.verdicts],
-            "drift": self.drift.to_dict(),
-            "metrics_not_compared": list(self.metrics_not_compared),
-            "warnings": list(self.warnings),
-        }
 
 
 def compare_to_baseline(
@@ -150,22 +64,26 @@ def compare_to_baseline(
     infos = {**metric_infos(baseline.header), **metric_infos(header)}
     names = _conditions(trials, header, baseline, conditions)
     compared = _metrics(trials, baseline, infos, metrics)
-    margin_of = _margins(margins or {}, names, list(infos))
+    margin_of = _margins(margins or {}, _conditions(trials, header, baseline, None), list(infos))
     drift = find_drift(trials, header, baseline)
     base_trials = baseline.trials()
     clusters = item_clusters(trials)
     if clusters is None:
         clusters = item_clusters(base_trials)
     current_table, base_table = item_table(trials, compared), item_table(base_trials, compared)
-    drafts = []
+    drafts, skipped = [], []
+    in_baseline = set(base_trials["condition"].astype(str))
     for metric in compared:
         current, base = wide(current_table, metric), wide(base_table, metric)
-        for condition in names:
+        for condition in (c for c in names if c in in_baseline):
             if condition in current.columns and condition in base.columns:
                 drafts.append(
                     _test(condition, infos[metric], current[condition], base[condition],
                           margin_of(condition, metric), alpha, clusters)
                 )  # fmt: skip
+            else:
+                where = "this run" if condition not in current.columns else "the baseline"
+                skipped.append(f"{condition}.{metric}: no passed values in {where}; not compared")
     adjusted = adjust([d.p_regression for d in drafts], "holm", alpha).adjusted
     verdicts = tuple(
         _decide(draft, p_adj, len(drafts), strict, (trials, base_trials) if plan else None)
@@ -174,7 +92,7 @@ def compare_to_baseline(
     not_compared = () if metrics is not None else tuple(m for m in infos if m not in compared)
     return BaselineComparison(
         baseline.name, baseline.run_id, baseline.experiment, alpha, strict, verdicts, drift,
-        not_compared,
+        not_compared, tuple(skipped),
     )  # fmt: skip
 
 
@@ -316,22 +234,6 @@ def _explain(draft: _Draft, verdict: str, passed: bool, p_adjusted: float, famil
 def _signed(value: float) -> str:
     text = fmt(value)
     return text if text == "n/a" or text.startswith("-") or text == "0" else f"+{text}"
-
-
-def _as_gate(verdict: MetricVerdict, baseline: str) -> GateResult:
-    return GateResult(
-        name=f"{verdict.condition}.{verdict.metric} not worse than baseline {baseline!r}"
-        f" by {fmt(verdict.margin)}",
-        passed=verdict.passed,
-        verdict=verdict.verdict,
-        explanation=verdict.explanation,
-        test=f"non-inferiority: one-sided {verdict.method} at alpha {fmt(verdict.alpha)}",
-        observed=verdict.lower_bound,
-        threshold=-verdict.margin,
-        p_value=verdict.p_regression_adjusted,
-        warning=verdict.warning,
-        details=verdict.to_dict(),
-    )
 
 
 def _conditions(

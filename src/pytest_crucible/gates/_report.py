@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._compare import BaselineComparison, MetricVerdict
 from ._result import GateResult, fmt
+from ._verdicts import BaselineComparison, MetricVerdict
 
 __all__ = ["format_markdown", "format_text"]
 
