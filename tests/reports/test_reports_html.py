@@ -112,13 +112,13 @@ def test_page_sections_tables_and_plots(run: tuple[Store, str], tmp_path: Path) 
     # means and forest plot per metric, a distribution per metric, latency and cost scatter
     assert page.count("<svg ") == 8
     assert "few_shot is better than terse on correct" in page
-    assert "per percentage point of improvement over terse per trial" in page
+    assert "per 1,000 trials for each percentage point of correct gained over terse" in page
     assert "TimeoutError: model timed out" in page
     data = re.search(r'<script type="application/json" id="crucible-trials">(.*?)</script>', page)
     assert data is not None
     payload = json.loads(data.group(1))
     assert len(payload["rows"]) == 48 and payload["conditions"] == ["terse", "few_shot"]
-    assert payload["columns"][4:] == ["correct", "latency_s", "trial_latency_s", "cost_usd"]
+    assert payload["columns"][4:] == ["correct", "latency_s", "call time (s)", "cost ($)"]
 
 
 def test_untrusted_text_is_escaped_in_the_file(

@@ -334,21 +334,24 @@ def _per_point(metric: MetricView, row: ComparisonView, extra_usd: float) -> str
     """Cost per point of improvement over the baseline, in words."""
     if row.estimate is None:
         return ""
-    scale, unit = (100.0, "percentage point") if metric.binary else (1.0, f"unit of {metric.name}")
+    scale, unit = (100.0, "percentage point") if metric.binary else (1.0, "unit")
     points = row.estimate * scale
-    gain = f"{points:+.3g} {unit}s of {metric.name}" if metric.binary else f"{points:+.3g} {unit}"
-    shown = "" if row.significant else " (not significant)"
+    gain = f"{points:+.3g} {unit}s of {metric.name}"
+    shown = "" if row.significant else ", not significant"
     if points <= 0:
-        return f"no improvement over {row.other} ({gain}{shown}); costs {usd(extra_usd)} per trial"
-    if extra_usd == 0:
-        return f"{gain} over {row.other}{shown} at the same cost per trial"
-    if extra_usd < 0:
-        return f"{gain} over {row.other}{shown} at {usd(-extra_usd)} less per trial"
+        return f"no gain over {row.other} ({gain}{shown}); {_more(extra_usd)} per trial"
+    if extra_usd <= 0:
+        return f"{gain} over {row.other}{shown}, for {_more(extra_usd)} per trial"
     return (
-        f"{usd(extra_usd / points)} per {unit} of improvement over {row.other} per trial "
-        f"({usd(extra_usd)} more per trial for {gain}{shown}); "
-        f"{usd(1000 * extra_usd / points)} per {unit} per 1,000 trials"
+        f"{usd(1000 * extra_usd / points)} per 1,000 trials for each {unit} of {metric.name} "
+        f"gained over {row.other} ({gain}{shown}, for {_more(extra_usd)} per trial)"
     )
+
+
+def _more(extra_usd: float) -> str:
+    if extra_usd == 0:
+        return "the same cost"
+    return f"{usd(abs(extra_usd))} {'more' if extra_usd > 0 else 'less'}"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

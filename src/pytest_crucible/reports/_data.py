@@ -28,7 +28,7 @@ class RunData:
 
     analysis: `RunAnalysis.to_dict()` as stored with the run. trials: `trials_frame` with
     outputs (one row per trial, one float column per metric). items: item_id -> input,
-    expected, metadata, cluster. logs: trial_key -> [{level, message, meta, created_at}].
+    expected, metadata, cluster. logs: trial_key -> [(level, created_at, message)].
     row: the run's own columns (fingerprints, seed, git, timings, sessions).
     """
 
@@ -40,7 +40,7 @@ class RunData:
     analysis: dict[str, Any]
     trials: pd.DataFrame
     items: dict[str, dict[str, Any]]
-    logs: dict[str, list[dict[str, Any]]]
+    logs: dict[str, list[tuple[str, str, str]]]
     row: dict[str, Any]
     store_path: Path
 
@@ -142,21 +142,14 @@ def _items(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def _logs(store: Store, run_id: str) -> dict[str, list[dict[str, Any]]]:
+def _logs(store: Store, run_id: str) -> dict[str, list[tuple[str, str, str]]]:
     rows = store.query(
-        "SELECT trial_key, level, message, meta, created_at FROM logs WHERE run_id = ? ORDER BY id",
+        "SELECT trial_key, level, created_at, message FROM logs WHERE run_id = ? ORDER BY id",
         (run_id,),
     )
-    logs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        logs[row["trial_key"]].append(
-            {
-                "level": row["level"],
-                "message": row["message"],
-                "meta": _json(row["meta"], None),
-                "created_at": row["created_at"],
-            }
-        )
+    logs: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for key, level, created_at, message in rows:
+        logs[key].append((level, created_at, message))
     return dict(logs)
 
 

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 __all__ = [
+    "FORMULA_START",
     "csv_cell",
     "latex",
     "latex_label",
@@ -25,7 +26,7 @@ __all__ = [
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _NAME_LIMIT = 80
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _LATEX = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -60,7 +61,7 @@ def safe_name(name: str) -> str:
 
 def csv_cell(value: str) -> str:
     """A text cell that a spreadsheet will not run: a leading = + - @ tab or CR is quoted."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def latex(text: object) -> str:

@@ -116,12 +116,8 @@ def _trials_payload(report: Report) -> tuple[dict[str, Any], list[str]]:
     ]
     rows = [list(row) for row in zip(*columns, strict=True)] if len(frame) else []
     keys = frame["trial_key"].tolist()
-    logs = {
-        str(index): [[log["level"], log["created_at"], log["message"]] for log in run.logs[key]]
-        for index, key in enumerate(keys)
-        if key in run.logs
-    }
-    names = ["condition", "item", "repeat", "status", *numeric]
+    logs = {str(index): run.logs[key] for index, key in enumerate(keys) if key in run.logs}
+    names = ["condition", "item", "repeat", "status", *metrics, "call time (s)", "cost ($)"]
     payload: dict[str, Any] = {
         "conditions": conditions,
         "statuses": statuses,
