@@ -183,3 +183,44 @@ def test_an_interrupted_run_is_saved_with_a_note(store: Store, tmp_path: Path) -
     saved = save_baseline(store, first, "main", baselines_dir=tmp_path)
     assert saved.run_status == "interrupted"
     assert saved.notes == (f"run {first} was 'interrupted' when saved (36 of 36 trials passed)",)
+
+
+def test_store_to_verdicts_end_to_end(tmp_path: Path) -> None:
+    """What the pytest wiring does: save on one run, compare a later run in a new session."""
+    from pytest_crucible.analysis import analyze
+    from pytest_crucible.gates import compare_to_baseline, evaluate_gates
+    from pytest_crucible.metrics import Metric
+
+    path = tmp_path / ".crucible" / "crucible.db"
+    folder = tmp_path / ".crucible" / "baselines"
+    rng = np.random.default_rng(12)
+    accuracy = {"terse": np.full(60, 0.5), "few_shot": np.full(60, 0.9)}
+    latency = {c: np.full(60, 1.0) for c in accuracy}
+    writer = Store(path)
+    first = record_frame(writer, header(items=60), frame(rng, accuracy, latency=latency))
+    save_baseline(writer, first, "main", baselines_dir=folder)
+    worse = {**accuracy, "few_shot": np.full(60, 0.6)}
+    second = record_frame(writer, header(items=60), frame(rng, worse, latency=latency))
+    writer.close()
+    reader = Store(path, readonly=True)  # a later session, reading only
+    baseline = load_baseline(reader, "main", experiment="caps", baselines_dir=folder)
+    trials, run_header = trials_frame(reader, second), reader.run_header(second)
+    comparison = compare_to_baseline(trials, run_header, baseline, margins={"correct": 0.05})
+    assert comparison.verdict("few_shot", "correct").verdict == "regression"
+    assert comparison.verdict("terse", "correct").verdict in ("noninferior", "inconclusive")
+    analysis = analyze(
+        trials,
+        conditions=run_header["conditions"],
+        baseline="terse",
+        metrics={"correct": Metric(kind="binary"), "latency": Metric(lower_is_better=True)},
+    )
+    results = evaluate_gates(
+        ["few_shot.correct.ci_low >= 0.8", "few_shot.cost_usd.total <= 10"],
+        trials,
+        analysis.to_dict(),
+        header=run_header,
+        baseline=baseline,
+    )
+    assert [r.status for r in results] == ["FAIL", "PASS"]
+    assert results[1].observed == pytest.approx(0.01 * 180)
+    reader.close()

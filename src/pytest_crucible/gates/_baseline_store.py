@@ -116,7 +116,8 @@ def load_baseline(
     if not ref:
         raise GateError("no baseline given; name one (NAME, RUN_ID or PATH to a .json file)")
     as_path = Path(ref)
-    if ref.endswith(".json") or "/" in ref or os.sep in ref or as_path.is_file():
+    looks_like_path = ref.endswith(".json") or "/" in ref or os.sep in ref
+    if looks_like_path or (not _NAME.match(ref) and as_path.is_file()):
         if not as_path.is_file():
             raise GateError(
                 f"baseline file {ref} does not exist; {_listing(store, baselines_dir, experiment)}"

@@ -82,7 +82,8 @@ def evaluate_gates(
         for condition in targets:
             name = _name(gate, condition)
             if gate.kind == "threshold":
-                results.append(_threshold(gate, name, condition, info, trials, analysis))
+                declared = gate.metric in infos
+                results.append(_threshold(gate, name, condition, info, trials, analysis, declared))
             elif gate.kind == "beats":
                 results.append(_beats(gate, name, info, trials, gate.alpha or alpha))
             else:
@@ -106,10 +107,11 @@ def _threshold(
     info: MetricInfo,
     trials: pd.DataFrame,
     analysis: Any,
+    declared: bool,
 ) -> GateResult:
     assert gate.stat is not None and gate.op is not None and gate.value is not None
     try:
-        observed, test, details = _observe(gate, condition, info, trials, analysis)
+        observed, test, details = _observe(gate, condition, info, trials, analysis, declared)
     except GateError as error:
         return GateResult(name, False, "fail", f"cannot evaluate: {error}", "none")
     label = f"{gate.stat.replace('k', str(gate.k)) if gate.k else gate.stat}"
@@ -129,7 +131,12 @@ def _threshold(
 
 
 def _observe(
-    gate: Gate, condition: str, info: MetricInfo, trials: pd.DataFrame, analysis: Any
+    gate: Gate,
+    condition: str,
+    info: MetricInfo,
+    trials: pd.DataFrame,
+    analysis: Any,
+    declared: bool,
 ) -> tuple[float, str, dict[str, Any]]:
     stat, metric = gate.stat or "mean", gate.metric
     if stat in ("mean", "ci_low", "ci_high"):
@@ -152,11 +159,7 @@ def _observe(
         else:
             value, test = float(len(entry.unstable_items)), "items not stable across repeats"
         return value, test, entry.to_dict()
-    everything = (
-        stat == "total"
-        and metric in USAGE_COLUMNS
-        and metric not in trials.attrs.get("metrics", ())
-    )
+    everything = stat == "total" and metric in USAGE_COLUMNS and not declared
     rows = trials if everything else passed_rows(trials)
     if metric not in rows.columns:
         raise GateError(f"the trials have no column {metric!r}")
