@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from conftest import EXPERIMENT, XDIST, query, store_path, trial_rows
+from e2e_support import EXPERIMENT, XDIST, query, store_path, trial_rows
 
 
 def _experiment(**fields: str) -> str:

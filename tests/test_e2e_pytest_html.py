@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import XDIST
+from e2e_support import XDIST
 
 pytest.importorskip("pytest_html")  # a dev dependency: installed by scripts/test.sh
 

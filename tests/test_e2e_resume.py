@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXPERIMENT, XDIST, query, read_calls, trial_rows
+from e2e_support import EXPERIMENT, XDIST, query, read_calls, trial_rows
 
 HANGING = """
 import os, time

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import pytest_crucible as crucible
-from conftest import EXPERIMENT, XDIST, query, read_calls, store_path, trial_rows
+from e2e_support import EXPERIMENT, XDIST, query, read_calls, store_path, trial_rows
 
 
 def test_plugin_loads_by_itself(pytester: pytest.Pytester) -> None:

@@ -1,0 +1,84 @@
+"""Helpers of the end-to-end tests: experiment files for pytester, reading the store.
+
+(Not in conftest.py: test folders below have conftest modules of their own, and
+`from conftest import ...` would find whichever was imported first.)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# A small experiment used by the end-to-end tests. Every condition call appends a line to the
+# file named by CRUCIBLE_CALLS, so tests can count what actually ran.
+EXPERIMENT = """
+import asyncio, os
+import pytest_crucible as crucible
+
+CALLS = os.environ.get("CRUCIBLE_CALLS", "calls.log")
+
+def _note(name, text):
+    with open(CALLS, "a") as f:
+        f.write(f"{name} {text}\\n")
+
+def terse(text):
+    _note("terse", text)
+    return text.upper()
+
+async def shout(text):
+    _note("shout", text)
+    await asyncio.sleep(0)
+    return text.upper() + "!"
+
+demo = crucible.Experiment(
+    name="demo",
+    dataset=[
+        {"id": "a", "input": "paris", "expected": "PARIS"},
+        {"id": "b", "input": "rome", "expected": "ROME!"},
+        {"id": "c", "input": "oslo", "expected": "OSLO"},
+    ],
+    conditions={"terse": terse, "shout": shout},
+    baseline="terse",
+    metrics={"correct": crucible.Metric(kind="binary"), "length": crucible.Metric()},
+    repeat=2,
+    seed=7,
+)
+
+@demo.trial
+async def test_demo(condition, item, trial):
+    answer = await condition(item.input)
+    trial.log("info", "answered", answer=answer)
+    trial.record(correct=answer == item.expected, length=len(answer))
+"""
+
+XDIST = [pytest.param([], id="n0"), pytest.param(["-n", "2"], id="n2")]
+
+
+def read_calls(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def store_path(pytester: pytest.Pytester) -> Path:
+    return pytester.path / ".crucible" / "crucible.db"
+
+
+def query(pytester: pytest.Pytester, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(store_path(pytester))
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(sql, args)]
+    finally:
+        conn.close()
+
+
+def trial_rows(pytester: pytest.Pytester) -> list[dict[str, Any]]:
+    rows = query(pytester, "SELECT * FROM trials ORDER BY condition, item_id, repeat")
+    for row in rows:
+        row["metrics"] = json.loads(row["metrics"])
+        row["output"] = json.loads(row["output"]) if row["output"] else None
+        row["error"] = json.loads(row["error"]) if row["error"] else None
+    return rows
