@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -132,6 +133,12 @@ def make_run(tmp_path: Path) -> RunFactory:
         return store, run_id
 
     return build
+
+
+@pytest.fixture
+def builders() -> SimpleNamespace:
+    """`header(...)` and `trial(...)` for tests that record trials themselves."""
+    return SimpleNamespace(header=header, trial=trial)
 
 
 @pytest.fixture

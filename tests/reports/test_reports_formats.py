@@ -6,6 +6,7 @@ import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -181,3 +182,63 @@ def test_runs_without_costs_or_baseline(make_run: RunFactory, tmp_path: Path) ->
     text = (tmp_path / "report.md").read_text()
     assert "Cost and latency" not in text and "| a − b |" in text and "| b − c |" in text
     assert "Omnibus:" in text
+
+
+def _bare_run(tmp_path: Path, trials: list[dict[str, Any]], builders: Any) -> tuple[Store, str]:
+    store = Store(tmp_path / "bare.db")
+    run_id = store.create_run(builders.header("bare", ["a", "b"], 3, 1, "a"), {})
+    for result in trials:
+        store.record_trial(run_id, result, "main")
+    return store, run_id
+
+
+_CASES: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "no trials": [],
+    "all failed": [("a", {"status": "failed"}), ("b", {"status": "failed"})],
+    "one item": [("a", {}), ("b", {})],
+    "NaN output": [("a", {"output": float("nan")}), ("b", {})],
+}
+
+
+@pytest.mark.parametrize("case", list(_CASES))
+def test_degenerate_runs_still_get_every_report(case: str, builders: Any, tmp_path: Path) -> None:
+    trials = [
+        {**builders.trial(c, "i", 0, correct=True, latency=0.1, cost=None, output="x"), **changes}
+        for c, changes in _CASES[case]
+    ]
+    store, run_id = _bare_run(tmp_path, trials, builders)
+    paths = write_reports(store, run_id, tmp_path / "out")
+    assert len(paths) == 13, case
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert f"{len(trials)} of 6 stored" in text and "running" in text
+    for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in strict JSON"))
+    if case == "all failed":
+        assert "| b − a | n/a | [n/a, n/a] |" in text and "no test" in text
+
+
+def test_cost_per_point_in_words() -> None:
+    from pytest_crucible.reports._content import ComparisonView, MetricView, _per_point
+
+    metric = MetricView("correct", "binary", True, False, "", (), (), None, "", ())
+    score = MetricView("score", "continuous", False, False, "", (), (), None, "", ())
+
+    def row(estimate: float, significant: bool = True) -> ComparisonView:
+        return ComparisonView(
+            "b", "a", 10, estimate, 0.0, 0.2, "", "", 0.01, 0.01, significant, "better", "*", ""
+        )
+
+    assert _per_point(metric, row(0.10), 0.002) == (
+        "$0.2 per 1,000 trials for each percentage point of correct gained over a "
+        "(+10 percentage points of correct, for $0.002 more per trial)"
+    )
+    assert _per_point(score, row(0.5, False), 0.001) == (
+        "$2.00 per 1,000 trials for each unit of score gained over a "
+        "(+0.5 units of score, not significant, for $0.001 more per trial)"
+    )
+    assert _per_point(metric, row(0.05), -0.001) == (
+        "+5 percentage points of correct over a, for $0.001 less per trial"
+    )
+    assert _per_point(metric, row(-0.02), 0.0) == (
+        "no gain over a (-2 percentage points of correct); the same cost per trial"
+    )

@@ -150,8 +150,8 @@ def _facts(run: RunData, settings: dict[str, Any]) -> tuple[tuple[str, str], ...
         ("run", f"{run.run_id} ({run.info.status}, {run.info.sessions} session(s))"),
         (
             "trials",
-            f"{len(trials):,} of {run.info.total_trials:,} stored: "
-            + ", ".join(f"{int(n):,} {s}" for s, n in status.items()),
+            f"{len(trials):,} of {run.info.total_trials:,} stored"
+            + "".join(f", {int(n):,} {s}" for s, n in status.items()),
         ),
         ("items", f"{run.analysis.get('n_items', 0):,}, repeat {run.header.get('repeat', 1)}"),
         ("conditions", ", ".join(run.conditions)),
@@ -224,7 +224,7 @@ def _comparison(row: dict[str, Any]) -> ComparisonView:
         p=_float(result.get("p_value")),
         p_adjusted=p_adjusted,
         significant=significant,
-        direction=str(row.get("direction", "")),
+        direction=str(row.get("direction", "")) if p_adjusted is not None else "no test",
         marker=marker(p_adjusted, significant),
         sentence=str(row.get("sentence", "")),
     )

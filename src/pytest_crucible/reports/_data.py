@@ -68,8 +68,8 @@ class RunData:
 
     def trial_column(self, name: str) -> str:
         """A fixed trial column (latency_s, cost_usd...), renamed when a metric shadows it."""
-        metrics = {m["name"] for m in self.metrics}
-        return f"trial_{name}" if name in metrics else name
+        renamed = f"trial_{name}"
+        return renamed if renamed in self.trials.columns else name
 
 
 _RUN_COLUMNS = (

@@ -144,7 +144,9 @@ def _jsonl_lines(run: RunData, store: Store) -> list[str]:
         record: dict[str, Any] = {"run_id": run.run_id}
         for name in _COLUMNS:
             value = row[name]
-            record[name] = json.loads(value) if name in _JSON_COLUMNS and value else value
+            if name in _JSON_COLUMNS and value:
+                value = json.loads(value, parse_constant=lambda _: None)  # NaN -> null
+            record[name] = value
         lines.append(json.dumps(record, ensure_ascii=False, default=repr))
     return lines
 
