@@ -218,7 +218,8 @@ def test_degenerate_runs_still_get_every_report(case: str, builders: Any, tmp_pa
 
 
 def test_cost_per_point_in_words() -> None:
-    from pytest_crucible.reports._content import ComparisonView, MetricView, _per_point
+    from pytest_crucible.reports._content import ComparisonView, MetricView
+    from pytest_crucible.reports._costs import _per_point
 
     metric = MetricView("correct", "binary", True, False, "", (), (), None, "", ())
     score = MetricView("score", "continuous", False, False, "", (), (), None, "", ())

@@ -3,12 +3,12 @@ failures. The writers (HTML, Markdown, LaTeX) only lay these out."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._costs import CostRow, cost_rows
 from ._data import RunData
-from ._format import marker, num, pval, usd
+from ._format import finite, marker, num, pval
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,16 +81,6 @@ class MetricView:
 
 
 @dataclass(frozen=True)
-class CostRow:
-    condition: str
-    trials_with_cost: int
-    total_usd: float
-    mean_usd: float | None
-    mean_latency_s: float | None
-    per_point: str  # cost per point of improvement over the baseline, in words ("" for it)
-
-
-@dataclass(frozen=True)
 class FailureRow:
     condition: str
     item_id: str
@@ -120,7 +110,7 @@ def build_report(run: RunData) -> Report:
     settings = analysis.get("settings") or {}
     metrics = tuple(_metric_view(m, run.baseline) for m in run.metrics)
     quality = next((m for m in metrics if not m.lower_is_better), None)
-    costs = _costs(run, quality)
+    costs = cost_rows(run, quality)
     failed = run.trials[run.trials["status"] == "failed"]
     return Report(
         run=run,
@@ -183,9 +173,9 @@ def _metric_view(metric: dict[str, Any], baseline: str | None) -> MetricView:
             n_items=int(s.get("n_items", 0)),
             n_trials=int(s.get("n_trials", 0)),
             n_failed=int(s.get("n_failed", 0)),
-            mean=_float(s.get("mean")),
-            low=_float((s.get("ci") or [None, None])[0]),
-            high=_float((s.get("ci") or [None, None])[1]),
+            mean=finite(s.get("mean")),
+            low=finite((s.get("ci") or [None, None])[0]),
+            high=finite((s.get("ci") or [None, None])[1]),
             method=str(s.get("method", "")),
             marker=markers.get(str(s["condition"]), ""),
             notes=tuple(str(n) for n in s.get("notes") or []),
@@ -210,18 +200,18 @@ def _comparison(row: dict[str, Any]) -> ComparisonView:
     result = row.get("result") or {}
     ci = result.get("ci") or [None, None]
     effect = result.get("effect_size") or {}
-    p_adjusted = _float(row.get("p_adjusted"))
+    p_adjusted = finite(row.get("p_adjusted"))
     significant = bool(row.get("significant"))
     return ComparisonView(
         condition=str(row["condition"]),
         other=str(row["other"]),
         n=int(result.get("n") or 0),
-        estimate=_float(result.get("estimate")),
-        low=_float(ci[0]),
-        high=_float(ci[1]),
+        estimate=finite(result.get("estimate")),
+        low=finite(ci[0]),
+        high=finite(ci[1]),
         effect=_effect(effect),
         test=str(result.get("method", "")),
-        p=_float(result.get("p_value")),
+        p=finite(result.get("p_value")),
         p_adjusted=p_adjusted,
         significant=significant,
         direction=str(row.get("direction", "")) if p_adjusted is not None else "no test",
@@ -240,7 +230,7 @@ _EFFECT_NAMES = {
 
 
 def _effect(effect: dict[str, Any]) -> str:
-    value = _float(effect.get("value"))
+    value = finite(effect.get("value"))
     raw = str(effect.get("name", "effect"))
     name = _EFFECT_NAMES.get(raw, raw)
     return f"{name} = {num(value)}" if value is not None else f"{name} n/a"
@@ -250,10 +240,10 @@ def _omnibus(result: dict[str, Any] | None) -> str | None:
     if not result:
         return None
     df = ", ".join(f"{d:g}" for d in result.get("df") or [] if d is not None)
-    statistic = _float(result.get("statistic"))
+    statistic = finite(result.get("statistic"))
     return (
         f"{result.get('method', 'omnibus')}({df}) = {num(statistic)}, "
-        f"{pval(_float(result.get('p_value')))}, n = {result.get('n', 0)}"
+        f"{pval(finite(result.get('p_value')))}, n = {result.get('n', 0)}"
     )
 
 
@@ -295,65 +285,6 @@ def _conclusion(metric: MetricView, row: ComparisonView) -> str:
     )
 
 
-def _costs(run: RunData, quality: MetricView | None) -> tuple[CostRow, ...]:
-    trials = run.trials
-    cost_column, latency_column = run.trial_column("cost_usd"), run.trial_column("latency_s")
-    if cost_column not in trials.columns or not trials[cost_column].notna().any():
-        return ()
-    groups = trials.groupby("condition", sort=False)
-    count: dict[Any, Any] = groups[cost_column].count().to_dict()
-    total: dict[Any, Any] = groups[cost_column].sum().to_dict()
-    mean_cost: dict[Any, Any] = groups[cost_column].mean().to_dict()
-    latency: dict[Any, Any] = groups[latency_column].mean().to_dict()
-    base_mean = _float(mean_cost.get(run.baseline))
-    versus = {
-        c.condition: c for c in (quality.comparisons if quality else ()) if c.other == run.baseline
-    }
-    rows = []
-    for condition in run.conditions:
-        if condition not in count:
-            continue
-        mean = _float(mean_cost.get(condition))
-        per_point = ""
-        if quality and condition in versus and mean is not None and base_mean is not None:
-            per_point = _per_point(quality, versus[condition], mean - base_mean)
-        rows.append(
-            CostRow(
-                condition=condition,
-                trials_with_cost=int(count[condition]),
-                total_usd=float(total[condition]),
-                mean_usd=mean,
-                mean_latency_s=_float(latency.get(condition)),
-                per_point=per_point,
-            )
-        )
-    return tuple(rows)
-
-
-def _per_point(metric: MetricView, row: ComparisonView, extra_usd: float) -> str:
-    """Cost per point of improvement over the baseline, in words."""
-    if row.estimate is None:
-        return ""
-    scale, unit = (100.0, "percentage point") if metric.binary else (1.0, "unit")
-    points = row.estimate * scale
-    gain = f"{points:+.3g} {unit}s of {metric.name}"
-    shown = "" if row.significant else ", not significant"
-    if points <= 0:
-        return f"no gain over {row.other} ({gain}{shown}); {_more(extra_usd)} per trial"
-    if extra_usd <= 0:
-        return f"{gain} over {row.other}{shown}, for {_more(extra_usd)} per trial"
-    return (
-        f"{usd(1000 * extra_usd / points)} per 1,000 trials for each {unit} of {metric.name} "
-        f"gained over {row.other} ({gain}{shown}, for {_more(extra_usd)} per trial)"
-    )
-
-
-def _more(extra_usd: float) -> str:
-    if extra_usd == 0:
-        return "the same cost"
-    return f"{usd(abs(extra_usd))} {'more' if extra_usd > 0 else 'less'}"
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
@@ -378,13 +309,3 @@ def _legend(alpha: float) -> str:
     parts = [f"* p_adj ≤ {alpha:g}"]
     parts += [f"{s} < {lv:g}" for s, lv in (("**", 0.01), ("***", 0.001)) if lv < alpha]
     return "significance (adjusted p): " + ", ".join(parts)
-
-
-def _float(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["marker", "num", "pnum", "pval", "usd"]
+import math
+from typing import Any
+
+__all__ = ["finite", "marker", "num", "pnum", "pval", "usd"]
 
 
 def num(value: float | None, binary: bool = False, signed: bool = False) -> str:
@@ -48,3 +51,14 @@ def usd(value: float | None) -> str:
     if abs(value) >= 1:
         return f"${value:,.2f}"
     return f"${value:.2g}" if value else "$0"
+
+
+def finite(value: Any) -> float | None:
+    """A float, or None for a value that is missing, not a number, NaN or infinite."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
