@@ -39,6 +39,7 @@ def test_every_format_and_export_is_written(run: tuple[Store, str], tmp_path: Pa
         "report.md",
         "report.tex",
         "analysis.ipynb",
+        "summary.html",
         "README.md",
         "manifest.json",
     ]
@@ -208,7 +209,7 @@ def test_degenerate_runs_still_get_every_report(case: str, builders: Any, tmp_pa
     ]
     store, run_id = _bare_run(tmp_path, trials, builders)
     paths = write_reports(store, run_id, tmp_path / "out")
-    assert len(paths) == 13, case
+    assert len(paths) == 14, case
     text = (tmp_path / "out" / "report.md").read_text()
     assert f"{len(trials)} of 6 stored" in text and "running" in text
     for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines():

@@ -177,3 +177,15 @@ def test_browser_filters_and_paginates(make_run: RunFactory, tmp_path: Path) -> 
     rows = re.findall(r'<tr class="trial" data-index="\d+"><td>([^<]*)</td><td>([^<]*)</td>', dom)
     assert rows and {c for c, _ in rows} == {"few_shot"}
     assert {i for _, i in rows} == {"item-3", *(f"item-3{d}" for d in range(10))}
+
+
+def test_summary_fragment_for_a_host_page(make_run: RunFactory, payloads: dict[str, str]) -> None:
+    from pytest_crucible.reports import summary_html
+
+    store, run_id = make_run(conditions=("terse", payloads["condition"]), evil=True)
+    fragment = summary_html(store, run_id)
+    assert fragment.startswith('<div class="crucible-summary">') and "<script" not in fragment
+    assert payloads["condition"] not in fragment
+    assert html.escape(payloads["condition"]) in fragment
+    assert fragment.count('<table class="crucible-conditions">') == 2
+    assert f"capitals: run {run_id}" in fragment

@@ -20,7 +20,14 @@ from ..store import Store
 from ._content import Report
 from ._data import ReportError, load_run
 
-__all__ = ["FORMATS", "ReportError", "default_output_dir", "parse_formats", "write_reports"]
+__all__ = [
+    "FORMATS",
+    "ReportError",
+    "default_output_dir",
+    "parse_formats",
+    "summary_html",
+    "write_reports",
+]
 
 FORMATS = ("html", "md", "tex", "ipynb")
 _ALIASES = {"markdown": "md", "latex": "tex", "notebook": "ipynb", "jupyter": "ipynb"}
@@ -32,7 +39,8 @@ def write_reports(
     store: Store, run_id: str, out_dir: Path, formats: Collection[str] = FORMATS
 ) -> list[Path]:
     """Write the chosen reports and every export of a run into out_dir (created if needed);
-    return the paths written, exports first, manifest.json last."""
+    return the paths written, exports first, manifest.json last. With "html", also
+    summary.html: the fragment of `summary_html`, for pytest-html's summary section."""
     from ._bundle import write_manifest, write_readme
     from ._content import build_report
     from .exports import write_exports
@@ -45,9 +53,23 @@ def write_reports(
     report = build_report(run)
     for name in chosen:
         written.append(_write_format(name, report, out_dir))
+    if "html" in chosen:  # for a host page (pytest-html's summary), read by another process
+        from ._io import write_text
+        from .html import render_summary
+
+        written.append(write_text(out_dir / "summary.html", render_summary(report)))
     written.append(write_readme(run, out_dir))
     written.append(write_manifest(run, written, out_dir))
     return written
+
+
+def summary_html(store: Store, run_id: str) -> str:
+    """The run's conclusions and per-condition tables as an escaped HTML fragment (no
+    script), e.g. for pytest-html's summary section. Analyses the run if needed."""
+    from ._content import build_report
+    from .html import render_summary
+
+    return render_summary(build_report(load_run(store, run_id)))
 
 
 def _write_format(name: str, report: Report, out_dir: Path) -> Path:

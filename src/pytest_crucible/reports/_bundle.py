@@ -21,6 +21,7 @@ Written by pytest-crucible from the store `{store}`.
 | file | what it holds |
 |---|---|
 | report.html | the full report: summary, tables, plots, every trial (opens offline) |
+| summary.html | the conclusions and tables as an HTML fragment (for pytest-html's summary) |
 | report.md | the summary as Markdown (pull-request comment, CI job summary) |
 | report.tex | booktabs tables for a paper (`\\\\input{{report.tex}}`, needs booktabs) |
 | analysis.ipynb | a notebook that loads the run from the store and reproduces the tables |

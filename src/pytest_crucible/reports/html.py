@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import jinja2
     import pandas as pd
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "render_summary"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEXT_LIMIT = 4000  # characters of one output, input or error kept in the page
@@ -59,6 +59,12 @@ def render_html(report: Report) -> str:
             environment_text=_pretty(run.environment),
         )
     )
+
+
+def render_summary(report: Report) -> str:
+    """An HTML fragment (no script, no style, everything escaped): the conclusions and the
+    per-condition tables, for a host page such as pytest-html's summary section."""
+    return _environment().get_template("summary.html.j2").render(r=report, num=num)
 
 
 @cache
