@@ -1,7 +1,9 @@
 """The `crucible` command: list stored runs, analyse a run.
 
 crucible runs [--store PATH] [--experiment NAME]
-crucible analyse RUN_ID [RUN_ID ...] [--store PATH] [--json-lines]
+crucible analyse RUN_ID [RUN_ID ...] [--store PATH] [--json-lines] [--gate EXPR ...]
+    [--compare REF] [--margin METRIC=M ...] [--strict] [--save-baseline NAME]
+    [--gate-summary FILE] [--reports DIR --formats html,md,tex,ipynb]
 crucible report RUN_ID [--store PATH] [--output DIR] [--formats html,md,tex,ipynb]
 """
 
@@ -26,9 +28,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs.add_argument("--experiment", default=None)
     analyse = commands.add_parser("analyse", help="analyse runs and print their summary")
     analyse.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    analyse.add_argument("--json-lines", action="store_true", help="one JSON object per run")
+    analyse.add_argument("--gate", action="append", default=[], metavar="EXPR")
+    analyse.add_argument("--compare", default=None, metavar="NAME|RUN_ID|PATH")
+    analyse.add_argument("--margin", action="append", default=[], metavar="METRIC=M")
+    analyse.add_argument("--strict", action="store_true", help="inconclusive baseline = FAIL")
+    analyse.add_argument("--save-baseline", default=None, metavar="NAME")
+    analyse.add_argument("--baselines-dir", default=None, metavar="DIR")
     analyse.add_argument(
-        "--json-lines", action="store_true", help='one {"run_id", "text"} object per line'
+        "--gate-summary",
+        default=None,
+        metavar="FILE",
+        help="append the gates as Markdown (e.g. $GITHUB_STEP_SUMMARY)",
     )
+    analyse.add_argument(
+        "--reports",
+        default=None,
+        metavar="DIR",
+        help="write reports under DIR/<experiment>/<run_id>/",
+    )
+    analyse.add_argument("--formats", default="html,md,tex,ipynb")
     report = commands.add_parser(
         "report", help="write a run's reports and exports (HTML, Markdown, LaTeX, notebook)"
     )
@@ -50,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _runs(options.store, options.experiment)
         if options.command == "report":
             return _report(options.store, options.run_id, options.output, options.formats)
-        return _analyse(options.store, options.run_ids, options.json_lines)
+        return _analyse(options)
     except CrucibleError as exc:
         print(f"crucible: {exc}", file=sys.stderr)
         return 2
@@ -69,19 +88,70 @@ def _runs(path: str, experiment: str | None) -> int:
     return 0
 
 
-def _analyse(path: str, run_ids: Sequence[str], json_lines: bool) -> int:
+def _analyse(options: argparse.Namespace) -> int:
+    """Analyse runs (and decide gates, write reports); exit 1 when a gate failed."""
+    from pathlib import Path
+
+    from .gating import GateSettings
     from .review import review_run
 
-    store = Store(path)
+    settings = None
+    if options.gate or options.compare or options.save_baseline:
+        settings = GateSettings(
+            gates=tuple(options.gate),
+            compare=options.compare,
+            margins=parse_margins(options.margin),
+            strict=options.strict,
+            save_baseline=options.save_baseline,
+            **({"baselines_dir": Path(options.baselines_dir)} if options.baselines_dir else {}),
+        )
+    formats: list[str] = []
+    if options.reports:
+        from .reports import parse_formats
+
+        formats = parse_formats(options.formats)
+    store = Store(options.store)
+    failed = False
     try:
-        for run_id in run_ids:
+        for run_id in options.run_ids:
             if store.run(run_id) is None:
-                raise CrucibleError(f"store {path} has no run {run_id!r}; see `crucible runs`")
-            text = review_run(store, run_id)
-            print(json.dumps({"run_id": run_id, "text": text}) if json_lines else text)
+                raise CrucibleError(
+                    f"store {options.store} has no run {run_id!r}; see `crucible runs`"
+                )
+            review = review_run(
+                store,
+                run_id,
+                gates=settings,
+                report_root=Path(options.reports) if options.reports else None,
+                formats=formats,
+            )
+            failed = failed or any(not gate["passed"] for gate in review.gates)
+            if options.gate_summary and review.gate_markdown:
+                with open(options.gate_summary, "a", encoding="utf-8") as summary:
+                    summary.write(review.gate_markdown + "\n")
+            if options.json_lines:
+                print(json.dumps(review.to_json()))
+            else:
+                print("\n\n".join(part for part in (review.text, review.gate_text) if part))
     finally:
         store.close()
-    return 0
+    return 1 if failed else 0
+
+
+def parse_margins(pairs: Sequence[str]) -> dict[str, float]:
+    """`--margin correct=0.02` (or few_shot.correct=0.02, or *=0.02) as a dict."""
+    margins: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            margins[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise CrucibleError(
+                f"--crucible-margin {pair!r}: expected METRIC=NUMBER, e.g. correct=0.02"
+            )
+    return margins
 
 
 def _report(path: str, run_id: str, output: str | None, formats: str) -> int:

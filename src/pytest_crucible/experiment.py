@@ -85,6 +85,7 @@ class Plan:
                 for name, m in experiment.metrics.items()
             },
             "analysis": dataclasses.asdict(experiment.analysis),
+            "gates": list(experiment.gates),
             "total_trials": len(self.trials),
             "items": len(self.items),
         }
@@ -112,6 +113,7 @@ class Experiment:
         config: Any = None,
         sample: int | None = None,
         analysis: Analysis | None = None,
+        gates: Sequence[str] = (),
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ExperimentError(
@@ -132,6 +134,12 @@ class Experiment:
         self.config_schema = config
         self.sample = sample
         self.analysis = analysis or Analysis()
+        if isinstance(gates, str) or not all(isinstance(g, str) for g in gates):
+            raise ExperimentError(
+                f"experiment {name}: gates= takes a list of gate expressions (strings), e.g. "
+                "gates=['few_shot.correct.ci_low >= 0.7']; see docs/ci.md"
+            )
+        self.gates = tuple(gates)
         self.conditions: dict[str, Condition] = {}
         self.trial_function: Callable[..., Any] | None = None
         for condition_name, fn in (conditions or {}).items():

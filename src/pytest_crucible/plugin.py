@@ -48,6 +48,56 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="override every experiment's seed",
     )
+    group.addoption(
+        "--crucible-output",
+        metavar="DIR",
+        default="crucible-results",
+        help="reports go to DIR/<experiment>/<run_id>/ (default crucible-results)",
+    )
+    group.addoption(
+        "--crucible-report",
+        metavar="FORMATS",
+        default="html,md,tex,ipynb",
+        help="report formats: html,md,tex,ipynb, all or none (exports are always written)",
+    )
+    group.addoption(
+        "--crucible-gate",
+        metavar="EXPR",
+        action="append",
+        default=[],
+        help='a gate, e.g. "few_shot.correct.ci_low >= 0.7" (repeatable; docs/ci.md)',
+    )
+    group.addoption(
+        "--crucible-compare",
+        metavar="NAME|RUN_ID|PATH",
+        default=None,
+        help="compare with a baseline: paired, non-inferiority per condition and metric",
+    )
+    group.addoption(
+        "--crucible-margin",
+        metavar="METRIC=M",
+        action="append",
+        default=[],
+        help="non-inferiority margin for --crucible-compare (repeatable; default 0)",
+    )
+    group.addoption(
+        "--crucible-gate-strict",
+        action="store_true",
+        default=False,
+        help="an inconclusive comparison with the baseline fails the gate",
+    )
+    group.addoption(
+        "--crucible-save-baseline",
+        metavar="NAME",
+        default=None,
+        help="keep this run as baseline NAME (store and .crucible/baselines/NAME.json)",
+    )
+    group.addoption(
+        "--crucible-gate-summary",
+        metavar="FILE",
+        default=None,
+        help="append the gates as Markdown to FILE (e.g. $GITHUB_STEP_SUMMARY)",
+    )
     parser.addini("crucible_store", "path of the SQLite results store", default="")
 
 

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ class RunOutcome:
     status: str = "running"
     stored: int = 0
     reused: int = 0
-    review: str | None = None
+    review: dict[str, Any] | None = None
 
 
 class Recorder:
@@ -56,6 +56,7 @@ class Recorder:
         self._env_cache: Mapping[str, Any] | None = None
         self.runs: dict[str, RunOutcome] = {}
         self.warnings: list[str] = []
+        self.errors: list[str] = []
         self.done = 0
         self.failed = 0
         self.started = time.monotonic()
@@ -123,11 +124,13 @@ class Recorder:
         of_total = f"/{total}" if total else ""
         return f"crucible: {self.done}{of_total} trials done, {self.failed} failed, {elapsed:.1f} s"
 
-    def review(self) -> None:
-        """Analyse the session's runs in a child process (see `review`) and keep its text."""
+    def review(self, extra_arguments: Sequence[str] = ()) -> int:
+        """Analyse the session's runs in a child process (see `review`): keep each run's
+        text, gate results and report folder; return the child's exit code (1: a gate
+        failed, 2: a usage error such as an unknown gate or baseline)."""
         ids = [o.run_id for o in self.runs.values() if o.stored]
         if not ids:
-            return
+            return 0
         package_root = str(Path(__file__).resolve().parent.parent)
         env = {
             **os.environ,
@@ -143,22 +146,26 @@ class Recorder:
             str(self.store.path),
             "analyse",
             "--json-lines",
+            *extra_arguments,
             *ids,
         ]
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        texts = {}
+        reviews = {}
         for line in done.stdout.splitlines():
             if line.startswith("{"):
                 record = json.loads(line)
-                texts[record["run_id"]] = record["text"]
+                reviews[record["run_id"]] = record
         for outcome in self.runs.values():
-            outcome.review = texts.get(outcome.run_id)
-        if done.returncode != 0:
+            outcome.review = reviews.get(outcome.run_id)
+        if done.returncode == 2:
+            self.errors.append(done.stderr.strip().removeprefix("crucible: "))
+        elif done.returncode not in (0, 1):
             tail = "\n".join(done.stderr.strip().splitlines()[-5:])
             self.warnings.append(
                 f"the analysis failed (exit {done.returncode}); the trials are stored. "
                 f"Rerun it with `crucible analyse {' '.join(ids)}`:\n{tail}"
             )
+        return done.returncode
 
     def summaries(self) -> str:
         return "\n\n".join(self.summary(outcome) for outcome in self.runs.values())
@@ -173,7 +180,20 @@ class Recorder:
             + (f", {outcome.reused} reused from the resumed run" if outcome.resumed else "")
             + ")"
         )
-        return f"{line}\n{outcome.review}" if outcome.review else line
+        if not outcome.review:
+            return line
+        parts = [line, outcome.review["text"], outcome.review["gate_text"]]
+        if outcome.review.get("reports"):
+            parts.append(f"reports: {outcome.review['reports']}/")
+        return "\n".join(part for part in parts if part)
+
+    def gate_results(self) -> list[tuple[str, dict[str, Any]]]:
+        """(experiment, gate result) for every gate decided at session end."""
+        return [
+            (outcome.experiment, gate)
+            for outcome in self.runs.values()
+            for gate in (outcome.review or {}).get("gates", [])
+        ]
 
 
 def _trial_id(result: Mapping[str, Any]) -> str:

@@ -8,7 +8,10 @@ runs the same code for any stored run.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .frames import metric_columns, trials_frame
 from .metrics import Analysis, Metric
@@ -16,8 +19,9 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .analysis import RunAnalysis
+    from .gating import GateSettings
 
-__all__ = ["analyse_run", "review_run"]
+__all__ = ["Review", "analyse_run", "review_run"]
 
 
 def analyse_run(store: Store, run_id: str) -> RunAnalysis:
@@ -44,11 +48,51 @@ def analyse_run(store: Store, run_id: str) -> RunAnalysis:
     return result
 
 
-def review_run(store: Store, run_id: str) -> str:
-    """Analyse a run and return its results table followed by the analysis, as text."""
+@dataclass(frozen=True)
+class Review:
+    """What the session end shows of one run, and what decides its exit status."""
+
+    run_id: str
+    text: str
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    gate_text: str = ""
+    gate_markdown: str = ""
+    reports: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def review_run(
+    store: Store,
+    run_id: str,
+    *,
+    gates: GateSettings | None = None,
+    report_root: Path | None = None,
+    formats: Collection[str] = (),
+) -> Review:
+    """Analyse a run, decide its gates, write its reports; the text is the results table
+    followed by the analysis."""
     from .analysis import format_analysis
     from .summary import format_table
 
     result = analyse_run(store, run_id)
-    table = format_table(trials_frame(store, run_id), result)
-    return f"{table}\n\n{format_analysis(result)}"
+    text = f"{format_table(trials_frame(store, run_id), result)}\n\n{format_analysis(result)}"
+    analysis = result.to_dict()
+    outcome = None
+    if gates is not None:
+        from .gating import gate_run
+
+        outcome = gate_run(store, run_id, analysis, gates)
+        analysis["gates"] = outcome.results
+        store.save_analysis(run_id, analysis)
+    reports = None
+    if report_root is not None:
+        from .reports import default_output_dir, write_reports
+
+        out = default_output_dir(store.run_header(run_id)["name"], run_id, report_root)
+        write_reports(store, run_id, out, formats)
+        reports = str(out)
+    if outcome is None:
+        return Review(run_id, text, reports=reports)
+    return Review(run_id, text, outcome.results, outcome.text, outcome.markdown, reports=reports)

@@ -64,6 +64,7 @@ class CrucibleSession:
             overrides = parse_overrides(option("crucible_set") or [])
             self.store = Store(self._store_path())
             resume = resolve_resume(self.store, option("crucible_resume"))
+            self.finish_arguments = self._finish_arguments()
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
         root = self.config.rootpath
@@ -76,6 +77,44 @@ class CrucibleSession:
         return SessionInputs.new(
             seed_override=option("crucible_seed"), overrides=overrides, resume=resume
         )
+
+    def _finish_arguments(self) -> list[str]:
+        """What the session-end child (`crucible analyse`) decides and writes, checked now."""
+        option = self.config.getoption
+        from ..cli import parse_margins
+
+        parse_margins(option("crucible_margin"))
+        root = self.config.rootpath
+        arguments = ["--baselines-dir", str(root / ".crucible" / "baselines")]
+        if option("crucible_compare"):
+            from ..gates import load_baseline
+
+            load_baseline(
+                self.store,
+                option("crucible_compare"),
+                baselines_dir=root / ".crucible" / "baselines",
+            )
+            arguments += ["--compare", option("crucible_compare")]
+        for gate in option("crucible_gate"):
+            arguments += ["--gate", gate]
+        for margin in option("crucible_margin"):
+            arguments += ["--margin", margin]
+        if option("crucible_gate_strict"):
+            arguments.append("--strict")
+        if option("crucible_save_baseline"):
+            arguments += ["--save-baseline", option("crucible_save_baseline")]
+        if option("crucible_gate_summary"):
+            arguments += ["--gate-summary", option("crucible_gate_summary")]
+        formats = option("crucible_report")
+        if formats.strip().lower() != "none":
+            from ..reports import parse_formats
+
+            parse_formats(formats)
+            output = Path(option("crucible_output"))
+            if not output.is_absolute():
+                output = self.config.invocation_params.dir / output
+            arguments += ["--reports", str(output), "--formats", formats]
+        return arguments
 
     def _store_path(self) -> Path:
         given = self.config.getoption("crucible_store") or self.config.getini("crucible_store")
@@ -112,8 +151,24 @@ class CrucibleSession:
             seed=self.inputs.seed_for(experiment.name),
             seed_override=self.inputs.seed_override,
         )
+        self._check_gates(plan)
         self.plans[experiment.name] = plan
         return plan
+
+    def _check_gates(self, plan: Plan) -> None:
+        """Parse the experiment's and the command line's gates now: a typo stops the run
+        before it starts, naming the unknown condition or metric."""
+        gates = [*plan.experiment.gates, *self.config.getoption("crucible_gate")]
+        if not gates:
+            return
+        from ..gates import parse_gate
+
+        for gate in gates:
+            parse_gate(
+                gate,
+                conditions=list(plan.experiment.conditions),
+                metrics=list(plan.experiment.metrics),
+            )
 
     def _overrides_for(self, experiment: Experiment) -> dict[str, str]:
         """`--crucible-set` values for this experiment: qualified ones always (validation names
@@ -306,6 +361,7 @@ class CrucibleSession:
             reporter.write("\n")
         reporter.write_line(self.recorder.progress_line(self.total))
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.recorder is None:
             return
@@ -315,7 +371,30 @@ class CrucibleSession:
             self.recorder.finish(interrupted=interrupted, crashed=crashed)
         except CrucibleError as exc:  # the trials are stored; only the run's status is not
             self.recorder.warnings.append(f"could not finish the runs: {exc}")
-        self.recorder.review()
+        code = self.recorder.review(self.finish_arguments)
+        self._report_gates()
+        if code == 1 and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        elif code == 2:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+    def _report_gates(self) -> None:
+        """Each gate as a test report: counted in the summary line, listed by JUnit XML."""
+        assert self.recorder is not None
+        for experiment, gate in self.recorder.gate_results():
+            name = gate["name"]
+            report = pytest.TestReport(
+                nodeid=f"crucible::gates::{experiment}::{name}",
+                location=("crucible", None, f"gate {name}"),
+                keywords={},
+                outcome="passed" if gate["passed"] else "failed",
+                longrepr=None
+                if gate["passed"]
+                else f"{gate['status']} {name}: {gate['explanation']}",
+                when="call",
+                sections=[("gate", gate["warning"])] if gate.get("warning") else [],
+            )
+            self.config.hook.pytest_runtest_logreport(report=report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.recorder is None or not self.recorder.runs:
@@ -324,6 +403,8 @@ class CrucibleSession:
         for outcome in self.recorder.runs.values():
             terminalreporter.write_line(self.recorder.summary(outcome))
             terminalreporter.write_line("")
+        for error in self.recorder.errors:
+            terminalreporter.write_line(f"error: {error}", red=True)
         for warning in self.recorder.warnings[:10]:
             terminalreporter.write_line(f"warning: {warning}", yellow=True)
         if len(self.recorder.warnings) > 10:
