@@ -55,9 +55,18 @@ class _Scale:
             middle = low if math.isfinite(low) else 0.0
             low, high = middle - 0.5, middle + 0.5
         pad = (high - low) * 0.05
-        self.ticks = _ticks(low - pad, high + pad)
+        floor = low - pad if low < 0 or low - pad >= 0 else 0.0  # no negative axis for >= 0 data
+        self.ticks = _ticks(floor, high + pad)
+        self.step = self.ticks[1] - self.ticks[0] if len(self.ticks) > 1 else 1.0
         self.low, self.high = min(self.ticks[0], low), max(self.ticks[-1], high)
         self.start, self.stop = start, stop
+
+    def label(self, tick: float) -> str:
+        """A tick label with as many decimals as the step needs (0, 0.25, 0.50, ...)."""
+        decimals = max(0, -math.floor(math.log10(self.step) + 1e-9))
+        if abs(self.step * 10**decimals - round(self.step * 10**decimals)) > 1e-6:
+            decimals += 1
+        return f"{tick:,.{decimals}f}"
 
     def __call__(self, value: float) -> float:
         share = (value - self.low) / (self.high - self.low)
@@ -88,7 +97,7 @@ def _x_axis(scale: _Scale, y: float, label: str, zero: bool = False) -> list[str
     for tick in scale.ticks:
         x = scale(tick)
         parts.append(f'<line x1="{x}" x2="{x}" y1="{_TOP}" y2="{y}" stroke="#edf2f7"/>')
-        parts.append(f'<text x="{x}" y="{y + 16}" text-anchor="middle">{num(tick)}</text>')
+        parts.append(f'<text x="{x}" y="{y + 16}" text-anchor="middle">{scale.label(tick)}</text>')
     if zero and scale.low < 0 < scale.high:
         x = scale(0.0)
         parts.append(f'<line x1="{x}" x2="{x}" y1="{_TOP}" y2="{y}" stroke="#1a202c"/>')
@@ -197,7 +206,7 @@ def scatter_plot(points: Sequence[Point], x_label: str, y_label: str) -> str:
     body = _x_axis(x_scale, bottom, x_label)
     for tick in y_scale.ticks:
         y = y_scale(tick)
-        body.append(f'<text x="62" y="{y + 4}" text-anchor="end">{num(tick)}</text>')
+        body.append(f'<text x="62" y="{y + 4}" text-anchor="end">{y_scale.label(tick)}</text>')
         body.append(f'<line x1="66" x2="{x_scale.stop}" y1="{y}" y2="{y}" stroke="#edf2f7"/>')
     body.append(
         f'<text x="14" y="{(bottom + _TOP) / 2}" text-anchor="middle" '
