@@ -85,12 +85,13 @@ def gate_run(
         if gates
         else []
     )
+    shown = list(results)  # the comparison prints its own rows in format_text
     if comparison is not None:
         results += comparison.gate_results()
     if settings.save_baseline:
         save_baseline(store, run_id, settings.save_baseline, baselines_dir=settings.baselines_dir)
     return GateOutcome(
         results=[result.to_dict() for result in results],
-        text=format_text(results, comparison),
+        text=format_text(shown, comparison),
         markdown=format_markdown(results, comparison),
     )
