@@ -4,8 +4,11 @@ Plain: N parametrized tests that do nothing. Crucible: an experiment of N trivia
 (one condition, N items, one repeat) that each record a metric, run with `pytest --crucible`,
 which also stores every trial in SQLite and prints the results table at the end.
 
+Two crucible variants: with `--crucible-report=none` (collect, run, store, analyse) and with
+the default reports (HTML, Markdown, LaTeX, notebook and exports written at session end).
 Each variant runs in a fresh process, alternating, `--rounds` times; the table gives the median
-wall time and peak memory (max RSS) of each and their ratio. Target: at most 1.5x.
+wall time and peak memory (max RSS of the pytest process; the session-end analysis runs in a
+child process, whose peak is not included) and the ratios to plain pytest. Target: 1.5x.
 
     python benchmarks/overhead.py [--trials 10000] [--rounds 3]
 """
@@ -86,18 +89,25 @@ def main() -> None:
         crucible_dir.mkdir()
         (plain_dir / "test_plain.py").write_text(textwrap.dedent(PLAIN.format(n=n)))
         (crucible_dir / "test_experiment.py").write_text(textwrap.dedent(EXPERIMENT.format(n=n)))
-        plain, crucible = [], []
+        plain, bare, full = [], [], []
+        store = ["--crucible", "--crucible-store=run.db"]
         for _ in range(options.rounds):
             plain.append(measure(plain_dir))
-            crucible.append(measure(crucible_dir, "--crucible", "--crucible-store=run.db"))
+            bare.append(measure(crucible_dir, *store, "--crucible-report=none"))
+            (crucible_dir / "run.db").unlink()
+            full.append(measure(crucible_dir, *store, "--crucible-output=out"))
             (crucible_dir / "run.db").unlink()
     rows = [("wall time (s)", "wall"), ("peak memory (MiB)", "peak_mib")]
     print(f"{n:,} trivial tests, median of {options.rounds} alternating rounds")
-    print(f"{'measure':<20}{'plain pytest':>14}{'pytest --crucible':>20}{'ratio':>8}")
+    print(
+        f"{'measure':<19}{'plain':>8}{'crucible, no reports':>22}{'ratio':>7}"
+        f"{'crucible + reports':>20}{'ratio':>7}"
+    )
     for label, key in rows:
         a = statistics.median(r[key] for r in plain)
-        b = statistics.median(r[key] for r in crucible)
-        print(f"{label:<20}{a:>14.2f}{b:>20.2f}{b / a:>7.2f}x")
+        b = statistics.median(r[key] for r in bare)
+        c = statistics.median(r[key] for r in full)
+        print(f"{label:<19}{a:>8.2f}{b:>22.2f}{b / a:>6.2f}x{c:>20.2f}{c / a:>6.2f}x")
 
 
 if __name__ == "__main__":

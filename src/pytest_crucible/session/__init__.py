@@ -69,7 +69,7 @@ class CrucibleSession:
             raise pytest.UsageError(str(exc)) from None
         root = self.config.rootpath
         self.recorder = Recorder(self.store, resume, lambda: capture_environment(root))
-        if self.config.pluginmanager.hasplugin("html"):
+        if getattr(self.config.option, "htmlpath", None):  # pytest-html is writing a report
             from .html import HtmlHooks
 
             hooks = HtmlHooks(self.recorder.summaries)
