@@ -41,6 +41,7 @@ def test_a_result_the_store_refuses_goes_to_the_rescue_file(
     def refuse(*args: object) -> None:
         raise StoreError("disk full")
 
+    monkeypatch.setattr(recorder.writer.store, "record_trials", refuse)
     monkeypatch.setattr(recorder.writer.store, "record_trial", refuse)
     recorder.record(_payload("b", "y", None))
     recorder.writer.flush()

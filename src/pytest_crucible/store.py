@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -220,41 +220,50 @@ class Store:
     def record_trial(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
         """Store one trial's result (replacing an earlier attempt of the same trial) and its
         logs, in one transaction."""
-        item = result.get("item")
+        self.record_trials([(run_id, result, worker)])
+
+    def record_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> None:
+        """Store several (run_id, result, worker) in one transaction: the writer thread
+        commits whatever arrived while it was busy together (a group commit)."""
         with self._write():
-            if item is not None:  # sent once per item and process
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO items(run_id, item_id, input, expected, metadata,"
-                    " cluster) VALUES (?, ?, ?, ?, ?, ?)",
+            for run_id, result, worker in batch:
+                self._insert_trial(run_id, result, worker)
+
+    def _insert_trial(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
+        item = result.get("item")
+        if item is not None:  # sent once per item and process
+            self._conn.execute(
+                "INSERT OR IGNORE INTO items(run_id, item_id, input, expected, metadata,"
+                " cluster) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    result["item_id"],
+                    _dump(item.get("input")),
+                    _dump(item.get("expected")),
+                    _dump(item.get("metadata")),
+                    result["cluster"],
+                ),
+            )
+        self._conn.execute(_UPSERT_TRIAL, _trial_row(run_id, result, worker))
+        if result.get("logs"):
+            self._conn.executemany(
+                "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level,"
+                " message, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
                         run_id,
+                        result["key"],
+                        result["condition"],
                         result["item_id"],
-                        _dump(item.get("input")),
-                        _dump(item.get("expected")),
-                        _dump(item.get("metadata")),
-                        result["cluster"],
-                    ),
-                )
-            self._conn.execute(_UPSERT_TRIAL, _trial_row(run_id, result, worker))
-            if result.get("logs"):
-                self._conn.executemany(
-                    "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level,"
-                    " message, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            run_id,
-                            result["key"],
-                            result["condition"],
-                            result["item_id"],
-                            result["repeat"],
-                            log["level"],
-                            log["message"],
-                            _dump(log.get("meta")),
-                            _iso(log.get("at")) or utc_now(),
-                        )
-                        for log in result["logs"]
-                    ],
-                )
+                        result["repeat"],
+                        log["level"],
+                        log["message"],
+                        _dump(log.get("meta")),
+                        _iso(log.get("at")) or utc_now(),
+                    )
+                    for log in result["logs"]
+                ],
+            )
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Run a read-only query (used by loaders and reports)."""

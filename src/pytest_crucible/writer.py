@@ -1,9 +1,10 @@
 """Committing trial results on a thread of their own.
 
 The controller hands each result to `TrialWriter.put` and goes on with pytest's work while a
-writer thread, with its own SQLite connection, commits it (one transaction per trial, within
-milliseconds). At session end `flush` waits for the queue to drain. A result the store refuses
-goes to a JSONL rescue file beside it: a result is never dropped.
+writer thread, with its own SQLite connection, commits it within milliseconds; results that
+arrived while it was busy are committed together, in one transaction. At session end `flush`
+waits for the queue to drain. A result the store refuses goes to a JSONL rescue file beside
+it: a result is never dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .store import Store
 __all__ = ["TrialWriter"]
 
 _Job = tuple[str, Mapping[str, Any], str]
+_MAX_BATCH = 500
 
 
 class TrialWriter:
@@ -46,17 +48,40 @@ class TrialWriter:
         self.store.close()
 
     def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            run_id, result, worker = job
+        stop = False
+        while not stop:
+            batch, stop = self._next_batch()
             try:
-                self.store.record_trial(run_id, result, worker)
-            except StoreError as exc:
-                self._rescue(run_id, result, exc)
-            except Exception as exc:  # never lose a result to an unexpected error either
-                self._rescue(run_id, result, StoreError(f"{type(exc).__name__}: {exc}"))
+                self.store.record_trials(batch)
+            except Exception:  # the batch rolled back: store one by one, rescue what fails
+                for job in batch:
+                    self._record_one(job)
             finally:
-                self._jobs.task_done()
-        self._jobs.task_done()
+                for _ in range(len(batch) + stop):
+                    self._jobs.task_done()
+
+    def _next_batch(self) -> tuple[list[_Job], bool]:
+        """The next result (waiting for it) and whatever else is already queued."""
+        batch: list[_Job] = []
+        job = self._jobs.get()
+        while job is not None:
+            batch.append(job)
+            if len(batch) >= _MAX_BATCH:
+                return batch, False
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
+
+    def _record_one(self, job: _Job) -> None:
+        run_id, result, worker = job
+        try:
+            self.store.record_trial(run_id, result, worker)
+        except StoreError as exc:
+            self._rescue(run_id, result, exc)
+        except Exception as exc:  # never lose a result to an unexpected error either
+            self._rescue(run_id, result, StoreError(f"{type(exc).__name__}: {exc}"))
 
     def _rescue(self, run_id: str, result: Mapping[str, Any], exc: StoreError) -> None:
         with self.rescue_path.open("a", encoding="utf-8") as rescue:
