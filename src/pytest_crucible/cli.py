@@ -92,7 +92,7 @@ def _analyse(options: argparse.Namespace) -> int:
     """Analyse runs (and decide gates, write reports); exit 1 when a gate failed."""
     from pathlib import Path
 
-    from .gating import GateSettings
+    from .gating import GateSettings, parse_margins
     from .review import review_run
 
     settings = None
@@ -136,22 +136,6 @@ def _analyse(options: argparse.Namespace) -> int:
     finally:
         store.close()
     return 1 if failed else 0
-
-
-def parse_margins(pairs: Sequence[str]) -> dict[str, float]:
-    """`--margin correct=0.02` (or few_shot.correct=0.02, or *=0.02) as a dict."""
-    margins: dict[str, float] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        try:
-            margins[key.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not key.strip():
-            raise CrucibleError(
-                f"--crucible-margin {pair!r}: expected METRIC=NUMBER, e.g. correct=0.02"
-            )
-    return margins
 
 
 def _report(path: str, run_id: str, output: str | None, formats: str) -> int:

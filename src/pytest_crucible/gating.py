@@ -7,24 +7,19 @@ turns the decisions into what the session shows and the exit status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import CrucibleError
 from .frames import trials_frame
-from .gates import (
-    DEFAULT_BASELINES_DIR,
-    evaluate_gates,
-    format_markdown,
-    format_text,
-    load_baseline,
-    save_baseline,
-)
-from .gates import compare_to_baseline as compare_with
-from .store import Store
+from .store import DEFAULT_BASELINES_DIR, Store
 
-__all__ = ["GateOutcome", "GateSettings", "gate_run"]
+# The gates package (numpy, pandas, scipy) loads only when gates are decided: this module is
+# also imported by the pytest process, to check `--crucible-margin` early.
+
+__all__ = ["GateOutcome", "GateSettings", "gate_run", "parse_margins"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +49,9 @@ def gate_run(
     store: Store, run_id: str, analysis: Mapping[str, Any], settings: GateSettings
 ) -> GateOutcome:
     """Decide every gate of a run; compare with the baseline; save it as a baseline last."""
+    from .gates import compare_to_baseline as compare_with
+    from .gates import evaluate_gates, format_markdown, format_text, load_baseline, save_baseline
+
     header = store.run_header(run_id)
     gates = [*header.get("gates", []), *settings.gates]
     trials = trials_frame(store, run_id)
@@ -95,3 +93,19 @@ def gate_run(
         text=format_text(shown, comparison),
         markdown=format_markdown(results, comparison),
     )
+
+
+def parse_margins(pairs: Sequence[str]) -> dict[str, float]:
+    """`--margin correct=0.02` (or few_shot.correct=0.02, or *=0.02) as a dict."""
+    margins: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            margins[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise CrucibleError(
+                f"--crucible-margin {pair!r}: expected METRIC=NUMBER, e.g. correct=0.02"
+            )
+    return margins

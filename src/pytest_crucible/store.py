@@ -22,6 +22,7 @@ from .errors import StoreError
 __all__ = ["DEFAULT_STORE", "RunInfo", "Store", "utc_now"]
 
 DEFAULT_STORE = Path(".crucible") / "crucible.db"
+DEFAULT_BASELINES_DIR = Path(".crucible") / "baselines"  # portable baseline files, to commit
 _BUSY_TIMEOUT_MS = 5000
 
 

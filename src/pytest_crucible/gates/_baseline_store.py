@@ -20,7 +20,7 @@ from typing import Any
 
 from .._schema import BASELINES_DDL
 from ..frames import trials_frame
-from ..store import Store, utc_now
+from ..store import DEFAULT_BASELINES_DIR, Store, utc_now
 from ._baseline import Baseline, dumps_file, read_file
 from ._errors import GateError
 
@@ -33,7 +33,6 @@ __all__ = [
     "save_baseline",
 ]
 
-DEFAULT_BASELINES_DIR = Path(".crucible") / "baselines"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 

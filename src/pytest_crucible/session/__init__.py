@@ -81,7 +81,7 @@ class CrucibleSession:
     def _finish_arguments(self) -> list[str]:
         """What the session-end child (`crucible analyse`) decides and writes, checked now."""
         option = self.config.getoption
-        from ..cli import parse_margins
+        from ..gating import parse_margins
 
         parse_margins(option("crucible_margin"))
         root = self.config.rootpath
