@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ._costs import CostRow, cost_rows
 from ._data import RunData
 from ._format import finite, marker, num, pval
+from ._gates import GateRow, gate_rows, gate_tally
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,6 +19,7 @@ __all__ = [
     "ConditionRow",
     "CostRow",
     "FailureRow",
+    "GateRow",
     "MetricView",
     "Report",
     "build_report",
@@ -103,6 +105,12 @@ class Report:
     level: str
     legend: str
     notes: tuple[str, ...]
+    gates: tuple[GateRow, ...] = ()  # verdicts stored with the run, in their order
+
+    @property
+    def gates_tally(self) -> str:
+        """ "N passed, M failed"."""
+        return gate_tally(self.gates)
 
 
 def build_report(run: RunData) -> Report:
@@ -125,6 +133,7 @@ def build_report(run: RunData) -> Report:
         level=f"{round(float(settings.get('level', 0.95)) * 100):g}%",
         legend=_legend(float(settings.get("alpha", 0.05))),
         notes=tuple(str(n) for n in analysis.get("notes") or []),
+        gates=gate_rows(analysis),
     )
 
 

@@ -23,6 +23,7 @@ _COMPARISONS_SHOWN = 30
 def render_markdown(report: Report) -> str:
     lines = [f"## {md_cell(report.title)}", ""]
     lines += _table(["", ""], [[f"**{md_cell(k)}**", md_cell(v)] for k, v in report.facts])
+    lines += _gates(report)
     lines += ["", "### Conclusions", ""]
     lines += [f"- {md_cell(line)}" for line in report.conclusions] or ["- No comparison."]
     lines += [f"\n> Note: {md_cell(note)}" for note in report.notes]
@@ -50,6 +51,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 0)
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
     return out
+
+
+def _gates(report: Report) -> list[str]:
+    if not report.gates:
+        return []
+    rows = [
+        [f"**{g.status}**", md_cell(g.name), md_cell(g.explanation), md_cell(g.test)]
+        for g in report.gates
+    ]
+    lines = ["", "### Gates", "", report.gates_tally, ""]
+    lines += _table(["status", "gate", "explanation", "test"], rows)
+    warnings = [f"- {md_cell(g.name)}: {md_cell(g.warning)}" for g in report.gates if g.warning]
+    return [*lines, *(["", "Warnings:", "", *warnings] if warnings else [])]
 
 
 def _conditions(metric: MetricView, level: str) -> list[str]:
