@@ -22,6 +22,7 @@ from ..recorder import Recorder
 from ..runner import ActiveTrial, BoundCondition, LoopThread, run_trial_function
 from ..store import DEFAULT_STORE, Store
 from ..trial import Trial, describe_exception
+from .finish import finish_arguments, report_gates
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -64,7 +65,7 @@ class CrucibleSession:
             overrides = parse_overrides(option("crucible_set") or [])
             self.store = Store(self._store_path())
             resume = resolve_resume(self.store, option("crucible_resume"))
-            self.finish_arguments = self._finish_arguments()
+            self.finish_arguments = finish_arguments(self.config, self.store)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
         root = self.config.rootpath
@@ -77,44 +78,6 @@ class CrucibleSession:
         return SessionInputs.new(
             seed_override=option("crucible_seed"), overrides=overrides, resume=resume
         )
-
-    def _finish_arguments(self) -> list[str]:
-        """What the session-end child (`crucible analyse`) decides and writes, checked now."""
-        option = self.config.getoption
-        from ..gating import parse_margins
-
-        parse_margins(option("crucible_margin"))
-        root = self.config.rootpath
-        arguments = ["--baselines-dir", str(root / ".crucible" / "baselines")]
-        if option("crucible_compare"):
-            from ..gates import load_baseline
-
-            load_baseline(
-                self.store,
-                option("crucible_compare"),
-                baselines_dir=root / ".crucible" / "baselines",
-            )
-            arguments += ["--compare", option("crucible_compare")]
-        for gate in option("crucible_gate"):
-            arguments += ["--gate", gate]
-        for margin in option("crucible_margin"):
-            arguments += ["--margin", margin]
-        if option("crucible_gate_strict"):
-            arguments.append("--strict")
-        if option("crucible_save_baseline"):
-            arguments += ["--save-baseline", option("crucible_save_baseline")]
-        if option("crucible_gate_summary"):
-            arguments += ["--gate-summary", option("crucible_gate_summary")]
-        formats = option("crucible_report")
-        if formats.strip().lower() != "none":
-            from ..reports import parse_formats
-
-            parse_formats(formats)
-            output = Path(option("crucible_output"))
-            if not output.is_absolute():
-                output = self.config.invocation_params.dir / output
-            arguments += ["--reports", str(output), "--formats", formats]
-        return arguments
 
     def _store_path(self) -> Path:
         given = self.config.getoption("crucible_store") or self.config.getini("crucible_store")
@@ -372,29 +335,11 @@ class CrucibleSession:
         except CrucibleError as exc:  # the trials are stored; only the run's status is not
             self.recorder.warnings.append(f"could not finish the runs: {exc}")
         code = self.recorder.review(self.finish_arguments)
-        self._report_gates()
+        report_gates(self.config, self.recorder.gate_results())
         if code == 1 and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         elif code == 2:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
-
-    def _report_gates(self) -> None:
-        """Each gate as a test report: counted in the summary line, listed by JUnit XML."""
-        assert self.recorder is not None
-        for experiment, gate in self.recorder.gate_results():
-            name = gate["name"]
-            report = pytest.TestReport(
-                nodeid=f"crucible::gates::{experiment}::{name}",
-                location=("crucible", None, f"gate {name}"),
-                keywords={},
-                outcome="passed" if gate["passed"] else "failed",
-                longrepr=None
-                if gate["passed"]
-                else f"{gate['status']} {name}: {gate['explanation']}",
-                when="call",
-                sections=[("gate", gate["warning"])] if gate.get("warning") else [],
-            )
-            self.config.hook.pytest_runtest_logreport(report=report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.recorder is None or not self.recorder.runs:
