@@ -103,3 +103,31 @@ def test_reports_are_written_for_the_run(
     assert len((folder / "results.csv").read_text().splitlines()) == 13
     bad = pytester.runpytest("--crucible", "--crucible-report=html,pdf")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_flaky_items_are_listed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_flaky="""
+        import pytest_crucible as crucible
+        exp = crucible.Experiment(
+            "flaky", dataset=[{"id": f"i{n}", "input": n} for n in range(4)],
+            conditions={"steady": lambda n: n < 2, "coin": lambda n: n},
+            metrics={"ok": crucible.Metric(kind="binary")}, repeat=3, seed=1)
+
+        @exp.trial
+        def test_flaky(condition, item, trial):
+            value = condition(item.input)
+            if condition.name == "coin":   # item i3 flips between repeats
+                value = item.input != 3 or trial.spec.repeat != 1
+            trial.record(ok=bool(value))
+        """
+    )
+    result = pytester.runpytest("--crucible", "--crucible-report=none")
+    result.assert_outcomes(passed=24)
+    result.stdout.fnmatch_lines(
+        [
+            "stability of ok over repeats*",
+            "  steady: pass^3 0.50, flip rate 0.00, 0 unstable items",
+            "  coin: pass^3 0.75, flip rate 0.25, 1 unstable items: i3",
+        ]
+    )

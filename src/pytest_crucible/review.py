@@ -8,7 +8,7 @@ runs the same code for any stored run.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +18,14 @@ from .metrics import Analysis, Metric
 from .store import Store
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .analysis import RunAnalysis
     from .gating import GateSettings
 
-__all__ = ["Review", "analyse_run", "review_run"]
+__all__ = ["Review", "analyse_run", "review_run", "stability_lines"]
+
+_SHOWN_ITEMS = 10
 
 
 def analyse_run(store: Store, run_id: str) -> RunAnalysis:
@@ -46,6 +50,38 @@ def analyse_run(store: Store, run_id: str) -> RunAnalysis:
     )
     store.save_analysis(run_id, result.to_dict())
     return result
+
+
+def stability_lines(trials: pd.DataFrame, header: Mapping[str, Any]) -> list[str]:
+    """Flaky items: for each 0/1 metric of a run with repeats, pass^k, flip rate and the
+    items whose outcome changed between repeats, per condition."""
+    if int(header.get("repeat", 1)) < 2 or trials.empty:
+        return []
+    from .gates import GateError, stability
+
+    lines = []
+    for name, spec in (header.get("metrics") or {}).items():
+        try:
+            found = stability(trials, name, lower_is_better=bool(spec.get("lower_is_better")))
+        except GateError:  # not a 0/1 metric
+            continue
+        lines.append(f"stability of {name} over repeats (pass^k: every repeat passes):")
+        order = list(header.get("conditions") or [])
+        ranked = sorted(
+            found.conditions,
+            key=lambda c: order.index(c.condition) if c.condition in order else len(order),
+        )
+        for condition in ranked:
+            unstable = condition.unstable_items
+            shown = ", ".join(unstable[:_SHOWN_ITEMS]) + (
+                " ..." if len(unstable) > _SHOWN_ITEMS else ""
+            )
+            lines.append(
+                f"  {condition.condition}: pass^{condition.k} {condition.pass_hat():.2f}, "
+                f"flip rate {condition.flip_rate:.2f}, {len(unstable)} unstable items"
+                + (f": {shown}" if unstable else "")
+            )
+    return lines
 
 
 @dataclass(frozen=True)
@@ -77,8 +113,12 @@ def review_run(
     from .summary import format_table
 
     result = analyse_run(store, run_id)
-    text = f"{format_table(trials_frame(store, run_id), result)}\n\n{format_analysis(result)}"
+    trials = trials_frame(store, run_id)
+    text = f"{format_table(trials, result)}\n\n{format_analysis(result)}"
     analysis = result.to_dict()
+    flaky = stability_lines(trials, store.run_header(run_id))
+    if flaky:
+        text += "\n\n" + "\n".join(flaky)
     outcome = None
     if gates is not None:
         from .gating import gate_run
