@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ def load_trials(
     worker, timestamps, then (with include_outputs) output and error as Python values, then one
     column per metric (floats; booleans become 0.0 / 1.0; NaN where a trial did not record it).
     """
-    with _open(store) as opened:
+    with closing(Store(store, readonly=True)) as opened:
         if run_id is None:
             runs = opened.runs(experiment)
             if not runs:
@@ -108,21 +109,10 @@ def load_runs(store: str | Path = DEFAULT_STORE, experiment: str | None = None) 
     """Every stored run (newest first) with its status and how many trials it holds."""
     import pandas as pd
 
-    with _open(store) as opened:
+    with closing(Store(store, readonly=True)) as opened:
         runs = opened.runs(experiment)
     return pd.DataFrame([run.__dict__ for run in runs])
 
 
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
-
-
-class _open:
-    def __init__(self, path: str | Path) -> None:
-        self.store = Store(path, readonly=True)
-
-    def __enter__(self) -> Store:
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()

@@ -174,6 +174,9 @@ class Store:
     def runs(self, experiment: str | None = None) -> list[RunInfo]:
         """Stored runs, newest first."""
         where, args = ("WHERE r.experiment = ?", (experiment,)) if experiment else ("", ())
+        return self._run_infos(where, args)
+
+    def _run_infos(self, where: str, args: tuple[Any, ...]) -> list[RunInfo]:
         rows = self._conn.execute(
             "SELECT r.*, COUNT(t.run_id) AS stored,"
             " COALESCE(SUM(t.status = 'passed'), 0) AS passed"
@@ -199,7 +202,9 @@ class Store:
         ]
 
     def run(self, run_id: str) -> RunInfo | None:
-        return next((r for r in self.runs() if r.run_id == run_id), None)
+        """One stored run (counting only its own trials), or None."""
+        found = self._run_infos("WHERE r.run_id = ?", (run_id,))
+        return found[0] if found else None
 
     def run_header(self, run_id: str) -> dict[str, Any]:
         row = self._conn.execute("SELECT header FROM runs WHERE run_id = ?", (run_id,)).fetchone()
