@@ -1,0 +1,1 @@
+"""Solver pipeline tests: a package, so its helper module imports relatively."""
