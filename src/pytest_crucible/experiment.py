@@ -114,6 +114,7 @@ class Experiment:
         sample: int | None = None,
         analysis: Analysis | None = None,
         gates: Sequence[str] = (),
+        concurrency: int | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ExperimentError(
@@ -140,6 +141,14 @@ class Experiment:
                 "gates=['few_shot.correct.ci_low >= 0.7']; see docs/ci.md"
             )
         self.gates = tuple(gates)
+        if concurrency is not None and (
+            not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+        ):
+            raise ExperimentError(
+                f"experiment {name}: concurrency={concurrency!r} must be an integer >= 1 "
+                "(trials in flight per process) or None for --crucible-concurrency"
+            )
+        self.concurrency = concurrency
         self.conditions: dict[str, Condition] = {}
         self.trial_function: Callable[..., Any] | None = None
         for condition_name, fn in (conditions or {}).items():

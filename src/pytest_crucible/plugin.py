@@ -98,6 +98,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="append the gates as Markdown to FILE (e.g. $GITHUB_STEP_SUMMARY)",
     )
+    group.addoption(
+        "--crucible-concurrency",
+        metavar="N",
+        type=int,
+        default=None,
+        help="trials in flight per process (default: each experiment's concurrency=, else 1)",
+    )
     parser.addini("crucible_store", "path of the SQLite results store", default="")
 
 

@@ -9,7 +9,9 @@ scheduler can start trials ahead of pytest's call phase and await them there.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -21,9 +23,24 @@ from .conditions import Condition
 from .datasets import Item
 from .trial import Trial, describe_exception
 
-__all__ = ["ActiveTrial", "BoundCondition", "LoopThread", "run_trial_function"]
+__all__ = [
+    "CURRENT_TRIAL",
+    "ActiveTrial",
+    "BoundCondition",
+    "ForeignTrialFilter",
+    "LoopThread",
+    "TrialLogHandler",
+    "run_trial_function",
+]
 
 T = TypeVar("T")
+
+# The trial whose code is running in this context. asyncio tasks and `asyncio.to_thread`
+# copy the context, so concurrent trials each see their own: log records and model calls
+# made anywhere below a trial are attributed to it, whichever item pytest is reporting.
+CURRENT_TRIAL: contextvars.ContextVar[Trial | None] = contextvars.ContextVar(
+    "crucible_trial", default=None
+)
 
 
 class LoopThread:
@@ -151,8 +168,10 @@ def run_trial_function(
 ) -> None:
     """Call the trial function (sync, or async on the process loop); if it raises, the error
     is recorded on the trial (unless the condition already recorded one) and re-raised."""
+    token = CURRENT_TRIAL.set(trial)
     try:
         if inspect.iscoroutinefunction(fn):
+            # the loop runs the coroutine in a copy of this context: it sees the trial
             loop.run(_awaiting(fn(**kwargs)))
         else:
             fn(**kwargs)
@@ -160,7 +179,38 @@ def run_trial_function(
         if trial is not None and trial.error is None:
             trial.error = describe_exception(exc, where="trial function")
         raise
+    finally:
+        CURRENT_TRIAL.reset(token)
 
 
 async def _awaiting(awaitable: Awaitable[T]) -> T:
     return await awaitable
+
+
+class TrialLogHandler(logging.Handler):
+    """Keeps log records emitted inside a trial with that trial (its stored `logs`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        trial = CURRENT_TRIAL.get()
+        if trial is None:
+            return
+        level = record.levelname.lower()
+        if level not in ("debug", "info", "warning", "error", "critical"):
+            level = "info"
+        try:
+            trial.log(level, record.getMessage(), logger=record.name)
+        except Exception:  # a log call must never fail the trial
+            self.handleError(record)
+
+
+class ForeignTrialFilter(logging.Filter):
+    """For pytest's capture handlers: drop records of trials other than the one pytest is
+    running in the foreground (they belong to their own trial, see `TrialLogHandler`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.foreground: Trial | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trial = CURRENT_TRIAL.get()
+        return trial is None or trial is self.foreground

@@ -248,7 +248,9 @@ class LocalServer:
     def _command(self, model_path: Path) -> list[str]:
         command = [
             sys.executable,
-            str(Path(__file__).with_name("_serve.py")),
+            # as a module: run as a file, its folder would shadow the stdlib (llm/types.py)
+            "-m",
+            "pytest_crucible.llm._serve",
             f"--model={model_path}",
             f"--alias={model_path.name.removesuffix('.gguf')}",
             f"--host={HOST}",

@@ -8,6 +8,7 @@ roles are this one class; `self.controller` says which parts are active.
 from __future__ import annotations
 
 import inspect
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +20,18 @@ from ..errors import CrucibleError, ExperimentError
 from ..experiment import Experiment, Plan, TrialSpec
 from ..inputs import SessionInputs, resolve_resume
 from ..recorder import Recorder
-from ..runner import ActiveTrial, BoundCondition, LoopThread, run_trial_function
+from ..runner import (
+    ActiveTrial,
+    BoundCondition,
+    ForeignTrialFilter,
+    LoopThread,
+    TrialLogHandler,
+    run_trial_function,
+)
 from ..store import DEFAULT_STORE, Store
 from ..trial import Trial, describe_exception
 from .finish import finish_arguments, report_gates
+from .prefetch import Prefetcher, Started, assign_groups, shares_fixtures
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -36,7 +45,10 @@ TRIAL_FIXTURES = ("condition", "item", "trial")
 TRIAL_PARAM = "_crucible_trial"
 TRIAL_KEY = pytest.StashKey[Trial]()
 SPEC_KEY = pytest.StashKey[TrialSpec]()
+GROUP_KEY = pytest.StashKey[str]()
 _PROGRESS_STEPS = 10
+# Seconds that trials already running get to finish when the session stops early.
+STOP_GRACE_S = 10.0
 
 
 class CrucibleSession:
@@ -52,6 +64,13 @@ class CrucibleSession:
         self.recorder: Recorder | None = None
         self.total: int | None = None
         self._next_progress = 0
+        self.prefetcher = Prefetcher(self.loop, self._make_active, self._upcoming)
+        self._items: list[pytest.Item] = []
+        self._upcoming_index: dict[str, tuple[list[pytest.Item], int]] | None = None
+        self._prefetchable: dict[str, bool] = {}
+        self.log_handler = TrialLogHandler()
+        self.log_filter = ForeignTrialFilter()
+        logging.getLogger().addHandler(self.log_handler)
         if self.controller:
             self.inputs = self._controller_inputs()
         else:
@@ -87,6 +106,22 @@ class CrucibleSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["crucible"] = self.inputs.to_json()
+        node.workerinput["crucible_groups"] = self._group_count()
+
+    def _group_count(self) -> int:
+        """Trial groups per trial function under xdist (0: xdist schedules as the user said)."""
+        if getattr(self.config.option, "dist", "no") != "load":
+            return 0
+        return 2 * max(1, int(self.config.option.numprocesses or 1))
+
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        count = self._group_count()
+        if not count:
+            return None
+        from .scheduling import TrialGroupScheduling
+
+        return TrialGroupScheduling(config, log, group_count=count)
 
     def pytest_report_header(self) -> list[str]:
         lines = [f"crucible: store {self.store.path}"] if self.controller else []
@@ -159,9 +194,21 @@ class CrucibleSession:
             raise pytest.Collector.CollectError(str(exc)) from None
         metafunc.parametrize(TRIAL_PARAM, plan.trials, ids=[t.test_id for t in plan.trials])
 
+    @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
+    ) -> Generator[None, None, None]:
+        self._select(config, items)
+        yield
+        count = getattr(config, "workerinput", {}).get("crucible_groups", 0)
+        if count:
+            groups = assign_groups([item.nodeid for item in items], count)
+            for item in items:
+                group = groups.get(item.nodeid)
+                if group is not None:
+                    item.stash[GROUP_KEY] = group
+
+    def _select(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         problem = self._unused_override()
         if problem is not None:
             # A failed collection report, not an exception: raised here under xdist a
@@ -205,6 +252,8 @@ class CrucibleSession:
         return None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._items = session.items
+        self._upcoming_index = None
         if self.controller:
             self.total = sum(1 for item in session.items if _spec_of(item) is not None)
 
@@ -218,16 +267,68 @@ class CrucibleSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Give the trial function its runtime values before pytest sets up fixtures."""
-        spec = _spec_of(item)
-        if spec is None:
+        if _spec_of(item) is None:
             return
+        active = self.prefetcher.active_for(item) or self._make_active(item)
+        item.stash[TRIAL_KEY] = active.trial
+        item.callspec.params[TRIAL_PARAM] = active  # type: ignore[attr-defined]
+
+    def _make_active(self, item: pytest.Item) -> ActiveTrial:
+        spec = item.stash[SPEC_KEY]
         plan = self.plans[spec.experiment]
         trial = Trial(spec, plan)
-        item.stash[TRIAL_KEY] = trial
         condition = plan.experiment.conditions[spec.condition]
         awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
         bound = BoundCondition(condition, trial, self.loop, awaited=awaited)
-        item.callspec.params[TRIAL_PARAM] = ActiveTrial(trial, bound, spec.item)  # type: ignore[attr-defined]
+        return ActiveTrial(trial, bound, spec.item)
+
+    def _limit_of(self, spec: TrialSpec) -> int:
+        """Trials of this experiment in flight per process."""
+        own = self.plans[spec.experiment].experiment.concurrency
+        option = self.config.getoption("crucible_concurrency")
+        return int(option if option is not None else own or 1)
+
+    def _can_prefetch(self, item: pytest.Item, spec: TrialSpec) -> bool:
+        function = item.nodeid.split("[", 1)[0]
+        known = self._prefetchable.get(function)
+        if known is None:
+            blocking = shares_fixtures(item)
+            known = self._prefetchable[function] = not blocking
+            if blocking:
+                self._warn(
+                    f"experiment {spec.experiment}: {function} uses the function-scoped "
+                    f"fixture(s) {blocking}, so its trials run one at a time; give them a "
+                    "wider scope (session, module) to run trials concurrently"
+                )
+        return known
+
+    def _owns_ahead(self, item: pytest.Item) -> bool:
+        """Without xdist every item is ours; a worker owns the items of its groups only."""
+        return self.controller or GROUP_KEY in item.stash
+
+    def _warn(self, message: str) -> None:
+        if self.recorder is not None:
+            self.recorder.warnings.append(message)
+        else:
+            import warnings
+
+            warnings.warn(pytest.PytestWarning(message), stacklevel=2)
+
+    def _upcoming(self, item: pytest.Item) -> list[pytest.Item]:
+        """The trial items after `item` of the same trial function (and xdist group)."""
+        if self._upcoming_index is None:
+            runs: dict[tuple[str, str], list[pytest.Item]] = {}
+            index: dict[str, tuple[list[pytest.Item], int]] = {}
+            for candidate in self._items:
+                if _spec_of(candidate) is None:
+                    continue
+                key = (candidate.nodeid.split("[", 1)[0], candidate.stash.get(GROUP_KEY, ""))
+                members = runs.setdefault(key, [])
+                index[candidate.nodeid] = (members, len(members))
+                members.append(candidate)
+            self._upcoming_index = index
+        members, position = self._upcoming_index.get(item.nodeid, ([], -1))
+        return members[position + 1 :] if position >= 0 else []
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
@@ -244,7 +345,16 @@ class CrucibleSession:
             return None
         names = pyfuncitem._fixtureinfo.argnames
         kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-        run_trial_function(pyfuncitem.obj, kwargs, trial, self.loop)
+        spec = pyfuncitem.stash[SPEC_KEY]
+        limit = self._limit_of(spec)
+        self.log_filter.foreground = trial
+        try:
+            if limit > 1 and self._can_prefetch(pyfuncitem, spec) and self._owns_ahead(pyfuncitem):
+                self.prefetcher.run(pyfuncitem, kwargs, limit)
+            else:
+                run_trial_function(pyfuncitem.obj, kwargs, trial, self.loop)
+        finally:
+            self.log_filter.foreground = None
         missing = trial.missing_metrics()
         if missing:
             message = (
@@ -284,6 +394,12 @@ class CrucibleSession:
         if report.failed and trial.error is None and call.excinfo is not None:
             error = describe_exception(call.excinfo.value, where=call.when)
         status = "passed" if report.passed else "failed" if report.failed else "skipped"
+        return self._trial_payload(trial, status, error)
+
+    def _trial_payload(
+        self, trial: Trial, status: str, error: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        spec = trial.spec
         header = None
         if spec.experiment not in self._headers_sent:
             self._headers_sent.add(spec.experiment)
@@ -301,7 +417,11 @@ class CrucibleSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "crucible", None)
-        if payload is None or self.recorder is None:
+        if payload is not None:
+            self._record(payload)
+
+    def _record(self, payload: dict[str, Any]) -> None:
+        if self.recorder is None:
             return
         try:
             self.recorder.record(payload)
@@ -324,11 +444,41 @@ class CrucibleSession:
             reporter.write("\n")
         reporter.write_line(self.recorder.progress_line(self.total))
 
+    def _stop_prefetched(self) -> list[dict[str, Any]]:
+        """Stop starting trials; those that finished ahead of an item pytest never ran
+        (after -x, Ctrl-C, a budget) are stored all the same."""
+        try:
+            finished = self.prefetcher.stop(STOP_GRACE_S)
+        except KeyboardInterrupt:  # a second Ctrl-C: give up waiting at once
+            finished = self.prefetcher.stop(0.0)
+        return [self._finished_payload(started) for started in finished]
+
+    def _finished_payload(self, started: Started) -> dict[str, Any]:
+        trial = started.active.trial
+        failed = started.future.exception() is not None or bool(trial.missing_metrics())
+        return self._trial_payload(trial, "failed" if failed else "passed", None)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        for payload in output.get("crucible_unreported", []):
+            self._record(payload)
+
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        unreported = self._stop_prefetched()
+        if not self.controller:
+            self.config.workeroutput["crucible_unreported"] = unreported  # type: ignore[attr-defined]
+            return
+        for payload in unreported:
+            self._record(payload)
         if self.recorder is None:
             return
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        interrupted = (
+            exitstatus == pytest.ExitCode.INTERRUPTED
+            or bool(session.shouldstop)
+            or bool(session.shouldfail)
+        )
         crashed = exitstatus == pytest.ExitCode.INTERNAL_ERROR
         try:
             self.recorder.finish(interrupted=interrupted, crashed=crashed)
@@ -361,7 +511,15 @@ class CrucibleSession:
             "with --crucible-resume"
         )
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
+        for name in ("caplog_handler", "report_handler"):
+            handler = getattr(logging_plugin, name, None)
+            if isinstance(handler, logging.Handler):
+                handler.addFilter(self.log_filter)
+
     def pytest_unconfigure(self) -> None:
+        logging.getLogger().removeHandler(self.log_handler)
         self.loop.close()
         if self.controller:
             self.store.close()

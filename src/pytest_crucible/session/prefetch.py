@@ -1,0 +1,234 @@
+"""Many trials in flight per process while pytest still reports one item at a time.
+
+When an item's call phase starts, the prefetcher starts that trial and the next ones of the
+same trial function (up to twice the concurrency limit ahead) on the process's event loop;
+a semaphore keeps at most `limit` of them running. Each later item then only waits, in its
+own call phase, for the trial that was started for it, so pytest's reports, `-x`, JUnit and
+pytest-html see one item per trial as before.
+
+What a started trial may use: the plugin's own fixtures (`condition`, `item`, `trial`) and
+fixtures of a wider scope than the function (session, package, module, class), whose values
+are the same for every item of the function; they are taken from the item that started it.
+A trial function that needs a function-scoped fixture runs its trials one at a time.
+
+Under pytest-xdist a worker cannot see which items it will be sent. The session therefore
+gives xdist a scheduler (`scheduling.py`) that sends trials in groups, each whole to one
+worker, computed from the collected ids alone (`assign_groups`); a worker computes the same
+groups and may start any item of a group it was sent ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import re
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ..runner import CURRENT_TRIAL, ActiveTrial, LoopThread
+from ..trial import describe_exception
+
+__all__ = ["Prefetcher", "Started", "assign_groups", "shares_fixtures"]
+
+PLUGIN_FIXTURES = frozenset({"condition", "item", "trial", "_crucible_trial"})
+GROUP_PREFIX = "crucible"
+
+
+@dataclass
+class Started:
+    """A trial started ahead of its item."""
+
+    active: ActiveTrial
+    future: Future[None]
+    running: threading.Event = field(default_factory=threading.Event)
+
+
+def shares_fixtures(item: pytest.Item) -> list[str]:
+    """The fixtures that keep `item`'s trial function from running ahead (function-scoped
+    ones other than the plugin's, `request`, anything unknown); [] when it can."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return ["<no fixture info>"]
+    blocking = []
+    for name in info.names_closure:
+        if name in PLUGIN_FIXTURES:
+            continue
+        definitions = info.name2fixturedefs.get(name)
+        if not definitions or definitions[-1].scope == "function":
+            blocking.append(name)
+    return blocking
+
+
+class Prefetcher:
+    """Starts trials ahead and hands each item its started trial.
+
+    `make_active(item)` builds an item's ActiveTrial (the session's recipe); `upcoming(item)`
+    lists the items that may be started after it (same trial function, same xdist group).
+    """
+
+    def __init__(
+        self,
+        loop: LoopThread,
+        make_active: Callable[[pytest.Item], ActiveTrial],
+        upcoming: Callable[[pytest.Item], Sequence[pytest.Item]],
+    ) -> None:
+        self._loop = loop
+        self._make_active = make_active
+        self._upcoming = upcoming
+        self._started: dict[str, Started] = {}
+        self._semaphores: dict[tuple[int, int], asyncio.Semaphore] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
+        self._stopping = False
+
+    def active_for(self, item: pytest.Item) -> ActiveTrial | None:
+        """The trial started ahead for `item` (its setup installs it), if any."""
+        started = self._started.get(item.nodeid)
+        return started.active if started is not None else None
+
+    def run(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
+        """The call phase of `item`: start it (unless started already) and the next items,
+        then wait for its trial and raise what the trial function raised."""
+        started = self._started.pop(item.nodeid, None)
+        if started is None:
+            active = item.callspec.params["_crucible_trial"]
+            assert isinstance(active, ActiveTrial)
+            started = self._start(item.obj, active, kwargs, limit)
+        if not self._stopping:
+            self._top_up(item, kwargs, limit)
+        started.future.result()
+
+    def _top_up(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
+        ahead = 2 * limit
+        for upcoming in self._upcoming(item):
+            if ahead <= 0:
+                break
+            ahead -= 1
+            if upcoming.nodeid in self._started:
+                continue
+            active = self._make_active(upcoming)
+            own = {"condition": active.condition, "item": active.item, "trial": active.trial}
+            call_kwargs = {name: own.get(name, value) for name, value in kwargs.items()}
+            self._started[upcoming.nodeid] = self._start(upcoming.obj, active, call_kwargs, limit)  # type: ignore[attr-defined]
+
+    def _start(
+        self, fn: Callable[..., Any], active: ActiveTrial, kwargs: dict[str, Any], limit: int
+    ) -> Started:
+        running = threading.Event()
+        semaphore = self._semaphore(limit)
+        if inspect.iscoroutinefunction(fn):
+            coro = _run_async(fn, kwargs, active, semaphore, running)
+        else:
+            coro = _run_sync(fn, kwargs, active, semaphore, running, self._thread_pool(limit))
+        future = self._loop.submit(coro)
+        return Started(active, future, running)
+
+    def _semaphore(self, limit: int) -> asyncio.Semaphore:
+        # one limit per (loop, limit): experiments with the same limit share the slots
+        key = (id(self._loop.loop), limit)
+        semaphore = self._semaphores.get(key)
+        if semaphore is None:
+            semaphore = self._semaphores[key] = asyncio.Semaphore(limit)
+        return semaphore
+
+    def _thread_pool(self, limit: int) -> ThreadPoolExecutor:
+        if self._pool is None or self._pool_size < limit:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            self._pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="crucible")
+            self._pool_size = limit
+        return self._pool
+
+    def stop(self, grace: float) -> list[Started]:
+        """No new starts; trials not yet running are cancelled, running ones get `grace`
+        seconds to finish (then they are cancelled too). Returns the trials that finished
+        (their items were never reported: the caller stores them)."""
+        self._stopping = True
+        pending = list(self._started.values())
+        self._started.clear()
+        for started in pending:
+            if not started.running.is_set():
+                started.future.cancel()
+        # a KeyboardInterrupt (a second Ctrl-C) ends the wait; the caller stops again at 0
+        wait([started.future for started in pending], timeout=grace)
+        finished = []
+        for started in pending:
+            if not started.future.done():
+                started.future.cancel()
+            elif not started.future.cancelled():
+                finished.append(started)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        return finished
+
+
+async def _run_async(
+    fn: Callable[..., Any],
+    kwargs: dict[str, Any],
+    active: ActiveTrial,
+    semaphore: asyncio.Semaphore,
+    running: threading.Event,
+) -> None:
+    async with semaphore:
+        running.set()
+        CURRENT_TRIAL.set(active.trial)  # this task's own context
+        try:
+            await fn(**kwargs)
+        except BaseException as exc:
+            _note(active, exc)
+            raise
+
+
+async def _run_sync(
+    fn: Callable[..., Any],
+    kwargs: dict[str, Any],
+    active: ActiveTrial,
+    semaphore: asyncio.Semaphore,
+    running: threading.Event,
+    pool: ThreadPoolExecutor,
+) -> None:
+    async with semaphore:
+        running.set()
+        CURRENT_TRIAL.set(active.trial)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        try:
+            await loop.run_in_executor(pool, lambda: context.run(fn, **kwargs))
+        except BaseException as exc:
+            _note(active, exc)
+            raise
+
+
+def _note(active: ActiveTrial, exc: BaseException) -> None:
+    if active.trial.error is None and not isinstance(exc, asyncio.CancelledError):
+        active.trial.error = describe_exception(exc, where="trial function")
+
+
+_TRIAL_ID = re.compile(r"\[[^\[\]]*-r\d+\]$")
+
+
+def assign_groups(nodeids: Sequence[str], group_count: int) -> dict[str, str]:
+    """Group names for the ids that look like trials (`fn[condition-item-rK]`): each trial
+    function's ids, in collection order, split into `group_count` contiguous runs.
+
+    A pure function of the collected ids, so the xdist controller (which sees only ids) and
+    every worker compute the same groups; an ordinary test that happens to match is grouped
+    too, which changes only how it is scheduled.
+    """
+    by_function: dict[str, list[str]] = {}
+    for nodeid in nodeids:
+        if _TRIAL_ID.search(nodeid):
+            by_function.setdefault(nodeid.split("[", 1)[0], []).append(nodeid)
+    groups: dict[str, str] = {}
+    for number, members in enumerate(by_function.values()):
+        size = max(1, -(-len(members) // max(1, group_count)))
+        for index, nodeid in enumerate(members):
+            groups[nodeid] = f"{GROUP_PREFIX}{number}-{index // size}"
+    return groups
