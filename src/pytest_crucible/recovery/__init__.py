@@ -1,0 +1,72 @@
+"""Error recovery for trials: retry policy, error classification, circuit breaker, dead letters.
+
+Pure building blocks (no pytest) that the runner wires in:
+
+- `ErrorHandling(...)`: the retry policy (strategy, delays, jitter, which errors retry) and
+  `ErrorHandling.delay(attempt, rng, error)`, which honours Retry-After hints;
+- `classify(exc, handling)`: "retry" or "permanent";
+- `Attempts`: per-trial bookkeeping fed with each attempt's outcome, answering "retry? after
+  how long?" and giving the trial's `RetryRecord`; `run_with_retries` and
+  `run_with_retries_async` drive a callable with it (sleep injectable);
+- `CircuitBreaker`: trips when too many recent trials failed;
+- `DeadLetterQueue` / `read_dead_letters`: a JSON-lines file of trials that failed for good.
+
+See docs/recovery.md.
+"""
+
+from __future__ import annotations
+
+from ._attempts import Attempts, ErrorEntry, FinalStatus, RetryDecision, RetryRecord
+from ._breaker import CircuitBreaker, CircuitBreakerSettings
+from ._classify import classify, is_fatal
+from ._dead_letter import DeadLetter, DeadLetterQueue, read_dead_letters
+from ._errors import (
+    CircuitOpenError,
+    ClassifierError,
+    DeadLetterWarning,
+    RecoveryError,
+    RecoverySettingsError,
+)
+from ._hints import retry_after_of, status_code_of
+from ._policy import (
+    DEFAULT_PERMANENT_STATUS_CODES,
+    DEFAULT_RETRY_STATUS_CODES,
+    Classification,
+    Classifier,
+    ErrorHandling,
+    Jitter,
+    Strategy,
+)
+from ._run import Outcome, run_with_retries, run_with_retries_async
+
+__all__ = [
+    "DEFAULT_PERMANENT_STATUS_CODES",
+    "DEFAULT_RETRY_STATUS_CODES",
+    "Attempts",
+    "CircuitBreaker",
+    "CircuitBreakerSettings",
+    "CircuitOpenError",
+    "Classification",
+    "Classifier",
+    "ClassifierError",
+    "DeadLetter",
+    "DeadLetterQueue",
+    "DeadLetterWarning",
+    "ErrorEntry",
+    "ErrorHandling",
+    "FinalStatus",
+    "Jitter",
+    "Outcome",
+    "RecoveryError",
+    "RecoverySettingsError",
+    "RetryDecision",
+    "RetryRecord",
+    "Strategy",
+    "classify",
+    "is_fatal",
+    "read_dead_letters",
+    "retry_after_of",
+    "run_with_retries",
+    "run_with_retries_async",
+    "status_code_of",
+]
