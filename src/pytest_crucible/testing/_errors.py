@@ -1,0 +1,11 @@
+"""The one error the mock model server raises on purpose."""
+
+from __future__ import annotations
+
+from ..errors import CrucibleError
+
+__all__ = ["MockServerError"]
+
+
+class MockServerError(CrucibleError):
+    """The mock model server was configured wrongly, or could not start or be reached."""
