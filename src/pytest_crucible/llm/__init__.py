@@ -1,12 +1,97 @@
-"""Model access: a local llama.cpp server and a minimal OpenAI-compatible chat client.
+"""Model access: backends for OpenAI-compatible and Anthropic APIs, a local llama.cpp server.
 
-Nothing here imports xllamacpp until a server is started, so `import pytest_crucible.llm`
-costs nothing when the `local` extra is not installed.
+    backend = OpenAICompatibleBackend("http://127.0.0.1:8080/v1")
+    response = backend.chat(model, "What is the capital of Japan?")      # or await achat(...)
+    response.content, response.usage, backend.cost(response)
+
+Backends take a `ModelRequest` and return a `ModelResponse` (`generate` / `agenerate`), retry
+what is worth retrying (`RetryPolicy`), raise `ModelCallError`s that say what to do, and read
+API keys from environment variables only. `chat()` / `achat()` are one-line helpers that
+return the answer's text. See docs/models.md.
+
+Importing this package stays cheap (the session imports `llm.context` on every run): the
+backends, their HTTP stack (aiohttp, tenacity) and the chat helpers load on first use, and
+xllamacpp only when a local server is started.
 """
 
 from __future__ import annotations
 
-from .local import LocalServer, find_model, local_server
-from .openai_chat import Message, achat, chat
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LocalServer", "Message", "achat", "chat", "find_model", "local_server"]
+from .errors import (
+    FailedAttempt,
+    ModelAuthError,
+    ModelCallError,
+    ModelConfigError,
+    ModelRequestError,
+    ModelResponseError,
+    ModelUnavailableError,
+)
+from .local import LocalServer, find_model, local_server
+from .pricing import ModelPrice, PriceTable
+from .types import (
+    Backend,
+    ChatMessage,
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from .anthropic import AnthropicBackend
+    from .openai_chat import Message, achat, chat
+    from .openai_compat import OpenAICompatibleBackend
+    from .retry import RetryPolicy
+
+__all__ = [
+    "AnthropicBackend",
+    "Backend",
+    "ChatMessage",
+    "FailedAttempt",
+    "LocalServer",
+    "Message",
+    "ModelAuthError",
+    "ModelCallError",
+    "ModelConfigError",
+    "ModelPrice",
+    "ModelRequest",
+    "ModelRequestError",
+    "ModelResponse",
+    "ModelResponseError",
+    "ModelUnavailableError",
+    "OpenAICompatibleBackend",
+    "PriceTable",
+    "RetryPolicy",
+    "ToolCall",
+    "ToolSpec",
+    "Usage",
+    "achat",
+    "chat",
+    "find_model",
+    "local_server",
+]
+
+_LAZY = {
+    "AnthropicBackend": ".anthropic",
+    "Message": ".openai_chat",
+    "OpenAICompatibleBackend": ".openai_compat",
+    "RetryPolicy": ".retry",
+    "achat": ".openai_chat",
+    "chat": ".openai_chat",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,9 +1,11 @@
-"""A minimal OpenAI-compatible chat client: one request, one answer, no retries.
+"""A one-line OpenAI-compatible chat: `chat()` / `achat()` return the answer's text.
 
-`chat()` and `achat()` POST to `{base_url}/chat/completions` and return the first choice's
-message content. Sampling is deterministic by default (temperature 0, seed 0). HTTP errors
-surface as `httpx.HTTPStatusError`, network failures as `httpx.TransportError`; a response
-that is not a chat completion raises `CrucibleError`. Pass `client=` to reuse connections.
+They POST to `{base_url}/chat/completions` through `OpenAICompatibleBackend` (so with its
+retries, its errors and the trial's call context: cache, replay, usage) and return the first
+choice's content. Sampling is deterministic by default (temperature 0, seed 0). No API key is
+sent: these are for local and other key-less servers; use `OpenAICompatibleBackend` for the
+rest. Failures raise `ModelCallError` (see `pytest_crucible.llm.errors`). Pass `client=` to
+reuse your own httpx client's connections; otherwise each call opens and closes its own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 import httpx
 
 from ..errors import CrucibleError
+from .openai_compat import OpenAICompatibleBackend
+from .retry import RetryPolicy
+from .types import ChatMessage, ModelRequest
 
 __all__ = ["Message", "achat", "chat", "chat_payload"]
 
@@ -51,16 +56,12 @@ def chat(
     seed: int = 0,
     timeout: float = 60.0,
     client: httpx.Client | None = None,
+    retry: RetryPolicy | None = None,
 ) -> str:
     """Ask `model` at `base_url` (e.g. "http://127.0.0.1:8080/v1") and return the answer."""
-    url = _endpoint(base_url)
-    body = chat_payload(model, messages, max_tokens=max_tokens, temperature=temperature, seed=seed)
-    if client is None:
-        with httpx.Client() as own:
-            response = own.post(url, json=body, timeout=timeout)
-    else:
-        response = client.post(url, json=body, timeout=timeout)
-    return _answer(url, response)
+    request = _request(model, messages, max_tokens, temperature, seed)
+    with _backend(base_url, timeout, retry, client=client) as backend:
+        return backend.generate(request).content
 
 
 async def achat(
@@ -73,30 +74,43 @@ async def achat(
     seed: int = 0,
     timeout: float = 60.0,
     client: httpx.AsyncClient | None = None,
+    retry: RetryPolicy | None = None,
 ) -> str:
     """The async twin of `chat()`."""
-    url = _endpoint(base_url)
-    body = chat_payload(model, messages, max_tokens=max_tokens, temperature=temperature, seed=seed)
-    if client is None:
-        async with httpx.AsyncClient() as own:
-            response = await own.post(url, json=body, timeout=timeout)
-    else:
-        response = await client.post(url, json=body, timeout=timeout)
-    return _answer(url, response)
+    request = _request(model, messages, max_tokens, temperature, seed)
+    async with _backend(base_url, timeout, retry, async_client=client) as backend:
+        return (await backend.agenerate(request)).content
 
 
-def _endpoint(base_url: str) -> str:
-    return base_url.rstrip("/") + "/chat/completions"
+def _request(
+    model: str, messages: Sequence[Message], max_tokens: int, temperature: float, seed: int
+) -> ModelRequest:
+    if not messages:
+        raise CrucibleError("chat() needs at least one message")
+    return ModelRequest(
+        model=model,
+        messages=tuple(ChatMessage.model_validate(dict(message)) for message in messages),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+    )
 
 
-def _answer(url: str, response: httpx.Response) -> str:
-    response.raise_for_status()
-    try:
-        content = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise CrucibleError(
-            f"{url} did not return a chat completion: {response.text[:200]!r}"
-        ) from exc
-    if not isinstance(content, str):
-        raise CrucibleError(f"{url} returned non-text content: {content!r}")
-    return content
+def _backend(
+    base_url: str,
+    timeout: float,
+    retry: RetryPolicy | None,
+    *,
+    client: httpx.Client | None = None,
+    async_client: httpx.AsyncClient | None = None,
+) -> OpenAICompatibleBackend:
+    return OpenAICompatibleBackend(
+        base_url,
+        api_key_env=None,
+        timeout=timeout,
+        retry=retry,
+        connect_timeout=None,
+        max_connections=8,
+        client=client,
+        async_client=async_client,
+    )

@@ -1,0 +1,175 @@
+"""HTTP clients for the model backends: pooled, with connect and read timeouts, made lazily.
+
+Sync calls share one `httpx.Client`. Async calls use an `httpx.AsyncClient` over the
+`httpx-aiohttp` transport: httpx's own async pool (httpcore) turns CPU-bound above about 32
+concurrent requests, aiohttp's holds at 128 and more (see benchmarks/transport.py).
+`async_transport="httpx"` selects httpx's own transport, for comparison.
+
+An async client belongs to the event loop it was made on, so `ClientPool` keeps one per loop.
+Each is closed by `aclose()` / `close()`, or, when nobody closes it, by the loop's own
+`shutdown_asyncgens()` (which `asyncio.run` calls before closing its loop): the client is
+owned by a parked async generator whose `finally` closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator
+from typing import Literal
+
+import httpx
+from httpx_aiohttp import HttpxAiohttpClient
+
+__all__ = ["AsyncTransport", "ClientPool", "make_limits", "make_timeout"]
+
+AsyncTransport = Literal["aiohttp", "httpx"]
+
+_CLOSE_TIMEOUT_S = 10.0
+_CLOSING: set[asyncio.Task[None]] = set()  # closes scheduled from sync code inside a loop
+
+
+def make_timeout(timeout: float | httpx.Timeout, connect_timeout: float | None) -> httpx.Timeout:
+    """`timeout` for reads, writes and waiting for a pooled connection; `connect_timeout`
+    for opening one (None: the same as `timeout`). An `httpx.Timeout` is used as it is."""
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    return httpx.Timeout(timeout, connect=timeout if connect_timeout is None else connect_timeout)
+
+
+def make_limits(max_connections: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+
+
+class _LoopClient:
+    """An async client and the parked generator that closes it when its loop shuts down."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient) -> None:
+        self.loop = loop
+        self.client = client
+        self._owner = self._own()
+        self._started = False
+
+    async def _own(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await self.client.aclose()
+
+    async def start(self) -> None:
+        # The first step registers the generator with the running loop's asyncgen hooks.
+        self._started = True
+        await self._owner.__anext__()
+
+    async def aclose(self) -> None:
+        if self._started:
+            await self._owner.aclose()  # runs the finally: closes the client
+        else:
+            await self.client.aclose()
+
+
+class ClientPool:
+    """The clients of one backend: a sync client and one async client per event loop."""
+
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout,
+        limits: httpx.Limits,
+        async_transport: AsyncTransport = "aiohttp",
+        client: httpx.Client | None = None,
+        async_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if async_transport not in ("aiohttp", "httpx"):
+            raise ValueError(f"async_transport={async_transport!r}: use 'aiohttp' or 'httpx'")
+        self.timeout = timeout
+        self.limits = limits
+        self.async_transport: AsyncTransport = async_transport
+        self._given_client = client  # the caller's: used, never closed
+        self._given_async_client = async_client
+        self._client: httpx.Client | None = None
+        self._async: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self) -> httpx.Client:
+        if self._given_client is not None:
+            return self._given_client
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(timeout=self.timeout, limits=self.limits)
+                client = self._client
+        return client
+
+    async def async_client(self) -> httpx.AsyncClient:
+        if self._given_async_client is not None:
+            return self._given_async_client
+        loop = asyncio.get_running_loop()
+        entry = self._async.get(loop)
+        if entry is not None and not entry.client.is_closed:
+            return entry.client
+        with self._lock:
+            # Loops closed without shutting down their generators: nothing can be awaited on
+            # them any more, so their clients are dropped.
+            for gone in [known for known in self._async if known.is_closed()]:
+                del self._async[gone]
+            entry = _LoopClient(loop, self._new_async_client())
+            self._async[loop] = entry
+        await entry.start()
+        return entry.client
+
+    def _new_async_client(self) -> httpx.AsyncClient:
+        if self.async_transport == "aiohttp":
+            return HttpxAiohttpClient(timeout=self.timeout, limits=self.limits)
+        return httpx.AsyncClient(timeout=self.timeout, limits=self.limits)
+
+    def close(self) -> None:
+        """Close every client this pool made, whatever thread or loop it belongs to."""
+        with self._lock:
+            client, self._client = self._client, None
+            entries, self._async = list(self._async.values()), {}
+        if client is not None:
+            client.close()
+        for entry in entries:
+            _close_elsewhere(entry)
+
+    async def aclose(self) -> None:
+        """`close()` for async code: the current loop's client is awaited."""
+        current = asyncio.get_running_loop()
+        with self._lock:
+            client, self._client = self._client, None
+            entries, self._async = list(self._async.values()), {}
+        if client is not None:
+            client.close()
+        for entry in entries:
+            if entry.loop is current:
+                await entry.aclose()
+            else:
+                _close_elsewhere(entry)
+
+    @property
+    def open_loops(self) -> int:
+        """How many event loops have an async client (for tests)."""
+        return sum(1 for loop in self._async if not loop.is_closed())
+
+
+def _close_elsewhere(entry: _LoopClient) -> None:
+    """Close an async client from outside its loop, as far as that loop allows."""
+    loop = entry.loop
+    if loop.is_closed():
+        return
+    if loop.is_running():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # called synchronously from inside that loop: cannot block on it
+            task = loop.create_task(entry.aclose())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+        else:
+            future = asyncio.run_coroutine_threadsafe(entry.aclose(), loop)
+            future.result(timeout=_CLOSE_TIMEOUT_S)
+    else:
+        loop.run_until_complete(entry.aclose())

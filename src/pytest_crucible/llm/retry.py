@@ -1,0 +1,163 @@
+"""When and how long to retry a model call: `RetryPolicy`, driven by tenacity.
+
+Retried: timeouts, connection errors (refused, reset, dropped mid-answer) and the HTTP
+statuses in `RetryPolicy.retry_statuses` (408, 429, 500, 502, 503, 504 and Anthropic's 529
+"overloaded"). Everything else is permanent: other 4xx statuses, and a 2xx answer that is not
+the JSON it should be (asking again gets the same broken answer).
+
+Delays grow exponentially from `initial_delay` up to `max_delay`, with jitter (each delay is
+drawn between half and all of its nominal value, from a private random generator so that the
+jitter never disturbs a trial's seeded randomness). A server's `Retry-After` (seconds or an
+HTTP date; also `retry-after-ms`) replaces the computed delay, even beyond `max_delay`, up to
+`retry_after_cap`; a server that asks for more than the cap gets no further attempt and the
+call fails at once with an error that says how long it asked for.
+
+`sleep` and `async_sleep` are injectable so that tests of long waits do not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import tenacity
+
+from ..errors import ConfigError
+
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "RetryableFailure", "parse_retry_after"]
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+_JITTER = random.Random()  # never the global generator: trials seed that one
+
+BeforeSleep = Callable[[tenacity.RetryCallState], None]
+
+
+class RetryableFailure(Exception):
+    """One attempt failed in a way worth retrying (raised inside the retry loop only; the
+    backend turns the last one into a `ModelUnavailableError`)."""
+
+    def __init__(
+        self, description: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(description)
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a backend retries. Defaults: 5 attempts, delays from 1 s doubling up to 30 s with
+    jitter, a server's Retry-After honoured up to 120 s."""
+
+    max_attempts: int = 5
+    initial_delay: float = 1.0
+    max_delay: float = 30.0
+    retry_after_cap: float = 120.0
+    jitter: bool = True
+    retry_statuses: frozenset[int] = RETRY_STATUSES
+    sleep: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
+    async_sleep: Callable[[float], Awaitable[None]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"RetryPolicy(max_attempts={self.max_attempts}): must be >= 1")
+        for name in ("initial_delay", "max_delay", "retry_after_cap"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"RetryPolicy({name}={value!r}): must be a finite number >= 0")
+        if self.max_delay < self.initial_delay:
+            raise ConfigError(
+                f"RetryPolicy(max_delay={self.max_delay}) is below "
+                f"initial_delay={self.initial_delay}: raise max_delay or lower initial_delay"
+            )
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """One attempt, no retries."""
+        return cls(max_attempts=1)
+
+    def backoff(self, attempt: int) -> float:
+        """The delay after failed attempt number `attempt` (1-based) without a Retry-After."""
+        nominal = min(self.max_delay, self.initial_delay * 2.0 ** (attempt - 1))
+        return _JITTER.uniform(nominal / 2, nominal) if self.jitter else nominal
+
+    def too_long(self, failure: BaseException | None) -> bool:
+        """Whether a failure's Retry-After asks for more than this policy will wait."""
+        after = getattr(failure, "retry_after", None)
+        return after is not None and after > self.retry_after_cap
+
+    def retrying(self, before_sleep: BeforeSleep | None = None) -> tenacity.Retrying:
+        """A fresh tenacity controller for one call (`for attempt in ...: with attempt:`)."""
+        return tenacity.Retrying(
+            sleep=self.sleep or time.sleep,
+            stop=self._stop,
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(RetryableFailure),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def aretrying(self, before_sleep: BeforeSleep | None = None) -> tenacity.AsyncRetrying:
+        """The async twin of `retrying()` (`async for attempt in ...: with attempt:`)."""
+        return tenacity.AsyncRetrying(
+            sleep=self.async_sleep or asyncio.sleep,
+            stop=self._stop,
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(RetryableFailure),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        return state.attempt_number >= self.max_attempts or self.too_long(failure)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        after = getattr(failure, "retry_after", None)
+        if after is not None:
+            return float(min(after, self.retry_after_cap))
+        return self.backoff(state.attempt_number)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (delta seconds or an HTTP
+    date); None when absent or unreadable. Never negative."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(value, 0.0)
+    text = headers.get("retry-after")
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return _seconds_until(text, now)
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def _seconds_until(http_date: str, now: float | None) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = datetime.now(UTC).timestamp() if now is None else now
+    return max(when.timestamp() - current, 0.0)

@@ -1,0 +1,127 @@
+"""API keys go into request headers and nowhere else: not errors, reprs, logs or responses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import traceback
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pytest_crucible.llm import (
+    AnthropicBackend,
+    ModelCallError,
+    OpenAICompatibleBackend,
+    RetryPolicy,
+)
+from pytest_crucible.llm._backend import HTTPBackend
+from pytest_crucible.testing import Fault, MockModelServer
+
+KEY = "sk-test-SECRET-4f9a1c77e2b8"
+ECHO = f"Incorrect API key provided: {KEY}"  # servers do quote keys back
+POLICY = RetryPolicy(max_attempts=2, initial_delay=0.01, max_delay=0.01)
+
+FAULTS = {
+    "401": Fault(status=401, message=ECHO, times=None),
+    "500 exhausted": Fault(status=500, message=ECHO, times=None),
+    "timeout": Fault(kind="timeout", delay=1.0, times=None),
+    "malformed": Fault(kind="malformed", times=None),
+    "disconnect": Fault(kind="disconnect", times=None),
+    "400": Fault(status=400, message=ECHO, times=None),
+}
+
+Make = Callable[[MockModelServer], HTTPBackend]
+BACKENDS: dict[str, Make] = {
+    "openai": lambda s: OpenAICompatibleBackend(s.base_url, timeout=0.2, retry=POLICY),
+    "anthropic": lambda s: AnthropicBackend(s.url, timeout=0.2, retry=POLICY),
+}
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    with caplog.at_level(logging.DEBUG):
+        yield caplog
+
+
+def _assert_clean(*texts: str) -> None:
+    for text in texts:
+        assert KEY not in text
+
+
+def _assert_error_clean(error: ModelCallError) -> None:
+    _assert_clean(
+        str(error),
+        repr(error),
+        "".join(traceback.format_exception(error)),  # the chained causes too
+        repr(error.history),
+        repr(vars(error)),
+    )
+    _assert_clean(repr(pickle.loads(pickle.dumps(error))))
+
+
+@pytest.mark.parametrize("api", sorted(BACKENDS))
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_no_error_path_reveals_the_key(
+    server: MockModelServer, logs: pytest.LogCaptureFixture, api: str, fault: str
+) -> None:
+    server.set_faults([FAULTS[fault]])
+    backend = BACKENDS[api](server)
+    with backend, pytest.raises(ModelCallError) as raised:
+        backend.chat("mock-model", "hi")
+    _assert_error_clean(raised.value)
+    _assert_clean(repr(backend), str(backend), logs.text)
+    headers = {k.lower(): v for k, v in server.request_log()[-1]["headers"].items()}
+    assert KEY in (headers.get("authorization", "") + headers.get("x-api-key", ""))  # it was sent
+
+
+@pytest.mark.parametrize("api", sorted(BACKENDS))
+def test_async_error_paths_do_not_reveal_the_key(
+    server: MockModelServer, logs: pytest.LogCaptureFixture, api: str
+) -> None:
+    backend = BACKENDS[api](server)
+
+    async def failures() -> list[ModelCallError]:
+        errors = []
+        async with backend:
+            for name in sorted(FAULTS):
+                server.set_faults([FAULTS[name]])
+                try:
+                    await backend.achat("mock-model", "hi")
+                except ModelCallError as error:
+                    errors.append(error)
+        return errors
+
+    errors = asyncio.run(failures())
+    assert len(errors) == len(FAULTS)
+    for error in errors:
+        _assert_error_clean(error)
+    _assert_clean(logs.text)
+
+
+@pytest.mark.parametrize("api", sorted(BACKENDS))
+def test_responses_never_hold_the_key(
+    server: MockModelServer, logs: pytest.LogCaptureFixture, api: str
+) -> None:
+    with BACKENDS[api](server) as backend:
+        plain = backend.chat("mock-model", "hi")
+        echoed = backend.chat("mock-model", f"repeat after me: {KEY}")
+    assert "[REDACTED]" in echoed.content  # the mock answers with the question
+    for response in (plain, echoed):
+        _assert_clean(response.model_dump_json(), repr(response), str(response.raw))
+    _assert_clean(logs.text)
+
+
+def test_reprs_name_the_variable_not_the_key() -> None:
+    for backend in (OpenAICompatibleBackend(), AnthropicBackend()):
+        assert KEY not in repr(backend)
+        assert backend.api_key_env is not None
+        assert backend.api_key_env in repr(backend)
+    assert "no key" in repr(OpenAICompatibleBackend("http://127.0.0.1:1/v1", api_key_env=None))
