@@ -29,6 +29,17 @@ import pydantic
 import tenacity
 
 from ._http import AsyncTransport, ClientPool, make_limits, make_timeout
+from ._wire import (
+    BadResponse,
+    Parsed,
+    Prompt,
+    api_message,
+    build_request,
+    excerpt,
+    first_line,
+    redact,
+    timeout_phase,
+)
 from .context import current_call_context
 from .errors import (
     FailedAttempt,
@@ -41,33 +52,11 @@ from .errors import (
 )
 from .pricing import PriceTable
 from .retry import RetryableFailure, RetryPolicy, parse_retry_after
-from .types import ChatMessage, ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
+from .types import ModelRequest, ModelResponse
 
-__all__ = ["BadResponse", "HTTPBackend", "Parsed", "Prompt", "parse_arguments"]
+__all__ = ["HTTPBackend"]
 
-REDACTED = "[REDACTED]"
-EXCERPT = 200  # characters of a response body quoted in an error
-
-Prompt = str | Sequence[ChatMessage | Mapping[str, Any]]
 E = TypeVar("E", bound=ModelCallError)
-
-
-class BadResponse(Exception):
-    """Raised by a backend's `_parse`: the JSON is not the response it should be."""
-
-    def __init__(self, reason: str, hint: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.hint = hint
-
-
-@dataclass(frozen=True)
-class Parsed:
-    content: str
-    finish_reason: str | None
-    usage: Usage
-    tool_calls: tuple[ToolCall, ...]
-    model: str | None
 
 
 @dataclass(frozen=True)
@@ -168,11 +157,11 @@ class HTTPBackend:
         `ChatMessage` or a dict); `params` are its other fields (max_tokens, temperature,
         top_p, seed, stop, tools, extra) plus `system=` (a system message put first)."""
         try:
-            return _build_request(model, prompt, params)
+            return build_request(model, prompt, params)
         except (pydantic.ValidationError, TypeError, ValueError) as exc:
             fields = ", ".join(sorted(set(ModelRequest.model_fields) - {"model", "messages"}))
             raise ModelConfigError(
-                f"cannot build the request: {_first_line(exc)}",
+                f"cannot build the request: {first_line(exc)}",
                 backend=self.name,
                 model=model,
                 url=self.url,
@@ -313,12 +302,12 @@ class HTTPBackend:
         # httpx-aiohttp maps every aiohttp connection error to httpx.ConnectTimeout: look at
         # the aiohttp error itself to tell a timeout from a dropped connection.
         cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
-        which = _timeout_phase(cause)
+        which = timeout_phase(cause)
         if which is not None:
             limit = getattr(self.timeout, which) or 0.0
             return RetryableFailure(f"{which} timeout: no answer within {limit:g} s")
         if isinstance(exc, httpx.TransportError | aiohttp.ClientError | OSError):
-            text = _redact(str(cause), call.secret) or "no detail"
+            text = redact(str(cause), call.secret) or "no detail"
             return RetryableFailure(f"connection error: {type(cause).__name__}: {text}")
         return exc  # not a network failure: a bug to see as it is
 
@@ -328,7 +317,7 @@ class HTTPBackend:
         status = answer.status_code
         if 200 <= status < 300:
             return
-        detail = _api_message(answer, call.secret)
+        detail = api_message(answer, call.secret)
         if status in self.retry.retry_statuses:
             raise RetryableFailure(
                 f"HTTP {status}: {detail}",
@@ -420,7 +409,7 @@ class HTTPBackend:
         attempts: int,
         failures: list[FailedAttempt],
     ) -> ModelResponse:
-        text = _redact(answer.content.decode("utf-8", errors="replace"), call.secret)
+        text = redact(answer.content.decode("utf-8", errors="replace"), call.secret)
         try:
             data = json.loads(text)
         except ValueError:
@@ -429,7 +418,7 @@ class HTTPBackend:
             raise self._error(
                 ModelResponseError,
                 f"the API answered HTTP {answer.status_code} with a body that is not a JSON "
-                f"object: {_excerpt(text)!r}",
+                f"object: {excerpt(text)!r}",
                 call.request,
                 status=answer.status_code,
                 attempts=attempts,
@@ -483,21 +472,6 @@ class HTTPBackend:
         )
 
 
-def _timeout_phase(exc: BaseException) -> str | None:
-    """ "connect", "read", "write" or "pool" when `exc` is a timeout, else None."""
-    if isinstance(exc, aiohttp.ClientError):
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return "connect"
-        return "read" if isinstance(exc, aiohttp.ServerTimeoutError) else None
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connect"
-    if isinstance(exc, httpx.WriteTimeout):
-        return "write"
-    if isinstance(exc, httpx.PoolTimeout):
-        return "pool"
-    return "read" if isinstance(exc, httpx.TimeoutException | TimeoutError) else None
-
-
 def _recorder(failures: list[FailedAttempt]) -> Any:
     """A tenacity `before_sleep` that records each failed attempt and the wait after it."""
 
@@ -511,79 +485,3 @@ def _recorder(failures: list[FailedAttempt]) -> Any:
         )
 
     return record
-
-
-def _build_request(model: str, prompt: Prompt, params: dict[str, Any]) -> ModelRequest:
-    params = dict(params)
-    system = params.pop("system", None)
-    if isinstance(prompt, str):
-        messages = [ChatMessage(role="user", content=prompt)]
-    else:
-        messages = [
-            item if isinstance(item, ChatMessage) else ChatMessage.model_validate(item)
-            for item in prompt
-        ]
-    if system is not None:
-        messages.insert(0, ChatMessage(role="system", content=system))
-    if not messages:
-        raise ValueError("no messages: give a prompt string or at least one message")
-    if isinstance(params.get("stop"), str):
-        params["stop"] = (params["stop"],)
-    if "tools" in params:
-        params["tools"] = tuple(
-            tool if isinstance(tool, ToolSpec) else ToolSpec.model_validate(tool)
-            for tool in params["tools"]
-        )
-    return ModelRequest(model=model, messages=tuple(messages), **params)
-
-
-def parse_arguments(name: str, arguments: Any) -> dict[str, Any]:
-    """Tool-call arguments as a dict: a JSON object in a string (OpenAI) or a dict."""
-    if isinstance(arguments, dict):
-        return arguments
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        value = json.loads(arguments) if isinstance(arguments, str) else arguments
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise BadResponse(
-            f"the model called tool {name!r} with arguments that are not a JSON object: "
-            f"{_excerpt(str(arguments))!r}",
-            "the model produced malformed tool arguments: give the tool a simpler schema, "
-            "retry with another seed or temperature, or use a stronger model",
-        )
-    return value
-
-
-def _api_message(answer: httpx.Response, secret: str | None) -> str:
-    """The error message an API put in its error body, or the start of the body."""
-    text = _redact(answer.content.decode("utf-8", errors="replace"), secret)
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        if isinstance(message, str) and message:
-            return _excerpt(message)
-    return repr(_excerpt(text)) if text.strip() else "(empty body)"
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, REDACTED) if secret and secret in text else text
-
-
-def _excerpt(text: str) -> str:
-    return text if len(text) <= EXCERPT else text[:EXCERPT] + "..."
-
-
-def _first_line(exc: Exception) -> str:
-    if isinstance(exc, pydantic.ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-    lines = str(exc).splitlines()
-    return lines[0] if lines else type(exc).__name__

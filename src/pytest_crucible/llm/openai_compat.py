@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 
-from ._backend import BadResponse, HTTPBackend, Parsed, parse_arguments
+from ._backend import HTTPBackend
 from ._http import AsyncTransport
+from ._wire import BadResponse, Parsed, parse_arguments
 from .pricing import PriceTable
 from .retry import RetryPolicy
 from .types import ChatMessage, ModelRequest, ToolCall, Usage
