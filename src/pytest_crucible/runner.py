@@ -204,13 +204,10 @@ class TrialLogHandler(logging.Handler):
 
 
 class ForeignTrialFilter(logging.Filter):
-    """For pytest's capture handlers: drop records of trials other than the one pytest is
-    running in the foreground (they belong to their own trial, see `TrialLogHandler`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.foreground: Trial | None = None
+    """For pytest's capture handlers: drop records of trials that run concurrently. pytest
+    would file them under whichever item is capturing at the time; they are kept with their
+    own trial (`TrialLogHandler`) and shown in that trial's report instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         trial = CURRENT_TRIAL.get()
-        return trial is None or trial is self.foreground
+        return trial is None or not trial.concurrent

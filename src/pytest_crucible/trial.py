@@ -52,6 +52,7 @@ class Trial:
         self.artifacts: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         self.started_at = time.time()
+        self.concurrent = False  # started ahead of its item (session/prefetch.py)
 
     def __repr__(self) -> str:
         return f"Trial({self.spec.experiment}:{self.spec.test_id})"
@@ -128,6 +129,15 @@ class Trial:
             self.calls += 1
             self.latency_s += seconds
             self.error = describe_exception(exc, where="condition")
+
+    def captured_log(self) -> str:
+        """The `logging` records made inside this trial, formatted as pytest shows them."""
+        lines = []
+        for entry in self.logs:
+            logger = entry["meta"].get("logger") if isinstance(entry["meta"], dict) else None
+            if logger is not None:
+                lines.append(f"{entry['level'].upper():<8} {logger}: {entry['message']}")
+        return "\n".join(lines)
 
     def missing_metrics(self) -> list[str]:
         return [name for name in self._declared if name not in self.metrics]

@@ -347,14 +347,14 @@ class CrucibleSession:
         kwargs = {name: pyfuncitem.funcargs[name] for name in names}
         spec = pyfuncitem.stash[SPEC_KEY]
         limit = self._limit_of(spec)
-        self.log_filter.foreground = trial
         try:
             if limit > 1 and self._can_prefetch(pyfuncitem, spec) and self._owns_ahead(pyfuncitem):
                 self.prefetcher.run(pyfuncitem, kwargs, limit)
             else:
                 run_trial_function(pyfuncitem.obj, kwargs, trial, self.loop)
         finally:
-            self.log_filter.foreground = None
+            if trial.concurrent and trial.captured_log():
+                pyfuncitem.add_report_section("call", "log", trial.captured_log())
         missing = trial.missing_metrics()
         if missing:
             message = (

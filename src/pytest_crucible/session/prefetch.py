@@ -120,6 +120,7 @@ class Prefetcher:
     def _start(
         self, fn: Callable[..., Any], active: ActiveTrial, kwargs: dict[str, Any], limit: int
     ) -> Started:
+        active.trial.concurrent = True
         running = threading.Event()
         semaphore = self._semaphore(limit)
         if inspect.iscoroutinefunction(fn):

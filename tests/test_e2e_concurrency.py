@@ -1,0 +1,259 @@
+"""Many trials in flight per process: limits, attribution, fixtures, early stops, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from e2e_support import XDIST, query, read_calls, trial_rows
+
+# Each condition call counts the calls in flight in its process; a trial records how many
+# were in flight when its own call started (itself included).
+CONCURRENT = """
+import asyncio, logging, os, threading, time
+import pytest
+import pytest_crucible as crucible
+
+CALLS = os.environ.get("CRUCIBLE_CALLS", "calls.log")
+_lock = threading.Lock()
+_in_flight = [0]
+
+def _enter(name, text):
+    with open(CALLS, "a") as f:
+        f.write(f"{name} {text}\\n")
+    with _lock:
+        _in_flight[0] += 1
+        return _in_flight[0]
+
+def _pause(text):
+    slow_from = int(os.environ.get("CRUCIBLE_SLOW_FROM", "1000"))
+    if int(text[1:]) >= slow_from:
+        return 30.0
+    return float(os.environ.get("CRUCIBLE_SLEEP", "0.05"))
+
+def _leave():
+    with _lock:
+        _in_flight[0] -= 1
+
+async def fast(text):
+    seen = _enter("fast", text)
+    try:
+        await asyncio.sleep(_pause(text))
+        logging.getLogger("demo").warning("answer for %s", text)
+        if text == os.environ.get("CRUCIBLE_FAIL"):
+            raise RuntimeError(f"no answer for {text}")
+        return seen
+    finally:
+        _leave()
+
+def slow(text):
+    seen = _enter("slow", text)
+    try:
+        time.sleep(float(os.environ.get("CRUCIBLE_SLEEP", "0.05")))
+        logging.getLogger("demo").warning("answer for %s", text)
+        return seen
+    finally:
+        _leave()
+
+demo = crucible.Experiment(
+    name="demo",
+    dataset=[{"id": f"i{n}", "input": f"i{n}"} for n in range(12)],
+    conditions={"fast": fast, "slow": slow},
+    metrics=["in_flight"],
+    repeat=2,
+    seed=1,
+    concurrency=4,
+)
+
+@pytest.fixture(scope="session")
+def shared():
+    return "shared"
+
+@demo.trial
+FUNCTION_DEF
+"""
+
+ASYNC_TRIAL = """async def test_demo(condition, item, trial, shared):
+    trial.record(in_flight=await condition(item.input))
+"""
+SYNC_TRIAL = """def test_demo(condition, item, trial, shared):
+    trial.record(in_flight=condition(item.input))
+"""
+FUNCTION_FIXTURE_TRIAL = """async def test_demo(condition, item, trial, tmp_path):
+    trial.record(in_flight=await condition(item.input))
+"""
+
+
+def write(pytester: pytest.Pytester, function: str) -> None:
+    pytester.makepyfile(test_demo=CONCURRENT.replace("FUNCTION_DEF", function))
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+@pytest.mark.parametrize("function", [ASYNC_TRIAL, SYNC_TRIAL], ids=["async", "sync"])
+def test_trials_run_concurrently_up_to_the_limit(
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str], function: str
+) -> None:
+    write(pytester, function)
+    result = pytester.runpytest("--crucible", "--crucible-report=none", "-v", *xdist)
+    result.assert_outcomes(passed=48)
+    rows = trial_rows(pytester)
+    assert len(rows) == 48 and all(row["status"] == "passed" for row in rows)
+    peaks = [row["metrics"]["in_flight"] for row in rows]
+    assert max(peaks) <= 4, peaks  # the limit holds in every process
+    assert max(peaks) >= 2, peaks  # and trials did overlap
+    assert len(read_calls(calls_file)) == 48  # each trial ran once
+    # one report per trial, under its own id
+    lines = [line for line in result.outlines if "test_demo[fast-i0-r0]" in line]
+    assert any("PASSED" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_log_records_belong_to_the_trial_that_made_them(
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str]
+) -> None:
+    write(pytester, ASYNC_TRIAL)
+    pytester.runpytest("--crucible", "--crucible-report=none", *xdist).assert_outcomes(passed=48)
+    logs = query(pytester, "SELECT item_id, message FROM logs")
+    assert len(logs) == 48
+    for row in logs:
+        assert row["message"] == f"answer for {row['item_id']}", row
+
+
+def test_pytest_reports_only_the_foreground_trials_log_records(
+    pytester: pytest.Pytester, calls_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing trial's captured log shows its own record, not those of trials that ran
+    alongside it."""
+    write(pytester, ASYNC_TRIAL)
+    monkeypatch.setenv("CRUCIBLE_FAIL", "i5")
+    result = pytester.runpytest("--crucible", "--crucible-report=none")
+    result.assert_outcomes(passed=46, failed=2)
+    captured = result.stdout.str().split("Captured log call")[1:]
+    assert captured, result.stdout.str()
+    for section in captured:
+        lines = [line for line in section.splitlines()[:4] if "answer for" in line]
+        assert all("answer for i5" in line for line in lines), section
+
+
+def test_function_scoped_fixtures_make_trials_run_one_at_a_time(
+    pytester: pytest.Pytester, calls_file: Path
+) -> None:
+    write(pytester, FUNCTION_FIXTURE_TRIAL)
+    result = pytester.runpytest("--crucible", "--crucible-report=none")
+    result.assert_outcomes(passed=48)
+    assert max(row["metrics"]["in_flight"] for row in trial_rows(pytester)) == 1
+    result.stdout.fnmatch_lines(["*function-scoped fixture(s)*tmp_path*one at a time*"])
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_exitfirst_stops_starting_trials_and_keeps_what_finished(
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(pytester, ASYNC_TRIAL)
+    monkeypatch.setenv("CRUCIBLE_FAIL", "i3")
+    result = pytester.runpytest("--crucible", "--crucible-report=none", "-x", *xdist)
+    # xdist reports -x as an interruption (exit 2), as it does without crucible
+    expected = pytest.ExitCode.INTERRUPTED if xdist else pytest.ExitCode.TESTS_FAILED
+    assert result.ret == expected
+    stored = trial_rows(pytester)
+    assert 0 < len(stored) < 48
+    assert query(pytester, "SELECT status FROM runs")[0]["status"] == "interrupted"
+    calls = read_calls(calls_file)
+    assert len(calls) == len(stored), "every trial that called its condition was stored"
+
+    monkeypatch.delenv("CRUCIBLE_FAIL")
+    resumed = pytester.runpytest("--crucible", "--crucible-report=none", "--crucible-resume")
+    assert resumed.ret == pytest.ExitCode.OK
+    assert len(trial_rows(pytester)) == 48
+    passed_before = sum(row["status"] == "passed" for row in stored)
+    assert len(read_calls(calls_file)) == len(calls) + 48 - passed_before
+
+
+def _wait_for_trials(db: Path, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    if conn.execute("SELECT count(*) FROM trials").fetchone()[0] >= count:
+                        return
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} trials stored after {timeout} s")
+
+
+def _start(pytester: pytest.Pytester, *args: str, slow_from: int = 1000) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CRUCIBLE_SLEEP": "0.5",
+        "CRUCIBLE_SLOW_FROM": str(slow_from),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "--crucible", "--crucible-report=none", *args]
+    return subprocess.Popen(
+        command,
+        cwd=pytester.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C would reach
+    )
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_ctrl_c_stores_what_finished_and_the_run_resumes(
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str]
+) -> None:
+    write(pytester, ASYNC_TRIAL)
+    db = pytester.path / ".crucible" / "crucible.db"
+    process = _start(pytester, *xdist)
+    try:
+        _wait_for_trials(db, 4, timeout=60)
+        os.killpg(process.pid, signal.SIGINT)
+        started = time.monotonic()
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert time.monotonic() - started < 15, "stopping took too long"
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output.decode()[-2000:]
+    stored = trial_rows(pytester)
+    assert 4 <= len(stored) < 48
+    assert query(pytester, "SELECT status FROM runs")[0]["status"] == "interrupted"
+
+    resumed = pytester.runpytest("--crucible", "--crucible-report=none", "--crucible-resume")
+    assert resumed.ret == pytest.ExitCode.OK
+    rows = trial_rows(pytester)
+    assert len(rows) == 48 and all(row["status"] == "passed" for row in rows)
+
+
+def test_a_second_ctrl_c_stops_at_once(pytester: pytest.Pytester, calls_file: Path) -> None:
+    """Items i0 and i1 answer at once, the rest take 30 s: the first Ctrl-C waits for the
+    running trials (up to the grace period), the second ends the wait."""
+    write(pytester, ASYNC_TRIAL)
+    db = pytester.path / ".crucible" / "crucible.db"
+    process = _start(pytester, slow_from=2)
+    try:
+        _wait_for_trials(db, 4, timeout=60)
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(1.0)
+        assert process.poll() is None, "the first Ctrl-C waits for the running trials"
+        os.killpg(process.pid, signal.SIGINT)
+        started = time.monotonic()
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert time.monotonic() - started < 5, output.decode()[-2000:]
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output.decode()[-2000:]
+    assert query(pytester, "SELECT status FROM runs")[0]["status"] == "interrupted"
+    assert len(trial_rows(pytester)) == 4
