@@ -119,3 +119,38 @@ def test_loading_errors(tmp_path: Path) -> None:
         crucible.load_trials(store=tmp_path / "empty.db")
     with pytest.raises(crucible.StoreError, match="has no run 'nope'"):
         crucible.load_trials("nope", store=tmp_path / "empty.db")
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    run_id = store.create_run(HEADER, {})
+    store.record_trial(run_id, _result("a", "x", correct=True), "main")
+    store.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # what version 1 looked like
+        conn.executescript(
+            "ALTER TABLE trials DROP COLUMN recovery; DROP TABLE model_calls;"
+            "PRAGMA user_version = 1;"
+        )
+    store = Store(tmp_path / "s.db")
+    assert store.query("PRAGMA user_version")[0][0] == 2
+    assert [r["status"] for r in store.query("SELECT status FROM trials")] == ["passed"]
+    result = {
+        **_result("b", "x", correct=False),
+        "recovery": {"attempts": 2, "final_status": "success"},
+        "model_calls": [
+            {
+                "cache_key": "k1",
+                "backend": "openai-compatible",
+                "model": "m",
+                "request": {"model": "m"},
+                "response": {"content": "hi"},
+            }
+        ],
+    }
+    store.record_trial(run_id, result, "main")
+    rows = store.query("SELECT json_extract(recovery, '$.attempts') AS n FROM trials")
+    assert sorted(r["n"] or 0 for r in rows) == [0, 2]
+    assert [tuple(r) for r in store.query("SELECT cache_key, run_id FROM model_calls")] == [
+        ("k1", run_id)
+    ]
+    store.close()

@@ -6,7 +6,7 @@ which expands the metrics into one column each.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS trials (
     cost_usd      REAL,
     artifacts     TEXT,                          -- JSON list: name, encoding, data
     warnings      TEXT,                          -- JSON list of strings
+    recovery      TEXT,                          -- JSON: retries, delays, final status, errors
     worker        TEXT,                          -- xdist worker id, or 'main'
     started_at    TEXT,
     ended_at      TEXT,
@@ -84,7 +85,37 @@ CREATE TABLE IF NOT EXISTS logs (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_trial ON logs(run_id, trial_key);
+
+-- The call cache (pytest_crucible.llm): one model response per request content. Written
+-- from trial results by the controller; read by every process (--crucible-cache, --replay).
+CREATE TABLE IF NOT EXISTS model_calls (
+    cache_key  TEXT PRIMARY KEY,   -- hash of backend, model, messages, parameters, seed, repeat
+    backend    TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    request    TEXT NOT NULL,      -- JSON: the ModelRequest
+    response   TEXT NOT NULL,      -- JSON: the ModelResponse
+    run_id     TEXT,               -- the run that recorded it
+    trial_key  TEXT,
+    created_at TEXT NOT NULL
+);
 """
+
+# Statements that bring a store of version N (the key) to version N + 1.
+MIGRATIONS = {
+    1: """
+ALTER TABLE trials ADD COLUMN recovery TEXT;
+CREATE TABLE IF NOT EXISTS model_calls (
+    cache_key  TEXT PRIMARY KEY,
+    backend    TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    request    TEXT NOT NULL,
+    response   TEXT NOT NULL,
+    run_id     TEXT,
+    trial_key  TEXT,
+    created_at TEXT NOT NULL
+);
+""",
+}
 
 # Named baselines (pytest_crucible.gates, docs/ci.md): one row per name and experiment, holding
 # the portable JSON document also written to .crucible/baselines/NAME.json. A store made before

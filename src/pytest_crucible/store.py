@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._schema import DDL, SCHEMA_VERSION
+from ._schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from .errors import StoreError
 
 __all__ = ["DEFAULT_STORE", "RunInfo", "Store", "utc_now"]
@@ -88,6 +88,11 @@ class Store:
                 if version == 0:
                     conn.executescript(
                         f"BEGIN IMMEDIATE;{DDL};PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+                    )
+                elif version < SCHEMA_VERSION:  # an older store: migrate it in place
+                    steps = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;{steps};PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
                     )
                 else:  # fail now, not at the first trial, if another process holds the lock
                     conn.execute("BEGIN IMMEDIATE")
@@ -251,6 +256,24 @@ class Store:
                 ),
             )
         self._conn.execute(_UPSERT_TRIAL, _trial_row(run_id, result, worker))
+        if result.get("model_calls"):
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO model_calls(cache_key, backend, model, request,"
+                " response, run_id, trial_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        call["cache_key"],
+                        call["backend"],
+                        call["model"],
+                        _dump(call["request"]),
+                        _dump(call["response"]),
+                        run_id,
+                        result["key"],
+                        utc_now(),
+                    )
+                    for call in result["model_calls"]
+                ],
+            )
         if result.get("logs"):
             self._conn.executemany(
                 "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level,"
@@ -293,15 +316,16 @@ class Store:
 _UPSERT_TRIAL = """
 INSERT INTO trials(run_id, condition, item_id, repeat, trial_key, cluster, status, metrics,
     output, error, calls, latency_s, input_tokens, output_tokens, cost_usd, artifacts,
-    warnings, worker, started_at, ended_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    warnings, recovery, worker, started_at, ended_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(run_id, condition, item_id, repeat) DO UPDATE SET
     trial_key = excluded.trial_key, cluster = excluded.cluster, status = excluded.status,
     metrics = excluded.metrics, output = excluded.output, error = excluded.error,
     attempts = trials.attempts + 1, calls = excluded.calls, latency_s = excluded.latency_s,
     input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
     cost_usd = excluded.cost_usd, artifacts = excluded.artifacts, warnings = excluded.warnings,
-    worker = excluded.worker, started_at = excluded.started_at, ended_at = excluded.ended_at
+    recovery = excluded.recovery, worker = excluded.worker, started_at = excluded.started_at,
+    ended_at = excluded.ended_at
 """
 
 
@@ -325,6 +349,7 @@ def _trial_row(run_id: str, result: Mapping[str, Any], worker: str) -> tuple[Any
         usage.get("cost_usd"),
         _dump(result.get("artifacts") or []),
         _dump(result.get("warnings") or []),
+        _dump(result.get("recovery")),
         worker,
         _iso(result.get("started_at")),
         _iso(result.get("ended_at")),
