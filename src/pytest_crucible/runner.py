@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from .conditions import Condition
 from .datasets import Item
+from .llm.context import _CURRENT as _CALL_CONTEXT
 from .trial import Trial, describe_exception
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "ForeignTrialFilter",
     "LoopThread",
     "TrialLogHandler",
+    "enter_trial",
     "run_trial_function",
 ]
 
@@ -41,6 +43,19 @@ T = TypeVar("T")
 CURRENT_TRIAL: contextvars.ContextVar[Trial | None] = contextvars.ContextVar(
     "crucible_trial", default=None
 )
+
+
+def enter_trial(trial: Trial | None) -> Callable[[], None]:
+    """Make `trial` the current one in this context (for log records and model calls);
+    returns the function that restores the previous one."""
+    trial_token = CURRENT_TRIAL.set(trial)
+    calls_token = _CALL_CONTEXT.set(trial.call_context if trial is not None else None)
+
+    def leave() -> None:
+        _CALL_CONTEXT.reset(calls_token)
+        CURRENT_TRIAL.reset(trial_token)
+
+    return leave
 
 
 class LoopThread:
@@ -168,7 +183,7 @@ def run_trial_function(
 ) -> None:
     """Call the trial function (sync, or async on the process loop); if it raises, the error
     is recorded on the trial (unless the condition already recorded one) and re-raised."""
-    token = CURRENT_TRIAL.set(trial)
+    leave = enter_trial(trial)
     try:
         if inspect.iscoroutinefunction(fn):
             # the loop runs the coroutine in a copy of this context: it sees the trial
@@ -180,7 +195,7 @@ def run_trial_function(
             trial.error = describe_exception(exc, where="trial function")
         raise
     finally:
-        CURRENT_TRIAL.reset(token)
+        leave()
 
 
 async def _awaiting(awaitable: Awaitable[T]) -> T:

@@ -53,6 +53,9 @@ class Trial:
         self.warnings: list[str] = []
         self.started_at = time.time()
         self.concurrent = False  # started ahead of its item (session/prefetch.py)
+        # The trial's model-call accounting (a CallContext, see llm/context.py), set by the
+        # session when model calls are cached, replayed or budgeted; None: calls pass through.
+        self.call_context: Any = None
 
     def __repr__(self) -> str:
         return f"Trial({self.spec.experiment}:{self.spec.test_id})"

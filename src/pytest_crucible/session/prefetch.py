@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from ..runner import CURRENT_TRIAL, ActiveTrial, LoopThread
+from ..runner import ActiveTrial, LoopThread, enter_trial
 from ..trial import describe_exception
 
 __all__ = ["Prefetcher", "Started", "assign_groups", "shares_fixtures"]
@@ -179,7 +179,7 @@ async def _run_async(
 ) -> None:
     async with semaphore:
         running.set()
-        CURRENT_TRIAL.set(active.trial)  # this task's own context
+        enter_trial(active.trial)  # in this task's own context
         try:
             await fn(**kwargs)
         except BaseException as exc:
@@ -197,7 +197,7 @@ async def _run_sync(
 ) -> None:
     async with semaphore:
         running.set()
-        CURRENT_TRIAL.set(active.trial)
+        enter_trial(active.trial)
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         try:
