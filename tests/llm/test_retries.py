@@ -93,6 +93,13 @@ def test_401_says_which_variable_to_set(
     with _backend(server) as backend, pytest.raises(ModelAuthError) as rejected:
         backend.chat("mock-model", "hi")
     assert "the key in OPENAI_API_KEY was rejected: set OPENAI_API_KEY" in str(rejected.value)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "wrong")
+    with (
+        AnthropicBackend(server.url, retry=FAST) as anthropic,
+        pytest.raises(ModelAuthError) as refused,
+    ):
+        anthropic.chat("mock-model", "hi")
+    assert "set ANTHROPIC_API_KEY to your Anthropic API key" in str(refused.value)
 
 
 def test_404_names_the_model_and_the_url(server: MockModelServer) -> None:

@@ -345,7 +345,10 @@ class HTTPBackend:
                 )
             if call.secret is None:
                 return f"{env} is not set: set it to {self.key_description} (export {env}=...)"
-            return f"the key in {env} was rejected: set {env} to a valid {self.key_description}"
+            return (
+                f"the key in {env} was rejected: set {env} to {self.key_description} "
+                "(a valid, current one)"
+            )
         if status == 403:
             where = f"the key in {env}" if env else "this client"
             return f"{where} may not use model {call.request.model!r}: check its permissions"
