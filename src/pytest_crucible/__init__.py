@@ -8,6 +8,7 @@ Declare an `Experiment` (conditions x dataset items x repeats), mark its trial f
 from __future__ import annotations
 
 from . import datasets
+from .calls import Budget
 from .conditions import Condition
 from .config import ConfigSchema, Field
 from .datasets import Dataset, Item
@@ -20,6 +21,7 @@ from .errors import (
     ResumeError,
     StoreError,
 )
+from .estimate import Estimate
 from .experiment import Experiment
 from .frames import load_runs, load_trials
 from .metrics import Analysis, Metric
@@ -27,12 +29,14 @@ from .trial import Trial
 
 __all__ = [
     "Analysis",
+    "Budget",
     "Condition",
     "ConfigError",
     "ConfigSchema",
     "CrucibleError",
     "Dataset",
     "DatasetError",
+    "Estimate",
     "Experiment",
     "ExperimentError",
     "Field",

@@ -115,6 +115,8 @@ class Experiment:
         analysis: Analysis | None = None,
         gates: Sequence[str] = (),
         concurrency: int | None = None,
+        budget: Any = None,
+        estimate: Any = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ExperimentError(
@@ -149,6 +151,10 @@ class Experiment:
                 "(trials in flight per process) or None for --crucible-concurrency"
             )
         self.concurrency = concurrency
+        # a calls.Budget (USD limits) and an estimate.Estimate (or {condition: Estimate}) for
+        # --crucible-estimate; neither changes results, so neither is in the fingerprint
+        self.budget = budget
+        self.estimate = estimate
         self.conditions: dict[str, Condition] = {}
         self.trial_function: Callable[..., Any] | None = None
         for condition_name, fn in (conditions or {}).items():

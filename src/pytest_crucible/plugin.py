@@ -105,6 +105,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="trials in flight per process (default: each experiment's concurrency=, else 1)",
     )
+    group.addoption(
+        "--crucible-cache",
+        metavar="MODE",
+        default="write",
+        help="model call cache: off, read, write (default: record every call) or readwrite",
+    )
+    group.addoption(
+        "--crucible-replay",
+        action="store_true",
+        default=False,
+        help="answer every model call from the recorded calls in the store; no network",
+    )
+    group.addoption(
+        "--crucible-estimate",
+        action="store_true",
+        default=False,
+        help="run nothing: print each experiment's trials, tokens, cost and time",
+    )
     parser.addini("crucible_store", "path of the SQLite results store", default="")
 
 

@@ -112,6 +112,7 @@ class LoopThread:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await loop.shutdown_asyncgens()  # closes backends' async clients on this loop
             await loop.shutdown_default_executor()
 
         asyncio.run_coroutine_threadsafe(cancel_pending(), loop).result(timeout=10)

@@ -171,6 +171,7 @@ class Trial:
             "warnings": self.warnings,
             "started_at": self.started_at,
             "ended_at": time.time(),
+            **(self.call_context.result_fields() if self.call_context is not None else {}),
         }
 
 

@@ -133,7 +133,7 @@ class HTTPBackend:
             stored = context.before_call(self.name, request)
             if stored is not None:
                 return stored
-        response = self._call(request)
+        response = self._priced(self._call(request))
         if context is not None:
             context.after_call(self.name, request, response)
         return response
@@ -145,7 +145,7 @@ class HTTPBackend:
             stored = context.before_call(self.name, request)
             if stored is not None:
                 return stored
-        response = await self._acall(request)
+        response = self._priced(await self._acall(request))
         if context is not None:
             context.after_call(self.name, request, response)
         return response
@@ -176,6 +176,10 @@ class HTTPBackend:
     async def achat(self, model: str, prompt: Prompt, **params: Any) -> ModelResponse:
         """`await agenerate(self.request(model, prompt, **params))`."""
         return await self.agenerate(self.request(model, prompt, **params))
+
+    def _priced(self, response: ModelResponse) -> ModelResponse:
+        cost = self.cost(response)
+        return response if cost is None else response.model_copy(update={"cost_usd": cost})
 
     def cost(self, response: ModelResponse) -> float | None:
         """USD for a response's usage by `self.prices`; None when its model has no price."""

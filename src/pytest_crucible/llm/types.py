@@ -95,6 +95,8 @@ class ModelResponse(_Frozen):
     latency_s: float = 0.0
     attempts: int = 1
     cached: bool = False
+    # USD by the backend's price table; None when the model has no price
+    cost_usd: float | None = None
     raw: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -30,6 +30,7 @@ from ..runner import (
 )
 from ..store import DEFAULT_STORE, Store
 from ..trial import Trial, describe_exception
+from .calls import CallSetup, cost_lines, spent_by_condition
 from .finish import finish_arguments, report_gates
 from .prefetch import Prefetcher, Started, assign_groups, shares_fixtures
 
@@ -64,17 +65,32 @@ class CrucibleSession:
         self.recorder: Recorder | None = None
         self.total: int | None = None
         self._next_progress = 0
-        self.prefetcher = Prefetcher(self.loop, self._make_active, self._upcoming)
+        self.prefetcher = Prefetcher(self.loop, self._make_active, self._upcoming, self._may_start)
         self._items: list[pytest.Item] = []
         self._upcoming_index: dict[str, tuple[list[pytest.Item], int]] | None = None
         self._prefetchable: dict[str, bool] = {}
+        self._budget_skips: dict[str, int] = {}
         self.log_handler = TrialLogHandler()
         self.log_filter = ForeignTrialFilter()
         logging.getLogger().addHandler(self.log_handler)
         if self.controller:
             self.inputs = self._controller_inputs()
+            spent = spent_by_condition(
+                self.store, {name: t.run_id for name, t in self.inputs.resume.items()}
+            )
+            processes = int(getattr(config.option, "numprocesses", None) or 1)
+            self.calls = CallSetup(
+                config, store_path=self.store.path, processes=processes, spent_before=spent
+            )
         else:
-            self.inputs = SessionInputs.from_json(config.workerinput["crucible"])  # type: ignore[attr-defined]
+            workerinput = config.workerinput  # type: ignore[attr-defined]
+            self.inputs = SessionInputs.from_json(workerinput["crucible"])
+            self.calls = CallSetup(
+                config,
+                store_path=Path(workerinput["crucible_store"]),
+                processes=int(workerinput.get("workercount", 1)),
+                spent_before=workerinput.get("crucible_spent", {}),
+            )
 
     # -- set-up (controller) ----------------------------------------------------------------
 
@@ -106,6 +122,8 @@ class CrucibleSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["crucible"] = self.inputs.to_json()
+        node.workerinput["crucible_store"] = str(self.store.path)
+        node.workerinput["crucible_spent"] = self.calls.spending.spent_before
         node.workerinput["crucible_groups"] = self._group_count()
 
     def _group_count(self) -> int:
@@ -150,6 +168,7 @@ class CrucibleSession:
             seed_override=self.inputs.seed_override,
         )
         self._check_gates(plan)
+        self.calls.add_plan(plan)
         self.plans[experiment.name] = plan
         return plan
 
@@ -254,6 +273,10 @@ class CrucibleSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self._items = session.items
         self._upcoming_index = None
+        if self.calls.estimating:
+            for plan in self.plans.values():
+                option = self.config.getoption("crucible_concurrency")
+                self.calls.estimate(plan, int(option or plan.experiment.concurrency or 1))
         if self.controller:
             self.total = sum(1 for item in session.items if _spec_of(item) is not None)
 
@@ -269,7 +292,12 @@ class CrucibleSession:
         """Give the trial function its runtime values before pytest sets up fixtures."""
         if _spec_of(item) is None:
             return
-        active = self.prefetcher.active_for(item) or self._make_active(item)
+        active = self.prefetcher.active_for(item)
+        if active is None:
+            reason = self.calls.skip_reason(item.stash[SPEC_KEY])
+            if reason is not None:
+                pytest.skip(reason)
+            active = self._make_active(item)
         item.stash[TRIAL_KEY] = active.trial
         item.callspec.params[TRIAL_PARAM] = active  # type: ignore[attr-defined]
 
@@ -277,10 +305,14 @@ class CrucibleSession:
         spec = item.stash[SPEC_KEY]
         plan = self.plans[spec.experiment]
         trial = Trial(spec, plan)
+        trial.call_context = self.calls.context_for(spec)
         condition = plan.experiment.conditions[spec.condition]
         awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
         bound = BoundCondition(condition, trial, self.loop, awaited=awaited)
         return ActiveTrial(trial, bound, spec.item)
+
+    def _may_start(self, item: pytest.Item) -> bool:
+        return self.calls.skip_reason(item.stash[SPEC_KEY]) is None
 
     def _limit_of(self, spec: TrialSpec) -> int:
         """Trials of this experiment in flight per process."""
@@ -334,7 +366,7 @@ class CrucibleSession:
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         """Put the specs back so that finished trials are not kept alive by the item."""
         spec = item.stash.get(SPEC_KEY, None)
-        if spec is not None:
+        if spec is not None and TRIAL_KEY in item.stash:
             del item.stash[TRIAL_KEY]
             item.callspec.params[TRIAL_PARAM] = spec  # type: ignore[attr-defined]
 
@@ -419,6 +451,17 @@ class CrucibleSession:
         payload = getattr(report, "crucible", None)
         if payload is not None:
             self._record(payload)
+        elif report.skipped and report.when == "setup" and self.recorder is not None:
+            self._note_budget_skip(report)
+
+    def _note_budget_skip(self, report: pytest.TestReport) -> None:
+        """Say once per experiment why trials were skipped for budget (pytest's summary
+        lists skip reasons only with -rs)."""
+        longrepr = report.longrepr
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) else ""
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith("budget:") and self.recorder is not None:
+            self._budget_skips[reason] = self._budget_skips.get(reason, 0) + 1
 
     def _record(self, payload: dict[str, Any]) -> None:
         if self.recorder is None:
@@ -463,13 +506,24 @@ class CrucibleSession:
         output = getattr(node, "workeroutput", None) or {}
         for payload in output.get("crucible_unreported", []):
             self._record(payload)
+        for name, text in output.get("crucible_estimates", {}).items():
+            self.calls.estimates.setdefault(name, text)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         unreported = self._stop_prefetched()
+        self.calls.close()
         if not self.controller:
-            self.config.workeroutput["crucible_unreported"] = unreported  # type: ignore[attr-defined]
+            output = self.config.workeroutput  # type: ignore[attr-defined]
+            output["crucible_unreported"] = unreported
+            output["crucible_estimates"] = self.calls.estimates
             return
+        warning = self.calls.unpriced_warning()
+        if warning and self.recorder is not None:
+            self.recorder.warnings.append(warning)
+        for reason, count in self._budget_skips.items():
+            if self.recorder is not None:
+                self.recorder.warnings.append(f"{count} trial(s) skipped, {reason}")
         for payload in unreported:
             self._record(payload)
         if self.recorder is None:
@@ -492,11 +546,17 @@ class CrucibleSession:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.calls.estimates:
+            terminalreporter.section("crucible estimate")
+            for text in self.calls.estimates.values():
+                terminalreporter.write_line(text)
         if self.recorder is None or not self.recorder.runs:
             return
         terminalreporter.section("crucible results")
         for outcome in self.recorder.runs.values():
             terminalreporter.write_line(self.recorder.summary(outcome))
+            for line in cost_lines(self.store, outcome.run_id):
+                terminalreporter.write_line(line)
             terminalreporter.write_line("")
         for error in self.recorder.errors:
             terminalreporter.write_line(f"error: {error}", red=True)

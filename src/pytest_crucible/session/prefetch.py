@@ -77,8 +77,10 @@ class Prefetcher:
         loop: LoopThread,
         make_active: Callable[[pytest.Item], ActiveTrial],
         upcoming: Callable[[pytest.Item], Sequence[pytest.Item]],
+        may_start: Callable[[pytest.Item], bool] = lambda item: True,
     ) -> None:
         self._loop = loop
+        self._may_start = may_start
         self._make_active = make_active
         self._upcoming = upcoming
         self._started: dict[str, Started] = {}
@@ -111,6 +113,8 @@ class Prefetcher:
                 break
             ahead -= 1
             if upcoming.nodeid in self._started:
+                continue
+            if not self._may_start(upcoming):  # e.g. a spent budget: its setup skips it
                 continue
             active = self._make_active(upcoming)
             own = {"condition": active.condition, "item": active.item, "trial": active.trial}

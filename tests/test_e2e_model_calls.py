@@ -1,0 +1,189 @@
+"""Model calls inside experiments, end to end over HTTP against the mock server: usage and
+cost in the store and the summary, the call cache, replay, budgets and the estimate."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from e2e_support import XDIST, query, trial_rows
+from pytest_crucible.testing import MockModelServer
+
+# USD 1,000 / 2,000 per million input / output tokens: a mock call costs about $0.02
+EXPERIMENT = """
+import os
+import pytest_crucible as crucible
+from pytest_crucible.llm import OpenAICompatibleBackend, PriceTable
+
+backend = OpenAICompatibleBackend(
+    base_url=os.environ["MOCK_URL"], prices=PriceTable({"mock-model": (1000.0, 2000.0)})
+)
+SUFFIX = os.environ.get("PROMPT_SUFFIX", "")
+
+async def plain(question, seed):
+    answer = await backend.achat("mock-model", question + SUFFIX, temperature=0.7, seed=seed)
+    return answer.content
+
+async def polite(question, seed):
+    answer = await backend.achat(
+        "mock-model", "Please: " + question + SUFFIX, temperature=0.7, seed=seed
+    )
+    return answer.content
+
+budget = os.environ.get("BUDGET")
+calls = crucible.Experiment(
+    name="calls",
+    dataset=[{"id": f"q{n}", "input": f"question number {n}"} for n in range(6)],
+    conditions={"plain": plain, "polite": polite},
+    metrics=["answered"],
+    repeat=2,
+    seed=5,
+    budget=crucible.Budget(max_total_usd=float(budget)) if budget else None,
+    estimate=crucible.Estimate(
+        model="mock-model",
+        max_tokens=16,
+        prompt_tokens=3,
+        latency_s=0.5,
+        prices={"mock-model": (1000.0, 2000.0)},
+    ),
+)
+
+@calls.trial
+async def test_calls(condition, item, trial):
+    answer = await condition(item.input, trial.seed)
+    trial.record(answered="Mock answer" in answer)
+"""
+
+TRIALS = 24
+
+
+@pytest.fixture
+def server(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[MockModelServer]:
+    with MockModelServer() as running:
+        monkeypatch.setenv("MOCK_URL", running.base_url)
+        pytester.makepyfile(test_calls=EXPERIMENT)
+        yield running
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("--crucible", "--crucible-report=none", *args)
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_usage_and_cost_are_stored_per_trial_and_shown(
+    pytester: pytest.Pytester, server: MockModelServer, xdist: list[str]
+) -> None:
+    result = run(pytester, *xdist)
+    result.assert_outcomes(passed=TRIALS)
+    rows = trial_rows(pytester)
+    assert all(row["input_tokens"] > 0 and row["output_tokens"] > 0 for row in rows)
+    expected = [(row["input_tokens"] * 1000 + row["output_tokens"] * 2000) / 1e6 for row in rows]
+    assert [row["cost_usd"] for row in rows] == pytest.approx(expected)
+    assert len(query(pytester, "SELECT * FROM model_calls")) == TRIALS  # all recorded
+    total = sum(expected)
+    result.stdout.fnmatch_lines(["model usage:", "  plain: * input + * output tokens, $*"])
+    result.stdout.fnmatch_lines([f"  run total: ${total:.4f}"])
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_replay_answers_from_the_recording_without_network(
+    pytester: pytest.Pytester, server: MockModelServer, xdist: list[str]
+) -> None:
+    run(pytester).assert_outcomes(passed=TRIALS)
+    recorded = {
+        (r["condition"], r["item_id"], r["repeat"]): r["output"] for r in trial_rows(pytester)
+    }
+    requests = server.stats()["requests"]
+
+    run(pytester, "--crucible-replay", *xdist).assert_outcomes(passed=TRIALS)
+    assert server.stats()["requests"] == requests, "replay made network calls"
+    latest = query(pytester, "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")[0]
+    replayed = query(
+        pytester,
+        "SELECT condition, item_id, repeat, output FROM trials WHERE run_id = ?",
+        (latest["run_id"],),
+    )
+    outputs = {(r["condition"], r["item_id"], r["repeat"]): r["output"] for r in replayed}
+    assert {key: json.loads(value) for key, value in outputs.items()} == recorded
+
+
+def test_replay_names_a_call_missing_from_the_recording(
+    pytester: pytest.Pytester, server: MockModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(pytester).assert_outcomes(passed=TRIALS)
+    requests = server.stats()["requests"]
+    monkeypatch.setenv("PROMPT_SUFFIX", " (edited)")
+    result = run(pytester, "--crucible-replay")
+    result.assert_outcomes(failed=TRIALS)
+    assert server.stats()["requests"] == requests
+    result.stdout.fnmatch_lines(
+        ["*ReplayMissError: --crucible-replay: no recorded answer for a openai-compatible "
+         "call to model 'mock-model'*question number 0 (edited)*"]
+    )  # fmt: skip
+
+
+def test_the_cache_in_readwrite_mode_reuses_answers(
+    pytester: pytest.Pytester, server: MockModelServer
+) -> None:
+    run(pytester, "--crucible-cache=readwrite").assert_outcomes(passed=TRIALS)
+    assert server.stats()["requests"] == TRIALS
+    run(pytester, "--crucible-cache=readwrite").assert_outcomes(passed=TRIALS)
+    assert server.stats()["requests"] == TRIALS
+    run(pytester, "--crucible-cache=off").assert_outcomes(passed=TRIALS)
+    assert server.stats()["requests"] == 2 * TRIALS
+
+
+def test_an_unknown_cache_mode_is_a_usage_error(
+    pytester: pytest.Pytester, server: MockModelServer
+) -> None:
+    result = run(pytester, "--crucible-cache=sometimes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--crucible-cache=sometimes: choose one of off, read, write*"])
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_a_spent_budget_skips_the_rest_and_a_larger_one_finishes_the_run(
+    pytester: pytest.Pytester,
+    server: MockModelServer,
+    xdist: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BUDGET", "0.1")
+    result = run(pytester, *xdist)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("skipped", 0) > 0 and outcomes.get("passed", 0) > 0, outcomes
+    result.stdout.fnmatch_lines(["*budget: experiment calls spent $* of max_total_usd=0.1*"])
+    rows = trial_rows(pytester)
+    spent = sum(row["cost_usd"] for row in rows)
+    assert spent < 0.1 + 0.05  # at most one call in flight per process past the line
+    assert query(pytester, "SELECT status FROM runs")[0]["status"] == "interrupted"
+
+    monkeypatch.setenv("BUDGET", "10")
+    resumed = run(pytester, "--crucible-resume", *xdist)
+    resumed.assert_outcomes(passed=TRIALS - len(rows))
+    assert len(trial_rows(pytester)) == TRIALS
+    assert query(pytester, "SELECT status FROM runs")[0]["status"] == "completed"
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_estimate_runs_nothing_and_prints_trials_tokens_cost_and_time(
+    pytester: pytest.Pytester, server: MockModelServer, xdist: list[str]
+) -> None:
+    result = run(pytester, "--crucible-estimate", *xdist)
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(skipped=TRIALS)
+    processes = 2 if xdist else 1
+    result.stdout.fnmatch_lines(
+        [
+            "*crucible estimate*",
+            f"calls: estimate at concurrency 1 x {processes} process(es)",
+            "*condition*trials*input tok*output tok*cost USD*time*",
+            f"  plain *12 *96 *192 *0.4800 *{6 / processes:.1f} s  0.50 s (assumed)",
+            f"  polite *12 *96 *192 *0.4800 *{6 / processes:.1f} s  0.50 s (assumed)",
+            f"  total: 24 trials, $0.9600, about {12 / processes:.1f} s*",
+        ]
+    )
+    assert server.stats()["requests"] == 0
+    assert query(pytester, "SELECT count(*) AS n FROM runs")[0]["n"] == 0
