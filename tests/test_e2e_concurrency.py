@@ -47,6 +47,7 @@ async def fast(text):
     try:
         await asyncio.sleep(_pause(text))
         logging.getLogger("demo").warning("answer for %s", text)
+        print(f"printed for {text}")
         if text == os.environ.get("CRUCIBLE_FAIL"):
             raise RuntimeError(f"no answer for {text}")
         return seen
@@ -126,7 +127,7 @@ def test_log_records_belong_to_the_trial_that_made_them(
         assert row["message"] == f"answer for {row['item_id']}", row
 
 
-def test_pytest_reports_only_the_foreground_trials_log_records(
+def test_a_failing_trials_report_shows_its_own_log_and_output_only(
     pytester: pytest.Pytester, calls_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failing trial's captured log shows its own record, not those of trials that ran
@@ -140,6 +141,11 @@ def test_pytest_reports_only_the_foreground_trials_log_records(
     for section in captured:
         lines = [line for line in section.splitlines()[:4] if "answer for" in line]
         assert all("answer for i5" in line for line in lines), section
+    printed = result.stdout.str().split("Captured stdout call")[1:]
+    assert len(printed) == 2, result.stdout.str()
+    for section in printed:
+        lines = [line for line in section.splitlines()[:4] if "printed for" in line]
+        assert lines == ["printed for i5"], section
 
 
 def test_function_scoped_fixtures_make_trials_run_one_at_a_time(

@@ -32,6 +32,7 @@ from ..store import DEFAULT_STORE, Store
 from ..trial import Trial, describe_exception
 from .calls import CallSetup, cost_lines, spent_by_condition
 from .finish import finish_arguments, report_gates
+from .output import OutputRouter
 from .prefetch import Prefetcher, Started, assign_groups, shares_fixtures
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class CrucibleSession:
         self._budget_skips: dict[str, int] = {}
         self.log_handler = TrialLogHandler()
         self.log_filter = ForeignTrialFilter()
+        self.output = OutputRouter()
         logging.getLogger().addHandler(self.log_handler)
         if self.controller:
             self.inputs = self._controller_inputs()
@@ -381,12 +383,18 @@ class CrucibleSession:
         limit = self._limit_of(spec)
         try:
             if limit > 1 and self._can_prefetch(pyfuncitem, spec) and self._owns_ahead(pyfuncitem):
-                self.prefetcher.run(pyfuncitem, kwargs, limit)
+                self.output.install()
+                try:
+                    self.prefetcher.run(pyfuncitem, kwargs, limit)
+                finally:
+                    self.output.uninstall()
             else:
                 run_trial_function(pyfuncitem.obj, kwargs, trial, self.loop)
         finally:
             if trial.concurrent and trial.captured_log():
                 pyfuncitem.add_report_section("call", "log", trial.captured_log())
+            for stream, text in self.output.take(trial).items():
+                pyfuncitem.add_report_section("call", stream, text)
         missing = trial.missing_metrics()
         if missing:
             message = (
