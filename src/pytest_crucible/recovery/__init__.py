@@ -9,7 +9,8 @@ Pure building blocks (no pytest) that the runner wires in:
   how long?" and giving the trial's `RetryRecord`; `run_with_retries` and
   `run_with_retries_async` drive a callable with it (sleep injectable);
 - `CircuitBreaker`: trips when too many recent trials failed;
-- `DeadLetterQueue` / `read_dead_letters`: a JSON-lines file of trials that failed for good.
+- `DeadLetterQueue` / `read_dead_letters`: a JSON-lines file of trials that failed for good;
+- `TrialRecovery`: one trial's record over all its condition calls and validation reruns.
 
 See docs/recovery.md.
 """
@@ -26,6 +27,7 @@ from ._errors import (
     DeadLetterWarning,
     RecoveryError,
     RecoverySettingsError,
+    TrialSkipped,
 )
 from ._hints import retry_after_of, status_code_of
 from ._policy import (
@@ -38,10 +40,12 @@ from ._policy import (
     Strategy,
 )
 from ._run import Outcome, run_with_retries, run_with_retries_async
+from ._trial import NO_RETRIES, TrialRecovery
 
 __all__ = [
     "DEFAULT_PERMANENT_STATUS_CODES",
     "DEFAULT_RETRY_STATUS_CODES",
+    "NO_RETRIES",
     "Attempts",
     "CircuitBreaker",
     "CircuitBreakerSettings",
@@ -62,6 +66,8 @@ __all__ = [
     "RetryDecision",
     "RetryRecord",
     "Strategy",
+    "TrialRecovery",
+    "TrialSkipped",
     "classify",
     "is_fatal",
     "read_dead_letters",

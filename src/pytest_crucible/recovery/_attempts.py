@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._classify import classify
+from ._classify import classify, is_fatal
 from ._errors import RecoveryError
 from ._policy import Classification, ErrorHandling
 
@@ -115,15 +115,23 @@ class Attempts:
         self._start_attempt()
         self._status = "success"
 
-    def failed(self, exc: BaseException, *, now: float | None = None) -> RetryDecision:
+    def failed(
+        self,
+        exc: BaseException,
+        *,
+        now: float | None = None,
+        classification: Classification | None = None,
+    ) -> RetryDecision:
         """The attempt just made raised `exc`: decide whether to retry and after how long.
 
         Fatal exceptions (KeyboardInterrupt, SystemExit, CancelledError, ...) are recorded
         and never retried; the runner should re-raise them. `now` fixes the clock for
-        HTTP-date Retry-After hints.
+        HTTP-date Retry-After hints. `classification` overrides `classify(exc, handling)`
+        (an on_error hook's answer); fatal exceptions stay permanent whatever it says.
         """
         attempt = self._start_attempt()
-        classification = classify(exc, self.handling)
+        if classification is None or is_fatal(exc):
+            classification = classify(exc, self.handling)
         retry = classification == "retry" and attempt <= self.handling.max_retries
         delay = self.handling.delay(attempt, self._rng, exc, now=now) if retry else 0.0
         self._history.append(

@@ -10,6 +10,7 @@ __all__ = [
     "DeadLetterWarning",
     "RecoveryError",
     "RecoverySettingsError",
+    "TrialSkipped",
 ]
 
 
@@ -37,3 +38,16 @@ class CircuitOpenError(RecoveryError):
 
 class DeadLetterWarning(UserWarning):
     """A dead-letter file holds a line that is not valid JSON (a torn write); it was skipped."""
+
+
+class TrialSkipped(BaseException):
+    """An on_error hook answered "skip": the trial ends as skipped, not failed.
+
+    A BaseException (like pytest's outcomes), so that `except Exception` in a trial function
+    does not swallow it and the retry policy never retries it; the session turns it into
+    `pytest.skip(reason)`.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
