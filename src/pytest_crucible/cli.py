@@ -17,10 +17,16 @@ from collections.abc import Sequence
 from .errors import CrucibleError
 from .store import DEFAULT_STORE, Store
 
-__all__ = ["main"]
+__all__ = ["AWAIT_ARGUMENTS", "main"]
+
+# `crucible --await-arguments`: the session starts the analysis early (recorder.Recorder),
+# so that importing the analysis stack overlaps the trials; the command line comes later.
+AWAIT_ARGUMENTS = "--await-arguments"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == [AWAIT_ARGUMENTS]:
+        return _await_arguments()
     parser = argparse.ArgumentParser(prog="crucible", description=__doc__.splitlines()[0])
     parser.add_argument("--store", default=str(DEFAULT_STORE), help="the SQLite results store")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +79,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrucibleError as exc:
         print(f"crucible: {exc}", file=sys.stderr)
         return 2
+
+
+def _await_arguments() -> int:
+    """Import what an analysis needs, then run the command line that arrives on stdin as
+    one JSON list (nothing arrives when the session had no run to analyse)."""
+    from . import gates, gating, reports, review  # noqa: F401 - imported for their import cost
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    return main(json.loads(line))
 
 
 def _runs(path: str, experiment: str | None) -> int:

@@ -12,12 +12,13 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ExperimentError
-from .experiment import Plan
-from .llm.pricing import PriceTable
-from .llm.types import Usage
+
+if TYPE_CHECKING:
+    from .experiment import Plan
+    from .llm.pricing import PriceTable
 
 __all__ = ["ASSUMED_LATENCY_S", "ConditionEstimate", "Estimate", "estimate_plan", "format_estimate"]
 
@@ -70,6 +71,9 @@ def estimate_plan(
     prices: PriceTable | None = None,
     measured_latency: Mapping[str, float] | None = None,
 ) -> list[ConditionEstimate]:
+    from .llm.pricing import PriceTable
+    from .llm.types import Usage
+
     experiment = plan.experiment
     declared = experiment.estimate
     measured = measured_latency or {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cli import AWAIT_ARGUMENTS
 from .errors import StoreError
 from .inputs import ResumeTarget
 from .store import Store
@@ -55,6 +56,7 @@ class Recorder:
         self._environment = environment
         self._env_cache: Mapping[str, Any] | None = None
         self.runs: dict[str, RunOutcome] = {}
+        self._reviewer: subprocess.Popen[str] | None = None
         self.warnings: list[str] = []
         self.errors: list[str] = []
         self.done = 0
@@ -65,6 +67,8 @@ class Recorder:
     def record(self, payload: Mapping[str, Any]) -> None:
         """Store one trial result (and open its run if this is the experiment's first)."""
         result = payload["trial"]
+        if self._reviewer is None:
+            self._start_reviewer()
         outcome = self._run_for(result["experiment"], payload.get("header"))
         self.writer.put(outcome.run_id, result, payload.get("worker", "main"))
         outcome.ran.add(result["key"])
@@ -130,26 +134,16 @@ class Recorder:
         failed, 2: a usage error such as an unknown gate or baseline)."""
         ids = [o.run_id for o in self.runs.values() if o.stored]
         if not ids:
+            self.close_reviewer()
             return 0
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (package_root, os.environ.get("PYTHONPATH")) if p
-            ),
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "pytest_crucible.cli",
-            "--store",
-            str(self.store.path),
-            "analyse",
-            "--json-lines",
-            *extra_arguments,
-            *ids,
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        arguments = ["--store", str(self.store.path), "analyse", "--json-lines"]
+        arguments += [*extra_arguments, *ids]
+        if self._reviewer is None:
+            self._start_reviewer()
+        assert self._reviewer is not None
+        stdout, stderr = self._reviewer.communicate(json.dumps(arguments) + "\n")
+        done = subprocess.CompletedProcess(arguments, self._reviewer.returncode, stdout, stderr)
+        self._reviewer = None
         reviews = {}
         for line in done.stdout.splitlines():
             if line.startswith("{"):
@@ -166,6 +160,31 @@ class Recorder:
                 f"Rerun it with `crucible analyse {' '.join(ids)}`:\n{tail}"
             )
         return done.returncode
+
+    def _start_reviewer(self) -> None:
+        """Start the analysis child now: it imports numpy, pandas, scipy and the reports
+        (about 2 s) while the trials run, then waits for its command line on stdin."""
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (package_root, os.environ.get("PYTHONPATH")) if p
+            ),
+        }
+        self._reviewer = subprocess.Popen(
+            [sys.executable, "-m", "pytest_crucible.cli", AWAIT_ARGUMENTS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def close_reviewer(self) -> None:
+        """End an analysis child that will not be needed (no run to analyse)."""
+        if self._reviewer is not None:
+            self._reviewer.communicate("")
+            self._reviewer = None
 
     def summaries(self) -> str:
         return "\n\n".join(self.summary(outcome) for outcome in self.runs.values())

@@ -587,6 +587,8 @@ class CrucibleSession:
                 handler.addFilter(self.log_filter)
 
     def pytest_unconfigure(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close_reviewer()
         logging.getLogger().removeHandler(self.log_handler)
         self.loop.close()
         if self.controller:
