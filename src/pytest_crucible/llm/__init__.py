@@ -5,9 +5,9 @@
     response.content, response.usage, backend.cost(response)
 
 Backends take a `ModelRequest` and return a `ModelResponse` (`generate` / `agenerate`), retry
-what is worth retrying (`RetryPolicy`), raise `ModelCallError`s that say what to do, and read
-API keys from environment variables only. `chat()` / `achat()` are one-line helpers that
-return the answer's text. See docs/models.md.
+what is worth retrying (`RetryPolicy`), keep to rate limits (`RateLimit`), raise
+`ModelCallError`s that say what to do, and read API keys from environment variables only.
+`chat()` / `achat()` are one-line helpers that return the answer's text. See docs/models.md.
 
 Importing this package stays cheap (the session imports `llm.context` on every run): the
 backends, their HTTP stack (aiohttp, tenacity) and the chat helpers load on first use, and
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .anthropic import AnthropicBackend
     from .openai_chat import Message, achat, chat
     from .openai_compat import OpenAICompatibleBackend
+    from .ratelimit import RateLimit, RateLimiter
     from .retry import RetryPolicy
 
 __all__ = [
@@ -64,6 +65,8 @@ __all__ = [
     "ModelUnavailableError",
     "OpenAICompatibleBackend",
     "PriceTable",
+    "RateLimit",
+    "RateLimiter",
     "RetryPolicy",
     "ToolCall",
     "ToolSpec",
@@ -78,6 +81,8 @@ _LAZY = {
     "AnthropicBackend": ".anthropic",
     "Message": ".openai_chat",
     "OpenAICompatibleBackend": ".openai_compat",
+    "RateLimit": ".ratelimit",
+    "RateLimiter": ".ratelimit",
     "RetryPolicy": ".retry",
     "achat": ".openai_chat",
     "chat": ".openai_chat",

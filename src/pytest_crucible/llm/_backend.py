@@ -6,8 +6,14 @@ answer (`_parse`); `HTTPBackend` does the rest, the same way for `generate` and 
 
 1. the trial's call context may answer (cache hit, replay) or refuse (budget) the call;
 2. the request is sent with retries (`RetryPolicy`); each failed attempt is recorded;
+   with a `rate_limit`, each attempt first takes a permit from the model's `RateLimiter`
+   and gives it back with its outcome (usage, or the status and Retry-After of a failure);
 3. the answer becomes a `ModelResponse` (latency of the successful attempt, attempts made,
    the response JSON as `raw`), which the call context then accounts for.
+
+Retry-After and the limiter: the failed caller sleeps the Retry-After in its retry loop
+while the limiter pauses every other caller until the same deadline; when the retry wakes,
+the pause is over (unless a later answer moved it), so nobody waits twice.
 
 API keys are read from the environment variable named by `api_key_env` at call time, go into
 request headers and nowhere else; text quoted from a response has the key masked out.
@@ -18,7 +24,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -28,6 +35,7 @@ import httpx
 import pydantic
 import tenacity
 
+from ..errors import ConfigError
 from ._http import AsyncTransport, ClientPool, make_limits, make_timeout
 from ._wire import (
     BadResponse,
@@ -51,6 +59,7 @@ from .errors import (
     ModelUnavailableError,
 )
 from .pricing import PriceTable
+from .ratelimit import Permit, RateLimiter, RateLimitSpec, build_limiters, estimate_tokens
 from .retry import RetryableFailure, RetryPolicy, parse_retry_after
 from .types import ModelRequest, ModelResponse
 
@@ -68,6 +77,8 @@ class _Call:
     body: bytes
     headers: dict[str, str]
     secret: str | None
+    limiter: RateLimiter | None
+    tokens: int  # the estimate the limiter charges (0 without a limiter)
 
 
 class HTTPBackend:
@@ -91,6 +102,7 @@ class HTTPBackend:
         async_transport: AsyncTransport,
         client: httpx.Client | None,
         async_client: httpx.AsyncClient | None,
+        rate_limit: RateLimitSpec = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections={max_connections}: must be at least 1")
@@ -109,6 +121,7 @@ class HTTPBackend:
             async_client=async_client,
         )
         self.url = self._endpoint()
+        self._limiters = build_limiters(rate_limit)
 
     # -- what a concrete backend provides ----------------------------------------------------
 
@@ -181,6 +194,20 @@ class HTTPBackend:
         cost = self.cost(response)
         return response if cost is None else response.model_copy(update={"cost_usd": cost})
 
+    def rate_limiter(self, model: str | None = None) -> RateLimiter | None:
+        """The limiter that `model`'s calls go through (None: not limited). With one
+        `RateLimit` it is the same for every model; with a dict by model name, name one."""
+        limiters = self._limiters
+        if not isinstance(limiters, dict):
+            return limiters
+        if model is None:
+            names = ", ".join(repr(name) for name in sorted(limiters)) or "none"
+            raise ConfigError(
+                f"{self.name}.rate_limiter(): this backend's rate limits are per model; "
+                f"name one (limited models: {names})"
+            )
+        return limiters.get(model)
+
     def cost(self, response: ModelResponse) -> float | None:
         """USD for a response's usage by `self.prices`; None when its model has no price."""
         return self.prices.cost(response.model, response.usage)
@@ -219,55 +246,95 @@ class HTTPBackend:
     def _call(self, request: ModelRequest) -> ModelResponse:
         call = self._prepare(request)
         failures: list[FailedAttempt] = []
-        answer: httpx.Response | None = None
-        latency, attempts = 0.0, 0
+        response: ModelResponse | None = None
+        attempts = 0
         try:
             for attempt in self.retry.retrying(_recorder(failures)):
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    began = time.perf_counter()
-                    try:
-                        answer = self._pool.client().post(
-                            call.url, content=call.body, headers=call.headers
-                        )
-                    except Exception as exc:
-                        failure = self._transport_failure(call, exc, attempts, failures)
-                        if failure is exc:
-                            raise
-                        raise failure from exc
-                    latency = time.perf_counter() - began
-                    self._check_status(call, answer, attempts, failures)
+                    permit = call.limiter.acquire(call.tokens) if call.limiter else None
+                    with self._settled(call, permit):
+                        began = time.perf_counter()
+                        try:
+                            answer = self._pool.client().post(
+                                call.url, content=call.body, headers=call.headers
+                            )
+                        except Exception as exc:
+                            failure = self._transport_failure(call, exc, attempts, failures)
+                            if failure is exc:
+                                raise
+                            raise failure from exc
+                        latency = time.perf_counter() - began
+                        response = self._answered(call, answer, latency, attempts, failures)
+                        self._settle_success(call, permit, response)
         except RetryableFailure as failure:
             raise self._gave_up(call, failure, attempts, failures) from failure
-        assert answer is not None
-        return self._response(call, answer, latency, attempts, failures)
+        assert response is not None
+        return response
 
     async def _acall(self, request: ModelRequest) -> ModelResponse:
         call = self._prepare(request)
         failures: list[FailedAttempt] = []
-        answer: httpx.Response | None = None
-        latency, attempts = 0.0, 0
+        response: ModelResponse | None = None
+        attempts = 0
         client = await self._pool.async_client()
         try:
             async for attempt in self.retry.aretrying(_recorder(failures)):
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    began = time.perf_counter()
-                    try:
-                        answer = await client.post(
-                            call.url, content=call.body, headers=call.headers
-                        )
-                    except Exception as exc:
-                        failure = self._transport_failure(call, exc, attempts, failures)
-                        if failure is exc:
-                            raise
-                        raise failure from exc
-                    latency = time.perf_counter() - began
-                    self._check_status(call, answer, attempts, failures)
+                    permit = await call.limiter.aacquire(call.tokens) if call.limiter else None
+                    with self._settled(call, permit):
+                        began = time.perf_counter()
+                        try:
+                            answer = await client.post(
+                                call.url, content=call.body, headers=call.headers
+                            )
+                        except Exception as exc:
+                            failure = self._transport_failure(call, exc, attempts, failures)
+                            if failure is exc:
+                                raise
+                            raise failure from exc
+                        latency = time.perf_counter() - began
+                        response = self._answered(call, answer, latency, attempts, failures)
+                        self._settle_success(call, permit, response)
         except RetryableFailure as failure:
             raise self._gave_up(call, failure, attempts, failures) from failure
-        assert answer is not None
+        assert response is not None
+        return response
+
+    def _answered(
+        self,
+        call: _Call,
+        answer: httpx.Response,
+        latency: float,
+        attempts: int,
+        failures: list[FailedAttempt],
+    ) -> ModelResponse:
+        """The attempt's HTTP answer checked (a retryable status raises) and parsed."""
+        self._check_status(call, answer, attempts, failures)
         return self._response(call, answer, latency, attempts, failures)
+
+    @contextmanager
+    def _settled(self, call: _Call, permit: Permit | None) -> Iterator[None]:
+        """Give the attempt's permit back as a failure when the attempt raises: with the
+        status, and the Retry-After unless it is beyond what the retry policy waits (that
+        call fails at once; pausing everyone that long would only stall them)."""
+        try:
+            yield
+        except BaseException as exc:
+            if permit is not None and call.limiter is not None:
+                status = getattr(exc, "status", None)
+                after = getattr(exc, "retry_after", None)
+                if self.retry.too_long(exc):
+                    after = None
+                call.limiter.failure(permit, status=status, retry_after=after)
+            raise
+
+    @staticmethod
+    def _settle_success(call: _Call, permit: Permit | None, response: ModelResponse) -> None:
+        if permit is not None and call.limiter is not None:
+            used = response.usage.total_tokens
+            call.limiter.success(permit, used if used > 0 else None)
 
     def _prepare(self, request: ModelRequest) -> _Call:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -288,7 +355,9 @@ class HTTPBackend:
         headers = {"content-type": "application/json", "accept": "application/json"}
         headers.update(self._default_headers)
         headers.update(self._auth_headers(key))
-        return _Call(request, self.url, body, headers, key)
+        limiter = self.rate_limiter(request.model) if self._limiters is not None else None
+        tokens = estimate_tokens(request) if limiter is not None else 0
+        return _Call(request, self.url, body, headers, key, limiter, tokens)
 
     def _transport_failure(
         self, call: _Call, exc: Exception, attempt: int, failures: list[FailedAttempt]

@@ -28,6 +28,7 @@ from ._backend import HTTPBackend
 from ._http import AsyncTransport
 from ._wire import BadResponse, Parsed, parse_arguments
 from .pricing import PriceTable
+from .ratelimit import RateLimitSpec
 from .retry import RetryPolicy
 from .types import ChatMessage, ModelRequest, ToolCall, Usage
 
@@ -66,6 +67,7 @@ class AnthropicBackend(HTTPBackend):
         async_transport: AsyncTransport = "aiohttp",
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
+        rate_limit: RateLimitSpec = None,
     ) -> None:
         self.anthropic_version = anthropic_version
         super().__init__(
@@ -80,6 +82,7 @@ class AnthropicBackend(HTTPBackend):
             async_transport=async_transport,
             client=client,
             async_client=async_client,
+            rate_limit=rate_limit,
         )
 
     def _endpoint(self) -> str:

@@ -24,6 +24,7 @@ from ._backend import HTTPBackend
 from ._http import AsyncTransport
 from ._wire import BadResponse, Parsed, parse_arguments
 from .pricing import PriceTable
+from .ratelimit import RateLimitSpec
 from .retry import RetryPolicy
 from .types import ChatMessage, ModelRequest, ToolCall, Usage
 
@@ -38,7 +39,8 @@ class OpenAICompatibleBackend(HTTPBackend):
     connection, `connect_timeout` opening one; `retry` is the `RetryPolicy`; `prices` a
     `PriceTable` for `cost()` (default: the built-in table); `default_headers` are sent with
     every request; `client` / `async_client` are your own httpx clients to use (never closed
-    by the backend)."""
+    by the backend); `rate_limit` a `RateLimit` (or a dict of them by model name) that every
+    call of this backend object goes through."""
 
     name = "openai-compatible"
     key_required = False
@@ -58,6 +60,7 @@ class OpenAICompatibleBackend(HTTPBackend):
         async_transport: AsyncTransport = "aiohttp",
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
+        rate_limit: RateLimitSpec = None,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -71,6 +74,7 @@ class OpenAICompatibleBackend(HTTPBackend):
             async_transport=async_transport,
             client=client,
             async_client=async_client,
+            rate_limit=rate_limit,
         )
 
     def _endpoint(self) -> str:
