@@ -159,12 +159,19 @@ def test_function_scoped_fixtures_make_trials_run_one_at_a_time(
 
 
 @pytest.mark.parametrize("xdist", XDIST)
+@pytest.mark.parametrize("stop", ["-x", "--maxfail=2"])
 def test_exitfirst_stops_starting_trials_and_keeps_what_finished(
-    pytester: pytest.Pytester, calls_file: Path, xdist: list[str], monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    calls_file: Path,
+    xdist: list[str],
+    stop: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write(pytester, ASYNC_TRIAL)
-    monkeypatch.setenv("CRUCIBLE_FAIL", "i3")
-    result = pytester.runpytest("--crucible", "--crucible-report=none", "-x", *xdist)
+    monkeypatch.setenv("CRUCIBLE_FAIL", "i3")  # fast-i3-r0 and fast-i3-r1 fail
+    # slow enough that the stop reaches xdist workers before they ran everything
+    monkeypatch.setenv("CRUCIBLE_SLEEP", "0.2")
+    result = pytester.runpytest("--crucible", "--crucible-report=none", stop, *xdist)
     # xdist reports -x as an interruption (exit 2), as it does without crucible
     expected = pytest.ExitCode.INTERRUPTED if xdist else pytest.ExitCode.TESTS_FAILED
     assert result.ret == expected

@@ -40,13 +40,38 @@ PLUGIN_FIXTURES = frozenset({"condition", "item", "trial", "_crucible_trial"})
 GROUP_PREFIX = "crucible"
 
 
+class _Gate:
+    """Whether a started trial may begin: decided once, under a lock, by whichever comes
+    first, the trial taking its slot or `stop()` cancelling it. (Without the lock a trial
+    could begin its model call just as it is cancelled: called, but never stored.)"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "waiting"
+
+    def begin(self) -> bool:
+        with self._lock:
+            if self._state == "cancelled":
+                return False
+            self._state = "running"
+            return True
+
+    def cancel(self) -> bool:
+        """Cancel a trial that has not begun; False when it is already running."""
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = "cancelled"
+            return True
+
+
 @dataclass
 class Started:
     """A trial started ahead of its item."""
 
     active: ActiveTrial
     future: Future[None]
-    running: threading.Event = field(default_factory=threading.Event)
+    gate: _Gate = field(default_factory=_Gate)
 
 
 def shares_fixtures(item: pytest.Item) -> list[str]:
@@ -125,14 +150,14 @@ class Prefetcher:
         self, fn: Callable[..., Any], active: ActiveTrial, kwargs: dict[str, Any], limit: int
     ) -> Started:
         active.trial.concurrent = True
-        running = threading.Event()
+        gate = _Gate()
         semaphore = self._semaphore(limit)
         if inspect.iscoroutinefunction(fn):
-            coro = _run_async(fn, kwargs, active, semaphore, running)
+            coro = _run_async(fn, kwargs, active, semaphore, gate)
         else:
-            coro = _run_sync(fn, kwargs, active, semaphore, running, self._thread_pool(limit))
+            coro = _run_sync(fn, kwargs, active, semaphore, gate, self._thread_pool(limit))
         future = self._loop.submit(coro)
-        return Started(active, future, running)
+        return Started(active, future, gate)
 
     def _semaphore(self, limit: int) -> asyncio.Semaphore:
         # one limit per (loop, limit): experiments with the same limit share the slots
@@ -158,7 +183,7 @@ class Prefetcher:
         pending = list(self._started.values())
         self._started.clear()
         for started in pending:
-            if not started.running.is_set():
+            if started.gate.cancel():
                 started.future.cancel()
         # a KeyboardInterrupt (a second Ctrl-C) ends the wait; the caller stops again at 0
         wait([started.future for started in pending], timeout=grace)
@@ -179,10 +204,11 @@ async def _run_async(
     kwargs: dict[str, Any],
     active: ActiveTrial,
     semaphore: asyncio.Semaphore,
-    running: threading.Event,
+    gate: _Gate,
 ) -> None:
     async with semaphore:
-        running.set()
+        if not gate.begin():  # stop() cancelled it before it took its slot
+            raise asyncio.CancelledError
         enter_trial(active.trial)  # in this task's own context
         try:
             await fn(**kwargs)
@@ -196,11 +222,12 @@ async def _run_sync(
     kwargs: dict[str, Any],
     active: ActiveTrial,
     semaphore: asyncio.Semaphore,
-    running: threading.Event,
+    gate: _Gate,
     pool: ThreadPoolExecutor,
 ) -> None:
     async with semaphore:
-        running.set()
+        if not gate.begin():  # stop() cancelled it before it took its slot
+            raise asyncio.CancelledError
         enter_trial(active.trial)
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
