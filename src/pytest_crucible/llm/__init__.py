@@ -9,9 +9,9 @@ what is worth retrying (`RetryPolicy`), keep to rate limits (`RateLimit`), raise
 `ModelCallError`s that say what to do, and read API keys from environment variables only.
 `chat()` / `achat()` are one-line helpers that return the answer's text. See docs/models.md.
 
-Importing this package stays cheap (the session imports `llm.context` on every run): the
-backends, their HTTP stack (aiohttp, tenacity) and the chat helpers load on first use, and
-xllamacpp only when a local server is started.
+Importing this package stays cheap (the session imports `llm.context` on every run): every
+name loads on first use (the pydantic models, httpx, aiohttp, tenacity), and xllamacpp only
+when a local server is started.
 """
 
 from __future__ import annotations
@@ -19,33 +19,32 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    FailedAttempt,
-    ModelAuthError,
-    ModelCallError,
-    ModelConfigError,
-    ModelRequestError,
-    ModelResponseError,
-    ModelUnavailableError,
-)
-from .local import LocalServer, find_model, local_server
-from .pricing import ModelPrice, PriceTable
-from .types import (
-    Backend,
-    ChatMessage,
-    ModelRequest,
-    ModelResponse,
-    ToolCall,
-    ToolSpec,
-    Usage,
-)
-
 if TYPE_CHECKING:
     from .anthropic import AnthropicBackend
+    from .errors import (
+        FailedAttempt,
+        ModelAuthError,
+        ModelCallError,
+        ModelConfigError,
+        ModelRequestError,
+        ModelResponseError,
+        ModelUnavailableError,
+    )
+    from .local import LocalServer, find_model, local_server
     from .openai_chat import Message, achat, chat
     from .openai_compat import OpenAICompatibleBackend
+    from .pricing import ModelPrice, PriceTable
     from .ratelimit import RateLimit, RateLimiter
     from .retry import RetryPolicy
+    from .types import (
+        Backend,
+        ChatMessage,
+        ModelRequest,
+        ModelResponse,
+        ToolCall,
+        ToolSpec,
+        Usage,
+    )
 
 __all__ = [
     "AnthropicBackend",
@@ -78,6 +77,32 @@ __all__ = [
 ]
 
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "FailedAttempt",
+            "ModelAuthError",
+            "ModelCallError",
+            "ModelConfigError",
+            "ModelRequestError",
+            "ModelResponseError",
+            "ModelUnavailableError",
+        ),
+        ".errors",
+    ),
+    **dict.fromkeys(("LocalServer", "find_model", "local_server"), ".local"),
+    **dict.fromkeys(("ModelPrice", "PriceTable"), ".pricing"),
+    **dict.fromkeys(
+        (
+            "Backend",
+            "ChatMessage",
+            "ModelRequest",
+            "ModelResponse",
+            "ToolCall",
+            "ToolSpec",
+            "Usage",
+        ),
+        ".types",
+    ),
     "AnthropicBackend": ".anthropic",
     "Message": ".openai_chat",
     "OpenAICompatibleBackend": ".openai_compat",

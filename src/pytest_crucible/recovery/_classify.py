@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
-
 from ._errors import ClassifierError
 from ._hints import status_code_of
 from ._policy import Classification, ErrorHandling
@@ -14,9 +12,6 @@ __all__ = ["classify", "is_fatal"]
 _BUILTIN: dict[type[BaseException], Classification] = {
     TimeoutError: "retry",  # also asyncio.TimeoutError and socket.timeout
     ConnectionError: "retry",  # refused, reset, aborted, broken pipe
-    httpx.TransportError: "retry",  # timeouts, network errors, remote protocol errors
-    httpx.UnsupportedProtocol: "permanent",  # a bad URL scheme: retrying cannot help
-    httpx.LocalProtocolError: "permanent",  # our request is malformed
     AssertionError: "permanent",
     TypeError: "permanent",
     ValueError: "permanent",
@@ -31,6 +26,10 @@ _BUILTIN: dict[type[BaseException], Classification] = {
 # Built-in knowledge, by class name, for SDKs we do not import (matched anywhere in the MRO,
 # nearest first). Their status errors are covered by the status-code rules.
 _BY_NAME: dict[str, Classification] = {
+    # httpx, by name so that importing this module does not cost httpx's import (50 ms)
+    "httpx.TransportError": "retry",  # timeouts, network errors, remote protocol errors
+    "httpx.UnsupportedProtocol": "permanent",  # a bad URL scheme: retrying cannot help
+    "httpx.LocalProtocolError": "permanent",  # our request is malformed
     "APITimeoutError": "retry",  # openai, anthropic
     "APIConnectionError": "retry",  # openai, anthropic
     "ClientConnectionError": "retry",  # aiohttp
@@ -125,6 +124,10 @@ def _builtin_rule(exc: BaseException, handling: ErrorHandling) -> Classification
             return _BUILTIN[cls]
         if cls.__name__ in _BY_NAME:
             return _BY_NAME[cls.__name__]
+        if cls.__module__.startswith("httpx"):
+            rule = _BY_NAME.get(f"httpx.{cls.__name__}")
+            if rule is not None:
+                return rule
     return None
 
 
