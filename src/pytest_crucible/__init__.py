@@ -7,7 +7,7 @@ Declare an `Experiment` (conditions x dataset items x repeats), mark its trial f
 
 from __future__ import annotations
 
-from . import datasets
+from . import datasets, validation
 from .calls import Budget
 from .conditions import Condition
 from .config import ConfigSchema, Field
@@ -24,29 +24,40 @@ from .errors import (
 from .estimate import Estimate
 from .experiment import Experiment
 from .frames import load_runs, load_trials
+from .hooks import HookError, Hooks
 from .metrics import Analysis, Metric
+from .recovery import CircuitBreakerSettings, ErrorHandling
 from .trial import Trial
+from .validation import MetricSchema, MetricValidation, MetricValidationError
 
 __all__ = [
     "Analysis",
     "Budget",
+    "CircuitBreakerSettings",
     "Condition",
     "ConfigError",
     "ConfigSchema",
     "CrucibleError",
     "Dataset",
     "DatasetError",
+    "ErrorHandling",
     "Estimate",
     "Experiment",
     "ExperimentError",
     "Field",
+    "HookError",
+    "Hooks",
     "Item",
     "Metric",
     "MetricError",
+    "MetricSchema",
+    "MetricValidation",
+    "MetricValidationError",
     "ResumeError",
     "StoreError",
     "Trial",
     "datasets",
     "load_runs",
     "load_trials",
+    "validation",
 ]

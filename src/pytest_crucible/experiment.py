@@ -18,7 +18,10 @@ from .conditions import Condition
 from .config import config_to_dict, resolve_config
 from .datasets import Item, coerce
 from .errors import CrucibleError, ExperimentError
+from .hooks import Hooks
 from .metrics import Analysis, Metric
+from .recovery import ErrorHandling
+from .validation import MetricValidation, OnInvalid
 
 __all__ = ["Experiment", "Plan", "TrialSpec", "registered_experiment"]
 
@@ -117,6 +120,9 @@ class Experiment:
         concurrency: int | None = None,
         budget: Any = None,
         estimate: Any = None,
+        hooks: Hooks | None = None,
+        error_handling: ErrorHandling | None = None,
+        validation: MetricValidation | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ExperimentError(
@@ -155,6 +161,12 @@ class Experiment:
         # --crucible-estimate; neither changes results, so neither is in the fingerprint
         self.budget = budget
         self.estimate = estimate
+        # lifecycle hooks, retry policy and metric validation (docs/hooks.md,
+        # docs/recovery.md): how trials are run and checked, not what they compute, so they
+        # are not in the fingerprint either
+        self.hooks, self.error_handling, self.validation = _run_settings(
+            name, hooks, error_handling, validation
+        )
         self.conditions: dict[str, Condition] = {}
         self.trial_function: Callable[..., Any] | None = None
         for condition_name, fn in (conditions or {}).items():
@@ -323,6 +335,31 @@ def _coerce_metrics(
                 f"got {metric!r:.60}"
             )
     return dict(metrics)
+
+
+def _run_settings(
+    experiment: str, hooks: Any, handling: Any, validation: Any
+) -> tuple[Hooks, ErrorHandling | None, MetricValidation | None]:
+    where = f"experiment {experiment}"
+    if hooks is not None and not isinstance(hooks, Hooks):
+        raise ExperimentError(
+            f"{where}: hooks={hooks!r:.60} must be crucible.Hooks(before_condition=..., ...)"
+        )
+    if handling is not None and not isinstance(handling, ErrorHandling):
+        raise ExperimentError(
+            f"{where}: error_handling={handling!r:.60} must be crucible.ErrorHandling(...)"
+        )
+    if validation is not None and not isinstance(validation, MetricValidation):
+        raise ExperimentError(
+            f"{where}: validation={validation!r:.60} must be crucible.MetricValidation(...)"
+        )
+    if validation is not None and validation.on_invalid is OnInvalid.RETRY and handling is None:
+        raise ExperimentError(
+            f"{where}: validation on_invalid='retry' reruns trials under the experiment's "
+            "retry policy, and it has none; pass error_handling=crucible.ErrorHandling("
+            "max_retries=3, ...) or choose on_invalid='log' or 'abort'"
+        )
+    return hooks or Hooks(), handling, validation
 
 
 def registered_experiment(fn: Any) -> Experiment | None:

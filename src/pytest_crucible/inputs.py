@@ -25,11 +25,19 @@ _RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 
 @dataclass(frozen=True)
 class ResumeTarget:
-    """A stored run that this session continues: its id, its seed, its passed trial keys."""
+    """A stored run that this session continues: its id, its seed, its passed trial keys;
+    `only`: the keys of the trials to run (its failed ones, for --crucible-retry-failed),
+    or None to run every trial that did not pass."""
 
     run_id: str
     seed: int
     completed: frozenset[str]
+    only: frozenset[str] | None = None
+
+    def skips(self, key: str) -> bool:
+        """Whether this session leaves the trial with `key` out: it passed (resume), or it
+        is not one of the failed trials (retry-failed)."""
+        return key in self.completed or (self.only is not None and key not in self.only)
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,12 @@ class SessionInputs:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["resume"] = {
-            name: {"run_id": t.run_id, "seed": t.seed, "completed": sorted(t.completed)}
+            name: {
+                "run_id": t.run_id,
+                "seed": t.seed,
+                "completed": sorted(t.completed),
+                "only": None if t.only is None else sorted(t.only),
+            }
             for name, t in self.resume.items()
         }
         return data
@@ -74,17 +87,29 @@ class SessionInputs:
             seed_override=data["seed_override"],
             overrides=tuple((o[0], o[1], o[2]) for o in data["overrides"]),
             resume={
-                name: ResumeTarget(t["run_id"], t["seed"], frozenset(t["completed"]))
+                name: ResumeTarget(
+                    t["run_id"],
+                    t["seed"],
+                    frozenset(t["completed"]),
+                    None if t.get("only") is None else frozenset(t["only"]),
+                )
                 for name, t in data["resume"].items()
             },
         )
 
 
-def resolve_resume(store: Store, requested: str | None) -> dict[str, ResumeTarget]:
+def resolve_resume(
+    store: Store,
+    requested: str | None,
+    *,
+    option: str = "--crucible-resume",
+    failed_only: bool = False,
+) -> dict[str, ResumeTarget]:
     """Which run each experiment continues.
 
     `latest` continues the newest run of every stored experiment; a run id (or several,
-    comma-separated) continues those runs alone.
+    comma-separated) continues those runs alone. With `failed_only` (--crucible-retry-failed)
+    only the trials stored as failed run again.
     """
     if requested is None:
         return {}
@@ -93,33 +118,40 @@ def resolve_resume(store: Store, requested: str | None) -> dict[str, ResumeTarge
         newest: dict[str, RunInfo] = {}
         for run in runs:  # newest first
             newest.setdefault(run.experiment, run)
-        return {name: _target(store, run) for name, run in newest.items()}
+        return {name: _target(store, run, failed_only) for name, run in newest.items()}
     targets: dict[str, ResumeTarget] = {}
     for run_id in (part.strip() for part in requested.split(",")):
         found = next((r for r in runs if r.run_id == run_id), None)
         if found is None:
-            raise ResumeError(_unknown_run(run_id, runs, store))
+            raise ResumeError(_unknown_run(run_id, runs, store, option))
         run = found
         if run.experiment in targets:
             raise ResumeError(
-                f"--crucible-resume={requested}: names two runs of experiment "
+                f"{option}={requested}: names two runs of experiment "
                 f"{run.experiment!r}; a session continues one run per experiment"
             )
-        targets[run.experiment] = _target(store, run)
+        targets[run.experiment] = _target(store, run, failed_only)
     return targets
 
 
-def _target(store: Store, run: RunInfo) -> ResumeTarget:
-    return ResumeTarget(run.run_id, run.seed, frozenset(store.completed_keys(run.run_id)))
+def _target(store: Store, run: RunInfo, failed_only: bool = False) -> ResumeTarget:
+    only = None
+    if failed_only:
+        rows = store.query(
+            "SELECT trial_key FROM trials WHERE run_id = ? AND status = 'failed'", (run.run_id,)
+        )
+        only = frozenset(row[0] for row in rows)
+    completed = frozenset(store.completed_keys(run.run_id))
+    return ResumeTarget(run.run_id, run.seed, completed, only)
 
 
-def _unknown_run(run_id: str, runs: list[RunInfo], store: Store) -> str:
-    message = f"--crucible-resume={run_id}: no such run in store {store.path}."
+def _unknown_run(run_id: str, runs: list[RunInfo], store: Store, option: str) -> str:
+    message = f"{option}={run_id}: no such run in store {store.path}."
     if not _RUN_ID.match(run_id) and ("/" in run_id or "." in run_id or "::" in run_id):
         message += (
             f" {run_id!r} looks like a path: the option took it as its value. Write "
-            "`--crucible-resume` last or as `--crucible-resume=latest`, or give the run id "
-            "with `=` (--crucible-resume=RUN_ID)."
+            f"`{option}` last or as `{option}=latest`, or give the run id "
+            f"with `=` ({option}=RUN_ID)."
         )
     if not runs:
         return message + " The store holds no runs yet."

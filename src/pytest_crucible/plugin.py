@@ -14,6 +14,12 @@ from .session import SESSION_PLUGIN, TRIAL_PARAM, CrucibleSession, check_trial_a
 from .trial import Trial
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("crucible", "pytest-crucible: experiments as test suites")
     group.addoption(
@@ -36,6 +42,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="continue the latest run of each experiment, or --crucible-resume=RUN_ID "
         "(write the id with '='): passed trials are reused, the rest run",
+    )
+    group.addoption(
+        "--crucible-retry-failed",
+        metavar="RUN_ID",
+        nargs="?",
+        const="latest",
+        default=None,
+        help="run again only the failed trials of the latest run of each experiment, or "
+        "--crucible-retry-failed=RUN_ID (write the id with '='), into that run",
     )
     group.addoption(
         "--crucible-set",

@@ -17,22 +17,27 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .conditions import Condition
 from .datasets import Item
 from .llm.context import _CURRENT as _CALL_CONTEXT
+from .recovery import Attempts, Classification, TrialSkipped
 from .trial import Trial, describe_exception
+from .validation import MetricValidationError
 
 __all__ = [
     "CURRENT_TRIAL",
     "ActiveTrial",
     "BoundCondition",
+    "ConditionHooks",
     "ForeignTrialFilter",
     "LoopThread",
     "TrialLogHandler",
     "enter_trial",
+    "run_trial_async",
     "run_trial_function",
+    "run_trial_sync",
 ]
 
 T = TypeVar("T")
@@ -121,19 +126,62 @@ class LoopThread:
         loop.close()
 
 
+class ConditionHooks(Protocol):
+    """What the condition wrapper calls around each call: the session's lifecycle hooks
+    (the experiment's `Hooks` and the `pytest_crucible_*` hooks). A hook that raises makes
+    the wrapper raise a `HookError` naming it."""
+
+    def before_condition(self, condition: Condition, trial: Trial) -> None: ...
+
+    def after_condition(self, condition: Condition, trial: Trial, result: Any) -> None: ...
+
+    def on_error(
+        self, condition: Condition, trial: Trial, error: Exception, attempt: int
+    ) -> str | None: ...
+
+
+class _NoHooks:
+    def before_condition(self, condition: Condition, trial: Trial) -> None:
+        return None
+
+    def after_condition(self, condition: Condition, trial: Trial, result: Any) -> None:
+        return None
+
+    def on_error(
+        self, condition: Condition, trial: Trial, error: Exception, attempt: int
+    ) -> str | None:
+        return None
+
+
+_OVERRIDES: dict[str | None, Classification | None] = {"retry": "retry", "fail": "permanent"}
+
+
 class BoundCondition:
     """The `condition` fixture: the trial's condition, recording outputs, timings and errors.
 
     Called from a sync trial function it returns the result (an async condition is run on the
     process loop); called from an async trial function it returns an awaitable (a sync
     condition then runs in a worker thread so the loop stays free).
+
+    Each call runs under the trial's retry policy (`trial.recovery`): a failed attempt is
+    classified (an on_error hook may decide instead) and retried after the policy's delay
+    (`time.sleep` or `asyncio.sleep`); the lifecycle hooks run before and after the call.
     """
 
-    def __init__(self, condition: Condition, trial: Trial, loop: LoopThread, *, awaited: bool):
+    def __init__(
+        self,
+        condition: Condition,
+        trial: Trial,
+        loop: LoopThread,
+        *,
+        awaited: bool,
+        hooks: ConditionHooks | None = None,
+    ):
         self._condition = condition
         self._trial = trial
         self._loop = loop
         self._awaited = awaited
+        self._hooks: ConditionHooks = hooks or _NoHooks()
         self.name = condition.name
         self.params = dict(condition.params)
 
@@ -145,29 +193,95 @@ class BoundCondition:
             return self._call_async(args, kwargs)
         if self._condition.is_async:
             return self._loop.run(self._call_async(args, kwargs))
-        started = time.perf_counter()
-        try:
-            output = self._condition(*args, **kwargs)
-        except BaseException as exc:
-            self._trial.note_error(exc, time.perf_counter() - started)
-            raise
-        self._trial.note_call(output, time.perf_counter() - started)
-        return output
+        self._hooks.before_condition(self._condition, self._trial)
+        attempts = self._trial.recovery.start_call()
+        error_before = self._trial.error
+        while True:
+            started = time.perf_counter()
+            try:
+                output = self._condition(*args, **kwargs)
+            except BaseException as exc:
+                self._trial.note_error(exc, time.perf_counter() - started)
+                delay = self._failed(attempts, exc)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+            else:
+                seconds = time.perf_counter() - started
+                return self._succeeded(attempts, output, seconds, error_before)
 
     async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        started = time.perf_counter()
-        try:
-            if self._condition.is_async:
-                output = await self._condition(*args, **kwargs)
+        self._hooks.before_condition(self._condition, self._trial)
+        attempts = self._trial.recovery.start_call()
+        error_before = self._trial.error
+        while True:
+            started = time.perf_counter()
+            try:
+                if self._condition.is_async:
+                    output = await self._condition(*args, **kwargs)
+                else:
+                    output = await asyncio.to_thread(self._condition, *args, **kwargs)
+                    if inspect.isawaitable(output):  # a sync callable that returned an awaitable
+                        output = await output
+            except BaseException as exc:
+                self._trial.note_error(exc, time.perf_counter() - started)
+                delay = self._failed(attempts, exc)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
             else:
-                output = await asyncio.to_thread(self._condition, *args, **kwargs)
-                if inspect.isawaitable(output):  # a sync callable that returned an awaitable
-                    output = await output
-        except BaseException as exc:
-            self._trial.note_error(exc, time.perf_counter() - started)
-            raise
-        self._trial.note_call(output, time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                return self._succeeded(attempts, output, seconds, error_before)
+
+    def _succeeded(self, attempts: Attempts, output: Any, seconds: float, error_before: Any) -> Any:
+        trial = self._trial
+        trial.note_call(output, seconds)
+        attempts.succeeded()
+        trial.recovery.end_call(attempts)
+        if attempts.count > 1:  # the errors that were retried are in trial.recovery
+            trial.error = error_before
+        self._hooks.after_condition(self._condition, trial, output)
         return output
+
+    def _failed(self, attempts: Attempts, exc: BaseException) -> float | None:
+        """After a failed attempt: seconds to wait before the next one, or None when the
+        error stands (the caller re-raises it). Raises TrialSkipped for an on_error "skip",
+        and the HookError or ClassifierError of a hook that broke."""
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, cancellation, pytest outcomes
+            return None
+        trial = self._trial
+        try:
+            answer = self._hooks.on_error(self._condition, trial, exc, attempts.count + 1)
+            if answer in ("skip", "abort"):
+                attempts.failed(exc, classification="permanent")
+            else:
+                decision = attempts.failed(exc, classification=_OVERRIDES.get(answer))
+        except Exception as broken:  # a hook or the user's classify hook raised
+            if not attempts.done:
+                attempts.failed(exc, classification="permanent")
+            trial.recovery.end_call(attempts)
+            trial.error = describe_exception(broken, where="hook")
+            raise
+        if answer == "skip":
+            trial.recovery.end_call(attempts)
+            reason = f"on_error hook answered 'skip' after {type(exc).__name__}: {exc}"
+            raise TrialSkipped(reason) from exc
+        if answer == "abort":
+            trial.recovery.end_call(attempts)
+            trial.stop_reason = (
+                f"an on_error hook answered 'abort' for trial {trial.spec.test_id} of "
+                f"experiment {trial.spec.experiment} ({type(exc).__name__}: {exc})"
+            )
+            return None
+        if not decision.retry:
+            trial.recovery.end_call(attempts)
+            return None
+        trial.log(
+            "warning",
+            f"condition {self.name} failed on attempt {decision.attempt} "
+            f"({type(exc).__name__}: {exc}); retrying in {decision.delay:.2f} s",
+        )
+        return decision.delay
 
 
 @dataclass(frozen=True)
@@ -188,9 +302,9 @@ def run_trial_function(
     try:
         if inspect.iscoroutinefunction(fn):
             # the loop runs the coroutine in a copy of this context: it sees the trial
-            loop.run(_awaiting(fn(**kwargs)))
+            loop.run(run_trial_async(fn, kwargs, trial))
         else:
-            fn(**kwargs)
+            run_trial_sync(fn, kwargs, trial)
     except BaseException as exc:
         if trial is not None and trial.error is None:
             trial.error = describe_exception(exc, where="trial function")
@@ -199,8 +313,49 @@ def run_trial_function(
         leave()
 
 
-async def _awaiting(awaitable: Awaitable[T]) -> T:
-    return await awaitable
+def run_trial_sync(fn: Callable[..., Any], kwargs: dict[str, Any], trial: Trial | None) -> None:
+    """Call a sync trial function, then complete the trial's metrics (schema defaults).
+    Metrics that failed validation under on_invalid="retry" rerun it, as the retry policy
+    allows."""
+    while True:
+        try:
+            fn(**kwargs)
+            if trial is not None:
+                trial.complete_metrics()
+            return
+        except MetricValidationError as exc:
+            delay = _rerun_delay(trial, exc)
+            if delay is None:
+                raise
+        time.sleep(delay)
+
+
+async def run_trial_async(
+    fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any], trial: Trial | None
+) -> None:
+    """`run_trial_sync` for an async trial function (on the process loop)."""
+    while True:
+        try:
+            await fn(**kwargs)
+            if trial is not None:
+                trial.complete_metrics()
+            return
+        except MetricValidationError as exc:
+            delay = _rerun_delay(trial, exc)
+            if delay is None:
+                raise
+        await asyncio.sleep(delay)
+
+
+def _rerun_delay(trial: Trial | None, exc: MetricValidationError) -> float | None:
+    if trial is None or not exc.retryable:
+        return None
+    delay = trial.recovery.validation_failed(exc)
+    if delay is None:
+        return None
+    trial.log("warning", f"{exc}; running the trial again in {delay:.2f} s")
+    trial.rerun()
+    return delay
 
 
 class TrialLogHandler(logging.Handler):

@@ -20,6 +20,14 @@ from typing import Any
 from .errors import MetricError
 from .experiment import Plan, TrialSpec
 from .metrics import Metric, check_metric_value
+from .recovery import NO_RETRIES, TrialRecovery
+from .validation import (
+    MetricValidation,
+    MetricValidationError,
+    OnInvalid,
+    ValidationResult,
+    validate_metrics,
+)
 
 __all__ = ["Trial", "describe_exception", "json_safe"]
 
@@ -42,6 +50,10 @@ class Trial:
         self.seed = spec.seed
         self._rng: random.Random | None = None
         self._declared: Mapping[str, Metric] = plan.experiment.metrics
+        self._validation: MetricValidation | None = plan.experiment.validation
+        # retries of its condition calls (and reruns after invalid metrics): trials.recovery
+        self.recovery = TrialRecovery(plan.experiment.error_handling or NO_RETRIES, seed=self.seed)
+        self.stop_reason: str | None = None  # the run stops after this trial (on_error, abort)
         self._lock = threading.Lock()  # sync conditions may run on a thread pool
         self.metrics: dict[str, float | bool] = {}
         self.outputs: list[Any] = []
@@ -77,9 +89,16 @@ class Trial:
         return self.outputs[-1] if self.outputs else None
 
     def record(self, **metrics: Any) -> None:
-        """Record metric values for this trial, e.g. `trial.record(correct=True, score=0.8)`."""
+        """Record metric values for this trial, e.g. `trial.record(correct=True, score=0.8)`.
+
+        With the experiment's `validation=`, values are checked (and coerced) against their
+        schemas first and maps are flattened to dotted names; invalid values are handled by
+        its `on_invalid` policy (docs/recovery.md).
+        """
+        if self._validation is not None:
+            metrics = self._validated(metrics)
         for name, value in metrics.items():
-            if self._declared and name not in self._declared:
+            if self._declared and name not in self._declared and not self._has_schema(name):
                 raise MetricError(
                     f"trial {self.spec.test_id}: metric {name!r} is not declared; "
                     f"the experiment declares {sorted(self._declared)}"
@@ -90,6 +109,61 @@ class Trial:
                 raise MetricError(f"trial {self.spec.test_id}: {exc}") from None
             with self._lock:
                 self.metrics[name] = checked
+
+    def _has_schema(self, name: str) -> bool:
+        return self._validation is not None and name in self._validation.flat_schemas
+
+    def _label(self) -> str:
+        return f"{self.spec.test_id} of experiment {self.spec.experiment}"
+
+    def _validated(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        assert self._validation is not None
+        given = {name: s for name, s in self._validation.schemas.items() if name in metrics}
+        return self._apply(
+            validate_metrics(metrics, given, coerce=self._validation.coerce, label=self._label())
+        )
+
+    def _apply(self, result: ValidationResult) -> dict[str, Any]:
+        """The validation policy: log (drop, warn), or raise for retry / abort."""
+        assert self._validation is not None
+        if result.ok:
+            return result.values
+        policy = self._validation.on_invalid
+        if policy is OnInvalid.LOG:
+            for message in result.messages:
+                self.log("warning", message)
+                with self._lock:
+                    self.warnings.append(message)
+            return result.values
+        error = MetricValidationError(result.problems, policy)
+        if error.stops_run:
+            self.stop_reason = f"metric validation (on_invalid='abort'): {error}"
+        raise error
+
+    def complete_metrics(self) -> None:
+        """After the trial function returned: fill schema defaults for metrics it did not
+        record, and apply the policy to required ones it missed."""
+        if self._validation is None:
+            return
+        with self._lock:
+            recorded = list(self.metrics)
+        missing = {
+            name: schema
+            for name, schema in self._validation.schemas.items()
+            if not any(r == name or r.startswith(f"{name}.") for r in recorded)
+        }
+        if missing:
+            values = self._apply(validate_metrics({}, missing, label=self._label()))
+            with self._lock:
+                self.metrics.update(values)
+
+    def rerun(self) -> None:
+        """Forget what the last run of the trial function recorded (before running it again
+        after invalid metrics); calls, latency, logs and warnings are kept."""
+        with self._lock:
+            self.metrics.clear()
+            self.outputs.clear()
+            self.error = None
 
     def log(self, level: str, message: str, **meta: Any) -> None:
         """Keep a log line attributed to this trial (stored with it)."""
@@ -143,7 +217,12 @@ class Trial:
         return "\n".join(lines)
 
     def missing_metrics(self) -> list[str]:
-        return [name for name in self._declared if name not in self.metrics]
+        """Declared metrics not recorded (a metric whose schema says required=False may be
+        missing)."""
+        optional = set()
+        if self._validation is not None:
+            optional = {n for n, s in self._validation.flat_schemas.items() if not s.required}
+        return [n for n in self._declared if n not in self.metrics and n not in optional]
 
     def result(
         self, *, status: str, error: dict[str, Any] | None = None, with_item: bool = True
@@ -169,6 +248,7 @@ class Trial:
             "logs": self.logs,
             "artifacts": self.artifacts,
             "warnings": self.warnings,
+            "recovery": self.recovery.to_dict(),
             "started_at": self.started_at,
             "ended_at": time.time(),
             **(self.call_context.result_fields() if self.call_context is not None else {}),

@@ -20,6 +20,7 @@ from ..errors import CrucibleError, ExperimentError
 from ..experiment import Experiment, Plan, TrialSpec
 from ..inputs import SessionInputs, resolve_resume
 from ..recorder import Recorder
+from ..recovery import TrialSkipped
 from ..runner import (
     ActiveTrial,
     BoundCondition,
@@ -32,8 +33,10 @@ from ..store import DEFAULT_STORE, Store
 from ..trial import Trial, describe_exception
 from .calls import CallSetup, cost_lines, spent_by_condition
 from .finish import finish_arguments, report_gates
+from .lifecycle import TrialHooks, after_experiment, before_experiment, find_experiment
 from .output import OutputRouter
 from .prefetch import Prefetcher, Started, assign_groups, shares_fixtures
+from .recovery import RunGuard, StopSignal, run_policy
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -93,6 +96,14 @@ class CrucibleSession:
                 processes=int(workerinput.get("workercount", 1)),
                 spent_before=workerinput.get("crucible_spent", {}),
             )
+        # error recovery: dead letters and breakers (controller), the stop file (workers)
+        self.session: pytest.Session | None = None
+        self._trial_hooks: dict[str, TrialHooks] = {}
+        self.guard = None
+        if self.controller and self.recorder is not None:
+            self.guard = RunGuard(config, self.store.path, self.recorder.warnings.append)
+        stop_path = getattr(config, "workerinput", {}).get("crucible_stop")
+        self.stop_signal = StopSignal(Path(stop_path)) if stop_path else None
 
     # -- set-up (controller) ----------------------------------------------------------------
 
@@ -102,6 +113,16 @@ class CrucibleSession:
             overrides = parse_overrides(option("crucible_set") or [])
             self.store = Store(self._store_path())
             resume = resolve_resume(self.store, option("crucible_resume"))
+            retry = option("crucible_retry_failed")
+            if retry is not None:
+                if resume:
+                    raise pytest.UsageError(
+                        "--crucible-resume and --crucible-retry-failed both continue a run; "
+                        "use one (--crucible-retry-failed runs only the failed trials again)"
+                    )
+                resume = resolve_resume(
+                    self.store, retry, option="--crucible-retry-failed", failed_only=True
+                )
             self.finish_arguments = finish_arguments(self.config, self.store)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -127,6 +148,8 @@ class CrucibleSession:
         node.workerinput["crucible_store"] = str(self.store.path)
         node.workerinput["crucible_spent"] = self.calls.spending.spent_before
         node.workerinput["crucible_groups"] = self._group_count()
+        if self.guard is not None:
+            node.workerinput["crucible_stop"] = str(self.guard.signal.path)
 
     def _group_count(self) -> int:
         """Trial groups per trial function under xdist (0: xdist schedules as the user said)."""
@@ -146,6 +169,12 @@ class CrucibleSession:
     def pytest_report_header(self) -> list[str]:
         lines = [f"crucible: store {self.store.path}"] if self.controller else []
         for name, target in self.inputs.resume.items():
+            if target.only is not None:
+                lines.append(
+                    f"crucible: retrying the {len(target.only)} failed trial(s) of run "
+                    f"{target.run_id} of {name!r}; its other trials are kept"
+                )
+                continue
             lines.append(
                 f"crucible: resuming run {target.run_id} of {name!r}: "
                 f"{len(target.completed)} passed trials will be reused, not run again"
@@ -163,7 +192,7 @@ class CrucibleSession:
                     "be unique in a session (they name the runs in the store)"
                 )
             return known
-        applicable = self._overrides_for(experiment)
+        applicable = before_experiment(self.config, experiment, self._overrides_for(experiment))
         plan = experiment.plan(
             overrides=applicable,
             seed=self.inputs.seed_for(experiment.name),
@@ -240,15 +269,35 @@ class CrucibleSession:
             return
         if not self.inputs.resume:
             return
+        self._warn_stale_retries(items)
         keep: list[pytest.Item] = []
         done: list[pytest.Item] = []
         for item in items:
             spec = _spec_of(item)
             target = self.inputs.resume.get(spec.experiment) if spec else None
-            (done if target and spec and spec.key in target.completed else keep).append(item)
+            (done if spec and target and target.skips(spec.key) else keep).append(item)
         if done:
             config.hook.pytest_deselected(items=done)
             items[:] = keep
+
+    def _warn_stale_retries(self, items: list[pytest.Item]) -> None:
+        """--crucible-retry-failed matches failed trials by key: say so when some match
+        nothing (their code, config or data changed) instead of silently running none."""
+        collected: dict[str, set[str]] = {}
+        for item in items:
+            spec = _spec_of(item)
+            if spec is not None:
+                collected.setdefault(spec.experiment, set()).add(spec.key)
+        for name, target in self.inputs.resume.items():
+            stale = len(target.only - collected[name]) if target.only and name in collected else 0
+            if stale:
+                self._warn(
+                    f"--crucible-retry-failed: {stale} failed trial(s) of run {target.run_id} "
+                    f"of {name!r} match no collected trial (their condition's code, the "
+                    "config or the data changed since), so they do not run; "
+                    "--crucible-resume runs every trial that did not pass or whose code, "
+                    "config or data changed"
+                )
 
     def _unused_override(self) -> str | None:
         """A message for the first `--crucible-set` that no collected experiment took."""
@@ -290,6 +339,16 @@ class CrucibleSession:
     # -- running (workers, or the single process) -------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
+        """On an xdist worker, once the controller asked the run to stop (a circuit breaker,
+        an abort): run no further item, and end this worker's session as stopped."""
+        reason = self.stop_signal.received() if self.stop_signal is not None else None
+        if reason is None:
+            return None
+        item.session.shouldstop = reason
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Give the trial function its runtime values before pytest sets up fixtures."""
         if _spec_of(item) is None:
@@ -310,7 +369,12 @@ class CrucibleSession:
         trial.call_context = self.calls.context_for(spec)
         condition = plan.experiment.conditions[spec.condition]
         awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
-        bound = BoundCondition(condition, trial, self.loop, awaited=awaited)
+        hooks = self._trial_hooks.get(spec.experiment)
+        if hooks is None:
+            hooks = self._trial_hooks[spec.experiment] = TrialHooks(
+                self.config, plan.experiment.hooks
+            )
+        bound = BoundCondition(condition, trial, self.loop, awaited=awaited, hooks=hooks)
         return ActiveTrial(trial, bound, spec.item)
 
     def _may_start(self, item: pytest.Item) -> bool:
@@ -390,6 +454,8 @@ class CrucibleSession:
                     self.output.uninstall()
             else:
                 run_trial_function(pyfuncitem.obj, kwargs, trial, self.loop)
+        except TrialSkipped as exc:  # an on_error hook answered "skip"
+            pytest.skip(exc.reason)
         finally:
             if trial.concurrent and trial.captured_log():
                 pyfuncitem.add_report_section("call", "log", trial.captured_log())
@@ -445,13 +511,19 @@ class CrucibleSession:
             self._headers_sent.add(spec.experiment)
             header = self.plans[spec.experiment].header()
         item_key = (spec.experiment, spec.item.id)
-        with_item = item_key not in self._items_sent
+        # a failed trial always carries its item: its dead letter gives the full context
+        with_item = item_key not in self._items_sent or status == "failed"
         self._items_sent.add(item_key)
-        return {
+        payload = {
             "trial": trial.result(status=status, error=error, with_item=with_item),
             "header": header,
             "worker": self.worker_id,
         }
+        if header is not None:  # what the controller needs for breakers and hooks
+            payload["policy"] = run_policy(self.plans[spec.experiment].experiment)
+        if trial.stop_reason:
+            payload["stop"] = trial.stop_reason
+        return payload
 
     # -- recording and results (controller) -------------------------------------------------
 
@@ -478,7 +550,18 @@ class CrucibleSession:
             self.recorder.record(payload)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
+        self._guard(payload)
         self._show_progress()
+
+    def _guard(self, payload: dict[str, Any]) -> None:
+        """Dead-letter a trial that failed for good; stop the run when a breaker trips or a
+        trial asks for it (session/recovery.py)."""
+        outcome = self.recorder.runs.get(payload["trial"]["experiment"]) if self.recorder else None
+        if self.guard is None or outcome is None:
+            return
+        reason = self.guard.observe(outcome.run_id, payload)
+        if reason is not None:
+            self.guard.stop(self.session, reason)
 
     def _show_progress(self) -> None:
         """A progress line at every tenth of the trials (when there are 20 or more)."""
@@ -506,7 +589,10 @@ class CrucibleSession:
 
     def _finished_payload(self, started: Started) -> dict[str, Any]:
         trial = started.active.trial
-        failed = started.future.exception() is not None or bool(trial.missing_metrics())
+        error = started.future.exception()
+        if isinstance(error, TrialSkipped):
+            return self._trial_payload(trial, "skipped", None)
+        failed = error is not None or bool(trial.missing_metrics())
         return self._trial_payload(trial, "failed" if failed else "passed", None)
 
     @pytest.hookimpl(optionalhook=True)
@@ -552,6 +638,32 @@ class CrucibleSession:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         elif code == 2:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        self._after_experiments()
+        retrying = any(t.only is not None for t in self.inputs.resume.values())
+        if retrying and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            session.exitstatus = pytest.ExitCode.OK  # no failed trial left: nothing to retry
+
+    def _after_experiments(self) -> None:
+        """The after_experiment hooks of each run (an experiment's own one too: under xdist
+        the controller imports its trial function's module to reach it)."""
+        assert self.recorder is not None and self.guard is not None
+        for outcome in self.recorder.runs.values():
+            name = outcome.experiment
+            plan = self.plans.get(name)
+            experiment = plan.experiment if plan is not None else None
+            module = self.guard.policies.get(name, {}).get("module")
+            if experiment is None and module:
+                try:
+                    experiment = find_experiment(self.config, module, name)
+                except Exception as exc:
+                    self.recorder.errors.append(
+                        f"Hooks(after_experiment=...) of experiment {name} did not run: the "
+                        f"controller cannot import {module} ({type(exc).__name__}: {exc}); "
+                        "implement pytest_crucible_after_experiment in conftest.py instead"
+                    )
+            self.recorder.errors.extend(
+                after_experiment(self.config, experiment, name, outcome.run_id, self.store)
+            )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.calls.estimates:
@@ -565,7 +677,18 @@ class CrucibleSession:
             terminalreporter.write_line(self.recorder.summary(outcome))
             for line in cost_lines(self.store, outcome.run_id):
                 terminalreporter.write_line(line)
+            if self.guard is not None:
+                for line in self.guard.summary_lines(outcome.experiment, outcome.run_id):
+                    terminalreporter.write_line(line)
             terminalreporter.write_line("")
+        reason = self.guard.stop_reason if self.guard is not None else None
+        if reason:
+            if "--crucible-resume" not in reason:
+                reason += "; the run is marked interrupted: continue it with --crucible-resume"
+            terminalreporter.write_line(f"stopped: {reason}", red=True)
+        if self.guard is not None:
+            for message in self.guard.errors:
+                terminalreporter.write_line(f"error: {message}", red=True)
         for error in self.recorder.errors:
             terminalreporter.write_line(f"error: {error}", red=True)
         for warning in self.recorder.warnings[:10]:
@@ -580,6 +703,7 @@ class CrucibleSession:
         )
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
         logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
         for name in ("caplog_handler", "report_handler"):
             handler = getattr(logging_plugin, name, None)
@@ -593,6 +717,8 @@ class CrucibleSession:
         self.loop.close()
         if self.controller:
             self.store.close()
+        if self.guard is not None:
+            self.guard.close()
 
 
 def _spec_of(item: pytest.Item) -> TrialSpec | None:

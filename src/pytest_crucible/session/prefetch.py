@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from ..runner import ActiveTrial, LoopThread, enter_trial
+from ..runner import ActiveTrial, LoopThread, enter_trial, run_trial_async, run_trial_sync
 from ..trial import describe_exception
 
 __all__ = ["Prefetcher", "Started", "assign_groups", "shares_fixtures"]
@@ -211,7 +211,7 @@ async def _run_async(
             raise asyncio.CancelledError
         enter_trial(active.trial)  # in this task's own context
         try:
-            await fn(**kwargs)
+            await run_trial_async(fn, kwargs, active.trial)
         except BaseException as exc:
             _note(active, exc)
             raise
@@ -232,7 +232,9 @@ async def _run_sync(
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         try:
-            await loop.run_in_executor(pool, lambda: context.run(fn, **kwargs))
+            await loop.run_in_executor(
+                pool, lambda: context.run(run_trial_sync, fn, kwargs, active.trial)
+            )
         except BaseException as exc:
             _note(active, exc)
             raise
