@@ -229,7 +229,7 @@ def test_a_hook_that_raises_fails_its_trial_with_its_name_and_spoils_nothing_els
     }
     assert rows["a"]["metrics"] == {"ok": True} and rows["d"]["metrics"] == {"ok": True}
     errors = {k: rows[k]["error"] for k in ("b", "c", "e")}
-    assert all(error["type"] == "HookError" for error in errors.values())
+    assert all(e["type"] == "HookError" and e["where"] == "hook" for e in errors.values())
     assert errors["b"]["message"].startswith(
         "hook pytest_crucible_before_condition (pytest_crucible_before_condition in "
     )

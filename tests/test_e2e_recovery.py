@@ -114,8 +114,12 @@ def test_retries_and_failures_are_recorded_and_dead_lettered(
         assert letter["attempts"] == recovery[letter["item_id"]]["attempts"]
     path = pytester.path / ".crucible" / "dead_letters" / f"flaky-{run['run_id']}.jsonl"
     assert path.exists()
-    result.stdout.fnmatch_lines(
-        [f"dead letters: 2 trial(s) failed for good*{path}*--crucible-retry-failed={run['run_id']}"]
+    result.stdout.fnmatch_lines(  # shown relative to the directory pytest runs in
+        [
+            "dead letters: 2 trial(s) failed for good, with their context, in "
+            f".crucible/dead_letters/flaky-{run['run_id']}.jsonl; run them again with "
+            f"--crucible-retry-failed={run['run_id']}"
+        ]
     )
 
 

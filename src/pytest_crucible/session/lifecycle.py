@@ -22,7 +22,7 @@ from ..config import config_to_dict, resolve_config
 from ..experiment import Experiment, registered_experiment
 from ..hooks import ON_ERROR_ANSWERS, HookError, Hooks, describe_callable
 from ..store import Store
-from ..trial import Trial
+from ..trial import Trial, describe_exception
 
 __all__ = ["TrialHooks", "after_experiment", "before_experiment", "find_experiment"]
 
@@ -36,12 +36,19 @@ class TrialHooks:
 
     def before_condition(self, condition: Condition, trial: Trial) -> None:
         kwargs = {"condition": condition, "item": trial.spec.item, "trial": trial}
-        _call(self._hooks, self._pytest_hooks, "before_condition", kwargs, _for_trial(trial))
+        self._around(trial, "before_condition", kwargs)
 
     def after_condition(self, condition: Condition, trial: Trial, result: Any) -> None:
         kwargs = {"condition": condition, "item": trial.spec.item, "trial": trial}
         kwargs["result"] = result
-        _call(self._hooks, self._pytest_hooks, "after_condition", kwargs, _for_trial(trial))
+        self._around(trial, "after_condition", kwargs)
+
+    def _around(self, trial: Trial, name: str, kwargs: dict[str, Any]) -> None:
+        try:
+            _call(self._hooks, self._pytest_hooks, name, kwargs, _for_trial(trial))
+        except HookError as exc:
+            trial.error = describe_exception(exc, where="hook")
+            raise
 
     def on_error(
         self, condition: Condition, trial: Trial, error: Exception, attempt: int

@@ -190,6 +190,8 @@ class RunGuard:
         if found is None:
             return []
         count, path = found
+        if path.is_relative_to(Path.cwd()):
+            path = path.relative_to(Path.cwd())
         return [
             f"dead letters: {count} trial(s) failed for good, with their context, in {path}; "
             f"run them again with --crucible-retry-failed={run_id}"
