@@ -15,5 +15,7 @@ from pytest_crucible.llm import LocalServer, local_server
 
 @pytest.fixture(scope="session")
 def local_model() -> Iterator[LocalServer]:
-    with local_server() as server:
+    # four slots: the experiment keeps four trials in flight (concurrency=4), and llama.cpp
+    # decodes them as one batch
+    with local_server(parallel=4, ctx_size=4096) as server:
         yield server

@@ -55,6 +55,7 @@ capitals = crucible.Experiment(
     },
     repeat=3,
     seed=42,
+    concurrency=4,  # trials in flight per process (docs/running.md)
     config=crucible.ConfigSchema(
         temperature=crucible.Field(
             "float", default=0.7, min=0.0, max=2.0, description="sampling temperature of the model"
