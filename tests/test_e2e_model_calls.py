@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e_support import XDIST, query, trial_rows
-from pytest_crucible.testing import MockModelServer
+from pytest_crucible.testing import Fault, MockModelServer
 
 # USD 1,000 / 2,000 per million input / output tokens: a mock call costs about $0.02
 EXPERIMENT = """
@@ -187,3 +187,29 @@ def test_estimate_runs_nothing_and_prints_trials_tokens_cost_and_time(
     )
     assert server.stats()["requests"] == 0
     assert query(pytester, "SELECT count(*) AS n FROM runs")[0]["n"] == 0
+
+
+def test_the_api_key_reaches_neither_store_logs_errors_nor_reports(
+    pytester: pytest.Pytester, server: MockModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-crucible-test-0123456789abcdefSECRET"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    server.set_faults(
+        [
+            Fault(status=401, match="question number 3", times=None),
+            Fault(status=500, match="question number 4", times=None),
+        ]
+    )
+    result = pytester.runpytest("--crucible", "--crucible-report=md,html", "-rA", "--showlocals")
+    result.assert_outcomes(passed=TRIALS - 8, failed=8)
+    assert any(
+        request["headers"].get("Authorization") == f"Bearer {secret}"
+        for request in server.request_log()
+    ), "the key was sent"
+    assert secret not in result.stdout.str() + result.stderr.str()
+    errors = [row["error"] for row in trial_rows(pytester) if row["error"]]
+    assert errors and all(secret not in json.dumps(error) for error in errors)
+    files = [p for p in pytester.path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert any(p.suffix == ".db" for p in files) and any(p.suffix == ".md" for p in files)
+    leaking = [p for p in files if secret.encode() in p.read_bytes()]
+    assert leaking == [], leaking

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
@@ -75,8 +75,9 @@ class _Call:
     request: ModelRequest
     url: str
     body: bytes
-    headers: dict[str, str]
-    secret: str | None
+    # repr=False: pytest prints a failing frame's arguments, and CI keeps that output
+    headers: dict[str, str] = field(repr=False)
+    secret: str | None = field(repr=False)
     limiter: RateLimiter | None
     tokens: int  # the estimate the limiter charges (0 without a limiter)
 
