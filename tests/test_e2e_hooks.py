@@ -102,6 +102,13 @@ def test_hooked(condition, item, trial):
 """
 
 
+@pytest.fixture(autouse=True)
+def _not_an_outer_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hooks tell processes apart by PYTEST_XDIST_WORKER; when this suite itself runs
+    under xdist, the in-process pytester session would inherit the outer worker's name."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 @pytest.fixture
 def events(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = pytester.path / "events.log"
