@@ -198,3 +198,30 @@ def test_sampled_experiment_is_the_same_on_every_worker(
 def _sample_of_50(n: int, seed: int) -> tuple[crucible.Item, ...]:
     data = crucible.datasets.from_records([{"id": i, "input": i} for i in range(50)])
     return data.sample(n, seed=seed).items
+
+
+def test_a_run_whose_every_trial_failed_still_gets_its_summary(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest_crucible as crucible
+
+        def down(x):
+            raise RuntimeError("service down")
+
+        exp = crucible.Experiment(
+            "allfail", [{"id": str(i), "input": i} for i in range(3)],
+            conditions={"a": down, "b": down}, baseline="a", metrics=["ok"],
+        )
+
+        @exp.trial
+        def test_all(condition, item, trial):
+            trial.record(ok=condition(item.input) > 0)
+        """
+    )
+    result = pytester.runpytest("--crucible", "--crucible-report=md")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # not a usage error
+    result.assert_outcomes(failed=6)
+    result.stdout.fnmatch_lines(
+        ["allfail  run * (completed; 6/6 trials stored*", "a * 3 * 0 * 3 *", "b * 3 * 0 * 3 *"]
+    )
+    assert list(pytester.path.glob("crucible-results/allfail/*/report.md"))

@@ -35,6 +35,9 @@ def analyse_run(store: Store, run_id: str) -> RunAnalysis:
     header = store.run_header(run_id)
     frame = trials_frame(store, run_id)
     declared = header.get("metrics") or {}
+    for name in declared:  # no trial recorded it (all failed, say): analyse it as missing
+        if name not in frame.columns:
+            frame[name] = float("nan")
     metrics = {
         name: Metric(**declared[name]) if name in declared else Metric()
         for name in (list(declared) or metric_columns(frame))
