@@ -213,3 +213,36 @@ def test_the_api_key_reaches_neither_store_logs_errors_nor_reports(
     assert any(p.suffix == ".db" for p in files) and any(p.suffix == ".md" for p in files)
     leaking = [p for p in files if secret.encode() in p.read_bytes()]
     assert leaking == [], leaking
+
+
+UNSEEDED = """
+import os
+import pytest_crucible as crucible
+from pytest_crucible.llm import OpenAICompatibleBackend
+
+backend = OpenAICompatibleBackend(base_url=os.environ["MOCK_URL"])
+
+async def ask(question):
+    return (await backend.achat("mock-model", question, temperature=0.7)).content
+
+exp = crucible.Experiment(
+    "unseeded", [{"id": f"q{n}", "input": f"question {n}"} for n in range(3)],
+    conditions={"ask": ask}, metrics=["n"], repeat=2, seed=11,
+)
+
+@exp.trial
+async def test_ask(condition, item, trial):
+    await condition(item.input)
+    trial.record(n=trial.seed % 1_000_003)  # metrics are floats: keep it exact
+"""
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_calls_without_a_seed_get_the_trials_seed(
+    pytester: pytest.Pytester, server: MockModelServer, xdist: list[str]
+) -> None:
+    pytester.makepyfile(test_unseeded=UNSEEDED)
+    run(pytester, "test_unseeded.py", *xdist).assert_outcomes(passed=6)
+    sent = sorted(request["json"]["seed"] % 1_000_003 for request in server.request_log())
+    trial_seeds = sorted(int(row["metrics"]["n"]) for row in trial_rows(pytester))
+    assert sent == trial_seeds and len(set(sent)) == 6  # one seed per trial, repeats differ

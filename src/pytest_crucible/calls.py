@@ -177,8 +177,17 @@ class CachePolicy:
 class TrialCalls:
     """The call context of one trial: cache and replay, usage and cost, the calls to keep."""
 
-    def __init__(self, policy: CachePolicy, *, experiment: str, condition: str, repeat: int):
+    def __init__(
+        self,
+        policy: CachePolicy,
+        *,
+        experiment: str,
+        condition: str,
+        repeat: int,
+        seed: int | None = None,
+    ):
         self.policy = policy
+        self.seed = seed  # backends send it with requests that have none (llm/_backend.py)
         self.experiment = experiment
         self.condition = condition
         self.repeat = repeat

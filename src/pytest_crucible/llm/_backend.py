@@ -65,6 +65,16 @@ from .types import ModelRequest, ModelResponse
 
 __all__ = ["HTTPBackend"]
 
+
+def _seeded(request: ModelRequest, context: Any) -> ModelRequest:
+    """Inside a trial, a request without a seed gets the trial's (`trial.seed`, derived from
+    the experiment seed and the trial key), so sampled answers are reproducible per trial."""
+    seed = getattr(context, "seed", None)
+    if request.seed is None and seed is not None:
+        return request.model_copy(update={"seed": seed})
+    return request
+
+
 E = TypeVar("E", bound=ModelCallError)
 
 
@@ -144,6 +154,7 @@ class HTTPBackend:
         """Call the model (through the trial's call context, when there is one)."""
         context = current_call_context()
         if context is not None:
+            request = _seeded(request, context)
             stored = context.before_call(self.name, request)
             if stored is not None:
                 return stored
@@ -156,6 +167,7 @@ class HTTPBackend:
         """The async twin of `generate`."""
         context = current_call_context()
         if context is not None:
+            request = _seeded(request, context)
             stored = context.before_call(self.name, request)
             if stored is not None:
                 return stored

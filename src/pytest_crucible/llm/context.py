@@ -22,6 +22,9 @@ __all__ = ["CallContext", "call_context", "current_call_context"]
 
 
 class CallContext(Protocol):
+    # A backend sends this seed with a request that has none (None: send none).
+    seed: int | None
+
     def before_call(self, backend: str, request: ModelRequest) -> ModelResponse | None:
         """A stored response to use instead of calling the model, or None to call it.
         May raise (a replay that has no recording of the call, a budget that is spent)."""

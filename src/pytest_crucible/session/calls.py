@@ -55,7 +55,11 @@ class CallSetup:
 
     def context_for(self, spec: TrialSpec) -> TrialCalls:
         return TrialCalls(
-            self.policy, experiment=spec.experiment, condition=spec.condition, repeat=spec.repeat
+            self.policy,
+            experiment=spec.experiment,
+            condition=spec.condition,
+            repeat=spec.repeat,
+            seed=spec.seed,
         )
 
     def skip_reason(self, spec: TrialSpec) -> str | None:
