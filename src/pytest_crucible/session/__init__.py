@@ -77,7 +77,6 @@ class CrucibleSession:
         self.log_handler = TrialLogHandler()
         self.log_filter = ForeignTrialFilter()
         self.output = OutputRouter()
-        logging.getLogger().addHandler(self.log_handler)
         if self.controller:
             self.inputs = self._controller_inputs()
             spent = spent_by_condition(
@@ -704,6 +703,8 @@ class CrucibleSession:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
+        # added here, not in __init__: a session whose set-up fails is never unconfigured
+        logging.getLogger().addHandler(self.log_handler)
         logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
         for name in ("caplog_handler", "report_handler"):
             handler = getattr(logging_plugin, name, None)
@@ -711,9 +712,9 @@ class CrucibleSession:
                 handler.addFilter(self.log_filter)
 
     def pytest_unconfigure(self) -> None:
+        logging.getLogger().removeHandler(self.log_handler)
         if self.recorder is not None:
             self.recorder.close_reviewer()
-        logging.getLogger().removeHandler(self.log_handler)
         self.loop.close()
         if self.controller:
             self.store.close()
