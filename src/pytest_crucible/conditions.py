@@ -38,7 +38,7 @@ class Condition:
                 "a condition is a function (sync or async) that the trial calls"
             )
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         fn: Any = self.fn
         while isinstance(fn, functools.partial):

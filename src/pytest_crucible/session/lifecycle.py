@@ -189,6 +189,8 @@ def _call(
     if pytest_hooks is None:
         return None
     caller = getattr(pytest_hooks, f"pytest_crucible_{name}")
+    if not caller.get_hookimpls():  # nothing implements it: skip pluggy's call (per trial)
+        return None
     try:
         return caller(**kwargs)
     except Exception as exc:
