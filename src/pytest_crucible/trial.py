@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 import threading
 import time
@@ -269,6 +270,10 @@ def describe_exception(exc: BaseException, *, where: str) -> dict[str, Any]:
 
 def json_safe(value: Any, warnings: list[str], what: str = "value") -> Any:
     """`value` if JSON can hold it, else its repr, with a warning saying so."""
+    if value is None or isinstance(value, (str, bool, int)):  # the common case, per trial
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     try:
         json.dumps(value, allow_nan=False)
         return value
