@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -30,11 +31,14 @@ class Measured:
     peak_mib: float | None  # max RSS of the pytest process (None for other programs)
     output: str
     child_mib: float | None = None  # max RSS of its largest child process
+    cpu_s: float = 0.0  # user + system CPU of the whole process tree
 
 
 def run_timed(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Measured:
     """Run `command` in its own process group; its wall time and output. On a timeout or a
-    Ctrl-C the whole group (the run's xdist workers, servers, analysis child) is killed."""
+    Ctrl-C the whole group (the run's xdist workers, servers, analysis child) is killed.
+    The CPU time is that of every process of the run (reaped children add up)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -51,11 +55,13 @@ def run_timed(command: list[str], cwd: Path, env: dict[str, str], timeout: float
         _kill_group(process)
         raise
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if process.returncode != 0:
         raise CaseFailed(
             f"{' '.join(command)} exited {process.returncode} in {cwd}:\n{output[-3000:]}"
         )
-    return Measured(wall, None, output)
+    return Measured(wall, None, output, cpu_s=cpu)
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:
@@ -74,7 +80,9 @@ def run_pytest(directory: Path, args: list[str], env: dict[str, str], timeout: f
             f"pytest printed no measurement in {directory}:\n{measured.output[-3000:]}"
         )
     inner = json.loads(line.removeprefix("MEASURE "))
-    return Measured(measured.wall, inner["peak_mib"], measured.output, inner["child_mib"])
+    return Measured(
+        measured.wall, inner["peak_mib"], measured.output, inner["child_mib"], measured.cpu_s
+    )
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,22 @@ latency, default 0.2 s):
 - crucible: N trials (one `achat` call each through `OpenAICompatibleBackend`, shared by a
   session-scoped fixture) at `--crucible-concurrency` C, single process (`-n 0`). Concurrency
   1 runs a smaller count (`--serial-trials`): 2,000 x 0.2 s would take 400 s.
+- crucible -n 2: the same under pytest-xdist with two workers (its group scheduler) at
+  `--xdist-concurrency` per worker (default 64; C in the table is the total, 2 x 64).
 - plain pytest: parametrized sync tests posting the same request with one httpx client per
   process, `-n 2`. Run at two smaller counts (`--plain-trials`) and extrapolated linearly to N
   (fixed cost + per-trial cost), because 2,000 x 0.2 s / 2 is 200 s.
 - inspect-ai: a task of N samples whose solver is `generate()`, through its OpenAI-compatible
-  provider (`openai-api/mock/mock-model`), at `--max-connections` C; installed into its own
-  venv (`benchmarks/.venv-inspect`, created on first use).
+  provider (`openai-api/mock/mock-model`), at `--max-connections` C, with no scorer and no
+  display; "no sample log" also passes --no-log-samples --no-log-realtime (its fastest),
+  "samples logged" keeps its default log of every sample (as crucible stores every trial).
+  Installed into its own venv (`benchmarks/.venv-inspect`, created on first use).
 - overhead: zero latency (an async condition that returns at once, no server): crucible at
   concurrency 1 and 32 against a plain parametrized no-op test, in trials per second.
 - memory: peak RSS of the pytest process at 100,000 trials, crucible (concurrency 32) and plain.
 
 Columns: `wall s` is the whole pytest (or inspect) process, start-up and session end included;
+`CPU s` the user + system CPU of all its processes (xdist workers, the analysis child);
 `span s` is first trial start to last trial end from the store's started_at/ended_at (crucible
 only: it leaves out pytest start-up, collection and the session-end analysis, fixed costs that
 do not grow with the trials). `ideal s` = trials x latency / C. The physical-limit targets
@@ -41,7 +46,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from _throughput_files import CRUCIBLE_CALLS, CRUCIBLE_NOOP, INSPECT_TASK, PLAIN_CALLS, PLAIN_NOOP
-from _throughput_report import Row, describe, table, targets
+from _throughput_report import INSPECT_LEAN, INSPECT_LOGGED, Row, describe, table, targets
 from _throughput_run import CaseFailed, ensure_inspect, run_pytest, run_timed, trial_span
 
 from pytest_crucible.testing import MockModelServer
@@ -97,7 +102,7 @@ class Bench:
         self.crucible("crucible", 16, 8)
         self.plain("plain", 4, workers=2)
         if inspect_program is not None:
-            self.inspect(inspect_program, 8, 8)
+            self.inspect(inspect_program, 8, 8, logged=True)
         self.server.reset()
         self.crucible("crucible_noop", 16, 8)
         self.plain("plain_noop", 16, workers=0)
@@ -111,11 +116,12 @@ class Bench:
         self.server.reset()
         return int(stats["max_in_flight"])
 
-    def crucible(self, name: str, trials: int, concurrency: int) -> Row:
+    def crucible(self, name: str, trials: int, concurrency: int, workers: int = 0) -> Row:
+        """`concurrency` trials in flight per process; `workers` xdist workers (0: none)."""
         directory = self.dirs[name]
-        store = directory / f"run-{trials}-{concurrency}.db"
+        store = directory / f"run-{trials}-{concurrency}-{workers}.db"
         args = ["--crucible", f"--crucible-store={store}", "--crucible-report=none"]
-        args += [f"--crucible-concurrency={concurrency}", "-n", "0"]
+        args += [f"--crucible-concurrency={concurrency}", "-n", str(workers)]
         measured = run_pytest(directory, args, self.env(trials), self.options.timeout)
         span = trial_span(store)
         if span.passed != trials:
@@ -125,30 +131,34 @@ class Bench:
         shutil.rmtree(directory / "crucible-results", ignore_errors=True)
         for leftover in directory.glob(f"{store.name}*"):
             leftover.unlink()
-        row = Row(name, trials, concurrency, measured.wall, span.seconds)
+        row = Row(name, trials, concurrency, measured.wall, cpu=measured.cpu_s, span=span.seconds)
         row.peak_mib, row.child_mib = measured.peak_mib, measured.child_mib
         return row
 
     def plain(self, name: str, trials: int, workers: int) -> Row:
         args = ["-n", str(workers)]
         measured = run_pytest(self.dirs[name], args, self.env(trials), self.options.timeout)
-        row = Row(name, trials, None, measured.wall)
+        row = Row(name, trials, None, measured.wall, cpu=measured.cpu_s)
         row.peak_mib, row.child_mib = measured.peak_mib, measured.child_mib
         return row
 
-    def inspect(self, program: Path, trials: int, connections: int) -> Row:
+    def inspect(self, program: Path, trials: int, connections: int, *, logged: bool) -> Row:
+        """`inspect eval` of the task; `logged`: with its default log of every sample (the
+        counterpart of crucible's store), else with the sample log and realtime events off."""
         assert self.server is not None
         logs = self.root / f"inspect-logs-{connections}"
         command = [str(program), "eval", "task.py", "--model", "openai-api/mock/mock-model"]
         command += [f"--max-connections={connections}", f"--max-tokens={self.options.max_tokens}"]
-        command += ["--no-log-samples", "--no-log-realtime", "--no-score", "--display=none"]
-        command += [f"--log-dir={logs}", "--log-level=warning"]
+        command += ["--no-score", "--display=none", f"--log-dir={logs}", "--log-level=warning"]
+        if not logged:
+            command += ["--no-log-samples", "--no-log-realtime"]
         env = self.env(
             trials, pycache=False, MOCK_BASE_URL=self.server.base_url, MOCK_API_KEY="unused"
         )
         measured = run_timed(command, self.dirs["inspect"], env, self.options.timeout)
         shutil.rmtree(logs, ignore_errors=True)
-        return Row("inspect-ai", trials, connections, measured.wall)
+        case = INSPECT_LOGGED if logged else INSPECT_LEAN
+        return Row(case, trials, connections, measured.wall, cpu=measured.cpu_s)
 
 
 def progress(row: Row) -> None:
@@ -174,6 +184,13 @@ def call_cases(
                 row.ideal = trials * latency / concurrency
                 rows.append(row)
                 progress(row)
+            for concurrency in options.xdist_concurrency:
+                row = bench.crucible("crucible", options.trials, concurrency, workers=2)
+                row.case, row.concurrency = "crucible -n 2", 2 * concurrency
+                row.in_flight = bench.check_calls("crucible -n 2", options.trials)
+                row.ideal = options.trials * latency / (2 * concurrency)
+                rows.append(row)
+                progress(row)
             for trials in options.plain_trials:
                 row = bench.plain("plain", trials, workers=2)
                 row.case, row.concurrency = "plain pytest -n 2", 2
@@ -182,9 +199,10 @@ def call_cases(
                 rows.append(row)
                 progress(row)
             if inspect_program is not None:
-                for connections in options.inspect_concurrency:
-                    row = bench.inspect(inspect_program, options.trials, connections)
-                    row.case = f"inspect-ai {options.inspect_version}"
+                runs = [(c, False) for c in options.inspect_concurrency]
+                runs += [(c, True) for c in options.inspect_logged_concurrency]
+                for connections, logged in runs:
+                    row = bench.inspect(inspect_program, options.trials, connections, logged=logged)
                     row.in_flight = bench.check_calls("inspect-ai", options.trials)
                     row.ideal = options.trials * latency / connections
                     rows.append(row)
@@ -233,12 +251,12 @@ def compare(rows: list[Row], options: argparse.Namespace) -> list[Row]:
         extra = Row("plain pytest -n 2", options.trials, 2, wall, extrapolated=True)
         extra.ideal = options.trials * options.latency / 2
         rows.insert(rows.index(plain_calls[-1]) + 1, extra)
-    inspect_by_c = {r.concurrency: r for r in rows if r.case.startswith("inspect-ai")}
+    inspect_by_c = {r.concurrency: r for r in rows if r.case == INSPECT_LEAN}
     for row in rows:
-        if row.case == "crucible" or row.case.startswith("inspect-ai"):
+        if row.case.startswith(("crucible", "inspect-ai")):
             row.vs_plain = (fixed + per_trial * row.trials) / row.wall
         other = inspect_by_c.get(row.concurrency)
-        if row.case == "crucible" and other is not None and other.trials == row.trials:
+        if row.case.startswith("crucible") and other and other.trials == row.trials:
             row.vs_inspect = other.wall / row.wall
     return rows
 
@@ -271,7 +289,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=[100, 400],
         help="plain pytest counts, extrapolated to --trials (default 100 400)",
     )
+    add(
+        "--xdist-concurrency",
+        type=int,
+        nargs="*",
+        default=[64],
+        help="also run crucible under -n 2 at this concurrency per worker (default 64; none: skip)",
+    )
     add("--inspect-concurrency", type=int, nargs="+", default=[32, 128])
+    add(
+        "--inspect-logged-concurrency",
+        type=int,
+        nargs="*",
+        default=[128],
+        help="also run inspect-ai with its default sample log at these (default 128)",
+    )
     add("--inspect-venv", type=Path, default=HERE / ".venv-inspect")
     add("--skip-inspect", action="store_true")
     add("--overhead-trials", type=int, default=10_000)
@@ -300,8 +332,9 @@ def header(options: argparse.Namespace, load_at_start: tuple[float, float, float
         f"{plugin_state()}; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load average "
         f"(1, 5, 15 min) {loads[0]} at the start, {loads[1]} at the end{inspect}\n"
         f"Mock server latency {options.latency} s, max_tokens {options.max_tokens}; ideal = "
-        f"trials x latency / C (plain pytest: C = 2 workers). crucible runs -n 0 with "
-        f"--crucible-report=none; concurrency 1 ran {options.serial_trials} trials; plain pytest "
+        "trials x latency / C (plain pytest: C = 2 workers; crucible -n 2: C = 2 x per "
+        "worker). crucible runs with --crucible-report=none, -n 0 unless named; concurrency "
+        f"1 ran {options.serial_trials} trials; plain pytest "
         f"ran {' and '.join(map(str, options.plain_trials))} trials, extrapolated to "
         f"{options.trials} as fixed + per-trial cost.\n"
         "Physical-limit targets use span (first trial start to last trial end); speed-ups use "
