@@ -411,8 +411,9 @@ class CrucibleSession:
 
             warnings.warn(pytest.PytestWarning(message), stacklevel=2)
 
-    def _upcoming(self, item: pytest.Item) -> list[pytest.Item]:
-        """The trial items after `item` of the same trial function (and xdist group)."""
+    def _upcoming(self, item: pytest.Item, count: int) -> list[pytest.Item]:
+        """The next `count` trial items after `item` of the same trial function (and xdist
+        group)."""
         if self._upcoming_index is None:
             runs: dict[tuple[str, str], list[pytest.Item]] = {}
             index: dict[str, tuple[list[pytest.Item], int]] = {}
@@ -425,7 +426,7 @@ class CrucibleSession:
                 members.append(candidate)
             self._upcoming_index = index
         members, position = self._upcoming_index.get(item.nodeid, ([], -1))
-        return members[position + 1 :] if position >= 0 else []
+        return members[position + 1 : position + 1 + count] if position >= 0 else []
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:

@@ -93,15 +93,16 @@ def shares_fixtures(item: pytest.Item) -> list[str]:
 class Prefetcher:
     """Starts trials ahead and hands each item its started trial.
 
-    `make_active(item)` builds an item's ActiveTrial (the session's recipe); `upcoming(item)`
-    lists the items that may be started after it (same trial function, same xdist group).
+    `make_active(item)` builds an item's ActiveTrial (the session's recipe);
+    `upcoming(item, n)` lists the next n items that may be started after it (same trial
+    function, same xdist group).
     """
 
     def __init__(
         self,
         loop: LoopThread,
         make_active: Callable[[pytest.Item], ActiveTrial],
-        upcoming: Callable[[pytest.Item], Sequence[pytest.Item]],
+        upcoming: Callable[[pytest.Item, int], Sequence[pytest.Item]],
         may_start: Callable[[pytest.Item], bool] = lambda item: True,
     ) -> None:
         self._loop = loop
@@ -132,11 +133,7 @@ class Prefetcher:
         started.future.result()
 
     def _top_up(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
-        ahead = 2 * limit
-        for upcoming in self._upcoming(item):
-            if ahead <= 0:
-                break
-            ahead -= 1
+        for upcoming in self._upcoming(item, 2 * limit):
             if upcoming.nodeid in self._started:
                 continue
             if not self._may_start(upcoming):  # e.g. a spent budget: its setup skips it
