@@ -36,6 +36,7 @@ pytest and inspect-ai are judged on wall time, start-up included on both sides.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -262,18 +263,22 @@ def compare(rows: list[Row], options: argparse.Namespace) -> list[Row]:
 
 
 def plugin_state() -> str:
-    """Which plugin code was measured: the commit, and whether src/ had uncommitted edits."""
+    """Which plugin code is measured: the commit, and a digest of src/'s uncommitted edits
+    (the tree may be shared: the header says when it changed during the run)."""
     git = ["git", "-C", str(HERE.parent)]
     try:
         commit = subprocess.run(
             [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--", "src"], capture_output=True, text=True
-        ).stdout.strip()
+        diff = subprocess.run(
+            [*git, "diff", "HEAD", "--", "src"], capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "pytest-crucible (not a git checkout)"
-    return f"pytest-crucible {commit}" + (" with uncommitted changes in src/" if dirty else "")
+    if not diff:
+        return f"pytest-crucible {commit}"
+    digest = hashlib.sha256(diff.encode()).hexdigest()[:8]
+    return f"pytest-crucible {commit} with uncommitted changes in src/ (diff {digest})"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -325,11 +330,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return options
 
 
-def header(options: argparse.Namespace, load_at_start: tuple[float, float, float]) -> str:
+def header(
+    options: argparse.Namespace, load_at_start: tuple[float, float, float], code_at_start: str
+) -> str:
     loads = [" ".join(f"{x:.2f}" for x in load) for load in (load_at_start, os.getloadavg())]
+    code = code_at_start
+    if (at_end := plugin_state()) != code_at_start:
+        code = f"{code_at_start} at the start, CHANGED during the run to {at_end}"
     inspect = f"; inspect-ai {options.inspect_version}" if options.inspect_version else ""
     return (
-        f"{plugin_state()}; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load average "
+        f"{code}; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs; load average "
         f"(1, 5, 15 min) {loads[0]} at the start, {loads[1]} at the end{inspect}\n"
         f"Mock server latency {options.latency} s, max_tokens {options.max_tokens}; ideal = "
         "trials x latency / C (plain pytest: C = 2 workers; crucible -n 2: C = 2 x per "
@@ -344,7 +354,7 @@ def header(options: argparse.Namespace, load_at_start: tuple[float, float, float
 
 def main(argv: list[str] | None = None) -> None:
     options = parse(argv)
-    load_at_start = os.getloadavg()
+    load_at_start, code_at_start = os.getloadavg(), plugin_state()
     options.inspect_version = None
     program = None
     if not options.skip_inspect:
@@ -356,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = compare(rows, options)
     found = targets(rows)
     print()
-    print(header(options, load_at_start))
+    print(header(options, load_at_start, code_at_start))
     print(table(rows))
     print("Targets:")
     print(describe(found))
@@ -366,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
         data = {
             "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
             "load_average": {"start": load_at_start, "end": os.getloadavg()},
+            "code": {"start": code_at_start, "end": plugin_state()},
             "rows": [asdict(r) for r in rows],
             "targets": found,
         }
