@@ -96,6 +96,38 @@ def test_rerun_replaces_the_trial_and_counts_attempts(tmp_path: Path) -> None:
     assert len(store.query("SELECT * FROM logs")) == 2
 
 
+def test_a_batch_larger_than_one_statement_stores_every_row(tmp_path: Path) -> None:
+    """record_trials writes a batch with multi-row INSERTs, split at SQLite's parameter
+    limit; a trial that comes twice in one batch is an upsert, as when stored one by one."""
+    store = Store(tmp_path / "s.db")
+    store.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite before 3.32
+    run_id = store.create_run(HEADER, {})
+    batch = [(run_id, _result("a", f"i{n}", score=n / 7), "main") for n in range(250)]
+    calls = [
+        {
+            "cache_key": f"k{n}",
+            "backend": "b",
+            "model": "m",
+            "request": {"n": n},
+            "response": {"text": "t"},
+        }
+        for n in range(3)
+    ]
+    batch[5][1]["model_calls"] = calls
+    batch.append((run_id, _result("a", "i7", status="failed"), "gw1"))
+    store.record_trials(batch)
+    rows = {r["item_id"]: r for r in store.query("SELECT * FROM trials")}
+    assert len(rows) == 250
+    assert rows["i7"]["status"] == "failed" and rows["i7"]["attempts"] == 2
+    assert rows["i7"]["worker"] == "gw1"
+    assert rows["i100"]["metrics"] == '{"score": 14.285714285714286}'
+    assert rows["i100"]["latency_s"] == 0.5 and rows["i100"]["repeat"] == 0
+    assert len(store.query("SELECT * FROM items")) == 250
+    assert len(store.query("SELECT * FROM logs")) == 251
+    stored_calls = store.query("SELECT cache_key, trial_key FROM model_calls ORDER BY cache_key")
+    assert [tuple(r) for r in stored_calls] == [("k0", "ai5"), ("k1", "ai5"), ("k2", "ai5")]
+
+
 def test_resume_targets(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     old = store.create_run(HEADER, {})

@@ -33,12 +33,24 @@ class TrialHooks:
     def __init__(self, config: pytest.Config, hooks: Hooks) -> None:
         self._pytest_hooks = config.hook
         self._hooks = hooks
+        # made when the first trial starts, after every conftest has registered its hooks;
+        # hooks nobody implements cost nothing per trial
+        self._implemented = {
+            name
+            for name in ("before_condition", "after_condition")
+            if getattr(hooks, name) is not None
+            or getattr(config.hook, f"pytest_crucible_{name}").get_hookimpls()
+        }
 
     def before_condition(self, condition: Condition, trial: Trial) -> None:
+        if "before_condition" not in self._implemented:
+            return
         kwargs = {"condition": condition, "item": trial.spec.item, "trial": trial}
         self._around(trial, "before_condition", kwargs)
 
     def after_condition(self, condition: Condition, trial: Trial, result: Any) -> None:
+        if "after_condition" not in self._implemented:
+            return
         kwargs = {"condition": condition, "item": trial.spec.item, "trial": trial}
         kwargs["result"] = result
         self._around(trial, "after_condition", kwargs)
