@@ -163,6 +163,44 @@ def test_trial_fixtures_outside_a_trial_function_explain_themselves(
     result.stdout.fnmatch_lines(["*fixtures condition, item and trial exist only in a trial*"])
 
 
+def test_user_fixtures_see_the_same_trial_and_may_override_item(
+    pytester: pytest.Pytester,
+) -> None:
+    """The session hands a trial function its `condition`, `item` and `trial` without the
+    fixture machinery; a user fixture that asks for `trial` still gets the same object, and
+    a conftest fixture named like one of them still takes precedence."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def judge(trial):
+            return trial
+
+        @pytest.fixture
+        def item():
+            return "the user's item"
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest_crucible as crucible
+
+        exp = crucible.Experiment(
+            "mine", dataset=[{"id": "a", "input": 1}, {"id": "b", "input": 2}],
+            conditions={"double": lambda x: 2 * x}, metrics=["ok"], seed=1,
+        )
+
+        @exp.trial
+        def test_mine(condition, item, trial, judge):
+            assert judge is trial
+            assert item == "the user's item"
+            trial.record(ok=condition(3) == 6)
+        """
+    )
+    pytester.runpytest("--crucible", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
 def test_stopping_early_marks_the_run_interrupted(
     pytester: pytest.Pytester, calls_file: object
 ) -> None:
