@@ -31,26 +31,36 @@ from ..runner import (
 )
 from ..store import DEFAULT_STORE, Store
 from ..trial import Trial, describe_exception
-from .calls import CallSetup, cost_lines, spent_by_condition
-from .finish import finish_arguments, report_gates
+from .calls import CallSetup, spent_by_condition
+from .finish import finish_arguments, report_gates, write_results
+from .items import (
+    GROUP_KEY,
+    SPEC_KEY,
+    TRIAL_KEY,
+    TRIAL_PARAM,
+    check_trial_arguments,
+    direct_arguments,
+    spec_of,
+)
 from .lifecycle import TrialHooks, after_experiment, before_experiment, find_experiment
+from .lookahead import Lookahead, assign_groups
 from .output import OutputRouter
-from .prefetch import Prefetcher, Started, assign_groups, shares_fixtures
+from .prefetch import Prefetcher, Started
 from .recovery import RunGuard, StopSignal, run_policy
+from .selection import overrides_for, split_resumed, stale_retry_warnings, unused_override
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ["SESSION_PLUGIN", "TRIAL_KEY", "TRIAL_PARAM", "CrucibleSession", "check_trial_arguments"]
+__all__ = [
+    "SESSION_PLUGIN",
+    "TRIAL_KEY",
+    "TRIAL_PARAM",
+    "CrucibleSession",
+    "check_trial_arguments",
+]
 
 SESSION_PLUGIN = "crucible-session"
-TRIAL_FIXTURES = ("condition", "item", "trial")
-# The one parameter behind those three fixtures: a TrialSpec when collected, an ActiveTrial
-# while the item runs (see pytest_runtest_setup).
-TRIAL_PARAM = "_crucible_trial"
-TRIAL_KEY = pytest.StashKey[Trial]()
-SPEC_KEY = pytest.StashKey[TrialSpec]()
-GROUP_KEY = pytest.StashKey[str]()
 _PROGRESS_STEPS = 10
 # Seconds that trials already running get to finish when the session stops early.
 STOP_GRACE_S = 10.0
@@ -69,10 +79,14 @@ class CrucibleSession:
         self.recorder: Recorder | None = None
         self.total: int | None = None
         self._next_progress = 0
-        self.prefetcher = Prefetcher(self.loop, self._make_active, self._upcoming, self._may_start)
-        self._items: list[pytest.Item] = []
-        self._upcoming_index: dict[str, tuple[list[pytest.Item], int]] | None = None
-        self._prefetchable: dict[str, bool] = {}
+        self.lookahead = Lookahead(
+            config.getoption("crucible_concurrency"),
+            owns_every_item=self.controller,
+            warn=self._warn,
+        )
+        self.prefetcher = Prefetcher(
+            self.loop, self._make_active, self.lookahead.upcoming, self._may_start
+        )
         self._direct: dict[Any, tuple[str, ...]] = {}
         self._budget_skips: dict[str, int] = {}
         self.log_handler = TrialLogHandler()
@@ -192,7 +206,11 @@ class CrucibleSession:
                     "be unique in a session (they name the runs in the store)"
                 )
             return known
-        applicable = before_experiment(self.config, experiment, self._overrides_for(experiment))
+        applicable = before_experiment(
+            self.config,
+            experiment,
+            overrides_for(experiment, self.inputs.overrides, self._used_overrides),
+        )
         plan = experiment.plan(
             overrides=applicable,
             seed=self.inputs.seed_for(experiment.name),
@@ -217,18 +235,6 @@ class CrucibleSession:
                 conditions=list(plan.experiment.conditions),
                 metrics=list(plan.experiment.metrics),
             )
-
-    def _overrides_for(self, experiment: Experiment) -> dict[str, str]:
-        """`--crucible-set` values for this experiment: qualified ones always (validation names
-        an unknown field), unqualified ones when the experiment has that field."""
-        fields = _config_fields(experiment.config_schema)
-        chosen: dict[str, str] = {}
-        for exp, key, value in self.inputs.overrides:
-            qualified = exp == experiment.name
-            if qualified or (exp is None and (fields is None or key in fields)):
-                chosen[key] = value
-                self._used_overrides.add((exp, key))
-        return chosen
 
     def parametrize(self, metafunc: pytest.Metafunc, experiment: Experiment) -> None:
         """One test item per trial, parametrized with the trial's spec.
@@ -259,77 +265,30 @@ class CrucibleSession:
                     item.stash[GROUP_KEY] = group
 
     def _select(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        problem = self._unused_override()
+        problem = unused_override(self.inputs.overrides, self._used_overrides, self.plans)
         if problem is not None:
             # A failed collection report, not an exception: raised here under xdist a
             # UsageError would crash the worker instead of reaching the user.
             report = pytest.CollectReport("--crucible-set", "failed", problem, [])
             config.hook.pytest_collectreport(report=report)
-            items[:] = [item for item in items if _spec_of(item) is None]
+            items[:] = [item for item in items if spec_of(item) is None]
             return
         if not self.inputs.resume:
             return
-        self._warn_stale_retries(items)
-        keep: list[pytest.Item] = []
-        done: list[pytest.Item] = []
-        for item in items:
-            spec = _spec_of(item)
-            target = self.inputs.resume.get(spec.experiment) if spec else None
-            (done if spec and target and target.skips(spec.key) else keep).append(item)
+        for warning in stale_retry_warnings(items, self.inputs.resume):
+            self._warn(warning)
+        keep, done = split_resumed(items, self.inputs.resume)
         if done:
             config.hook.pytest_deselected(items=done)
             items[:] = keep
 
-    def _warn_stale_retries(self, items: list[pytest.Item]) -> None:
-        """--crucible-retry-failed matches failed trials by key: say so when some match
-        nothing (their code, config or data changed) instead of silently running none."""
-        collected: dict[str, set[str]] = {}
-        for item in items:
-            spec = _spec_of(item)
-            if spec is not None:
-                collected.setdefault(spec.experiment, set()).add(spec.key)
-        for name, target in self.inputs.resume.items():
-            stale = len(target.only - collected[name]) if target.only and name in collected else 0
-            if stale:
-                self._warn(
-                    f"--crucible-retry-failed: {stale} failed trial(s) of run {target.run_id} "
-                    f"of {name!r} match no collected trial (their condition's code, the "
-                    "config or the data changed since), so they do not run; "
-                    "--crucible-resume runs every trial that did not pass or whose code, "
-                    "config or data changed"
-                )
-
-    def _unused_override(self) -> str | None:
-        """A message for the first `--crucible-set` that no collected experiment took."""
-        if not self.plans:
-            return None
-        for exp, key, _ in self.inputs.overrides:
-            if (exp, key) in self._used_overrides:
-                continue
-            if exp is not None:
-                return (
-                    f"--crucible-set {exp}.{key}: no experiment named {exp!r} was collected; "
-                    f"the experiments are {sorted(self.plans)}"
-                )
-            fields = {
-                name: sorted(_config_fields(plan.experiment.config_schema) or [])
-                for name, plan in self.plans.items()
-            }
-            return (
-                f"--crucible-set {key}=...: no collected experiment has a config field "
-                f"{key!r}; the fields are {fields}"
-            )
-        return None
-
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self._items = session.items
-        self._upcoming_index = None
+        self.lookahead.set_items(session.items)
         if self.calls.estimating:
             for plan in self.plans.values():
-                option = self.config.getoption("crucible_concurrency")
-                self.calls.estimate(plan, int(option or plan.experiment.concurrency or 1))
+                self.calls.estimate(plan, self.lookahead.concurrency(plan.experiment.concurrency))
         if self.controller:
-            self.total = sum(1 for item in session.items if _spec_of(item) is not None)
+            self.total = sum(1 for item in session.items if spec_of(item) is not None)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -351,7 +310,7 @@ class CrucibleSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Give the trial function its runtime values before pytest sets up fixtures."""
-        if _spec_of(item) is None:
+        if spec_of(item) is None:
             return
         active = self.prefetcher.active_for(item)
         if active is None:
@@ -368,18 +327,10 @@ class CrucibleSession:
             funcargs[name] = active if name == TRIAL_PARAM else getattr(active, name)
 
     def _direct_arguments(self, item: pytest.Item) -> tuple[str, ...]:
-        """The arguments of `item` that the plugin's own fixtures provide (a conftest may
-        override `item`, say; its fixture then runs as usual)."""
         function = item.obj  # type: ignore[attr-defined]
         known = self._direct.get(function)
         if known is None:
-            info = item._fixtureinfo  # type: ignore[attr-defined]
-            known = tuple(
-                name
-                for name in (TRIAL_PARAM, *TRIAL_FIXTURES)
-                if name in info.names_closure and _is_plugin_fixture(info, name)
-            )
-            self._direct[function] = known
+            known = self._direct[function] = direct_arguments(item)
         return known
 
     def _make_active(self, item: pytest.Item) -> ActiveTrial:
@@ -400,30 +351,6 @@ class CrucibleSession:
     def _may_start(self, item: pytest.Item) -> bool:
         return self.calls.skip_reason(item.stash[SPEC_KEY]) is None
 
-    def _limit_of(self, spec: TrialSpec) -> int:
-        """Trials of this experiment in flight per process."""
-        own = self.plans[spec.experiment].experiment.concurrency
-        option = self.config.getoption("crucible_concurrency")
-        return int(option if option is not None else own or 1)
-
-    def _can_prefetch(self, item: pytest.Item, spec: TrialSpec) -> bool:
-        function = item.nodeid.split("[", 1)[0]
-        known = self._prefetchable.get(function)
-        if known is None:
-            blocking = shares_fixtures(item)
-            known = self._prefetchable[function] = not blocking
-            if blocking:
-                self._warn(
-                    f"experiment {spec.experiment}: {function} uses the function-scoped "
-                    f"fixture(s) {blocking}, so its trials run one at a time; give them a "
-                    "wider scope (session, module) to run trials concurrently"
-                )
-        return known
-
-    def _owns_ahead(self, item: pytest.Item) -> bool:
-        """Without xdist every item is ours; a worker owns the items of its groups only."""
-        return self.controller or GROUP_KEY in item.stash
-
     def _warn(self, message: str) -> None:
         if self.recorder is not None:
             self.recorder.warnings.append(message)
@@ -431,23 +358,6 @@ class CrucibleSession:
             import warnings
 
             warnings.warn(pytest.PytestWarning(message), stacklevel=2)
-
-    def _upcoming(self, item: pytest.Item, count: int) -> list[pytest.Item]:
-        """The next `count` trial items after `item` of the same trial function (and xdist
-        group)."""
-        if self._upcoming_index is None:
-            runs: dict[tuple[str, str], list[pytest.Item]] = {}
-            index: dict[str, tuple[list[pytest.Item], int]] = {}
-            for candidate in self._items:
-                if _spec_of(candidate) is None:
-                    continue
-                key = (candidate.nodeid.split("[", 1)[0], candidate.stash.get(GROUP_KEY, ""))
-                members = runs.setdefault(key, [])
-                index[candidate.nodeid] = (members, len(members))
-                members.append(candidate)
-            self._upcoming_index = index
-        members, position = self._upcoming_index.get(item.nodeid, ([], -1))
-        return members[position + 1 : position + 1 + count] if position >= 0 else []
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
@@ -465,9 +375,10 @@ class CrucibleSession:
         names = pyfuncitem._fixtureinfo.argnames
         kwargs = {name: pyfuncitem.funcargs[name] for name in names}
         spec = pyfuncitem.stash[SPEC_KEY]
-        limit = self._limit_of(spec)
+        declared = self.plans[spec.experiment].experiment.concurrency
+        limit = self.lookahead.limit(pyfuncitem, spec, declared)
         try:
-            if limit > 1 and self._can_prefetch(pyfuncitem, spec) and self._owns_ahead(pyfuncitem):
+            if limit > 1:
                 self.output.install()
                 try:
                     self.prefetcher.run(pyfuncitem, kwargs, limit)
@@ -502,7 +413,7 @@ class CrucibleSession:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        spec = _spec_of(item)
+        spec = spec_of(item)
         if spec is None:
             return report
         if call.when == "call" or (call.when == "setup" and report.failed):
@@ -691,37 +602,8 @@ class CrucibleSession:
             terminalreporter.section("crucible estimate")
             for text in self.calls.estimates.values():
                 terminalreporter.write_line(text)
-        if self.recorder is None or not self.recorder.runs:
-            return
-        terminalreporter.section("crucible results")
-        for outcome in self.recorder.runs.values():
-            terminalreporter.write_line(self.recorder.summary(outcome))
-            for line in cost_lines(self.store, outcome.run_id):
-                terminalreporter.write_line(line)
-            if self.guard is not None:
-                for line in self.guard.summary_lines(outcome.experiment, outcome.run_id):
-                    terminalreporter.write_line(line)
-            terminalreporter.write_line("")
-        reason = self.guard.stop_reason if self.guard is not None else None
-        if reason:
-            if "--crucible-resume" not in reason:
-                reason += "; the run is marked interrupted: continue it with --crucible-resume"
-            terminalreporter.write_line(f"stopped: {reason}", red=True)
-        if self.guard is not None:
-            for message in self.guard.errors:
-                terminalreporter.write_line(f"error: {message}", red=True)
-        for error in self.recorder.errors:
-            terminalreporter.write_line(f"error: {error}", red=True)
-        for warning in self.recorder.warnings[:10]:
-            terminalreporter.write_line(f"warning: {warning}", yellow=True)
-        if len(self.recorder.warnings) > 10:
-            terminalreporter.write_line(f"... and {len(self.recorder.warnings) - 10} more")
-        ids = ", ".join(o.run_id for o in self.recorder.runs.values())
-        terminalreporter.write_line(
-            f"results stored in {self.store.path} (runs {ids}); load them with "
-            f"pytest_crucible.load_trials(RUN_ID, store=...); continue an interrupted run "
-            "with --crucible-resume"
-        )
+        if self.recorder is not None and self.recorder.runs:
+            write_results(terminalreporter, self.recorder, self.store, self.guard)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
@@ -742,44 +624,3 @@ class CrucibleSession:
             self.store.close()
         if self.guard is not None:
             self.guard.close()
-
-
-def _spec_of(item: pytest.Item) -> TrialSpec | None:
-    """The spec of a trial item (remembered in its stash the first time it is looked up)."""
-    spec = item.stash.get(SPEC_KEY, None)
-    if spec is None:
-        callspec = getattr(item, "callspec", None)
-        value = callspec.params.get(TRIAL_PARAM) if callspec is not None else None
-        if not isinstance(value, TrialSpec):
-            return None
-        item.stash[SPEC_KEY] = spec = value
-    return spec
-
-
-def _is_plugin_fixture(info: Any, name: str) -> bool:
-    if name == TRIAL_PARAM:
-        return True  # a parameter: its value is the callspec's
-    definitions = info.name2fixturedefs.get(name)
-    module = getattr(definitions[-1].func, "__module__", "") if definitions else ""
-    return bool(module == "pytest_crucible.plugin")
-
-
-def check_trial_arguments(metafunc: pytest.Metafunc, experiment: Experiment) -> None:
-    """A trial function takes at least one of `condition`, `item`, `trial`."""
-    if TRIAL_PARAM not in metafunc.fixturenames:
-        raise pytest.Collector.CollectError(
-            f"{metafunc.function.__name__} is the trial function of experiment "
-            f"{experiment.name} but takes none of the arguments {TRIAL_FIXTURES}"
-        )
-
-
-def _config_fields(schema: Any) -> set[str] | None:
-    """The field names of a config schema; None when any key is allowed to reach validation."""
-    if schema is None:
-        return set()
-    fields = getattr(schema, "fields", None) or getattr(schema, "model_fields", None)
-    if isinstance(fields, dict):
-        return set(fields)
-    if isinstance(schema, dict):
-        return set(schema)
-    return None

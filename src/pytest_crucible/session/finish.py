@@ -1,21 +1,29 @@
-"""The session end on the controller: what the analysis child is asked to do, and its gates.
+"""The session end on the controller: what the analysis child is asked to do, its gates,
+and the results section of the terminal summary.
 
 The heavy work (analysis, gates, reports) runs in `crucible analyse`, a child process; this
 module turns the command line into that child's arguments (checking them before any trial
-runs) and the gates it decided into test reports that pytest counts and JUnit XML lists.
+runs), the gates it decided into test reports that pytest counts and JUnit XML lists, and
+the runs into the "crucible results" section.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..store import Store
+from .calls import cost_lines
 
-__all__ = ["finish_arguments", "report_gates"]
+if TYPE_CHECKING:
+    from ..recorder import Recorder
+    from .recovery import RunGuard
+
+__all__ = ["finish_arguments", "report_gates", "write_results"]
+_SHOWN_WARNINGS = 10
 
 
 def finish_arguments(config: pytest.Config, store: Store) -> list[str]:
@@ -68,3 +76,35 @@ def report_gates(config: pytest.Config, gates: Sequence[tuple[str, dict[str, Any
             sections=[("gate", gate["warning"])] if gate.get("warning") else [],
         )
         config.hook.pytest_runtest_logreport(report=report)
+
+
+def write_results(reporter: Any, recorder: Recorder, store: Store, guard: RunGuard | None) -> None:
+    """Each run's table and analysis, why the run stopped, errors, warnings, where it is."""
+    reporter.section("crucible results")
+    for outcome in recorder.runs.values():
+        reporter.write_line(recorder.summary(outcome))
+        for line in cost_lines(store, outcome.run_id):
+            reporter.write_line(line)
+        if guard is not None:
+            for line in guard.summary_lines(outcome.experiment, outcome.run_id):
+                reporter.write_line(line)
+        reporter.write_line("")
+    reason = guard.stop_reason if guard is not None else None
+    if reason:
+        if "--crucible-resume" not in reason:
+            reason += "; the run is marked interrupted: continue it with --crucible-resume"
+        reporter.write_line(f"stopped: {reason}", red=True)
+    for message in guard.errors if guard is not None else []:
+        reporter.write_line(f"error: {message}", red=True)
+    for error in recorder.errors:
+        reporter.write_line(f"error: {error}", red=True)
+    for warning in recorder.warnings[:_SHOWN_WARNINGS]:
+        reporter.write_line(f"warning: {warning}", yellow=True)
+    if len(recorder.warnings) > _SHOWN_WARNINGS:
+        reporter.write_line(f"... and {len(recorder.warnings) - _SHOWN_WARNINGS} more")
+    ids = ", ".join(o.run_id for o in recorder.runs.values())
+    reporter.write_line(
+        f"results stored in {store.path} (runs {ids}); load them with "
+        f"pytest_crucible.load_trials(RUN_ID, store=...); continue an interrupted run "
+        "with --crucible-resume"
+    )

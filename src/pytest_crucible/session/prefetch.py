@@ -10,11 +10,7 @@ What a started trial may use: the plugin's own fixtures (`condition`, `item`, `t
 fixtures of a wider scope than the function (session, package, module, class), whose values
 are the same for every item of the function; they are taken from the item that started it.
 A trial function that needs a function-scoped fixture runs its trials one at a time.
-
-Under pytest-xdist a worker cannot see which items it will be sent. The session therefore
-gives xdist a scheduler (`scheduling.py`) that sends trials in groups, each whole to one
-worker, computed from the collected ids alone (`assign_groups`); a worker computes the same
-groups and may start any item of a group it was sent ahead.
+Which items may start ahead, and which come next, is `lookahead.py`'s to say.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -34,10 +29,7 @@ import pytest
 from ..runner import ActiveTrial, LoopThread, enter_trial, run_trial_async, run_trial_sync
 from ..trial import describe_exception
 
-__all__ = ["Prefetcher", "Started", "assign_groups", "shares_fixtures"]
-
-PLUGIN_FIXTURES = frozenset({"condition", "item", "trial", "_crucible_trial"})
-GROUP_PREFIX = "crucible"
+__all__ = ["Prefetcher", "Started"]
 
 
 class _Gate:
@@ -72,22 +64,6 @@ class Started:
     active: ActiveTrial
     future: Future[None]
     gate: _Gate = field(default_factory=_Gate)
-
-
-def shares_fixtures(item: pytest.Item) -> list[str]:
-    """The fixtures that keep `item`'s trial function from running ahead (function-scoped
-    ones other than the plugin's, `request`, anything unknown); [] when it can."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return ["<no fixture info>"]
-    blocking = []
-    for name in info.names_closure:
-        if name in PLUGIN_FIXTURES:
-            continue
-        definitions = info.name2fixturedefs.get(name)
-        if not definitions or definitions[-1].scope == "function":
-            blocking.append(name)
-    return blocking
 
 
 class Prefetcher:
@@ -240,26 +216,3 @@ async def _run_sync(
 def _note(active: ActiveTrial, exc: BaseException) -> None:
     if active.trial.error is None and not isinstance(exc, asyncio.CancelledError):
         active.trial.error = describe_exception(exc, where="trial function")
-
-
-_TRIAL_ID = re.compile(r"\[[^\[\]]*-r\d+\]$")
-
-
-def assign_groups(nodeids: Sequence[str], group_count: int) -> dict[str, str]:
-    """Group names for the ids that look like trials (`fn[condition-item-rK]`): each trial
-    function's ids, in collection order, split into `group_count` contiguous runs.
-
-    A pure function of the collected ids, so the xdist controller (which sees only ids) and
-    every worker compute the same groups; an ordinary test that happens to match is grouped
-    too, which changes only how it is scheduled.
-    """
-    by_function: dict[str, list[str]] = {}
-    for nodeid in nodeids:
-        if _TRIAL_ID.search(nodeid):
-            by_function.setdefault(nodeid.split("[", 1)[0], []).append(nodeid)
-    groups: dict[str, str] = {}
-    for number, members in enumerate(by_function.values()):
-        size = max(1, -(-len(members) // max(1, group_count)))
-        for index, nodeid in enumerate(members):
-            groups[nodeid] = f"{GROUP_PREFIX}{number}-{index // size}"
-    return groups

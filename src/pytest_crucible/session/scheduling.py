@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from .prefetch import assign_groups
+from .lookahead import assign_groups
 
 __all__ = ["TrialGroupScheduling"]
 
