@@ -1,4 +1,4 @@
-"""What every HTTP model backend shares: the call context, retries, errors, clients, keys.
+"""What every HTTP model backend shares: the call context, retries, clients, keys.
 
 A concrete backend says where to POST (`_endpoint`), which headers carry the key
 (`_auth_headers`), how a `ModelRequest` looks on the wire (`_payload`) and how to read the
@@ -15,6 +15,9 @@ Retry-After and the limiter: the failed caller sleeps the Retry-After in its ret
 while the limiter pauses every other caller until the same deadline; when the retry wakes,
 the pause is over (unless a later answer moved it), so nobody waits twice.
 
+What each failure becomes (a retried `RetryableFailure`, or a `ModelCallError` and its hint)
+is decided in `_failures.py`; this module raises it.
+
 API keys are read from the environment variable named by `api_key_env` at call time, go into
 request headers and nowhere else; text quoted from a response has the key masked out.
 """
@@ -24,43 +27,24 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-import aiohttp
 import httpx
 import pydantic
-import tenacity
 
 from ..errors import ConfigError
+from ._failures import Failures, recorder
 from ._http import AsyncTransport, ClientPool, make_limits, make_timeout
-from ._wire import (
-    BadResponse,
-    Parsed,
-    Prompt,
-    api_message,
-    build_request,
-    excerpt,
-    first_line,
-    redact,
-    timeout_phase,
-)
+from ._wire import BadResponse, Parsed, Prompt, build_request, excerpt, first_line, redact
 from .context import current_call_context
-from .errors import (
-    FailedAttempt,
-    ModelAuthError,
-    ModelCallError,
-    ModelConfigError,
-    ModelRequestError,
-    ModelResponseError,
-    ModelUnavailableError,
-)
+from .errors import FailedAttempt, ModelConfigError, ModelResponseError
 from .pricing import PriceTable
 from .ratelimit import Permit, RateLimiter, RateLimitSpec, build_limiters, estimate_tokens
-from .retry import RetryableFailure, RetryPolicy, parse_retry_after
+from .retry import RetryableFailure, RetryPolicy
 from .types import ModelRequest, ModelResponse
 
 __all__ = ["HTTPBackend"]
@@ -75,12 +59,10 @@ def _seeded(request: ModelRequest, context: Any) -> ModelRequest:
     return request
 
 
-E = TypeVar("E", bound=ModelCallError)
-
-
 @dataclass(frozen=True)
 class _Call:
-    """One call being made: the request as sent and the secret to keep out of messages."""
+    """One call being made: the request as sent and the secret to keep out of messages
+    (the `Call` that `Failures` takes)."""
 
     request: ModelRequest
     url: str
@@ -258,74 +240,75 @@ class HTTPBackend:
 
     def _call(self, request: ModelRequest) -> ModelResponse:
         call = self._prepare(request)
-        failures: list[FailedAttempt] = []
+        history: list[FailedAttempt] = []
         response: ModelResponse | None = None
         attempts = 0
         try:
-            for attempt in self.retry.retrying(_recorder(failures)):
+            for attempt in self.retry.retrying(recorder(history)):
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     permit = call.limiter.acquire(call.tokens) if call.limiter else None
                     with self._settled(call, permit):
                         began = time.perf_counter()
-                        try:
+                        with self._sending(call, attempts, history):
                             answer = self._pool.client().post(
                                 call.url, content=call.body, headers=call.headers
                             )
-                        except Exception as exc:
-                            failure = self._transport_failure(call, exc, attempts, failures)
-                            if failure is exc:
-                                raise
-                            raise failure from exc
                         latency = time.perf_counter() - began
-                        response = self._answered(call, answer, latency, attempts, failures)
-                        self._settle_success(call, permit, response)
+                        response = self._answered(call, permit, answer, latency, attempts, history)
         except RetryableFailure as failure:
-            raise self._gave_up(call, failure, attempts, failures) from failure
+            raise self._failures().gave_up(call, failure, attempts, history) from failure
         assert response is not None
         return response
 
     async def _acall(self, request: ModelRequest) -> ModelResponse:
         call = self._prepare(request)
-        failures: list[FailedAttempt] = []
+        history: list[FailedAttempt] = []
         response: ModelResponse | None = None
         attempts = 0
         client = await self._pool.async_client()
         try:
-            async for attempt in self.retry.aretrying(_recorder(failures)):
+            async for attempt in self.retry.aretrying(recorder(history)):
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     permit = await call.limiter.aacquire(call.tokens) if call.limiter else None
                     with self._settled(call, permit):
                         began = time.perf_counter()
-                        try:
+                        with self._sending(call, attempts, history):
                             answer = await client.post(
                                 call.url, content=call.body, headers=call.headers
                             )
-                        except Exception as exc:
-                            failure = self._transport_failure(call, exc, attempts, failures)
-                            if failure is exc:
-                                raise
-                            raise failure from exc
                         latency = time.perf_counter() - began
-                        response = self._answered(call, answer, latency, attempts, failures)
-                        self._settle_success(call, permit, response)
+                        response = self._answered(call, permit, answer, latency, attempts, history)
         except RetryableFailure as failure:
-            raise self._gave_up(call, failure, attempts, failures) from failure
+            raise self._failures().gave_up(call, failure, attempts, history) from failure
         assert response is not None
         return response
 
-    def _answered(
-        self,
-        call: _Call,
-        answer: httpx.Response,
-        latency: float,
-        attempts: int,
-        failures: list[FailedAttempt],
-    ) -> ModelResponse:
-        """The attempt's HTTP answer checked (a retryable status raises) and parsed."""
-        self._check_status(call, answer, attempts, failures)
-        return self._response(call, answer, latency, attempts, failures)
+    def _prepare(self, request: ModelRequest) -> _Call:
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        key = key or None  # an empty variable is an unset one
+        if key is None and self.key_required:
+            raise self._failures().error(
+                ModelConfigError,
+                f"the environment variable {self.api_key_env} is not set",
+                request,
+                hint=f"set {self.api_key_env} to {self.key_description} "
+                f"(export {self.api_key_env}=...), or pass api_key_env= the name of the "
+                "variable that holds it",
+            )
+        try:
+            body = json.dumps(self._payload(request), ensure_ascii=False).encode()
+        except BadResponse as exc:  # a request this API cannot express
+            raise self._failures().error(
+                ModelConfigError, exc.reason, request, hint=exc.hint
+            ) from None
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        headers.update(self._default_headers)
+        headers.update(self._auth_headers(key))
+        limiter = self.rate_limiter(request.model) if self._limiters is not None else None
+        tokens = estimate_tokens(request) if limiter is not None else 0
+        return _Call(request, self.url, body, headers, key, limiter, tokens)
 
     @contextmanager
     def _settled(self, call: _Call, permit: Permit | None) -> Iterator[None]:
@@ -343,152 +326,36 @@ class HTTPBackend:
                 call.limiter.failure(permit, status=status, retry_after=after)
             raise
 
-    @staticmethod
-    def _settle_success(call: _Call, permit: Permit | None, response: ModelResponse) -> None:
+    @contextmanager
+    def _sending(self, call: _Call, attempt: int, history: list[FailedAttempt]) -> Iterator[None]:
+        """Raise what an exception from sending the request maps to (`Failures.transport`);
+        one that is not a network failure goes on as it is."""
+        try:
+            yield
+        except Exception as exc:
+            failure = self._failures().transport(call, exc, attempt, history)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def _answered(
+        self,
+        call: _Call,
+        permit: Permit | None,
+        answer: httpx.Response,
+        latency: float,
+        attempts: int,
+        history: list[FailedAttempt],
+    ) -> ModelResponse:
+        """The attempt's HTTP answer checked (a status other than 2xx raises) and parsed, and
+        its permit given back with the tokens it used."""
+        if not 200 <= answer.status_code < 300:
+            raise self._failures().status(call, answer, attempts, history)
+        response = self._response(call, answer, latency, attempts, history)
         if permit is not None and call.limiter is not None:
             used = response.usage.total_tokens
             call.limiter.success(permit, used if used > 0 else None)
-
-    def _prepare(self, request: ModelRequest) -> _Call:
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        key = key or None  # an empty variable is an unset one
-        if key is None and self.key_required:
-            raise self._error(
-                ModelConfigError,
-                f"the environment variable {self.api_key_env} is not set",
-                request,
-                hint=f"set {self.api_key_env} to {self.key_description} "
-                f"(export {self.api_key_env}=...), or pass api_key_env= the name of the "
-                "variable that holds it",
-            )
-        try:
-            body = json.dumps(self._payload(request), ensure_ascii=False).encode()
-        except BadResponse as exc:  # a request this API cannot express
-            raise self._error(ModelConfigError, exc.reason, request, hint=exc.hint) from None
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        headers.update(self._default_headers)
-        headers.update(self._auth_headers(key))
-        limiter = self.rate_limiter(request.model) if self._limiters is not None else None
-        tokens = estimate_tokens(request) if limiter is not None else 0
-        return _Call(request, self.url, body, headers, key, limiter, tokens)
-
-    def _transport_failure(
-        self, call: _Call, exc: Exception, attempt: int, failures: list[FailedAttempt]
-    ) -> Exception:
-        """A transport exception as a retryable failure (or a permanent configuration error)."""
-        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-            return self._error(
-                ModelConfigError,
-                f"cannot send to this URL: {exc}",
-                call.request,
-                attempts=attempt,
-                history=failures,
-                hint=f"check base_url={self.base_url!r} (e.g. 'http://127.0.0.1:8080/v1')",
-            )
-        # httpx-aiohttp maps every aiohttp connection error to httpx.ConnectTimeout: look at
-        # the aiohttp error itself to tell a timeout from a dropped connection.
-        cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
-        which = timeout_phase(cause)
-        if which is not None:
-            limit = getattr(self.timeout, which) or 0.0
-            return RetryableFailure(f"{which} timeout: no answer within {limit:g} s")
-        if isinstance(exc, httpx.TransportError | aiohttp.ClientError | OSError):
-            text = redact(str(cause), call.secret) or "no detail"
-            return RetryableFailure(f"connection error: {type(cause).__name__}: {text}")
-        return exc  # not a network failure: a bug to see as it is
-
-    def _check_status(
-        self, call: _Call, answer: httpx.Response, attempt: int, failures: list[FailedAttempt]
-    ) -> None:
-        status = answer.status_code
-        if 200 <= status < 300:
-            return
-        detail = api_message(answer, call.secret)
-        if status in self.retry.retry_statuses:
-            raise RetryableFailure(
-                f"HTTP {status}: {detail}",
-                status=status,
-                retry_after=parse_retry_after(answer.headers),
-            )
-        kind = ModelAuthError if status in (401, 403) else ModelRequestError
-        raise self._error(
-            kind,
-            f"the API refused the request: {detail}",
-            call.request,
-            status=status,
-            attempts=attempt,
-            history=[*failures, FailedAttempt(attempt, f"HTTP {status}: {detail}", status)],
-            hint=self._status_hint(status, call),
-        )
-
-    def _status_hint(self, status: int, call: _Call) -> str:
-        env = self.api_key_env
-        if status == 401:
-            if env is None:
-                return (
-                    "this backend sends no API key (api_key_env=None): pass api_key_env= the "
-                    "name of the environment variable that holds the key"
-                )
-            if call.secret is None:
-                return f"{env} is not set: set it to {self.key_description} (export {env}=...)"
-            return (
-                f"the key in {env} was rejected: set {env} to {self.key_description} "
-                "(a valid, current one)"
-            )
-        if status == 403:
-            where = f"the key in {env}" if env else "this client"
-            return f"{where} may not use model {call.request.model!r}: check its permissions"
-        if status == 404:
-            return (
-                f"check the model name {call.request.model!r} and base_url={self.base_url!r} "
-                f"(the request went to {call.url})"
-            )
-        if status == 413:
-            return "the request is too large: shorten the prompt or the conversation"
-        return (
-            "the message above says which part of the request the API rejected; fix that "
-            "parameter (backend-specific ones go in ModelRequest.extra). Retrying will not help."
-        )
-
-    def _gave_up(
-        self, call: _Call, failure: RetryableFailure, attempts: int, failures: list[FailedAttempt]
-    ) -> ModelUnavailableError:
-        history = [*failures, FailedAttempt(attempts, failure.description, failure.status)]
-        policy = self.retry
-        if policy.too_long(failure):
-            reason = (
-                f"the server asked to wait {failure.retry_after:g} s before retrying "
-                f"(Retry-After), more than RetryPolicy(retry_after_cap={policy.retry_after_cap:g})"
-            )
-            hint = (
-                "try again later, lower the request rate or concurrency, or raise "
-                "RetryPolicy(retry_after_cap=...)"
-            )
-        else:
-            reason = f"retries exhausted; the last error: {failure.description}"
-            hint = self._exhausted_hint(failure)
-        return self._error(
-            ModelUnavailableError,
-            reason,
-            call.request,
-            status=failure.status,
-            attempts=attempts,
-            history=history,
-            hint=hint,
-        )
-
-    def _exhausted_hint(self, failure: RetryableFailure) -> str:
-        more = "or allow more attempts with RetryPolicy(max_attempts=...)"
-        if failure.status == 429:
-            return f"the API is rate limiting: lower the concurrency or the request rate, {more}"
-        if failure.status is not None:
-            return f"the server keeps failing: check that it is up, try again later, {more}"
-        if "timeout" in failure.description:
-            return (
-                "the model did not answer in time: raise timeout= (seconds), lower max_tokens, "
-                f"or check the server at {self.base_url}"
-            )
-        return f"cannot reach {self.url}: check that the server is running and base_url is right"
+        return response
 
     def _response(
         self,
@@ -496,7 +363,7 @@ class HTTPBackend:
         answer: httpx.Response,
         latency: float,
         attempts: int,
-        failures: list[FailedAttempt],
+        history: list[FailedAttempt],
     ) -> ModelResponse:
         text = redact(answer.content.decode("utf-8", errors="replace"), call.secret)
         try:
@@ -504,27 +371,27 @@ class HTTPBackend:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise self._error(
+            raise self._failures().error(
                 ModelResponseError,
                 f"the API answered HTTP {answer.status_code} with a body that is not a JSON "
                 f"object: {excerpt(text)!r}",
                 call.request,
                 status=answer.status_code,
                 attempts=attempts,
-                history=failures,
+                history=history,
                 hint=f"check that base_url={self.base_url!r} points at the API itself "
                 "(not a proxy's or a web page's address); retrying will not help",
             )
         try:
             parsed = self._parse(data)
         except BadResponse as exc:
-            raise self._error(
+            raise self._failures().error(
                 ModelResponseError,
                 exc.reason,
                 call.request,
                 status=answer.status_code,
                 attempts=attempts,
-                history=failures,
+                history=history,
                 hint=exc.hint or f"check that base_url={self.base_url!r} serves this API",
             ) from None
         return ModelResponse(
@@ -538,39 +405,14 @@ class HTTPBackend:
             raw=data,
         )
 
-    def _error(
-        self,
-        kind: type[E],
-        reason: str,
-        request: ModelRequest,
-        *,
-        status: int | None = None,
-        attempts: int = 0,
-        history: Sequence[FailedAttempt] = (),
-        hint: str = "",
-    ) -> E:
-        return kind(
-            reason,
+    def _failures(self) -> Failures:
+        """What this backend's errors say about it, as its attributes are now."""
+        return Failures(
             backend=self.name,
-            model=request.model,
             url=self.url,
-            status=status,
-            attempts=attempts,
-            history=history,
-            hint=hint,
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            key_description=self.key_description,
+            timeout=self.timeout,
+            policy=self.retry,
         )
-
-
-def _recorder(failures: list[FailedAttempt]) -> Any:
-    """A tenacity `before_sleep` that records each failed attempt and the wait after it."""
-
-    def record(state: tenacity.RetryCallState) -> None:
-        failure = state.outcome.exception() if state.outcome is not None else None
-        if not isinstance(failure, RetryableFailure):
-            return
-        delay = state.next_action.sleep if state.next_action is not None else None
-        failures.append(
-            FailedAttempt(state.attempt_number, failure.description, failure.status, delay)
-        )
-
-    return record
