@@ -15,10 +15,12 @@ from pytest_crucible.testing import Fault, MockModelServer
 EXPERIMENT = """
 import os
 import pytest_crucible as crucible
-from pytest_crucible.llm import OpenAICompatibleBackend, PriceTable
+from pytest_crucible.llm import OpenAICompatibleBackend, PriceTable, RetryPolicy
 
 backend = OpenAICompatibleBackend(
-    base_url=os.environ["MOCK_URL"], prices=PriceTable({"mock-model": (1000.0, 2000.0)})
+    base_url=os.environ["MOCK_URL"],
+    prices=PriceTable({"mock-model": (1000.0, 2000.0)}),
+    retry=RetryPolicy(initial_delay=float(os.environ.get("RETRY_DELAY", "1"))),
 )
 SUFFIX = os.environ.get("PROMPT_SUFFIX", "")
 
@@ -189,19 +191,28 @@ def test_estimate_runs_nothing_and_prints_trials_tokens_cost_and_time(
     assert query(pytester, "SELECT count(*) AS n FROM runs")[0]["n"] == 0
 
 
+@pytest.mark.parametrize("traceback", ["--showlocals", "--tb=long"])
 def test_the_api_key_reaches_neither_store_logs_errors_nor_reports(
-    pytester: pytest.Pytester, server: MockModelServer, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    server: MockModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+    traceback: str,
 ) -> None:
+    """Not in pytest's output either: `--tb=long` prints every frame's arguments, those of
+    httpx's and aiohttp's frames (the request headers) included, and `--showlocals` every
+    frame's locals."""
     secret = "sk-crucible-test-0123456789abcdefSECRET"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("RETRY_DELAY", "0.01")  # the failing calls retry 4 times each
     server.set_faults(
         [
             Fault(status=401, match="question number 3", times=None),
             Fault(status=500, match="question number 4", times=None),
+            Fault(kind="disconnect", match="question number 5", times=None),
         ]
     )
-    result = pytester.runpytest("--crucible", "--crucible-report=md,html", "-rA", "--showlocals")
-    result.assert_outcomes(passed=TRIALS - 8, failed=8)
+    result = pytester.runpytest("--crucible", "--crucible-report=md,html", "-rA", traceback)
+    result.assert_outcomes(passed=TRIALS - 12, failed=12)
     assert any(
         request["headers"].get("Authorization") == f"Bearer {secret}"
         for request in server.request_log()

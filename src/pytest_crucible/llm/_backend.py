@@ -329,14 +329,19 @@ class HTTPBackend:
     @contextmanager
     def _sending(self, call: _Call, attempt: int, history: list[FailedAttempt]) -> Iterator[None]:
         """Raise what an exception from sending the request maps to (`Failures.transport`);
-        one that is not a network failure goes on as it is."""
+        one that is not a network failure goes on as it is.
+
+        The failure does not chain the transport's exception (`from None`; its message names
+        it): pytest's tracebacks print the arguments and locals of the frames of a chained
+        exception, and httpx's and aiohttp's frames hold the request headers, API key
+        included."""
         try:
             yield
         except Exception as exc:
             failure = self._failures().transport(call, exc, attempt, history)
             if failure is exc:
                 raise
-            raise failure from exc
+            raise failure from None
 
     def _answered(
         self,
