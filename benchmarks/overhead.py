@@ -1,8 +1,9 @@
 """Overhead of pytest-crucible against plain pytest: collect and run N trivial tests.
 
-Plain: N parametrized tests that do nothing. Crucible: an experiment of N trivial trials
-(one condition, N items, one repeat) that each record a metric, run with `pytest --crucible`,
-which also stores every trial in SQLite and prints the results table at the end.
+Plain: N parametrized tests that do nothing, run with the plugin disabled (`-p no:crucible`).
+Crucible: an experiment of N trivial trials (one condition, N items, one repeat) that each
+record a metric, run with `pytest --crucible`, which also stores every trial in SQLite and
+prints the results table at the end.
 
 Two crucible variants: with `--crucible-report=none` (collect, run, store, analyse) and with
 the default reports (HTML, Markdown, LaTeX, notebook and exports written at session end).
@@ -100,11 +101,11 @@ def main() -> None:
         (crucible_dir / "test_experiment.py").write_text(textwrap.dedent(EXPERIMENT.format(n=n)))
         plain, bare, full = [], [], []
         store = ["--crucible", "--crucible-store=run.db"]
-        measure(plain_dir)  # warm-up: bytecode caches, the OS's file cache
+        measure(plain_dir, "-p", "no:crucible")  # warm-up: bytecode caches, the OS's file cache
         measure(crucible_dir, *store, "--crucible-output=out")
         (crucible_dir / "run.db").unlink()
         for _ in range(options.rounds):
-            plain.append(measure(plain_dir))
+            plain.append(measure(plain_dir, "-p", "no:crucible"))
             bare.append(measure(crucible_dir, *store, "--crucible-report=none"))
             (crucible_dir / "run.db").unlink()
             full.append(measure(crucible_dir, *store, "--crucible-output=out"))

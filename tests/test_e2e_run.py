@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -14,6 +15,22 @@ from e2e_support import EXPERIMENT, XDIST, query, read_calls, store_path, trial_
 def test_plugin_loads_by_itself(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*--crucible *run experiments*", "*--crucible-resume*"])
+
+
+def test_a_run_without_experiments_does_not_import_the_core(pytester: pytest.Pytester) -> None:
+    """pytest loads the plugin in every run of a project that has it installed; without
+    `--crucible` and without trial functions it costs an import of three small modules."""
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    probe = (
+        "import sys, pytest\n"
+        "code = pytest.main(['-q', '-p', 'no:cacheprovider'])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('pytest_crucible'))\n"
+        "print('LOADED', code, loaded)\n"
+    )
+    result = pytester.run(sys.executable, "-c", probe)
+    line = next(ln for ln in result.stdout.lines if ln.startswith("LOADED"))
+    modules = ["pytest_crucible", "pytest_crucible._names", "pytest_crucible.hookspecs"]
+    assert line == f"LOADED 0 {[*modules, 'pytest_crucible.plugin']}"
 
 
 def test_without_flag_experiments_are_skipped_and_other_tests_run(

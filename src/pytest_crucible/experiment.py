@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ._hashing import canonical_json, digest
+from ._names import EXPERIMENT_ATTRIBUTE
 from .conditions import Condition
 from .config import config_to_dict, resolve_config
 from .datasets import Item, coerce
@@ -27,7 +28,6 @@ __all__ = ["Experiment", "Plan", "TrialSpec", "registered_experiment"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_EXPERIMENT_ATTRIBUTE = "__crucible_experiment__"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -212,7 +212,7 @@ class Experiment:
                 f"{self.trial_function.__name__}; one experiment has one trial function"
             )
         self.trial_function = fn
-        setattr(fn, _EXPERIMENT_ATTRIBUTE, self)
+        setattr(fn, EXPERIMENT_ATTRIBUTE, self)
         return fn
 
     def plan(
@@ -364,5 +364,5 @@ def _run_settings(
 
 def registered_experiment(fn: Any) -> Experiment | None:
     """The experiment a test function was marked with by `@experiment.trial`, if any."""
-    found = getattr(fn, _EXPERIMENT_ATTRIBUTE, None)
+    found = getattr(fn, EXPERIMENT_ATTRIBUTE, None)
     return found if isinstance(found, Experiment) else None

@@ -1,17 +1,23 @@
-"""pytest hooks and fixtures of pytest-crucible: option registration and delegation only."""
+"""pytest hooks and fixtures of pytest-crucible: option registration and delegation only.
+
+pytest imports this module in every run of a project that has the plugin installed; the core
+is imported only when a run has experiments (`--crucible`, or a trial function collected).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .datasets import Item
-from .experiment import registered_experiment
-from .runner import ActiveTrial, BoundCondition
-from .session import SESSION_PLUGIN, TRIAL_PARAM, CrucibleSession, check_trial_arguments
-from .trial import Trial
+from ._names import EXPERIMENT_ATTRIBUTE, SESSION_PLUGIN, TRIAL_PARAM
+
+if TYPE_CHECKING:
+    from .datasets import Item
+    from .runner import ActiveTrial, BoundCondition
+    from .session import CrucibleSession
+    from .trial import Trial
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -146,15 +152,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("crucible"):
+        from .session import CrucibleSession
+
         config.pluginmanager.register(CrucibleSession(config), SESSION_PLUGIN)
 
 
 def _session(config: pytest.Config) -> CrucibleSession | None:
     session = config.pluginmanager.get_plugin(SESSION_PLUGIN)
-    return session if isinstance(session, CrucibleSession) else None
+    return session  # registered by pytest_configure, a CrucibleSession
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if getattr(metafunc.function, EXPERIMENT_ATTRIBUTE, None) is None:
+        return  # not a trial function (checked without importing the core)
+    from .experiment import registered_experiment
+    from .session import check_trial_arguments
+
     experiment = registered_experiment(metafunc.function)
     if experiment is None:
         return

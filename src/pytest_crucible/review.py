@@ -28,12 +28,13 @@ __all__ = ["Review", "analyse_run", "review_run", "stability_lines"]
 _SHOWN_ITEMS = 10
 
 
-def analyse_run(store: Store, run_id: str) -> RunAnalysis:
-    """The analysis of every stored trial of a run (reused ones included), saved with it."""
+def analyse_run(store: Store, run_id: str, trials: pd.DataFrame | None = None) -> RunAnalysis:
+    """The analysis of every stored trial of a run (reused ones included), saved with it.
+    `trials`: the run's `trials_frame`, when the caller has loaded it already."""
     from .analysis import analyze
 
     header = store.run_header(run_id)
-    frame = trials_frame(store, run_id)
+    frame = trials_frame(store, run_id) if trials is None else trials.copy()
     declared = header.get("metrics") or {}
     for name in declared:  # no trial recorded it (all failed, say): analyse it as missing
         if name not in frame.columns:
@@ -115,8 +116,8 @@ def review_run(
     from .analysis import format_analysis
     from .summary import format_table
 
-    result = analyse_run(store, run_id)
     trials = trials_frame(store, run_id)
+    result = analyse_run(store, run_id, trials)
     text = f"{format_table(trials, result)}\n\n{format_analysis(result)}"
     analysis = result.to_dict()
     flaky = stability_lines(trials, store.run_header(run_id))

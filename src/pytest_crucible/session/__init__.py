@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .._names import SESSION_PLUGIN
 from ..config import parse_overrides
 from ..environment import capture_environment
 from ..errors import CrucibleError, ExperimentError
@@ -60,7 +61,6 @@ __all__ = [
     "check_trial_arguments",
 ]
 
-SESSION_PLUGIN = "crucible-session"
 _PROGRESS_STEPS = 10
 # Seconds that trials already running get to finish when the session stops early.
 STOP_GRACE_S = 10.0

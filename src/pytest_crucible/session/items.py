@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from .._names import TRIAL_PARAM
 from ..experiment import Experiment, TrialSpec
 from ..trial import Trial
 
@@ -28,9 +29,6 @@ __all__ = [
 ]
 
 TRIAL_FIXTURES = ("condition", "item", "trial")
-# The one parameter behind those three fixtures: a TrialSpec when collected, an ActiveTrial
-# while the item runs (see CrucibleSession.pytest_runtest_setup).
-TRIAL_PARAM = "_crucible_trial"
 TRIAL_KEY = pytest.StashKey[Trial]()
 SPEC_KEY = pytest.StashKey[TrialSpec]()
 GROUP_KEY = pytest.StashKey[str]()  # the item's trial group under xdist (lookahead.py)
