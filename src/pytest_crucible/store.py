@@ -412,8 +412,17 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+# One encoder for every column: json.dumps(value, default=...) builds a new one per call, and
+# the writer thread encodes several columns per trial while holding the GIL.
+_ENCODE = json.JSONEncoder(default=repr).encode
+
+
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=repr)
+    if value is None:
+        return None
+    if not value and isinstance(value, list | dict):
+        return "[]" if isinstance(value, list) else "{}"
+    return _ENCODE(value)
 
 
 def _explain(exc: sqlite3.DatabaseError, path: Path) -> StoreError:
