@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -83,7 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _await_arguments() -> int:
     """Import what an analysis needs, then run the command line that arrives on stdin as
-    one JSON list (nothing arrives when the session had no run to analyse)."""
+    one JSON list (nothing arrives when the session had no run to analyse).
+
+    Its imports run beside the trials: at a lower priority, so that on a machine with few
+    cores they give way to the pytest process. (Nothing competes with the analysis itself:
+    the session only waits for it.)"""
+    if hasattr(os, "nice"):
+        os.nice(10)
     from . import gates, gating, reports, review  # noqa: F401 - imported for their import cost
 
     line = sys.stdin.readline()
