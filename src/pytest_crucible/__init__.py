@@ -106,10 +106,10 @@ def __getattr__(name: str) -> Any:
     if found is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module_name, attribute = found
+    # not cached here: the module in sys.modules is the one to use (pytester's in-process
+    # runs, for one, drop the modules a run imported, and the next run imports them anew)
     module = importlib.import_module(module_name, __name__)
-    value = module if attribute is None else getattr(module, attribute)
-    globals()[name] = value
-    return value
+    return module if attribute is None else getattr(module, attribute)
 
 
 def __dir__() -> list[str]:
