@@ -1,7 +1,9 @@
-"""The results store: an embedded SQLite database, one commit per trial.
+"""The results store: an embedded SQLite database, every trial committed as it finishes.
 
 Only the controller process writes (WAL journal, synchronous=NORMAL: a kill -9 loses nothing
-that was committed). Readers (`load_trials`, reports, other processes) never block it.
+that was committed); its writer thread commits each result within a few milliseconds, with
+those that arrived meanwhile (`writer.py`). Readers (`load_trials`, reports, other
+processes) never block it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ._rows import dump, insert_rows, table_rows, utc_now
 from ._schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from .errors import StoreError
 
@@ -24,16 +26,6 @@ __all__ = ["DEFAULT_STORE", "RunInfo", "Store", "utc_now"]
 DEFAULT_STORE = Path(".crucible") / "crucible.db"
 DEFAULT_BASELINES_DIR = Path(".crucible") / "baselines"  # portable baseline files, to commit
 _BUSY_TIMEOUT_MS = 5000
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -135,9 +127,9 @@ class Store:
                     header["fingerprint"],
                     header["dataset_fingerprint"],
                     header["seed"],
-                    _dump(header["config"]),
-                    _dump(header),
-                    _dump(environment),
+                    dump(header["config"]),
+                    dump(header),
+                    dump(environment),
                     git.get("commit"),
                     None if git.get("dirty") is None else int(git["dirty"]),
                     header["total_trials"],
@@ -156,8 +148,8 @@ class Store:
                 (
                     header["fingerprint"],
                     header["dataset_fingerprint"],
-                    _dump(header["config"]),
-                    _dump(header),
+                    dump(header["config"]),
+                    dump(header),
                     header["total_trials"],
                     run_id,
                 ),
@@ -173,7 +165,7 @@ class Store:
     def save_analysis(self, run_id: str, analysis: Mapping[str, Any]) -> None:
         with self._write():
             self._conn.execute(
-                "UPDATE runs SET analysis = ? WHERE run_id = ?", (_dump(analysis), run_id)
+                "UPDATE runs SET analysis = ? WHERE run_id = ?", (dump(analysis), run_id)
             )
 
     def runs(self, experiment: str | None = None) -> list[RunInfo]:
@@ -235,47 +227,12 @@ class Store:
 
     def record_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> None:
         """Store several (run_id, result, worker) in one transaction: the writer thread
-        commits whatever arrived while it was busy together (a group commit).
-
-        Each table gets one multi-row INSERT per batch, not one per trial: SQLite releases
-        the GIL for every statement it steps, and taking it back from pytest's busy thread
-        is what a write costs the run (four statements per trivial trial cost a third of
-        its time)."""
-        items: list[tuple[Any, ...]] = []
-        trials: list[tuple[Any, ...]] = []
-        calls: list[tuple[Any, ...]] = []
-        logs: list[tuple[Any, ...]] = []
-        for run_id, result, worker in batch:
-            item = result.get("item")
-            if item is not None:  # sent once per item and process
-                items.append(_item_row(run_id, result, item))
-            trials.append(_trial_row(run_id, result, worker))
-            calls.extend(_call_rows(run_id, result))
-            logs.extend(_log_rows(run_id, result))
+        commits what arrived within a few milliseconds together (a group commit), with one
+        multi-row INSERT per table (`_rows.py` says why)."""
+        tables = table_rows(batch)
         with self._write():
-            self._insert_rows(_INSERT_ITEMS, items)
-            self._insert_rows(_UPSERT_TRIALS, trials)
-            self._insert_rows(_INSERT_CALLS, calls)
-            self._insert_rows(_INSERT_LOGS, logs)
-
-    def _insert_rows(self, statement: tuple[str, str], rows: Sequence[tuple[Any, ...]]) -> None:
-        """INSERT `rows` in a few statements of power-of-two row counts (at most 512, and
-        within SQLite's parameter limit): few statements per batch, and few distinct ones
-        for the connection's statement cache (each cached statement keeps its program)."""
-        if not rows:
-            return
-        head, tail = statement
-        width = len(rows[0])
-        limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
-        start = 0
-        while start < len(rows):
-            count = min(_MAX_ROWS, 1 << ((len(rows) - start).bit_length() - 1))
-            while count > max(1, limit):
-                count //= 2
-            part = rows[start : start + count]
-            values = ", ".join(["(" + ", ".join("?" * width) + ")"] * count)
-            self._conn.execute(f"{head} VALUES {values} {tail}", [v for row in part for v in row])
-            start += count
+            for statement, rows in tables:
+                insert_rows(self._conn, statement, rows)
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Run a read-only query (used by loaders and reports)."""
@@ -296,111 +253,6 @@ class Store:
             raise _explain(exc, self.path) from None
 
 
-# rows per INSERT statement (SQLite's parameter limit may allow fewer: 32,766 parameters by
-# default since 3.32, 999 before)
-_MAX_ROWS = 512
-
-# (head, tail) of the INSERT statements; `_insert_rows` puts the VALUES rows between them
-_INSERT_ITEMS = (
-    "INSERT OR IGNORE INTO items(run_id, item_id, input, expected, metadata, cluster)",
-    "",
-)
-_UPSERT_TRIALS = (
-    """INSERT INTO trials(run_id, condition, item_id, repeat, trial_key, cluster, status,
-    metrics, output, error, calls, latency_s, input_tokens, output_tokens, cost_usd, artifacts,
-    warnings, recovery, worker, started_at, ended_at)""",
-    """ON CONFLICT(run_id, condition, item_id, repeat) DO UPDATE SET
-    trial_key = excluded.trial_key, cluster = excluded.cluster, status = excluded.status,
-    metrics = excluded.metrics, output = excluded.output, error = excluded.error,
-    attempts = trials.attempts + 1, calls = excluded.calls, latency_s = excluded.latency_s,
-    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-    cost_usd = excluded.cost_usd, artifacts = excluded.artifacts, warnings = excluded.warnings,
-    recovery = excluded.recovery, worker = excluded.worker, started_at = excluded.started_at,
-    ended_at = excluded.ended_at""",
-)
-_INSERT_CALLS = (
-    "INSERT OR IGNORE INTO model_calls(cache_key, backend, model, request, response, run_id,"
-    " trial_key, created_at)",
-    "",
-)
-_INSERT_LOGS = (
-    "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level, message, meta,"
-    " created_at)",
-    "",
-)
-
-
-def _item_row(run_id: str, result: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (
-        run_id,
-        result["item_id"],
-        _dump(item.get("input")),
-        _dump(item.get("expected")),
-        _dump(item.get("metadata")),
-        result["cluster"],
-    )
-
-
-def _call_rows(run_id: str, result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    return [
-        (
-            call["cache_key"],
-            call["backend"],
-            call["model"],
-            _dump(call["request"]),
-            _dump(call["response"]),
-            run_id,
-            result["key"],
-            utc_now(),
-        )
-        for call in result.get("model_calls") or ()
-    ]
-
-
-def _log_rows(run_id: str, result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    return [
-        (
-            run_id,
-            result["key"],
-            result["condition"],
-            result["item_id"],
-            result["repeat"],
-            log["level"],
-            log["message"],
-            _dump(log.get("meta")),
-            _iso(log.get("at")) or utc_now(),
-        )
-        for log in result.get("logs") or ()
-    ]
-
-
-def _trial_row(run_id: str, result: Mapping[str, Any], worker: str) -> tuple[Any, ...]:
-    usage = result.get("usage") or {}
-    return (
-        run_id,
-        result["condition"],
-        result["item_id"],
-        result["repeat"],
-        result["key"],
-        result["cluster"],
-        result["status"],
-        _dump(result.get("metrics") or {}),
-        _dump(result.get("output")),
-        _dump(result.get("error")),
-        result.get("calls", 0),
-        result.get("latency_s"),
-        usage.get("input_tokens"),
-        usage.get("output_tokens"),
-        usage.get("cost_usd"),
-        _dump(result.get("artifacts") or []),
-        _dump(result.get("warnings") or []),
-        _dump(result.get("recovery")),
-        worker,
-        _iso(result.get("started_at")),
-        _iso(result.get("ended_at")),
-    )
-
-
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
@@ -410,19 +262,6 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-# One encoder for every column: json.dumps(value, default=...) builds a new one per call, and
-# the writer thread encodes several columns per trial while holding the GIL.
-_ENCODE = json.JSONEncoder(default=repr).encode
-
-
-def _dump(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not value and isinstance(value, list | dict):
-        return "[]" if isinstance(value, list) else "{}"
-    return _ENCODE(value)
 
 
 def _explain(exc: sqlite3.DatabaseError, path: Path) -> StoreError:

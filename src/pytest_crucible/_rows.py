@@ -1,0 +1,190 @@
+"""How trial results become rows of the store's tables, and the INSERTs that write them.
+
+A batch of results becomes one multi-row INSERT per table (`table_rows`, `insert_rows`), not
+a few statements per trial: SQLite releases the GIL for every statement it steps, and taking
+it back from pytest's busy main thread is what a write costs the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["dump", "insert_rows", "table_rows", "utc_now"]
+
+Row = tuple[Any, ...]
+Statement = tuple[str, str]  # (head, tail) of an INSERT; the VALUES rows go between them
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+# rows per INSERT statement (SQLite's parameter limit may allow fewer: 32,766 parameters by
+# default since 3.32, 999 before)
+_MAX_ROWS = 512
+
+_INSERT_ITEMS = (
+    "INSERT OR IGNORE INTO items(run_id, item_id, input, expected, metadata, cluster)",
+    "",
+)
+_UPSERT_TRIALS = (
+    """INSERT INTO trials(run_id, condition, item_id, repeat, trial_key, cluster, status,
+    metrics, output, error, calls, latency_s, input_tokens, output_tokens, cost_usd, artifacts,
+    warnings, recovery, worker, started_at, ended_at)""",
+    """ON CONFLICT(run_id, condition, item_id, repeat) DO UPDATE SET
+    trial_key = excluded.trial_key, cluster = excluded.cluster, status = excluded.status,
+    metrics = excluded.metrics, output = excluded.output, error = excluded.error,
+    attempts = trials.attempts + 1, calls = excluded.calls, latency_s = excluded.latency_s,
+    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+    cost_usd = excluded.cost_usd, artifacts = excluded.artifacts, warnings = excluded.warnings,
+    recovery = excluded.recovery, worker = excluded.worker, started_at = excluded.started_at,
+    ended_at = excluded.ended_at""",
+)
+_INSERT_CALLS = (
+    "INSERT OR IGNORE INTO model_calls(cache_key, backend, model, request, response, run_id,"
+    " trial_key, created_at)",
+    "",
+)
+_INSERT_LOGS = (
+    "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level, message, meta,"
+    " created_at)",
+    "",
+)
+
+
+def _item_row(run_id: str, result: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        run_id,
+        result["item_id"],
+        dump(item.get("input")),
+        dump(item.get("expected")),
+        dump(item.get("metadata")),
+        result["cluster"],
+    )
+
+
+def _call_rows(run_id: str, result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            call["cache_key"],
+            call["backend"],
+            call["model"],
+            dump(call["request"]),
+            dump(call["response"]),
+            run_id,
+            result["key"],
+            utc_now(),
+        )
+        for call in result.get("model_calls") or ()
+    ]
+
+
+def _log_rows(run_id: str, result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            run_id,
+            result["key"],
+            result["condition"],
+            result["item_id"],
+            result["repeat"],
+            log["level"],
+            log["message"],
+            dump(log.get("meta")),
+            iso(log.get("at")) or utc_now(),
+        )
+        for log in result.get("logs") or ()
+    ]
+
+
+def _trial_row(run_id: str, result: Mapping[str, Any], worker: str) -> tuple[Any, ...]:
+    usage = result.get("usage") or {}
+    return (
+        run_id,
+        result["condition"],
+        result["item_id"],
+        result["repeat"],
+        result["key"],
+        result["cluster"],
+        result["status"],
+        dump(result.get("metrics") or {}),
+        dump(result.get("output")),
+        dump(result.get("error")),
+        result.get("calls", 0),
+        result.get("latency_s"),
+        usage.get("input_tokens"),
+        usage.get("output_tokens"),
+        usage.get("cost_usd"),
+        dump(result.get("artifacts") or []),
+        dump(result.get("warnings") or []),
+        dump(result.get("recovery")),
+        worker,
+        iso(result.get("started_at")),
+        iso(result.get("ended_at")),
+    )
+
+
+def table_rows(
+    batch: Sequence[tuple[str, Mapping[str, Any], str]],
+) -> list[tuple[Statement, list[Row]]]:
+    """The rows of (run_id, result, worker) results for each table, in the order to insert
+    them (items before the trials that refer to them)."""
+    items: list[Row] = []
+    trials: list[Row] = []
+    calls: list[Row] = []
+    logs: list[Row] = []
+    for run_id, result, worker in batch:
+        item = result.get("item")
+        if item is not None:  # sent once per item and process
+            items.append(_item_row(run_id, result, item))
+        trials.append(_trial_row(run_id, result, worker))
+        calls.extend(_call_rows(run_id, result))
+        logs.extend(_log_rows(run_id, result))
+    return [
+        (_INSERT_ITEMS, items),
+        (_UPSERT_TRIALS, trials),
+        (_INSERT_CALLS, calls),
+        (_INSERT_LOGS, logs),
+    ]
+
+
+def insert_rows(conn: sqlite3.Connection, statement: Statement, rows: Sequence[Row]) -> None:
+    """INSERT `rows` in a few statements of power-of-two row counts (at most 512, and within
+    SQLite's parameter limit): few statements per batch, and few distinct ones for the
+    connection's statement cache (each cached statement keeps its program)."""
+    if not rows:
+        return
+    head, tail = statement
+    width = len(rows[0])
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
+    start = 0
+    while start < len(rows):
+        count = min(_MAX_ROWS, 1 << ((len(rows) - start).bit_length() - 1))
+        while count > max(1, limit):
+            count //= 2
+        part = rows[start : start + count]
+        values = ", ".join(["(" + ", ".join("?" * width) + ")"] * count)
+        conn.execute(f"{head} VALUES {values} {tail}", [v for row in part for v in row])
+        start += count
+
+
+# One encoder for every column: json.dumps(value, default=...) builds a new one per call, and
+# the writer thread encodes several columns per trial while holding the GIL.
+_ENCODE = json.JSONEncoder(default=repr).encode
+
+
+def dump(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not value and isinstance(value, list | dict):
+        return "[]" if isinstance(value, list) else "{}"
+    return _ENCODE(value)
