@@ -18,7 +18,7 @@ from .._names import SESSION_PLUGIN
 from ..config import parse_overrides
 from ..environment import capture_environment
 from ..errors import CrucibleError, ExperimentError
-from ..experiment import Experiment, Plan, TrialSpec
+from ..experiment import Experiment, Plan
 from ..inputs import SessionInputs, resolve_resume
 from ..recorder import Recorder
 from ..recovery import TrialSkipped
@@ -31,7 +31,7 @@ from ..runner import (
     run_trial_function,
 )
 from ..store import DEFAULT_STORE, Store
-from ..trial import Trial, describe_exception
+from ..trial import Trial
 from .calls import CallSetup, spent_by_condition
 from .finish import finish_arguments, report_gates, write_results
 from .items import (
@@ -46,8 +46,9 @@ from .items import (
 from .lifecycle import TrialHooks, after_experiment, before_experiment, find_experiment
 from .lookahead import Lookahead, assign_groups
 from .output import OutputRouter
-from .prefetch import Prefetcher, Started
-from .recovery import RunGuard, StopSignal, run_policy
+from .payload import TrialPayloads
+from .prefetch import Prefetcher
+from .recovery import RunGuard, StopSignal
 from .selection import overrides_for, split_resumed, stale_retry_warnings, unused_override
 
 if TYPE_CHECKING:
@@ -73,8 +74,7 @@ class CrucibleSession:
         self.worker_id: str = getattr(config, "workerinput", {}).get("workerid", "main")
         self.loop = LoopThread()
         self.plans: dict[str, Plan] = {}
-        self._headers_sent: set[str] = set()
-        self._items_sent: set[tuple[str, str]] = set()
+        self.payloads = TrialPayloads(self.plans, self.worker_id)
         self._used_overrides: set[tuple[str | None, str]] = set()
         self.recorder: Recorder | None = None
         self.total: int | None = None
@@ -417,45 +417,13 @@ class CrucibleSession:
         if spec is None:
             return report
         if call.when == "call" or (call.when == "setup" and report.failed):
-            report.crucible = self._payload(item, spec, report, call)  # type: ignore[attr-defined]
+            trial = item.stash.get(TRIAL_KEY, None) or Trial(spec, self.plans[spec.experiment])
+            exception = call.excinfo.value if call.excinfo is not None else None
+            payload = self.payloads.for_report(
+                trial, outcome=report.outcome, when=call.when, exception=exception
+            )
+            report.crucible = payload  # type: ignore[attr-defined]
         return report
-
-    def _payload(
-        self,
-        item: pytest.Item,
-        spec: TrialSpec,
-        report: pytest.TestReport,
-        call: pytest.CallInfo[None],
-    ) -> dict[str, Any]:
-        trial = item.stash.get(TRIAL_KEY, None) or Trial(spec, self.plans[spec.experiment])
-        error = None
-        if report.failed and trial.error is None and call.excinfo is not None:
-            error = describe_exception(call.excinfo.value, where=call.when)
-        status = "passed" if report.passed else "failed" if report.failed else "skipped"
-        return self._trial_payload(trial, status, error)
-
-    def _trial_payload(
-        self, trial: Trial, status: str, error: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        spec = trial.spec
-        header = None
-        if spec.experiment not in self._headers_sent:
-            self._headers_sent.add(spec.experiment)
-            header = self.plans[spec.experiment].header()
-        item_key = (spec.experiment, spec.item.id)
-        # a failed trial always carries its item: its dead letter gives the full context
-        with_item = item_key not in self._items_sent or status == "failed"
-        self._items_sent.add(item_key)
-        payload = {
-            "trial": trial.result(status=status, error=error, with_item=with_item),
-            "header": header,
-            "worker": self.worker_id,
-        }
-        if header is not None:  # what the controller needs for breakers and hooks
-            payload["policy"] = run_policy(self.plans[spec.experiment].experiment)
-        if trial.stop_reason:
-            payload["stop"] = trial.stop_reason
-        return payload
 
     # -- recording and results (controller) -------------------------------------------------
 
@@ -517,15 +485,7 @@ class CrucibleSession:
             finished = self.prefetcher.stop(STOP_GRACE_S)
         except KeyboardInterrupt:  # a second Ctrl-C: give up waiting at once
             finished = self.prefetcher.stop(0.0)
-        return [self._finished_payload(started) for started in finished]
-
-    def _finished_payload(self, started: Started) -> dict[str, Any]:
-        trial = started.active.trial
-        error = started.future.exception()
-        if isinstance(error, TrialSkipped):
-            return self._trial_payload(trial, "skipped", None)
-        failed = error is not None or bool(trial.missing_metrics())
-        return self._trial_payload(trial, "failed" if failed else "passed", None)
+        return [self.payloads.for_started(started) for started in finished]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

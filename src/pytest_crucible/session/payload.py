@@ -1,0 +1,71 @@
+"""What a trial's report carries to the controller, which stores it.
+
+Each trial item's call report (or failed set-up report) gets a `crucible` payload: the
+trial's JSON-safe result, and, the first time a process reports a trial of an experiment,
+that experiment's run header and recovery policy. An item's content travels once per process
+(and again with every failed trial, whose dead letter needs it). Under xdist the payload
+crosses to the controller with the report; without xdist it goes straight to the recorder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..experiment import Plan
+from ..recovery import TrialSkipped
+from ..trial import Trial, describe_exception
+from .prefetch import Started
+from .recovery import run_policy
+
+__all__ = ["TrialPayloads"]
+
+
+class TrialPayloads:
+    """The payloads of one process's trials (`worker_id`: the xdist worker, or "main")."""
+
+    def __init__(self, plans: Mapping[str, Plan], worker_id: str) -> None:
+        self._plans = plans
+        self._worker_id = worker_id
+        self._headers_sent: set[str] = set()
+        self._items_sent: set[tuple[str, str]] = set()
+
+    def for_report(
+        self, trial: Trial, *, outcome: str, when: str, exception: BaseException | None
+    ) -> dict[str, Any]:
+        """The payload of a report with `outcome` (pytest's passed, failed or skipped) of
+        phase `when`; `exception` is what failed it, if anything."""
+        error = None
+        if outcome == "failed" and trial.error is None and exception is not None:
+            error = describe_exception(exception, where=when)
+        return self.for_trial(trial, outcome, error)
+
+    def for_started(self, started: Started) -> dict[str, Any]:
+        """The payload of a trial that finished ahead of an item pytest never ran."""
+        trial = started.active.trial
+        error = started.future.exception()
+        if isinstance(error, TrialSkipped):
+            return self.for_trial(trial, "skipped", None)
+        failed = error is not None or bool(trial.missing_metrics())
+        return self.for_trial(trial, "failed" if failed else "passed", None)
+
+    def for_trial(self, trial: Trial, status: str, error: dict[str, Any] | None) -> dict[str, Any]:
+        spec = trial.spec
+        header = None
+        if spec.experiment not in self._headers_sent:
+            self._headers_sent.add(spec.experiment)
+            header = self._plans[spec.experiment].header()
+        item_key = (spec.experiment, spec.item.id)
+        # a failed trial always carries its item: its dead letter gives the full context
+        with_item = item_key not in self._items_sent or status == "failed"
+        self._items_sent.add(item_key)
+        payload = {
+            "trial": trial.result(status=status, error=error, with_item=with_item),
+            "header": header,
+            "worker": self._worker_id,
+        }
+        if header is not None:  # what the controller needs for breakers and hooks
+            payload["policy"] = run_policy(self._plans[spec.experiment].experiment)
+        if trial.stop_reason:
+            payload["stop"] = trial.stop_reason
+        return payload
