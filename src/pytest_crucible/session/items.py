@@ -4,7 +4,8 @@ the arguments the session gives it directly.
 A trial item is parametrized with one value, `TRIAL_PARAM`: its `TrialSpec` when collected,
 its `ActiveTrial` while it runs. The fixtures `condition`, `item` and `trial` unpack it, but
 the session usually puts their values into the item's funcargs itself (`direct_arguments`),
-which pytest then does not set up: about 40 us per trial.
+which pytest then does not set up: about 0.15 ms per trial (10,000 trivial trials took
+7.8 s in pytest's own timing before, 6.3 s after).
 """
 
 from __future__ import annotations
