@@ -45,7 +45,7 @@ from .items import (
 )
 from .lifecycle import TrialHooks, after_experiment, before_experiment, find_experiment
 from .lookahead import Lookahead, assign_groups
-from .output import OutputRouter
+from .output import OutputRouter, RoutedPhases
 from .payload import TrialPayloads
 from .prefetch import Prefetcher
 from .recovery import RunGuard, StopSignal
@@ -92,6 +92,8 @@ class CrucibleSession:
         self.log_handler = TrialLogHandler()
         self.log_filter = ForeignTrialFilter()
         self.output = OutputRouter()
+        phases = RoutedPhases(self.output, self.prefetcher.pending)
+        config.pluginmanager.register(phases, "crucible-output")
         if self.controller:
             self.inputs = self._controller_inputs()
             spent = spent_by_condition(

@@ -5,20 +5,26 @@ capture. A trial started ahead (prefetch.py) that prints would land in whichever
 being captured at that moment. While a concurrent item's call phase runs, the session puts a
 router in front of the capture: text written inside a concurrent trial (known from the
 context, see runner.CURRENT_TRIAL) is kept for that trial and added to its own report as
-"Captured stdout call"; everything else goes through. Output written at the file-descriptor
-level (C extensions, subprocesses) cannot be routed this way.
+"Captured stdout call"; everything else goes through. While trials started ahead are
+pending, `RoutedPhases` does the same in the set-up and teardown phases of the items in
+between (a trial that printed during another item's teardown landed in that item's report).
+Output written at the file-descriptor level (C extensions, subprocesses) cannot be routed
+this way.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable, Generator
 from typing import Any, TextIO
+
+import pytest
 
 from ..runner import CURRENT_TRIAL
 from ..trial import Trial
 
-__all__ = ["OutputRouter"]
+__all__ = ["OutputRouter", "RoutedPhases"]
 
 
 class _Stream:
@@ -63,3 +69,31 @@ class OutputRouter:
         with self._lock:
             kept = self._kept.pop(id(trial), {})
         return {stream: "".join(parts) for stream, parts in kept.items()}
+
+
+class RoutedPhases:
+    """A plugin: the router in front of pytest's capture in set-up and teardown too, while
+    `pending()` says trials started ahead may be running. (trylast: these wrappers run
+    inside the capture plugin's, so the stream they wrap is the phase's capture.)"""
+
+    def __init__(self, router: OutputRouter, pending: Callable[[], bool]) -> None:
+        self._router = router
+        self._pending = pending
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        return (yield from self._routed())
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        return (yield from self._routed())
+
+    def _routed(self) -> Generator[None, None, None]:
+        routing = self._pending()
+        if routing:
+            self._router.install()
+        try:
+            return (yield)
+        finally:
+            if routing:
+                self._router.uninstall()

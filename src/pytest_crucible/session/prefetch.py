@@ -91,6 +91,10 @@ class Prefetcher:
         self._pool_size = 0
         self._stopping = False
 
+    def pending(self) -> bool:
+        """Whether trials started ahead are waiting for their items (and may be running)."""
+        return bool(self._started)
+
     def active_for(self, item: pytest.Item) -> ActiveTrial | None:
         """The trial started ahead for `item` (its setup installs it), if any."""
         started = self._started.get(item.nodeid)
