@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -43,3 +44,21 @@ def test_report_has_trial_columns_extras_and_summary(
     assert "&lt;img src=x onerror=alert(1)&gt;" in blob
     assert "<img src=x onerror" not in blob
     assert "crucible results" in page and "html-demo  run " in page
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_gates_are_rows_and_counts_of_the_report(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    """A run that fails on its gates is not "0 Failed" in pytest-html."""
+    pytester.makepyfile(test_html=EXPERIMENT)
+    gates = ["--crucible-gate=echo.length.max <= 3", "--crucible-gate=shout.length.max >= 2"]
+    result = pytester.runpytest("--crucible", "--html=report.html", *gates, *xdist)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    page = (pytester.path / "report.html").read_text()
+    blob = json.loads(html.unescape(re.search(r'data-jsonblob="([^"]*)"', page).group(1)))  # type: ignore[union-attr]
+    outcomes = {nodeid: [t["result"] for t in runs] for nodeid, runs in blob["tests"].items()}
+    assert outcomes["crucible::gates::html-demo::echo.length.max <= 3"] == ["Failed"]
+    assert outcomes["crucible::gates::html-demo::shout.length.max >= 2"] == ["Passed"]
+    results = [r for runs in outcomes.values() for r in runs]
+    assert (results.count("Failed"), results.count("Passed")) == (1, 5)

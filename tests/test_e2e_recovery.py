@@ -227,21 +227,45 @@ def test_outage(condition, item, trial):
 """
 
 
+HEALTHY = """
+import pytest_crucible as crucible
+
+healthy = crucible.Experiment(
+    name="healthy",
+    dataset=[{"id": f"h{n}", "input": n} for n in range(10)],
+    conditions={"echo": lambda n: n},
+    metrics=["ok"],
+    seed=1,
+)
+
+@healthy.trial
+def test_healthy(condition, item, trial):
+    trial.record(ok=condition(item.input) == item.input)
+"""
+
+
 @pytest.mark.parametrize("xdist", XDIST)
-def test_circuit_breaker_stops_the_run_cleanly_and_resume_finishes_it(
+def test_circuit_breaker_stops_its_experiment_cleanly_and_resume_finishes_it(
     pytester: pytest.Pytester, xdist: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makepyfile(test_outage=BREAKER)
+    """The breaker stops the experiment whose service is down; the session's other
+    experiment runs to the end."""
+    pytester.makepyfile(test_outage=BREAKER, test_healthy=HEALTHY)
     monkeypatch.setenv("DOWN", "1")
     result = pytester.runpytest("--crucible", "--crucible-report=none", *xdist)
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
             "stopped: circuit breaker of experiment outage: ? of the last 4 trials failed "
             "(*% > 50%)*--crucible-resume*",
         ]
     )
-    rows = trial_rows(pytester)
+    healthy = query(pytester, "SELECT status FROM trials WHERE item_id LIKE 'h%'")
+    assert [r["status"] for r in healthy] == ["passed"] * 10
+    runs = {r["experiment"]: r["status"] for r in query(pytester, "SELECT * FROM runs")}
+    assert runs == {"outage": "interrupted", "healthy": "completed"}
+    pytester.path.joinpath("test_healthy.py").unlink()  # the rest concerns outage alone
+    rows = [r for r in trial_rows(pytester) if r["condition"] == "service"]
     failed = [r for r in rows if r["status"] == "failed"]
     passed = [r for r in rows if r["status"] == "passed"]
     assert len(failed) >= 3 and len(passed) >= 2
@@ -249,7 +273,7 @@ def test_circuit_breaker_stops_the_run_cleanly_and_resume_finishes_it(
     for row in failed:
         record = json.loads(row["recovery"])
         assert record["final_status"] == "failed_retries_exhausted" and record["attempts"] == 2
-    (run,) = query(pytester, "SELECT run_id, status FROM runs")
+    (run,) = query(pytester, "SELECT run_id, status FROM runs WHERE experiment = 'outage'")
     assert run["status"] == "interrupted"
     assert len(_dead_letters(pytester)) == len(failed)
     assert not list((pytester.path / ".crucible").glob("stop-*"))  # the stop file is gone
@@ -260,5 +284,5 @@ def test_circuit_breaker_stops_the_run_cleanly_and_resume_finishes_it(
     )
     resumed.assert_outcomes(passed=40 - len(passed), deselected=0 if xdist else len(passed))
     assert all(r["status"] == "passed" for r in trial_rows(pytester))
-    runs = query(pytester, "SELECT run_id, status, sessions FROM runs")
-    assert runs == [{"run_id": run["run_id"], "status": "completed", "sessions": 2}]
+    resumed_runs = query(pytester, "SELECT run_id, status, sessions FROM runs")
+    assert {"run_id": run["run_id"], "status": "completed", "sessions": 2} in resumed_runs

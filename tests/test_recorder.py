@@ -57,5 +57,8 @@ def test_resumed_run_that_ran_nothing_is_finished_with_its_reuse_count(tmp_path:
         for item in "xy":
             store.record_trial(run_id, _result(condition, item), "main")
     target = ResumeTarget(run_id, 3, frozenset(store.completed_keys(run_id)))
-    (outcome,) = Recorder(store, {"caps": target}, dict).finish(interrupted=False, crashed=False)
+    recorder = Recorder(store, {"caps": target, "other": target}, dict)
+    # only collected experiments are finished; the count of reused trials is the session's
+    (outcome,) = recorder.finish(interrupted=False, crashed=False, collected={"caps": 4})
     assert (outcome.status, outcome.reused, outcome.resumed) == ("completed", 4, True)
+    assert store.run(run_id).sessions == 2  # a session that ran nothing still counts

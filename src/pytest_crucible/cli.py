@@ -119,16 +119,8 @@ def _analyse(options: argparse.Namespace) -> int:
     from .gating import GateSettings, parse_margins
     from .review import review_run
 
-    settings = None
-    if options.gate or options.compare or options.save_baseline:
-        settings = GateSettings(
-            gates=tuple(options.gate),
-            compare=options.compare,
-            margins=parse_margins(options.margin),
-            strict=options.strict,
-            save_baseline=options.save_baseline,
-            **({"baselines_dir": Path(options.baselines_dir)} if options.baselines_dir else {}),
-        )
+    baselines_dir = {"baselines_dir": Path(options.baselines_dir)} if options.baselines_dir else {}
+    margins = parse_margins(options.margin)
     formats: list[str] = []
     if options.reports:
         from .reports import parse_formats
@@ -137,11 +129,18 @@ def _analyse(options: argparse.Namespace) -> int:
     store = Store(options.store)
     failed = False
     try:
+        # every run's declared gates are decided; `EXPERIMENT:EXPR` gates name these
+        experiments = tuple(dict.fromkeys(_experiment_of(store, r) for r in options.run_ids))
+        settings = GateSettings(
+            gates=tuple(options.gate),
+            compare=options.compare,
+            margins=margins,
+            strict=options.strict,
+            save_baseline=options.save_baseline,
+            experiments=experiments,
+            **baselines_dir,
+        )
         for run_id in options.run_ids:
-            if store.run(run_id) is None:
-                raise CrucibleError(
-                    f"store {options.store} has no run {run_id!r}; see `crucible runs`"
-                )
             review = review_run(
                 store,
                 run_id,
@@ -160,6 +159,13 @@ def _analyse(options: argparse.Namespace) -> int:
     finally:
         store.close()
     return 1 if failed else 0
+
+
+def _experiment_of(store: Store, run_id: str) -> str:
+    run = store.run(run_id)
+    if run is None:
+        raise CrucibleError(f"store {store.path} has no run {run_id!r}; see `crucible runs`")
+    return run.experiment
 
 
 def _report(path: str, run_id: str, output: str | None, formats: str) -> int:

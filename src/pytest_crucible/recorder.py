@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,24 +101,39 @@ class Recorder:
             self._env_cache = self._environment()
         return self._env_cache
 
-    def finish(self, *, interrupted: bool, crashed: bool) -> list[RunOutcome]:
-        """Set each run's final status; resumed runs that ran nothing are finished too."""
+    def finish(
+        self,
+        *,
+        interrupted: bool,
+        crashed: bool,
+        collected: Mapping[str, int] | None = None,
+        stopped: Collection[str] = (),
+    ) -> list[RunOutcome]:
+        """Set each run's final status.
+
+        collected: the experiments this session collected, each with how many of its
+        trials were left out because the resumed run has them (reused). A resumed run that
+        ran nothing now is finished too, and counts the session, when its experiment was
+        collected. stopped: experiments stopped early (a breaker, an abort): interrupted."""
         self.writer.close()
+        collected = collected or {}
         for name, target in self.resume.items():
-            if name not in self.runs:
+            if name not in self.runs and name in collected:
                 header = self.store.run_header(target.run_id)
+                self.store.resume_run(target.run_id, header)
                 self.runs[name] = RunOutcome(name, target.run_id, header, resumed=True)
         for outcome in self.runs.values():
             info = self.store.run(outcome.run_id)
             outcome.stored = info.stored_trials if info else 0
             total = info.total_trials if info else 0
-            resumed = self.resume.get(outcome.experiment)
-            outcome.reused = len(resumed.completed - outcome.ran) if resumed else 0
+            outcome.reused = collected.get(outcome.experiment, 0) if outcome.resumed else 0
             if crashed:
                 outcome.status = "failed"
             elif outcome.stored >= total and not interrupted:
                 outcome.status = "completed"
             else:
+                outcome.status = "interrupted"
+            if outcome.experiment in stopped and outcome.status == "completed":
                 outcome.status = "interrupted"
             self.store.finish_run(outcome.run_id, outcome.status)
         return list(self.runs.values())

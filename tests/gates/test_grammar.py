@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.gates import Gate, GateError, parse_gate
+from pytest_crucible.gates import Gate, GateError, check_gates, gates_of, parse_gate, split_scope
 
 CONDITIONS = ["terse", "few_shot"]
 METRICS = ["correct", "latency_s"]
@@ -75,16 +75,16 @@ def test_names_with_dots_match_the_longest_declared_name() -> None:
     [
         ("fewshot.correct.mean >= 0.8", r"unknown condition 'fewshot'; the conditions are "
          r"'terse', 'few_shot'"),
-        ("few_shot.corect.mean >= 0.8", r"unknown metric 'corect'; the metrics are 'correct', "
-         r"'latency_s' \(or a usage column: latency_s, cost_usd"),
+        ("few_shot.corect.mean >= 0.8", r"no trial recorded a metric 'corect'; the recorded "
+         r"metrics are 'correct', 'latency_s' \(or a usage column: latency_s, cost_usd"),
         ("few_shot.correct.avg >= 0.8", r"unknown statistic 'avg'; use one of mean, ci_low"),
         ("fewshot beats terse on correct", "unknown condition 'fewshot'"),
-        ("few_shot beats terse on accuracy", "unknown metric 'accuracy'"),
+        ("few_shot beats terse on accuracy", "no trial recorded a metric 'accuracy'"),
         ("terse beats terse on correct", "compares 'terse' with itself"),
-        ("few_shot.cost_usd not worse than baseline", "unknown metric 'cost_usd'"),
+        ("few_shot.cost_usd not worse than baseline", "'cost_usd' is a usage column, which"),
         ("few_shot.correct.mean not worse than baseline", r"drop '\.mean'"),
         ("few_shot.correct.p95 is stable", r"drop '\.p95'"),
-        ("few_shot.cost_usd.pass^3 >= 0.5", "needs a declared 0/1 metric"),
+        ("few_shot.cost_usd.pass^3 >= 0.5", "needs a 0/1 metric"),
         ("few_shot >= 0.8", "names no metric"),
         ("few_shot.correct.pass^0 >= 0.8", "k >= 1"),
         ("few_shot beats terse on correct at alpha 1.5", "alpha 1.5 must lie strictly"),
@@ -100,3 +100,37 @@ def test_mistakes_name_what_is_wrong(text: str, message: str) -> None:
     assert isinstance(raised.value, CrucibleError)
     if "cannot read" in message or "empty" in message:
         assert "few_shot.correct.mean >= 0.8" in str(raised.value)  # shows the grammar
+
+
+def test_before_the_trials_are_known_any_metric_name_goes() -> None:
+    """At collection the recorded metrics are not known: the grammar and the conditions are
+    checked, and the metric (possibly with dots) is split from a known statistic."""
+    gate = parse_gate("few_shot.acc.v2.p95 <= 1", conditions=CONDITIONS, metrics=None)
+    assert (gate.condition, gate.metric, gate.stat) == ("few_shot", "acc.v2", "p95")
+    plain = parse_gate("few_shot.undeclared >= 0.5", conditions=CONDITIONS, metrics=None)
+    assert (plain.metric, plain.stat) == ("undeclared", "mean")
+    with pytest.raises(GateError, match="unknown condition 'fewshot'"):
+        parse_gate("fewshot.correct >= 0.5", conditions=CONDITIONS, metrics=None)
+    with pytest.raises(GateError, match="cannot read the gate"):
+        parse_gate("few_shot.correct == 0.5", conditions=CONDITIONS, metrics=None)
+
+
+def test_command_line_gates_apply_to_the_experiments_they_name() -> None:
+    experiments = {"a": (["terse", "few_shot"], []), "b": (["plain"], ["plain.ok >= 0.5"])}
+    names = list(experiments)
+    assert split_scope("b: plain.ok >= 0.9", names) == ("b", "plain.ok >= 0.9")
+    assert split_scope("llama3:8b.ok >= 0.9", names) == (None, "llama3:8b.ok >= 0.9")
+    line = ["terse.ok >= 0.1", "b:plain.ok >= 0.9", "*.ok >= 0"]
+    assert gates_of("a", ["terse", "few_shot"], [], line, names) == ["terse.ok >= 0.1", "*.ok >= 0"]
+    assert gates_of("b", ["plain"], ["plain.ok >= 0.5"], line, names) == [
+        "plain.ok >= 0.5",
+        "plain.ok >= 0.9",
+        "*.ok >= 0",
+    ]
+    assert check_gates(experiments, line) == []
+    problems = check_gates(experiments, ["nope.ok >= 1", "c:plain.ok >= 1", "a:plain.ok >= 1"])
+    assert "applies to no experiment (a: gate 'nope.ok >= 1': unknown condition" in problems[0]
+    assert "'c' is not an experiment: to limit a gate to one experiment write" in problems[1]
+    assert "unknown condition 'plain'; the conditions are 'terse', 'few_shot'" in problems[2]
+    (declared,) = check_gates({"a": (["terse"], ["terse.ok >> 1"])}, [])
+    assert declared.startswith("experiment a, gates=[...]: cannot read the gate 'terse.ok >> 1'")

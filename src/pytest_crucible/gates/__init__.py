@@ -14,24 +14,65 @@ Pure functions over trials frames (`pytest_crucible.frames.trials_frame`) and ru
 
 from __future__ import annotations
 
-from ._baseline import Baseline, BaselineResult
-from ._baseline_store import (
-    DEFAULT_BASELINES_DIR,
-    KnownBaseline,
-    baseline_path,
-    known_baselines,
-    load_baseline,
-    save_baseline,
-)
-from ._compare import compare_to_baseline
-from ._drift import Drift
-from ._errors import GateError
-from ._evaluate import evaluate_gates
-from ._grammar import Gate, parse_gate
-from ._report import format_markdown, format_text
-from ._result import GateResult
-from ._stability import ConditionStability, ItemStability, Stability, stability
-from ._verdicts import BaselineComparison, MetricVerdict
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._baseline import Baseline, BaselineResult
+    from ._baseline_store import (
+        DEFAULT_BASELINES_DIR,
+        KnownBaseline,
+        baseline_path,
+        check_reference,
+        find_baseline,
+        known_baselines,
+        load_baseline,
+        save_baseline,
+    )
+    from ._compare import compare_to_baseline
+    from ._drift import Drift
+    from ._errors import GateError
+    from ._evaluate import evaluate_gates
+    from ._grammar import Gate, parse_gate
+    from ._report import format_markdown, format_text
+    from ._result import GateResult
+    from ._scope import check_gates, gates_of, split_scope
+    from ._stability import ConditionStability, ItemStability, Stability, stability
+    from ._verdicts import BaselineComparison, MetricVerdict
+
+# Each name is imported on first use: the pytest process checks gate expressions at
+# collection (`_grammar`, `_scope`), and deciding gates needs numpy, pandas and scipy, which
+# must not load there.
+_LAZY: dict[str, str] = {
+    "Baseline": "._baseline",
+    "BaselineComparison": "._verdicts",
+    "BaselineResult": "._baseline",
+    "ConditionStability": "._stability",
+    "DEFAULT_BASELINES_DIR": "._baseline_store",
+    "Drift": "._drift",
+    "Gate": "._grammar",
+    "GateError": "._errors",
+    "GateResult": "._result",
+    "ItemStability": "._stability",
+    "KnownBaseline": "._baseline_store",
+    "MetricVerdict": "._verdicts",
+    "Stability": "._stability",
+    "baseline_path": "._baseline_store",
+    "check_gates": "._scope",
+    "check_reference": "._baseline_store",
+    "find_baseline": "._baseline_store",
+    "compare_to_baseline": "._compare",
+    "evaluate_gates": "._evaluate",
+    "format_markdown": "._report",
+    "format_text": "._report",
+    "gates_of": "._scope",
+    "known_baselines": "._baseline_store",
+    "load_baseline": "._baseline_store",
+    "parse_gate": "._grammar",
+    "save_baseline": "._baseline_store",
+    "split_scope": "._scope",
+    "stability": "._stability",
+}
 
 __all__ = [
     "DEFAULT_BASELINES_DIR",
@@ -48,13 +89,29 @@ __all__ = [
     "MetricVerdict",
     "Stability",
     "baseline_path",
+    "check_gates",
+    "check_reference",
     "compare_to_baseline",
     "evaluate_gates",
+    "find_baseline",
     "format_markdown",
     "format_text",
+    "gates_of",
     "known_baselines",
     "load_baseline",
     "parse_gate",
     "save_baseline",
+    "split_scope",
     "stability",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

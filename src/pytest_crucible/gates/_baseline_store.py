@@ -28,6 +28,8 @@ __all__ = [
     "DEFAULT_BASELINES_DIR",
     "KnownBaseline",
     "baseline_path",
+    "check_reference",
+    "find_baseline",
     "known_baselines",
     "load_baseline",
     "save_baseline",
@@ -141,6 +143,60 @@ def load_baseline(
     if store is not None and store.run(ref) is not None:
         return _from_run(store, ref)
     raise GateError(f"no baseline {ref!r}; {_listing(store, baselines_dir, experiment)}")
+
+
+def find_baseline(
+    store: Store | None,
+    ref: str,
+    *,
+    experiment: str,
+    baselines_dir: Path = DEFAULT_BASELINES_DIR,
+) -> Baseline | None:
+    """`load_baseline`, or None when `ref` is a baseline name that holds nothing for this
+    experiment yet: the first run of a CI job, or an experiment added since the baseline
+    was saved. A reference that cannot be right (a missing file, an unknown name while
+    other baselines exist) is a GateError that lists the known ones."""
+    try:
+        return load_baseline(store, ref, experiment=experiment, baselines_dir=baselines_dir)
+    except GateError:
+        if not _not_saved_yet(store, ref, baselines_dir, experiment):
+            raise
+        return None
+
+
+def check_reference(
+    store: Store | None,
+    ref: str,
+    *,
+    save_as: str | None = None,
+    baselines_dir: Path = DEFAULT_BASELINES_DIR,
+) -> None:
+    """Check `--crucible-compare REF` before a run starts: a GateError (listing the known
+    baselines) for a reference that cannot be found now and will not be saved by this
+    session; a name nothing was saved under yet passes when no baseline exists at all."""
+    ref = str(ref).strip()
+    looks_like_path = ref.endswith(".json") or "/" in ref or os.sep in ref
+    if looks_like_path and not Path(ref).is_file():
+        raise GateError(
+            f"baseline file {ref} does not exist; {_listing(store, baselines_dir, None)}"
+        )
+    if looks_like_path or ref == save_as or (store is not None and store.run(ref) is not None):
+        return
+    if not _not_saved_yet(store, ref, baselines_dir, None):
+        raise GateError(f"no baseline {ref!r}; {_listing(store, baselines_dir, None)}")
+
+
+def _not_saved_yet(
+    store: Store | None, ref: str, baselines_dir: Path, experiment: str | None
+) -> bool:
+    """Whether `ref` is a name with no baseline for `experiment` (any, when None) while
+    it exists for another experiment, or no baseline exists at all."""
+    if not _NAME.match(ref) or (store is not None and store.run(ref) is not None):
+        return False
+    known = known_baselines(store, baselines_dir)
+    if any(k.name == ref and experiment in (None, k.experiment) for k in known):
+        return experiment is None
+    return not known or any(k.name == ref for k in known)
 
 
 def known_baselines(

@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import StatsError
 from ..stats import compare
@@ -30,9 +31,6 @@ from ._grammar import USAGE_COLUMNS, Gate, parse_gate
 from ._result import GateResult, fmt
 from ._stability import stability
 from ._summaries import condition_summary
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["evaluate_gates"]
 
@@ -63,15 +61,18 @@ def evaluate_gates(
     for mean / ci_low / ci_high so gates agree with the results table (computed when None);
     header: the run header (conditions, metric directions); baseline, margins, strict: for
     "not worse than baseline" gates (a gate's own "by M" wins over margins). Strings are
-    parsed against the header's names. A baseline gate without a baseline is a GateError.
+    parsed against the header's conditions and the declared and recorded metrics (a metric
+    no trial recorded is a GateError). A baseline gate without a baseline is a GateError.
     """
     trials = check_trials(trials)
     infos = metric_infos(header)
     conditions = _conditions(trials, header)
+    # a gate may name any metric the trials recorded, declared or not
+    known = list(dict.fromkeys([*infos, *trials.attrs.get("metrics", [])]))
     results: list[GateResult] = []
     for gate in gates:
         if isinstance(gate, str):
-            gate = parse_gate(gate, conditions=conditions, metrics=list(infos))
+            gate = parse_gate(gate, conditions=conditions, metrics=known)
         info = infos.get(gate.metric, MetricInfo(gate.metric))
         targets = conditions if gate.condition == "*" else [gate.condition]
         if gate.kind == "baseline":
@@ -164,6 +165,10 @@ def _observe(
     if metric not in rows.columns:
         raise GateError(f"the trials have no column {metric!r}")
     chosen = rows.loc[rows["condition"].astype(str) == condition, metric]
+    if everything and metric == "cost_usd":  # a trial that used no model cost nothing
+        tokens = [c for c in ("input_tokens", "output_tokens") if c in rows.columns]
+        used = rows.loc[chosen.index, tokens].apply(pd.to_numeric, errors="coerce").fillna(0)
+        chosen = chosen.mask(used.sum(axis=1).eq(0) & chosen.isna(), 0.0)
     values = chosen.to_numpy(dtype=float)
     values = values[~np.isnan(values)]
     which = "trials, passed and failed" if everything else "passed trials"

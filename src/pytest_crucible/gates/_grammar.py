@@ -10,10 +10,12 @@
     STAT      := mean | ci_low | ci_high | median | p50 | p90 | p95 | p99 | min | max | sd
                | total | pass@K | pass^K | flip_rate | unstable           (default: mean)
 
-Keywords are case-insensitive. Condition and metric names are matched against the declared
-ones (longest first), so names that contain dots work; a name that is not declared is an
-error that lists the declared names. Besides declared metrics, the usage columns every trial
-carries (latency_s, cost_usd, input_tokens, output_tokens, calls) can be thresholded.
+Keywords are case-insensitive. Condition and metric names are matched against the known
+ones (longest first), so names that contain dots work; a name that is not known is an error
+that lists the known names. Besides the metrics, the usage columns every trial carries
+(latency_s, cost_usd, input_tokens, output_tokens, calls) can be thresholded. Before a run's
+trials are known, `metrics=None` checks the grammar and the conditions alone: a gate may
+name any metric the trials record, declared or not.
 """
 
 from __future__ import annotations
@@ -90,12 +92,15 @@ class Gate:
         return self.text
 
 
-def parse_gate(text: str, *, conditions: Sequence[str], metrics: Sequence[str]) -> Gate:
-    """Parse one gate expression (grammar in this module's docs); raise GateError if wrong."""
+def parse_gate(text: str, *, conditions: Sequence[str], metrics: Sequence[str] | None) -> Gate:
+    """Parse one gate expression (grammar in this module's docs); raise GateError if wrong.
+
+    metrics: the metrics the gate may name (the declared and the recorded ones), or None
+    while they are not known yet (at collection): then any metric name is accepted."""
     source = " ".join(str(text).split())
     if not source:
         raise GateError(f"empty gate expression; {GRAMMAR_HELP}")
-    names = _Names(tuple(conditions), tuple(metrics), source)
+    names = _Names(tuple(conditions), None if metrics is None else tuple(metrics), source)
     if match := _BEATS.match(source):
         first = names.condition(match["a"], wildcard=False)
         second = names.condition(match["b"], wildcard=False)
@@ -122,9 +127,9 @@ def parse_gate(text: str, *, conditions: Sequence[str], metrics: Sequence[str]) 
 def _threshold(source: str, match: re.Match[str], names: _Names) -> Gate:
     condition, metric, rest = names.target(match["target"], usage=True)
     stat, k = _stat(rest or "mean", source)
-    if stat in STABILITY_STATS and metric not in names.metrics:
+    if stat in STABILITY_STATS and metric in USAGE_COLUMNS:
         raise GateError(
-            f"gate {source!r}: {stat} needs a declared 0/1 metric ({_listing(names.metrics)}); "
+            f"gate {source!r}: {stat} needs a 0/1 metric ({_listing(names.metrics or ())}); "
             f"{metric!r} is a usage column"
         )
     value = float(match["value"])
@@ -166,15 +171,16 @@ def _margin(text: str, source: str) -> float:
 
 
 def _listing(names: Sequence[str]) -> str:
-    return ", ".join(repr(n) for n in names) if names else "none declared"
+    return ", ".join(repr(n) for n in names) if names else "none recorded"
 
 
 @dataclass(frozen=True)
 class _Names:
-    """The declared names a gate may use, and the matching of a TARGET against them."""
+    """The names a gate may use, and the matching of a TARGET against them
+    (`metrics` None: not known yet, any metric name goes)."""
 
     conditions: tuple[str, ...]
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...] | None
     source: str
 
     def condition(self, word: str, *, wildcard: bool) -> str:
@@ -189,12 +195,17 @@ class _Names:
         )
 
     def metric(self, word: str, *, usage: bool) -> str:
-        if word in self.metrics or (usage and word in USAGE_COLUMNS):
+        if self.metrics is None or word in self.metrics or (usage and word in USAGE_COLUMNS):
             return word
+        if word in USAGE_COLUMNS:
+            raise GateError(
+                f"gate {self.source!r}: {word!r} is a usage column, which only thresholds "
+                f"take; name a metric ({_listing(self.metrics)})"
+            )
         extra = f" (or a usage column: {', '.join(USAGE_COLUMNS)})" if usage else ""
         raise GateError(
-            f"gate {self.source!r}: unknown metric {word!r}; "
-            f"the metrics are {_listing(self.metrics)}{extra}"
+            f"gate {self.source!r}: no trial recorded a metric {word!r}; "
+            f"the recorded metrics are {_listing(self.metrics)}{extra}"
         )
 
     def target(self, target: str, *, usage: bool) -> tuple[str, str, str]:
@@ -208,10 +219,12 @@ class _Names:
             if head in self.conditions or head == "*":  # "few_shot" alone, no metric
                 raise GateError(
                     f"gate {self.source!r}: {target!r} names no metric; write "
-                    f"CONDITION.METRIC (metrics: {_listing(self.metrics)})"
+                    f"CONDITION.METRIC (metrics: {_listing(self.metrics or ())})"
                 )
             raise self._unknown_condition(head)
         rest = target[len(condition) + 1 :]
+        if self.metrics is None:
+            return (condition, *_split_stat(rest))
         names = [*self.metrics, *(USAGE_COLUMNS if usage else ())]
         for metric in self._longest(names):
             if rest == metric:
@@ -230,3 +243,12 @@ class _Names:
     @staticmethod
     def _longest(names: Sequence[str]) -> list[str]:
         return sorted(dict.fromkeys(names), key=len, reverse=True)
+
+
+def _split_stat(rest: str) -> tuple[str, str]:
+    """METRIC[.STAT] when the metric names are not known: a last part that reads as a
+    statistic is the statistic, the rest is the metric (which may contain dots)."""
+    metric, dot, last = rest.rpartition(".")
+    word = _ALIASES.get(last.lower(), last.lower())
+    is_stat = word in (*DISTRIBUTION_STATS, "flip_rate", "unstable") or _PASS_K.match(word)
+    return (metric, last) if dot and metric and is_stat else (rest, "")

@@ -17,7 +17,7 @@ import pytest
 from .._names import SESSION_PLUGIN
 from ..config import parse_overrides
 from ..environment import capture_environment
-from ..errors import CrucibleError, ExperimentError
+from ..errors import ConfigError, CrucibleError, ExperimentError
 from ..experiment import Experiment, Plan
 from ..inputs import SessionInputs, resolve_resume
 from ..recorder import Recorder
@@ -33,7 +33,7 @@ from ..runner import (
 from ..store import DEFAULT_STORE, Store
 from ..trial import Trial
 from .calls import CallSetup, spent_by_condition
-from .finish import finish_arguments, report_gates, write_results
+from .finish import exit_status, finish_arguments, report_gates, write_results
 from .items import (
     GROUP_KEY,
     SPEC_KEY,
@@ -49,7 +49,13 @@ from .output import OutputRouter, RoutedPhases
 from .payload import TrialPayloads
 from .prefetch import Prefetcher
 from .recovery import RunGuard, StopSignal
-from .selection import overrides_for, split_resumed, stale_retry_warnings, unused_override
+from .selection import (
+    USAGE_REPORT,
+    overrides_for,
+    split_resumed,
+    stale_retry_warnings,
+    usage_problems,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -88,6 +94,12 @@ class CrucibleSession:
             self.loop, self._make_active, self.lookahead.upcoming, self._may_start
         )
         self._direct: dict[Any, tuple[str, ...]] = {}
+        self._command_line_gates: list[str] = list(config.getoption("crucible_gate"))
+        self._usage_problems: list[str] = []
+        self.usage_error = False
+        # the experiments collected (by this process, or by the xdist workers), each with how
+        # many of its trials the resumed run already has (deselected, reused)
+        self.collected: dict[str, int] = {}
         self._budget_skips: dict[str, int] = {}
         self.log_handler = TrialLogHandler()
         self.log_filter = ForeignTrialFilter()
@@ -218,25 +230,9 @@ class CrucibleSession:
             seed=self.inputs.seed_for(experiment.name),
             seed_override=self.inputs.seed_override,
         )
-        self._check_gates(plan)
         self.calls.add_plan(plan)
         self.plans[experiment.name] = plan
         return plan
-
-    def _check_gates(self, plan: Plan) -> None:
-        """Parse the experiment's and the command line's gates now: a typo stops the run
-        before it starts, naming the unknown condition or metric."""
-        gates = [*plan.experiment.gates, *self.config.getoption("crucible_gate")]
-        if not gates:
-            return
-        from ..gates import parse_gate
-
-        for gate in gates:
-            parse_gate(
-                gate,
-                conditions=list(plan.experiment.conditions),
-                metrics=list(plan.experiment.metrics),
-            )
 
     def parametrize(self, metafunc: pytest.Metafunc, experiment: Experiment) -> None:
         """One test item per trial, parametrized with the trial's spec.
@@ -248,6 +244,10 @@ class CrucibleSession:
         check_trial_arguments(metafunc, experiment)
         try:
             plan = self.plan_for(experiment)
+        except ConfigError as exc:  # a bad --crucible-set value: a usage error, said once
+            self._usage_problems.append(str(exc))  # collection ends (`_select`)
+            metafunc.parametrize(TRIAL_PARAM, [None], ids=[experiment.name])
+            return
         except CrucibleError as exc:
             raise pytest.Collector.CollectError(str(exc)) from None
         metafunc.parametrize(TRIAL_PARAM, plan.trials, ids=[t.test_id for t in plan.trials])
@@ -267,22 +267,33 @@ class CrucibleSession:
                     item.stash[GROUP_KEY] = group
 
     def _select(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        problem = unused_override(self.inputs.overrides, self._used_overrides, self.plans)
-        if problem is not None:
+        problems = self._usage_problems + usage_problems(
+            self.plans, self.inputs.overrides, self._used_overrides, self._command_line_gates
+        )
+        if problems:
             # A failed collection report, not an exception: raised here under xdist a
-            # UsageError would crash the worker instead of reaching the user.
-            report = pytest.CollectReport("--crucible-set", "failed", problem, [])
+            # UsageError would crash the worker instead of reaching the user. The controller
+            # recognises the report and ends the session with exit status 4.
+            report = pytest.CollectReport(USAGE_REPORT, "failed", "\n".join(problems), [])
             config.hook.pytest_collectreport(report=report)
-            items[:] = [item for item in items if spec_of(item) is None]
+            items[:] = []
             return
+        self.collected = dict.fromkeys(self.plans, 0)
         if not self.inputs.resume:
             return
         for warning in stale_retry_warnings(items, self.inputs.resume):
             self._warn(warning)
         keep, done = split_resumed(items, self.inputs.resume)
         if done:
+            for item in done:
+                self.collected[item.stash[SPEC_KEY].experiment] += 1
             config.hook.pytest_deselected(items=done)
             items[:] = keep
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """On the controller: a usage problem found at collection (here or on a worker)."""
+        if report.failed and report.nodeid == USAGE_REPORT:
+            self.usage_error = True
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.lookahead.set_items(session.items)
@@ -300,23 +311,13 @@ class CrucibleSession:
     # -- running (workers, or the single process) -------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
-        """On an xdist worker, once the controller asked the run to stop (a circuit breaker,
-        an abort): run no further item, and end this worker's session as stopped."""
-        reason = self.stop_signal.received() if self.stop_signal is not None else None
-        if reason is None:
-            return None
-        item.session.shouldstop = reason
-        return True
-
-    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Give the trial function its runtime values before pytest sets up fixtures."""
         if spec_of(item) is None:
             return
         active = self.prefetcher.active_for(item)
         if active is None:
-            reason = self.calls.skip_reason(item.stash[SPEC_KEY])
+            reason = self._skip_reason(item)
             if reason is not None:
                 pytest.skip(reason)
             active = self._make_active(item)
@@ -351,7 +352,19 @@ class CrucibleSession:
         return ActiveTrial(trial, bound, spec.item)
 
     def _may_start(self, item: pytest.Item) -> bool:
-        return self.calls.skip_reason(item.stash[SPEC_KEY]) is None
+        return self._skip_reason(item) is None
+
+    def _skip_reason(self, item: pytest.Item) -> str | None:
+        """Why a trial must not start: its experiment was stopped (a breaker, an abort;
+        see session/recovery.py), or its budget is spent."""
+        spec = item.stash[SPEC_KEY]
+        stopped = self.guard.stopped if self.guard is not None else None
+        if stopped is None and self.stop_signal is not None:
+            stopped = self.stop_signal.received()
+        reason = stopped.get(spec.experiment) if stopped else None
+        if reason is not None:
+            return f"stopped: {reason}; continue the run with --crucible-resume"
+        return self.calls.skip_reason(spec)
 
     def _warn(self, message: str) -> None:
         if self.recorder is not None:
@@ -463,7 +476,7 @@ class CrucibleSession:
             return
         reason = self.guard.observe(outcome.run_id, payload)
         if reason is not None:
-            self.guard.stop(self.session, reason)
+            self.guard.stop(outcome.experiment, reason)
 
     def _show_progress(self) -> None:
         """A progress line at every tenth of the trials (when there are 20 or more)."""
@@ -494,6 +507,7 @@ class CrucibleSession:
         output = getattr(node, "workeroutput", None) or {}
         for payload in output.get("crucible_unreported", []):
             self._record(payload)
+        self.collected.update(output.get("crucible_collected", {}))
         for name, text in output.get("crucible_estimates", {}).items():
             self.calls.estimates.setdefault(name, text)
 
@@ -505,6 +519,7 @@ class CrucibleSession:
             output = self.config.workeroutput  # type: ignore[attr-defined]
             output["crucible_unreported"] = unreported
             output["crucible_estimates"] = self.calls.estimates
+            output["crucible_collected"] = self.collected
             return
         warning = self.calls.unpriced_warning()
         if warning and self.recorder is not None:
@@ -516,6 +531,9 @@ class CrucibleSession:
             self._record(payload)
         if self.recorder is None:
             return
+        if self.usage_error:  # found at collection: nothing ran, nothing to finish
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
         interrupted = (
             exitstatus == pytest.ExitCode.INTERRUPTED
             or bool(session.shouldstop)
@@ -523,19 +541,18 @@ class CrucibleSession:
         )
         crashed = exitstatus == pytest.ExitCode.INTERNAL_ERROR
         try:
-            self.recorder.finish(interrupted=interrupted, crashed=crashed)
+            self.recorder.finish(
+                interrupted=interrupted,
+                crashed=crashed,
+                collected=self.collected,
+                stopped=self.guard.stopped if self.guard is not None else (),
+            )
         except CrucibleError as exc:  # the trials are stored; only the run's status is not
             self.recorder.warnings.append(f"could not finish the runs: {exc}")
         code = self.recorder.review(self.finish_arguments)
         report_gates(self.config, self.recorder.gate_results())
-        if code == 1 and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        elif code == 2:
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
         self._after_experiments()
-        retrying = any(t.only is not None for t in self.inputs.resume.values())
-        if retrying and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
-            session.exitstatus = pytest.ExitCode.OK  # no failed trial left: nothing to retry
 
     def _after_experiments(self) -> None:
         """The after_experiment hooks of each run (an experiment's own one too: under xdist

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..recorder import Recorder
     from .recovery import RunGuard
 
-__all__ = ["finish_arguments", "report_gates", "write_results"]
+__all__ = ["exit_status", "finish_arguments", "report_gates", "write_results"]
 _SHOWN_WARNINGS = 10
 
 
@@ -35,9 +35,14 @@ def finish_arguments(config: pytest.Config, store: Store) -> list[str]:
     baselines = config.rootpath / ".crucible" / "baselines"
     arguments = ["--baselines-dir", str(baselines)]
     if option("crucible_compare"):
-        from ..gates import load_baseline
+        from ..gates import check_reference
 
-        load_baseline(store, option("crucible_compare"), baselines_dir=baselines)
+        check_reference(
+            store,
+            option("crucible_compare"),
+            save_as=option("crucible_save_baseline"),
+            baselines_dir=baselines,
+        )
         arguments += ["--compare", option("crucible_compare")]
     for gate in option("crucible_gate"):
         arguments += ["--gate", gate]
@@ -61,21 +66,41 @@ def finish_arguments(config: pytest.Config, store: Store) -> list[str]:
     return arguments
 
 
+def exit_status(pytest_status: int, review_status: int, has_runs: bool) -> int:
+    """The session's exit status once its runs are reviewed (0 all passed, 1 a trial or a
+    gate failed, 4 a usage error such as a gate naming a metric no trial recorded).
+
+    A session that resumed runs whose trials were all reused collects no item to run
+    (pytest: 5, "no tests ran"), yet its runs are analysed and gated like any other."""
+    if review_status == 2:
+        return int(pytest.ExitCode.USAGE_ERROR)
+    status = pytest_status
+    if status == pytest.ExitCode.NO_TESTS_COLLECTED and has_runs:
+        status = pytest.ExitCode.OK
+    if review_status == 1 and status == pytest.ExitCode.OK:
+        status = pytest.ExitCode.TESTS_FAILED
+    return int(status)
+
+
 def report_gates(config: pytest.Config, gates: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Each gate as a test report: counted in the summary line, listed by JUnit XML."""
+    """Each gate as a test's reports (set-up, call, teardown): counted in the summary line,
+    listed by JUnit XML, and a row of pytest-html's table (which takes a test at its
+    teardown report)."""
     for experiment, gate in gates:
         name = gate["name"]
         failure = None if gate["passed"] else f"{gate['status']} {name}: {gate['explanation']}"
-        report = pytest.TestReport(
-            nodeid=f"crucible::gates::{experiment}::{name}",
-            location=("crucible", None, f"gate {name}"),
-            keywords={},
-            outcome="passed" if gate["passed"] else "failed",
-            longrepr=failure,
-            when="call",
-            sections=[("gate", gate["warning"])] if gate.get("warning") else [],
-        )
-        config.hook.pytest_runtest_logreport(report=report)
+        for when in ("setup", "call", "teardown"):
+            called = when == "call"
+            report = pytest.TestReport(
+                nodeid=f"crucible::gates::{experiment}::{name}",
+                location=("crucible", None, f"gate {name}"),
+                keywords={},
+                outcome="passed" if gate["passed"] or not called else "failed",
+                longrepr=failure if called else None,
+                when=when,
+                sections=[("gate", gate["warning"])] if called and gate.get("warning") else [],
+            )
+            config.hook.pytest_runtest_logreport(report=report)
 
 
 def write_results(reporter: Any, recorder: Recorder, store: Store, guard: RunGuard | None) -> None:
@@ -89,8 +114,7 @@ def write_results(reporter: Any, recorder: Recorder, store: Store, guard: RunGua
             for line in guard.summary_lines(outcome.experiment, outcome.run_id):
                 reporter.write_line(line)
         reporter.write_line("")
-    reason = guard.stop_reason if guard is not None else None
-    if reason:
+    for reason in guard.stopped.values() if guard is not None else []:
         if "--crucible-resume" not in reason:
             reason += "; the run is marked interrupted: continue it with --crucible-resume"
         reporter.write_line(f"stopped: {reason}", red=True)

@@ -9,19 +9,19 @@ the controller is each trial's result with its retry record (`recovery`). Here:
   fed each trial's outcome in the order results arrive (a trial counts as failed only when
   its condition call failed for good, not when its answer was wrong);
 - when a breaker trips, or a trial asks the run to stop (on_invalid="abort", an on_error
-  hook answering "abort"), the session stops cleanly: no new trials start, the run is
-  marked interrupted (resume it with --crucible-resume), and the terminal says why.
+  hook answering "abort"), that experiment stops cleanly: none of its trials start any
+  more (they are skipped, saying why), its run is marked interrupted (resume it with
+  --crucible-resume), the terminal says why, and the session's other experiments go on.
 
-Stopping under pytest-xdist: the controller sets xdist's `DSession.shouldstop`, so xdist
-schedules nothing more, shuts the workers down and ends the session as interrupted with the
-reason; the items a worker was already sent are in its private queue, so the controller also
-writes a stop file that each worker checks before every item (`StopSignal`), then ends its
-session the same way.
+Under pytest-xdist the items a worker was already sent are in its private queue, so the
+controller writes the stopped experiments to a stop file that each worker reads before it
+starts a trial (`StopSignal`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -65,24 +65,33 @@ def failed_for_good(result: Mapping[str, Any]) -> bool:
 
 
 class StopSignal:
-    """A file through which the xdist controller tells its workers to stop."""
+    """A file through which the controller tells its xdist workers which experiments
+    stopped, and why: a JSON object, experiment -> reason."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._seen: tuple[tuple[int, int, int], dict[str, str]] = ((0, 0, 0), {})
 
     @classmethod
     def new(cls, store_path: Path) -> StopSignal:
         return cls(store_path.parent / f"stop-{secrets.token_hex(6)}")
 
-    def send(self, reason: str) -> None:
+    def send(self, stopped: Mapping[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(reason, encoding="utf-8")
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(dict(stopped)), encoding="utf-8")
+        temporary.replace(self.path)  # readers never see half a file
 
-    def received(self) -> str | None:
+    def received(self) -> Mapping[str, str]:
+        """The stopped experiments (read again only when the file changed)."""
         try:
-            return self.path.read_text(encoding="utf-8") or "stopped by the controller"
+            found = self.path.stat()
         except FileNotFoundError:
-            return None
+            return {}
+        changed = (found.st_ino, found.st_mtime_ns, found.st_size)
+        if changed != self._seen[0]:
+            self._seen = (changed, json.loads(self.path.read_text(encoding="utf-8")))
+        return self._seen[1]
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -102,7 +111,7 @@ class RunGuard:
         self.policies: dict[str, dict[str, Any]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._letters: dict[tuple[str, str], DeadLetterQueue] = {}
-        self.stop_reason: str | None = None
+        self.stopped: dict[str, str] = {}  # experiment -> why it stopped
         self.errors: list[str] = []
 
     def note_policy(self, experiment: str, policy: Mapping[str, Any] | None) -> None:
@@ -169,17 +178,13 @@ class RunGuard:
         except Exception as exc:  # never lose the run over its dead-letter file
             self.errors.append(str(exc))
 
-    def stop(self, session: pytest.Session | None, reason: str) -> None:
-        """Stop the session after the current item(s): no new trials start anywhere."""
-        if self.stop_reason is not None:
+    def stop(self, experiment: str, reason: str) -> None:
+        """Start no more trials of `experiment`, here and on every xdist worker."""
+        if experiment in self.stopped:
             return
-        self.stop_reason = reason
-        if session is not None:
-            session.shouldstop = reason
-        dsession = self.config.pluginmanager.getplugin("dsession")
-        if dsession is not None:  # xdist: stop scheduling, shut the workers down
-            dsession.shouldstop = reason
-            self.signal.send(reason)
+        self.stopped[experiment] = reason
+        if self.config.pluginmanager.getplugin("dsession") is not None:
+            self.signal.send(self.stopped)
 
     def dead_letters(self, experiment: str, run_id: str) -> tuple[int, Path] | None:
         queue = self._letters.get((experiment, run_id))

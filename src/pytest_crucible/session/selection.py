@@ -15,9 +15,18 @@ from ..experiment import Experiment, Plan
 from ..inputs import ResumeTarget
 from .items import spec_of
 
-__all__ = ["overrides_for", "split_resumed", "stale_retry_warnings", "unused_override"]
+__all__ = [
+    "USAGE_REPORT",
+    "overrides_for",
+    "split_resumed",
+    "stale_retry_warnings",
+    "unused_override",
+    "usage_problems",
+]
 
 Override = tuple[str | None, str, str]  # (experiment or None, key, value) of --crucible-set
+# The node id of the failed collection report that carries the session's usage problems.
+USAGE_REPORT = "crucible: usage"
 
 
 def overrides_for(
@@ -34,6 +43,30 @@ def overrides_for(
             chosen[key] = value
             used.add((exp, key))
     return chosen
+
+
+def usage_problems(
+    plans: Mapping[str, Plan],
+    overrides: Sequence[Override],
+    used: set[tuple[str | None, str]],
+    command_line_gates: Sequence[str],
+) -> list[str]:
+    """Once every experiment is collected: a `--crucible-set` that no experiment took, and
+    gates (declared or `--crucible-gate`) that do not parse or apply to no experiment."""
+    problems = []
+    unused = unused_override(overrides, used, plans)
+    if unused is not None:
+        problems.append(unused)
+    declared = [plan.experiment.gates for plan in plans.values()]
+    if plans and (command_line_gates or any(declared)):
+        from ..gates import check_gates
+
+        names = {
+            name: (list(plan.experiment.conditions), list(plan.experiment.gates))
+            for name, plan in plans.items()
+        }
+        problems += check_gates(names, command_line_gates)
+    return problems
 
 
 def unused_override(
