@@ -263,3 +263,75 @@ def test_wrong_arguments_raise_stats_error(kwargs: dict[str, Any], message: str)
 def test_a_frame_without_item_ids_is_refused() -> None:
     with pytest.raises(StatsError, match="item_id"):
         run(pd.DataFrame({"condition": ["terse"], "correct": [1.0]}))
+
+
+def repeated_binary(outcomes: dict[str, list[list[int]]]) -> pd.DataFrame:
+    """A pass/fail metric recorded as bools, several repeats per item."""
+    return frame(
+        [
+            {"condition": c, "item_id": f"q{i}", "repeat": r, "correct": bool(v)}
+            for c, items in outcomes.items()
+            for i, repeats in enumerate(items)
+            for r, v in enumerate(repeats)
+        ]
+    )
+
+
+FOUR_BY_THREE = {
+    "terse": [[1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 1]],
+    "few_shot": [[1, 1, 1], [1, 1, 1], [0, 0, 1], [1, 1, 1]],
+}
+
+
+@pytest.mark.parametrize("kind", ["auto", "binary"])
+def test_a_proportion_with_repeats_has_an_interval_inside_0_and_1(kind: str) -> None:
+    # before: terse 0.583 [-0.084, 1.251], few_shot 0.833 [0.303, 1.364], kind "continuous"
+    result = run(repeated_binary(FOUR_BY_THREE), metrics={"correct": Metric(kind=kind)})  # type: ignore[arg-type]
+    (metric,) = result.metrics
+    assert metric.kind == "binary"
+    for summary in metric.conditions:
+        assert 0 <= summary.ci[0] <= summary.mean <= summary.ci[1] <= 1
+        assert summary.method == "Wilson, effective n"
+    terse = metric.conditions[0]
+    assert terse.mean == pytest.approx(7 / 12)
+    assert any("too few items to say much" in note for note in terse.notes)
+    text = format_analysis(result)
+    assert "Wilson, effective n" in text
+    assert "terse: 4 items: the interval spans most of [0, 1]" in text
+
+
+def test_two_or_one_items_give_a_bounded_interval_or_say_too_few() -> None:
+    # before: 2 items x 3 repeats gave [-3.902, 4.569]
+    two = {c: items[:3:2] for c, items in FOUR_BY_THREE.items()}
+    (metric,) = run(repeated_binary(two)).metrics
+    assert all(0 <= s.ci[0] <= s.ci[1] <= 1 for s in metric.conditions)
+    one = {c: items[:1] for c, items in FOUR_BY_THREE.items()}
+    result = run(repeated_binary(one))
+    terse = result.metrics[0].conditions[0]
+    assert terse.mean == pytest.approx(2 / 3)
+    assert all(math.isnan(bound) for bound in terse.ci)
+    assert "too few to say anything" in " ".join(terse.notes)
+    assert "[too few items]" in format_analysis(result)
+
+
+def test_clustered_binary_items_keep_a_cluster_robust_interval_inside_0_and_1() -> None:
+    rows = [
+        {**row, "cluster": f"topic{i % 3}"}
+        for i, row in enumerate(binary_rows("terse", [1, 1, 0, 1, 1, 1]))
+    ] + [
+        {**row, "cluster": f"topic{i % 3}"}
+        for i, row in enumerate(binary_rows("few_shot", [1, 1, 1, 1, 1, 0]))
+    ]
+    (metric,) = run(frame(rows)).metrics
+    terse = metric.conditions[0]
+    assert terse.method == "Wilson, effective n (clustered)"
+    assert 0 <= terse.ci[0] <= terse.ci[1] <= 1
+
+
+def test_the_results_table_says_how_its_intervals_were_computed() -> None:
+    from pytest_crucible.summary import format_table
+
+    trials = repeated_binary(FOUR_BY_THREE)
+    table = format_table(trials, run(trials))
+    assert "0.583 [0.151, 0.917]" in table
+    assert "CI of correct: 95%, Wilson score interval on the effective number of items" in table

@@ -71,3 +71,23 @@ def test_compare_always_returns_a_defined_result(data: tuple[list[float], list[f
         result = stats.compare(a, b, paired=True, test=test, n_resamples=99)
         assert math.isfinite(result.p_value) or result.notes
         assert 0 <= result.p_value <= 1 or math.isnan(result.p_value)
+
+
+shares = st.lists(
+    st.lists(st.sampled_from([0.0, 1.0]), min_size=1, max_size=5), min_size=1, max_size=30
+)
+
+
+@given(shares, st.sampled_from([0.5, 0.8, 0.95, 0.99]))
+def test_a_proportion_interval_stays_inside_0_and_1(items: list[list[float]], level: float) -> None:
+    values = [sum(item) / len(item) for item in items]
+    trials = sum(len(item) for item in items)
+    result = stats.mean_proportion_ci(values, n_trials=trials, level=level)
+    low, high = result.ci
+    if len(items) < 2:
+        assert math.isnan(low) and math.isnan(high)
+        assert any("too few" in note for note in result.notes)
+    else:
+        assert 0 <= low <= result.mean <= high <= 1
+    clustered = stats.mean_proportion_ci(values, clusters=[i % 3 for i in range(len(values))])
+    assert all(0 <= bound <= 1 for bound in clustered.ci if not math.isnan(bound))

@@ -18,6 +18,7 @@ from ..stats import (
     adjust,
     compare,
     mean_ci,
+    mean_proportion_ci,
     omnibus,
     proportion_ci,
 )
@@ -51,6 +52,7 @@ class _Prepared:
 
     means: pd.DataFrame  # (condition, item_id) x metric: repeats averaged within items
     counts: pd.DataFrame  # condition x metric: passed trials that recorded the metric
+    binary: frozenset[str]  # metrics whose every recorded trial value is 0 or 1
     clusters: pd.Series | None  # item_id -> cluster label, None when items have no cluster
     failed: dict[str, int]
     n_trials: int
@@ -140,7 +142,12 @@ def _prepare(trials: pd.DataFrame, names: list[str], metric_names: list[str]) ->
     table = pd.concat([keys, values], axis=1)
     means = table.groupby(["condition", "item_id"], sort=False).mean()
     counts = table.groupby("condition", sort=False)[columns].count()
-    return _Prepared(means, counts, _clusters(frame), failed, len(frame), tuple(notes))
+    binary = frozenset(
+        name
+        for name in columns
+        if values[name].notna().any() and bool(values[name].dropna().isin((0, 1)).all())
+    )
+    return _Prepared(means, counts, binary, _clusters(frame), failed, len(frame), tuple(notes))
 
 
 def _clusters(frame: pd.DataFrame) -> pd.Series | None:
@@ -172,7 +179,7 @@ def _metric(
     clusters = None
     if prepared.clusters is not None:
         clusters = prepared.clusters.reindex(wide.index).to_numpy(dtype=object)
-    kind = _kind(metric, wide)
+    kind = _kind(metric, name in prepared.binary)
     summaries = tuple(
         _summary(c, wide[c].to_numpy(np.float64), kind, clusters, prepared, name, settings)
         for c in names
@@ -186,12 +193,12 @@ def _metric(
     return draft
 
 
-def _kind(metric: Metric, wide: pd.DataFrame) -> str:
+def _kind(metric: Metric, binary: bool) -> str:
+    """The declared kind; for "auto", binary when every recorded trial value is 0 or 1 (so a
+    pass/fail metric stays binary when its repeats average to fractions)."""
     if metric.kind != "auto":
         return metric.kind
-    values = wide.to_numpy(np.float64)
-    values = values[~np.isnan(values)]
-    return "binary" if values.size and bool(np.isin(values, (0.0, 1.0)).all()) else "continuous"
+    return "binary" if binary else "continuous"
 
 
 def _summary(
@@ -221,7 +228,11 @@ def _summary(
             "Wilson",
             ci.notes,
         )
-    result = mean_ci(values, clusters=clusters, level=settings.level)
+    if kind == "binary" and present.size and bool(((present >= 0) & (present <= 1)).all()):
+        # shares of 0/1 outcomes (repeats averaged, or clustered items): a bounded interval
+        result = mean_proportion_ci(values, clusters, n_trials or None, settings.level)
+    else:
+        result = mean_ci(values, clusters=clusters, level=settings.level)
     notes = tuple(n for n in result.notes if "without a value dropped" not in n)
     return ConditionSummary(
         condition,

@@ -9,7 +9,14 @@ from ..metrics import Analysis, Metric
 from ..stats import Comparison, EffectSize, OmnibusResult, minimum_detectable_effect, sample_size
 from ._model import ComparisonRow, MetricAnalysis, RunAnalysis
 
-__all__ = ["CORRECTION_LABELS", "format_analysis", "power_line", "sentence"]
+__all__ = [
+    "CORRECTION_LABELS",
+    "INTERVAL_METHODS",
+    "format_analysis",
+    "interval_lines",
+    "power_line",
+    "sentence",
+]
 
 CORRECTION_LABELS = {
     "holm": "Holm-adjusted",
@@ -29,6 +36,21 @@ _OMNIBUS_EFFECTS = {
     "eta_squared": "eta squared",
     "omega_squared": "omega squared",
 }
+# what each per-condition interval method means, for the footnotes of the tables
+INTERVAL_METHODS = {
+    "Wilson": "Wilson score interval, one 0/1 outcome per item",
+    "Wilson, effective n": (
+        "Wilson score interval on the effective number of items (repeats averaged within "
+        "items; design effect and few-items df adjusted, as Korn-Graubard), inside [0, 1]"
+    ),
+    "Wilson, effective n (clustered)": (
+        "Wilson score interval on the effective number of items with a cluster-robust SE "
+        "(design effect and df adjusted, as Korn-Graubard), inside [0, 1]"
+    ),
+    "t": "t interval of the mean of per-item values",
+    "cluster-robust t (CR1)": "t interval with a cluster-robust SE (CR1)",
+}
+TOO_FEW = "too few items"
 _NICE = (1.0, 2.0, 5.0)
 _SENTENCES_SHOWN = 10
 
@@ -185,18 +207,52 @@ def _metric_block(metric: MetricAnalysis, settings: Analysis) -> list[str]:
     lines = [f"{metric.name} ({metric.kind}{unit}, {better} is better)"]
     width = max([len(c.condition) for c in metric.conditions] + [9])
     level = f"{round(settings.level * 100):g}% CI"
-    lines.append(f"  {'condition':<{width}} {'items':>6} {'mean':>9}  {level:<21} {'failed':>6}")
+    lines.append(
+        f"  {'condition':<{width}} {'items':>6} {'mean':>9}  {level:<21} {'failed':>6}  interval"
+    )
     for c in metric.conditions:
-        ci = f"[{fmt(c.ci[0], binary)}, {fmt(c.ci[1], binary)}]"
+        ci = interval_cell(c.mean, c.ci, binary)
         mean = fmt(c.mean, binary)
-        lines.append(f"  {c.condition:<{width}} {c.n_items:>6} {mean:>9}  {ci:<21} {c.n_failed:>6}")
+        lines.append(
+            f"  {c.condition:<{width}} {c.n_items:>6} {mean:>9}  {ci:<21} {c.n_failed:>6}"
+            f"  {c.method}"
+        )
     if metric.comparisons:
         lines.extend(_comparison_table(metric, binary, level))
     if metric.omnibus is not None:
         lines.append("  omnibus: " + omnibus_text(metric.omnibus))
     lines.append("  power: " + metric.power_line)
-    lines.extend(f"  note: {note}" for note in metric.notes)
+    lines.extend(f"  note: {note}" for note in (*metric.notes, *condition_notes(metric)))
     lines.extend(_sentences(metric))
+    return lines
+
+
+def interval_cell(mean: float, ci: tuple[float, float], binary: bool) -> str:
+    """'[low, high]', or the reason there is no interval (one item, nothing recorded)."""
+    if math.isfinite(mean) and not (math.isfinite(ci[0]) and math.isfinite(ci[1])):
+        return f"[{TOO_FEW}]"
+    return f"[{fmt(ci[0], binary)}, {fmt(ci[1], binary)}]"
+
+
+def condition_notes(metric: MetricAnalysis) -> list[str]:
+    """The conditions' notes on their intervals, each once, naming the conditions."""
+    seen: dict[str, list[str]] = {}
+    for summary in metric.conditions:
+        for note in summary.notes:
+            if "repeats averaged" not in note:
+                seen.setdefault(note, []).append(summary.condition)
+    return [f"{', '.join(names)}: {note}" for note, names in seen.items()]
+
+
+def interval_lines(result: RunAnalysis) -> list[str]:
+    """One line per metric naming how its per-condition intervals were computed."""
+    level = f"{round(result.settings.level * 100):g}%"
+    lines = []
+    for metric in result.metrics:
+        methods = dict.fromkeys(c.method for c in metric.conditions if c.method != "none")
+        if methods:
+            told = "; ".join(INTERVAL_METHODS.get(m, m) for m in methods)
+            lines.append(f"CI of {metric.name}: {level}, {told}")
     return lines
 
 
