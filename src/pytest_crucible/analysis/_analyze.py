@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from ..stats import (
     omnibus,
     proportion_ci,
 )
+from ._family import family_text, interval_note
 from ._model import ComparisonRow, ConditionSummary, MetricAnalysis, RunAnalysis
 from ._text import power_line, sentence
 
@@ -82,8 +84,8 @@ def analyze(
         _metric(name, metric, names, pairs, prepared, settings) for name, metric in metrics.items()
     ]
     p_values = [c.p_value for d in drafts for _, _, c in d.pairs]
-    adjusted = iter(adjust(p_values, settings.correction, settings.alpha).adjusted)
-    results = tuple(_finish(draft, adjusted, settings) for draft in drafts)
+    families = [drafts] if settings.family == "experiment" else [[d] for d in drafts]
+    results = tuple(result for family in families for result in _finish_family(family, settings))
     return RunAnalysis(
         conditions=tuple(names),
         baseline=baseline,
@@ -95,6 +97,7 @@ def analyze(
         clustered=prepared.clusters is not None,
         family_size=int(sum(math.isfinite(p) for p in p_values)),
         notes=prepared.notes,
+        family=family_text(results, settings),
     )
 
 
@@ -188,6 +191,8 @@ def _metric(
     for first, second in pairs:
         result = _compare(wide[first], wide[second], clusters, settings, draft.notes)
         draft.pairs.append((first, second, result))
+    if kind == "binary":  # a difference of proportions lies in [-1, 1]
+        draft.pairs = [(a, b, _bounded(c)) for a, b, c in draft.pairs]
     if len(names) > 2:
         draft.omnibus = _omnibus(wide, names, clusters is not None, draft.notes)
     return draft
@@ -282,17 +287,34 @@ def _omnibus(
     return result
 
 
-def _finish(draft: _Draft, adjusted: Any, settings: Analysis) -> MetricAnalysis:
+def _bounded(result: Comparison) -> Comparison:
+    low, high = result.ci
+    return dataclasses.replace(result, ci=(max(low, -1.0), min(high, 1.0)))
+
+
+def _finish_family(family: list[_Draft], settings: Analysis) -> list[MetricAnalysis]:
+    """Adjust the p-values of one family together, then finish each of its metrics."""
+    p_values = [c.p_value for d in family for _, _, c in d.pairs]
+    adjusted = iter(adjust(p_values, settings.correction, settings.alpha).adjusted)
+    size = int(sum(math.isfinite(p) for p in p_values))
+    return [_finish(draft, adjusted, settings, size) for draft in family]
+
+
+def _finish(draft: _Draft, adjusted: Any, settings: Analysis, size: int) -> MetricAnalysis:
     rows = []
     for first, second, result in draft.pairs:
         p_adj = float(next(adjusted))
         significant = math.isfinite(p_adj) and p_adj <= settings.alpha
         direction = _direction(result.estimate, significant, draft.metric.lower_is_better)
+        why = interval_note(result, p_adj, significant, settings, size)
         text = sentence(
             draft.name, draft.kind, draft.metric, first, second, result, p_adj, direction, settings
         )
+        text += f"; note: {why}" if why else ""
         rows.append(
-            ComparisonRow(draft.name, first, second, result, p_adj, significant, direction, text)
+            ComparisonRow(
+                draft.name, first, second, result, p_adj, significant, direction, text, why
+            )
         )
     line = power_line(
         draft.name, draft.kind, draft.metric.unit, [c for _, _, c in draft.pairs], settings
@@ -307,6 +329,7 @@ def _finish(draft: _Draft, adjusted: Any, settings: Analysis) -> MetricAnalysis:
         omnibus=draft.omnibus,
         power_line=line,
         notes=tuple(draft.notes),
+        family_size=size,
     )
 
 

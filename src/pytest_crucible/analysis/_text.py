@@ -7,6 +7,7 @@ import statistics
 
 from ..metrics import Analysis, Metric
 from ..stats import Comparison, EffectSize, OmnibusResult, minimum_detectable_effect, sample_size
+from ._family import CORRECTION_LABELS
 from ._model import ComparisonRow, MetricAnalysis, RunAnalysis
 
 __all__ = [
@@ -18,12 +19,6 @@ __all__ = [
     "sentence",
 ]
 
-CORRECTION_LABELS = {
-    "holm": "Holm-adjusted",
-    "bonferroni": "Bonferroni-adjusted",
-    "bh": "BH-adjusted",
-    "none": "unadjusted",
-}
 _EFFECT_LABELS = {
     "odds_ratio": "odds ratio {}",
     "d_z": "d_z = {}",
@@ -110,12 +105,10 @@ def sentence(
     if not math.isfinite(result.p_value):
         why = result.notes[-1] if result.notes else "no test possible"
         return f"{first} vs {second} on {name}: no test possible ({why})"
-    level = f"{round(result.level * 100):g}%"
-    low, high = result.ci
     numbers = (
         f"M = {fmt(result.mean_a, binary)} vs {fmt(result.mean_b, binary)}{unit}, "
         f"paired difference {fmt(result.estimate, binary)}, "
-        f"{level} CI [{fmt(low, binary)}, {fmt(high, binary)}]"
+        f"{interval_text(result, settings, binary)}"
     )
     if direction == "no difference":
         opening = f"{first} and {second} did not differ significantly on {name}"
@@ -126,6 +119,20 @@ def sentence(
     test = test_text(result)
     test = f"{test}, {fmt_p(p_adjusted)}" if "=" in test else f"{test} {fmt_p(p_adjusted)}"
     return f"{opening} ({numbers}), {test}, {adjusted}; {effect_text(result.effect_size)}"
+
+
+def interval_text(result: Comparison, settings: Analysis, binary: bool) -> str:
+    """'95% CI [low, high]' ('unadjusted' beside adjusted p-values), then its method when it is
+    not the t interval of the mean difference, e.g. '(Tango score)'."""
+    low, high = result.ci
+    label = f"{round(result.level * 100):g}% CI [{fmt(low, binary)}, {fmt(high, binary)}]"
+    if settings.correction != "none":
+        label = "unadjusted " + label
+    if result.ci_method not in ("paired t", ""):
+        centre = result.ci_estimate
+        shown = f"; median difference {fmt(centre, binary)}" if centre is not None else ""
+        label += f" ({result.ci_method}{shown})"
+    return label
 
 
 def typical_sd(results: list[Comparison]) -> tuple[float, int]:
@@ -171,12 +178,11 @@ def format_analysis(result: RunAnalysis) -> str:
     """A compact terminal summary: per metric a table of conditions and comparisons with
     significance markers, the omnibus test, the power line and the sentences."""
     settings = result.settings
-    adjusted = CORRECTION_LABELS[settings.correction]
     pairing = "vs " + result.baseline if result.baseline else "all pairs"
     lines = [
         f"crucible analysis: {len(result.conditions)} conditions, {result.n_items} items, "
         f"{pairing}, paired on items{', clustered' if result.clustered else ''}; "
-        f"{adjusted} across {result.family_size} comparisons; alpha {settings.alpha:g}",
+        f"{result.family}; alpha {settings.alpha:g}",
         _legend(settings.alpha),
     ]
     lines.extend(f"note: {note}" for note in result.notes)
@@ -218,7 +224,8 @@ def _metric_block(metric: MetricAnalysis, settings: Analysis) -> list[str]:
             f"  {c.method}"
         )
     if metric.comparisons:
-        lines.extend(_comparison_table(metric, binary, level))
+        adjusted = settings.correction != "none"
+        lines.extend(_comparison_table(metric, binary, ("unadjusted " if adjusted else "") + level))
     if metric.omnibus is not None:
         lines.append("  omnibus: " + omnibus_text(metric.omnibus))
     lines.append("  power: " + metric.power_line)
@@ -260,17 +267,22 @@ def _comparison_table(metric: MetricAnalysis, binary: bool, level: str) -> list[
     labels = [f"{r.condition} - {r.other}" for r in metric.comparisons]
     width = max([len(label) for label in labels] + [10])
     lines = [
-        f"  {'comparison':<{width}} {'diff':>9}  {level:<21} {'p_adj':>7}     {'effect':<22} test"
+        f"  {'comparison':<{width}} {'diff':>9}  {level:<23} {'p_adj':>7}     "
+        f"{'effect':<22} test; interval"
     ]
+    notes = []
     for label, row in zip(labels, metric.comparisons, strict=True):
         r = row.result
         ci = f"[{fmt(r.ci[0], binary, True)}, {fmt(r.ci[1], binary, True)}]"
+        if row.interval_note:
+            ci += " †"
+            notes.append(f"  † {label}: {row.interval_note}")
         p = "<0.001" if row.p_adjusted < 0.001 else fmt_p(row.p_adjusted).removeprefix("p = ")
         lines.append(
-            f"  {label:<{width}} {fmt(r.estimate, binary, True):>9}  {ci:<21} {p:>7} "
-            f"{marker(row):<3} {effect_text(r.effect_size):<22} {r.method}"
+            f"  {label:<{width}} {fmt(r.estimate, binary, True):>9}  {ci:<23} {p:>7} "
+            f"{marker(row):<3} {effect_text(r.effect_size):<22} {r.method}; {r.ci_method}"
         )
-    return lines
+    return lines + notes
 
 
 def omnibus_text(result: OmnibusResult) -> str:

@@ -150,7 +150,8 @@ def mean_proportion_ci(
         quantile = 0.5 + level / 2
         n_eff *= (sps.t.ppf(quantile, max(trials - 1, 1)) / sps.t.ppf(quantile, df)) ** 2
     low, high = proportion_confint(mean * n_eff, n_eff, 1 - level, method="wilson")
-    ci = (max(0.0, float(low)), min(1.0, float(high)))
+    # rounding can put a bound a hair past the estimate (5.6e-17 for 0 of 3) or [0, 1]
+    ci = (max(0.0, min(float(low), mean)), min(1.0, max(float(high), mean)))
     if ci[1] - ci[0] >= _WIDE:
         notes.append(f"{n} items: the interval spans most of [0, 1]; too few items to say much")
     return MeanCI(method, mean, se, ci, n, level, df, n_clusters, tuple(notes))
