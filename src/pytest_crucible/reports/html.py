@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._content import MetricView, Report
-from ._format import num, pnum, usd
+from ._format import ci_cell, num, pnum, usd
 from ._plots import (
     Box,
     Point,
@@ -53,6 +53,7 @@ def render_html(report: Report) -> str:
         .render(
             r=report,
             num=num,
+            ci_cell=ci_cell,
             pnum=pnum,
             usd=usd,
             css=Markup(css),
@@ -72,7 +73,7 @@ def render_html(report: Report) -> str:
 def render_summary(report: Report) -> str:
     """An HTML fragment (no script, no style, everything escaped): the conclusions and the
     per-condition tables, for a host page such as pytest-html's summary section."""
-    return _environment().get_template("summary.html.j2").render(r=report, num=num)
+    return _environment().get_template("summary.html.j2").render(r=report, num=num, ci_cell=ci_cell)
 
 
 @cache
