@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+
+from e2e_support import XDIST, query
 
 # 4 items x 3 repeats of a pass/fail metric; which repeats pass is fixed per item
 SMALL = """
@@ -47,3 +50,30 @@ def test_a_proportion_with_repeats_prints_intervals_inside_0_and_1(
     assert all(0 <= bound <= 1 for bound in bounds), rows
     assert "0.583 [0.151, 0.917]" in text
     assert "CI of correct: 95%, Wilson score interval on the effective number of items" in text
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_analysis_family_is_stored_with_the_run_and_stated_in_the_table(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    source = SMALL.replace(
+        '    metrics={"correct": crucible.Metric(kind="binary")},',
+        '    metrics={"correct": crucible.Metric(kind="binary"), "length": crucible.Metric()},\n'
+        '    analysis=crucible.Analysis(family="metric"),',
+    ).replace(
+        "trial.record(correct=", "trial.record(length=len(item.id) + trial.spec.repeat, correct="
+    )
+    pytester.makepyfile(test_small=source)
+    result = pytester.runpytest("--crucible", "-p", "no:randomly", *xdist)
+    result.assert_outcomes(passed=24)
+    result.stdout.fnmatch_lines(
+        [
+            "crucible analysis: 2 conditions, 4 items, vs terse, paired on items; p-values "
+            "Holm-adjusted within each metric (comparisons per family: correct: 1, length: 1); "
+            "comparison intervals unadjusted; alpha 0.05",
+            "*comparison*unadjusted 95% CI*p_adj*test; interval",
+        ]
+    )
+    (run,) = query(pytester, "SELECT header, analysis FROM runs")
+    assert json.loads(run["header"])["analysis"]["family"] == "metric"
+    assert json.loads(run["analysis"])["settings"]["family"] == "metric"
