@@ -23,6 +23,8 @@ from ._data import NAN, FloatArray
 
 __all__ = ["hodges_lehmann", "tango_interval"]
 
+_WALSH_MAX = 1000  # more pairs: the n^2 / 2 Walsh averages would take too much memory
+
 
 def _tango_z(delta: float, n10: int, n01: int, n: int) -> float:
     """Tango's score statistic for H0: p10 - p01 = delta (restricted MLE of p01)."""
@@ -69,11 +71,11 @@ def hodges_lehmann(
     n = diff.size
     if n == 0:
         return 0.0, (0.0, 0.0), "Hodges-Lehmann"
-    walsh = np.sort(((diff[:, None] + diff[None, :]) / 2)[np.triu_indices(n)])
-    estimate = float(np.median(walsh))
     ties = np.unique(np.abs(diff)).size < n
     tail = (1 - level) / 2 if alternative == "two-sided" else 1 - level
     if n < 50 and not ties and not zeros:
+        walsh = np.sort(_walsh(diff))
+        estimate = float(np.median(walsh))
         k = _signrank_quantile(tail, n)  # R: qsignrank(alpha / 2, n)
         # k = 0: even the most extreme data would not reject, so no finite bound (R instead
         # sets k = 1 and reports a lower confidence level)
@@ -81,19 +83,29 @@ def hodges_lehmann(
         high = float(walsh[walsh.size - k]) if k else math.inf
         method = "Hodges-Lehmann, exact"
     else:
-        # the statistic only changes at Walsh averages: the bounds are the ones it crosses at
+        # as R: the shifts where the statistic crosses the critical values (and 0 for the
+        # estimate), found by bisection, so no n^2 Walsh averages are held in memory
         z = float(sps.norm.isf(tail))
-        steps = np.unique(walsh)
-        first = _first_at_or_below(steps, diff, z, correction)
-        last = _first_at_or_below(steps, diff, -z, correction)
-        low = float(steps[first]) if 0 < first < steps.size else -math.inf
-        high = float(steps[last]) if last < steps.size else math.inf
+        if n <= _WALSH_MAX:  # the statistic only changes at Walsh averages: search those
+            steps = np.unique(_walsh(diff))
+            estimate = float(np.median(_walsh(diff)))
+            low, high = (_step_crossing(diff, steps, t, correction) for t in (z, -z))
+        else:
+            span = (float(diff.min()), float(diff.max()))
+            plateau = [_crossing(diff, edge, span, correction) for edge in (1e-9, -1e-9)]
+            estimate = (plateau[0] + plateau[1]) / 2  # the middle of the shifts giving 0
+            low, high = (_crossing(diff, t, span, correction) for t in (z, -z))
         method = "Hodges-Lehmann, normal approx."
     if alternative == "greater":
         high = math.inf
     elif alternative == "less":
         low = -math.inf
     return estimate, (low, high), method
+
+
+def _walsh(diff: FloatArray) -> FloatArray:
+    """Every (d_i + d_j) / 2 with i <= j."""
+    return ((diff[:, None] + diff[None, :]) / 2)[np.triu_indices(diff.size)]
 
 
 def _signrank_quantile(p: float, n: int) -> int:
@@ -124,13 +136,39 @@ def _signrank_z(diff: FloatArray, shift: float, correction: bool) -> float:
     return float((centre - cc) / sd)
 
 
-def _first_at_or_below(walsh: FloatArray, diff: FloatArray, target: float, cc: bool) -> int:
-    """Index of the first Walsh average whose statistic is <= target (it steps down there)."""
-    low, high = 0, walsh.size
+def _step_crossing(diff: FloatArray, steps: FloatArray, target: float, cc: bool) -> float:
+    """As _crossing, searching the Walsh averages: the statistic is constant between two of
+    them, so it is evaluated at the midpoints and the crossing is a Walsh average."""
+    below = float(steps[0]) - 1.0
+    if _signrank_z(diff, below, cc) <= target:
+        return -math.inf
+    if _signrank_z(diff, float(steps[-1]) + 1.0, cc) > target:
+        return math.inf
+    middles = (steps[:-1] + steps[1:]) / 2
+    low, high = 0, middles.size  # the first middle at or below target (size: above the last)
     while low < high:
         middle = (low + high) // 2
-        if _signrank_z(diff, float(walsh[middle]), cc) <= target:
+        if _signrank_z(diff, float(middles[middle]), cc) <= target:
             high = middle
         else:
             low = middle + 1
-    return low
+    return float(steps[low])
+
+
+def _crossing(
+    diff: FloatArray, target: float, span: tuple[float, float], correction: bool
+) -> float:
+    """The smallest shift at which the statistic (it steps down as the shift grows) is at or
+    below target; +-inf when no shift in the data's range gets there."""
+    low, high = span
+    if _signrank_z(diff, low, correction) <= target:
+        return -math.inf if target > 0 else low
+    if _signrank_z(diff, high, correction) > target:
+        return math.inf
+    for _ in range(45):  # to about 3e-14 of the data's range
+        middle = (low + high) / 2
+        if _signrank_z(diff, middle, correction) <= target:
+            high = middle
+        else:
+            low = middle
+    return high
