@@ -382,6 +382,7 @@ def test_each_comparison_interval_inverts_its_own_test() -> None:
     assert row.result.ci_method.startswith("Hodges-Lehmann")
     assert -1 <= row.result.ci[0] <= row.result.ci[1] <= 1
     assert "median difference" in row.sentence
+    assert "too few items to say anything" in row.interval_note  # 4 items: no finite bound
 
 
 def test_no_difference_beside_an_interval_that_excludes_0_says_why() -> None:

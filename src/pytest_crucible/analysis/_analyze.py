@@ -191,8 +191,6 @@ def _metric(
     for first, second in pairs:
         result = _compare(wide[first], wide[second], clusters, settings, draft.notes)
         draft.pairs.append((first, second, result))
-    if kind == "binary":  # a difference of proportions lies in [-1, 1]
-        draft.pairs = [(a, b, _bounded(c)) for a, b, c in draft.pairs]
     if len(names) > 2:
         draft.omnibus = _omnibus(wide, names, clusters is not None, draft.notes)
     return draft
@@ -306,7 +304,15 @@ def _finish(draft: _Draft, adjusted: Any, settings: Analysis, size: int) -> Metr
         p_adj = float(next(adjusted))
         significant = math.isfinite(p_adj) and p_adj <= settings.alpha
         direction = _direction(result.estimate, significant, draft.metric.lower_is_better)
+        unbounded = math.isinf(result.ci[0]) and math.isinf(result.ci[1])
+        if draft.kind == "binary":  # a difference of proportions lies in [-1, 1]
+            result = _bounded(result)
         why = interval_note(result, p_adj, significant, settings, size)
+        if unbounded and math.isfinite(result.p_value):
+            why = (
+                f"with {result.n} items the {result.ci_method} interval has no finite bound "
+                "(shown as the whole range): too few items to say anything"
+            )
         text = sentence(
             draft.name, draft.kind, draft.metric, first, second, result, p_adj, direction, settings
         )
