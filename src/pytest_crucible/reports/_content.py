@@ -303,11 +303,12 @@ def _conclusion(metric: MetricView, row: ComparisonView) -> str:
     diff = f"{num(row.estimate, metric.binary, signed=True)} [{num(row.low, metric.binary)}, "
     diff += f"{num(row.high, metric.binary)}]"
     p = pval(row.p_adjusted, adjusted=True)
+    why = f" ({row.interval_note})" if row.interval_note else ""
     if row.direction in ("better", "worse"):
-        return f"{row.condition} is {row.direction} than {row.other} on {metric.name}: {diff}, {p}."
+        verdict = f"{row.condition} is {row.direction} than {row.other} on {metric.name}"
+        return f"{verdict}: {diff}, {p}{why}."
     if row.p_adjusted is None:
         return f"{row.condition} vs {row.other} on {metric.name}: no test possible."
-    why = f" ({row.interval_note})" if row.interval_note else ""
     return (
         f"{row.condition} and {row.other} do not differ significantly on {metric.name}: "
         f"{diff}, {p}{why}."
