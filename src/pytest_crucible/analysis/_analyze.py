@@ -73,9 +73,11 @@ def analyze(
 
     Passed trials only (failed ones are counted per condition). For each metric: per-condition
     mean and CI of per-item values (repeats averaged within items; clustered when items carry a
-    cluster); each condition against the baseline (all pairs without one), paired on item_id
-    with complete cases; p-values adjusted across all metrics x comparisons; an omnibus test
-    when there are more than two conditions; a sentence per comparison; a power line.
+    cluster; inside [0, 1] for a proportion); each condition against the baseline (all pairs
+    without one), paired on item_id with complete cases, with the interval of its test;
+    p-values adjusted across the family (settings.family: all metrics x comparisons, or each
+    metric's comparisons); an omnibus test when there are more than two conditions; a sentence
+    per comparison; a power line.
     """
     names = _check(trials, conditions, baseline, metrics)
     prepared = _prepare(trials, names, list(metrics))
