@@ -313,6 +313,9 @@ def test_two_or_one_items_give_a_bounded_interval_or_say_too_few() -> None:
     assert all(math.isnan(bound) for bound in terse.ci)
     assert "too few to say anything" in " ".join(terse.notes)
     assert "[too few items]" in format_analysis(result)
+    # one 0/1 outcome per item, one item: Wilson is defined, and wide, and says so
+    single = run(frame(binary_rows("terse", [1]) + binary_rows("few_shot", [0])))
+    assert "1 item: the interval spans most of [0, 1]" in format_analysis(single)
 
 
 def test_clustered_binary_items_keep_a_cluster_robust_interval_inside_0_and_1() -> None:

@@ -231,7 +231,7 @@ def _summary(
             se,
             ci.ci,
             "Wilson",
-            ci.notes,
+            (*ci.notes, *_wide(ci.ci, int(present.size))),
         )
     if kind == "binary" and present.size and bool(((present >= 0) & (present <= 1)).all()):
         # shares of 0/1 outcomes (repeats averaged, or clustered items): a bounded interval
@@ -250,6 +250,13 @@ def _summary(
         result.method,
         notes,
     )
+
+
+def _wide(ci: tuple[float, float], n: int) -> tuple[str, ...]:
+    if ci[1] - ci[0] < 0.75:  # as stats.mean_proportion_ci says of its own intervals
+        return ()
+    items = f"{n} item{'s' if n > 1 else ''}"
+    return (f"{items}: the interval spans most of [0, 1]; too few items to say much",)
 
 
 def _empty_summary(condition: str, n_failed: int, why: str) -> ConditionSummary:
