@@ -78,6 +78,7 @@ shares = st.lists(
 )
 
 
+@settings(deadline=None)  # no timing in a test: the machine may be busy
 @given(shares, st.sampled_from([0.5, 0.8, 0.95, 0.99]))
 def test_a_proportion_interval_stays_inside_0_and_1(items: list[list[float]], level: float) -> None:
     values = [sum(item) / len(item) for item in items]
@@ -93,6 +94,7 @@ def test_a_proportion_interval_stays_inside_0_and_1(items: list[list[float]], le
     assert all(0 <= bound <= 1 for bound in clustered.ci if not math.isnan(bound))
 
 
+@settings(deadline=None)  # no timing in a test: the machine may be busy
 @given(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30))
 def test_tango_interval_excludes_0_exactly_when_mcnemar_score_test_rejects(
     n10: int, n01: int, concordant: int
@@ -109,6 +111,7 @@ def test_tango_interval_excludes_0_exactly_when_mcnemar_score_test_rejects(
         assert (low > 0 or high < 0) == (result.p_value < 0.05)
 
 
+@settings(deadline=None)  # no timing in a test: the machine may be busy
 @given(
     st.lists(st.integers(1, 500), min_size=3, max_size=25, unique=True),
     st.lists(st.booleans(), min_size=25, max_size=25),
