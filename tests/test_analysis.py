@@ -197,7 +197,8 @@ def test_to_dict_is_json_safe_even_with_undefined_results() -> None:
 
 def test_format_analysis_prints_tables_markers_and_sentences() -> None:
     text = format_analysis(run(two_prompts(n=200)))
-    assert "Holm-adjusted across 1 comparisons" in text
+    assert "p-values Holm-adjusted in one family of 1 comparisons (metrics correct)" in text
+    assert "comparison intervals unadjusted" in text
     assert "markers: * p_adj <= 0.05, ** < 0.01, *** < 0.001" in text
     assert "correct (binary, higher is better)" in text
     assert "few_shot - terse" in text
@@ -263,3 +264,173 @@ def test_wrong_arguments_raise_stats_error(kwargs: dict[str, Any], message: str)
 def test_a_frame_without_item_ids_is_refused() -> None:
     with pytest.raises(StatsError, match="item_id"):
         run(pd.DataFrame({"condition": ["terse"], "correct": [1.0]}))
+
+
+def repeated_binary(outcomes: dict[str, list[list[int]]]) -> pd.DataFrame:
+    """A pass/fail metric recorded as bools, several repeats per item."""
+    return frame(
+        [
+            {"condition": c, "item_id": f"q{i}", "repeat": r, "correct": bool(v)}
+            for c, items in outcomes.items()
+            for i, repeats in enumerate(items)
+            for r, v in enumerate(repeats)
+        ]
+    )
+
+
+FOUR_BY_THREE = {
+    "terse": [[1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 1]],
+    "few_shot": [[1, 1, 1], [1, 1, 1], [0, 0, 1], [1, 1, 1]],
+}
+
+
+@pytest.mark.parametrize("kind", ["auto", "binary"])
+def test_a_proportion_with_repeats_has_an_interval_inside_0_and_1(kind: str) -> None:
+    # before: terse 0.583 [-0.084, 1.251], few_shot 0.833 [0.303, 1.364], kind "continuous"
+    result = run(repeated_binary(FOUR_BY_THREE), metrics={"correct": Metric(kind=kind)})  # type: ignore[arg-type]
+    (metric,) = result.metrics
+    assert metric.kind == "binary"
+    for summary in metric.conditions:
+        assert 0 <= summary.ci[0] <= summary.mean <= summary.ci[1] <= 1
+        assert summary.method == "Wilson, effective n"
+    terse = metric.conditions[0]
+    assert terse.mean == pytest.approx(7 / 12)
+    assert any("too few items to say much" in note for note in terse.notes)
+    text = format_analysis(result)
+    assert "Wilson, effective n" in text
+    assert "terse: 4 items: the interval spans most of [0, 1]" in text
+
+
+def test_two_or_one_items_give_a_bounded_interval_or_say_too_few() -> None:
+    # before: 2 items x 3 repeats gave [-3.902, 4.569]
+    two = {c: items[:3:2] for c, items in FOUR_BY_THREE.items()}
+    (metric,) = run(repeated_binary(two)).metrics
+    assert all(0 <= s.ci[0] <= s.ci[1] <= 1 for s in metric.conditions)
+    one = {c: items[:1] for c, items in FOUR_BY_THREE.items()}
+    result = run(repeated_binary(one))
+    terse = result.metrics[0].conditions[0]
+    assert terse.mean == pytest.approx(2 / 3)
+    assert all(math.isnan(bound) for bound in terse.ci)
+    assert "too few to say anything" in " ".join(terse.notes)
+    assert "[too few items]" in format_analysis(result)
+    # one 0/1 outcome per item, one item: Wilson is defined, and wide, and says so
+    single = run(frame(binary_rows("terse", [1]) + binary_rows("few_shot", [0])))
+    assert "1 item: the interval spans most of [0, 1]" in format_analysis(single)
+
+
+def test_clustered_binary_items_keep_a_cluster_robust_interval_inside_0_and_1() -> None:
+    rows = [
+        {**row, "cluster": f"topic{i % 3}"}
+        for i, row in enumerate(binary_rows("terse", [1, 1, 0, 1, 1, 1]))
+    ] + [
+        {**row, "cluster": f"topic{i % 3}"}
+        for i, row in enumerate(binary_rows("few_shot", [1, 1, 1, 1, 1, 0]))
+    ]
+    (metric,) = run(frame(rows)).metrics
+    terse = metric.conditions[0]
+    assert terse.method == "Wilson, effective n (clustered)"
+    assert 0 <= terse.ci[0] <= terse.ci[1] <= 1
+
+
+def test_the_results_table_says_how_its_intervals_were_computed() -> None:
+    from pytest_crucible.summary import format_table
+
+    trials = repeated_binary(FOUR_BY_THREE)
+    table = format_table(trials, run(trials))
+    assert "0.583 [0.151, 0.917]" in table
+    assert "CI of correct: 95%, Wilson score interval on the effective number of items" in table
+
+
+def five_conditions(n: int = 40, seed: int = 3) -> pd.DataFrame:
+    """base and four conditions on the same items: c4 is better on both metrics."""
+    rng = np.random.default_rng(seed)
+    base = rng.random(n) < 0.5
+    outcomes = {"base": base}
+    for name, shift in (("c1", 0.0), ("c2", 0.0), ("c3", 0.0), ("c4", 0.3)):
+        outcomes[name] = np.where(base, rng.random(n) < 0.9, rng.random(n) < shift + 0.05)
+    return frame(
+        [
+            {
+                "condition": c,
+                "item_id": f"q{i}",
+                "correct": float(v[i]),
+                "score": float(v[i]) + rng.normal(0, 1) + (0.4 if c == "c4" else 0.0),
+            }
+            for c, v in outcomes.items()
+            for i in range(n)
+        ]
+    )
+
+
+def five(**settings: Any) -> RunAnalysis:
+    return run(
+        five_conditions(),
+        conditions=["base", "c1", "c2", "c3", "c4"],
+        baseline="base",
+        metrics={"correct": Metric(kind="binary"), "score": Metric()},
+        settings=Analysis(**settings),
+    )
+
+
+def test_each_comparison_interval_inverts_its_own_test() -> None:
+    binary = run(two_prompts(n=30)).metrics[0].comparisons[0].result
+    assert (binary.test, binary.ci_method) == ("mcnemar", "Tango score")
+    assert -1 <= binary.ci[0] <= binary.estimate <= binary.ci[1] <= 1
+    scores = five().metrics[1].comparisons[0].result
+    assert (scores.test, scores.ci_method) == ("paired_t", "paired t")
+    # repeats averaged to fractions: Wilcoxon with Hodges-Lehmann, bounded to [-1, 1]
+    # (before: the t interval of the mean, e.g. [-0.015, +0.52] beside Wilcoxon p = 0.174)
+    (row,) = run(repeated_binary(FOUR_BY_THREE)).metrics[0].comparisons
+    assert row.result.test == "wilcoxon"
+    assert row.result.ci_method.startswith("Hodges-Lehmann")
+    assert -1 <= row.result.ci[0] <= row.result.ci[1] <= 1
+    assert "median difference" in row.sentence
+    assert "too few items to say anything" in row.interval_note  # 4 items: no finite bound
+
+
+def test_no_difference_beside_an_interval_that_excludes_0_says_why() -> None:
+    result = five()
+    rows = [row for metric in result.metrics for row in metric.comparisons]
+    odd = [r for r in rows if not r.significant and (r.result.ci[0] > 0 or r.result.ci[1] < 0)]
+    assert odd  # c4 - base on correct: raw McNemar p < 0.05, Holm over 8 comparisons is not
+    for row in odd:
+        assert "the interval is not adjusted for the 8 comparisons of its family" in (
+            row.interval_note
+        )
+        assert row.interval_note in row.sentence
+    text = format_analysis(result)
+    assert "unadjusted 95% CI" in text
+    assert "† c4 - base: the 95% interval excludes 0 but the Holm-adjusted p" in text
+    agreeing = [r for r in rows if r not in odd]
+    assert all(r.interval_note == "" for r in agreeing)
+
+
+def test_the_family_is_the_experiment_by_default_or_each_metric() -> None:
+    whole = five()
+    assert [m.family_size for m in whole.metrics] == [8, 8]
+    assert whole.family == (
+        "p-values Holm-adjusted in one family of 8 comparisons (metrics correct, score); "
+        "comparison intervals unadjusted"
+    )
+    apart = five(family="metric")
+    assert [m.family_size for m in apart.metrics] == [4, 4]
+    assert apart.family.startswith(
+        "p-values Holm-adjusted within each metric (comparisons per family: correct: 4, score: 4)"
+    )
+    assert apart.family in format_analysis(apart)
+    for wide, narrow in zip(whole.metrics, apart.metrics, strict=True):
+        for a, b in zip(wide.comparisons, narrow.comparisons, strict=True):
+            assert b.p_adjusted <= a.p_adjusted  # a smaller family adjusts less
+    assert json.loads(json.dumps(apart.to_dict()))["settings"]["family"] == "metric"
+
+
+def test_the_family_setting_is_checked_and_round_trips_through_a_stored_header() -> None:
+    import dataclasses
+
+    from pytest_crucible.errors import ExperimentError
+
+    with pytest.raises(ExperimentError, match=r"family='items'\) is unknown"):
+        Analysis(family="items")  # type: ignore[arg-type]
+    settings = Analysis(family="metric", correction="bh")
+    stored = json.loads(json.dumps(dataclasses.asdict(settings)))
+    assert Analysis(**stored) == settings

@@ -12,6 +12,7 @@ __all__ = ["Analysis", "Metric", "MetricKind", "check_metric_value"]
 
 MetricKind = Literal["auto", "binary", "continuous"]
 Correction = Literal["holm", "bonferroni", "bh", "none"]
+Family = Literal["experiment", "metric"]
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,18 @@ class Analysis:
     """Settings of the session-end analysis of one experiment.
 
     alpha: significance level of every comparison; level: confidence level of intervals;
-    correction: how p-values are adjusted across the family of comparisons of an experiment;
-    test: the test `stats.compare` uses ("auto" chooses from the data).
+    correction: how p-values are adjusted across the family of comparisons;
+    test: the test `stats.compare` uses ("auto" chooses from the data);
+    family: which comparisons share one correction: "experiment" (every comparison on every
+    metric of the experiment, the default) or "metric" (each metric's comparisons apart).
+    The intervals beside comparisons are not adjusted; the tables say so.
     """
 
     alpha: float = 0.05
     level: float = 0.95
     correction: Correction = "holm"
     test: str = "auto"
+    family: Family = "experiment"
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -60,6 +65,11 @@ class Analysis:
             raise ExperimentError(
                 f"Analysis(correction={self.correction!r}) is unknown; "
                 "use 'holm', 'bonferroni', 'bh' or 'none'"
+            )
+        if self.family not in ("experiment", "metric"):
+            raise ExperimentError(
+                f"Analysis(family={self.family!r}) is unknown; use 'experiment' (one correction "
+                "across every metric) or 'metric' (a correction per metric)"
             )
 
 

@@ -18,7 +18,10 @@ __all__ = ["format_table"]
 
 
 def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:
-    """condition, trials, passed, failed, then `mean [low, high]` per metric."""
+    """condition, trials, passed, failed, then `mean [low, high]` per metric; below the
+    table, how each metric's intervals were computed."""
+    from .analysis._text import interval_lines
+
     metrics = [m.name for m in analysis.metrics]
     cells = {
         (summary.condition, metric.name): _cell(summary.mean, summary.ci)
@@ -37,7 +40,7 @@ def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:
                 *(cells.get((condition, m), "-") for m in metrics),
             ]
         )
-    return _layout(rows)
+    return "\n".join([_layout(rows), *interval_lines(analysis)])
 
 
 def _layout(rows: Sequence[Sequence[str]]) -> str:
@@ -59,7 +62,7 @@ def _cell(mean: float, ci: tuple[float, float]) -> str:
         return "-"
     low, high = ci
     if low != low or high != high:
-        return _number(mean)
+        return f"{_number(mean)} [too few items]"
     return f"{_number(mean)} [{_number(low)}, {_number(high)}]"
 
 

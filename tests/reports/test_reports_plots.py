@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import SimpleNamespace
 
+from pytest_crucible.reports import write_reports
 from pytest_crucible.reports._content import ComparisonView, ConditionRow, MetricView
 from pytest_crucible.reports._plots import (
     Box,
     Point,
     distribution_plot,
     forest_plot,
+    item_share_plot,
     means_plot,
     scatter_plot,
 )
+from pytest_crucible.store import Store
 
 EVIL = '<script>alert("x")</script>&'
 
@@ -70,3 +76,59 @@ def test_distribution_and_scatter() -> None:
     points = [Point("cheap", 0.1, 0.4, 0.3, 0.5), Point(EVIL, 2.0, 0.8)]
     svg = scatter_plot(points, "latency (s)", "acc")
     assert any(EVIL in text for text in _texts(_parse(svg))) and "<script" not in svg
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _ticks(root: ET.Element) -> list[str]:
+    """The x-axis tick labels (centred texts below the axis line)."""
+    return [el.text or "" for el in root.iter(SVG + "text") if el.get("text-anchor") == "middle"]
+
+
+def test_a_proportion_axis_spans_0_to_1_however_small_the_means() -> None:
+    # before: the axis ran from 0 to about 0.06 for means of 0.01 and 0.03
+    rows = (_row("base", 0.01, 0.0, 0.05), _row("new", 0.03, 0.01, 0.06))
+    ticks = _ticks(_parse(means_plot(_metric(rows), "95%")))
+    assert ticks[0] == "0.0" and "1.0" in ticks
+    points = [Point("base", 0.5, 0.01, 0.0, 0.05), Point("new", 1.5, 0.03, 0.01, 0.06)]
+    y_ticks = [el.text for el in _parse(scatter_plot(points, "s", "acc", proportion=True)).iter()]
+    assert "0.0" in y_ticks and "1.0" in y_ticks
+
+
+def test_the_per_item_plot_of_a_binary_metric_counts_every_item() -> None:
+    svg = item_share_plot("solved", [("base", [0.0] * 29 + [1.0]), ("new", [0.0, 0.5, 0.5])])
+    root = _parse(svg)
+    titles = [el.text for el in root.iter(SVG + "title")]
+    assert "base: 29 item(s) at 0" in titles and "base: 1 item(s) at 1" in titles
+    assert "new: 2 item(s) at 0.5" in titles
+    assert _ticks(root)[0] == "0.0" and "1.0" in _ticks(root)
+
+
+def _one_solved_run(tmp_path: Path, builders: SimpleNamespace) -> tuple[Store, str]:
+    """30 items; `terse` solves only item-7, `few_shot` solves none."""
+    store = Store(tmp_path / "crucible.db")
+    run_id = store.create_run(builders.header("rare", ("terse", "few_shot"), 30, 1, "terse"), {})
+    for condition in ("terse", "few_shot"):
+        for index in range(30):
+            solved = condition == "terse" and index == 7
+            result = builders.trial(
+                condition, f"item-{index}", 0, correct=solved, latency=0.5, cost=None, output=""
+            )
+            store.record_trial(run_id, result, "main")
+    store.finish_run(run_id, "completed")
+    return store, run_id
+
+
+def test_the_report_shows_the_only_solved_item(tmp_path: Path, builders: SimpleNamespace) -> None:
+    # before: a box plot with 5th-95th percentile whiskers on an axis of 0 to 0.06: the one
+    # solved item (share 1.0) was off the plot
+    store, run_id = _one_solved_run(tmp_path, builders)
+    write_reports(store, run_id, tmp_path / "out", ["html"])
+    page = (tmp_path / "out" / "report.html").read_text()
+    svgs = [_parse(m) for m in re.findall(r"<svg .*?</svg>", page, flags=re.S)]
+    per_item = next(s for s in svgs if "per-item share passed" in (s.findtext(SVG + "title") or ""))
+    titles = [el.text for el in per_item.iter(SVG + "title")]
+    assert "terse: 1 item(s) at 1" in titles and "terse: 29 item(s) at 0" in titles
+    means = next(s for s in svgs if "condition means" in (s.findtext(SVG + "title") or ""))
+    assert "1.0" in _ticks(means)

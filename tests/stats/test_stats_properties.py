@@ -71,3 +71,58 @@ def test_compare_always_returns_a_defined_result(data: tuple[list[float], list[f
         result = stats.compare(a, b, paired=True, test=test, n_resamples=99)
         assert math.isfinite(result.p_value) or result.notes
         assert 0 <= result.p_value <= 1 or math.isnan(result.p_value)
+
+
+shares = st.lists(
+    st.lists(st.sampled_from([0.0, 1.0]), min_size=1, max_size=5), min_size=1, max_size=30
+)
+
+
+@settings(deadline=None)  # no timing in a test: the machine may be busy
+@given(shares, st.sampled_from([0.5, 0.8, 0.95, 0.99]))
+def test_a_proportion_interval_stays_inside_0_and_1(items: list[list[float]], level: float) -> None:
+    values = [sum(item) / len(item) for item in items]
+    trials = sum(len(item) for item in items)
+    result = stats.mean_proportion_ci(values, n_trials=trials, level=level)
+    low, high = result.ci
+    if len(items) < 2:
+        assert math.isnan(low) and math.isnan(high)
+        assert any("too few" in note for note in result.notes)
+    else:
+        assert 0 <= low <= result.mean <= high <= 1
+    clustered = stats.mean_proportion_ci(values, clusters=[i % 3 for i in range(len(values))])
+    assert all(0 <= bound <= 1 for bound in clustered.ci if not math.isnan(bound))
+
+
+@settings(deadline=None)  # no timing in a test: the machine may be busy
+@given(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30))
+def test_tango_interval_excludes_0_exactly_when_mcnemar_score_test_rejects(
+    n10: int, n01: int, concordant: int
+) -> None:
+    n = n10 + n01 + concordant
+    if n == 0:
+        return
+    a = np.repeat([1.0, 0.0, 1.0], [n10, n01, concordant])
+    b = np.repeat([0.0, 1.0, 1.0], [n10, n01, concordant])
+    result = stats.compare(a, b, True, test="mcnemar", exact=False, correction=False)
+    low, high = result.ci
+    assert -1 <= low <= result.estimate <= high <= 1
+    if abs(result.p_value - 0.05) > 1e-6:  # not on the boundary itself
+        assert (low > 0 or high < 0) == (result.p_value < 0.05)
+
+
+@settings(deadline=None)  # no timing in a test: the machine may be busy
+@given(
+    st.lists(st.integers(1, 500), min_size=3, max_size=25, unique=True),
+    st.lists(st.booleans(), min_size=25, max_size=25),
+)
+def test_exact_hodges_lehmann_interval_excludes_0_exactly_when_wilcoxon_rejects(
+    sizes: list[int], negative: list[bool]
+) -> None:
+    # no zeros and no tied absolute values: the exact test and its exact interval
+    diff = [-size if flip else size for size, flip in zip(sizes, negative, strict=False)]
+    result = stats.compare(diff, [0.0] * len(diff), True, test="wilcoxon")
+    low, high = result.ci
+    assert result.ci_method == "Hodges-Lehmann, exact"
+    assert low <= result.ci_estimate <= high  # type: ignore[operator]
+    assert (low > 0 or high < 0) == (result.p_value <= 0.05)

@@ -5,6 +5,8 @@ Sources are cited beside each value (see test_stats_reference_tests.py for the c
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import statsmodels.api as sm
@@ -311,3 +313,23 @@ def test_rank_biserial_follows_from_r_w() -> None:
     x = [0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46]
     y = [1.15, 0.88, 0.90, 0.74, 1.21]
     assert stats.rank_biserial(x, y, paired=False).value == pytest.approx(0.4)
+
+
+def test_mean_proportion_ci_is_wilson_on_the_df_adjusted_effective_n() -> None:
+    # Worked by hand: 4 items x 3 repeats with shares 2/3, 2/3, 0, 1. p = 7/12, the SE of the
+    # mean of item shares is s / 2; n_eff = p(1 - p) / SE^2, scaled by (t_11 / t_3)^2 at 95%
+    # (Korn & Graubard 1998's degrees-of-freedom adjustment), then Wilson's formula.
+    shares = np.array([2 / 3, 2 / 3, 0.0, 1.0])
+    p = 7 / 12
+    se2 = float(np.var(shares, ddof=1)) / 4
+    n_eff = p * (1 - p) / se2 * (2.200985160082949 / 3.182446305284263) ** 2
+    z = 1.959963984540054
+    centre = (p + z**2 / (2 * n_eff)) / (1 + z**2 / n_eff)
+    half = z / (1 + z**2 / n_eff) * math.sqrt(p * (1 - p) / n_eff + z**2 / (4 * n_eff**2))
+    r = stats.mean_proportion_ci([[1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 1]])
+    assert r.ci == pytest.approx((centre - half, centre + half), rel=1e-9)
+    assert r.method == "Wilson, effective n"
+    assert (r.n, r.df) == (4, 3)
+    # with every item alike there is no SE: the effective n is the number of items
+    alike = stats.mean_proportion_ci([0.0, 0.0, 0.0, 0.0], n_trials=12)
+    assert alike.ci == pytest.approx(stats.proportion_ci(0, 4).ci, rel=1e-12)

@@ -7,6 +7,8 @@ the R values that those projects' own test files cite (installed with them).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -233,3 +235,34 @@ def test_bootstrap_test_is_seeded_and_agrees_with_the_t_interval() -> None:
     assert first == again
     assert first.ci == pytest.approx((-2.4598858, -0.7001142), abs=0.35)
     assert first.p_value < 0.01
+
+
+# --- intervals that invert the paired tests ----------------------------------------------
+
+
+def test_hodges_lehmann_interval_matches_r_wilcox_test_conf_int() -> None:
+    # R docs ?wilcox.test: wilcox.test(x, y, paired = TRUE, alternative = "greater",
+    # conf.int = TRUE) -> 95 percent confidence interval: 0.175 Inf, (pseudo)median 0.46
+    greater = stats.compare(HW_X, HW_Y, True, test="wilcoxon", alternative="greater")
+    assert greater.ci == pytest.approx((0.175, math.inf))
+    assert greater.ci_estimate == pytest.approx(0.46)
+    assert greater.ci_method == "Hodges-Lehmann, exact"
+    # R: wilcox.test(extra ~ group, data = sleep, paired = TRUE, conf.int = TRUE) -> a zero
+    # and ties, so the normal approximation: -2.949921 -1.050018, (pseudo)median -1.400031
+    # (R's uniroot stops within 1e-4 of the step of the statistic at -2.95 and -1.05)
+    sleep = stats.compare(SLEEP_1, SLEEP_2, True, test="wilcoxon")
+    assert sleep.ci == pytest.approx((-2.949921, -1.050018), abs=1e-4)
+    assert sleep.ci_estimate == pytest.approx(-1.400031, abs=1e-4)
+    assert sleep.ci_method == "Hodges-Lehmann, normal approx."
+
+
+def test_tango_interval_matches_fagerland_lydersen_laake() -> None:
+    # Fagerland, Lydersen & Laake (2014), Stat Med 33:2850, airway hyper-responsiveness
+    # (Bentur et al.): 21 pairs, n10 = 1, n01 = 7 -> Tango asymptotic score interval for
+    # p1+ - p+1: -0.2857 (-0.5172 to -0.0260)
+    first = np.repeat([1, 1, 0, 0], [1, 1, 7, 12])
+    second = np.repeat([1, 0, 1, 0], [1, 1, 7, 12])
+    r = stats.compare(first, second, True, test="mcnemar")
+    assert r.estimate == pytest.approx(-6 / 21)
+    assert r.ci == pytest.approx((-0.5172, -0.0260), abs=6e-5)
+    assert r.ci_method == "Tango score"

@@ -127,3 +127,19 @@ def test_mean_ci_covers_at_the_nominal_rate_with_clusters() -> None:
         low, high = stats.mean_ci(scores, clusters=clusters).ci
         covered += low <= 0 <= high
     assert abs(covered / SIMULATIONS - 0.95) <= MC_TOLERANCE
+
+
+@pytest.mark.parametrize(("n_items", "repeats", "mean"), [(4, 3, 0.6), (10, 3, 0.15), (30, 3, 0.6)])
+def test_mean_proportion_ci_covers_at_least_nominally_at_small_n(
+    n_items: int, repeats: int, mean: float
+) -> None:
+    # items differ in difficulty (beta-distributed success rates), each tried `repeats` times
+    rng = np.random.default_rng(n_items)
+    covered = 0
+    for _ in range(SIMULATIONS):
+        rates = rng.beta(mean * 4, (1 - mean) * 4, size=n_items)
+        outcomes = rng.random((n_items, repeats)) < rates[:, None]
+        low, high = stats.mean_proportion_ci(outcomes.astype(float)).ci
+        assert 0 <= low <= high <= 1
+        covered += low <= mean <= high
+    assert covered / SIMULATIONS >= 0.95 - MC_TOLERANCE

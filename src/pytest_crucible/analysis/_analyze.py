@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -18,9 +19,11 @@ from ..stats import (
     adjust,
     compare,
     mean_ci,
+    mean_proportion_ci,
     omnibus,
     proportion_ci,
 )
+from ._family import family_text, interval_note
 from ._model import ComparisonRow, ConditionSummary, MetricAnalysis, RunAnalysis
 from ._text import power_line, sentence
 
@@ -51,6 +54,7 @@ class _Prepared:
 
     means: pd.DataFrame  # (condition, item_id) x metric: repeats averaged within items
     counts: pd.DataFrame  # condition x metric: passed trials that recorded the metric
+    binary: frozenset[str]  # metrics whose every recorded trial value is 0 or 1
     clusters: pd.Series | None  # item_id -> cluster label, None when items have no cluster
     failed: dict[str, int]
     n_trials: int
@@ -69,9 +73,11 @@ def analyze(
 
     Passed trials only (failed ones are counted per condition). For each metric: per-condition
     mean and CI of per-item values (repeats averaged within items; clustered when items carry a
-    cluster); each condition against the baseline (all pairs without one), paired on item_id
-    with complete cases; p-values adjusted across all metrics x comparisons; an omnibus test
-    when there are more than two conditions; a sentence per comparison; a power line.
+    cluster; inside [0, 1] for a proportion); each condition against the baseline (all pairs
+    without one), paired on item_id with complete cases, with the interval of its test;
+    p-values adjusted across the family (settings.family: all metrics x comparisons, or each
+    metric's comparisons); an omnibus test when there are more than two conditions; a sentence
+    per comparison; a power line.
     """
     names = _check(trials, conditions, baseline, metrics)
     prepared = _prepare(trials, names, list(metrics))
@@ -80,8 +86,8 @@ def analyze(
         _metric(name, metric, names, pairs, prepared, settings) for name, metric in metrics.items()
     ]
     p_values = [c.p_value for d in drafts for _, _, c in d.pairs]
-    adjusted = iter(adjust(p_values, settings.correction, settings.alpha).adjusted)
-    results = tuple(_finish(draft, adjusted, settings) for draft in drafts)
+    families = [drafts] if settings.family == "experiment" else [[d] for d in drafts]
+    results = tuple(result for family in families for result in _finish_family(family, settings))
     return RunAnalysis(
         conditions=tuple(names),
         baseline=baseline,
@@ -93,6 +99,7 @@ def analyze(
         clustered=prepared.clusters is not None,
         family_size=int(sum(math.isfinite(p) for p in p_values)),
         notes=prepared.notes,
+        family=family_text(results, settings),
     )
 
 
@@ -140,7 +147,12 @@ def _prepare(trials: pd.DataFrame, names: list[str], metric_names: list[str]) ->
     table = pd.concat([keys, values], axis=1)
     means = table.groupby(["condition", "item_id"], sort=False).mean()
     counts = table.groupby("condition", sort=False)[columns].count()
-    return _Prepared(means, counts, _clusters(frame), failed, len(frame), tuple(notes))
+    binary = frozenset(
+        name
+        for name in columns
+        if values[name].notna().any() and bool(values[name].dropna().isin((0, 1)).all())
+    )
+    return _Prepared(means, counts, binary, _clusters(frame), failed, len(frame), tuple(notes))
 
 
 def _clusters(frame: pd.DataFrame) -> pd.Series | None:
@@ -172,7 +184,7 @@ def _metric(
     clusters = None
     if prepared.clusters is not None:
         clusters = prepared.clusters.reindex(wide.index).to_numpy(dtype=object)
-    kind = _kind(metric, wide)
+    kind = _kind(metric, name in prepared.binary)
     summaries = tuple(
         _summary(c, wide[c].to_numpy(np.float64), kind, clusters, prepared, name, settings)
         for c in names
@@ -186,12 +198,12 @@ def _metric(
     return draft
 
 
-def _kind(metric: Metric, wide: pd.DataFrame) -> str:
+def _kind(metric: Metric, binary: bool) -> str:
+    """The declared kind; for "auto", binary when every recorded trial value is 0 or 1 (so a
+    pass/fail metric stays binary when its repeats average to fractions)."""
     if metric.kind != "auto":
         return metric.kind
-    values = wide.to_numpy(np.float64)
-    values = values[~np.isnan(values)]
-    return "binary" if values.size and bool(np.isin(values, (0.0, 1.0)).all()) else "continuous"
+    return "binary" if binary else "continuous"
 
 
 def _summary(
@@ -219,9 +231,13 @@ def _summary(
             se,
             ci.ci,
             "Wilson",
-            ci.notes,
+            (*ci.notes, *_wide(ci.ci, int(present.size))),
         )
-    result = mean_ci(values, clusters=clusters, level=settings.level)
+    if kind == "binary" and present.size and bool(((present >= 0) & (present <= 1)).all()):
+        # shares of 0/1 outcomes (repeats averaged, or clustered items): a bounded interval
+        result = mean_proportion_ci(values, clusters, n_trials or None, settings.level)
+    else:
+        result = mean_ci(values, clusters=clusters, level=settings.level)
     notes = tuple(n for n in result.notes if "without a value dropped" not in n)
     return ConditionSummary(
         condition,
@@ -234,6 +250,13 @@ def _summary(
         result.method,
         notes,
     )
+
+
+def _wide(ci: tuple[float, float], n: int) -> tuple[str, ...]:
+    if ci[1] - ci[0] < 0.75:  # as stats.mean_proportion_ci says of its own intervals
+        return ()
+    items = f"{n} item{'s' if n > 1 else ''}"
+    return (f"{items}: the interval spans most of [0, 1]; too few items to say much",)
 
 
 def _empty_summary(condition: str, n_failed: int, why: str) -> ConditionSummary:
@@ -271,17 +294,42 @@ def _omnibus(
     return result
 
 
-def _finish(draft: _Draft, adjusted: Any, settings: Analysis) -> MetricAnalysis:
+def _bounded(result: Comparison) -> Comparison:
+    low, high = result.ci
+    return dataclasses.replace(result, ci=(max(low, -1.0), min(high, 1.0)))
+
+
+def _finish_family(family: list[_Draft], settings: Analysis) -> list[MetricAnalysis]:
+    """Adjust the p-values of one family together, then finish each of its metrics."""
+    p_values = [c.p_value for d in family for _, _, c in d.pairs]
+    adjusted = iter(adjust(p_values, settings.correction, settings.alpha).adjusted)
+    size = int(sum(math.isfinite(p) for p in p_values))
+    return [_finish(draft, adjusted, settings, size) for draft in family]
+
+
+def _finish(draft: _Draft, adjusted: Any, settings: Analysis, size: int) -> MetricAnalysis:
     rows = []
     for first, second, result in draft.pairs:
         p_adj = float(next(adjusted))
         significant = math.isfinite(p_adj) and p_adj <= settings.alpha
         direction = _direction(result.estimate, significant, draft.metric.lower_is_better)
+        unbounded = math.isinf(result.ci[0]) and math.isinf(result.ci[1])
+        if draft.kind == "binary":  # a difference of proportions lies in [-1, 1]
+            result = _bounded(result)
+        why = interval_note(result, p_adj, significant, settings, size)
+        if unbounded and math.isfinite(result.p_value):
+            why = (
+                f"with {result.n} items the {result.ci_method} interval has no finite bound "
+                "(shown as the whole range): too few items to say anything"
+            )
         text = sentence(
             draft.name, draft.kind, draft.metric, first, second, result, p_adj, direction, settings
         )
+        text += f"; note: {why}" if why else ""
         rows.append(
-            ComparisonRow(draft.name, first, second, result, p_adj, significant, direction, text)
+            ComparisonRow(
+                draft.name, first, second, result, p_adj, significant, direction, text, why
+            )
         )
     line = power_line(
         draft.name, draft.kind, draft.metric.unit, [c for _, _, c in draft.pairs], settings
@@ -296,6 +344,7 @@ def _finish(draft: _Draft, adjusted: Any, settings: Analysis) -> MetricAnalysis:
         omnibus=draft.omnibus,
         power_line=line,
         notes=tuple(draft.notes),
+        family_size=size,
     )
 
 

@@ -36,9 +36,12 @@ class ConditionSummary:
 class ComparisonRow:
     """`condition` against `other` (the baseline, or the other condition of the pair).
 
-    result.estimate is mean(condition) - mean(other), paired on items. p_adjusted is adjusted
-    across the experiment's whole family (all metrics x comparisons). direction is "better",
-    "worse" (oriented by the metric's lower_is_better) or "no difference" (not significant).
+    result.estimate is mean(condition) - mean(other), paired on items; result.ci inverts the
+    test (result.ci_method) at the analysis level and is not adjusted for multiplicity.
+    p_adjusted is adjusted across the family (Analysis.family: the whole experiment, or this
+    metric). direction is "better", "worse" (oriented by the metric's lower_is_better) or
+    "no difference" (not significant). interval_note says why the interval and the verdict
+    disagree (e.g. it excludes 0 while the adjusted p is not significant), else "".
     """
 
     metric: str
@@ -49,6 +52,7 @@ class ComparisonRow:
     significant: bool
     direction: str
     sentence: str
+    interval_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class MetricAnalysis:
     omnibus: OmnibusResult | None
     power_line: str
     notes: tuple[str, ...] = ()
+    family_size: int = 0  # the comparisons sharing this metric's p-value adjustment
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class RunAnalysis:
     clustered: bool
     family_size: int
     notes: tuple[str, ...] = ()
+    family: str = ""  # which comparisons and metrics share the p-value adjustment, in words
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for json.dumps: tuples become lists, NaN and infinities None."""

@@ -7,16 +7,18 @@ import statistics
 
 from ..metrics import Analysis, Metric
 from ..stats import Comparison, EffectSize, OmnibusResult, minimum_detectable_effect, sample_size
+from ._family import CORRECTION_LABELS
 from ._model import ComparisonRow, MetricAnalysis, RunAnalysis
 
-__all__ = ["CORRECTION_LABELS", "format_analysis", "power_line", "sentence"]
+__all__ = [
+    "CORRECTION_LABELS",
+    "INTERVAL_METHODS",
+    "format_analysis",
+    "interval_lines",
+    "power_line",
+    "sentence",
+]
 
-CORRECTION_LABELS = {
-    "holm": "Holm-adjusted",
-    "bonferroni": "Bonferroni-adjusted",
-    "bh": "BH-adjusted",
-    "none": "unadjusted",
-}
 _EFFECT_LABELS = {
     "odds_ratio": "odds ratio {}",
     "d_z": "d_z = {}",
@@ -29,6 +31,21 @@ _OMNIBUS_EFFECTS = {
     "eta_squared": "eta squared",
     "omega_squared": "omega squared",
 }
+# what each per-condition interval method means, for the footnotes of the tables
+INTERVAL_METHODS = {
+    "Wilson": "Wilson score interval, one 0/1 outcome per item",
+    "Wilson, effective n": (
+        "Wilson score interval on the effective number of items (repeats averaged within "
+        "items; design effect and few-items df adjusted, as Korn-Graubard), inside [0, 1]"
+    ),
+    "Wilson, effective n (clustered)": (
+        "Wilson score interval on the effective number of items with a cluster-robust SE "
+        "(design effect and df adjusted, as Korn-Graubard), inside [0, 1]"
+    ),
+    "t": "t interval of the mean of per-item values",
+    "cluster-robust t (CR1)": "t interval with a cluster-robust SE (CR1)",
+}
+TOO_FEW = "too few items"
 _NICE = (1.0, 2.0, 5.0)
 _SENTENCES_SHOWN = 10
 
@@ -88,12 +105,10 @@ def sentence(
     if not math.isfinite(result.p_value):
         why = result.notes[-1] if result.notes else "no test possible"
         return f"{first} vs {second} on {name}: no test possible ({why})"
-    level = f"{round(result.level * 100):g}%"
-    low, high = result.ci
     numbers = (
         f"M = {fmt(result.mean_a, binary)} vs {fmt(result.mean_b, binary)}{unit}, "
         f"paired difference {fmt(result.estimate, binary)}, "
-        f"{level} CI [{fmt(low, binary)}, {fmt(high, binary)}]"
+        f"{interval_text(result, settings, binary)}"
     )
     if direction == "no difference":
         opening = f"{first} and {second} did not differ significantly on {name}"
@@ -104,6 +119,20 @@ def sentence(
     test = test_text(result)
     test = f"{test}, {fmt_p(p_adjusted)}" if "=" in test else f"{test} {fmt_p(p_adjusted)}"
     return f"{opening} ({numbers}), {test}, {adjusted}; {effect_text(result.effect_size)}"
+
+
+def interval_text(result: Comparison, settings: Analysis, binary: bool) -> str:
+    """'95% CI [low, high]' ('unadjusted' beside adjusted p-values), then its method when it is
+    not the t interval of the mean difference, e.g. '(Tango score)'."""
+    low, high = result.ci
+    label = f"{round(result.level * 100):g}% CI [{fmt(low, binary)}, {fmt(high, binary)}]"
+    if settings.correction != "none":
+        label = "unadjusted " + label
+    if result.ci_method not in ("paired t", ""):
+        centre = result.ci_estimate
+        shown = f"; median difference {fmt(centre, binary)}" if centre is not None else ""
+        label += f" ({result.ci_method}{shown})"
+    return label
 
 
 def typical_sd(results: list[Comparison]) -> tuple[float, int]:
@@ -149,12 +178,11 @@ def format_analysis(result: RunAnalysis) -> str:
     """A compact terminal summary: per metric a table of conditions and comparisons with
     significance markers, the omnibus test, the power line and the sentences."""
     settings = result.settings
-    adjusted = CORRECTION_LABELS[settings.correction]
     pairing = "vs " + result.baseline if result.baseline else "all pairs"
     lines = [
         f"crucible analysis: {len(result.conditions)} conditions, {result.n_items} items, "
         f"{pairing}, paired on items{', clustered' if result.clustered else ''}; "
-        f"{adjusted} across {result.family_size} comparisons; alpha {settings.alpha:g}",
+        f"{result.family}; alpha {settings.alpha:g}",
         _legend(settings.alpha),
     ]
     lines.extend(f"note: {note}" for note in result.notes)
@@ -185,18 +213,53 @@ def _metric_block(metric: MetricAnalysis, settings: Analysis) -> list[str]:
     lines = [f"{metric.name} ({metric.kind}{unit}, {better} is better)"]
     width = max([len(c.condition) for c in metric.conditions] + [9])
     level = f"{round(settings.level * 100):g}% CI"
-    lines.append(f"  {'condition':<{width}} {'items':>6} {'mean':>9}  {level:<21} {'failed':>6}")
+    lines.append(
+        f"  {'condition':<{width}} {'items':>6} {'mean':>9}  {level:<21} {'failed':>6}  interval"
+    )
     for c in metric.conditions:
-        ci = f"[{fmt(c.ci[0], binary)}, {fmt(c.ci[1], binary)}]"
+        ci = interval_cell(c.mean, c.ci, binary)
         mean = fmt(c.mean, binary)
-        lines.append(f"  {c.condition:<{width}} {c.n_items:>6} {mean:>9}  {ci:<21} {c.n_failed:>6}")
+        lines.append(
+            f"  {c.condition:<{width}} {c.n_items:>6} {mean:>9}  {ci:<21} {c.n_failed:>6}"
+            f"  {c.method}"
+        )
     if metric.comparisons:
-        lines.extend(_comparison_table(metric, binary, level))
+        adjusted = settings.correction != "none"
+        lines.extend(_comparison_table(metric, binary, ("unadjusted " if adjusted else "") + level))
     if metric.omnibus is not None:
         lines.append("  omnibus: " + omnibus_text(metric.omnibus))
     lines.append("  power: " + metric.power_line)
-    lines.extend(f"  note: {note}" for note in metric.notes)
+    lines.extend(f"  note: {note}" for note in (*metric.notes, *condition_notes(metric)))
     lines.extend(_sentences(metric))
+    return lines
+
+
+def interval_cell(mean: float, ci: tuple[float, float], binary: bool) -> str:
+    """'[low, high]', or the reason there is no interval (one item, nothing recorded)."""
+    if math.isfinite(mean) and not (math.isfinite(ci[0]) and math.isfinite(ci[1])):
+        return f"[{TOO_FEW}]"
+    return f"[{fmt(ci[0], binary)}, {fmt(ci[1], binary)}]"
+
+
+def condition_notes(metric: MetricAnalysis) -> list[str]:
+    """The conditions' notes on their intervals, each once, naming the conditions."""
+    seen: dict[str, list[str]] = {}
+    for summary in metric.conditions:
+        for note in summary.notes:
+            if "repeats averaged" not in note:
+                seen.setdefault(note, []).append(summary.condition)
+    return [f"{', '.join(names)}: {note}" for note, names in seen.items()]
+
+
+def interval_lines(result: RunAnalysis) -> list[str]:
+    """One line per metric naming how its per-condition intervals were computed."""
+    level = f"{round(result.settings.level * 100):g}%"
+    lines = []
+    for metric in result.metrics:
+        methods = dict.fromkeys(c.method for c in metric.conditions if c.method != "none")
+        if methods:
+            told = "; ".join(INTERVAL_METHODS.get(m, m) for m in methods)
+            lines.append(f"CI of {metric.name}: {level}, {told}")
     return lines
 
 
@@ -204,17 +267,22 @@ def _comparison_table(metric: MetricAnalysis, binary: bool, level: str) -> list[
     labels = [f"{r.condition} - {r.other}" for r in metric.comparisons]
     width = max([len(label) for label in labels] + [10])
     lines = [
-        f"  {'comparison':<{width}} {'diff':>9}  {level:<21} {'p_adj':>7}     {'effect':<22} test"
+        f"  {'comparison':<{width}} {'diff':>9}  {level:<23} {'p_adj':>7}     "
+        f"{'effect':<22} test; interval"
     ]
+    notes = []
     for label, row in zip(labels, metric.comparisons, strict=True):
         r = row.result
         ci = f"[{fmt(r.ci[0], binary, True)}, {fmt(r.ci[1], binary, True)}]"
+        if row.interval_note:
+            ci += " †"
+            notes.append(f"  † {label}: {row.interval_note}")
         p = "<0.001" if row.p_adjusted < 0.001 else fmt_p(row.p_adjusted).removeprefix("p = ")
         lines.append(
-            f"  {label:<{width}} {fmt(r.estimate, binary, True):>9}  {ci:<21} {p:>7} "
-            f"{marker(row):<3} {effect_text(r.effect_size):<22} {r.method}"
+            f"  {label:<{width}} {fmt(r.estimate, binary, True):>9}  {ci:<23} {p:>7} "
+            f"{marker(row):<3} {effect_text(r.effect_size):<22} {r.method}; {r.ci_method}"
         )
-    return lines
+    return lines + notes
 
 
 def omnibus_text(result: OmnibusResult) -> str:

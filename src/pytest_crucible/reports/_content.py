@@ -60,6 +60,8 @@ class ComparisonView:
     direction: str
     marker: str
     sentence: str
+    ci_method: str = ""
+    interval_note: str = ""  # why the interval excludes 0 beside "no difference" (or reverse)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class Report:
     legend: str
     notes: tuple[str, ...]
     gates: tuple[GateRow, ...] = ()  # verdicts stored with the run, in their order
+    family: str = ""  # which comparisons share the p-value adjustment, in words
+    ci_label: str = "95% CI"  # the comparisons' interval column ("unadjusted 95% CI")
 
     @property
     def gates_tally(self) -> str:
@@ -134,7 +138,22 @@ def build_report(run: RunData) -> Report:
         legend=_legend(float(settings.get("alpha", 0.05))),
         notes=tuple(str(n) for n in analysis.get("notes") or []),
         gates=gate_rows(analysis),
+        family=_family(analysis, settings),
+        ci_label=_ci_label(settings),
     )
+
+
+def _family(analysis: dict[str, Any], settings: dict[str, Any]) -> str:
+    if text := analysis.get("family"):
+        return str(text)
+    # an analysis stored before the family was written out
+    correction = settings.get("correction", "holm")
+    return f"{correction} correction across {analysis.get('family_size', 0)} comparisons"
+
+
+def _ci_label(settings: dict[str, Any]) -> str:
+    level = f"{round(float(settings.get('level', 0.95)) * 100):g}% CI"
+    return level if settings.get("correction", "holm") == "none" else f"unadjusted {level}"
 
 
 def _facts(run: RunData, settings: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -143,7 +162,6 @@ def _facts(run: RunData, settings: dict[str, Any]) -> tuple[tuple[str, str], ...
     git = run.row.get("git_commit") or "unknown"
     if run.row.get("git_dirty"):
         git += " (uncommitted changes)"
-    correction = settings.get("correction", "holm")
     facts = [
         ("experiment", run.experiment),
         ("run", f"{run.run_id} ({run.info.status}, {run.info.sessions} session(s))"),
@@ -158,8 +176,7 @@ def _facts(run: RunData, settings: dict[str, Any]) -> tuple[tuple[str, str], ...
         (
             "analysis",
             f"paired on items{', clustered' if run.analysis.get('clustered') else ''};"
-            f" {correction} correction across {run.analysis.get('family_size', 0)} comparisons;"
-            f" alpha {settings.get('alpha', 0.05):g}",
+            f" {_family(run.analysis, settings)}; alpha {settings.get('alpha', 0.05):g}",
         ),
         ("seed", str(run.row.get("seed"))),
         ("git commit", git),
@@ -226,6 +243,8 @@ def _comparison(row: dict[str, Any]) -> ComparisonView:
         direction=str(row.get("direction", "")) if p_adjusted is not None else "no test",
         marker=marker(p_adjusted, significant),
         sentence=str(row.get("sentence", "")),
+        ci_method=str(result.get("ci_method", "")),
+        interval_note=str(row.get("interval_note") or ""),
     )
 
 
@@ -284,13 +303,15 @@ def _conclusion(metric: MetricView, row: ComparisonView) -> str:
     diff = f"{num(row.estimate, metric.binary, signed=True)} [{num(row.low, metric.binary)}, "
     diff += f"{num(row.high, metric.binary)}]"
     p = pval(row.p_adjusted, adjusted=True)
+    why = f" ({row.interval_note})" if row.interval_note else ""
     if row.direction in ("better", "worse"):
-        return f"{row.condition} is {row.direction} than {row.other} on {metric.name}: {diff}, {p}."
+        verdict = f"{row.condition} is {row.direction} than {row.other} on {metric.name}"
+        return f"{verdict}: {diff}, {p}{why}."
     if row.p_adjusted is None:
         return f"{row.condition} vs {row.other} on {metric.name}: no test possible."
     return (
         f"{row.condition} and {row.other} do not differ significantly on {metric.name}: "
-        f"{diff}, {p}."
+        f"{diff}, {p}{why}."
     )
 
 

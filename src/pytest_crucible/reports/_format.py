@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["finite", "marker", "num", "pnum", "pval", "usd"]
+__all__ = ["ci_cell", "finite", "marker", "num", "pnum", "pval", "usd"]
 
 
 def num(value: float | None, binary: bool = False, signed: bool = False) -> str:
@@ -20,6 +20,15 @@ def num(value: float | None, binary: bool = False, signed: bool = False) -> str:
     if size == 0 or size >= 10:
         return f"{sign}{value:.1f}" if size < 1000 else f"{sign}{value:,.0f}"
     return f"{sign}{value:.2g}" if size < 0.001 else f"{sign}{value:.3f}"
+
+
+def ci_cell(
+    low: float | None, high: float | None, binary: bool = False, signed: bool = False
+) -> str:
+    """'[low, high]', or 'too few items' when there is no interval (one item or cluster)."""
+    if low is None and high is None:
+        return "too few items"
+    return f"[{num(low, binary, signed)}, {num(high, binary, signed)}]"
 
 
 def pval(p: float | None, adjusted: bool = False) -> str:

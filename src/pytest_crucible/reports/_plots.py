@@ -14,7 +14,15 @@ from html import escape
 from ._content import MetricView
 from ._format import num
 
-__all__ = ["Box", "Point", "distribution_plot", "forest_plot", "means_plot", "scatter_plot"]
+__all__ = [
+    "Box",
+    "Point",
+    "distribution_plot",
+    "forest_plot",
+    "item_share_plot",
+    "means_plot",
+    "scatter_plot",
+]
 
 _WIDTH = 640
 _LEFT = 170
@@ -26,6 +34,7 @@ _LABEL = 26
 _COLORS = {"better": "#2f855a", "worse": "#c53030", "no difference": "#4a5568"}
 _BASE = "#718096"
 _MAIN = "#2b6cb0"
+_PROPORTION = (0.0, 1.0)  # the axis of a proportion, whatever its data
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,20 @@ class Box:
 
 
 class _Scale:
-    def __init__(self, low: float, high: float, start: float, stop: float) -> None:
+    def __init__(
+        self,
+        low: float,
+        high: float,
+        start: float,
+        stop: float,
+        span: tuple[float, float] | None = None,
+    ) -> None:
+        if span is not None:  # a fixed axis (a proportion's [0, 1]) however the data lie
+            low, high = span
+            self.ticks = _ticks(low, high)
+            self.step = self.ticks[1] - self.ticks[0]
+            self.low, self.high, self.start, self.stop = low, high, start, stop
+            return
         if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
             middle = low if math.isfinite(low) else 0.0
             low, high = middle - 0.5, middle + 0.5
@@ -135,7 +157,8 @@ def means_plot(metric: MetricView, level: str) -> str:
     if not values:
         return ""
     height = _TOP + _ROW * len(rows) + _AXIS
-    scale = _Scale(min(values), max(values), _LEFT, _WIDTH - _RIGHT)
+    span = _PROPORTION if metric.binary else None
+    scale = _Scale(min(values), max(values), _LEFT, _WIDTH - _RIGHT, span)
     body = _x_axis(scale, _TOP + _ROW * len(rows), f"{metric.name}: mean with {level} CI")
     for index, row in enumerate(rows):
         y = _TOP + _ROW * index + _ROW / 2
@@ -192,8 +215,47 @@ def distribution_plot(name: str, boxes: Sequence[Box]) -> str:
     return _svg(height, f"{name}: distribution of per-item values per condition", body)
 
 
-def scatter_plot(points: Sequence[Point], x_label: str, y_label: str) -> str:
-    """One point per condition (y with its CI when known), labelled."""
+def item_share_plot(name: str, shares: Sequence[tuple[str, Sequence[float]]]) -> str:
+    """Per-item values of a pass/fail metric (the share of an item's repeats that passed) on
+    a [0, 1] axis: one dot per distinct share, its area and label the number of items there,
+    so every item shows, even the one item solved among a hundred."""
+    rows = [(label, [v for v in values if math.isfinite(v)]) for label, values in shares]
+    rows = [(label, values) for label, values in rows if values]
+    if not rows:
+        return ""
+    height = _TOP + _ROW * len(rows) + _AXIS
+    scale = _Scale(0.0, 1.0, _LEFT + 12, _WIDTH - _RIGHT - 12, _PROPORTION)  # room for dots
+    body = _x_axis(scale, _TOP + _ROW * len(rows), f"{name}: share of repeats passed, per item")
+    largest = max(len(values) for _, values in rows)
+    for index, (label, values) in enumerate(rows):
+        y = _TOP + _ROW * index + _ROW / 2
+        body.append(_row_label(f"{label} (n={len(values):,})", y))
+        body.append(
+            f'<line x1="{scale.start}" x2="{scale.stop}" y1="{y}" y2="{y}" stroke="#edf2f7"/>'
+        )
+        counts: dict[float, int] = {}
+        for value in values:
+            key = round(value, 9)
+            counts[key] = counts.get(key, 0) + 1
+        for share, count in sorted(counts.items()):
+            x = scale(share)
+            radius = 2.5 + 6.5 * math.sqrt(count / largest)
+            body.append(
+                f'<circle cx="{x}" cy="{y}" r="{radius:.1f}" fill="{_MAIN}" fill-opacity="0.7">'
+                f"<title>{escape(label)}: {count:,} item(s) at {share:.3g}</title></circle>"
+                f'<text x="{x}" y="{y - radius - 2:.1f}" text-anchor="middle" font-size="10">'
+                f"{count:,}</text>"
+            )
+        mean = scale(sum(values) / len(values))
+        body.append(f'<path d="M{mean} {y - 5}l5 5l-5 5l-5-5z" fill="#c05621"/>')
+    return _svg(height, f"{name}: per-item share passed, every item counted", body)
+
+
+def scatter_plot(
+    points: Sequence[Point], x_label: str, y_label: str, proportion: bool = False
+) -> str:
+    """One point per condition (y with its CI when known), labelled; y spans [0, 1] for a
+    proportion."""
     usable = [p for p in points if math.isfinite(p.x) and math.isfinite(p.y)]
     if not usable:
         return ""
@@ -202,7 +264,7 @@ def scatter_plot(points: Sequence[Point], x_label: str, y_label: str) -> str:
     xs = [p.x for p in usable]
     ys = _finite(*(v for p in usable for v in (p.y, p.low, p.high)))
     x_scale = _Scale(min(xs), max(xs), 70, _WIDTH - _RIGHT - 60)
-    y_scale = _Scale(min(ys), max(ys), bottom, _TOP)
+    y_scale = _Scale(min(ys), max(ys), bottom, _TOP, _PROPORTION if proportion else None)
     body = _x_axis(x_scale, bottom, x_label)
     for tick in y_scale.ticks:
         y = y_scale(tick)

@@ -18,8 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._content import MetricView, Report
-from ._format import num, pnum, usd
-from ._plots import Box, Point, distribution_plot, forest_plot, means_plot, scatter_plot
+from ._format import ci_cell, num, pnum, usd
+from ._plots import (
+    Box,
+    Point,
+    distribution_plot,
+    forest_plot,
+    item_share_plot,
+    means_plot,
+    scatter_plot,
+)
 from ._safe import script_json, truncate
 
 if TYPE_CHECKING:
@@ -45,6 +53,7 @@ def render_html(report: Report) -> str:
         .render(
             r=report,
             num=num,
+            ci_cell=ci_cell,
             pnum=pnum,
             usd=usd,
             css=Markup(css),
@@ -64,7 +73,7 @@ def render_html(report: Report) -> str:
 def render_summary(report: Report) -> str:
     """An HTML fragment (no script, no style, everything escaped): the conclusions and the
     per-condition tables, for a host page such as pytest-html's summary section."""
-    return _environment().get_template("summary.html.j2").render(r=report, num=num)
+    return _environment().get_template("summary.html.j2").render(r=report, num=num, ci_cell=ci_cell)
 
 
 @cache
@@ -153,23 +162,38 @@ def _plots(report: Report) -> dict[str, Any]:
     per_item = passed.groupby(["condition", "item_id"], sort=False)[names].mean() if names else None
     metrics = []
     for metric in report.metrics:
-        boxes = _boxes(per_item, metric, run.conditions) if per_item is not None else []
+        if per_item is None or metric.name not in per_item.columns:
+            distribution = ""
+        elif metric.binary:  # a box plot's whiskers would hide the rare solved item
+            distribution = item_share_plot(metric.name, _shares(per_item, metric, run.conditions))
+        else:
+            distribution = distribution_plot(metric.name, _boxes(per_item, metric, run.conditions))
         metrics.append(
             {
                 "name": metric.name,
                 "means": Markup(means_plot(metric, report.level)),
                 "forest": Markup(forest_plot(metric, report.level)),
-                "distribution": Markup(distribution_plot(metric.name, boxes)),
+                "distribution": Markup(distribution),
             }
         )
     return {"metrics": metrics, "scatter": [Markup(svg) for svg in _scatter(report, passed)]}
 
 
+def _shares(
+    per_item: pd.DataFrame, metric: MetricView, conditions: list[str]
+) -> list[tuple[str, list[float]]]:
+    column = per_item[metric.name]
+    present = set(column.index.get_level_values(0))
+    return [
+        (c, column.xs(c, level="condition").astype(float).tolist())
+        for c in conditions
+        if c in present
+    ]
+
+
 def _boxes(per_item: pd.DataFrame, metric: MetricView, conditions: list[str]) -> list[Box]:
     import numpy as np
 
-    if metric.name not in per_item.columns:
-        return []
     boxes = []
     column = per_item[metric.name]
     for condition in conditions:
@@ -207,5 +231,5 @@ def _scatter(report: Report, passed: pd.DataFrame) -> list[str]:
             and c.condition in means.index
             and math.isfinite(means[c.condition])
         ]
-        plots.append(scatter_plot(points, label, f"{quality.name} (mean)"))
+        plots.append(scatter_plot(points, label, f"{quality.name} (mean)", quality.binary))
     return [svg for svg in plots if svg]

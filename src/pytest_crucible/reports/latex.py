@@ -91,11 +91,17 @@ def _metric_head(metric: MetricView) -> str:
 
 def _comparisons_table(report: Report, metrics: list[MetricView], label: str) -> list[str]:
     level = report.level.replace("%", "\\%")
-    correction = str((report.run.analysis.get("settings") or {}).get("correction", "holm"))
+    notes = [
+        f"$^\\dagger$ {latex(c.condition)} $-$ {latex(c.other)} ({latex(m.name)}): "
+        f"{latex(c.interval_note)}."
+        for m in metrics
+        for c in m.comparisons
+        if c.interval_note
+    ]
     caption = (
         f"{latex(report.run.experiment)}: paired differences (condition $-$ other) on items, "
-        f"{level} confidence intervals; $p_{{\\mathrm{{adj}}}}$: {latex(correction)} "
-        "adjustment across all comparisons."
+        f"{latex(report.ci_label)}s (each inverts its test); "
+        f"$p_{{\\mathrm{{adj}}}}$: {latex(report.family)}." + "".join(" " + n for n in notes)
     )
     lines = [
         "\\begin{table}[htbp]",
@@ -117,10 +123,14 @@ def _comparisons_table(report: Report, metrics: list[MetricView], label: str) ->
             lines.append(
                 f"{latex(metric.name)} & {latex(c.condition)} $-$ {latex(c.other)} & "
                 f"{_signed(num(c.estimate, b, True))}{_star(c.marker)} & "
-                f"[{_signed(num(c.low, b, True))}, {_signed(num(c.high, b, True))}] & "
+                f"[{_signed(num(c.low, b, True))}, {_signed(num(c.high, b, True))}]"
+                f"{_DAGGER if c.interval_note else ''} & "
                 f"{latex(c.effect)} & {p} \\\\"
             )
     return [*lines, "\\bottomrule", "\\end{tabular}", "\\end{table}"]
+
+
+_DAGGER = "$^\\dagger$"
 
 
 def _signed(text: str) -> str:

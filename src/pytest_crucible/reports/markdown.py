@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._content import MetricView, Report
-from ._format import num, pnum, usd
+from ._format import ci_cell, num, pnum, usd
 from ._safe import md_cell
 
 __all__ = ["render_markdown"]
@@ -31,13 +31,13 @@ def render_markdown(report: Report) -> str:
         lines += ["", f"### {md_cell(metric.label)}", ""]
         lines += _conditions(metric, report.level)
         if metric.comparisons:
-            lines += ["", *_comparisons(metric, report.level)]
+            lines += ["", *_comparisons(metric, report.ci_label)]
         if metric.omnibus:
             lines += ["", f"Omnibus: {md_cell(metric.omnibus)}"]
         if metric.power_line:
             lines += ["", f"Power: {md_cell(metric.power_line)}"]
         lines += [f"\n> Note: {md_cell(note)}" for note in metric.notes]
-    lines += ["", f"<sub>{md_cell(report.legend)}; p_adj adjusted across all comparisons.</sub>"]
+    lines += ["", f"<sub>{md_cell(report.legend)}; {md_cell(report.family)}.</sub>"]
     if report.costs:
         lines += ["", "### Cost and latency", "", *_costs(report)]
     lines += _failures(report)
@@ -71,13 +71,14 @@ def _conditions(metric: MetricView, level: str) -> list[str]:
     for c in metric.conditions:
         name = md_cell(c.condition) + (" (baseline)" if c.is_baseline else "")
         mean = num(c.mean, metric.binary) + (f" {md_cell(c.marker)}" if c.marker else "")
-        ci = f"[{num(c.low, metric.binary)}, {num(c.high, metric.binary)}]"
-        rows.append([name, str(c.n_items), str(c.n_trials), str(c.n_failed), mean, ci])
-    header = ["condition", "items", "trials", "failed", "mean", f"{level} CI"]
+        ci = ci_cell(c.low, c.high, metric.binary) if c.mean is not None else "[n/a, n/a]"
+        row = [name, str(c.n_items), str(c.n_trials), str(c.n_failed), mean, ci]
+        rows.append([*row, md_cell(c.method)])
+    header = ["condition", "items", "trials", "failed", "mean", f"{level} CI", "interval"]
     return _table(header, rows, right=1)
 
 
-def _comparisons(metric: MetricView, level: str) -> list[str]:
+def _comparisons(metric: MetricView, ci_label: str) -> list[str]:
     rows = []
     shown = metric.comparisons[:_COMPARISONS_SHOWN]
     for c in shown:
@@ -87,14 +88,21 @@ def _comparisons(metric: MetricView, level: str) -> list[str]:
             [
                 f"{md_cell(c.condition)} − {md_cell(c.other)}",
                 num(c.estimate, b, True),
-                f"[{num(c.low, b, True)}, {num(c.high, b, True)}]",
+                f"[{num(c.low, b, True)}, {num(c.high, b, True)}]"
+                + (" †" if c.interval_note else ""),
+                md_cell(c.ci_method),
                 md_cell(c.effect),
                 pnum(c.p_adjusted),
                 result,
             ]
         )
-    header = ["comparison", "difference", f"{level} CI", "effect size", "p_adj", "result"]
+    header = ["comparison", "difference", ci_label, "interval", "effect size", "p_adj", "result"]
     table = _table(header, rows)
+    table += [
+        f"\n† {md_cell(c.condition)} − {md_cell(c.other)}: {md_cell(c.interval_note)}"
+        for c in shown
+        if c.interval_note
+    ]
     if rest := len(metric.comparisons) - len(shown):
         table.append(f"\n{rest} more comparison(s) in report.html and analysis.json.")
     return table

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ._adjust import ADJUST_METHODS, adjust
 from ._bootstrap import BOOTSTRAP_METHODS, bootstrap_ci
 from ._compare import TESTS, compare
-from ._descriptive import mean_ci, proportion_ci
+from ._descriptive import mean_ci, mean_proportion_ci, proportion_ci
 from ._effect_size import (
     cohens_d,
     cohens_dz,
@@ -67,6 +67,7 @@ __all__ = [
     "equivalence",
     "hedges_g",
     "mean_ci",
+    "mean_proportion_ci",
     "minimum_detectable_effect",
     "noninferiority",
     "odds_ratio",

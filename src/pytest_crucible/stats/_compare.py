@@ -160,6 +160,7 @@ def _compare_paired(
         reason=reason,
         checks=checks,
         notes=(*notes, *run.outcome.notes),
+        ci_estimate=run.ci_estimate,
     )
 
 

@@ -193,6 +193,7 @@ class Run:
     ci: tuple[float, float]
     se: float
     ci_method: str
+    ci_estimate: float | None = None  # the interval's own centre when not the mean difference
 
 
 def no_variation(values: FloatArray) -> bool:

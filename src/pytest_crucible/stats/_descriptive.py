@@ -1,4 +1,5 @@
-"""One condition on its own: the mean of per-item scores, a binomial proportion."""
+"""One condition on its own: the mean of per-item scores, a binomial proportion, and a
+proportion of 0/1 outcomes averaged within items (repeats) or clustered."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
 
 from ..errors import StatsError
 from ._data import NAN, ArrayLike, check_level, cluster_codes, item_values, mean_se, t_interval
 from ._results import MeanCI, ProportionCI
 
-__all__ = ["mean_ci", "proportion_ci"]
+__all__ = ["mean_ci", "mean_proportion_ci", "proportion_ci"]
 
 _PROPORTION_METHODS = {"wilson": "wilson", "clopper_pearson": "exact"}
+_WIDE = 0.75  # an interval this wide (of the [0, 1] range) says little: say so
 
 
 def mean_ci(
@@ -95,3 +98,60 @@ def _as_count(value: Any, name: str) -> int:
     if value < 0:
         raise StatsError(f"{name}={value} must not be negative")
     return int(value)
+
+
+def mean_proportion_ci(
+    scores: ArrayLike,
+    clusters: ArrayLike | Sequence[Any] | None = None,
+    n_trials: int | None = None,
+    level: float = 0.95,
+) -> MeanCI:
+    """A proportion of 0/1 outcomes whose items are not independent single trials.
+
+    scores: per-item shares in [0, 1] (repeats of an item averaged), or an items x repeats
+    array of 0/1 outcomes. The interval is a Wilson score interval on the effective sample
+    size (Korn & Graubard 1998; Dean & Pagano 2015): n_eff = p(1 - p) / se^2 with the
+    standard error of the mean of item shares (cluster-robust CR1 with `clusters=`), capped
+    at `n_trials` and scaled by (t_{n_trials - 1} / t_df)^2 for the few items or clusters
+    the SE rests on. It always lies in [0, 1]. When every item has the same share the SE is
+    0 and n_eff is the number of items. Fewer than 2 items (or clusters): no interval.
+    """
+    check_level(level)
+    items = item_values(scores, "scores")
+    values = items.values[~np.isnan(items.values)]
+    if np.any((values < 0) | (values > 1)):
+        raise StatsError(
+            "mean_proportion_ci needs shares in [0, 1] (0/1 outcomes, repeats averaged); "
+            f"got values from {values.min():g} to {values.max():g}; use mean_ci for scores"
+        )
+    codes = None if clusters is None else cluster_codes(clusters, items.values.size)
+    codes = None if codes is None else codes[~np.isnan(items.values)]
+    notes = list(items.notes)
+    method = "Wilson, effective n" + ("" if codes is None else " (clustered)")
+    n = int(values.size)
+    if n_trials is None:
+        raw = np.asarray(scores, dtype=np.float64)
+        n_trials = int(np.isfinite(raw).sum()) if raw.ndim == 2 else n
+    trials = max(n, int(n_trials))
+    if n == 0:
+        notes.append("no values: the proportion is undefined; record at least one value")
+        return MeanCI(method, NAN, NAN, (NAN, NAN), 0, level, NAN, None, tuple(notes))
+    mean = float(values.mean())
+    se, df, n_clusters = mean_se(values, codes)
+    if not math.isfinite(se):
+        unit = "item" if n_clusters is None or n < 2 else "cluster"
+        notes.append(f"one {unit}: too few to say anything; an interval needs at least 2")
+        return MeanCI(method, mean, NAN, (NAN, NAN), n, level, NAN, n_clusters, tuple(notes))
+    if se == 0:
+        n_eff = float(n)
+        notes.append(f"every item has the same share: the effective n is the {n} items")
+    else:
+        n_eff = min(float(trials), mean * (1 - mean) / se**2)
+        quantile = 0.5 + level / 2
+        n_eff *= (sps.t.ppf(quantile, max(trials - 1, 1)) / sps.t.ppf(quantile, df)) ** 2
+    low, high = proportion_confint(mean * n_eff, n_eff, 1 - level, method="wilson")
+    # rounding can put a bound a hair past the estimate (5.6e-17 for 0 of 3) or [0, 1]
+    ci = (max(0.0, min(float(low), mean)), min(1.0, max(float(high), mean)))
+    if ci[1] - ci[0] >= _WIDE:
+        notes.append(f"{n} items: the interval spans most of [0, 1]; too few items to say much")
+    return MeanCI(method, mean, se, ci, n, level, df, n_clusters, tuple(notes))

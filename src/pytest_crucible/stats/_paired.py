@@ -26,6 +26,7 @@ from ._data import (
     t_interval,
     t_p_value,
 )
+from ._intervals import hodges_lehmann, tango_interval
 
 __all__ = ["mcnemar", "paired_bootstrap", "paired_t", "run_paired", "sign_flip", "wilcoxon"]
 
@@ -50,10 +51,14 @@ def run_paired(
     alt = options.alternative
     if test == "mcnemar":
         exact = True if options.exact is None else options.exact
-        return Run(mcnemar(x, y, alt, exact, options.correction), ci, se, ci_method)
+        n10, n01 = int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1)))
+        score_ci = tango_interval(n10, n01, diff.size, options.level, alt)
+        outcome = mcnemar(x, y, alt, exact, options.correction)
+        return Run(outcome, score_ci, se, "Tango score")
     if test == "wilcoxon":
         outcome = wilcoxon(diff, alt, options.exact, options.correction)
-        return Run(outcome, ci, se, ci_method)
+        centre, hl_ci, hl_method = hodges_lehmann(diff, options.level, alt, options.correction)
+        return Run(outcome, hl_ci, se, hl_method, centre)
     if test == "permutation":
         outcome = sign_flip(diff, codes, alt, options.n_resamples, options.seed)
         return Run(outcome, ci, se, ci_method)

@@ -107,8 +107,12 @@ class Comparison:
     test: the test's key ("paired_t", "wilcoxon", "mcnemar", ...); method: its readable name
     ("McNemar exact"); reason: why it was chosen ("requested" or the auto rule that fired).
     n: pairs used (paired) or n_a + n_b (unpaired); n_dropped: items dropped for missing values.
-    ci is the interval of the mean difference (`ci_method` says how it was computed); se its
-    standard error. df is None for tests without degrees of freedom.
+    ci is the interval that inverts the test (`ci_method` says how it was computed): a t
+    interval of the mean difference beside a t test, Tango's score interval of the difference
+    of paired proportions beside McNemar, the Hodges-Lehmann interval beside Wilcoxon (then
+    `ci_estimate` is the Hodges-Lehmann pseudomedian it is centred on; None when the interval
+    is of `estimate`); se is the standard error of the mean difference. df is None for tests
+    without degrees of freedom.
     """
 
     test: str
@@ -134,6 +138,7 @@ class Comparison:
     reason: str
     checks: tuple[Check, ...] = ()
     notes: tuple[str, ...] = ()
+    ci_estimate: float | None = None
 
 
 @dataclass(frozen=True)
