@@ -434,3 +434,12 @@ def test_the_family_setting_is_checked_and_round_trips_through_a_stored_header()
     settings = Analysis(family="metric", correction="bh")
     stored = json.loads(json.dumps(dataclasses.asdict(settings)))
     assert Analysis(**stored) == settings
+
+
+def test_power_line_says_when_no_difference_of_proportions_is_detectable() -> None:
+    """With 3 items the detectable difference exceeds 100 points: say so, never "377 points"."""
+    trials = frame(binary_rows("terse", [1, 0, 0]) + binary_rows("few_shot", [1, 1, 0]))
+    line = run(trials).metrics[0].power_line
+    assert "no difference of proportions is detectable at 80% power" in line, line
+    assert "50-point difference you need about" in line
+    assert "points" not in line.split("(alpha")[0]

@@ -68,6 +68,7 @@ def interval_note(
         )
     side = "excludes" if excludes else "includes"
     return (
-        f"the {level} {result.ci_method} interval {side} 0 while the {result.method} test "
+        f"the {level} {result.ci_method} interval {side} 0 while the "
+        f"{result.method.removesuffix(' test')} test "
         f"{'does not reject' if excludes else 'rejects'}: the two methods differ at the margin"
     )

@@ -152,9 +152,17 @@ def power_line(
         return f"{name}: not enough paired items with varying differences for a power estimate"
     mde = minimum_detectable_effect(n, 0.8, settings.alpha, paired=True).effect * sd
     scale, suffix = (100.0, "-point") if kind == "binary" else (1.0, f" {unit}".rstrip())
-    target = _nice_below(mde * scale)
+    # a difference of proportions is at most 100 points: beyond that, none is detectable
+    hopeless = kind == "binary" and mde * scale >= 100.0
+    target = _nice_below(100.0 if hopeless else mde * scale)
     needed = sample_size(target / scale / sd, 0.8, settings.alpha, paired=True).n_required
     size = f"{target:g}{suffix}"
+    if hopeless:
+        return (
+            f"{name}: with {n} items no difference of proportions is detectable at 80% "
+            f"power (alpha {settings.alpha:g}); to detect a {size} difference you need about "
+            f"{needed:,} items"
+        )
     current = f"{mde * scale:.3g}{' points' if kind == 'binary' else suffix}"
     return (
         f"{name}: with {n} items the smallest difference detectable at 80% power is about "
