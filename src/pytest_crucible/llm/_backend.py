@@ -8,8 +8,9 @@ answer (`_parse`); `HTTPBackend` does the rest, the same way for `generate` and 
 2. the request is sent with retries (`RetryPolicy`); each failed attempt is recorded;
    with a `rate_limit`, each attempt first takes a permit from the model's `RateLimiter`
    and gives it back with its outcome (usage, or the status and Retry-After of a failure);
-3. the answer becomes a `ModelResponse` (latency of the successful attempt, attempts made,
-   the response JSON as `raw`), which the call context then accounts for.
+3. the answer becomes a `ModelResponse` (latency of the successful attempt, duration of the
+   whole call, attempts made, the response JSON as `raw`), which the call context then
+   accounts for.
 
 Retry-After and the limiter: the failed caller sleeps the Retry-After in its retry loop
 while the limiter pauses every other caller until the same deadline; when the retry wakes,
@@ -72,6 +73,7 @@ class _Call:
     secret: str | None = field(repr=False)
     limiter: RateLimiter | None
     tokens: int  # the estimate the limiter charges (0 without a limiter)
+    started: float  # perf_counter() when the call began (ModelResponse.duration_s)
 
 
 class HTTPBackend:
@@ -308,7 +310,7 @@ class HTTPBackend:
         headers.update(self._auth_headers(key))
         limiter = self.rate_limiter(request.model) if self._limiters is not None else None
         tokens = estimate_tokens(request) if limiter is not None else 0
-        return _Call(request, self.url, body, headers, key, limiter, tokens)
+        return _Call(request, self.url, body, headers, key, limiter, tokens, time.perf_counter())
 
     @contextmanager
     def _settled(self, call: _Call, permit: Permit | None) -> Iterator[None]:
@@ -406,6 +408,7 @@ class HTTPBackend:
             usage=parsed.usage,
             tool_calls=parsed.tool_calls,
             latency_s=latency,
+            duration_s=time.perf_counter() - call.started,
             attempts=attempts,
             raw=data,
         )
