@@ -10,24 +10,23 @@ from collections.abc import Iterator
 import pytest
 
 from e2e_support import XDIST, query
-from pytest_crucible.testing import Latency, MockModelServer
+from pytest_crucible.testing import Fault, Latency, MockModelServer
 
 EXPERIMENT = """
 import os
 import pytest_crucible as crucible
-from pytest_crucible.llm import OpenAICompatibleBackend, RetryPolicy
+from pytest_crucible.llm import AnthropicBackend, OpenAICompatibleBackend, RetryPolicy
 
-backend = OpenAICompatibleBackend(
-    base_url=os.environ["MOCK_URL"],
-    retry=RetryPolicy(initial_delay=0.01, max_delay=0.02, max_attempts=3),
-)
+RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.02, max_attempts=3)
+openai = OpenAICompatibleBackend(os.environ["MOCK_URL"] + "/v1", retry=RETRY)
+claude = AnthropicBackend(os.environ["MOCK_URL"], api_key_env="MOCK_KEY", retry=RETRY)
 LIMIT = int(os.environ.get("SHORT_LIMIT", "64"))
 
 async def roomy(question):
-    return (await backend.achat("mock-model", question, max_tokens=64)).content
+    return (await openai.achat("mock-model", question, max_tokens=64)).content
 
 async def short(question):
-    return (await backend.achat("mock-model", "Briefly: " + question, max_tokens=LIMIT)).content
+    return (await claude.achat("mock-model", "Briefly: " + question, max_tokens=LIMIT)).content
 
 answers = crucible.Experiment(
     name="answers",
@@ -47,13 +46,15 @@ async def test_answers(condition, item, trial):
 """
 
 TRIALS = 16
+SECRET = "sk-mock-0123456789abcdef"
 MOCK_LATENCY = 0.2  # seconds the mock server waits before each answer
 
 
 @pytest.fixture
 def server(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[MockModelServer]:
     with MockModelServer(latency=Latency.fixed(MOCK_LATENCY)) as running:
-        monkeypatch.setenv("MOCK_URL", running.base_url)
+        monkeypatch.setenv("MOCK_URL", running.url)
+        monkeypatch.setenv("MOCK_KEY", SECRET)
         pytester.makepyfile(test_answers=EXPERIMENT)
         yield running
 
@@ -101,3 +102,52 @@ def test_replayed_trials_keep_the_latency_of_the_recording(
         ["  roomy: * tokens, no price; 8 of 8 answers from the recording (latency_s counts "
          "their recorded duration)"]
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_answers_cut_at_max_tokens_are_counted_and_warned_about(
+    pytester: pytest.Pytester,
+    server: MockModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+    xdist: list[str],
+) -> None:
+    monkeypatch.setenv("SHORT_LIMIT", "3")  # the mock answers with more words than that
+    result = run(pytester, *xdist)
+    result.assert_outcomes(passed=TRIALS)
+    usage = {
+        key: json.loads(trial["usage"])
+        for key, trial in trials_of(pytester, latest_run(pytester)).items()
+    }
+    assert {u["truncated"] for (condition, _, _), u in usage.items() if condition == "short"} == {1}
+    assert {
+        u["truncated_at"] for (condition, _, _), u in usage.items() if condition == "short"
+    } == {3}
+    assert {u["truncated"] for (condition, _, _), u in usage.items() if condition == "roomy"} == {0}
+    result.stdout.fnmatch_lines(
+        ["  warning: condition short: 8 of 8 answers were cut at max_tokens=3; raise max_tokens"]
+    )
+    result.stdout.no_fnmatch_line("*condition roomy*cut at*")
+
+
+@pytest.mark.parametrize("tb", ["auto", "long"])
+def test_a_call_that_fails_after_its_retries_shows_a_short_error(
+    pytester: pytest.Pytester, server: MockModelServer, tb: str
+) -> None:
+    server.set_latency(None)
+    server.set_faults([Fault(status=503, times=None)])
+    result = run(pytester, f"--tb={tb}", "-k", "q0-r0")
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    for noise in ("tenacity", "RetryableFailure", "direct cause", "_backend.py", "runner.py"):
+        assert noise not in output
+    assert SECRET not in output
+    result.stdout.fnmatch_lines(
+        [
+            "E * call to model 'mock-model' at POST */v1/messages failed after 3 attempts, "
+            "last HTTP status 503: retries exhausted; the last error: HTTP 503: *",
+            "E *What to do: the server keeps failing: *RetryPolicy(max_attempts=...)",
+            "E *Attempts: #1: HTTP 503: *; #2: *; #3: *",
+        ]
+    )
+    failures = output.split("= FAILURES =")[1].split("= crucible results =")[0]
+    assert len(failures.splitlines()) < 60  # two trials' frames and errors (was 190 lines)

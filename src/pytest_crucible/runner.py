@@ -23,6 +23,7 @@ from .conditions import Condition
 from .datasets import Item
 from .llm.context import _CURRENT as _CALL_CONTEXT
 from .llm.context import ReplayClock, start_replay_clock
+from .llm.errors import hide_when_model_call_failed
 from .recovery import Attempts, Classification, TrialSkipped
 from .trial import Trial, describe_exception
 from .validation import MetricValidationError
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# A trial whose model call failed shows the error and the user's frames, not the wrapper's.
+__tracebackhide__ = hide_when_model_call_failed
 
 # The trial whose code is running in this context. asyncio tasks and `asyncio.to_thread`
 # copy the context, so concurrent trials each see their own: log records and model calls

@@ -42,13 +42,20 @@ from ._failures import Failures, recorder
 from ._http import AsyncTransport, ClientPool, make_limits, make_timeout
 from ._wire import BadResponse, Parsed, Prompt, build_request, excerpt, first_line, redact
 from .context import current_call_context
-from .errors import FailedAttempt, ModelConfigError, ModelResponseError
+from .errors import (
+    FailedAttempt,
+    ModelConfigError,
+    ModelResponseError,
+    hide_when_model_call_failed,
+)
 from .pricing import PriceTable
 from .ratelimit import Permit, RateLimiter, RateLimitSpec, build_limiters, estimate_tokens
 from .retry import RetryableFailure, RetryPolicy
 from .types import ModelRequest, ModelResponse
 
 __all__ = ["HTTPBackend"]
+
+__tracebackhide__ = hide_when_model_call_failed
 
 
 def _seeded(request: ModelRequest, context: Any) -> ModelRequest:
@@ -252,14 +259,15 @@ class HTTPBackend:
                     permit = call.limiter.acquire(call.tokens) if call.limiter else None
                     with self._settled(call, permit):
                         began = time.perf_counter()
-                        with self._sending(call, attempts, history):
-                            answer = self._pool.client().post(
-                                call.url, content=call.body, headers=call.headers
-                            )
+                        client = self._pool.client()
+                        with self._sending(call, attempts, history, client.timeout):
+                            answer = client.post(call.url, content=call.body, headers=call.headers)
                         latency = time.perf_counter() - began
                         response = self._answered(call, permit, answer, latency, attempts, history)
         except RetryableFailure as failure:
-            raise self._failures().gave_up(call, failure, attempts, history) from failure
+            # from None: the error quotes every attempt; the chained retry loop would add
+            # a hundred lines of tenacity's frames
+            raise self._failures().gave_up(call, failure, attempts, history) from None
         assert response is not None
         return response
 
@@ -276,14 +284,16 @@ class HTTPBackend:
                     permit = await call.limiter.aacquire(call.tokens) if call.limiter else None
                     with self._settled(call, permit):
                         began = time.perf_counter()
-                        with self._sending(call, attempts, history):
+                        with self._sending(call, attempts, history, client.timeout):
                             answer = await client.post(
                                 call.url, content=call.body, headers=call.headers
                             )
                         latency = time.perf_counter() - began
                         response = self._answered(call, permit, answer, latency, attempts, history)
         except RetryableFailure as failure:
-            raise self._failures().gave_up(call, failure, attempts, history) from failure
+            # from None: the error quotes every attempt; the chained retry loop would add
+            # a hundred lines of tenacity's frames
+            raise self._failures().gave_up(call, failure, attempts, history) from None
         assert response is not None
         return response
 
@@ -329,9 +339,12 @@ class HTTPBackend:
             raise
 
     @contextmanager
-    def _sending(self, call: _Call, attempt: int, history: list[FailedAttempt]) -> Iterator[None]:
+    def _sending(
+        self, call: _Call, attempt: int, history: list[FailedAttempt], timeout: httpx.Timeout
+    ) -> Iterator[None]:
         """Raise what an exception from sending the request maps to (`Failures.transport`);
-        one that is not a network failure goes on as it is.
+        one that is not a network failure goes on as it is. `timeout` is the one the client
+        sending it has (a client given by the caller keeps its own).
 
         The failure does not chain the transport's exception (`from None`; its message names
         it): pytest's tracebacks print the arguments and locals of the frames of a chained
@@ -340,7 +353,7 @@ class HTTPBackend:
         try:
             yield
         except Exception as exc:
-            failure = self._failures().transport(call, exc, attempt, history)
+            failure = self._failures().transport(call, exc, attempt, history, timeout)
             if failure is exc:
                 raise
             raise failure from None
