@@ -35,7 +35,7 @@ _TRIAL_COLUMNS = (
 )
 # Counts kept in the trials.usage JSON (null when the trial made no model call; the column
 # is missing from a store older than schema version 3 opened read-only).
-_USAGE_COLUMNS = ("model_calls", "cache_hits", "truncated")
+_USAGE_COLUMNS = ("model_calls", "cache_hits", "truncated", "truncated_at")
 
 
 def load_trials(
@@ -50,7 +50,8 @@ def load_trials(
     With no `run_id`, the latest run (of `experiment`, if given). Columns: run_id, condition,
     item_id, repeat, trial_key, cluster, status, attempts, calls, latency_s, tokens, cost_usd,
     worker, timestamps, model_calls, cache_hits (answers from the recording or the call
-    cache), truncated (answers cut at max_tokens), then (with include_outputs) output and
+    cache), truncated (answers cut at max_tokens), truncated_at (the largest max_tokens that
+    cut one), then (with include_outputs) output and
     error as Python values, then one column per metric (floats; booleans become 0.0 / 1.0;
     NaN where a trial did not record it)."""
     with closing(Store(store, readonly=True)) as opened:
