@@ -39,7 +39,7 @@ import pydantic
 
 from ..errors import ConfigError
 from ._failures import Failures, recorder
-from ._http import AsyncTransport, ClientPool, make_limits, make_timeout
+from ._http import AsyncTransport, ClientPool, default_timeout, make_limits, make_timeout
 from ._wire import BadResponse, Parsed, Prompt, build_request, excerpt, first_line, redact
 from .context import current_call_context
 from .errors import (
@@ -95,7 +95,7 @@ class HTTPBackend:
         *,
         base_url: str,
         api_key_env: str | None,
-        timeout: float | httpx.Timeout,
+        timeout: float | httpx.Timeout | None,
         connect_timeout: float | None,
         retry: RetryPolicy | None,
         max_connections: int,
@@ -112,6 +112,8 @@ class HTTPBackend:
         self.api_key_env = api_key_env
         self.retry = retry if retry is not None else RetryPolicy()
         self.prices = prices if prices is not None else PriceTable()
+        if timeout is None:
+            timeout = default_timeout(self.base_url)
         self.timeout = make_timeout(timeout, connect_timeout)
         self.max_connections = max_connections
         self._default_headers = dict(default_headers or {})
