@@ -129,13 +129,17 @@ def test_answers_cut_at_max_tokens_are_counted_and_warned_about(
     result.stdout.no_fnmatch_line("*condition roomy*cut at*")
 
 
-@pytest.mark.parametrize("tb", ["auto", "long"])
+@pytest.mark.parametrize(
+    ("tb", "xdist"),
+    [("auto", []), ("long", []), ("long", ["-n", "2"])],
+    ids=["auto", "long", "long-n2"],
+)
 def test_a_call_that_fails_after_its_retries_shows_a_short_error(
-    pytester: pytest.Pytester, server: MockModelServer, tb: str
+    pytester: pytest.Pytester, server: MockModelServer, tb: str, xdist: list[str]
 ) -> None:
     server.set_latency(None)
     server.set_faults([Fault(status=503, times=None)])
-    result = run(pytester, f"--tb={tb}", "-k", "q0-r0")
+    result = run(pytester, f"--tb={tb}", "-k", "q0-r0", *xdist)
     result.assert_outcomes(failed=2)
     output = result.stdout.str()
     for noise in ("tenacity", "RetryableFailure", "direct cause", "_backend.py", "runner.py"):
