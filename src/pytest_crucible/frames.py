@@ -33,6 +33,9 @@ _TRIAL_COLUMNS = (
     "started_at",
     "ended_at",
 )
+# Counts kept in the trials.usage JSON (null when the trial made no model call; the column
+# is missing from a store older than schema version 3 opened read-only).
+_USAGE_COLUMNS = ("model_calls", "cache_hits", "truncated", "truncated_at")
 
 
 def load_trials(
@@ -46,9 +49,11 @@ def load_trials(
 
     With no `run_id`, the latest run (of `experiment`, if given). Columns: run_id, condition,
     item_id, repeat, trial_key, cluster, status, attempts, calls, latency_s, tokens, cost_usd,
-    worker, timestamps, then (with include_outputs) output and error as Python values, then one
-    column per metric (floats; booleans become 0.0 / 1.0; NaN where a trial did not record it).
-    """
+    worker, timestamps, model_calls, cache_hits (answers from the recording or the call
+    cache), truncated (answers cut at max_tokens), truncated_at (the largest max_tokens that
+    cut one), then (with include_outputs) output and
+    error as Python values, then one column per metric (floats; booleans become 0.0 / 1.0;
+    NaN where a trial did not record it)."""
     with closing(Store(store, readonly=True)) as opened:
         if run_id is None:
             runs = opened.runs(experiment)
@@ -65,9 +70,10 @@ def load_trials(
 def trials_frame(store: Store, run_id: str, *, include_outputs: bool = False) -> pd.DataFrame:
     """The trials of one run of an open store (see `load_trials`)."""
     extra = ", output, error" if include_outputs else ""
+    usage = ", ".join(_usage_selects(store))
     rows = store.query(
-        f"SELECT {', '.join(_TRIAL_COLUMNS)}, metrics{extra} FROM trials WHERE run_id = ?"
-        " ORDER BY condition, item_id, repeat",
+        f"SELECT {', '.join(_TRIAL_COLUMNS)}, {usage}, metrics{extra} FROM trials"
+        " WHERE run_id = ? ORDER BY condition, item_id, repeat",
         (run_id,),
     )
     import pandas as pd
@@ -75,7 +81,7 @@ def trials_frame(store: Store, run_id: str, *, include_outputs: bool = False) ->
     records: list[dict[str, Any]] = []
     metric_names: dict[str, None] = {}
     for row in rows:
-        record = {name: row[name] for name in _TRIAL_COLUMNS}
+        record = {name: row[name] for name in _FIXED_COLUMNS}
         if include_outputs:
             record["output"] = _load(row["output"])
             record["error"] = _load(row["error"])
@@ -93,13 +99,23 @@ def trials_frame(store: Store, run_id: str, *, include_outputs: bool = False) ->
     return frame
 
 
+_FIXED_COLUMNS = _TRIAL_COLUMNS + _USAGE_COLUMNS
+
+
+def _usage_selects(store: Store) -> list[str]:
+    columns = {row[1] for row in store.query("PRAGMA table_info(trials)")}
+    if "usage" not in columns:
+        return [f"NULL AS {name}" for name in _USAGE_COLUMNS]
+    return [f"json_extract(usage, '$.{name}') AS {name}" for name in _USAGE_COLUMNS]
+
+
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """The metric columns of a `trials_frame`, in the order metrics were first recorded."""
     return list(frame.attrs.get("metrics", []))
 
 
 def _columns(include_outputs: bool, metric_names: dict[str, None]) -> list[str]:
-    columns = list(_TRIAL_COLUMNS)
+    columns = list(_FIXED_COLUMNS)
     if include_outputs:
         columns += ["output", "error"]
     return columns + [f"metric:{m}" for m in metric_names]

@@ -22,6 +22,8 @@ from typing import Any, Protocol, TypeVar
 from .conditions import Condition
 from .datasets import Item
 from .llm.context import _CURRENT as _CALL_CONTEXT
+from .llm.context import ReplayClock, start_replay_clock
+from .llm.errors import hide_when_model_call_failed
 from .recovery import Attempts, Classification, TrialSkipped
 from .trial import Trial, describe_exception
 from .validation import MetricValidationError
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# A trial whose model call failed shows the error and the user's frames, not the wrapper's.
+__tracebackhide__ = hide_when_model_call_failed
 
 # The trial whose code is running in this context. asyncio tasks and `asyncio.to_thread`
 # copy the context, so concurrent trials each see their own: log records and model calls
@@ -197,17 +202,18 @@ class BoundCondition:
         attempts = self._trial.recovery.start_call()
         error_before = self._trial.error
         while True:
+            clock = self._replay_clock()
             started = time.perf_counter()
             try:
                 output = self._condition(*args, **kwargs)
             except BaseException as exc:
-                self._trial.note_error(exc, time.perf_counter() - started)
+                self._trial.note_error(exc, _elapsed(started, clock))
                 delay = self._failed(attempts, exc)
                 if delay is None:
                     raise
                 time.sleep(delay)
             else:
-                seconds = time.perf_counter() - started
+                seconds = _elapsed(started, clock)
                 return self._succeeded(attempts, output, seconds, error_before)
 
     async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -215,6 +221,7 @@ class BoundCondition:
         attempts = self._trial.recovery.start_call()
         error_before = self._trial.error
         while True:
+            clock = self._replay_clock()
             started = time.perf_counter()
             try:
                 if self._condition.is_async:
@@ -224,14 +231,23 @@ class BoundCondition:
                     if inspect.isawaitable(output):  # a sync callable that returned an awaitable
                         output = await output
             except BaseException as exc:
-                self._trial.note_error(exc, time.perf_counter() - started)
+                self._trial.note_error(exc, _elapsed(started, clock))
                 delay = self._failed(attempts, exc)
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
             else:
-                seconds = time.perf_counter() - started
+                seconds = _elapsed(started, clock)
                 return self._succeeded(attempts, output, seconds, error_before)
+
+    def _replay_clock(self) -> ReplayClock | None:
+        """A clock for the recorded durations of stored answers, when the trial's calls may
+        be answered from a recording (replay, the call cache): a replayed call's latency is
+        the one recorded, not the microseconds it took to look up."""
+        context = self._trial.call_context
+        if context is None or not getattr(context, "serves_stored", False):
+            return None
+        return start_replay_clock()
 
     def _succeeded(self, attempts: Attempts, output: Any, seconds: float, error_before: Any) -> Any:
         trial = self._trial
@@ -282,6 +298,12 @@ class BoundCondition:
             f"({type(exc).__name__}: {exc}); retrying in {decision.delay:.2f} s",
         )
         return decision.delay
+
+
+def _elapsed(started: float, clock: ReplayClock | None) -> float:
+    """Seconds since `started`, plus the recorded seconds of stored answers served since."""
+    seconds = time.perf_counter() - started
+    return seconds if clock is None else seconds + clock.stop()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
 from pytest_crucible.errors import ConfigError, CrucibleError
@@ -21,6 +22,8 @@ from pytest_crucible.llm import (
     ModelUnavailableError,
     OpenAICompatibleBackend,
     RetryPolicy,
+    achat,
+    chat,
 )
 from pytest_crucible.llm.retry import parse_retry_after
 from pytest_crucible.testing import Fault, MockModelServer
@@ -330,3 +333,22 @@ def test_jitter_leaves_the_global_random_generator_alone() -> None:
 def test_invalid_policies_are_refused(options: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match="RetryPolicy"):
         RetryPolicy(**options)  # type: ignore[arg-type]
+
+
+def test_a_timeout_names_the_timeout_of_the_client_that_was_used(server: MockModelServer) -> None:
+    """A client given by the caller keeps its own timeout, and the error quotes that one
+    (it said "no answer within 60 s", the chat helper's default, for a 0.2 s client)."""
+    server.set_faults([Fault(kind="timeout", delay=5.0, times=None)])
+    messages = [{"role": "user", "content": "hi"}]
+    once = RetryPolicy.none()
+    with httpx.Client(timeout=0.2) as own, pytest.raises(ModelUnavailableError) as raised:
+        chat(server.base_url, "mock-model", messages, client=own, retry=once)
+    assert "read timeout: no answer within 0.2 s" in str(raised.value)
+
+    async def ask() -> str:
+        async with httpx.AsyncClient(timeout=0.3) as own:
+            return await achat(server.base_url, "mock-model", messages, client=own, retry=once)
+
+    with pytest.raises(ModelUnavailableError) as raised:
+        asyncio.run(ask())
+    assert "read timeout: no answer within 0.3 s" in str(raised.value)

@@ -244,3 +244,25 @@ def test_cost_per_point_in_words() -> None:
     assert _per_point(metric, row(-0.02), 0.0) == (
         "no gain over a (-2 percentage points of correct); the same cost per trial"
     )
+
+
+def test_answers_cut_at_max_tokens_and_replayed_answers_are_noted(
+    builders: Any, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "crucible.db")
+    run_id = store.create_run(builders.header("cut", ["terse", "few_shot"], 3, 1, "terse"), {})
+    for condition in ("terse", "few_shot"):
+        for index in range(3):
+            result = builders.trial(
+                condition, f"item-{index}", 0, correct=True, latency=0.5, cost=None, output="Paris"
+            )
+            cut = int(condition == "few_shot" and index < 2)
+            result["usage"] |= {"model_calls": 2, "cache_hits": 2, "truncated": cut}
+            result["usage"]["truncated_at"] = 16 if cut else None
+            store.record_trial(run_id, result, "main")
+    store.finish_run(run_id, "completed")
+    write_reports(store, run_id, tmp_path, ["md"])
+    text = (tmp_path / "report.md").read_text()
+    assert "Warning: few\\_shot: 2 of 6 model answers were cut at max\\_tokens=16" in text
+    assert "Warning: terse" not in text
+    assert "- terse: 6 of 6 model answers came from the recording; their latency" in text

@@ -8,8 +8,9 @@ answer (`_parse`); `HTTPBackend` does the rest, the same way for `generate` and 
 2. the request is sent with retries (`RetryPolicy`); each failed attempt is recorded;
    with a `rate_limit`, each attempt first takes a permit from the model's `RateLimiter`
    and gives it back with its outcome (usage, or the status and Retry-After of a failure);
-3. the answer becomes a `ModelResponse` (latency of the successful attempt, attempts made,
-   the response JSON as `raw`), which the call context then accounts for.
+3. the answer becomes a `ModelResponse` (latency of the successful attempt, duration of the
+   whole call, attempts made, the response JSON as `raw`), which the call context then
+   accounts for.
 
 Retry-After and the limiter: the failed caller sleeps the Retry-After in its retry loop
 while the limiter pauses every other caller until the same deadline; when the retry wakes,
@@ -38,16 +39,23 @@ import pydantic
 
 from ..errors import ConfigError
 from ._failures import Failures, recorder
-from ._http import AsyncTransport, ClientPool, make_limits, make_timeout
+from ._http import AsyncTransport, ClientPool, default_timeout, make_limits, make_timeout
 from ._wire import BadResponse, Parsed, Prompt, build_request, excerpt, first_line, redact
 from .context import current_call_context
-from .errors import FailedAttempt, ModelConfigError, ModelResponseError
+from .errors import (
+    FailedAttempt,
+    ModelConfigError,
+    ModelResponseError,
+    hide_when_model_call_failed,
+)
 from .pricing import PriceTable
 from .ratelimit import Permit, RateLimiter, RateLimitSpec, build_limiters, estimate_tokens
 from .retry import RetryableFailure, RetryPolicy
 from .types import ModelRequest, ModelResponse
 
 __all__ = ["HTTPBackend"]
+
+__tracebackhide__ = hide_when_model_call_failed
 
 
 def _seeded(request: ModelRequest, context: Any) -> ModelRequest:
@@ -72,6 +80,7 @@ class _Call:
     secret: str | None = field(repr=False)
     limiter: RateLimiter | None
     tokens: int  # the estimate the limiter charges (0 without a limiter)
+    started: float  # perf_counter() when the call began (ModelResponse.duration_s)
 
 
 class HTTPBackend:
@@ -86,7 +95,7 @@ class HTTPBackend:
         *,
         base_url: str,
         api_key_env: str | None,
-        timeout: float | httpx.Timeout,
+        timeout: float | httpx.Timeout | None,
         connect_timeout: float | None,
         retry: RetryPolicy | None,
         max_connections: int,
@@ -103,6 +112,8 @@ class HTTPBackend:
         self.api_key_env = api_key_env
         self.retry = retry if retry is not None else RetryPolicy()
         self.prices = prices if prices is not None else PriceTable()
+        if timeout is None:
+            timeout = default_timeout(self.base_url)
         self.timeout = make_timeout(timeout, connect_timeout)
         self.max_connections = max_connections
         self._default_headers = dict(default_headers or {})
@@ -250,14 +261,15 @@ class HTTPBackend:
                     permit = call.limiter.acquire(call.tokens) if call.limiter else None
                     with self._settled(call, permit):
                         began = time.perf_counter()
-                        with self._sending(call, attempts, history):
-                            answer = self._pool.client().post(
-                                call.url, content=call.body, headers=call.headers
-                            )
+                        client = self._pool.client()
+                        with self._sending(call, attempts, history, client.timeout):
+                            answer = client.post(call.url, content=call.body, headers=call.headers)
                         latency = time.perf_counter() - began
                         response = self._answered(call, permit, answer, latency, attempts, history)
         except RetryableFailure as failure:
-            raise self._failures().gave_up(call, failure, attempts, history) from failure
+            # from None: the error quotes every attempt; the chained retry loop would add
+            # a hundred lines of tenacity's frames
+            raise self._failures().gave_up(call, failure, attempts, history) from None
         assert response is not None
         return response
 
@@ -274,14 +286,16 @@ class HTTPBackend:
                     permit = await call.limiter.aacquire(call.tokens) if call.limiter else None
                     with self._settled(call, permit):
                         began = time.perf_counter()
-                        with self._sending(call, attempts, history):
+                        with self._sending(call, attempts, history, client.timeout):
                             answer = await client.post(
                                 call.url, content=call.body, headers=call.headers
                             )
                         latency = time.perf_counter() - began
                         response = self._answered(call, permit, answer, latency, attempts, history)
         except RetryableFailure as failure:
-            raise self._failures().gave_up(call, failure, attempts, history) from failure
+            # from None: the error quotes every attempt; the chained retry loop would add
+            # a hundred lines of tenacity's frames
+            raise self._failures().gave_up(call, failure, attempts, history) from None
         assert response is not None
         return response
 
@@ -308,7 +322,7 @@ class HTTPBackend:
         headers.update(self._auth_headers(key))
         limiter = self.rate_limiter(request.model) if self._limiters is not None else None
         tokens = estimate_tokens(request) if limiter is not None else 0
-        return _Call(request, self.url, body, headers, key, limiter, tokens)
+        return _Call(request, self.url, body, headers, key, limiter, tokens, time.perf_counter())
 
     @contextmanager
     def _settled(self, call: _Call, permit: Permit | None) -> Iterator[None]:
@@ -327,9 +341,12 @@ class HTTPBackend:
             raise
 
     @contextmanager
-    def _sending(self, call: _Call, attempt: int, history: list[FailedAttempt]) -> Iterator[None]:
+    def _sending(
+        self, call: _Call, attempt: int, history: list[FailedAttempt], timeout: httpx.Timeout
+    ) -> Iterator[None]:
         """Raise what an exception from sending the request maps to (`Failures.transport`);
-        one that is not a network failure goes on as it is.
+        one that is not a network failure goes on as it is. `timeout` is the one the client
+        sending it has (a client given by the caller keeps its own).
 
         The failure does not chain the transport's exception (`from None`; its message names
         it): pytest's tracebacks print the arguments and locals of the frames of a chained
@@ -338,7 +355,7 @@ class HTTPBackend:
         try:
             yield
         except Exception as exc:
-            failure = self._failures().transport(call, exc, attempt, history)
+            failure = self._failures().transport(call, exc, attempt, history, timeout)
             if failure is exc:
                 raise
             raise failure from None
@@ -406,6 +423,7 @@ class HTTPBackend:
             usage=parsed.usage,
             tool_calls=parsed.tool_calls,
             latency_s=latency,
+            duration_s=time.perf_counter() - call.started,
             attempts=attempts,
             raw=data,
         )

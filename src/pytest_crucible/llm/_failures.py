@@ -85,10 +85,16 @@ class Failures:
         )
 
     def transport(
-        self, call: Call, exc: Exception, attempt: int, history: list[FailedAttempt]
+        self,
+        call: Call,
+        exc: Exception,
+        attempt: int,
+        history: list[FailedAttempt],
+        timeout: httpx.Timeout | None = None,
     ) -> Exception:
         """A transport exception as a retryable failure (or a permanent configuration error);
-        `exc` itself when it is not a network failure."""
+        `exc` itself when it is not a network failure. `timeout`: the client's that sent the
+        request (default: the backend's), quoted in a timeout's message."""
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
             return self.error(
                 ModelConfigError,
@@ -103,8 +109,9 @@ class Failures:
         cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
         which = timeout_phase(cause)
         if which is not None:
-            limit = getattr(self.timeout, which) or 0.0
-            return RetryableFailure(f"{which} timeout: no answer within {limit:g} s")
+            limit = getattr(timeout or self.timeout, which)
+            within = "(no limit set)" if limit is None else f"no answer within {limit:g} s"
+            return RetryableFailure(f"{which} timeout: {within}")
         if isinstance(exc, httpx.TransportError | aiohttp.ClientError | OSError):
             text = redact(str(cause), call.secret) or "no detail"
             return RetryableFailure(f"connection error: {type(cause).__name__}: {text}")
@@ -199,8 +206,9 @@ class Failures:
             return f"the server keeps failing: check that it is up, try again later, {more}"
         if "timeout" in failure.description:
             return (
-                "the model did not answer in time: raise timeout= (seconds), lower max_tokens, "
-                f"or check the server at {self.base_url}"
+                "the model did not answer in time: raise timeout= (seconds; or the timeout "
+                "of the httpx client you passed), lower max_tokens, or check the server at "
+                f"{self.base_url}"
             )
         return f"cannot reach {self.url}: check that the server is running and base_url is right"
 

@@ -21,12 +21,33 @@ from typing import Literal
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
 
-__all__ = ["AsyncTransport", "ClientPool", "make_limits", "make_timeout"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "AsyncTransport",
+    "ClientPool",
+    "default_timeout",
+    "make_limits",
+    "make_timeout",
+    "suited_timeouts",
+]
 
 AsyncTransport = Literal["aiohttp", "httpx"]
 
 _CLOSE_TIMEOUT_S = 10.0
 _CLOSING: set[asyncio.Task[None]] = set()  # closes scheduled from sync code inside a loop
+
+
+DEFAULT_TIMEOUT_S = 60.0
+# base_url -> seconds: servers of this process that need a longer timeout than an API (the
+# local llama.cpp server registers itself while it runs: a CPU model on a busy machine can
+# take minutes for one answer).
+suited_timeouts: dict[str, float] = {}
+
+
+def default_timeout(base_url: str) -> float:
+    """The timeout for `timeout=None`: the one a server of this process registered for
+    `base_url`, else `DEFAULT_TIMEOUT_S`."""
+    return suited_timeouts.get(base_url.rstrip("/"), DEFAULT_TIMEOUT_S)
 
 
 def make_timeout(timeout: float | httpx.Timeout, connect_timeout: float | None) -> httpx.Timeout:

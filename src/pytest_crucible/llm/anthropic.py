@@ -57,7 +57,7 @@ class AnthropicBackend(HTTPBackend):
         base_url: str = "https://api.anthropic.com",
         api_key_env: str = "ANTHROPIC_API_KEY",
         anthropic_version: str = "2023-06-01",
-        timeout: float | httpx.Timeout = 60.0,
+        timeout: float | httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
         max_connections: int = 256,
         prices: PriceTable | None = None,

@@ -6,6 +6,13 @@ The session runs each trial with a `CallContext` in a context variable (asyncio 
 `after_call` with the response (usage and cost are added to the trial; a new response goes to
 the cache). Outside a trial (a backend used in a plain script) there is no context and
 backends simply call the model.
+
+A call answered from a recording (replay, the call cache) takes no time, yet the trial's
+`latency_s` must be what the recorded call took: the condition wrapper starts a `ReplayClock`
+around each condition call, the call context adds each stored answer's recorded `latency_s`
+to it (`note_replayed`), and the wrapper adds that to the time it measured. Stored answers
+served concurrently inside one condition call are summed (the recording's overlap is not
+known).
 """
 
 from __future__ import annotations
@@ -18,7 +25,14 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .types import ModelRequest, ModelResponse
 
-__all__ = ["CallContext", "call_context", "current_call_context"]
+__all__ = [
+    "CallContext",
+    "ReplayClock",
+    "call_context",
+    "current_call_context",
+    "note_replayed",
+    "start_replay_clock",
+]
 
 
 class CallContext(Protocol):
@@ -51,3 +65,40 @@ def call_context(context: CallContext | None) -> Iterator[None]:
         yield
     finally:
         _CURRENT.reset(token)
+
+
+class ReplayClock:
+    """Recorded seconds of the stored answers served during one condition call."""
+
+    __slots__ = ("_token", "seconds")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._token: contextvars.Token[ReplayClock | None] | None = None
+
+    def stop(self) -> float:
+        """Stop counting (in the context that started the clock); the seconds counted."""
+        if self._token is not None:
+            _CLOCK.reset(self._token)
+            self._token = None
+        return self.seconds
+
+
+_CLOCK: contextvars.ContextVar[ReplayClock | None] = contextvars.ContextVar(
+    "crucible_replay_clock", default=None
+)
+
+
+def start_replay_clock() -> ReplayClock:
+    """A clock that stored answers served in this context (and tasks and threads started
+    from it) add their recorded duration to, until `stop()`."""
+    clock = ReplayClock()
+    clock._token = _CLOCK.set(clock)
+    return clock
+
+
+def note_replayed(seconds: float) -> None:
+    """A stored answer was served: count its recorded duration on the running clock."""
+    clock = _CLOCK.get()
+    if clock is not None:
+        clock.seconds += seconds

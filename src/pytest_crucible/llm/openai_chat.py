@@ -5,7 +5,13 @@ retries, its errors and the trial's call context: cache, replay, usage) and retu
 choice's content. Sampling is deterministic by default (temperature 0, seed 0). No API key is
 sent: these are for local and other key-less servers; use `OpenAICompatibleBackend` for the
 rest. Failures raise `ModelCallError` (see `pytest_crucible.llm.errors`). Pass `client=` to
-reuse your own httpx client's connections; otherwise each call opens and closes its own.
+reuse your own httpx client's connections (its own timeout then applies); otherwise each
+call opens and closes its own.
+
+Defaults: `max_tokens=32` (a short answer: an answer cut there has finish reason "length",
+and inside a trial the cut answers are counted and warned about per condition), temperature
+0, seed 0, and `timeout=None`: 60 s, or the timeout of the `local_server()` at `base_url`
+when one runs in this process (`LocalServer.timeout_s`, 300 s by default).
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ from typing import Any
 import httpx
 
 from ..errors import CrucibleError
+from .errors import hide_when_model_call_failed
 from .openai_compat import OpenAICompatibleBackend
 from .retry import RetryPolicy
 from .types import ChatMessage, ModelRequest
 
 __all__ = ["Message", "achat", "chat", "chat_payload"]
+
+__tracebackhide__ = hide_when_model_call_failed
 
 Message = Mapping[str, str]
 
@@ -54,7 +63,7 @@ def chat(
     max_tokens: int = 32,
     temperature: float = 0.0,
     seed: int = 0,
-    timeout: float = 60.0,
+    timeout: float | None = None,
     client: httpx.Client | None = None,
     retry: RetryPolicy | None = None,
 ) -> str:
@@ -72,7 +81,7 @@ async def achat(
     max_tokens: int = 32,
     temperature: float = 0.0,
     seed: int = 0,
-    timeout: float = 60.0,
+    timeout: float | None = None,
     client: httpx.AsyncClient | None = None,
     retry: RetryPolicy | None = None,
 ) -> str:
@@ -98,7 +107,7 @@ def _request(
 
 def _backend(
     base_url: str,
-    timeout: float,
+    timeout: float | None,
     retry: RetryPolicy | None,
     *,
     client: httpx.Client | None = None,

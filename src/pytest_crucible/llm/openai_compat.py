@@ -36,7 +36,8 @@ _FINISH_ALIASES = {"function_call": "tool_calls", "eos": "stop", "max_tokens": "
 
 class OpenAICompatibleBackend(HTTPBackend):
     """A chat-completions API. `timeout` bounds reads, writes and waiting for a pooled
-    connection, `connect_timeout` opening one; `retry` is the `RetryPolicy`; `prices` a
+    connection (None: 60 s, or the timeout of the `local_server()` at `base_url` when one
+    runs in this process), `connect_timeout` opening one; `retry` is the `RetryPolicy`; `prices` a
     `PriceTable` for `cost()` (default: the built-in table); `default_headers` are sent with
     every request; `client` / `async_client` are your own httpx clients to use (never closed
     by the backend); `rate_limit` a `RateLimit` (or a dict of them by model name) that every
@@ -50,7 +51,7 @@ class OpenAICompatibleBackend(HTTPBackend):
         self,
         base_url: str = "https://api.openai.com/v1",
         api_key_env: str | None = "OPENAI_API_KEY",
-        timeout: float | httpx.Timeout = 60.0,
+        timeout: float | httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
         max_connections: int = 256,
         prices: PriceTable | None = None,

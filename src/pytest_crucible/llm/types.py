@@ -92,7 +92,9 @@ class ModelResponse(_Frozen):
     finish_reason: str | None = None
     usage: Usage = Usage()
     tool_calls: tuple[ToolCall, ...] = ()
-    latency_s: float = 0.0
+    latency_s: float = 0.0  # the HTTP attempt that succeeded
+    # the whole call, retries and their waits included; a replayed call reports it again
+    duration_s: float | None = None
     attempts: int = 1
     cached: bool = False
     # USD by the backend's price table; None when the model has no price

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._costs import CostRow, cost_rows
+from ._costs import CostRow, cost_rows, usage_notes
 from ._data import RunData
 from ._format import finite, marker, num, pval
 from ._gates import GateRow, gate_rows, gate_tally
@@ -291,6 +291,7 @@ def _conclusions(
         if rest := len(rows) - len(shown[:_CONCLUSIONS_PER_METRIC]):
             lines.append(f"{rest} more comparison(s) on {metric.name}: see the comparisons.")
     lines.extend(f"{c.condition}: {c.per_point}" for c in costs if c.per_point)
+    lines.extend(usage_notes(run))
     failed = run.trials[run.trials["status"] == "failed"]
     if len(failed):
         counts = failed["condition"].value_counts()

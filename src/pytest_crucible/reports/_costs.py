@@ -1,4 +1,5 @@
-"""Cost and latency per condition, and the cost per point of improvement over the baseline."""
+"""Cost and latency per condition, the cost per point of improvement over the baseline, and
+what the model answers were: cut at max_tokens, or served from the recording."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
     from ._content import ComparisonView, MetricView
     from ._data import RunData
 
-__all__ = ["CostRow", "cost_rows"]
+__all__ = ["CostRow", "cost_rows", "usage_notes"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,35 @@ def _more(extra_usd: float) -> str:
     if extra_usd == 0:
         return "the same cost"
     return f"{usd(abs(extra_usd))} {'more' if extra_usd > 0 else 'less'}"
+
+
+def usage_notes(run: RunData) -> tuple[str, ...]:
+    """Per condition: how many model answers were cut at max_tokens (a warning), and how many
+    came from the recording or the call cache (their latency is the recorded one)."""
+    trials = run.trials
+    calls = run.trial_column("model_calls")
+    if calls not in trials.columns or not trials[calls].notna().any():
+        return ()
+    cut, stored, limit = (
+        run.trial_column(name) for name in ("truncated", "cache_hits", "truncated_at")
+    )
+    sums = trials.groupby("condition", sort=False)[[calls, cut, stored]].sum()
+    limits: dict[Any, Any] = trials.groupby("condition", sort=False)[limit].max().to_dict()
+    notes = []
+    for condition in run.conditions:
+        if condition not in sums.index:
+            continue
+        row: dict[Any, Any] = sums.loc[condition].to_dict()
+        answers, truncated, replayed = (int(row[c]) for c in (calls, cut, stored))
+        if truncated:
+            at = finite(limits.get(condition))
+            notes.append(
+                f"Warning: {condition}: {truncated:,} of {answers:,} model answers were cut at "
+                f"max_tokens{'' if at is None else f'={int(at)}'}; raise max_tokens."
+            )
+        if replayed:
+            notes.append(
+                f"{condition}: {replayed:,} of {answers:,} model answers came from the recording;"
+                " their latency is the recorded one."
+            )
+    return tuple(notes)

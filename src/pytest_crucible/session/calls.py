@@ -122,10 +122,14 @@ def spent_by_condition(store: Any, run_ids: dict[str, str]) -> dict[str, dict[st
 
 
 def cost_lines(store: Any, run_id: str) -> list[str]:
-    """Tokens and cost per condition of a run (nothing when no trial called a model)."""
+    """Tokens and cost per condition of a run (nothing when no trial called a model), the
+    answers that came from the recording, and a warning per condition whose answers were cut
+    at max_tokens."""
     rows = store.query(
         "SELECT condition, sum(input_tokens), sum(output_tokens), sum(cost_usd), "
-        "count(cost_usd), count(input_tokens) FROM trials WHERE run_id = ? "
+        "count(cost_usd), count(input_tokens), sum(json_extract(usage, '$.model_calls')), "
+        "sum(json_extract(usage, '$.cache_hits')), sum(json_extract(usage, '$.truncated')), "
+        "max(json_extract(usage, '$.truncated_at')) FROM trials WHERE run_id = ? "
         "GROUP BY condition ORDER BY condition",
         (run_id,),
     )
@@ -133,12 +137,23 @@ def cost_lines(store: Any, run_id: str) -> list[str]:
     if not rows:
         return []
     lines = ["model usage:"]
+    warnings = []
     total = 0.0
-    for condition, tokens_in, tokens_out, cost, priced, _ in rows:
+    for condition, tokens_in, tokens_out, cost, priced, _, answers, stored, cut, limit in rows:
         shown = f"${cost:.4f}" if priced else "no price"
         total += cost or 0.0
-        lines.append(
-            f"  {condition}: {tokens_in or 0:,} input + {tokens_out or 0:,} output tokens, {shown}"
-        )
+        line = f"  {condition}: {tokens_in or 0:,} input + {tokens_out or 0:,} output tokens"
+        line += f", {shown}"
+        if stored:
+            line += (
+                f"; {stored:,} of {answers:,} answers from the recording (latency_s counts "
+                "their recorded duration)"
+            )
+        lines.append(line)
+        if cut:
+            warnings.append(
+                f"  warning: condition {condition}: {cut:,} of {answers:,} answers were cut at "
+                f"max_tokens={limit}; raise max_tokens"
+            )
     lines.append(f"  run total: ${total:.4f}")
-    return lines
+    return lines + warnings

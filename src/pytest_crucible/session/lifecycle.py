@@ -162,7 +162,7 @@ def stored_trials(store: Store, run_id: str) -> list[dict[str, Any]]:
     rows = store.query(
         "SELECT * FROM trials WHERE run_id = ? ORDER BY condition, item_id, repeat", (run_id,)
     )
-    decoded = ("metrics", "output", "error", "artifacts", "warnings", "recovery")
+    decoded = ("metrics", "output", "error", "usage", "artifacts", "warnings", "recovery")
     trials = []
     for row in rows:
         trial = dict(row)
