@@ -55,7 +55,13 @@ async def test_demo(condition, item, trial):
     trial.record(correct=answer == item.expected, length=len(answer))
 """
 
-XDIST = [pytest.param([], id="n0"), pytest.param(["-n", "2"], id="n2")]
+# Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
+# worker processes per pytester run, several times the n0 variant's cost; the quick subset
+# (-m "not slow") checks the behaviour in one process, the full suite in both.
+XDIST = [
+    pytest.param([], id="n0"),
+    pytest.param(["-n", "2"], id="n2", marks=pytest.mark.slow),
+]
 
 
 def read_calls(path: Path) -> list[str]:
