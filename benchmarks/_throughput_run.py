@@ -21,6 +21,11 @@ from _throughput_files import MEASURE
 INSPECT_PACKAGES = ("inspect-ai", "openai")
 
 
+class InspectUnavailable(RuntimeError):
+    """inspect-ai cannot be run here (not installed, and installing it is not allowed or
+    failed, e.g. without network)."""
+
+
 class CaseFailed(RuntimeError):
     """A benchmark case did not run as it should (non-zero exit, missing calls)."""
 
@@ -103,17 +108,27 @@ def trial_span(database: Path) -> Span:
     return Span(seconds, int(passed or 0), int(total))
 
 
-def ensure_inspect(venv: Path) -> tuple[Path, str]:
-    """The `inspect` program of `venv` (created and filled when missing) and its version."""
+def ensure_inspect(venv: Path, *, install: bool = True) -> tuple[Path, str]:
+    """The `inspect` program of `venv` (created and filled when missing, if `install`) and
+    its version; InspectUnavailable when it cannot be had."""
     python = venv / "bin" / "python"
     if not python.exists():
+        if not install:
+            raise InspectUnavailable(f"no venv at {venv} (a run without --smoke installs it)")
         print(f"installing {' '.join(INSPECT_PACKAGES)} into {venv} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *INSPECT_PACKAGES], check=True)
-    version = subprocess.run(
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", *INSPECT_PACKAGES], check=True
+            )
+        except subprocess.CalledProcessError as exc:
+            raise InspectUnavailable(f"installing it into {venv} failed ({exc})") from exc
+    found = subprocess.run(
         [str(python), "-c", "import inspect_ai; print(inspect_ai.__version__)"],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.strip()
-    return venv / "bin" / "inspect", version
+        check=False,
+    )
+    if found.returncode != 0:
+        raise InspectUnavailable(f"{venv} has no working inspect_ai: {found.stderr[-300:]}")
+    return venv / "bin" / "inspect", found.stdout.strip()

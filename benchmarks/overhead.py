@@ -11,7 +11,10 @@ Each variant runs in a fresh process, alternating, `--rounds` times; the table g
 wall time and peak memory (max RSS of the pytest process; the session-end analysis runs in a
 child process, whose peak is not included) and the ratios to plain pytest. Target: 1.5x.
 
-    python benchmarks/overhead.py [--trials 10000] [--rounds 3]
+    python benchmarks/overhead.py [--trials 10000] [--rounds 3] [--smoke]
+
+`--smoke` (what the test suite runs, so that the script cannot rot): 20 trials, one round,
+no warm-up; the ratios it prints are start-up costs, not the figures.
 """
 
 from __future__ import annotations
@@ -92,7 +95,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="20 trials, 1 round, no warm-up")
     options = parser.parse_args()
+    if options.smoke:
+        options.trials, options.rounds = 20, 1
     n = options.trials
     with tempfile.TemporaryDirectory() as tmp:
         plain_dir, crucible_dir = Path(tmp, "plain"), Path(tmp, "crucible")
@@ -102,9 +108,10 @@ def main() -> None:
         (crucible_dir / "test_experiment.py").write_text(textwrap.dedent(EXPERIMENT.format(n=n)))
         plain, bare, full = [], [], []
         store = ["--crucible", "--crucible-store=run.db"]
-        measure(plain_dir, "-p", "no:crucible")  # warm-up: bytecode caches, the OS's file cache
-        measure(crucible_dir, *store, "--crucible-output=out")
-        (crucible_dir / "run.db").unlink()
+        if not options.smoke:  # warm-up: bytecode caches, the OS's file cache
+            measure(plain_dir, "-p", "no:crucible")
+            measure(crucible_dir, *store, "--crucible-output=out")
+            (crucible_dir / "run.db").unlink()
         for _ in range(options.rounds):
             plain.append(measure(plain_dir, "-p", "no:crucible"))
             bare.append(measure(crucible_dir, *store, "--crucible-report=none"))

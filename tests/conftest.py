@@ -8,6 +8,8 @@ import pandas  # noqa: F401 - imported once here: pytester's in-process runs mus
 import pytest
 import scipy.stats  # noqa: F401 - C extensions that cannot be loaded twice in one process
 
+from e2e_support import SLOW_E2E
+
 
 @pytest.fixture
 def calls_file(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -15,3 +17,10 @@ def calls_file(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Pa
     path = pytester.path / "calls.log"
     monkeypatch.setenv("CRUCIBLE_CALLS", str(path))
     return path
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: marks e2e_support.SLOW_E2E slow
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("[", 1)[0] in SLOW_E2E:
+            item.add_marker(pytest.mark.slow)

@@ -55,7 +55,31 @@ async def test_demo(condition, item, trial):
     trial.record(correct=answer == item.expected, length=len(answer))
 """
 
-XDIST = [pytest.param([], id="n0"), pytest.param(["-n", "2"], id="n2")]
+# End-to-end tests that cost the most in one process (20-60 s each on 2 busy cores, mostly
+# several pytester runs each with its session-end analysis), left out of the quick subset
+# (-m "not slow"); every parameter of a listed function. The -n 2 variants are marked in
+# XDIST, other slow tests where they are defined; tests/conftest.py marks these.
+SLOW_E2E = {
+    "tests/solvers/test_e2e_experiment.py::test_editing_a_chain_reruns_its_condition_alone",
+    "tests/solvers/test_e2e_experiment.py::test_chains_run_as_conditions",
+    "tests/test_e2e_bad_input.py::test_crucible_set_reaches_the_trial_and_the_run",
+    "tests/test_e2e_bad_input.py::test_metric_problems_fail_the_trial_with_a_message",
+    "tests/test_e2e_recovery.py::test_circuit_breaker_stops_the_run_cleanly_and_resume_finishes_it",
+    "tests/test_e2e_recovery.py::test_retry_failed_says_what_is_wrong_with_its_arguments",
+    "tests/test_e2e_resume.py::test_editing_one_condition_reruns_that_condition_alone",
+    "tests/test_e2e_resume.py::test_killed_run_resumes_without_rerunning_finished_trials",
+    "tests/test_e2e_resume.py::test_resume_a_given_run_by_id",
+    "tests/test_e2e_run.py::test_n0_and_n2_store_the_same_rows",
+    "tests/test_e2e_seeds.py::test_seeds_are_the_same_in_every_process_and_across_a_resume",
+}
+
+# Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
+# worker processes per pytester run, several times the n0 variant's cost; the quick subset
+# (-m "not slow") checks the behaviour in one process, the full suite in both.
+XDIST = [
+    pytest.param([], id="n0"),
+    pytest.param(["-n", "2"], id="n2", marks=pytest.mark.slow),
+]
 
 
 def read_calls(path: Path) -> list[str]:

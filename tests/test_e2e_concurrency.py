@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -251,22 +253,130 @@ def test_ctrl_c_stores_what_finished_and_the_run_resumes(
 
 def test_a_second_ctrl_c_stops_at_once(pytester: pytest.Pytester, calls_file: Path) -> None:
     """Items i0 and i1 answer at once, the rest take 30 s: the first Ctrl-C waits for the
-    running trials (up to the grace period), the second ends the wait."""
+    running trials (up to the grace period of 10 s), the second ends the wait. The second is
+    sent once the run says it waits (on a busy machine pytest may still be formatting the
+    first interrupt a second later, and a Ctrl-C then would not reach the wait)."""
     write(pytester, ASYNC_TRIAL)
     db = pytester.path / ".crucible" / "crucible.db"
     process = _start(pytester, slow_from=2)
+    lines: list[bytes] = []
+    waiting = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if b"crucible: waiting up to" in line:
+                waiting.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         _wait_for_trials(db, 4, timeout=60)
         os.killpg(process.pid, signal.SIGINT)
-        time.sleep(1.0)
+        assert waiting.wait(timeout=60), b"".join(lines).decode()[-2000:]
         assert process.poll() is None, "the first Ctrl-C waits for the running trials"
         os.killpg(process.pid, signal.SIGINT)
         started = time.monotonic()
-        output, _ = process.communicate(timeout=30)
+        process.wait(timeout=60)
+        reader.join(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert time.monotonic() - started < 5, output.decode()[-2000:]
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, output.decode()[-2000:]
+    output = b"".join(lines).decode()[-2000:]
+    # without the second Ctrl-C the wait would last its 10 s
+    assert time.monotonic() - started < 8, output
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert query(pytester, "SELECT status FROM runs")[0]["status"] == "interrupted"
     assert len(trial_rows(pytester)) == 4
+
+
+# A trial started ahead prints exactly while pytest is between two phases of another item
+# (after i0's call phase, while its report is logged), forced with events rather than luck:
+# i0's trial ends only once i2's is waiting; the hook that logs i0's call report lets i2
+# print and waits until it has. (With 16 items, i0 to i3 are one xdist group under -n 2,
+# so i0 and i2 run in one process.)
+BETWEEN_PHASES = """
+import asyncio, sys, threading
+import pytest_crucible as crucible
+
+EVENTS = {name: threading.Event() for name in ("waiting", "print_now", "printed")}
+
+def echo(text):
+    return text
+
+route = crucible.Experiment(
+    name="route",
+    dataset=[{"id": f"i{n}", "input": f"i{n}"} for n in range(16)],
+    conditions={"echo": echo},
+    repeat=1,
+    concurrency=4,
+)
+
+def _print():
+    print("printed by i2")
+    print("complained by i2", file=sys.stderr)
+    EVENTS["printed"].set()
+
+@route.trial
+FUNCTION_DEF
+"""
+BETWEEN_ASYNC = """async def test_route(condition, item, trial):
+    if item.id == "i0":
+        await asyncio.to_thread(EVENTS["waiting"].wait, 120)
+    if item.id == "i2":
+        EVENTS["waiting"].set()
+        await asyncio.to_thread(EVENTS["print_now"].wait, 120)
+        _print()
+    trial.record(ok=await condition(item.input) == item.input)
+"""
+BETWEEN_SYNC = """def test_route(condition, item, trial):
+    if item.id == "i0":
+        EVENTS["waiting"].wait(120)
+    if item.id == "i2":
+        EVENTS["waiting"].set()
+        EVENTS["print_now"].wait(120)
+        _print()
+    trial.record(ok=condition(item.input) == item.input)
+"""
+BETWEEN_CONFTEST = """
+import json, sys
+
+CONTROLLER = []
+
+def pytest_configure(config):
+    CONTROLLER.append(not hasattr(config, "workerinput"))
+
+def pytest_runtest_logreport(report):
+    if CONTROLLER[-1]:
+        with open("sections.jsonl", "a") as f:
+            f.write(json.dumps([report.nodeid, report.when, report.sections]) + "\\n")
+    events = getattr(sys.modules.get("test_route"), "EVENTS", None)
+    if events is not None and report.when == "call" and "-i0-" in report.nodeid:
+        events["print_now"].set()
+        events["printed"].wait(120)
+"""
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+@pytest.mark.parametrize("function", [BETWEEN_ASYNC, BETWEEN_SYNC], ids=["async", "sync"])
+def test_output_printed_between_phases_goes_to_its_own_trial(
+    pytester: pytest.Pytester, xdist: list[str], function: str
+) -> None:
+    pytester.makepyfile(test_route=BETWEEN_PHASES.replace("FUNCTION_DEF", function))
+    pytester.makeconftest(BETWEEN_CONFTEST)
+    result = pytester.runpytest("--crucible", "--crucible-report=none", *xdist)
+    result.assert_outcomes(passed=16)
+    assert "by i2" not in result.stdout.str() + result.stderr.str()  # not on the terminal
+    found: dict[str, list[tuple[str, str]]] = {}
+    for line in (pytester.path / "sections.jsonl").read_text().splitlines():
+        nodeid, when, sections = json.loads(line)
+        for title, text in sections:  # a report repeats the sections of earlier phases
+            if "by i2" in text and title.endswith(when):
+                found.setdefault(nodeid.split("[")[1], []).append((title, text))
+    assert found == {
+        "echo-i2-r0]": [
+            ("Captured stdout call", "printed by i2\n"),
+            ("Captured stderr call", "complained by i2\n"),
+        ]
+    }, found

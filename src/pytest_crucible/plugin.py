@@ -6,7 +6,7 @@ is imported only when a run has experiments (`--crucible`, or a trial function c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -148,6 +148,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run nothing: print each experiment's trials, tokens, cost and time",
     )
     parser.addini("crucible_store", "path of the SQLite results store", default="")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    # runs around pytest's capture plugin, before capture starts: see _stdio.py
+    if getattr(early_config.known_args_namespace, "crucible", False):
+        from ._stdio import install_below_capture
+
+        install_below_capture(early_config)
+    return (yield)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -135,7 +135,7 @@ def test_parallel_tool_calls_run_concurrently_and_answer_in_order() -> None:
     started = asyncio.Event()
 
     async def first() -> str:
-        await asyncio.wait_for(started.wait(), timeout=5)  # needs `second` to run meanwhile
+        await asyncio.wait_for(started.wait(), timeout=60)  # needs `second` to run meanwhile
         return "first done"
 
     async def second() -> dict[str, int]:

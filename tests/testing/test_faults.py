@@ -88,7 +88,8 @@ def test_timeout_holds_the_request_past_the_client_timeout(client: httpx.Client)
     finally:
         started = time.perf_counter()
         server.stop()
-    assert time.perf_counter() - started < 2.0  # a held request does not delay the stop
+    # a held request (30 s) does not delay the stop; generous for a loaded machine
+    assert time.perf_counter() - started < 10.0
 
 
 def test_timeout_then_answer_or_drop(client: httpx.Client):

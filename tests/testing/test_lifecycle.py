@@ -35,8 +35,9 @@ def test_start_and_stop_are_fast_and_leak_nothing():
             stopping = time.perf_counter()
             server.stop()
             stop_time = time.perf_counter() - stopping
-        assert start_time < 0.5
-        assert stop_time < 0.5
+        # milliseconds when quiet; generous for a loaded machine, still no multi-second waits
+        assert start_time < 2.0
+        assert stop_time < 2.0
         assert not server.running
     assert set(threading.enumerate()) == threads
     assert open_fds() == fds
@@ -72,7 +73,8 @@ def test_128_concurrent_requests_with_200ms_latency():
         stats = server.stats()
     assert {r.status_code for r in responses} == {200}
     assert len({r.json()["choices"][0]["message"]["content"] for r in responses}) == 128
-    assert elapsed < 1.5, f"128 calls at 0.2 s latency took {elapsed:.2f} s"
+    # one at a time would take 25.6 s; the concurrency itself is max_in_flight's to show
+    assert elapsed < 6.0, f"128 calls at 0.2 s latency took {elapsed:.2f} s"
     assert stats["max_in_flight"] >= 100
     assert stats["requests"] == 128
     assert stats["in_flight"] == 0

@@ -1,13 +1,16 @@
 """`print()` of trials that run ahead of their items goes to their own report.
 
 pytest captures output per item by pointing `sys.stdout` / `sys.stderr` at the item's
-capture. A trial started ahead (prefetch.py) that prints would land in whichever item is
-being captured at that moment. While a concurrent item's call phase runs, the session puts a
-router in front of the capture: text written inside a concurrent trial (known from the
-context, see runner.CURRENT_TRIAL) is kept for that trial and added to its own report as
-"Captured stdout call"; everything else goes through. While trials started ahead are
-pending, `RoutedPhases` does the same in the set-up and teardown phases of the items in
-between (a trial that printed during another item's teardown landed in that item's report).
+capture while a phase runs, and back at the stream it found when capture started between
+phases. A trial started ahead (prefetch.py) that prints would land in whichever item is
+being captured at that moment, or on the terminal between phases. The router keeps text
+written inside a concurrent trial (known from the context, see runner.CURRENT_TRIAL) for that
+trial; it is added to the trial's own report as "Captured stdout call". Everything else goes
+through. It sits at two places (_stdio.py):
+- below pytest's capture, from before capture starts to the end of the run: the stream
+  capture puts back between phases is routed, so a print between phases is kept;
+- in front of the capture of each phase while trials started ahead may run (`RoutedPhases`),
+  and in the call phase of a concurrent item (the session installs it there).
 Output written at the file-descriptor level (C extensions, subprocesses) cannot be routed
 this way.
 """
@@ -17,48 +20,58 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Generator
-from typing import Any, TextIO
+from typing import TextIO
 
 import pytest
 
+from .._stdio import BOTTOM_KEY, RoutedStream
 from ..runner import CURRENT_TRIAL
 from ..trial import Trial
 
 __all__ = ["OutputRouter", "RoutedPhases"]
 
 
-class _Stream:
-    def __init__(self, router: OutputRouter, name: str, target: TextIO) -> None:
-        self._router = router
-        self._name = name
-        self._target = target
-
-    def write(self, text: str) -> int:
-        trial = CURRENT_TRIAL.get()
-        if trial is not None and trial.concurrent:
-            self._router.keep(trial, self._name, text)
-            return len(text)
-        return self._target.write(text)
-
-    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, ...
-        return getattr(self._target, name)
-
-
 class OutputRouter:
     def __init__(self) -> None:
         self._kept: dict[int, dict[str, list[str]]] = {}
         self._lock = threading.Lock()
-        self._saved: tuple[TextIO, TextIO] | None = None
+        # what install() replaced and what it put there, innermost last
+        self._saved: list[tuple[TextIO, TextIO, TextIO, TextIO]] = []
+        self._wrappers: dict[str, RoutedStream] = {}
+
+    def route(self, stream: str, text: str) -> bool:
+        """Keep `text` when a concurrent trial wrote it; False: write it through."""
+        trial = CURRENT_TRIAL.get()
+        if trial is None or not trial.concurrent:
+            return False
+        self.keep(trial, stream, text)
+        return True
 
     def install(self) -> None:
-        self._saved = (sys.stdout, sys.stderr)
-        sys.stdout = _Stream(self, "stdout", sys.stdout)
-        sys.stderr = _Stream(self, "stderr", sys.stderr)
+        """Route the current sys.stdout / sys.stderr (nests; undo with uninstall())."""
+        out, err = sys.stdout, sys.stderr
+        routed_out, routed_err = self._wrap("stdout", out), self._wrap("stderr", err)
+        self._saved.append((out, err, routed_out, routed_err))  # type: ignore[arg-type]
+        sys.stdout, sys.stderr = routed_out, routed_err
 
     def uninstall(self) -> None:
-        if self._saved is not None:
-            sys.stdout, sys.stderr = self._saved
-            self._saved = None
+        if not self._saved:
+            return
+        out, err, routed_out, routed_err = self._saved.pop()
+        # a stream replaced since (capsys, the test itself) is theirs to put back
+        if sys.stdout is routed_out:
+            sys.stdout = out
+        if sys.stderr is routed_err:
+            sys.stderr = err
+
+    def _wrap(self, name: str, target: TextIO) -> RoutedStream:
+        if isinstance(target, RoutedStream) and target.route == self.route:
+            return target
+        # the capture file is the same object for every phase: wrap it once
+        wrapper = self._wrappers.get(name)
+        if wrapper is None or wrapper.target is not target:
+            wrapper = self._wrappers[name] = RoutedStream(name, target, self.route)
+        return wrapper
 
     def keep(self, trial: Trial, stream: str, text: str) -> None:
         with self._lock:
@@ -72,16 +85,31 @@ class OutputRouter:
 
 
 class RoutedPhases:
-    """A plugin: the router in front of pytest's capture in set-up and teardown too, while
-    `pending()` says trials started ahead may be running. (trylast: these wrappers run
-    inside the capture plugin's, so the stream they wrap is the phase's capture.)"""
+    """A plugin: the router below pytest's capture for the whole session, and in front of
+    it in each phase while `pending()` says trials started ahead may be running. (trylast:
+    these wrappers run inside the capture plugin's, so the stream they wrap is the phase's
+    capture.)"""
 
     def __init__(self, router: OutputRouter, pending: Callable[[], bool]) -> None:
         self._router = router
         self._pending = pending
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        bottom = session.config.stash.get(BOTTOM_KEY, None)
+        if bottom is not None:  # installed by the plugin before capture started
+            bottom.set_route(self._router.route)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        bottom = config.stash.get(BOTTOM_KEY, None)
+        if bottom is not None:
+            bottom.set_route(None)
+
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        return (yield from self._routed())
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         return (yield from self._routed())
 
     @pytest.hookimpl(wrapper=True, trylast=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -162,8 +163,17 @@ class Prefetcher:
         for started in pending:
             if started.gate.cancel():
                 started.future.cancel()
+        running = [started.future for started in pending if not started.future.done()]
+        if running and grace > 0:
+            # said before the wait (and the tests wait for it to send the second Ctrl-C)
+            print(
+                f"\ncrucible: waiting up to {grace:g} s for {len(running)} running trial(s) "
+                "to finish; Ctrl-C again to stop at once",
+                file=sys.stderr,
+                flush=True,
+            )
         # a KeyboardInterrupt (a second Ctrl-C) ends the wait; the caller stops again at 0
-        wait([started.future for started in pending], timeout=grace)
+        wait(running, timeout=grace)
         finished = []
         for started in pending:
             if not started.future.done():

@@ -1,0 +1,81 @@
+"""Every script in benchmarks/ runs at a tiny size and prints its figures, so none of them
+rots. Not timed: what a benchmark measures is never asserted (the machine may be slow)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+# script -> (its smoke arguments, lines its output must have: the figures it exists for)
+SMOKE: dict[str, tuple[list[str], list[str]]] = {
+    "overhead.py": (
+        ["--smoke"],
+        [r"^wall time \(s\)\s+[\d.]+\s+[\d.]+\s+[\d.]+x\s+[\d.]+\s+[\d.]+x$"],
+    ),
+    "throughput.py": (
+        ["--smoke"],
+        [
+            r"vs plain pytest",
+            r"^crucible\s+16\s+4\s.*\d+\.\dx",
+            r"^crucible -n 2\s+16\s+8\s.*\d+\.\dx",
+            r"^no-op: crucible\s+16\s+32\s.*\d+\.\dx",
+            # the inspect-ai cases run where its venv exists, else a note says why not
+            r"^(inspect-ai \(no sample log\)\s+16|note: inspect-ai cases left out)",
+        ],
+    ),
+    "transport.py": (
+        ["--calls", "20", "--concurrency", "4", "--latency", "0.01"],
+        [
+            r"ideal/wall",
+            r"^httpx \(httpcore\)\s+4\s+20\s.*\s0$",  # 0 failed
+            r"^httpx-aiohttp\s+4\s+20\s.*\s0$",
+        ],
+    ),
+    "reports.py": (
+        ["--trials", "100", "--no-browser"],
+        [r"^setup: 100 trials stored", r"^result: all formats [\d.]+ s .*report\.html"],
+    ),
+    "analysis.py": (
+        ["--items", "30"],
+        [r"^300 trials, 3 metrics, 135 comparisons: load from the store [\d.]+ s, with the"],
+    ),
+}
+SLOW = {"overhead.py", "throughput.py"}  # several pytest processes each
+
+
+def test_every_benchmark_script_has_a_smoke_run() -> None:
+    scripts = {path.name for path in BENCHMARKS.glob("*.py") if not path.name.startswith("_")}
+    assert scripts == set(SMOKE)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [pytest.param(name, marks=[pytest.mark.slow] if name in SLOW else []) for name in SMOKE],
+)
+def test_benchmark_runs_at_a_tiny_size(script: str, tmp_path: Path) -> None:
+    args, expected = SMOKE[script]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST_", "COV_"))  # this run's xdist worker, addopts
+    }
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,  # a hang, not a slow machine
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    for pattern in expected:
+        assert re.search(pattern, done.stdout, re.MULTILINE), (pattern, output[-4000:])
