@@ -50,8 +50,9 @@ class Store:
     """Read and write runs, trials and logs in one SQLite file."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, verify: bool = False) -> None:
-        """`verify`: refuse a damaged store before writing anything (SQLite's quick_check,
-        about a millisecond per thousand trials; a run checks, its writer thread need not)."""
+        """`verify`: refuse a damaged store before writing anything (SQLite's quick_check:
+        about 20 ms for a 7 MB store of 10,000 trials, once per run; the run's writer
+        thread, opening the store after it, need not check again)."""
         self.path = Path(path)
         self.readonly = readonly
         self._verify = verify
