@@ -8,6 +8,7 @@ deterministic order (pytest-xdist aborts when workers collect differently).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,8 +45,26 @@ class TrialSpec:
 
     @property
     def test_id(self) -> str:
-        """The pytest parameter id, e.g. `few_shot-France-r2`."""
-        return f"{self.condition}-{self.item.id}-r{self.repeat}"
+        """The pytest parameter id, e.g. `few_shot-France-r2` (the item id in its safe form,
+        `node_safe`; the store and the reports keep the full id)."""
+        return f"{self.condition}-{node_safe(self.item.id)}-r{self.repeat}"
+
+
+_SAFE_ID = re.compile(r"[\w.\-]+")
+_UNSAFE_RUN = re.compile(r"[^\w.\-]+")
+
+
+def node_safe(item_id: str) -> str:
+    """An item id as it may appear in a node id: unchanged when made of letters, digits and
+    `-_.`; else those characters (the first 40), `~` and 8 hex digits of the id's SHA-256.
+
+    pytest-html writes test ids into its page unescaped, so `<img onerror=...>` as an item
+    id would run in a reviewer's browser. The hash keeps ids that sanitise alike apart, and
+    `~`, never in an unchanged id, keeps them apart from those."""
+    if _SAFE_ID.fullmatch(item_id):
+        return item_id
+    readable = _UNSAFE_RUN.sub("_", item_id).strip("_")[:40]
+    return f"{readable}~{hashlib.sha256(item_id.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ is imported only when a run has experiments (`--crucible`, or a trial function c
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +126,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--crucible-concurrency",
         metavar="N",
-        type=int,
+        type=_concurrency,
         default=None,
         help="trials in flight per process (default: each experiment's concurrency=, else 1)",
     )
@@ -158,6 +159,21 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
 
         install_below_capture(early_config)
     return (yield)
+
+
+def _concurrency(text: str) -> int:
+    """The value of --crucible-concurrency (argparse turns the error into pytest's usage
+    error, exit status 4, naming the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the number of trials in flight per process, an integer >= 1 "
+            "(1 runs trials one at a time)"
+        )
+    return value
 
 
 def pytest_configure(config: pytest.Config) -> None:

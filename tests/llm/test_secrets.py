@@ -125,3 +125,48 @@ def test_reprs_name_the_variable_not_the_key() -> None:
         assert backend.api_key_env is not None
         assert backend.api_key_env in repr(backend)
     assert "no key" in repr(OpenAICompatibleBackend("http://127.0.0.1:1/v1", api_key_env=None))
+
+
+HEADERS = {
+    "Authorization": f"Bearer {KEY}",
+    "Proxy-Authorization": "Basic dXNlcjpwYXNzd29yZA==",
+    "x-api-key": "xk-0123456789",
+    "api-key": "ak-0123456789",
+    "X-Session-Token": "tok-0123456789",
+    "X-Trace": "trace-0123456789",  # not a credential: quoted as it is
+}
+
+
+@pytest.mark.parametrize("api", sorted(BACKENDS))
+def test_credentials_in_default_headers_and_the_url_are_masked(
+    server: MockModelServer, logs: pytest.LogCaptureFixture, api: str
+) -> None:
+    secrets = [KEY, "dXNlcjpwYXNzd29yZA==", "xk-0123456789", "ak-0123456789", "qk-0123456789"]
+    secrets.append("tok-0123456789")
+    echo = " ".join(secrets) + " trace-0123456789"
+    server.set_faults([Fault(status=404, message=echo, times=None)])
+    base = server.base_url if api == "openai" else server.url
+    backend = type(BACKENDS[api](server))(
+        f"{base}?key=qk-0123456789&beta=true",
+        **({"api_key_env": None} if api == "openai" else {}),  # Anthropic needs its own key
+        default_headers=HEADERS,
+        retry=POLICY,
+        timeout=1.0,
+    )
+    with backend, pytest.raises(ModelCallError) as raised:
+        backend.chat("mock-model", "hi")
+    text = "".join(traceback.format_exception(raised.value)) + repr(vars(raised.value))
+    for secret in secrets:
+        assert secret not in text + repr(backend) + logs.text
+    assert "trace-0123456789" in text and "beta=true" in text
+    assert "key=[REDACTED]" in raised.value.url
+    sent = {k.lower(): v for k, v in server.request_log()[-1]["headers"].items()}
+    assert sent["api-key"] == "ak-0123456789"  # sent, only not recorded
+
+
+def test_short_header_values_are_not_masked_in_answers() -> None:
+    from pytest_crucible.llm._wire import credentials, join_url, redact
+
+    assert credentials({"api-key": "test"}, "http://h/v1?key=1") == ()
+    assert redact("a test answer", credentials({"api-key": "test"}, "")) == "a test answer"
+    assert join_url("http://h/v1/?key=K", "chat") == "http://h/v1/chat?key=K"

@@ -20,7 +20,9 @@ What each failure becomes (a retried `RetryableFailure`, or a `ModelCallError` a
 is decided in `_failures.py`; this module raises it.
 
 API keys are read from the environment variable named by `api_key_env` at call time, go into
-request headers and nowhere else; text quoted from a response has the key masked out.
+request headers and nowhere else; text quoted from a response has the key masked out, and so
+do the credentials of `default_headers` and of the URL's query (`_wire.credentials`), which
+errors and reprs quote masked (`_wire.redact_url`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,17 @@ import pydantic
 from ..errors import ConfigError
 from ._failures import Failures, recorder
 from ._http import AsyncTransport, ClientPool, default_timeout, make_limits, make_timeout
-from ._wire import BadResponse, Parsed, Prompt, build_request, excerpt, first_line, redact
+from ._wire import (
+    BadResponse,
+    Parsed,
+    Prompt,
+    build_request,
+    credentials,
+    excerpt,
+    first_line,
+    redact,
+    redact_url,
+)
 from .context import current_call_context
 from .errors import (
     FailedAttempt,
@@ -69,8 +81,9 @@ def _seeded(request: ModelRequest, context: Any) -> ModelRequest:
 
 @dataclass(frozen=True)
 class _Call:
-    """One call being made: the request as sent and the secret to keep out of messages
-    (the `Call` that `Failures` takes)."""
+    """One call being made: the request as sent and the secrets to keep out of messages
+    (the `Call` that `Failures` takes): `secret` is the environment key, `hidden` every
+    credential the call sends (that key too)."""
 
     request: ModelRequest
     url: str
@@ -78,6 +91,7 @@ class _Call:
     # repr=False: pytest prints a failing frame's arguments, and CI keeps that output
     headers: dict[str, str] = field(repr=False)
     secret: str | None = field(repr=False)
+    hidden: tuple[str, ...] = field(repr=False)
     limiter: RateLimiter | None
     tokens: int  # the estimate the limiter charges (0 without a limiter)
     started: float  # perf_counter() when the call began (ModelResponse.duration_s)
@@ -125,6 +139,7 @@ class HTTPBackend:
             async_client=async_client,
         )
         self.url = self._endpoint()
+        self._hidden = credentials(self._default_headers, self.url)
         self._limiters = build_limiters(rate_limit)
 
     # -- what a concrete backend provides ----------------------------------------------------
@@ -245,7 +260,7 @@ class HTTPBackend:
 
     def __repr__(self) -> str:
         key = "no key" if self.api_key_env is None else f"api_key_env={self.api_key_env!r}"
-        return f"{type(self).__name__}({self.base_url!r}, {key})"
+        return f"{type(self).__name__}({redact_url(self.base_url)!r}, {key})"
 
     # -- one call ----------------------------------------------------------------------------
 
@@ -322,7 +337,10 @@ class HTTPBackend:
         headers.update(self._auth_headers(key))
         limiter = self.rate_limiter(request.model) if self._limiters is not None else None
         tokens = estimate_tokens(request) if limiter is not None else 0
-        return _Call(request, self.url, body, headers, key, limiter, tokens, time.perf_counter())
+        hidden = self._hidden if key is None else (key, *self._hidden)
+        return _Call(
+            request, self.url, body, headers, key, hidden, limiter, tokens, time.perf_counter()
+        )
 
     @contextmanager
     def _settled(self, call: _Call, permit: Permit | None) -> Iterator[None]:
@@ -387,7 +405,7 @@ class HTTPBackend:
         attempts: int,
         history: list[FailedAttempt],
     ) -> ModelResponse:
-        text = redact(answer.content.decode("utf-8", errors="replace"), call.secret)
+        text = redact(answer.content.decode("utf-8", errors="replace"), call.hidden)
         try:
             data = json.loads(text)
         except ValueError:
@@ -432,8 +450,8 @@ class HTTPBackend:
         """What this backend's errors say about it, as its attributes are now."""
         return Failures(
             backend=self.name,
-            url=self.url,
-            base_url=self.base_url,
+            url=redact_url(self.url),
+            base_url=redact_url(self.base_url),
             api_key_env=self.api_key_env,
             key_description=self.key_description,
             timeout=self.timeout,

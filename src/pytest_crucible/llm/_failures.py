@@ -38,7 +38,8 @@ E = TypeVar("E", bound=ModelCallError)
 
 
 class Call(Protocol):
-    """What the errors of one call need of it: the request, where it went, the key to mask."""
+    """What the errors of one call need of it: the request, where it went (`url`, quoted
+    only as `Failures.url`, masked), its environment key and every credential to mask."""
 
     @property
     def request(self) -> ModelRequest: ...
@@ -48,6 +49,9 @@ class Call(Protocol):
 
     @property
     def secret(self) -> str | None: ...
+
+    @property
+    def hidden(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class Failures:
             within = "(no limit set)" if limit is None else f"no answer within {limit:g} s"
             return RetryableFailure(f"{which} timeout: {within}")
         if isinstance(exc, httpx.TransportError | aiohttp.ClientError | OSError):
-            text = redact(str(cause), call.secret) or "no detail"
+            text = redact(str(cause), call.hidden) or "no detail"
             return RetryableFailure(f"connection error: {type(cause).__name__}: {text}")
         return exc  # not a network failure: a bug to see as it is
 
@@ -123,7 +127,7 @@ class Failures:
         """A non-2xx answer as a retryable failure (a status the policy retries) or a
         permanent error."""
         status = answer.status_code
-        detail = api_message(answer, call.secret)
+        detail = api_message(answer, call.hidden)
         if status in self.policy.retry_statuses:
             return RetryableFailure(
                 f"HTTP {status}: {detail}",
@@ -172,6 +176,11 @@ class Failures:
     def _status_hint(self, status: int, call: Call) -> str:
         env = self.api_key_env
         if status == 401:
+            if env is None and call.hidden:
+                return (
+                    "the credentials this backend sends (in default_headers or base_url's "
+                    "query) were rejected: check that they are valid and current"
+                )
             if env is None:
                 return (
                     "this backend sends no API key (api_key_env=None): pass api_key_env= the "
@@ -189,7 +198,7 @@ class Failures:
         if status == 404:
             return (
                 f"check the model name {call.request.model!r} and base_url={self.base_url!r} "
-                f"(the request went to {call.url})"
+                f"(the request went to {self.url})"
             )
         if status == 413:
             return "the request is too large: shorten the prompt or the conversation"

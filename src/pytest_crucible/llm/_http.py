@@ -14,12 +14,15 @@ owned by a parked async generator whose `finally` closes it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncGenerator
 from typing import Literal
 
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
+
+from ._wire import redact_url
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -36,6 +39,22 @@ AsyncTransport = Literal["aiohttp", "httpx"]
 _CLOSE_TIMEOUT_S = 10.0
 _CLOSING: set[asyncio.Task[None]] = set()  # closes scheduled from sync code inside a loop
 
+
+class _MaskedUrls(logging.Filter):
+    """httpx logs each request's URL at INFO ("HTTP Request: POST https://...?key=..."):
+    mask its credentials before a handler (pytest's log capture, a trial's log) sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, httpx.URL) for arg in record.args
+        ):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_MaskedUrls())
 
 DEFAULT_TIMEOUT_S = 60.0
 # base_url -> seconds: servers of this process that need a longer timeout than an API (the

@@ -6,7 +6,8 @@ parser returns or raises, tool-call arguments, request building, and the text of
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,13 @@ __all__ = [
     "Prompt",
     "api_message",
     "build_request",
+    "credentials",
     "excerpt",
     "first_line",
+    "join_url",
     "parse_arguments",
     "redact",
+    "redact_url",
     "timeout_phase",
 ]
 
@@ -98,9 +102,9 @@ def parse_arguments(name: str, arguments: Any) -> dict[str, Any]:
     return value
 
 
-def api_message(answer: httpx.Response, secret: str | None) -> str:
+def api_message(answer: httpx.Response, secrets: str | Iterable[str] | None) -> str:
     """The error message an API put in its error body, or the start of the body."""
-    text = redact(answer.content.decode("utf-8", errors="replace"), secret)
+    text = redact(answer.content.decode("utf-8", errors="replace"), secrets)
     try:
         data = json.loads(text)
     except ValueError:
@@ -113,8 +117,66 @@ def api_message(answer: httpx.Response, secret: str | None) -> str:
     return repr(excerpt(text)) if text.strip() else "(empty body)"
 
 
-def redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, REDACTED) if secret and secret in text else text
+def redact(text: str, secrets: str | Iterable[str] | None) -> str:
+    """`text` with every one of `secrets` (a key, or the `credentials` of a call) masked."""
+    if not secrets:
+        return text
+    for secret in (secrets,) if isinstance(secrets, str) else secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+# Header and query parameter names that carry credentials: Authorization,
+# Proxy-Authorization, x-api-key, api-key, x-goog-api-key, access_token, key, Cookie...
+_CREDENTIAL_NAME = re.compile(r"auth|key|token|secret|passw|cookie|signature|credential", re.I)
+_QUERY_PAIR = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", re.I)
+# Shorter values are not masked in free text (answers, error bodies): replacing every "test"
+# or "1" in a model's answer would corrupt results, and no real credential is that short.
+MIN_SECRET = 8
+
+
+def credentials(headers: Mapping[str, str], url: str) -> tuple[str, ...]:
+    """The credential values a backend sends besides its environment key: credential-bearing
+    headers (and the token after a scheme, "Bearer sk-..."), credential query parameters and
+    a password in the URL. Texts quoted from a call mask them (`redact`)."""
+    values: list[str] = []
+    for name, value in headers.items():
+        if _CREDENTIAL_NAME.search(name):
+            values.append(value.strip())
+            values.extend(value.split()[1:])  # "Bearer sk-..." -> "sk-..." (servers quote it)
+    values.extend(value for name, value in _query_pairs(url) if _CREDENTIAL_NAME.search(name))
+    if (found := _USERINFO.match(url)) is not None:
+        values.append(url[len(found.group(1)) + 1 : found.end() - 1])
+    unique = dict.fromkeys(v for v in values if len(v) >= MIN_SECRET)
+    return tuple(sorted(unique, key=len, reverse=True))  # longest first: "Bearer x" before x
+
+
+def _query_pairs(url: str) -> list[tuple[str, str]]:
+    query = url.partition("?")[2]
+    return [(m.group(2), m.group(3)) for m in _QUERY_PAIR.finditer("?" + query)] if query else []
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be quoted: credential query values and a password masked."""
+    url = _USERINFO.sub(rf"\1:{REDACTED}@", url)
+    if "?" not in url:
+        return url
+    base, _, query = url.partition("?")
+
+    def mask(found: re.Match[str]) -> str:
+        sep, name, value = found.groups()
+        return f"{sep}{name}={REDACTED if _CREDENTIAL_NAME.search(name) else value}"
+
+    return base + _QUERY_PAIR.sub(mask, "?" + query)
+
+
+def join_url(base: str, path: str) -> str:
+    """`base` + "/" + `path`, the path going before a query ("...v1?key=K" + "chat" is
+    "...v1/chat?key=K", as APIs that take the key in the query expect)."""
+    root, mark, query = base.partition("?")
+    return f"{root.rstrip('/')}/{path}{mark}{query}"
 
 
 def excerpt(text: str) -> str:

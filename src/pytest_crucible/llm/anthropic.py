@@ -26,7 +26,7 @@ import httpx
 
 from ._backend import HTTPBackend
 from ._http import AsyncTransport
-from ._wire import BadResponse, Parsed, parse_arguments
+from ._wire import BadResponse, Parsed, join_url, parse_arguments
 from .pricing import PriceTable
 from .ratelimit import RateLimitSpec
 from .retry import RetryPolicy
@@ -86,9 +86,9 @@ class AnthropicBackend(HTTPBackend):
         )
 
     def _endpoint(self) -> str:
-        if self.base_url.endswith("/v1"):
-            return f"{self.base_url}/messages"
-        return f"{self.base_url}/v1/messages"
+        if self.base_url.partition("?")[0].rstrip("/").endswith("/v1"):
+            return join_url(self.base_url, "messages")
+        return join_url(self.base_url, "v1/messages")
 
     def _auth_headers(self, key: str | None) -> dict[str, str]:
         headers = {"anthropic-version": self.anthropic_version}

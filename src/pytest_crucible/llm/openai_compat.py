@@ -22,7 +22,7 @@ import httpx
 
 from ._backend import HTTPBackend
 from ._http import AsyncTransport
-from ._wire import BadResponse, Parsed, parse_arguments
+from ._wire import BadResponse, Parsed, join_url, parse_arguments
 from .pricing import PriceTable
 from .ratelimit import RateLimitSpec
 from .retry import RetryPolicy
@@ -79,7 +79,7 @@ class OpenAICompatibleBackend(HTTPBackend):
         )
 
     def _endpoint(self) -> str:
-        return f"{self.base_url}/chat/completions"
+        return join_url(self.base_url, "chat/completions")
 
     def _auth_headers(self, key: str | None) -> dict[str, str]:
         return {} if key is None else {"authorization": f"Bearer {key}"}

@@ -139,7 +139,7 @@ class CrucibleSession:
         option = self.config.getoption
         try:
             overrides = parse_overrides(option("crucible_set") or [])
-            self.store = Store(self._store_path())
+            self.store = Store(self._store_path(), verify=True)
             resume = resolve_resume(self.store, option("crucible_resume"))
             retry = option("crucible_retry_failed")
             if retry is not None:
