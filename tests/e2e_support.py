@@ -64,7 +64,7 @@ SLOW_E2E = {
     "tests/solvers/test_e2e_experiment.py::test_chains_run_as_conditions",
     "tests/test_e2e_bad_input.py::test_crucible_set_reaches_the_trial_and_the_run",
     "tests/test_e2e_bad_input.py::test_metric_problems_fail_the_trial_with_a_message",
-    "tests/test_e2e_recovery.py::test_circuit_breaker_stops_the_run_cleanly_and_resume_finishes_it",
+    "tests/test_e2e_recovery.py::test_circuit_breaker_stops_its_experiment_cleanly_and_resume_finishes_it",
     "tests/test_e2e_recovery.py::test_retry_failed_says_what_is_wrong_with_its_arguments",
     "tests/test_e2e_resume.py::test_editing_one_condition_reruns_that_condition_alone",
     "tests/test_e2e_resume.py::test_killed_run_resumes_without_rerunning_finished_trials",

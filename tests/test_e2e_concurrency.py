@@ -221,7 +221,14 @@ def _start(pytester: pytest.Pytester, *args: str, slow_from: int = 1000) -> subp
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, as a terminal's Ctrl-C would reach
+        # a terminal's pytest starts with Ctrl-C enabled; a disposition this test process
+        # inherited (SIGINT ignored: Python then installs no KeyboardInterrupt) must not leak
+        preexec_fn=_ctrl_c_enabled,
     )
+
+
+def _ctrl_c_enabled() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("xdist", XDIST)
