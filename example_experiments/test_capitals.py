@@ -19,6 +19,9 @@ import pytest_crucible as crucible
 from pytest_crucible.llm import LocalServer, achat
 
 DATA = Path(__file__).parent / "data" / "capitals.jsonl"
+# At the helpers' default of 32, a quarter of the terse answers were cut (the run warns
+# about it) and scored wrong; at 128 a few still are: the small model sometimes loops.
+MAX_TOKENS = 128
 
 
 async def terse(model: LocalServer, question: str, *, temperature: float, seed: int) -> str:
@@ -29,6 +32,7 @@ async def terse(model: LocalServer, question: str, *, temperature: float, seed: 
         terse_messages(question),
         temperature=temperature,
         seed=seed,
+        max_tokens=MAX_TOKENS,
     )
 
 
@@ -40,6 +44,7 @@ async def few_shot(model: LocalServer, question: str, *, temperature: float, see
         few_shot_messages(question),
         temperature=temperature,
         seed=seed,
+        max_tokens=MAX_TOKENS,
     )
 
 
