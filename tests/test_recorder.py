@@ -30,7 +30,7 @@ def test_first_result_opens_the_run_and_finish_sets_status(tmp_path: Path) -> No
     assert json.loads(store.query("SELECT environment FROM runs")[0][0]) == {"python": "3"}
 
 
-def test_a_result_the_store_refuses_goes_to_the_rescue_file(
+def test_a_result_the_store_refuses_goes_to_the_journal_and_is_imported_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = Store(tmp_path / "s.db")
@@ -41,13 +41,18 @@ def test_a_result_the_store_refuses_goes_to_the_rescue_file(
     def refuse(*args: object) -> None:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(recorder.writer.store, "record_trials", refuse)
-    monkeypatch.setattr(recorder.writer.store, "record_trial", refuse)
-    recorder.record(_payload("b", "y", None))
-    recorder.writer.flush()
-    rescued = [json.loads(line) for line in recorder.writer.rescue_path.read_text().splitlines()]
-    assert [r["trial"]["key"] for r in rescued] == ["by"]
+    with monkeypatch.context() as patch:
+        patch.setattr(recorder.writer.store, "record_trials", refuse)
+        patch.setattr(recorder.writer.store, "record_trial", refuse)
+        recorder.record(_payload("b", "y", None))
+        recorder.writer.flush()
+    journalled = [json.loads(line) for line in recorder.journal.path.read_text().splitlines()]
+    assert [r["trial"]["key"] for r in journalled if "trial" in r] == ["by"]
     assert "disk full; the result was saved to" in recorder.warnings[0]
+    (outcome,) = recorder.finish(interrupted=False, crashed=False)
+    assert outcome.stored == 2  # imported at the end, once the store takes it again
+    assert not recorder.journal.path.exists()
+    assert any("imported 1 finished trial(s)" in w for w in recorder.warnings)
 
 
 def test_resumed_run_that_ran_nothing_is_finished_with_its_reuse_count(tmp_path: Path) -> None:
