@@ -267,7 +267,9 @@ def _refused_then_imported(
         timeout=240,
     )
     output = run.stdout + run.stderr
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output[-3000:]
     assert "attempt to write a readonly database" in output, output[-3000:]
+    assert "finished trials are not in the store yet" in output and "import" in output
     assert "crucible.db.journals" in output and "Traceback" not in output, output[-3000:]
     assert len(read_calls(calls)) == 12
     writable()

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import CrucibleError
+from .journal import import_journals, journal_folder
 from .store import DEFAULT_STORE, Store
 
 __all__ = ["AWAIT_ARGUMENTS", "main"]
@@ -109,8 +110,6 @@ def _await_arguments() -> int:
 
 def _import(path: str) -> int:
     """Import the journals of the store (`journal.py`); exit 1 when some stay unimported."""
-    from .journal import import_journals
-
     store = Store(path, readonly=not Path(path).exists())  # a missing store: say so
     try:
         imported = import_journals(store)
@@ -124,8 +123,6 @@ def _import(path: str) -> int:
 
 def _import_quietly(store: Store) -> None:
     """Before an analysis: store what waits in journals, said on stderr."""
-    from .journal import import_journals
-
     imported = import_journals(store)
     if imported.message():
         print(f"crucible: {imported.message()}", file=sys.stderr)
@@ -133,6 +130,13 @@ def _import_quietly(store: Store) -> None:
 
 def _runs(path: str, experiment: str | None) -> int:
     store = Store(path, readonly=True)
+    waiting = journal_folder(store.path)
+    if any(waiting.glob("*.jsonl")):
+        print(
+            f"crucible: finished trials wait in journals ({waiting}); "
+            f"`crucible --store {path} import` stores them",
+            file=sys.stderr,
+        )
     try:
         for run in store.runs(experiment):
             print(

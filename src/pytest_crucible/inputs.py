@@ -8,6 +8,7 @@ every worker through `workerinput`. Without xdist the single process uses the sa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -72,7 +73,7 @@ class SessionInputs:
         target = self.resume.get(experiment)
         if target is not None:
             return target.run_id
-        return hashlib.sha256(f"{self.session}/{experiment}".encode()).hexdigest()[:8]
+        return _derived_run_id(self.session, experiment)
 
     def seed_for(self, experiment: str) -> int:
         """The seed of an experiment that declares none: its resumed run's, else the session's."""
@@ -109,6 +110,11 @@ class SessionInputs:
             },
             session=data["session"],
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _derived_run_id(session: str, experiment: str) -> str:
+    return hashlib.sha256(f"{session}/{experiment}".encode()).hexdigest()[:8]
 
 
 def resolve_resume(

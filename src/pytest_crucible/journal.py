@@ -142,29 +142,34 @@ class JournalImport:
         return f"imported {self.total} finished trial(s) from journals of earlier sessions: {runs}"
 
 
-def import_journals(store: Store, *, skip: Path | None = None) -> JournalImport:
-    """Import every journal of `store` that no live process holds (and not `skip`, this
-    process's own), then delete it. A journal the store refuses stays for a later import."""
+def import_journals(store: Store) -> JournalImport:
+    """Import every journal of `store` that no live process holds, then delete it. A
+    journal the store refuses stays for a later import."""
     summary = JournalImport()
     folder = journal_folder(store.path)
     if not folder.is_dir():
         return summary
     for path in sorted(folder.glob("*.jsonl")):
-        if path == skip:
+        try:
+            added = _import_journal(store, path)
+        except Exception as exc:  # StoreError, OSError, text the store cannot take: keep it
+            summary.kept.append(f"{path}: {exc}")
             continue
-        with _taken(path) as file:
-            if file is None:
-                continue  # its process is alive: it imports it itself at its session's end
-            try:
-                for run_id, count in _import_file(store, file).items():
-                    summary.added[run_id] = summary.added.get(run_id, 0) + count
-            except StoreError as exc:
-                summary.kept.append(f"{path}: {exc}")
-                continue
-            if fcntl is not None:
-                path.unlink()
+        for run_id, count in (added or {}).items():
+            summary.added[run_id] = summary.added.get(run_id, 0) + count
     _remove_if_empty(folder)
     return summary
+
+
+def _import_journal(store: Store, path: Path) -> dict[str, int] | None:
+    """Import one journal and delete it; None when its owner still lives."""
+    with _taken(path) as file:
+        if file is None:
+            return None  # its process imports it itself at its session's end
+        added = _import_file(store, file)
+        if fcntl is not None:
+            path.unlink()
+        return added
 
 
 @contextmanager
@@ -193,9 +198,12 @@ def _import_file(store: Store, file: IO[str]) -> dict[str, int]:
             headers[record["run_id"]] = record["header"]
         elif "trial" in record:
             trials.append((record["run_id"], record["trial"], record.get("worker", "journal")))
-    for run_id, header in headers.items():
-        if store.run(run_id) is None:
-            store.create_run(header, {}, run_id=run_id, status="interrupted")
+    for run_id in dict.fromkeys(run_id for run_id, _, _ in trials):
+        if store.run(run_id) is not None:
+            continue
+        if run_id not in headers:  # cannot happen: a run's first line carries its header
+            raise StoreError(f"its run {run_id} is not in the store, nor its header")
+        store.create_run(headers[run_id], {}, run_id=run_id, status="interrupted")
     return store.import_trials(trials)
 
 

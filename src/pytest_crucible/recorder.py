@@ -68,6 +68,7 @@ class Recorder:
         self.started = time.monotonic()
         self.journal = Journal(store.path)  # this process's: trials the store refused
         self.writer = TrialWriter(store.path, self.warnings.append, self.journal)
+        self.unstored: list[str] = []  # why journalled trials could not be stored at the end
 
     def record(self, payload: Mapping[str, Any]) -> None:
         """Store one trial result (and open its run if this is the experiment's first)."""
@@ -145,7 +146,7 @@ class Recorder:
             outcome.reused = collected.get(outcome.experiment, 0) if outcome.resumed else 0
             if crashed:
                 outcome.status = "failed"
-            elif outcome.stored >= total and not interrupted:
+            elif info is not None and outcome.stored >= total and not interrupted:
                 outcome.status = "completed"
             else:
                 outcome.status = "interrupted"
@@ -164,11 +165,14 @@ class Recorder:
         message = imported.message()
         if message:
             self.warnings.append(message)
-        for reason in imported.kept:
-            self.warnings.append(
-                f"journalled trials could not be stored yet ({reason}); they stay in "
-                f"{journal_folder(self.store.path)}: once the store can be written, "
-                "`crucible import` or the next `pytest --crucible` stores them"
+        if imported.kept:
+            self.unstored = imported.kept
+            runs = " ".join(f"--crucible-resume={o.run_id}" for o in self.runs.values())
+            self.errors.append(
+                f"finished trials are not in the store yet: they wait in "
+                f"{journal_folder(self.store.path)} ({imported.kept[0]}). Once the store can "
+                f"be written, `crucible --store {self.store.path} import` stores them, as does "
+                f"the next run (`pytest --crucible {runs}` continues this one)"
             )
 
     def progress_line(self, total: int | None) -> str:

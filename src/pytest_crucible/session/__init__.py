@@ -613,8 +613,9 @@ class CrucibleSession:
         code = self.recorder.review(self.finish_arguments)
         report_gates(self.config, self.recorder.gate_results())
         session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
-        if self.recorder.store_full is not None and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.INTERRUPTED  # stopped early: not a success
+        unstored = self.recorder.store_full is not None or self.recorder.unstored
+        if unstored and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED  # not all in the store: no success
         self._after_experiments()
 
     def _after_experiments(self) -> None:
