@@ -614,8 +614,10 @@ class CrucibleSession:
         report_gates(self.config, self.recorder.gate_results())
         session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
         unstored = self.recorder.store_full is not None or self.recorder.unstored
-        if unstored and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.INTERRUPTED  # not all in the store: no success
+        # not all in the store: no success, and not a usage error (the analysis could not
+        # save to a full store either)
+        if unstored and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.USAGE_ERROR):
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
         self._after_experiments()
 
     def _after_experiments(self) -> None:
