@@ -172,10 +172,12 @@ def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 90.0)
 
 
 @pytest.mark.parametrize(
-    ("xdist", "concurrency", "processes"),
+    ("xdist", "concurrency", "processes", "edited"),
     [
-        pytest.param([], "16", 1, id="n0-c16"),
-        pytest.param(["-n", "2"], "8", 2, id="n2-c8", marks=pytest.mark.slow),
+        pytest.param([], "16", 1, False, id="n0-c16"),
+        pytest.param(["-n", "2"], "8", 2, False, id="n2-c8"),
+        # the condition edited before the resume: its journalled trials are not reused
+        pytest.param([], "16", 1, True, id="n0-c16-edited"),
     ],
 )
 def test_trials_finished_ahead_of_their_items_survive_a_kill(
@@ -184,6 +186,7 @@ def test_trials_finished_ahead_of_their_items_survive_a_kill(
     xdist: list[str],
     concurrency: str,
     processes: int,
+    edited: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytester.makepyfile(test_held=HELD_BACK)
