@@ -104,12 +104,12 @@ class Journal:
             self._sync()
 
     def _sync(self) -> None:
-        with self._lock:
-            if self._file is None:
-                return
-            # the lines are written; a failed fsync risks them only on a power cut
-            with suppress(OSError):
-                os.fsync(self._file.fileno())
+        # without the lock: appends go on during the fsync; `close` closes the file only
+        # once this thread has ended. A failed fsync risks the lines only on a power cut.
+        file = self._file
+        if file is not None:
+            with suppress(OSError, ValueError):
+                os.fsync(file.fileno())
 
     def close(self) -> None:
         """Sync and unlock the journal: an importer may take it from here on."""
