@@ -94,6 +94,10 @@ SLOW_E2E = {
     "tests/test_e2e_concurrency.py::test_a_second_ctrl_c_stops_at_once",
     "tests/test_e2e_hostile_ids.py::test_hostile_item_ids_run_no_script_in_pytest_html",
     "tests/test_e2e_secrets.py::test_keys_in_headers_and_urls_are_recorded_nowhere",
+    # several pytest processes each (a run, then its resume): 7-12 s on a quiet machine
+    "tests/test_e2e_durability.py::test_a_full_disk_stops_the_run_says_so_and_the_run_resumes",
+    "tests/test_e2e_durability.py::test_trials_finished_ahead_of_their_items_survive_a_kill",
+    "tests/test_e2e_durability.py::test_results_a_read_only_store_refuses_are_journalled_and_imported_once",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_crucible import StoreError
+from pytest_crucible.errors import StoreFullError
 from pytest_crucible.inputs import ResumeTarget
 from pytest_crucible.recorder import Recorder
 from pytest_crucible.store import Store
@@ -30,7 +33,7 @@ def test_first_result_opens_the_run_and_finish_sets_status(tmp_path: Path) -> No
     assert json.loads(store.query("SELECT environment FROM runs")[0][0]) == {"python": "3"}
 
 
-def test_a_result_the_store_refuses_goes_to_the_rescue_file(
+def test_a_result_the_store_refuses_goes_to_the_journal_and_is_imported_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = Store(tmp_path / "s.db")
@@ -41,13 +44,18 @@ def test_a_result_the_store_refuses_goes_to_the_rescue_file(
     def refuse(*args: object) -> None:
         raise StoreError("disk full")
 
-    monkeypatch.setattr(recorder.writer.store, "record_trials", refuse)
-    monkeypatch.setattr(recorder.writer.store, "record_trial", refuse)
-    recorder.record(_payload("b", "y", None))
-    recorder.writer.flush()
-    rescued = [json.loads(line) for line in recorder.writer.rescue_path.read_text().splitlines()]
-    assert [r["trial"]["key"] for r in rescued] == ["by"]
+    with monkeypatch.context() as patch:
+        patch.setattr(recorder.writer.store, "record_trials", refuse)
+        patch.setattr(recorder.writer.store, "record_trial", refuse)
+        recorder.record(_payload("b", "y", None))
+        recorder.writer.flush()
+    journalled = [json.loads(line) for line in recorder.journal.path.read_text().splitlines()]
+    assert [r["trial"]["key"] for r in journalled if "trial" in r] == ["by"]
     assert "disk full; the result was saved to" in recorder.warnings[0]
+    (outcome,) = recorder.finish(interrupted=False, crashed=False)
+    assert outcome.stored == 2  # imported at the end, once the store takes it again
+    assert not recorder.journal.path.exists()
+    assert any("imported 1 finished trial(s)" in w for w in recorder.warnings)
 
 
 def test_resumed_run_that_ran_nothing_is_finished_with_its_reuse_count(tmp_path: Path) -> None:
@@ -62,3 +70,37 @@ def test_resumed_run_that_ran_nothing_is_finished_with_its_reuse_count(tmp_path:
     (outcome,) = recorder.finish(interrupted=False, crashed=False, collected={"caps": 4})
     assert (outcome.status, outcome.reused, outcome.resumed) == ("completed", 4, True)
     assert store.run(run_id).sessions == 2  # a session that ran nothing still counts
+
+
+def test_the_writer_survives_a_full_disk_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Store and journal both refuse (a full disk): the writer thread lives on, flush
+    returns, `store_full` says why, and a later result is handled too."""
+    store = Store(tmp_path / "s.db")
+    recorder = Recorder(store, {}, dict)
+
+    def refuse(*args: object) -> None:
+        raise StoreFullError("cannot write to the store: the disk is full")
+
+    def no_space(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(recorder.writer.store, "record_trials", refuse)
+    monkeypatch.setattr(recorder.writer.store, "record_trial", refuse)
+    monkeypatch.setattr(recorder.journal, "append", no_space)
+    recorder.record(_payload("a", "x", HEADER))
+    _flush_within(recorder, 30)
+    recorder.record(_payload("b", "x", None))
+    _flush_within(recorder, 30)
+    assert "the disk is full" in str(recorder.store_full)
+    assert "a-x-r0 is lost" in recorder.warnings[0] and "No space left" in recorder.warnings[0]
+    recorder.writer.close()
+    assert "in all 2 results could be saved neither" in recorder.warnings[-1]
+
+
+def _flush_within(recorder: Recorder, seconds: float) -> None:
+    flushing = threading.Thread(target=recorder.writer.flush, daemon=True)
+    flushing.start()
+    flushing.join(seconds)
+    assert not flushing.is_alive(), "flush waits for a writer that will never answer"

@@ -5,6 +5,7 @@ crucible analyse RUN_ID [RUN_ID ...] [--store PATH] [--json-lines] [--gate EXPR 
     [--compare REF] [--margin METRIC=M ...] [--strict] [--save-baseline NAME]
     [--gate-summary FILE] [--reports DIR --formats html,md,tex,ipynb]
 crucible report RUN_ID [--store PATH] [--output DIR] [--formats html,md,tex,ipynb]
+crucible import [--store PATH]
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import CrucibleError
+from .journal import import_journals, journal_folder
 from .store import DEFAULT_STORE, Store
 
 __all__ = ["AWAIT_ARGUMENTS", "main"]
@@ -70,8 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="html,md,tex,ipynb",
         help="comma-separated: html, md, tex, ipynb, all or none (exports are always written)",
     )
+    commands.add_parser(
+        "import",
+        help="store the finished trials that wait in journals (killed runs, refused writes)",
+    )
     options = parser.parse_args(argv)
     try:
+        if options.command == "import":
+            return _import(options.store)
         if options.command == "runs":
             return _runs(options.store, options.experiment)
         if options.command == "report":
@@ -99,8 +108,35 @@ def _await_arguments() -> int:
     return main(json.loads(line))
 
 
+def _import(path: str) -> int:
+    """Import the journals of the store (`journal.py`); exit 1 when some stay unimported."""
+    store = Store(path, readonly=not Path(path).exists())  # a missing store: say so
+    try:
+        imported = import_journals(store)
+    finally:
+        store.close()
+    print(f"crucible: {imported.message() or 'no finished trial waited in a journal'}")
+    for reason in imported.kept:
+        print(f"crucible: not imported: {reason}", file=sys.stderr)
+    return 1 if imported.kept else 0
+
+
+def _import_quietly(store: Store) -> None:
+    """Before an analysis: store what waits in journals, said on stderr."""
+    imported = import_journals(store)
+    if imported.message():
+        print(f"crucible: {imported.message()}", file=sys.stderr)
+
+
 def _runs(path: str, experiment: str | None) -> int:
     store = Store(path, readonly=True)
+    waiting = journal_folder(store.path)
+    if any(waiting.glob("*.jsonl")):
+        print(
+            f"crucible: finished trials wait in journals ({waiting}); "
+            f"`crucible --store {path} import` stores them",
+            file=sys.stderr,
+        )
     try:
         for run in store.runs(experiment):
             print(
@@ -114,7 +150,6 @@ def _runs(path: str, experiment: str | None) -> int:
 
 def _analyse(options: argparse.Namespace) -> int:
     """Analyse runs (and decide gates, write reports); exit 1 when a gate failed."""
-    from pathlib import Path
 
     from .gating import GateSettings, parse_margins
     from .review import review_run
@@ -129,6 +164,7 @@ def _analyse(options: argparse.Namespace) -> int:
     store = Store(options.store)
     failed = False
     try:
+        _import_quietly(store)
         # every run's declared gates are decided; `EXPERIMENT:EXPR` gates name these
         experiments = tuple(dict.fromkeys(_experiment_of(store, r) for r in options.run_ids))
         settings = GateSettings(
@@ -169,7 +205,6 @@ def _experiment_of(store: Store, run_id: str) -> str:
 
 
 def _report(path: str, run_id: str, output: str | None, formats: str) -> int:
-    from pathlib import Path
 
     from .reports import default_output_dir, parse_formats, write_reports
 

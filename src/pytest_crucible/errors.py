@@ -15,6 +15,7 @@ __all__ = [
     "ResumeError",
     "StatsError",
     "StoreError",
+    "StoreFullError",
 ]
 
 
@@ -40,6 +41,10 @@ class MetricError(CrucibleError):
 
 class StoreError(CrucibleError):
     """The results store cannot be opened or written (corrupt, locked, newer schema)."""
+
+
+class StoreFullError(StoreError):
+    """The store cannot be written: its disk is full (or a file size limit was reached)."""
 
 
 class ResumeError(CrucibleError):

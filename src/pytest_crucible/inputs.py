@@ -8,6 +8,8 @@ every worker through `workerinput`. Without xdist the single process uses the sa
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import secrets
 from collections.abc import Mapping
@@ -46,6 +48,7 @@ class SessionInputs:
     seed_override: int | None = None
     overrides: tuple[tuple[str | None, str, str], ...] = ()
     resume: Mapping[str, ResumeTarget] = field(default_factory=dict)
+    session: str = ""  # names this session's new runs (`run_id_for`)
 
     @classmethod
     def new(
@@ -60,7 +63,17 @@ class SessionInputs:
             seed_override=seed_override,
             overrides=tuple(overrides),
             resume=dict(resume),
+            session=secrets.token_hex(8),
         )
+
+    def run_id_for(self, experiment: str) -> str:
+        """The id of the run an experiment's trials go to: the resumed run's, else one
+        derived from the session, so that every process (xdist workers too) names it in
+        its journal before the controller has created it."""
+        target = self.resume.get(experiment)
+        if target is not None:
+            return target.run_id
+        return _derived_run_id(self.session, experiment)
 
     def seed_for(self, experiment: str) -> int:
         """The seed of an experiment that declares none: its resumed run's, else the session's."""
@@ -95,7 +108,13 @@ class SessionInputs:
                 )
                 for name, t in data["resume"].items()
             },
+            session=data["session"],
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _derived_run_id(session: str, experiment: str) -> str:
+    return hashlib.sha256(f"{session}/{experiment}".encode()).hexdigest()[:8]
 
 
 def resolve_resume(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from typing import Any
 from .cli import AWAIT_ARGUMENTS
 from .errors import StoreError
 from .inputs import ResumeTarget
+from .journal import Journal, JournalImport, import_journals, journal_folder
 from .store import Store
 from .writer import TrialWriter
 
@@ -50,9 +52,11 @@ class Recorder:
         store: Store,
         resume: Mapping[str, ResumeTarget],
         environment: Callable[[], Mapping[str, Any]],
+        run_id_for: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
         self.resume = resume
+        self._run_id_for = run_id_for or (lambda experiment: secrets.token_hex(4))
         self._environment = environment
         self._env_cache: Mapping[str, Any] | None = None
         self.runs: dict[str, RunOutcome] = {}
@@ -62,7 +66,9 @@ class Recorder:
         self.done = 0
         self.failed = 0
         self.started = time.monotonic()
-        self.writer = TrialWriter(store.path, self.warnings.append)
+        self.journal = Journal(store.path)  # this process's: trials the store refused
+        self.writer = TrialWriter(store.path, self.warnings.append, self.journal)
+        self.unstored: list[str] = []  # why journalled trials could not be stored at the end
 
     def record(self, payload: Mapping[str, Any]) -> None:
         """Store one trial result (and open its run if this is the experiment's first)."""
@@ -86,14 +92,23 @@ class Recorder:
         if header is None:  # a process always sends the header with its first result
             raise StoreError(f"experiment {experiment}: a result arrived before its header")
         target = self.resume.get(experiment)
-        if target is not None:
-            self.store.resume_run(target.run_id, header)
-            run_id = target.run_id
-        else:
-            run_id = self.store.create_run(header, self.environment)
+        run_id = target.run_id if target is not None else self._run_id_for(experiment)
+        self.writer.open_run(run_id, header)
+        try:
+            if target is not None:
+                self.store.resume_run(run_id, header)
+            else:
+                self.store.create_run(header, self.environment, run_id=run_id)
+        except StoreError as exc:  # its results go to the journal, with the run's header
+            self.warnings.append(f"experiment {experiment}: could not open run {run_id}: {exc}")
         outcome = RunOutcome(experiment, run_id, header, resumed=target is not None)
         self.runs[experiment] = outcome
         return outcome
+
+    @property
+    def store_full(self) -> StoreError | None:
+        """Why no more results can be stored (the disk is full), once it is so."""
+        return self.writer.full
 
     @property
     def environment(self) -> Mapping[str, Any]:
@@ -116,6 +131,8 @@ class Recorder:
         ran nothing now is finished too, and counts the session, when its experiment was
         collected. stopped: experiments stopped early (a breaker, an abort): interrupted."""
         self.writer.close()
+        self.journal.close()
+        self.import_journals()
         collected = collected or {}
         for name, target in self.resume.items():
             if name not in self.runs and name in collected:
@@ -129,7 +146,7 @@ class Recorder:
             outcome.reused = collected.get(outcome.experiment, 0) if outcome.resumed else 0
             if crashed:
                 outcome.status = "failed"
-            elif outcome.stored >= total and not interrupted:
+            elif info is not None and outcome.stored >= total and not interrupted:
                 outcome.status = "completed"
             else:
                 outcome.status = "interrupted"
@@ -137,6 +154,26 @@ class Recorder:
                 outcome.status = "interrupted"
             self.store.finish_run(outcome.run_id, outcome.status)
         return list(self.runs.values())
+
+    def import_journals(self) -> None:
+        """Store the journalled trials the store lacks: those of this session (trials whose
+        report never came, results the store refused) and of killed sessions."""
+        try:
+            imported = import_journals(self.store)
+        except (StoreError, OSError) as exc:
+            imported = JournalImport(kept=[str(exc)])
+        message = imported.message()
+        if message:
+            self.warnings.append(message)
+        if imported.kept:
+            self.unstored = imported.kept
+            runs = " ".join(f"--crucible-resume={o.run_id}" for o in self.runs.values())
+            self.errors.append(
+                f"finished trials are not in the store yet: they wait in "
+                f"{journal_folder(self.store.path)} ({imported.kept[0]}). Once the store can "
+                f"be written, `crucible --store {self.store.path} import` stores them, as does "
+                f"the next run (`pytest --crucible {runs}` continues this one)"
+            )
 
     def progress_line(self, total: int | None) -> str:
         elapsed = time.monotonic() - self.started

@@ -20,13 +20,16 @@ from typing import Any
 
 from ._rows import dump, insert_rows, table_rows, utc_now
 from ._schema import DDL, MIGRATIONS, SCHEMA_VERSION
-from .errors import StoreError
+from .errors import StoreError, StoreFullError
 
 __all__ = ["DEFAULT_STORE", "RunInfo", "Store", "utc_now"]
 
 DEFAULT_STORE = Path(".crucible") / "crucible.db"
 DEFAULT_BASELINES_DIR = Path(".crucible") / "baselines"  # portable baseline files, to commit
 _BUSY_TIMEOUT_MS = 5000
+# what SQLite says when the disk is full (SQLITE_FULL), or a write fails (EFBIG: a file size
+# limit; other I/O errors, rarer, get the same advice)
+_WRITE_REFUSED = ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,16 @@ class Store:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def create_run(self, header: Mapping[str, Any], environment: Mapping[str, Any]) -> str:
-        run_id = secrets.token_hex(4)
+    def create_run(
+        self,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        status: str = "running",
+    ) -> str:
+        """A new run (`run_id`: chosen by the session, so that its journals name it too)."""
+        run_id = run_id or secrets.token_hex(4)
         now = utc_now()
         git = environment.get("git") or {}
         with self._write():
@@ -127,10 +138,11 @@ class Store:
             self._conn.execute(
                 "INSERT INTO runs(run_id, experiment, status, fingerprint, dataset_fingerprint,"
                 " seed, config, header, environment, git_commit, git_dirty, total_trials,"
-                " started_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     header["name"],
+                    status,
                     header["fingerprint"],
                     header["dataset_fingerprint"],
                     header["seed"],
@@ -241,6 +253,42 @@ class Store:
             for statement, rows in tables:
                 insert_rows(self._conn, statement, rows)
 
+    def import_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> dict[str, int]:
+        """Store the (run_id, result, worker) that the store lacks, in one transaction: a
+        trial already stored wins, a trial of an unknown run is left out. Returns the count
+        added per run."""
+        if not batch:
+            return {}
+        named = sorted({run_id for run_id, _, _ in batch})
+        marks = ", ".join("?" * len(named))
+        with self._write():
+            runs = {
+                row[0]
+                for row in self._conn.execute(
+                    f"SELECT run_id FROM runs WHERE run_id IN ({marks})", named
+                )
+            }
+            stored = {
+                (row[0], row[1], row[2], row[3])
+                for row in self._conn.execute(
+                    "SELECT run_id, condition, item_id, repeat FROM trials"
+                    f" WHERE run_id IN ({marks})",
+                    named,
+                )
+            }
+            missing: list[tuple[str, Mapping[str, Any], str]] = []
+            for run_id, result, worker in batch:
+                place = (run_id, result["condition"], result["item_id"], result["repeat"])
+                if run_id in runs and place not in stored:
+                    stored.add(place)
+                    missing.append((run_id, result, worker))
+            for statement, rows in table_rows(missing):
+                insert_rows(self._conn, statement, rows)
+        added: dict[str, int] = {}
+        for run_id, _, _ in missing:
+            added[run_id] = added.get(run_id, 0) + 1
+        return added
+
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Run a read-only query (used by loaders and reports)."""
         return self._conn.execute(sql, args).fetchall()
@@ -265,10 +313,11 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a COMMIT that failed (a full disk) leaves it open
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _make_folder(path: Path) -> None:
@@ -323,5 +372,11 @@ def _explain(exc: sqlite3.DatabaseError, path: Path) -> StoreError:
             f"store {path} is not a readable SQLite database ({message}); nothing was written "
             f"to it. Move it aside (mv {path} {path}.bad) to start a new store, or point "
             "--crucible-store at another file"
+        )
+    if getattr(exc, "sqlite_errorname", "") in _WRITE_REFUSED:
+        return StoreFullError(
+            f"cannot write to the store {path}: the disk is full, or a file size limit was "
+            f"reached ({message}); free space on {path.parent}, or move the store elsewhere "
+            "with --crucible-store PATH"
         )
     return StoreError(f"store {path}: {message}")

@@ -226,12 +226,19 @@ class Trial:
         return [n for n in self._declared if n not in self.metrics and n not in optional]
 
     def result(
-        self, *, status: str, error: dict[str, Any] | None = None, with_item: bool = True
+        self,
+        *,
+        status: str,
+        error: dict[str, Any] | None = None,
+        with_item: bool = True,
+        note_warnings: bool = True,
     ) -> dict[str, Any]:
         """The JSON-safe record of this trial that goes to the store. The item's content is
-        left out (None) when this process already sent it with another trial."""
+        left out (None) when this process already sent it with another trial.
+        `note_warnings`: add what could not be kept as JSON to the trial's warnings."""
         outputs = self.outputs[0] if len(self.outputs) == 1 else (self.outputs or None)
         spec = self.spec
+        warnings = self.warnings if note_warnings else list(self.warnings)
         return {
             "experiment": spec.experiment,
             "key": spec.key,
@@ -239,16 +246,16 @@ class Trial:
             "item_id": spec.item.id,
             "repeat": spec.repeat,
             "cluster": spec.item.cluster,
-            "item": json_safe(spec.item.to_dict(), self.warnings) if with_item else None,
+            "item": json_safe(spec.item.to_dict(), warnings) if with_item else None,
             "status": status,
             "metrics": dict(self.metrics),
-            "output": json_safe(outputs, self.warnings, what="output"),
+            "output": json_safe(outputs, warnings, what="output"),
             "error": error or self.error,
             "calls": self.calls,
             "latency_s": self.latency_s,
             "logs": self.logs,
             "artifacts": self.artifacts,
-            "warnings": self.warnings,
+            "warnings": warnings,
             "recovery": self.recovery.to_dict(),
             "started_at": self.started_at,
             "ended_at": time.time(),

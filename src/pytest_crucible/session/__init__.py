@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from ..environment import capture_environment
 from ..errors import ConfigError, CrucibleError, ExperimentError
 from ..experiment import Experiment, Plan
 from ..inputs import SessionInputs, resolve_resume
+from ..journal import Journal, JournalImport, import_journals
 from ..recorder import Recorder
 from ..recovery import TrialSkipped
 from ..runner import (
@@ -47,7 +49,7 @@ from .lifecycle import TrialHooks, after_experiment, before_experiment, find_exp
 from .lookahead import Lookahead, assign_groups
 from .output import OutputRouter, RoutedPhases
 from .payload import TrialPayloads
-from .prefetch import Prefetcher
+from .prefetch import Prefetcher, Started
 from .recovery import RunGuard, StopSignal
 from .selection import (
     USAGE_REPORT,
@@ -91,8 +93,15 @@ class CrucibleSession:
             warn=self._warn,
         )
         self.prefetcher = Prefetcher(
-            self.loop, self._make_active, self.lookahead.upcoming, self._may_start
+            self.loop,
+            self._make_active,
+            self.lookahead.upcoming,
+            self._may_start,
+            on_finished=self._journal_finished,
         )
+        self.journal: Journal | None = None  # this process's (`_journal_finished`)
+        self._journal_failed = False
+        self.imported = JournalImport()
         self._direct: dict[Any, tuple[str, ...]] = {}
         self._command_line_gates: list[str] = list(config.getoption("crucible_gate"))
         self._usage_problems: list[str] = []
@@ -118,6 +127,7 @@ class CrucibleSession:
         else:
             workerinput = config.workerinput  # type: ignore[attr-defined]
             self.inputs = SessionInputs.from_json(workerinput["crucible"])
+            self.journal = Journal(Path(workerinput["crucible_store"]))
             self.calls = CallSetup(
                 config,
                 store_path=Path(workerinput["crucible_store"]),
@@ -140,6 +150,7 @@ class CrucibleSession:
         try:
             overrides = parse_overrides(option("crucible_set") or [])
             self.store = Store(self._store_path(), verify=True)
+            self.imported = import_journals(self.store)  # before resume reads what is done
             resume = resolve_resume(self.store, option("crucible_resume"))
             retry = option("crucible_retry_failed")
             if retry is not None:
@@ -154,16 +165,20 @@ class CrucibleSession:
             self.finish_arguments = finish_arguments(self.config, self.store)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
+        inputs = SessionInputs.new(
+            seed_override=option("crucible_seed"), overrides=overrides, resume=resume
+        )
         root = self.config.rootpath
-        self.recorder = Recorder(self.store, resume, lambda: capture_environment(root))
+        self.recorder = Recorder(
+            self.store, resume, lambda: capture_environment(root), inputs.run_id_for
+        )
+        self.journal = self.recorder.journal
         if getattr(self.config.option, "htmlpath", None):  # pytest-html is writing a report
             from .html import HtmlHooks
 
             hooks = HtmlHooks(self.recorder.summaries)
             self.config.pluginmanager.register(hooks, "crucible-html")
-        return SessionInputs.new(
-            seed_override=option("crucible_seed"), overrides=overrides, resume=resume
-        )
+        return inputs
 
     def _store_path(self) -> Path:
         given = self.config.getoption("crucible_store") or self.config.getini("crucible_store")
@@ -196,6 +211,9 @@ class CrucibleSession:
 
     def pytest_report_header(self) -> list[str]:
         lines = [f"crucible: store {self.store.path}"] if self.controller else []
+        for text in (self.imported.message(), *self.imported.kept) if self.controller else ():
+            if text:
+                lines.append(f"crucible: {text}")
         for name, target in self.inputs.resume.items():
             if target.only is not None:
                 lines.append(
@@ -351,6 +369,27 @@ class CrucibleSession:
         bound = BoundCondition(condition, trial, self.loop, awaited=awaited, hooks=hooks)
         return ActiveTrial(trial, bound, spec.item)
 
+    def _journal_finished(self, started: Started) -> None:
+        """Journal a trial started ahead as soon as it ends (on the loop's thread): its item
+        may report it much later, or never (a kill -9), and only then is it stored."""
+        if self.journal is None or self._journal_failed:
+            return
+        try:
+            result = self.payloads.for_journal(started)
+            if result is None:
+                return
+            run_id = self.inputs.run_id_for(result["experiment"])
+            header = None
+            if not self.journal.has_header(run_id):
+                header = self.plans[result["experiment"]].header()
+            self.journal.append(run_id, header, result, self.worker_id)
+        except Exception as exc:  # the report still brings the result: warn, go on
+            self._journal_failed = True
+            self._warn(
+                f"could not journal finished trials ({type(exc).__name__}: {exc}); they are "
+                "stored when their items report, and a kill before that loses them"
+            )
+
     def _may_start(self, item: pytest.Item) -> bool:
         return self._skip_reason(item) is None
 
@@ -466,7 +505,27 @@ class CrucibleSession:
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
         self._guard(payload)
+        if self.recorder.store_full is not None:
+            self._stop_for_full_store()
         self._show_progress()
+
+    def _stop_for_full_store(self) -> None:
+        """The disk is full: start no more trials (their results could not be kept); what
+        is stored stays, and the run is resumable once there is space."""
+        assert self.recorder is not None and self.guard is not None
+        full = self.recorder.store_full
+        if self.session is None or self.session.shouldstop or full is None:
+            return
+        runs = " ".join(f"--crucible-resume={o.run_id}" for o in self.recorder.runs.values())
+        message = (
+            f"{full}. No new trials are started; the trials already stored are kept. "
+            f"Once there is space, continue the run with `pytest --crucible {runs}`"
+        )
+        self.recorder.errors.append(message)
+        self.session.shouldstop = "crucible: the store's disk is full"
+        for experiment in self.recorder.runs:
+            with suppress(OSError):  # no room for the stop file either: workers go on
+                self.guard.stop(experiment, "the store's disk is full")
 
     def _guard(self, payload: dict[str, Any]) -> None:
         """Dead-letter a trial that failed for good; stop the run when a breaker trips or a
@@ -516,6 +575,8 @@ class CrucibleSession:
         unreported = self._stop_prefetched()
         self.calls.close()
         if not self.controller:
+            if self.journal is not None:
+                self.journal.close()  # unlocked: the controller imports what it lacks
             output = self.config.workeroutput  # type: ignore[attr-defined]
             output["crucible_unreported"] = unreported
             output["crucible_estimates"] = self.calls.estimates
@@ -552,6 +613,11 @@ class CrucibleSession:
         code = self.recorder.review(self.finish_arguments)
         report_gates(self.config, self.recorder.gate_results())
         session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
+        unstored = self.recorder.store_full is not None or self.recorder.unstored
+        # not all in the store: no success, and not a usage error (the analysis could not
+        # save to a full store either)
+        if unstored and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.USAGE_ERROR):
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
         self._after_experiments()
 
     def _after_experiments(self) -> None:

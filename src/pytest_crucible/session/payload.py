@@ -42,12 +42,17 @@ class TrialPayloads:
 
     def for_started(self, started: Started) -> dict[str, Any]:
         """The payload of a trial that finished ahead of an item pytest never ran."""
-        trial = started.active.trial
-        error = started.future.exception()
-        if isinstance(error, TrialSkipped):
-            return self.for_trial(trial, "skipped", None)
-        failed = error is not None or bool(trial.missing_metrics())
-        return self.for_trial(trial, "failed" if failed else "passed", None)
+        return self.for_trial(started.active.trial, _status(started), None)
+
+    @staticmethod
+    def for_journal(started: Started) -> dict[str, Any] | None:
+        """The result of a started trial that just ended, for this process's journal (None
+        when it was cancelled: it never ran). Its item's report, if it comes, is stored
+        instead: it may know more (a failure in the item's teardown)."""
+        if started.future.cancelled():
+            return None
+        # warnings of the result are the report's to note: not twice
+        return started.active.trial.result(status=_status(started), note_warnings=False)
 
     def for_trial(self, trial: Trial, status: str, error: dict[str, Any] | None) -> dict[str, Any]:
         spec = trial.spec
@@ -69,3 +74,12 @@ class TrialPayloads:
         if trial.stop_reason:
             payload["stop"] = trial.stop_reason
         return payload
+
+
+def _status(started: Started) -> str:
+    """passed, failed or skipped: how a started trial that is done ended."""
+    error = started.future.exception()
+    if isinstance(error, TrialSkipped):
+        return "skipped"
+    failed = error is not None or bool(started.active.trial.missing_metrics())
+    return "failed" if failed else "passed"

@@ -72,7 +72,8 @@ class Prefetcher:
 
     `make_active(item)` builds an item's ActiveTrial (the session's recipe);
     `upcoming(item, n)` lists the next n items that may be started after it (same trial
-    function, same xdist group).
+    function, same xdist group). `on_finished(started)` is called (on the loop's thread) as
+    each started trial ends, before its item may report it: the session journals it.
     """
 
     def __init__(
@@ -81,8 +82,10 @@ class Prefetcher:
         make_active: Callable[[pytest.Item], ActiveTrial],
         upcoming: Callable[[pytest.Item, int], Sequence[pytest.Item]],
         may_start: Callable[[pytest.Item], bool] = lambda item: True,
+        on_finished: Callable[[Started], None] = lambda started: None,
     ) -> None:
         self._loop = loop
+        self._on_finished = on_finished
         self._may_start = may_start
         self._make_active = make_active
         self._upcoming = upcoming
@@ -135,7 +138,9 @@ class Prefetcher:
         else:
             coro = _run_sync(fn, kwargs, active, semaphore, gate, self._thread_pool(limit))
         future = self._loop.submit(coro)
-        return Started(active, future, gate)
+        started = Started(active, future, gate)
+        future.add_done_callback(lambda _: self._on_finished(started))
+        return started
 
     def _semaphore(self, limit: int) -> asyncio.Semaphore:
         # one limit per (loop, limit): experiments with the same limit share the slots
