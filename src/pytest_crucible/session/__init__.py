@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._names import SESSION_PLUGIN
+from .._utf8 import escape_unencodable, has_unencodable
 from ..config import parse_overrides
 from ..environment import capture_environment
 from ..errors import ConfigError, CrucibleError, ExperimentError
@@ -439,6 +440,18 @@ class CrucibleSession:
             )
             report.crucible = payload  # type: ignore[attr-defined]
         return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_to_serializable(
+        self, report: pytest.TestReport
+    ) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+        """On a worker: escape text UTF-8 cannot encode in a report (its error, its
+        captured output) before execnet sends it, which would fail with INTERNALERROR."""
+        data = yield
+        if self.controller or data is None or not has_unencodable(data):
+            return data
+        escaped: dict[str, Any] = escape_unencodable(data)
+        return escaped
 
     # -- recording and results (controller) -------------------------------------------------
 
