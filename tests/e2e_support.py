@@ -95,6 +95,8 @@ SLOW_E2E = {
     "tests/test_e2e_hostile_ids.py::test_hostile_item_ids_run_no_script_in_pytest_html",
     "tests/test_e2e_secrets.py::test_keys_in_headers_and_urls_are_recorded_nowhere",
     "tests/test_e2e_review_faults.py::test_lone_surrogates_are_stored_escaped_and_reach_the_reports",
+    "tests/test_e2e_run_holder.py::test_a_second_resume_of_a_held_run_is_refused",
+    "tests/test_e2e_run_holder.py::test_a_resume_of_a_run_a_fresh_session_is_writing_is_refused",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -19,6 +19,7 @@ from typing import Any
 
 from .cli import AWAIT_ARGUMENTS
 from .errors import StoreError
+from .holding import RunHold
 from .inputs import ResumeTarget
 from .store import Store
 from .writer import TrialWriter
@@ -60,9 +61,13 @@ class Recorder:
         store: Store,
         resume: Mapping[str, ResumeTarget],
         environment: Callable[[], Mapping[str, Any]],
+        hold: RunHold | None = None,
     ) -> None:
+        """`hold`: this session's hold on its runs (the resumed ones are held already; a
+        new run is held as it is created; all are released at `finish`)."""
         self.store = store
         self.resume = resume
+        self.hold = hold
         self._environment = environment
         self._env_cache: Mapping[str, Any] | None = None
         self.runs: dict[str, RunOutcome] = {}
@@ -100,7 +105,10 @@ class Recorder:
             self.store.resume_run(target.run_id, header)
             run_id = target.run_id
         else:
-            run_id = self.store.create_run(header, self.environment)
+            holder = self.hold.me if self.hold is not None else None
+            run_id = self.store.create_run(header, self.environment, holder)
+            if self.hold is not None:
+                self.hold.note(run_id)
         outcome = RunOutcome(experiment, run_id, header, resumed=target is not None)
         self.runs[experiment] = outcome
         return outcome
@@ -146,6 +154,8 @@ class Recorder:
             if outcome.experiment in stopped and outcome.status == "completed":
                 outcome.status = "interrupted"
             self.store.finish_run(outcome.run_id, outcome.status)
+        if self.hold is not None:
+            self.hold.release()
         return list(self.runs.values())
 
     def progress_line(self, total: int | None) -> str:

@@ -20,6 +20,7 @@ from ..config import parse_overrides
 from ..environment import capture_environment
 from ..errors import ConfigError, CrucibleError, ExperimentError
 from ..experiment import Experiment, Plan
+from ..holding import RunHold
 from ..inputs import SessionInputs, resolve_resume
 from ..recorder import Recorder
 from ..recovery import TrialSkipped
@@ -153,10 +154,16 @@ class CrucibleSession:
                     self.store, retry, option="--crucible-retry-failed", failed_only=True
                 )
             self.finish_arguments = finish_arguments(self.config, self.store)
+            # last: a refusal here leaves nothing held and nothing written
+            self.hold = RunHold(self.store, self._warn)
+            option_name = "--crucible-resume" if retry is None else "--crucible-retry-failed"
+            self.hold.take_all({name: t.run_id for name, t in resume.items()}, option_name)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
         root = self.config.rootpath
-        self.recorder = Recorder(self.store, resume, lambda: capture_environment(root))
+        self.recorder = Recorder(
+            self.store, resume, lambda: capture_environment(root), hold=self.hold
+        )
         if getattr(self.config.option, "htmlpath", None):  # pytest-html is writing a report
             from .html import HtmlHooks
 
@@ -613,6 +620,7 @@ class CrucibleSession:
             self.recorder.close_reviewer()
         self.loop.close()
         if self.controller:
+            self.hold.release()  # done at the runs' finish; here when the session broke off
             self.store.close()
         if self.guard is not None:
             self.guard.close()
