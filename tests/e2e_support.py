@@ -98,6 +98,9 @@ SLOW_E2E = {
     "tests/test_e2e_durability.py::test_a_full_disk_stops_the_run_says_so_and_the_run_resumes",
     "tests/test_e2e_durability.py::test_trials_finished_ahead_of_their_items_survive_a_kill",
     "tests/test_e2e_durability.py::test_results_a_read_only_store_refuses_are_journalled_and_imported_once",
+    "tests/test_e2e_review_faults.py::test_lone_surrogates_are_stored_escaped_and_reach_the_reports",
+    "tests/test_e2e_run_holder.py::test_a_second_resume_of_a_held_run_is_refused",
+    "tests/test_e2e_run_holder.py::test_a_resume_of_a_run_a_fresh_session_is_writing_is_refused",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

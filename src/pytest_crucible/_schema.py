@@ -136,3 +136,22 @@ CREATE TABLE IF NOT EXISTS baselines (
 """
 
 DDL += BASELINES_DDL
+
+# Which live session holds a run (pytest_crucible.holding): a session that would continue a
+# run another live process is writing is refused. One row per holding process, its heartbeat
+# refreshed while it runs; a row whose process is gone is stale and may be taken over. Shaped
+# for runs joined by many processes later (several holders per run, and trial claims that
+# name their holder). Stores made before it get the table when a run is first held.
+HOLDERS_DDL = """
+CREATE TABLE IF NOT EXISTS run_holders (
+    run_id       TEXT NOT NULL,
+    host         TEXT NOT NULL,                  -- socket.gethostname() of the process
+    pid          INTEGER NOT NULL,
+    started_at   TEXT NOT NULL,                  -- ISO 8601, UTC: when it took the run
+    heartbeat_at TEXT NOT NULL,                  -- ISO 8601, UTC: refreshed while it runs
+    lease_s      REAL NOT NULL,                  -- stale when heartbeat_at is older than this
+    PRIMARY KEY (run_id, host, pid)
+);
+"""
+
+DDL += HOLDERS_DDL

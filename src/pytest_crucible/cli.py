@@ -6,6 +6,10 @@ crucible analyse RUN_ID [RUN_ID ...] [--store PATH] [--json-lines] [--gate EXPR 
     [--gate-summary FILE] [--reports DIR --formats html,md,tex,ipynb]
 crucible report RUN_ID [--store PATH] [--output DIR] [--formats html,md,tex,ipynb]
 crucible import [--store PATH]
+
+Exit status: 0 done, 1 a gate failed, 2 a usage error (an unknown run, gate or baseline),
+3 an internal error: a run's analysis failed or its reports could not be written (the error
+goes to stderr; the other runs are still analysed).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +26,9 @@ from .errors import CrucibleError
 from .journal import import_journals, journal_folder
 from .store import DEFAULT_STORE, Store
 
-__all__ = ["AWAIT_ARGUMENTS", "main"]
+__all__ = ["AWAIT_ARGUMENTS", "GATE_FAILED", "INTERNAL_ERROR", "USAGE_ERROR", "main"]
+
+GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR = 1, 2, 3
 
 # `crucible --await-arguments`: the session starts the analysis early (recorder.Recorder),
 # so that importing the analysis stack overlaps the trials; the command line comes later.
@@ -88,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _analyse(options)
     except CrucibleError as exc:
         print(f"crucible: {exc}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
 
 
 def _await_arguments() -> int:
@@ -149,7 +156,8 @@ def _runs(path: str, experiment: str | None) -> int:
 
 
 def _analyse(options: argparse.Namespace) -> int:
-    """Analyse runs (and decide gates, write reports); exit 1 when a gate failed."""
+    """Analyse runs (and decide gates, write reports); exit 1 when a gate failed, 3 when a
+    run's analysis or reports failed."""
 
     from .gating import GateSettings, parse_margins
     from .review import review_run
@@ -162,7 +170,7 @@ def _analyse(options: argparse.Namespace) -> int:
 
         formats = parse_formats(options.formats)
     store = Store(options.store)
-    failed = False
+    failed = broken = False
     try:
         _import_quietly(store)
         # every run's declared gates are decided; `EXPERIMENT:EXPR` gates name these
@@ -177,13 +185,24 @@ def _analyse(options: argparse.Namespace) -> int:
             **baselines_dir,
         )
         for run_id in options.run_ids:
-            review = review_run(
-                store,
-                run_id,
-                gates=settings,
-                report_root=Path(options.reports) if options.reports else None,
-                formats=formats,
-            )
+            try:
+                review = review_run(
+                    store,
+                    run_id,
+                    gates=settings,
+                    report_root=Path(options.reports) if options.reports else None,
+                    formats=formats,
+                )
+            except CrucibleError:
+                raise
+            except Exception:  # a bug of ours: say so, and go on with the other runs
+                print(f"crucible: the analysis of run {run_id} failed:", file=sys.stderr)
+                traceback.print_exc()
+                broken = True
+                continue
+            if review.report_error:
+                print(f"crucible: run {run_id}: {review.report_error}", file=sys.stderr)
+                broken = True
             failed = failed or any(not gate["passed"] for gate in review.gates)
             if options.gate_summary and review.gate_markdown:
                 with open(options.gate_summary, "a", encoding="utf-8") as summary:
@@ -194,7 +213,9 @@ def _analyse(options: argparse.Namespace) -> int:
                 print("\n\n".join(part for part in (review.text, review.gate_text) if part))
     finally:
         store.close()
-    return 1 if failed else 0
+    if broken:
+        return INTERNAL_ERROR
+    return GATE_FAILED if failed else 0
 
 
 def _experiment_of(store: Store, run_id: str) -> str:

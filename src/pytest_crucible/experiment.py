@@ -64,7 +64,9 @@ def node_safe(item_id: str) -> str:
     if _SAFE_ID.fullmatch(item_id):
         return item_id
     readable = _UNSAFE_RUN.sub("_", item_id).strip("_")[:40]
-    return f"{readable}~{hashlib.sha256(item_id.encode()).hexdigest()[:8]}"
+    # surrogatepass: an id with a lone surrogate (which UTF-8 cannot encode) still hashes
+    hashed = hashlib.sha256(item_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{readable}~{hashed}"
 
 
 @dataclass(frozen=True)

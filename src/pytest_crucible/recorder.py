@@ -20,12 +20,23 @@ from typing import Any
 
 from .cli import AWAIT_ARGUMENTS
 from .errors import StoreError
+from .holding import RunHold
 from .inputs import ResumeTarget
 from .journal import Journal, JournalImport, import_journals, journal_folder
 from .store import Store
 from .writer import TrialWriter
 
-__all__ = ["Recorder", "RunOutcome"]
+__all__ = [
+    "REVIEW_FAILED",
+    "REVIEW_GATE_FAILED",
+    "REVIEW_USAGE_ERROR",
+    "Recorder",
+    "RunOutcome",
+]
+
+# What `Recorder.review` returns besides 0 (the analysis child's exit codes, `cli.py`)
+REVIEW_GATE_FAILED, REVIEW_USAGE_ERROR, REVIEW_FAILED = 1, 2, 3
+_STDERR_LINES = 15  # of a failed analysis child's error output, shown in the summary
 
 
 @dataclass
@@ -53,10 +64,14 @@ class Recorder:
         resume: Mapping[str, ResumeTarget],
         environment: Callable[[], Mapping[str, Any]],
         run_id_for: Callable[[str], str] | None = None,
+        hold: RunHold | None = None,
     ) -> None:
+        """`hold`: this session's hold on its runs (the resumed ones are held already; a
+        new run is held as it is created; all are released at `finish`)."""
         self.store = store
         self.resume = resume
         self._run_id_for = run_id_for or (lambda experiment: secrets.token_hex(4))
+        self.hold = hold
         self._environment = environment
         self._env_cache: Mapping[str, Any] | None = None
         self.runs: dict[str, RunOutcome] = {}
@@ -98,7 +113,10 @@ class Recorder:
             if target is not None:
                 self.store.resume_run(run_id, header)
             else:
-                self.store.create_run(header, self.environment, run_id=run_id)
+                holder = self.hold.me if self.hold is not None else None
+                self.store.create_run(header, self.environment, holder, run_id=run_id)
+                if self.hold is not None:
+                    self.hold.note(run_id)
         except StoreError as exc:  # its results go to the journal, with the run's header
             self.warnings.append(f"experiment {experiment}: could not open run {run_id}: {exc}")
         outcome = RunOutcome(experiment, run_id, header, resumed=target is not None)
@@ -153,6 +171,8 @@ class Recorder:
             if outcome.experiment in stopped and outcome.status == "completed":
                 outcome.status = "interrupted"
             self.store.finish_run(outcome.run_id, outcome.status)
+        if self.hold is not None:
+            self.hold.release()
         return list(self.runs.values())
 
     def import_journals(self) -> None:
@@ -182,8 +202,10 @@ class Recorder:
 
     def review(self, extra_arguments: Sequence[str] = ()) -> int:
         """Analyse the session's runs in a child process (see `review`): keep each run's
-        text, gate results and report folder; return the child's exit code (1: a gate
-        failed, 2: a usage error such as an unknown gate or baseline)."""
+        text, gate results and report folder; return REVIEW_GATE_FAILED when a gate failed,
+        REVIEW_USAGE_ERROR for an unknown gate or baseline, REVIEW_FAILED when a run's
+        analysis or reports are missing (the child crashed, or a report could not be
+        written: `self.errors` says which and why), else 0."""
         ids = [o.run_id for o in self.runs.values() if o.stored]
         if not ids:
             self.close_reviewer()
@@ -194,24 +216,28 @@ class Recorder:
             self._start_reviewer()
         assert self._reviewer is not None
         stdout, stderr = self._reviewer.communicate(json.dumps(arguments) + "\n")
-        done = subprocess.CompletedProcess(arguments, self._reviewer.returncode, stdout, stderr)
+        returncode = self._reviewer.returncode
         self._reviewer = None
-        reviews = {}
-        for line in done.stdout.splitlines():
-            if line.startswith("{"):
-                record = json.loads(line)
-                reviews[record["run_id"]] = record
+        reviews = _review_records(stdout)
         for outcome in self.runs.values():
             outcome.review = reviews.get(outcome.run_id)
-        if done.returncode == 2:
-            self.errors.append(done.stderr.strip().removeprefix("crucible: "))
-        elif done.returncode not in (0, 1):
-            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            self.warnings.append(
-                f"the analysis failed (exit {done.returncode}); the trials are stored. "
-                f"Rerun it with `crucible analyse {' '.join(ids)}`:\n{tail}"
+        if returncode == REVIEW_USAGE_ERROR:
+            self.errors.append(stderr.strip().removeprefix("crucible: "))
+            return REVIEW_USAGE_ERROR
+        gate_failed = any(not gate["passed"] for _, gate in self.gate_results())
+        missing = [o for o in self.runs.values() if o.stored and o.review is None]
+        unwritten = [o for o in self.runs.values() if (o.review or {}).get("report_error")]
+        if (
+            returncode not in (0, REVIEW_GATE_FAILED)
+            or missing
+            or unwritten
+            or (returncode == REVIEW_GATE_FAILED and not gate_failed)
+        ):
+            self.errors.append(
+                _review_failure(returncode, stderr, missing, unwritten, self.store.path)
             )
-        return done.returncode
+            return REVIEW_FAILED
+        return REVIEW_GATE_FAILED if gate_failed else 0
 
     def _start_reviewer(self) -> None:
         """Start the analysis child now: it imports numpy, pandas, scipy and the reports
@@ -265,6 +291,54 @@ class Recorder:
             for outcome in self.runs.values()
             for gate in (outcome.review or {}).get("gates", [])
         ]
+
+
+def _review_records(stdout: str) -> dict[str, dict[str, Any]]:
+    """The analysis child's one JSON line per run it reviewed, by run id."""
+    reviews = {}
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line cut short by a crash
+                continue
+            reviews[record["run_id"]] = record
+    return reviews
+
+
+def _review_failure(
+    returncode: int,
+    stderr: str,
+    missing: Sequence[RunOutcome],
+    unwritten: Sequence[RunOutcome],
+    store: Path,
+) -> str:
+    """What the summary says when the session-end analysis failed: which runs have no
+    analysis, gates or reports, which reports are missing, the child's last error lines."""
+    lines = [
+        f"the session-end analysis failed (`crucible analyse` exited with status {returncode})"
+        "; the trials are stored"
+    ]
+    for outcome in missing:
+        lines.append(
+            f"  run {outcome.run_id} of {outcome.experiment!r}: no analysis, no gates and no "
+            "reports"
+        )
+    said = []
+    for outcome in unwritten:
+        said.append(f"crucible: run {outcome.run_id}: {(outcome.review or {})['report_error']}")
+        lines.append(f"  run {outcome.run_id}: {(outcome.review or {})['report_error']}")
+    tail = [line for line in stderr.strip().splitlines() if line not in said][-_STDERR_LINES:]
+    if tail:
+        lines.append("  its error output ends with:")
+        lines.extend(f"    {line}" for line in tail)
+    if missing:
+        ids = " ".join(outcome.run_id for outcome in missing)
+        lines.append(
+            f"  once the cause is fixed, analyse them with `crucible --store {store} analyse "
+            f"{ids}` and write their reports with `crucible --store {store} report RUN_ID`"
+        )
+    return "\n".join(lines)
 
 
 def _trial_id(result: Mapping[str, Any]) -> str:

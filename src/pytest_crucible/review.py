@@ -98,6 +98,7 @@ class Review:
     gate_text: str = ""
     gate_markdown: str = ""
     reports: str | None = None
+    report_error: str | None = None  # why the reports were not (all) written
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,13 +131,36 @@ def review_run(
         outcome = gate_run(store, run_id, analysis, gates)
         analysis["gates"] = outcome.results
         store.save_analysis(run_id, analysis)
-    reports = None
+    reports, report_error = None, None
     if report_root is not None:
-        from .reports import default_output_dir, write_reports
-
-        out = default_output_dir(store.run_header(run_id)["name"], run_id, report_root)
-        write_reports(store, run_id, out, formats)
-        reports = str(out)
+        reports, report_error = _write_reports(store, run_id, report_root, formats)
     if outcome is None:
-        return Review(run_id, text, reports=reports)
-    return Review(run_id, text, outcome.results, outcome.text, outcome.markdown, reports=reports)
+        return Review(run_id, text, reports=reports, report_error=report_error)
+    return Review(
+        run_id,
+        text,
+        outcome.results,
+        outcome.text,
+        outcome.markdown,
+        reports=reports,
+        report_error=report_error,
+    )
+
+
+def _write_reports(
+    store: Store, run_id: str, root: Path, formats: Collection[str]
+) -> tuple[str | None, str | None]:
+    """(the run's report folder, None), or (None, why its reports were not written): a
+    report that fails must not take the analysis and the gates with it."""
+    from .reports import default_output_dir, write_reports
+
+    out = default_output_dir(store.run_header(run_id)["name"], run_id, root)
+    try:
+        write_reports(store, run_id, out, formats)
+    except Exception as exc:
+        listed = ", ".join(formats) or "exports"
+        return None, (
+            f"its reports ({listed}) were not written to {out}/: {type(exc).__name__}: {exc}; "
+            f"fix the cause, then write them with `crucible report {run_id} --output {out}`"
+        )
+    return str(out), None

@@ -12,17 +12,17 @@ import json
 import secrets
 import shlex
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._rows import dump, insert_rows, table_rows, utc_now
-from ._schema import DDL, MIGRATIONS, SCHEMA_VERSION
+from ._schema import DDL, HOLDERS_DDL, MIGRATIONS, SCHEMA_VERSION
 from .errors import StoreError, StoreFullError
 
-__all__ = ["DEFAULT_STORE", "RunInfo", "Store", "utc_now"]
+__all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
 DEFAULT_STORE = Path(".crucible") / "crucible.db"
 DEFAULT_BASELINES_DIR = Path(".crucible") / "baselines"  # portable baseline files, to commit
@@ -47,6 +47,17 @@ class RunInfo:
     sessions: int
     stored_trials: int
     passed_trials: int
+
+
+@dataclass(frozen=True)
+class RunHolder:
+    """A process that holds a run (a row of run_holders; `holding.py` decides staleness)."""
+
+    host: str
+    pid: int
+    started_at: str
+    heartbeat_at: str
+    lease_s: float
 
 
 class Store:
@@ -121,15 +132,19 @@ class Store:
         self,
         header: Mapping[str, Any],
         environment: Mapping[str, Any],
+        holder: RunHolder | None = None,
         *,
         run_id: str | None = None,
         status: str = "running",
     ) -> str:
-        """A new run (`run_id`: chosen by the session, so that its journals name it too)."""
+        """A new run, held by `holder` from the moment it exists (`run_id`: chosen by the
+        session, so that its journals name it too)."""
         run_id = run_id or secrets.token_hex(4)
         now = utc_now()
         git = environment.get("git") or {}
         with self._write():
+            if holder is not None:
+                self._insert_holder(run_id, holder)
             self._conn.execute(
                 "INSERT INTO experiments(name, description, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET description = excluded.description",
@@ -172,6 +187,66 @@ class Store:
                     header["total_trials"],
                     run_id,
                 ),
+            )
+
+    # -- run holders (holding.py) -------------------------------------------------------------
+
+    def hold_run(
+        self, run_id: str, holder: RunHolder, stale: Callable[[RunHolder], bool]
+    ) -> RunHolder | None:
+        """Make `holder` hold the run, unless another holder that is not `stale` does:
+        then return that one. Stale holders are removed; all in one transaction."""
+        with self._write():
+            self._conn.execute(HOLDERS_DDL)
+            rows = self._conn.execute(
+                "SELECT host, pid, started_at, heartbeat_at, lease_s FROM run_holders"
+                " WHERE run_id = ?",
+                (run_id,),
+            ).fetchall()
+            for row in rows:
+                other = RunHolder(*row)
+                if not stale(other):
+                    return other
+                self._conn.execute(
+                    "DELETE FROM run_holders WHERE run_id = ? AND host = ? AND pid = ?",
+                    (run_id, other.host, other.pid),
+                )
+            self._insert_holder(run_id, holder)
+        return None
+
+    def _insert_holder(self, run_id: str, holder: RunHolder) -> None:
+        self._conn.execute(HOLDERS_DDL)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO run_holders(run_id, host, pid, started_at, heartbeat_at,"
+            " lease_s) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                holder.host,
+                holder.pid,
+                holder.started_at,
+                holder.heartbeat_at,
+                holder.lease_s,
+            ),
+        )
+
+    def beat(self, holder: RunHolder, run_ids: Sequence[str]) -> int:
+        """Refresh the heartbeat of `holder` on its runs; how many it still holds."""
+        marks = ", ".join("?" * len(run_ids))
+        with self._write():
+            cursor = self._conn.execute(
+                "UPDATE run_holders SET heartbeat_at = ? WHERE host = ? AND pid = ?"
+                f" AND started_at = ? AND run_id IN ({marks})",
+                (utc_now(), holder.host, holder.pid, holder.started_at, *run_ids),
+            )
+        return cursor.rowcount
+
+    def release_runs(self, holder: RunHolder, run_ids: Sequence[str]) -> None:
+        marks = ", ".join("?" * len(run_ids))
+        with self._write():
+            self._conn.execute(
+                "DELETE FROM run_holders WHERE host = ? AND pid = ? AND started_at = ?"
+                f" AND run_id IN ({marks})",
+                (holder.host, holder.pid, holder.started_at, *run_ids),
             )
 
     def finish_run(self, run_id: str, status: str) -> None:

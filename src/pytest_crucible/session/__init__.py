@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._names import SESSION_PLUGIN
+from .._utf8 import escape_unencodable, has_unencodable
 from ..config import parse_overrides
 from ..environment import capture_environment
 from ..errors import ConfigError, CrucibleError, ExperimentError
 from ..experiment import Experiment, Plan
+from ..holding import RunHold
 from ..inputs import SessionInputs, resolve_resume
 from ..journal import Journal, JournalImport, import_journals
 from ..recorder import Recorder
@@ -163,6 +165,10 @@ class CrucibleSession:
                     self.store, retry, option="--crucible-retry-failed", failed_only=True
                 )
             self.finish_arguments = finish_arguments(self.config, self.store)
+            # last: a refusal here leaves nothing held and nothing written
+            self.hold = RunHold(self.store, self._warn)
+            option_name = "--crucible-resume" if retry is None else "--crucible-retry-failed"
+            self.hold.take_all({name: t.run_id for name, t in resume.items()}, option_name)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
         inputs = SessionInputs.new(
@@ -170,7 +176,11 @@ class CrucibleSession:
         )
         root = self.config.rootpath
         self.recorder = Recorder(
-            self.store, resume, lambda: capture_environment(root), inputs.run_id_for
+            self.store,
+            resume,
+            lambda: capture_environment(root),
+            inputs.run_id_for,
+            hold=self.hold,
         )
         self.journal = self.recorder.journal
         if getattr(self.config.option, "htmlpath", None):  # pytest-html is writing a report
@@ -479,6 +489,18 @@ class CrucibleSession:
             report.crucible = payload  # type: ignore[attr-defined]
         return report
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_to_serializable(
+        self, report: pytest.TestReport
+    ) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+        """On a worker: escape text UTF-8 cannot encode in a report (its error, its
+        captured output) before execnet sends it, which would fail with INTERNALERROR."""
+        data = yield
+        if self.controller or data is None or not has_unencodable(data):
+            return data
+        escaped: dict[str, Any] = escape_unencodable(data)
+        return escaped
+
     # -- recording and results (controller) -------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -666,6 +688,7 @@ class CrucibleSession:
             self.recorder.close_reviewer()
         self.loop.close()
         if self.controller:
+            self.hold.release()  # done at the runs' finish; here when the session broke off
             self.store.close()
         if self.guard is not None:
             self.guard.close()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..recorder import REVIEW_FAILED, REVIEW_GATE_FAILED, REVIEW_USAGE_ERROR
 from ..store import Store
 from .calls import cost_lines
 
@@ -68,18 +69,29 @@ def finish_arguments(config: pytest.Config, store: Store) -> list[str]:
 
 def exit_status(pytest_status: int, review_status: int, has_runs: bool) -> int:
     """The session's exit status once its runs are reviewed (0 all passed, 1 a trial or a
-    gate failed, 4 a usage error such as a gate naming a metric no trial recorded).
+    gate failed, 4 a usage error such as a gate naming a metric no trial recorded, 3 the
+    session-end analysis or reports failed).
 
     A session that resumed runs whose trials were all reused collects no item to run
-    (pytest: 5, "no tests ran"), yet its runs are analysed and gated like any other."""
-    if review_status == 2:
+    (pytest: 5, "no tests ran"), yet its runs are analysed and gated like any other.
+
+    A failed analysis is pytest's INTERNAL_ERROR (3), also over failed trials (1): an error
+    of ours, not the user's, and its gates were not decided, so neither 0 nor 1 (which CI
+    reads as "a gate or a trial failed") would tell the truth. An interrupted session (2)
+    keeps its status; the summary says what failed either way."""
+    if review_status == REVIEW_USAGE_ERROR:
         return int(pytest.ExitCode.USAGE_ERROR)
     status = pytest_status
     if status == pytest.ExitCode.NO_TESTS_COLLECTED and has_runs:
         status = pytest.ExitCode.OK
-    if review_status == 1 and status == pytest.ExitCode.OK:
+    if review_status == REVIEW_FAILED and status in _DECIDED:
+        return int(pytest.ExitCode.INTERNAL_ERROR)
+    if review_status == REVIEW_GATE_FAILED and status == pytest.ExitCode.OK:
         status = pytest.ExitCode.TESTS_FAILED
     return int(status)
+
+
+_DECIDED = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
 
 def report_gates(config: pytest.Config, gates: Sequence[tuple[str, dict[str, Any]]]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._utf8 import ESCAPED_WARNING, escape_unencodable, has_unencodable
 from ..experiment import Plan
 from ..recovery import TrialSkipped
 from ..trial import Trial, describe_exception
@@ -52,7 +53,11 @@ class TrialPayloads:
         if started.future.cancelled():
             return None
         # warnings of the result are the report's to note: not twice
-        return started.active.trial.result(status=_status(started), note_warnings=False)
+        result = started.active.trial.result(status=_status(started), note_warnings=False)
+        if has_unencodable(result):
+            escaped: dict[str, Any] = escape_unencodable(result)
+            return escaped
+        return result
 
     def for_trial(self, trial: Trial, status: str, error: dict[str, Any] | None) -> dict[str, Any]:
         spec = trial.spec
@@ -73,7 +78,17 @@ class TrialPayloads:
             payload["policy"] = run_policy(self._plans[spec.experiment].experiment)
         if trial.stop_reason:
             payload["stop"] = trial.stop_reason
+        return storable(payload)
+
+
+def storable(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with text UTF-8 cannot encode escaped (`_utf8.py`): SQLite, execnet and
+    the reports could not hold it, and the trial would be lost to the rescue file."""
+    if not has_unencodable(payload):
         return payload
+    escaped: dict[str, Any] = escape_unencodable(payload)
+    escaped["trial"]["warnings"].append(ESCAPED_WARNING)
+    return escaped
 
 
 def _status(started: Started) -> str:
