@@ -94,6 +94,10 @@ SLOW_E2E = {
     "tests/test_e2e_concurrency.py::test_a_second_ctrl_c_stops_at_once",
     "tests/test_e2e_hostile_ids.py::test_hostile_item_ids_run_no_script_in_pytest_html",
     "tests/test_e2e_secrets.py::test_keys_in_headers_and_urls_are_recorded_nowhere",
+    # real `pytest -n 2` runs with a crashing worker and its replacement: 15-60 s each
+    "tests/test_e2e_worker_crash.py::test_the_trial_that_crashed_its_worker_is_stored_failed_and_retried_alone",
+    "tests/test_e2e_worker_crash.py::test_a_crash_among_trials_in_flight_is_pinned_on_the_trial_that_crashed",
+    "tests/test_e2e_worker_crash.py::test_with_no_worker_left_the_run_ends_and_resume_finishes_it",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
