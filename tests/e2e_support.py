@@ -101,6 +101,10 @@ SLOW_E2E = {
     "tests/test_e2e_review_faults.py::test_lone_surrogates_are_stored_escaped_and_reach_the_reports",
     "tests/test_e2e_run_holder.py::test_a_second_resume_of_a_held_run_is_refused",
     "tests/test_e2e_run_holder.py::test_a_resume_of_a_run_a_fresh_session_is_writing_is_refused",
+    # real `pytest -n 2` runs with a crashing worker and its replacement: 15-60 s each
+    "tests/test_e2e_worker_crash.py::test_the_trial_that_crashed_its_worker_is_stored_failed_and_retried_alone",
+    "tests/test_e2e_worker_crash.py::test_a_crash_among_trials_in_flight_is_pinned_on_the_trial_that_crashed",
+    "tests/test_e2e_worker_crash.py::test_with_no_worker_left_the_run_ends_and_resume_finishes_it",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -37,8 +37,10 @@ from ..runner import (
 from ..store import DEFAULT_STORE, Store
 from ..trial import Trial
 from .calls import CallSetup, spent_by_condition
+from .crashes import WORKER_CRASHED, CrashVerdict, WorkerCrashes, crash_verdict
 from .finish import exit_status, finish_arguments, report_gates, write_results
 from .items import (
+    ALONE_KEY,
     GROUP_KEY,
     SPEC_KEY,
     TRIAL_KEY,
@@ -99,6 +101,7 @@ class CrucibleSession:
             self._make_active,
             self.lookahead.upcoming,
             self._may_start,
+            self._runs_alone,
             on_finished=self._journal_finished,
         )
         self.journal: Journal | None = None  # this process's (`_journal_finished`)
@@ -140,8 +143,10 @@ class CrucibleSession:
         self.session: pytest.Session | None = None
         self._trial_hooks: dict[str, TrialHooks] = {}
         self.guard = None
+        self.crashes: WorkerCrashes | None = None
         if self.controller and self.recorder is not None:
             self.guard = RunGuard(config, self.store.path, self.recorder.warnings.append)
+            self.crashes = WorkerCrashes(self.guard.crashes, self.guard.publish)
         stop_path = getattr(config, "workerinput", {}).get("crucible_stop")
         self.stop_signal = StopSignal(Path(stop_path)) if stop_path else None
 
@@ -217,7 +222,22 @@ class CrucibleSession:
             return None
         from .scheduling import TrialGroupScheduling
 
-        return TrialGroupScheduling(config, log, group_count=count)
+        on_crash = self.crashes.crashed if self.crashes is not None else None
+        return TrialGroupScheduling(config, log, group_count=count, on_crash=on_crash)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
+        """xdist's report of the trial a worker died running: not a failure of its own, as
+        the trial's own report follows (session/crashes.py); shown as a rerun."""
+        if self.crashes is not None and crashitem in self.crashes.crashes:
+            report.outcome = "rerun"  # type: ignore[assignment]
+            report.crucible_crash = True  # type: ignore[attr-defined]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        if getattr(report, "crucible_crash", False):
+            return "rerun", "R", ("WORKER CRASHED", {"yellow": True})
+        return None
 
     def pytest_report_header(self) -> list[str]:
         lines = [f"crucible: store {self.store.path}"] if self.controller else []
@@ -348,6 +368,7 @@ class CrucibleSession:
             reason = self._skip_reason(item)
             if reason is not None:
                 pytest.skip(reason)
+            self._apply_crash_verdict(item)
             active = self._make_active(item)
         item.stash[TRIAL_KEY] = active.trial
         item.callspec.params[TRIAL_PARAM] = active  # type: ignore[attr-defined]
@@ -363,6 +384,50 @@ class CrucibleSession:
         if known is None:
             known = self._direct[function] = direct_arguments(item)
         return known
+
+    def _crash_verdict(self, item: pytest.Item) -> CrashVerdict | None:
+        """After a worker crashed (session/crashes.py): record this trial as crashed, or run
+        it alone, or None (as ever). Read from the stop file `_skip_reason` just read."""
+        crashes = self.stop_signal.crashes() if self.stop_signal is not None else None
+        if not crashes:
+            return None
+        spec = item.stash[SPEC_KEY]
+        limit = self.lookahead.limit(item, spec, self.plans[spec.experiment].experiment.concurrency)
+        return crash_verdict(
+            item.nodeid,
+            crashes,
+            limit,
+            lambda crashed, distance: self.lookahead.follows(item, crashed, distance),
+        )
+
+    def _apply_crash_verdict(self, item: pytest.Item) -> None:
+        verdict = self._crash_verdict(item)
+        if verdict is None:
+            return
+        if verdict.alone:
+            item.stash[ALONE_KEY] = True
+            return
+        spec = item.stash[SPEC_KEY]
+        trial = Trial(spec, self.plans[spec.experiment])
+        message = (
+            f"{verdict.message}; it was not run again, so that it crashes no other worker. "
+            "Run it alone with --crucible-retry-failed (or --crucible-resume)"
+        )
+        trial.error = {
+            "type": WORKER_CRASHED,
+            "message": message,
+            "where": "worker",
+            "traceback": "",
+        }
+        item.stash[TRIAL_KEY] = trial
+        pytest.fail(message, pytrace=False)
+
+    def _runs_alone(self, item: pytest.Item) -> bool:
+        """Whether a trial must not be started ahead: it runs with no other in flight."""
+        if self.stop_signal is None or not self.stop_signal.crashes():
+            return False
+        verdict = self._crash_verdict(item)
+        return verdict is not None
 
     def _make_active(self, item: pytest.Item) -> ActiveTrial:
         spec = item.stash[SPEC_KEY]
@@ -441,6 +506,8 @@ class CrucibleSession:
         spec = pyfuncitem.stash[SPEC_KEY]
         declared = self.plans[spec.experiment].experiment.concurrency
         limit = self.lookahead.limit(pyfuncitem, spec, declared)
+        if pyfuncitem.stash.get(ALONE_KEY, False):
+            limit = 1
         try:
             if limit > 1:
                 self.output.install()
@@ -480,6 +547,8 @@ class CrucibleSession:
         spec = spec_of(item)
         if spec is None:
             return report
+        if call.when == "setup" and item.stash.get(ALONE_KEY, False):
+            report.crucible_alone = True  # type: ignore[attr-defined]
         if call.when == "call" or (call.when == "setup" and report.failed):
             trial = item.stash.get(TRIAL_KEY, None) or Trial(spec, self.plans[spec.experiment])
             exception = call.excinfo.value if call.excinfo is not None else None
@@ -504,6 +573,8 @@ class CrucibleSession:
     # -- recording and results (controller) -------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.crashes is not None and self.crashes.crashes:
+            self.crashes.note_report(report)
         payload = getattr(report, "crucible", None)
         if payload is not None:
             self._record(payload)
@@ -640,6 +711,8 @@ class CrucibleSession:
         # save to a full store either)
         if unstored and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.USAGE_ERROR):
             session.exitstatus = pytest.ExitCode.INTERRUPTED
+        if self.crashes is not None and self.crashes.unstored() and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # its xdist report is a rerun
         self._after_experiments()
 
     def _after_experiments(self) -> None:
@@ -665,6 +738,13 @@ class CrucibleSession:
             )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.crashes is not None and self.recorder is not None:
+            run_ids = {name: outcome.run_id for name, outcome in self.recorder.runs.items()}
+            lines = self.crashes.summary_lines(run_ids)
+            if lines:
+                terminalreporter.section("crucible: worker crashes", red=True)
+                for line in lines:
+                    terminalreporter.write_line(line, red=True)
         if self.calls.estimates:
             terminalreporter.section("crucible estimate")
             for text in self.calls.estimates.values():

@@ -19,6 +19,7 @@ from ..experiment import Experiment, TrialSpec
 from ..trial import Trial
 
 __all__ = [
+    "ALONE_KEY",
     "GROUP_KEY",
     "SPEC_KEY",
     "TRIAL_FIXTURES",
@@ -33,6 +34,7 @@ TRIAL_FIXTURES = ("condition", "item", "trial")
 TRIAL_KEY = pytest.StashKey[Trial]()
 SPEC_KEY = pytest.StashKey[TrialSpec]()
 GROUP_KEY = pytest.StashKey[str]()  # the item's trial group under xdist (lookahead.py)
+ALONE_KEY = pytest.StashKey[bool]()  # runs with no other trial in flight (crashes.py)
 _PLUGIN_MODULE = "pytest_crucible.plugin"
 
 

@@ -85,6 +85,17 @@ class Lookahead:
     def upcoming(self, item: pytest.Item, count: int) -> list[pytest.Item]:
         """The next `count` trial items after `item` of the same trial function (and xdist
         group)."""
+        members, position = self._position(item.nodeid)
+        return members[position + 1 : position + 1 + count] if position >= 0 else []
+
+    def follows(self, item: pytest.Item, nodeid: str, distance: int) -> bool:
+        """Whether `item` comes at most `distance` places after the item `nodeid` among the
+        trials of its function (and xdist group): started ahead with it."""
+        members, position = self._position(item.nodeid)
+        others, before = self._position(nodeid)
+        return others is members and 0 < position - before <= distance
+
+    def _position(self, nodeid: str) -> tuple[list[pytest.Item], int]:
         if self._index is None:
             runs: dict[tuple[str, str], list[pytest.Item]] = {}
             index: dict[str, tuple[list[pytest.Item], int]] = {}
@@ -96,8 +107,7 @@ class Lookahead:
                 index[candidate.nodeid] = (members, len(members))
                 members.append(candidate)
             self._index = index
-        members, position = self._index.get(item.nodeid, ([], -1))
-        return members[position + 1 : position + 1 + count] if position >= 0 else []
+        return self._index.get(nodeid, ([], -1))
 
 
 def shares_fixtures(item: pytest.Item) -> list[str]:

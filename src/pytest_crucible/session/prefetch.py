@@ -72,8 +72,10 @@ class Prefetcher:
 
     `make_active(item)` builds an item's ActiveTrial (the session's recipe);
     `upcoming(item, n)` lists the next n items that may be started after it (same trial
-    function, same xdist group). `on_finished(started)` is called (on the loop's thread) as
-    each started trial ends, before its item may report it: the session journals it.
+    function, same xdist group); `may_start(item)` false skips one; `runs_alone(item)` true
+    starts none from it on (it runs alone, in its own call phase: session/crashes.py).
+    `on_finished(started)` is called (on the loop's thread) as each started trial ends,
+    before its item may report it: the session journals it.
     """
 
     def __init__(
@@ -82,11 +84,13 @@ class Prefetcher:
         make_active: Callable[[pytest.Item], ActiveTrial],
         upcoming: Callable[[pytest.Item, int], Sequence[pytest.Item]],
         may_start: Callable[[pytest.Item], bool] = lambda item: True,
+        runs_alone: Callable[[pytest.Item], bool] = lambda item: False,
         on_finished: Callable[[Started], None] = lambda started: None,
     ) -> None:
         self._loop = loop
         self._on_finished = on_finished
         self._may_start = may_start
+        self._runs_alone = runs_alone
         self._make_active = make_active
         self._upcoming = upcoming
         self._started: dict[str, Started] = {}
@@ -120,6 +124,8 @@ class Prefetcher:
         for upcoming in self._upcoming(item, 2 * limit):
             if upcoming.nodeid in self._started:
                 continue
+            if self._runs_alone(upcoming):  # after a crash: nothing in flight with it
+                break
             if not self._may_start(upcoming):  # e.g. a spent budget: its setup skips it
                 continue
             active = self._make_active(upcoming)

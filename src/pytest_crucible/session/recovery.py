@@ -15,7 +15,8 @@ the controller is each trial's result with its retry record (`recovery`). Here:
 
 Under pytest-xdist the items a worker was already sent are in its private queue, so the
 controller writes the stopped experiments to a stop file that each worker reads before it
-starts a trial (`StopSignal`).
+starts a trial (`StopSignal`). The same file carries the trials that crashed a worker
+(session/crashes.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pytest
 
 from ..experiment import Experiment
 from ..recovery import CircuitBreaker, CircuitBreakerSettings, DeadLetter, DeadLetterQueue
+from .crashes import WORKER_CRASHED
 
 __all__ = ["DEAD_LETTERS_DIR", "RunGuard", "StopSignal", "dead_letter_path", "run_policy"]
 
@@ -59,27 +61,33 @@ def run_policy(experiment: Experiment) -> dict[str, Any]:
 
 
 def failed_for_good(result: Mapping[str, Any]) -> bool:
-    """A failed trial whose condition call failed for good (not a wrong answer)."""
+    """A failed trial whose condition call failed for good (not a wrong answer), or that
+    crashed its xdist worker."""
+    if result.get("status") != "failed":
+        return False
     recovery = result.get("recovery") or {}
-    return result.get("status") == "failed" and recovery.get("final_status") in _FAILED_FOR_GOOD
+    crashed = (result.get("error") or {}).get("type") == WORKER_CRASHED
+    return crashed or recovery.get("final_status") in _FAILED_FOR_GOOD
 
 
 class StopSignal:
     """A file through which the controller tells its xdist workers which experiments
-    stopped, and why: a JSON object, experiment -> reason."""
+    stopped, and why, and which trials crashed a worker: a JSON object
+    {"stopped": {experiment: reason}, "crashes": {node id: crash}}."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._seen: tuple[tuple[int, int, int], dict[str, str]] = ((0, 0, 0), {})
+        self._seen: tuple[tuple[int, int, int], dict[str, Any]] = ((0, 0, 0), {})
 
     @classmethod
     def new(cls, store_path: Path) -> StopSignal:
         return cls(store_path.parent / f"stop-{secrets.token_hex(6)}")
 
-    def send(self, stopped: Mapping[str, str]) -> None:
+    def send(self, stopped: Mapping[str, str], crashes: Mapping[str, Mapping[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(dict(stopped)), encoding="utf-8")
+        content = {"stopped": dict(stopped), "crashes": dict(crashes)}
+        temporary.write_text(json.dumps(content), encoding="utf-8")
         temporary.replace(self.path)  # readers never see half a file
 
     def received(self) -> Mapping[str, str]:
@@ -91,7 +99,14 @@ class StopSignal:
         changed = (found.st_ino, found.st_mtime_ns, found.st_size)
         if changed != self._seen[0]:
             self._seen = (changed, json.loads(self.path.read_text(encoding="utf-8")))
-        return self._seen[1]
+        stopped: Mapping[str, str] = self._seen[1].get("stopped", {})
+        return stopped
+
+    def crashes(self) -> Mapping[str, Mapping[str, Any]]:
+        """The crashed trials as of the last `received()` (which a worker calls before each
+        trial): no second look at the file per trial."""
+        crashes: Mapping[str, Mapping[str, Any]] = self._seen[1].get("crashes", {})
+        return crashes
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -112,6 +127,7 @@ class RunGuard:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._letters: dict[tuple[str, str], DeadLetterQueue] = {}
         self.stopped: dict[str, str] = {}  # experiment -> why it stopped
+        self.crashes: dict[str, dict[str, Any]] = {}  # node id -> crash (crashes.py)
         self.errors: list[str] = []
 
     def note_policy(self, experiment: str, policy: Mapping[str, Any] | None) -> None:
@@ -183,8 +199,12 @@ class RunGuard:
         if experiment in self.stopped:
             return
         self.stopped[experiment] = reason
+        self.publish()
+
+    def publish(self) -> None:
+        """Write the stopped experiments and the crashed trials for the xdist workers."""
         if self.config.pluginmanager.getplugin("dsession") is not None:
-            self.signal.send(self.stopped)
+            self.signal.send(self.stopped, self.crashes)
 
     def dead_letters(self, experiment: str, run_id: str) -> tuple[int, Path] | None:
         queue = self._letters.get((experiment, run_id))

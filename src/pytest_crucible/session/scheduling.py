@@ -6,10 +6,15 @@ with trials grouped by `assign_groups` (each trial function's trials cut into 2 
 contiguous runs): a group goes whole to one worker, which computes the same groups from the
 same collected ids and runs the group's trials concurrently. Every other test is its own
 scope, scheduled one by one as under `--dist load`.
+
+A worker that dies: its unfinished trials go back to the queue, as in xdist, but the trial
+it was running is named to `on_crash` first (session/crashes.py), so that the worker it goes
+to next records it instead of running it and crashing too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,14 +24,54 @@ from .lookahead import assign_groups
 
 __all__ = ["TrialGroupScheduling"]
 
+# an xdist worker runs an item once it holds the next one too (or is told to shut down)
+_RUNNABLE = 2
+
 
 class TrialGroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
-    def __init__(self, config: pytest.Config, log: Any = None, *, group_count: int) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        log: Any = None,
+        *,
+        group_count: int,
+        on_crash: Callable[[str, Any], None] | None = None,
+    ) -> None:
         super().__init__(config, log)
         self._group_count = group_count
         self._groups: dict[str, str] | None = None
+        self._on_crash = on_crash
 
     def _split_scope(self, nodeid: str) -> str:
         if self._groups is None:
             self._groups = assign_groups(self.collection, self._group_count)
         return self._groups.get(nodeid, nodeid)
+
+    def remove_node(self, node: Any) -> str | None:
+        """xdist's, but the trial a crashed worker was running is named before it and the
+        worker's other unfinished items are queued again."""
+        workload = self.assigned_work.get(node, {})
+        running = next(
+            (nodeid for unit in workload.values() for nodeid, done in unit.items() if not done),
+            None,
+        )
+        if running is not None and self._on_crash is not None:
+            self._on_crash(running, node)
+        crashitem: str | None = super().remove_node(node)
+        return crashitem
+
+    def mark_test_pending(self, item: str) -> None:
+        """`pytest_handlecrashitem` may ask for it: `remove_node` has queued it already."""
+
+    def _reschedule(self, node: Any) -> None:
+        """xdist's, which sends at most one unit per call. A worker runs its last queued
+        item only once it is sent another or told to shut down, so a worker sent a single
+        item (a new worker after a crash) waited forever: send units until it holds two
+        items, and shut it down when no unit is left."""
+        super()._reschedule(node)
+        if node.shutting_down:
+            return
+        while self.workqueue and self._pending_of(self.assigned_work[node]) < _RUNNABLE:
+            self._assign_work_unit(node)
+        if not self.workqueue:
+            node.shutdown()
