@@ -6,6 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from xdist.remote import Producer
+
 from pytest_crucible.session.crashes import CrashVerdict, crash_verdict
 from pytest_crucible.session.scheduling import TrialGroupScheduling
 
@@ -35,7 +37,8 @@ def _scheduler(crashes: list[tuple[str, str]]) -> TrialGroupScheduling:
     def on_crash(nodeid: str, node: Any) -> None:
         crashes.append((nodeid, node.gateway.id))
 
-    return TrialGroupScheduling(config, group_count=4, on_crash=on_crash)
+    log = Producer("test", enabled=False)
+    return TrialGroupScheduling(config, log, group_count=4, on_crash=on_crash)
 
 
 def _start(scheduler: TrialGroupScheduling, *nodes: FakeNode) -> None:
