@@ -129,6 +129,8 @@ def crash_verdict(
         return CrashVerdict(message=str(crash["message"]))
     if crash is not None:
         return CrashVerdict(alone=True)
+    if limit <= 1:  # nothing was started ahead of its item
+        return None
     for crashed, other in crashes.items():
         if not other["pinned"] and follows(crashed, 2 * limit):
             return CrashVerdict(alone=True)

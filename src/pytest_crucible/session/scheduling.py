@@ -55,7 +55,9 @@ class TrialGroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
             (nodeid for unit in workload.values() for nodeid, done in unit.items() if not done),
             None,
         )
-        if running is not None and self._on_crash is not None:
+        # a trial only: another test keeps xdist's way (sent again; its crash reported)
+        trials = self._groups or {}
+        if running is not None and running in trials and self._on_crash is not None:
             self._on_crash(running, node)
         crashitem: str | None = super().remove_node(node)
         return crashitem
