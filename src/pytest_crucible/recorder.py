@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cli import AWAIT_ARGUMENTS
+from .cli import AWAIT_ARGUMENTS, GATE_FAILED, INTERNAL_ERROR, USAGE_ERROR
 from .errors import StoreError
 from .holding import RunHold
 from .inputs import ResumeTarget
@@ -34,8 +34,8 @@ __all__ = [
     "RunOutcome",
 ]
 
-# What `Recorder.review` returns besides 0 (the analysis child's exit codes, `cli.py`)
-REVIEW_GATE_FAILED, REVIEW_USAGE_ERROR, REVIEW_FAILED = 1, 2, 3
+# What `Recorder.review` returns besides 0: the analysis child's exit codes (`cli.py`)
+REVIEW_GATE_FAILED, REVIEW_USAGE_ERROR, REVIEW_FAILED = GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR
 _STDERR_LINES = 15  # of a failed analysis child's error output, shown in the summary
 
 
