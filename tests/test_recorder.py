@@ -33,6 +33,27 @@ def test_first_result_opens_the_run_and_finish_sets_status(tmp_path: Path) -> No
     assert json.loads(store.query("SELECT environment FROM runs")[0][0]) == {"python": "3"}
 
 
+def test_a_ctrl_c_while_the_run_opens_keeps_the_header_for_the_next_result(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C landing while the first result opens its run (the environment is captured
+    then) must not leave the next results headerless: they open the run themselves."""
+    interrupts = [KeyboardInterrupt()]
+
+    def environment() -> dict[str, str]:
+        if interrupts:
+            raise interrupts.pop()
+        return {"python": "3"}
+
+    store = Store(tmp_path / "s.db")
+    recorder = Recorder(store, {}, environment)
+    with pytest.raises(KeyboardInterrupt):
+        recorder.record(_payload("a", "x", HEADER))
+    recorder.record(_payload("b", "x", None))  # a trial that finished ahead, stopped
+    (outcome,) = recorder.finish(interrupted=True, crashed=False)
+    assert outcome.stored == 1 and outcome.ran == {"bx"}
+
+
 def test_a_result_the_store_refuses_goes_to_the_journal_and_is_imported_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

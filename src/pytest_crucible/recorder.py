@@ -75,6 +75,7 @@ class Recorder:
         self._environment = environment
         self._env_cache: Mapping[str, Any] | None = None
         self.runs: dict[str, RunOutcome] = {}
+        self._headers: dict[str, Mapping[str, Any]] = {}  # each experiment's, as first sent
         self._reviewer: subprocess.Popen[str] | None = None
         self.warnings: list[str] = []
         self.errors: list[str] = []
@@ -88,9 +89,11 @@ class Recorder:
     def record(self, payload: Mapping[str, Any]) -> None:
         """Store one trial result (and open its run if this is the experiment's first)."""
         result = payload["trial"]
+        if payload.get("header") is not None:  # kept first: opening the run may be interrupted
+            self._headers.setdefault(result["experiment"], payload["header"])
         if self._reviewer is None:
             self._start_reviewer()
-        outcome = self._run_for(result["experiment"], payload.get("header"))
+        outcome = self._run_for(result["experiment"], self._headers.get(result["experiment"]))
         self.writer.put(outcome.run_id, result, payload.get("worker", "main"))
         outcome.ran.add(result["key"])
         self.done += 1
