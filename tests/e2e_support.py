@@ -94,6 +94,7 @@ SLOW_E2E = {
     "tests/test_e2e_concurrency.py::test_a_second_ctrl_c_stops_at_once",
     "tests/test_e2e_hostile_ids.py::test_hostile_item_ids_run_no_script_in_pytest_html",
     "tests/test_e2e_secrets.py::test_keys_in_headers_and_urls_are_recorded_nowhere",
+    "tests/test_e2e_retry_after.py::test_every_retry_waits_the_retry_after_of_the_refusal",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

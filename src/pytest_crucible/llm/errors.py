@@ -60,7 +60,9 @@ class FailedAttempt:
 class ModelCallError(CrucibleError):
     """A model call failed. Attributes: `backend`, `model`, `url`, `status` (the last HTTP
     status, None when there was no HTTP answer), `attempts` (HTTP attempts made), `history`
-    (the failed attempts), `reason` (what went wrong) and `hint` (what to do)."""
+    (the failed attempts), `reason` (what went wrong), `hint` (what to do) and `retry_after`
+    (the seconds the last answer asked to wait before trying again, None when it did not say:
+    a trial-level retry of the error-handling policy waits at least that long too)."""
 
     def __init__(
         self,
@@ -73,6 +75,7 @@ class ModelCallError(CrucibleError):
         attempts: int = 0,
         history: Sequence[FailedAttempt] = (),
         hint: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.reason = reason
         self.backend = backend
@@ -82,6 +85,7 @@ class ModelCallError(CrucibleError):
         self.attempts = attempts
         self.history = tuple(history)
         self.hint = hint
+        self.retry_after = retry_after
         super().__init__(self._compose())
 
     def _compose(self) -> str:
@@ -114,6 +118,7 @@ class ModelCallError(CrucibleError):
             "attempts": self.attempts,
             "history": self.history,
             "hint": self.hint,
+            "retry_after": self.retry_after,
         }
         return (_rebuild, (type(self), self.reason, fields))
 
