@@ -35,14 +35,6 @@ __all__ = [
 SHOWN_ATTEMPTS = 5  # the last few attempt failures quoted in a message
 
 
-def hide_when_model_call_failed(excinfo: Any) -> bool:
-    """A module's `__tracebackhide__`: pytest leaves the module's frames out of the
-    traceback of a failed model call (the message says what happened, how often it was
-    tried and what to do; the backend's frames add only noise). Other errors, bugs
-    included, keep every frame."""
-    return isinstance(getattr(excinfo, "value", None), ModelCallError)
-
-
 @dataclass(frozen=True)
 class FailedAttempt:
     """One HTTP attempt that failed: what went wrong and how long we waited afterwards."""
