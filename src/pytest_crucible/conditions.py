@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._hashing import canonical_json, digest
+from ._tracebacks import hide_library_frames
 from .errors import ExperimentError
 
 __all__ = ["Condition", "code_identity"]
+
+# a user's error shows the user's frames, not this module's (see _tracebacks.py)
+__tracebackhide__ = hide_library_frames
 
 _CONSTANT_TYPES = (str, int, float, bool, bytes, tuple, type(None))
 

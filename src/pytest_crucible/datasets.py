@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ._hashing import canonical_json, digest
+from ._tracebacks import hide_library_frames
 from .errors import DatasetError
 
 __all__ = ["Dataset", "Item", "csv", "from_callable", "from_records", "jsonl"]
+
+# a user's error shows the user's frames, not this module's (see _tracebacks.py)
+__tracebackhide__ = hide_library_frames
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from ._hashing import canonical_json, digest
 from ._names import EXPERIMENT_ATTRIBUTE
+from ._tracebacks import hide_library_frames
 from .conditions import Condition
 from .config import config_to_dict, resolve_config
 from .datasets import Item, coerce
@@ -26,6 +27,9 @@ from .recovery import ErrorHandling
 from .validation import MetricValidation, OnInvalid
 
 __all__ = ["Experiment", "Plan", "TrialSpec", "registered_experiment"]
+
+# a user's error shows the user's frames, not this module's (see _tracebacks.py)
+__tracebackhide__ = hide_library_frames
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,9 +6,13 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from ._tracebacks import hide_library_frames
 from .errors import ExperimentError, MetricError
 
 __all__ = ["Analysis", "Metric", "MetricKind", "check_metric_value"]
+
+# a user's error shows the user's frames, not this module's (see _tracebacks.py)
+__tracebackhide__ = hide_library_frames
 
 MetricKind = Literal["auto", "binary", "continuous"]
 Correction = Literal["holm", "bonferroni", "bh", "none"]

@@ -19,11 +19,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from ._tracebacks import hide_library_frames
 from .conditions import Condition
 from .datasets import Item
 from .llm.context import _CURRENT as _CALL_CONTEXT
 from .llm.context import ReplayClock, start_replay_clock
-from .llm.errors import hide_when_model_call_failed
 from .recovery import Attempts, Classification, TrialSkipped
 from .trial import Trial, describe_exception
 from .validation import MetricValidationError
@@ -44,8 +44,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-# A trial whose model call failed shows the error and the user's frames, not the wrapper's.
-__tracebackhide__ = hide_when_model_call_failed
+# A user's error (a failed model call, a condition's) shows the user's frames, not the wrapper's.
+__tracebackhide__ = hide_library_frames
 
 # The trial whose code is running in this context. asyncio tasks and `asyncio.to_thread`
 # copy the context, so concurrent trials each see their own: log records and model calls
@@ -86,7 +86,7 @@ class LoopThread:
                 def serve() -> None:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
-                    loop.run_forever()
+                    _serve_until_closed(loop)
 
                 self._thread = threading.Thread(target=serve, name="crucible-loop", daemon=True)
                 self._thread.start()
@@ -129,6 +129,20 @@ class LoopThread:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+def _serve_until_closed(loop: asyncio.AbstractEventLoop) -> None:
+    """Run the loop until `close()` stops it. A task that raises SystemExit or
+    KeyboardInterrupt (a condition's `sys.exit()`, an interrupt raised by user code) stores it
+    as its result, then asyncio lets it escape `run_forever`: serving on keeps the loop alive,
+    so the task's waiter gets the exception (as the trial's failure or a graceful stop)
+    instead of waiting forever on a dead loop."""
+    while True:
+        try:
+            loop.run_forever()
+        except (SystemExit, KeyboardInterrupt):
+            continue
+        return
 
 
 class ConditionHooks(Protocol):

@@ -14,10 +14,10 @@ import math
 import random
 import threading
 import time
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
+from ._tracebacks import format_user_traceback, hide_library_frames
 from .errors import MetricError
 from .experiment import Plan, TrialSpec
 from .metrics import Metric, check_metric_value
@@ -31,6 +31,9 @@ from .validation import (
 )
 
 __all__ = ["Trial", "describe_exception", "json_safe"]
+
+# a user's error shows the user's frames, not this module's (see _tracebacks.py)
+__tracebackhide__ = hide_library_frames
 
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 _TRACEBACK_LINES = 12
@@ -264,15 +267,22 @@ class Trial:
 
 
 def describe_exception(exc: BaseException, *, where: str) -> dict[str, Any]:
-    """Type, message and the last lines of the traceback: what the store keeps of an error."""
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    excerpt = "".join(lines).splitlines()[-_TRACEBACK_LINES:]
+    """Type, message and the last lines of the traceback (the user's frames of a user's
+    error): what the store keeps of an error."""
+    excerpt = format_user_traceback(exc).splitlines()[-_TRACEBACK_LINES:]
     return {
         "type": type(exc).__name__,
-        "message": str(exc),
+        "message": _exit_message(exc, where) if isinstance(exc, SystemExit) else str(exc),
         "where": where,
         "traceback": "\n".join(excerpt),
     }
+
+
+def _exit_message(exc: SystemExit, where: str) -> str:
+    return (
+        f"the {where} called sys.exit({exc.code!r}): the trial fails; "
+        "return a value or raise an exception instead of exiting"
+    )
 
 
 def json_safe(value: Any, warnings: list[str], what: str = "value") -> Any:

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import httpx
 import pydantic
 
+from .._tracebacks import hide_library_frames
 from ..errors import ConfigError
 from ._failures import Failures, recorder
 from ._http import AsyncTransport, ClientPool, default_timeout, make_limits, make_timeout
@@ -58,7 +59,6 @@ from .errors import (
     FailedAttempt,
     ModelConfigError,
     ModelResponseError,
-    hide_when_model_call_failed,
 )
 from .pricing import PriceTable
 from .ratelimit import Permit, RateLimiter, RateLimitSpec, build_limiters, estimate_tokens
@@ -67,7 +67,7 @@ from .types import ModelRequest, ModelResponse
 
 __all__ = ["HTTPBackend"]
 
-__tracebackhide__ = hide_when_model_call_failed
+__tracebackhide__ = hide_library_frames
 
 
 def _seeded(request: ModelRequest, context: Any) -> ModelRequest:

@@ -76,6 +76,7 @@ class Failures:
         attempts: int = 0,
         history: Sequence[FailedAttempt] = (),
         hint: str = "",
+        retry_after: float | None = None,
     ) -> E:
         return kind(
             reason,
@@ -86,6 +87,7 @@ class Failures:
             attempts=attempts,
             history=history,
             hint=hint,
+            retry_after=retry_after,
         )
 
     def transport(
@@ -128,11 +130,10 @@ class Failures:
         permanent error."""
         status = answer.status_code
         detail = api_message(answer, call.hidden)
+        retry_after = parse_retry_after(answer.headers)
         if status in self.policy.retry_statuses:
             return RetryableFailure(
-                f"HTTP {status}: {detail}",
-                status=status,
-                retry_after=parse_retry_after(answer.headers),
+                f"HTTP {status}: {detail}", status=status, retry_after=retry_after
             )
         kind = ModelAuthError if status in (401, 403) else ModelRequestError
         return self.error(
@@ -143,6 +144,7 @@ class Failures:
             attempts=attempt,
             history=[*history, FailedAttempt(attempt, f"HTTP {status}: {detail}", status)],
             hint=self._status_hint(status, call),
+            retry_after=retry_after,  # for a trial-level retry (ErrorHandling) of this error
         )
 
     def gave_up(
@@ -171,6 +173,7 @@ class Failures:
             attempts=attempts,
             history=[*history, FailedAttempt(attempts, failure.description, failure.status)],
             hint=hint,
+            retry_after=failure.retry_after,
         )
 
     def _status_hint(self, status: int, call: Call) -> str:

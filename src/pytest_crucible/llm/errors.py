@@ -35,14 +35,6 @@ __all__ = [
 SHOWN_ATTEMPTS = 5  # the last few attempt failures quoted in a message
 
 
-def hide_when_model_call_failed(excinfo: Any) -> bool:
-    """A module's `__tracebackhide__`: pytest leaves the module's frames out of the
-    traceback of a failed model call (the message says what happened, how often it was
-    tried and what to do; the backend's frames add only noise). Other errors, bugs
-    included, keep every frame."""
-    return isinstance(getattr(excinfo, "value", None), ModelCallError)
-
-
 @dataclass(frozen=True)
 class FailedAttempt:
     """One HTTP attempt that failed: what went wrong and how long we waited afterwards."""
@@ -60,7 +52,9 @@ class FailedAttempt:
 class ModelCallError(CrucibleError):
     """A model call failed. Attributes: `backend`, `model`, `url`, `status` (the last HTTP
     status, None when there was no HTTP answer), `attempts` (HTTP attempts made), `history`
-    (the failed attempts), `reason` (what went wrong) and `hint` (what to do)."""
+    (the failed attempts), `reason` (what went wrong), `hint` (what to do) and `retry_after`
+    (the seconds the last answer asked to wait before trying again, None when it did not say:
+    a trial-level retry of the error-handling policy waits at least that long too)."""
 
     def __init__(
         self,
@@ -73,6 +67,7 @@ class ModelCallError(CrucibleError):
         attempts: int = 0,
         history: Sequence[FailedAttempt] = (),
         hint: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.reason = reason
         self.backend = backend
@@ -82,6 +77,7 @@ class ModelCallError(CrucibleError):
         self.attempts = attempts
         self.history = tuple(history)
         self.hint = hint
+        self.retry_after = retry_after
         super().__init__(self._compose())
 
     def _compose(self) -> str:
@@ -114,6 +110,7 @@ class ModelCallError(CrucibleError):
             "attempts": self.attempts,
             "history": self.history,
             "hint": self.hint,
+            "retry_after": self.retry_after,
         }
         return (_rebuild, (type(self), self.reason, fields))
 

@@ -21,15 +21,15 @@ from typing import Any
 
 import httpx
 
+from .._tracebacks import hide_library_frames
 from ..errors import CrucibleError
-from .errors import hide_when_model_call_failed
 from .openai_compat import OpenAICompatibleBackend
 from .retry import RetryPolicy
 from .types import ChatMessage, ModelRequest
 
 __all__ = ["Message", "achat", "chat", "chat_payload"]
 
-__tracebackhide__ = hide_when_model_call_failed
+__tracebackhide__ = hide_library_frames
 
 Message = Mapping[str, str]
 

@@ -27,10 +27,14 @@ from typing import Any
 
 import pytest
 
+from .._tracebacks import hide_library_frames
 from ..runner import ActiveTrial, LoopThread, enter_trial, run_trial_async, run_trial_sync
 from ..trial import describe_exception
 
 __all__ = ["Prefetcher", "Started"]
+
+# a user's error shows the user's frames, not this module's (see _tracebacks.py)
+__tracebackhide__ = hide_library_frames
 
 
 class _Gate:
@@ -98,6 +102,9 @@ class Prefetcher:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._stopping = False
+        # KeyboardInterrupts raised inside trials started ahead: the run stops as if the
+        # user had pressed Ctrl-C, at the next item rather than when that trial's item comes
+        self._interrupts: list[BaseException] = []
 
     def pending(self) -> bool:
         """Whether trials started ahead are waiting for their items (and may be running)."""
@@ -111,6 +118,9 @@ class Prefetcher:
     def run(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
         """The call phase of `item`: start it (unless started already) and the next items,
         then wait for its trial and raise what the trial function raised."""
+        if self._interrupts:
+            # its trial stays started: stop() stores it if it finishes
+            raise self._interrupts[0]
         started = self._started.pop(item.nodeid, None)
         if started is None:
             active = item.callspec.params["_crucible_trial"]
@@ -140,9 +150,10 @@ class Prefetcher:
         gate = _Gate()
         semaphore = self._semaphore(limit)
         if inspect.iscoroutinefunction(fn):
-            coro = _run_async(fn, kwargs, active, semaphore, gate)
+            coro = _run_async(fn, kwargs, active, semaphore, gate, self._interrupts)
         else:
-            coro = _run_sync(fn, kwargs, active, semaphore, gate, self._thread_pool(limit))
+            pool = self._thread_pool(limit)
+            coro = _run_sync(fn, kwargs, active, semaphore, gate, pool, self._interrupts)
         future = self._loop.submit(coro)
         started = Started(active, future, gate)
         future.add_done_callback(lambda _: self._on_finished(started))
@@ -189,12 +200,18 @@ class Prefetcher:
         for started in pending:
             if not started.future.done():
                 started.future.cancel()
-            elif not started.future.cancelled():
+            elif not started.future.cancelled() and not _interrupted(started):
                 finished.append(started)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         return finished
+
+
+def _interrupted(started: Started) -> bool:
+    """Whether a KeyboardInterrupt ended the trial: not finished (as in one process, where
+    its item would report nothing), so it is not stored and a resume runs it."""
+    return isinstance(started.future.exception(), KeyboardInterrupt)
 
 
 async def _run_async(
@@ -203,6 +220,7 @@ async def _run_async(
     active: ActiveTrial,
     semaphore: asyncio.Semaphore,
     gate: _Gate,
+    interrupts: list[BaseException],
 ) -> None:
     async with semaphore:
         if not gate.begin():  # stop() cancelled it before it took its slot
@@ -211,7 +229,7 @@ async def _run_async(
         try:
             await run_trial_async(fn, kwargs, active.trial)
         except BaseException as exc:
-            _note(active, exc)
+            _note(active, exc, interrupts)
             raise
 
 
@@ -222,6 +240,7 @@ async def _run_sync(
     semaphore: asyncio.Semaphore,
     gate: _Gate,
     pool: ThreadPoolExecutor,
+    interrupts: list[BaseException],
 ) -> None:
     async with semaphore:
         if not gate.begin():  # stop() cancelled it before it took its slot
@@ -234,10 +253,12 @@ async def _run_sync(
                 pool, lambda: context.run(run_trial_sync, fn, kwargs, active.trial)
             )
         except BaseException as exc:
-            _note(active, exc)
+            _note(active, exc, interrupts)
             raise
 
 
-def _note(active: ActiveTrial, exc: BaseException) -> None:
+def _note(active: ActiveTrial, exc: BaseException, interrupts: list[BaseException]) -> None:
+    if isinstance(exc, KeyboardInterrupt):
+        interrupts.append(exc)
     if active.trial.error is None and not isinstance(exc, asyncio.CancelledError):
         active.trial.error = describe_exception(exc, where="trial function")

@@ -124,16 +124,27 @@ class _Handlers:
         return await self._generate(request, "anthropic")
 
     async def _generate(self, request: web.Request, api: Api) -> web.StreamResponse:
+        received = time.time()
         raw = await request.read()
         body, problem = _decode(raw)
-        self.state.stats.log(
-            {"method": request.method, "path": request.path, "headers": dict(request.headers)}
-            | (
-                {"json": body}
-                if problem is None
-                else {"body": raw[:1000].decode("utf-8", "replace")}
-            )
-        )
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "headers": dict(request.headers),
+            "received_at": received,
+        } | ({"json": body} if problem is None else {"body": raw[:1000].decode("utf-8", "replace")})
+        self.state.stats.log(entry)
+        status = None  # the client went away before the answer
+        try:
+            response = await self._answer(request, api, body, problem)
+            status = response.status
+            return response
+        finally:
+            self.state.stats.answered(entry, status)
+
+    async def _answer(
+        self, request: web.Request, api: Api, body: Any, problem: str | None
+    ) -> web.StreamResponse:
         if api == "anthropic" and (refusal := _anthropic_headers(request)) is not None:
             return refusal
         fault = self.state.faults.take(request.path, last_user_text(body))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 from typing import Any
 
@@ -64,9 +65,16 @@ class Stats:
         with self._lock:
             self._log.append(entry)
 
+    def answered(self, entry: dict[str, Any], status: int | None) -> None:
+        """Note when the answer to a logged request was made (then sent at once), and its
+        status."""
+        with self._lock:
+            entry["answered_at"] = time.time()
+            entry["status"] = status
+
     def request_log(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._log)
+            return [dict(entry) for entry in self._log]
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
