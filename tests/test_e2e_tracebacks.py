@@ -54,11 +54,7 @@ LIBRARY = "pytest_crucible/"  # a path into our package (module names have dots)
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    # in a process of its own, as a user runs it (run in this process, pytest leaves out the
-    # frames of plugins this process loaded before: the fault would not show)
-    return pytester.runpytest_subprocess(
-        "--crucible", "--crucible-report=none", "-p", "no:cacheprovider", *args, timeout=300
-    )
+    return pytester.runpytest("--crucible", "--crucible-report=none", *args)
 
 
 @pytest.mark.parametrize("xdist", XDIST)
