@@ -108,8 +108,6 @@ SLOW_E2E = {
     "tests/test_e2e_retry_after.py::test_every_retry_waits_the_retry_after_of_the_refusal",
     "tests/test_e2e_exits.py::test_sys_exit_in_a_trial_fails_that_trial_only",
     "tests/test_e2e_exits.py::test_keyboard_interrupt_in_a_trial_stops_the_run_gracefully",
-    "tests/test_e2e_tracebacks.py::test_bad_trials_show_the_users_frames_only",
-    "tests/test_e2e_tracebacks.py::test_a_bad_experiment_shows_the_users_line_only",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
