@@ -86,7 +86,7 @@ async def _answer(name, text):
         ctypes.string_at(0)
     _note("done", key)
     if fault == "surrogate":
-        return "ok \ud800"
+        return "ok \\ud800"
     return f"{name}:{text}:" + "x" * int(os.environ.get("FT_OUTPUT", "10"))
 
 async def alpha(text):
@@ -288,7 +288,8 @@ def kill(
         lab.wait_done(rng.randrange(4, lab.trials - 4), process)
         time.sleep(rng.uniform(0, 0.5))  # a random moment, as trials finish and report
         fault_at = time.time()
-        os.killpg(process.pid, how) if how == signal.SIGKILL else process.send_signal(how)
+        with suppress(ProcessLookupError):  # it may have ended on its own meanwhile
+            os.killpg(process.pid, how) if how == signal.SIGKILL else process.send_signal(how)
         outcome = lab.finish(process)
         row.ended &= outcome.code is not None
         row.exits.append(outcome.code)
