@@ -65,7 +65,7 @@ ITEMS = int(os.environ.get("FT_ITEMS", "20"))
 
 def _note(what, key):
     with open(CALLS, "a") as f:
-        f.write(f"{os.getpid()} {what} {key} {time.time()}\n")
+        f.write(f"{os.getpid()} {what} {key} {time.time()}\\n")
         f.flush()
 
 async def _answer(name, text):
