@@ -104,6 +104,8 @@ def trial_span(database: Path) -> Span:
         first, last, passed, total = conn.execute(
             "SELECT min(started_at), max(ended_at), sum(status = 'passed'), count(*) FROM trials"
         ).fetchone()
+    if first is None or last is None:  # nothing stored: the caller shows the run's output
+        return Span(0.0, int(passed or 0), int(total))
     seconds = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
     return Span(seconds, int(passed or 0), int(total))
 
