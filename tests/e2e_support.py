@@ -99,6 +99,7 @@ SLOW_E2E = {
     "tests/test_e2e_durability.py::test_trials_finished_ahead_of_their_items_survive_a_kill",
     "tests/test_e2e_durability.py::test_results_a_read_only_store_refuses_are_journalled_and_imported_once",
     "tests/test_e2e_review_faults.py::test_lone_surrogates_are_stored_escaped_and_reach_the_reports",
+    "tests/test_e2e_review_faults.py::test_ctrl_c_during_the_analysis_ends_cleanly_with_every_trial_stored",
     "tests/test_e2e_run_holder.py::test_a_second_resume_of_a_held_run_is_refused",
     "tests/test_e2e_run_holder.py::test_a_resume_of_a_run_a_fresh_session_is_writing_is_refused",
     # real `pytest -n 2` runs with a crashing worker and its replacement: 15-60 s each

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -135,3 +139,74 @@ def test_reports_that_cannot_be_written_are_named_and_exit_3(pytester: pytest.Py
     ) in output, output
     assert f"crucible report {run['run_id']} --output" in output
     assert pytester.path.joinpath("afile").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["ctrl-c", "sigint-to-pytest"])
+def test_ctrl_c_during_the_analysis_ends_cleanly_with_every_trial_stored(
+    pytester: pytest.Pytester, group: bool
+) -> None:
+    """Ctrl-C while the analysis child works (a terminal's reaches the whole process group;
+    `kill -INT` reaches pytest alone): no traceback of ours, exit 2 (interrupted), every
+    trial stored, and the command that makes the analysis later works."""
+    pytester.makepyfile(test_demo=EXPERIMENT)
+    marker = pytester.path / "analysing"
+    slow = pytester.mkdir("slow")
+    slow.joinpath("sitecustomize.py").write_text(
+        "import sys, time, pathlib\n"
+        "if '--await-arguments' in sys.argv:  # the analysis child alone: it waits, forever\n"
+        "    import pytest_crucible.review as review\n"
+        "    def review_run(*args, **kwargs):\n"
+        f"        pathlib.Path({str(marker)!r}).write_text('now')\n"
+        "        time.sleep(3600)\n"
+        "    review.review_run = review_run\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(slow), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("PYTEST_ADDOPTS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--crucible", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + _TIMEOUT_S
+        while not marker.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "no analysis began"
+            time.sleep(0.05)
+        if group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=_TIMEOUT_S)[0].decode()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output[-3000:]
+    assert "the session-end analysis was interrupted: every trial is stored" in output, output
+    assert "Traceback" not in output and "pytest_crucible/" not in output, output
+    (run,) = query(pytester, "SELECT run_id, status FROM runs")
+    assert len(query(pytester, "SELECT * FROM trials")) == 12
+    analysed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_crucible.cli",
+            "--store",
+            str(store_path(pytester)),
+            "analyse",
+            run["run_id"],
+        ],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=_TIMEOUT_S,
+        check=False,
+    )
+    assert analysed.returncode == 0, analysed.stderr
+    assert "terse" in analysed.stdout

@@ -29,6 +29,7 @@ from .writer import TrialWriter
 __all__ = [
     "REVIEW_FAILED",
     "REVIEW_GATE_FAILED",
+    "REVIEW_INTERRUPTED",
     "REVIEW_USAGE_ERROR",
     "Recorder",
     "RunOutcome",
@@ -36,6 +37,7 @@ __all__ = [
 
 # What `Recorder.review` returns besides 0: the analysis child's exit codes (`cli.py`)
 REVIEW_GATE_FAILED, REVIEW_USAGE_ERROR, REVIEW_FAILED = GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR
+REVIEW_INTERRUPTED = -2  # Ctrl-C during the analysis: not one of the child's own statuses
 _STDERR_LINES = 15  # of a failed analysis child's error output, shown in the summary
 
 
@@ -218,7 +220,19 @@ class Recorder:
         if self._reviewer is None:
             self._start_reviewer()
         assert self._reviewer is not None
-        stdout, stderr = self._reviewer.communicate(json.dumps(arguments) + "\n")
+        try:
+            stdout, stderr = self._reviewer.communicate(json.dumps(arguments) + "\n")
+        except KeyboardInterrupt:  # the trials are stored: the analysis can be made later
+            self._reviewer.kill()
+            self._reviewer.wait()
+            self._reviewer = None
+            self.errors.append(
+                f"the session-end analysis was interrupted: every trial is stored; "
+                f"`crucible --store {self.store.path} analyse {' '.join(ids)}` analyses the "
+                f"runs and decides their gates, and `crucible --store {self.store.path} "
+                f"report RUN_ID` writes a run's reports"
+            )
+            return REVIEW_INTERRUPTED
         returncode = self._reviewer.returncode
         self._reviewer = None
         reviews = _review_records(stdout)

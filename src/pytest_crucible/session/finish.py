@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..recorder import REVIEW_FAILED, REVIEW_GATE_FAILED, REVIEW_USAGE_ERROR
+from ..recorder import REVIEW_FAILED, REVIEW_GATE_FAILED, REVIEW_INTERRUPTED, REVIEW_USAGE_ERROR
 from ..store import Store
 from .calls import cost_lines
 
@@ -81,6 +81,8 @@ def exit_status(pytest_status: int, review_status: int, has_runs: bool) -> int:
     keeps its status; the summary says what failed either way."""
     if review_status == REVIEW_USAGE_ERROR:
         return int(pytest.ExitCode.USAGE_ERROR)
+    if review_status == REVIEW_INTERRUPTED:
+        return int(pytest.ExitCode.INTERRUPTED)
     status = pytest_status
     if status == pytest.ExitCode.NO_TESTS_COLLECTED and has_runs:
         status = pytest.ExitCode.OK
