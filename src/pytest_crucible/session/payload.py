@@ -16,7 +16,7 @@ from .._utf8 import ESCAPED_WARNING, escape_unencodable, has_unencodable
 from ..experiment import Plan
 from ..recovery import TrialSkipped
 from ..trial import Trial, describe_exception
-from .prefetch import Started
+from .prefetch import Started, interrupted
 from .recovery import run_policy
 
 __all__ = ["TrialPayloads"]
@@ -48,9 +48,10 @@ class TrialPayloads:
     @staticmethod
     def for_journal(started: Started) -> dict[str, Any] | None:
         """The result of a started trial that just ended, for this process's journal (None
-        when it was cancelled: it never ran). Its item's report, if it comes, is stored
-        instead: it may know more (a failure in the item's teardown)."""
-        if started.future.cancelled():
+        when it was cancelled: it never ran; or interrupted: as in one process, a trial a
+        KeyboardInterrupt ended is not finished, and resume runs it). Its item's report, if
+        it comes, is stored instead: it may know more (a failure in the item's teardown)."""
+        if started.future.cancelled() or interrupted(started):
             return None
         # warnings of the result are the report's to note: not twice
         result = started.active.trial.result(status=_status(started), note_warnings=False)

@@ -31,7 +31,7 @@ from .._tracebacks import hide_library_frames
 from ..runner import ActiveTrial, LoopThread, enter_trial, run_trial_async, run_trial_sync
 from ..trial import describe_exception
 
-__all__ = ["Prefetcher", "Started"]
+__all__ = ["Prefetcher", "Started", "interrupted"]
 
 # a user's error shows the user's frames, not this module's (see _tracebacks.py)
 __tracebackhide__ = hide_library_frames
@@ -200,7 +200,7 @@ class Prefetcher:
         for started in pending:
             if not started.future.done():
                 started.future.cancel()
-            elif not started.future.cancelled() and not _interrupted(started):
+            elif not started.future.cancelled() and not interrupted(started):
                 finished.append(started)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -208,7 +208,7 @@ class Prefetcher:
         return finished
 
 
-def _interrupted(started: Started) -> bool:
+def interrupted(started: Started) -> bool:
     """Whether a KeyboardInterrupt ended the trial: not finished (as in one process, where
     its item would report nothing), so it is not stored and a resume runs it."""
     return isinstance(started.future.exception(), KeyboardInterrupt)
