@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 
 from pytest_crucible._utf8 import escape_unencodable, has_unencodable
 
@@ -28,3 +29,15 @@ def test_data_marshal_cannot_write_is_walked() -> None:
 
     assert has_unencodable({"a": Text("fine")})  # not plain data: the walk decides
     assert escape_unencodable({"a": Text("bad \ud800")}) == {"a": "bad \\ud800"}
+
+
+def test_a_number_whose_bytes_look_like_a_surrogate_gets_no_warning() -> None:
+    """The byte search may match a float's bytes (it did for a latency in CI): the payload
+    is then walked, found clean and sent as it was, without the escaped-text warning."""
+    from pytest_crucible.session.payload import storable
+
+    latency = struct.unpack("<d", b"\x00\x00\xed\xa0\x00\x00\xf0?")[0]
+    payload = {"trial": {"latency_s": latency, "output": "fine", "warnings": []}}
+    assert has_unencodable(payload)  # the false positive
+    assert storable(payload) is payload
+    assert payload["trial"]["warnings"] == []

@@ -88,6 +88,8 @@ def storable(payload: dict[str, Any]) -> dict[str, Any]:
     if not has_unencodable(payload):
         return payload
     escaped: dict[str, Any] = escape_unencodable(payload)
+    if escaped == payload:  # the check's rare false positive (a number's bytes): no warning
+        return payload
     escaped["trial"]["warnings"].append(ESCAPED_WARNING)
     return escaped
 
