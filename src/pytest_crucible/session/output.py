@@ -98,6 +98,22 @@ class RoutedPhases:
         bottom = session.config.stash.get(BOTTOM_KEY, None)
         if bottom is not None:  # installed by the plugin before capture started
             bottom.set_route(self._router.route)
+        self._route_the_capture_files(session.config)
+
+    def _route_the_capture_files(self, config: pytest.Config) -> None:
+        """Make the stream pytest's fd capture puts in sys.stdout at each phase's start a
+        routed one. Wrapping it after the phase started (`_routed`) leaves a window in which
+        a trial running ahead writes into the phase's capture: on a busy machine the loop
+        thread got the GIL right there and a failing trial's print went to another item.
+        (pytest's fd capture writes sys-level text through `syscapture.tmpfile`; its
+        `--capture=sys` mode checks that file's type, so it is left as it is.)"""
+        capman = config.pluginmanager.getplugin("capturemanager")
+        capturing = getattr(capman, "_global_capturing", None)
+        for name in ("out", "err"):
+            syscapture = getattr(getattr(capturing, name, None), "syscapture", None)
+            tmpfile = getattr(syscapture, "tmpfile", None)
+            if tmpfile is not None and not isinstance(tmpfile, RoutedStream):
+                syscapture.tmpfile = RoutedStream(f"std{name}", tmpfile, self._router.route)  # type: ignore[union-attr]
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         bottom = config.stash.get(BOTTOM_KEY, None)
