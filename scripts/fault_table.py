@@ -250,6 +250,16 @@ def clean(output: str, *expected: str) -> bool:
     return said and all(CRASH_DUMP_FRAME.search(line) for line in frames)
 
 
+def faulted(lab: Lab, row: Row, outcome: Outcome) -> set[str]:
+    """Note the faulted run's exit, whether it ended and what it stored; the trials whose
+    condition returned."""
+    row.exits.append(outcome.code)
+    row.ended = outcome.code is not None
+    before = lab.done()
+    row.finished, row.stored = len(before), lab.stored()
+    return before
+
+
 def resume_and_count(lab: Lab, row: Row, before: set[str], *args: str, **env: str) -> Outcome:
     """Resume the run; lost = finished trials it had to run again."""
     seen = len(lab.lines())
@@ -312,9 +322,7 @@ def worker_crash(lab: Lab, fault: str) -> Row:
         trials=lab.trials,
     )
     outcome = lab.run("-n", "2", FT_FAULT=fault)
-    row.exits.append(outcome.code)
-    row.ended = outcome.code is not None
-    row.finished, row.stored = len(lab.done()), lab.stored()
+    faulted(lab, row, outcome)
     starts = starts_by_session(lab.lines())
     row.twice = sum(n - 1 for n in starts.values() if n > 1)
     row.message = clean(outcome.output, "crashed")
@@ -335,10 +343,7 @@ def condition_raises(lab: Lab, fault: str, concurrency: str, words: Sequence[str
         trials=lab.trials,
     )
     outcome = lab.run(*args, FT_FAULT=fault)
-    row.exits.append(outcome.code)
-    row.ended = outcome.code is not None
-    before = lab.done()
-    row.finished, row.stored = len(before), lab.stored()
+    before = faulted(lab, row, outcome)
     row.message = clean(outcome.output, *words)
     if fault == "interrupt":
         resume_and_count(lab, row, before, *args)
@@ -365,10 +370,7 @@ def full_disk(lab: Lab) -> Row:
         return row
     try:
         outcome = lab.run(FT_OUTPUT="50000")
-        row.exits.append(outcome.code)
-        row.ended = outcome.code is not None
-        before = lab.done()
-        row.finished, row.stored = len(before), lab.stored()
+        before = faulted(lab, row, outcome)
         row.message = clean(outcome.output, "full") or clean(outcome.output, "space")
         subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
         resume_and_count(lab, row, before, FT_OUTPUT="50000")
@@ -397,10 +399,7 @@ def locked_store(lab: Lab) -> Row:
         holder.rollback()
         holder.close()
     outcome = lab.finish(process)
-    row.exits.append(outcome.code)
-    row.ended = outcome.code is not None
-    before = lab.done()
-    row.finished, row.stored = len(before), lab.stored()
+    before = faulted(lab, row, outcome)
     row.message = clean(outcome.output, "locked")
     resume_and_count(lab, row, before)
     return row
@@ -438,9 +437,7 @@ def surrogate(lab: Lab, xdist: Sequence[str]) -> Row:
         trials=lab.trials,
     )
     outcome = lab.run(*xdist, "--crucible-report", "md", FT_FAULT="surrogate")
-    row.exits.append(outcome.code)
-    row.ended = outcome.code is not None
-    row.finished, row.stored = len(lab.done()), lab.stored()
+    faulted(lab, row, outcome)
     reports = list((lab.root / "crucible-results").rglob("report.md"))
     rescue = list(lab.store.parent.glob("*.rescue*"))
     row.message = bool(reports) and not rescue and "INTERNALERROR" not in outcome.output
