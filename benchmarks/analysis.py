@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from pytest_crucible.analysis import format_analysis
-from pytest_crucible.frames import trials_frame
-from pytest_crucible.review import analyse_run
-from pytest_crucible.store import Store
+from pytest_crucible.review.analyse_run import analyse_run
+from pytest_crucible.review.analysis import format_analysis
+from pytest_crucible.store.frames import trials_frame
+from pytest_crucible.store.sqlite import Store
 
 CONDITIONS = [f"prompt_{i}" for i in range(10)]
 TARGET_S = 5.0

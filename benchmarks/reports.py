@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_crucible.review import analyse_run
-from pytest_crucible.store import Store
+from pytest_crucible.review.analyse_run import analyse_run
+from pytest_crucible.store.sqlite import Store
 
 TARGET_S = 10.0
 CONDITIONS = ["terse", "few_shot", "cot", "self_check", "ensemble"]
@@ -126,14 +126,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=100_000)
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium timing")
     args = parser.parse_args()
-    from pytest_crucible.reports import FORMATS, write_reports
-    from pytest_crucible.reports._content import build_report
-    from pytest_crucible.reports._data import load_run
-    from pytest_crucible.reports.exports import write_exports
-    from pytest_crucible.reports.html import render_html
-    from pytest_crucible.reports.latex import render_latex
-    from pytest_crucible.reports.markdown import render_markdown
-    from pytest_crucible.reports.notebook import render_notebook
+    from pytest_crucible.review.reports import FORMATS, write_reports
+    from pytest_crucible.review.reports._content import build_report
+    from pytest_crucible.review.reports._report_data import load_run
+    from pytest_crucible.review.reports.exports import write_exports
+    from pytest_crucible.review.reports.html import render_html
+    from pytest_crucible.review.reports.latex import render_latex
+    from pytest_crucible.review.reports.markdown import render_markdown
+    from pytest_crucible.review.reports.notebook import render_notebook
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

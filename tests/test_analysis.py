@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from pytest_crucible import stats
-from pytest_crucible.analysis import RunAnalysis, analyze, format_analysis
+from pytest_crucible.declare.metrics import Analysis, Metric
 from pytest_crucible.errors import StatsError
-from pytest_crucible.metrics import Analysis, Metric
+from pytest_crucible.review.analysis import RunAnalysis, analyze, format_analysis
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -333,7 +333,7 @@ def test_clustered_binary_items_keep_a_cluster_robust_interval_inside_0_and_1() 
 
 
 def test_the_results_table_says_how_its_intervals_were_computed() -> None:
-    from pytest_crucible.summary import format_table
+    from pytest_crucible.review.summary import format_table
 
     trials = repeated_binary(FOUR_BY_THREE)
     table = format_table(trials, run(trials))

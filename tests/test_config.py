@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from pytest_crucible import ConfigError, ConfigSchema, Field
-from pytest_crucible.config import parse_overrides, resolve_config
+from pytest_crucible.declare.config import parse_overrides, resolve_config
 
 SCHEMA = ConfigSchema(
     iterations=Field("integer", default=10, min=1, max=100, label="Iterations"),

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from e2e_support import EXPERIMENT, XDIST, query, read_calls, store_path, trial_rows
-from pytest_crucible.store import Store
+from pytest_crucible.store.sqlite import Store
 
 BIG_OUTPUTS = """
 import json

@@ -15,7 +15,7 @@ SCORED = """
 import os, time
 from pathlib import Path
 import pytest_crucible as crucible
-from pytest_crucible.validation import count, duration_ms, nested, probability
+from pytest_crucible.declare.validation import count, duration_ms, nested, probability
 
 TRIES = Path(os.environ["CRUCIBLE_CALLS"]).parent
 GOOD = {"accuracy": "0.85", "tokens": "12", "scores": {"rouge": 0.4, "bleu": "0.3"}}

@@ -8,7 +8,7 @@ import pytest
 
 import pytest_crucible as crucible
 from pytest_crucible import Condition, ExperimentError
-from pytest_crucible.conditions import code_identity
+from pytest_crucible.declare.conditions import code_identity
 
 PROMPT = "Answer briefly: {}"
 

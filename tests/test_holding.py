@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_crucible.errors import ResumeError
-from pytest_crucible.holding import LEASE_S, RunHold, is_stale
-from pytest_crucible.store import RunHolder, Store, utc_now
+from pytest_crucible.store.holding import LEASE_S, RunHold, is_stale
+from pytest_crucible.store.sqlite import RunHolder, Store, utc_now
 
 
 @pytest.fixture

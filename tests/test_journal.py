@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pytest_crucible.journal import Journal, import_journals, journal_folder
-from pytest_crucible.store import Store
+from pytest_crucible.store.journal import Journal, import_journals, journal_folder
+from pytest_crucible.store.sqlite import Store
 from test_store import HEADER, _result
 
 

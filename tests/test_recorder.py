@@ -12,9 +12,9 @@ import pytest
 
 from pytest_crucible import StoreError
 from pytest_crucible.errors import StoreFullError
-from pytest_crucible.inputs import ResumeTarget
-from pytest_crucible.recorder import Recorder
-from pytest_crucible.store import Store
+from pytest_crucible.session.inputs import ResumeTarget
+from pytest_crucible.session.recorder import Recorder
+from pytest_crucible.store.sqlite import Store
 from test_store import HEADER, _result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import pytest_crucible as crucible
-from pytest_crucible.validation import probability
+from pytest_crucible.declare.validation import probability
 
 
 def _experiment(**settings: object) -> crucible.Experiment:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest_crucible as crucible
-from pytest_crucible.config import ConfigSchema, Field
+from pytest_crucible.declare.config import ConfigSchema, Field
 from pytest_crucible.session.lookahead import assign_groups
 from pytest_crucible.session.selection import config_fields, overrides_for, unused_override
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import pytest_crucible as crucible
-from pytest_crucible.frames import metric_columns
-from pytest_crucible.inputs import resolve_resume
-from pytest_crucible.store import Store
+from pytest_crucible.session.inputs import resolve_resume
+from pytest_crucible.store.frames import metric_columns
+from pytest_crucible.store.sqlite import Store
 
 HEADER = {
     "name": "caps",

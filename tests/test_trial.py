@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 import pytest_crucible as crucible
-from pytest_crucible.calls import CachePolicy, CallCache, TrialCalls
 from pytest_crucible.llm import OpenAICompatibleBackend
-from pytest_crucible.runner import BoundCondition, LoopThread, run_trial_function
-from pytest_crucible.store import Store
+from pytest_crucible.run.calls import CachePolicy, CallCache, TrialCalls
+from pytest_crucible.run.runner import BoundCondition, LoopThread, run_trial_function
+from pytest_crucible.run.trial import Trial
+from pytest_crucible.store.sqlite import Store
 from pytest_crucible.testing import MockModelServer
-from pytest_crucible.trial import Trial
 
 
 def _trial(metrics: object = ("score",)) -> tuple[Trial, crucible.Experiment]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import struct
 
-from pytest_crucible._utf8 import escape_unencodable, has_unencodable
+from pytest_crucible.util.utf8 import escape_unencodable, has_unencodable
 
 
 def test_lone_surrogates_anywhere_are_found_and_escaped() -> None:

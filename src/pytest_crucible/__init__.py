@@ -10,13 +10,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from pytest_crucible.util import moved
+
+moved.install()  # old import paths of moved modules keep working for one release
+
 if TYPE_CHECKING:
-    from . import datasets, validation
-    from .calls import Budget
-    from .conditions import Condition
-    from .config import ConfigSchema, Field
-    from .datasets import Dataset, Item
-    from .errors import (
+    from pytest_crucible.declare import datasets, validation
+    from pytest_crucible.declare.conditions import Condition
+    from pytest_crucible.declare.config import ConfigSchema, Field
+    from pytest_crucible.declare.datasets import Dataset, Item
+    from pytest_crucible.declare.experiment import Experiment
+    from pytest_crucible.declare.hooks import HookError, Hooks
+    from pytest_crucible.declare.metrics import Analysis, Metric
+    from pytest_crucible.declare.validation import (
+        MetricSchema,
+        MetricValidation,
+        MetricValidationError,
+    )
+    from pytest_crucible.errors import (
         ConfigError,
         CrucibleError,
         DatasetError,
@@ -25,47 +36,44 @@ if TYPE_CHECKING:
         ResumeError,
         StoreError,
     )
-    from .estimate import Estimate
-    from .experiment import Experiment
-    from .frames import load_runs, load_trials
-    from .hooks import HookError, Hooks
-    from .metrics import Analysis, Metric
-    from .recovery import CircuitBreakerSettings, ErrorHandling
-    from .trial import Trial
-    from .validation import MetricSchema, MetricValidation, MetricValidationError
+    from pytest_crucible.run.calls import Budget
+    from pytest_crucible.run.estimate import Estimate
+    from pytest_crucible.run.recovery import CircuitBreakerSettings, ErrorHandling
+    from pytest_crucible.run.trial import Trial
+    from pytest_crucible.store.frames import load_runs, load_trials
 
 # Each name is imported on first use: pytest imports this package in every run of a project
 # that has the plugin installed (its entry point is a submodule), with or without --crucible.
 _LAZY: dict[str, tuple[str, str | None]] = {
-    "Analysis": (".metrics", "Analysis"),
-    "Budget": (".calls", "Budget"),
-    "CircuitBreakerSettings": (".recovery", "CircuitBreakerSettings"),
-    "Condition": (".conditions", "Condition"),
-    "ConfigError": (".errors", "ConfigError"),
-    "ConfigSchema": (".config", "ConfigSchema"),
-    "CrucibleError": (".errors", "CrucibleError"),
-    "Dataset": (".datasets", "Dataset"),
-    "DatasetError": (".errors", "DatasetError"),
-    "ErrorHandling": (".recovery", "ErrorHandling"),
-    "Estimate": (".estimate", "Estimate"),
-    "Experiment": (".experiment", "Experiment"),
-    "ExperimentError": (".errors", "ExperimentError"),
-    "Field": (".config", "Field"),
-    "HookError": (".hooks", "HookError"),
-    "Hooks": (".hooks", "Hooks"),
-    "Item": (".datasets", "Item"),
-    "Metric": (".metrics", "Metric"),
-    "MetricError": (".errors", "MetricError"),
-    "MetricSchema": (".validation", "MetricSchema"),
-    "MetricValidation": (".validation", "MetricValidation"),
-    "MetricValidationError": (".validation", "MetricValidationError"),
-    "ResumeError": (".errors", "ResumeError"),
-    "StoreError": (".errors", "StoreError"),
-    "Trial": (".trial", "Trial"),
-    "datasets": (".datasets", None),
-    "load_runs": (".frames", "load_runs"),
-    "load_trials": (".frames", "load_trials"),
-    "validation": (".validation", None),
+    "Analysis": ("pytest_crucible.declare.metrics", "Analysis"),
+    "Budget": ("pytest_crucible.run.calls", "Budget"),
+    "CircuitBreakerSettings": ("pytest_crucible.run.recovery", "CircuitBreakerSettings"),
+    "Condition": ("pytest_crucible.declare.conditions", "Condition"),
+    "ConfigError": ("pytest_crucible.errors", "ConfigError"),
+    "ConfigSchema": ("pytest_crucible.declare.config", "ConfigSchema"),
+    "CrucibleError": ("pytest_crucible.errors", "CrucibleError"),
+    "Dataset": ("pytest_crucible.declare.datasets", "Dataset"),
+    "DatasetError": ("pytest_crucible.errors", "DatasetError"),
+    "ErrorHandling": ("pytest_crucible.run.recovery", "ErrorHandling"),
+    "Estimate": ("pytest_crucible.run.estimate", "Estimate"),
+    "Experiment": ("pytest_crucible.declare.experiment", "Experiment"),
+    "ExperimentError": ("pytest_crucible.errors", "ExperimentError"),
+    "Field": ("pytest_crucible.declare.config", "Field"),
+    "HookError": ("pytest_crucible.declare.hooks", "HookError"),
+    "Hooks": ("pytest_crucible.declare.hooks", "Hooks"),
+    "Item": ("pytest_crucible.declare.datasets", "Item"),
+    "Metric": ("pytest_crucible.declare.metrics", "Metric"),
+    "MetricError": ("pytest_crucible.errors", "MetricError"),
+    "MetricSchema": ("pytest_crucible.declare.validation", "MetricSchema"),
+    "MetricValidation": ("pytest_crucible.declare.validation", "MetricValidation"),
+    "MetricValidationError": ("pytest_crucible.declare.validation", "MetricValidationError"),
+    "ResumeError": ("pytest_crucible.errors", "ResumeError"),
+    "StoreError": ("pytest_crucible.errors", "StoreError"),
+    "Trial": ("pytest_crucible.run.trial", "Trial"),
+    "datasets": ("pytest_crucible.declare.datasets", None),
+    "load_runs": ("pytest_crucible.store.frames", "load_runs"),
+    "load_trials": ("pytest_crucible.store.frames", "load_trials"),
+    "validation": ("pytest_crucible.declare.validation", None),
 }
 
 __all__ = [
@@ -108,7 +116,7 @@ def __getattr__(name: str) -> Any:
     module_name, attribute = found
     # not cached here: the module in sys.modules is the one to use (pytester's in-process
     # runs, for one, drop the modules a run imported, and the next run imports them anew)
-    module = importlib.import_module(module_name, __name__)
+    module = importlib.import_module(module_name)
     return module if attribute is None else getattr(module, attribute)
 
 

@@ -22,9 +22,9 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import CrucibleError
-from .journal import import_journals, journal_folder
-from .store import DEFAULT_STORE, Store
+from pytest_crucible.errors import CrucibleError
+from pytest_crucible.store.journal import import_journals, journal_folder
+from pytest_crucible.store.sqlite import DEFAULT_STORE, Store
 
 __all__ = ["AWAIT_ARGUMENTS", "GATE_FAILED", "INTERNAL_ERROR", "USAGE_ERROR", "main"]
 
@@ -107,7 +107,9 @@ def _await_arguments() -> int:
     the session only waits for it.)"""
     if hasattr(os, "nice"):
         os.nice(10)
-    from . import gates, gating, reports, review  # noqa: F401 - imported for their import cost
+    import pytest_crucible.review.analyse_run
+    import pytest_crucible.review.gates.decide
+    import pytest_crucible.review.reports  # noqa: F401
 
     line = sys.stdin.readline()
     if not line.strip():
@@ -159,14 +161,14 @@ def _analyse(options: argparse.Namespace) -> int:
     """Analyse runs (and decide gates, write reports); exit 1 when a gate failed, 3 when a
     run's analysis or reports failed."""
 
-    from .gating import GateSettings, parse_margins
-    from .review import review_run
+    from pytest_crucible.review.analyse_run import review_run
+    from pytest_crucible.review.gates.decide import GateSettings, parse_margins
 
     baselines_dir = {"baselines_dir": Path(options.baselines_dir)} if options.baselines_dir else {}
     margins = parse_margins(options.margin)
     formats: list[str] = []
     if options.reports:
-        from .reports import parse_formats
+        from pytest_crucible.review.reports import parse_formats
 
         formats = parse_formats(options.formats)
     store = Store(options.store)
@@ -227,7 +229,7 @@ def _experiment_of(store: Store, run_id: str) -> str:
 
 def _report(path: str, run_id: str, output: str | None, formats: str) -> int:
 
-    from .reports import default_output_dir, parse_formats, write_reports
+    from pytest_crucible.review.reports import default_output_dir, parse_formats, write_reports
 
     chosen = parse_formats(formats)  # a typo fails before the store is touched
     if not Path(path).exists():

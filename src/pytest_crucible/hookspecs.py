@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .conditions import Condition
-    from .datasets import Item
-    from .experiment import Experiment
-    from .trial import Trial
+    from pytest_crucible.declare.conditions import Condition
+    from pytest_crucible.declare.datasets import Item
+    from pytest_crucible.declare.experiment import Experiment
+    from pytest_crucible.run.trial import Trial
 
 
 @pytest.hookspec(firstresult=True)

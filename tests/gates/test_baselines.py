@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from gate_helpers import frame, header, record_frame
 
-from pytest_crucible.frames import trials_frame
-from pytest_crucible.gates import (
+from pytest_crucible.review.gates import (
     Baseline,
     GateError,
     baseline_path,
@@ -19,7 +18,8 @@ from pytest_crucible.gates import (
     load_baseline,
     save_baseline,
 )
-from pytest_crucible.store import Store
+from pytest_crucible.store.frames import trials_frame
+from pytest_crucible.store.sqlite import Store
 
 
 @pytest.fixture
@@ -187,9 +187,9 @@ def test_an_interrupted_run_is_saved_with_a_note(store: Store, tmp_path: Path) -
 
 def test_store_to_verdicts_end_to_end(tmp_path: Path) -> None:
     """What the pytest wiring does: save on one run, compare a later run in a new session."""
-    from pytest_crucible.analysis import analyze
-    from pytest_crucible.gates import compare_to_baseline, evaluate_gates
-    from pytest_crucible.metrics import Metric
+    from pytest_crucible.declare.metrics import Metric
+    from pytest_crucible.review.analysis import analyze
+    from pytest_crucible.review.gates import compare_to_baseline, evaluate_gates
 
     path = tmp_path / ".crucible" / "crucible.db"
     folder = tmp_path / ".crucible" / "baselines"

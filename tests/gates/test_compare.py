@@ -10,7 +10,7 @@ import pytest
 from gate_helpers import frame, header
 
 from pytest_crucible import stats
-from pytest_crucible.gates import Baseline, GateError, compare_to_baseline, format_markdown
+from pytest_crucible.review.gates import Baseline, GateError, compare_to_baseline, format_markdown
 
 N = 200
 

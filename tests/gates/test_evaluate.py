@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from gate_helpers import frame, header
 
-from pytest_crucible.analysis import analyze
-from pytest_crucible.gates import (
+from pytest_crucible.declare.metrics import Metric
+from pytest_crucible.review.analysis import analyze
+from pytest_crucible.review.gates import (
     Baseline,
     GateError,
     GateResult,
@@ -20,7 +21,6 @@ from pytest_crucible.gates import (
     format_text,
     parse_gate,
 )
-from pytest_crucible.metrics import Metric
 
 HEADER = header(items=40)
 

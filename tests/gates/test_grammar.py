@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.gates import Gate, GateError, check_gates, gates_of, parse_gate, split_scope
+from pytest_crucible.review.gates import (
+    Gate,
+    GateError,
+    check_gates,
+    gates_of,
+    parse_gate,
+    split_scope,
+)
 
 CONDITIONS = ["terse", "few_shot"]
 METRICS = ["correct", "latency_s"]

@@ -29,8 +29,8 @@ import pytest
 from gate_helpers import frame, header
 
 from pytest_crucible import stats
-from pytest_crucible.gates import Baseline, compare_to_baseline
-from pytest_crucible.gates._planning import Spread, items_needed
+from pytest_crucible.review.gates import Baseline, compare_to_baseline
+from pytest_crucible.review.gates._planning import Spread, items_needed
 
 ALPHA = 0.05
 SIMULATIONS = 200

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pytest_crucible.gates import GateError, stability
+from pytest_crucible.review.gates import GateError, stability
 
 
 def rows(outcomes: dict[str, list[Any]], condition: str = "few_shot") -> list[dict[str, Any]]:

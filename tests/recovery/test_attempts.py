@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from pytest_crucible.recovery import Attempts, ErrorHandling, RecoveryError
+from pytest_crucible.run.recovery import Attempts, ErrorHandling, RecoveryError
 
 NO_JITTER = ErrorHandling(jitter="none", initial_delay=1.0, factor=2.0, max_retries=3)
 

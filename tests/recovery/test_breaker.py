@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_crucible.recovery import (
+from pytest_crucible.run.recovery import (
     CircuitBreaker,
     CircuitBreakerSettings,
     CircuitOpenError,

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.recovery import ClassifierError, ErrorHandling, classify, is_fatal
+from pytest_crucible.run.recovery import ClassifierError, ErrorHandling, classify, is_fatal
 
 DEFAULT = ErrorHandling()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_crucible.recovery import (
+from pytest_crucible.run.recovery import (
     Attempts,
     DeadLetter,
     DeadLetterQueue,

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from pytest_crucible.recovery import retry_after_of, status_code_of
+from pytest_crucible.run.recovery import retry_after_of, status_code_of
 
 
 def with_attrs(**attrs: object) -> Exception:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_crucible.errors import ConfigError, CrucibleError
-from pytest_crucible.recovery import (
+from pytest_crucible.run.recovery import (
     CircuitBreakerSettings,
     ErrorHandling,
     RecoverySettingsError,

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from pytest_crucible.recovery import (
+from pytest_crucible.run.recovery import (
     ErrorEntry,
     ErrorHandling,
     run_with_retries,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from pytest_crucible.recovery import NO_RETRIES, ErrorHandling, TrialRecovery
+from pytest_crucible.run.recovery import NO_RETRIES, ErrorHandling, TrialRecovery
 
 POLICY = ErrorHandling(jitter="none", initial_delay=1.0, factor=2.0, max_retries=2)
 

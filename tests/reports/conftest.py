@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_crucible.store import Store
+from pytest_crucible.store.sqlite import Store
 
 # Untrusted text: if any of it ran, the page title would change or an element would appear.
 PAYLOAD_OUTPUT = (

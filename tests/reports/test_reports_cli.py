@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_crucible.cli import main
-from pytest_crucible.store import Store
+from pytest_crucible.store.sqlite import Store
 
 
 def test_report_command_writes_the_default_folder(

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.reports import FORMATS, ReportError, parse_formats, write_reports
-from pytest_crucible.store import Store
+from pytest_crucible.review.reports import FORMATS, ReportError, parse_formats, write_reports
+from pytest_crucible.store.sqlite import Store
 
 RunFactory = Callable[..., tuple[Store, str]]
 
@@ -219,8 +219,8 @@ def test_degenerate_runs_still_get_every_report(case: str, builders: Any, tmp_pa
 
 
 def test_cost_per_point_in_words() -> None:
-    from pytest_crucible.reports._content import ComparisonView, MetricView
-    from pytest_crucible.reports._costs import _per_point
+    from pytest_crucible.review.reports._content import ComparisonView, MetricView
+    from pytest_crucible.review.reports._costs import _per_point
 
     metric = MetricView("correct", "binary", True, False, "", (), (), None, "", ())
     score = MetricView("score", "continuous", False, False, "", (), (), None, "", ())

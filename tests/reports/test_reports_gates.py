@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_crucible.reports import write_reports
-from pytest_crucible.review import analyse_run
-from pytest_crucible.store import Store
+from pytest_crucible.review.analyse_run import analyse_run
+from pytest_crucible.review.reports import write_reports
+from pytest_crucible.store.sqlite import Store
 
 RunFactory = Callable[..., tuple[Store, str]]
 

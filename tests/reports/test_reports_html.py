@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_crucible.frames import trials_frame
-from pytest_crucible.reports import write_reports
-from pytest_crucible.store import Store
+from pytest_crucible.review.reports import write_reports
+from pytest_crucible.store.frames import trials_frame
+from pytest_crucible.store.sqlite import Store
 
 RunFactory = Callable[..., tuple[Store, str]]
 
@@ -180,7 +180,7 @@ def test_browser_filters_and_paginates(make_run: RunFactory, tmp_path: Path) -> 
 
 
 def test_summary_fragment_for_a_host_page(make_run: RunFactory, payloads: dict[str, str]) -> None:
-    from pytest_crucible.reports import summary_html
+    from pytest_crucible.review.reports import summary_html
 
     store, run_id = make_run(conditions=("terse", payloads["condition"]), evil=True)
     fragment = summary_html(store, run_id)

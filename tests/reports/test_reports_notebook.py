@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from pytest_crucible.reports import write_reports
-from pytest_crucible.store import Store
+from pytest_crucible.review.reports import write_reports
+from pytest_crucible.store.sqlite import Store
 
 
 def _outputs(notebook: Any) -> str:

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from pytest_crucible.reports import write_reports
-from pytest_crucible.store import Store
+from pytest_crucible.review.reports import write_reports
+from pytest_crucible.store.sqlite import Store
 
 CONDITIONS = ("base", "c1", "c2", "c3", "c4")
 

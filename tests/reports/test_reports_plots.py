@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
 
-from pytest_crucible.reports import write_reports
-from pytest_crucible.reports._content import ComparisonView, ConditionRow, MetricView
-from pytest_crucible.reports._plots import (
+from pytest_crucible.review.reports import write_reports
+from pytest_crucible.review.reports._content import ComparisonView, ConditionRow, MetricView
+from pytest_crucible.review.reports._plots import (
     Box,
     Point,
     distribution_plot,
@@ -18,7 +18,7 @@ from pytest_crucible.reports._plots import (
     means_plot,
     scatter_plot,
 )
-from pytest_crucible.store import Store
+from pytest_crucible.store.sqlite import Store
 
 EVIL = '<script>alert("x")</script>&'
 

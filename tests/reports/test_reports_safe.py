@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_crucible.reports import default_output_dir
-from pytest_crucible.reports._safe import csv_cell, latex, md_cell, safe_name, script_json
+from pytest_crucible.review.reports import default_output_dir
+from pytest_crucible.review.reports._safe import csv_cell, latex, md_cell, safe_name, script_json
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_crucible.conditions import Condition, code_identity
+from pytest_crucible.declare.conditions import Condition, code_identity
 from pytest_crucible.llm.solvers import (
     Chain,
     ChainError,
@@ -145,7 +145,7 @@ def test_identity_is_the_same_in_another_process(tmp_path: Path) -> None:
     (tmp_path / "chain_def.py").write_text(
         textwrap.dedent(
             """
-            from pytest_crucible.conditions import Condition
+            from pytest_crucible.declare.conditions import Condition
             from pytest_crucible.llm.solvers import (
                 Chain, as_condition, chain_of_thought, generate, use_tools,
             )

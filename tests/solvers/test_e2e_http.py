@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from pytest_crucible.conditions import Condition
+from pytest_crucible.declare.conditions import Condition
 from pytest_crucible.llm.openai_compat import OpenAICompatibleBackend
 from pytest_crucible.llm.solvers import (
     Chain,

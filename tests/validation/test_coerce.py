@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_crucible.validation import (
+from pytest_crucible.declare.validation import (
     MetricSchema,
     check_value,
     count,

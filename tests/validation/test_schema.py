@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_crucible.errors import CrucibleError, ExperimentError
-from pytest_crucible.validation import (
+from pytest_crucible.declare.validation import (
     MetricSchema,
     MetricSchemaError,
     boolean,
@@ -18,6 +17,7 @@ from pytest_crucible.validation import (
     positive,
     probability,
 )
+from pytest_crucible.errors import CrucibleError, ExperimentError
 
 
 @pytest.mark.parametrize(

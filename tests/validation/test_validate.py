@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_crucible.errors import MetricError
-from pytest_crucible.recovery import ErrorHandling, classify
-from pytest_crucible.validation import (
+from pytest_crucible.declare.validation import (
     MetricSchema,
     MetricSchemaError,
     MetricValidation,
@@ -19,6 +17,8 @@ from pytest_crucible.validation import (
     probability,
     validate_metrics,
 )
+from pytest_crucible.errors import MetricError
+from pytest_crucible.run.recovery import ErrorHandling, classify
 
 SCHEMAS = {
     "accuracy": probability(required=True),

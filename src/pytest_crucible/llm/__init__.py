@@ -20,8 +20,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .anthropic import AnthropicBackend
-    from .errors import (
+    from pytest_crucible.llm.anthropic import AnthropicBackend
+    from pytest_crucible.llm.errors import (
         FailedAttempt,
         ModelAuthError,
         ModelCallError,
@@ -30,13 +30,13 @@ if TYPE_CHECKING:
         ModelResponseError,
         ModelUnavailableError,
     )
-    from .local import LocalServer, find_model, local_server
-    from .openai_chat import Message, achat, chat
-    from .openai_compat import OpenAICompatibleBackend
-    from .pricing import ModelPrice, PriceTable
-    from .ratelimit import RateLimit, RateLimiter
-    from .retry import RetryPolicy
-    from .types import (
+    from pytest_crucible.llm.local import LocalServer, find_model, local_server
+    from pytest_crucible.llm.openai_chat import Message, achat, chat
+    from pytest_crucible.llm.openai_compat import OpenAICompatibleBackend
+    from pytest_crucible.llm.pricing import ModelPrice, PriceTable
+    from pytest_crucible.llm.ratelimit import RateLimit, RateLimiter
+    from pytest_crucible.llm.retry import RetryPolicy
+    from pytest_crucible.llm.types import (
         Backend,
         ChatMessage,
         ModelRequest,

@@ -39,11 +39,16 @@ from typing import Any, ClassVar
 import httpx
 import pydantic
 
-from .._tracebacks import hide_library_frames
-from ..errors import ConfigError
-from ._failures import Failures, recorder
-from ._http import AsyncTransport, ClientPool, default_timeout, make_limits, make_timeout
-from ._wire import (
+from pytest_crucible.errors import ConfigError
+from pytest_crucible.llm._failures import Failures, recorder
+from pytest_crucible.llm._http import (
+    AsyncTransport,
+    ClientPool,
+    default_timeout,
+    make_limits,
+    make_timeout,
+)
+from pytest_crucible.llm._wire import (
     BadResponse,
     Parsed,
     Prompt,
@@ -54,16 +59,19 @@ from ._wire import (
     redact,
     redact_url,
 )
-from .context import current_call_context
-from .errors import (
-    FailedAttempt,
-    ModelConfigError,
-    ModelResponseError,
+from pytest_crucible.llm.context import current_call_context
+from pytest_crucible.llm.errors import FailedAttempt, ModelConfigError, ModelResponseError
+from pytest_crucible.llm.pricing import PriceTable
+from pytest_crucible.llm.ratelimit import (
+    Permit,
+    RateLimiter,
+    RateLimitSpec,
+    build_limiters,
+    estimate_tokens,
 )
-from .pricing import PriceTable
-from .ratelimit import Permit, RateLimiter, RateLimitSpec, build_limiters, estimate_tokens
-from .retry import RetryableFailure, RetryPolicy
-from .types import ModelRequest, ModelResponse
+from pytest_crucible.llm.retry import RetryableFailure, RetryPolicy
+from pytest_crucible.llm.types import ModelRequest, ModelResponse
+from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = ["HTTPBackend"]
 

@@ -20,8 +20,8 @@ import aiohttp
 import httpx
 import tenacity
 
-from ._wire import api_message, redact, timeout_phase
-from .errors import (
+from pytest_crucible.llm._wire import api_message, redact, timeout_phase
+from pytest_crucible.llm.errors import (
     FailedAttempt,
     ModelAuthError,
     ModelCallError,
@@ -29,8 +29,8 @@ from .errors import (
     ModelRequestError,
     ModelUnavailableError,
 )
-from .retry import BeforeSleep, RetryableFailure, RetryPolicy, parse_retry_after
-from .types import ModelRequest
+from pytest_crucible.llm.retry import BeforeSleep, RetryableFailure, RetryPolicy, parse_retry_after
+from pytest_crucible.llm.types import ModelRequest
 
 __all__ = ["Call", "Failures", "recorder"]
 

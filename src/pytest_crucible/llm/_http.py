@@ -22,7 +22,7 @@ from typing import Literal
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
 
-from ._wire import redact_url
+from pytest_crucible.llm._wire import redact_url
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",

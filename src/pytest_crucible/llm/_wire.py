@@ -15,7 +15,7 @@ import aiohttp
 import httpx
 import pydantic
 
-from .types import ChatMessage, ModelRequest, ToolCall, ToolSpec, Usage
+from pytest_crucible.llm.types import ChatMessage, ModelRequest, ToolCall, ToolSpec, Usage
 
 __all__ = [
     "REDACTED",

@@ -24,13 +24,13 @@ from typing import Any
 
 import httpx
 
-from ._backend import HTTPBackend
-from ._http import AsyncTransport
-from ._wire import BadResponse, Parsed, join_url, parse_arguments
-from .pricing import PriceTable
-from .ratelimit import RateLimitSpec
-from .retry import RetryPolicy
-from .types import ChatMessage, ModelRequest, ToolCall, Usage
+from pytest_crucible.llm._backend import HTTPBackend
+from pytest_crucible.llm._http import AsyncTransport
+from pytest_crucible.llm._wire import BadResponse, Parsed, join_url, parse_arguments
+from pytest_crucible.llm.pricing import PriceTable
+from pytest_crucible.llm.ratelimit import RateLimitSpec
+from pytest_crucible.llm.retry import RetryPolicy
+from pytest_crucible.llm.types import ChatMessage, ModelRequest, ToolCall, Usage
 
 __all__ = ["AnthropicBackend"]
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .types import ModelRequest, ModelResponse
+    from pytest_crucible.llm.types import ModelRequest, ModelResponse
 
 __all__ = [
     "CallContext",

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CrucibleError
+from pytest_crucible.errors import CrucibleError
 
 __all__ = [
     "FailedAttempt",

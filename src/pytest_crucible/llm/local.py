@@ -49,9 +49,9 @@ from typing import IO, Any
 
 import httpx
 
-from ..errors import CrucibleError
-from ._http import suited_timeouts
-from ._serve import READY_PREFIX
+from pytest_crucible.errors import CrucibleError
+from pytest_crucible.llm._http import suited_timeouts
+from pytest_crucible.llm._serve import READY_PREFIX
 
 __all__ = ["LocalServer", "find_model", "local_server"]
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 
-from .._tracebacks import hide_library_frames
-from ..errors import CrucibleError
-from .openai_compat import OpenAICompatibleBackend
-from .retry import RetryPolicy
-from .types import ChatMessage, ModelRequest
+from pytest_crucible.errors import CrucibleError
+from pytest_crucible.llm.openai_compat import OpenAICompatibleBackend
+from pytest_crucible.llm.retry import RetryPolicy
+from pytest_crucible.llm.types import ChatMessage, ModelRequest
+from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = ["Message", "achat", "chat", "chat_payload"]
 

@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from .types import Usage
+from pytest_crucible.errors import ConfigError
+from pytest_crucible.llm.types import Usage
 
 __all__ = ["DEFAULT_PRICES", "DEFAULT_PRICES_AS_OF", "ModelPrice", "PriceTable"]
 

@@ -38,8 +38,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import ConfigError
-from .types import ModelRequest
+from pytest_crucible.errors import ConfigError
+from pytest_crucible.llm.types import ModelRequest
 
 __all__ = ["Permit", "RateLimit", "RateLimiter", "build_limiters", "estimate_tokens"]
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 import tenacity
 
-from ..errors import ConfigError
+from pytest_crucible.errors import ConfigError
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "RetryableFailure", "parse_retry_after"]
 

@@ -15,18 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .._names import SESSION_PLUGIN
-from .._utf8 import escape_unencodable, has_unencodable
-from ..config import parse_overrides
-from ..environment import capture_environment
-from ..errors import ConfigError, CrucibleError, ExperimentError
-from ..experiment import Experiment, Plan
-from ..holding import RunHold
-from ..inputs import SessionInputs, resolve_resume
-from ..journal import Journal, JournalImport, import_journals
-from ..recorder import Recorder
-from ..recovery import TrialSkipped
-from ..runner import (
+from pytest_crucible.declare.config import parse_overrides
+from pytest_crucible.declare.experiment import Experiment, Plan
+from pytest_crucible.errors import ConfigError, CrucibleError, ExperimentError
+from pytest_crucible.run.recovery import TrialSkipped
+from pytest_crucible.run.runner import (
     ActiveTrial,
     BoundCondition,
     ForeignTrialFilter,
@@ -34,12 +27,23 @@ from ..runner import (
     TrialLogHandler,
     run_trial_function,
 )
-from ..store import DEFAULT_STORE, Store
-from ..trial import Trial
-from .calls import CallSetup, spent_by_condition
-from .crashes import WORKER_CRASHED, CrashVerdict, WorkerCrashes, crash_verdict
-from .finish import exit_status, finish_arguments, report_gates, write_results
-from .items import (
+from pytest_crucible.run.trial import Trial
+from pytest_crucible.session.call_setup import CallSetup, spent_by_condition
+from pytest_crucible.session.crashes import (
+    WORKER_CRASHED,
+    CrashVerdict,
+    WorkerCrashes,
+    crash_verdict,
+)
+from pytest_crucible.session.finish import (
+    exit_status,
+    finish_arguments,
+    report_gates,
+    write_results,
+)
+from pytest_crucible.session.guard import RunGuard, StopSignal
+from pytest_crucible.session.inputs import SessionInputs, resolve_resume
+from pytest_crucible.session.items import (
     ALONE_KEY,
     GROUP_KEY,
     SPEC_KEY,
@@ -49,19 +53,30 @@ from .items import (
     direct_arguments,
     spec_of,
 )
-from .lifecycle import TrialHooks, after_experiment, before_experiment, find_experiment
-from .lookahead import Lookahead, assign_groups
-from .output import OutputRouter, RoutedPhases
-from .payload import TrialPayloads
-from .prefetch import Prefetcher, Started
-from .recovery import RunGuard, StopSignal
-from .selection import (
+from pytest_crucible.session.lifecycle import (
+    TrialHooks,
+    after_experiment,
+    before_experiment,
+    find_experiment,
+)
+from pytest_crucible.session.lookahead import Lookahead, assign_groups
+from pytest_crucible.session.output import OutputRouter, RoutedPhases
+from pytest_crucible.session.payload import TrialPayloads
+from pytest_crucible.session.prefetch import Prefetcher, Started
+from pytest_crucible.session.recorder import Recorder
+from pytest_crucible.session.selection import (
     USAGE_REPORT,
     overrides_for,
     split_resumed,
     stale_retry_warnings,
     usage_problems,
 )
+from pytest_crucible.store.environment import capture_environment
+from pytest_crucible.store.holding import RunHold
+from pytest_crucible.store.journal import Journal, JournalImport, import_journals
+from pytest_crucible.store.sqlite import DEFAULT_STORE, Store
+from pytest_crucible.util.names import SESSION_PLUGIN
+from pytest_crucible.util.utf8 import escape_unencodable, has_unencodable
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -189,7 +204,7 @@ class CrucibleSession:
         )
         self.journal = self.recorder.journal
         if getattr(self.config.option, "htmlpath", None):  # pytest-html is writing a report
-            from .html import HtmlHooks
+            from pytest_crucible.session.html import HtmlHooks
 
             hooks = HtmlHooks(self.recorder.summaries)
             self.config.pluginmanager.register(hooks, "crucible-html")
@@ -220,7 +235,7 @@ class CrucibleSession:
         count = self._group_count()
         if not count:
             return None
-        from .scheduling import TrialGroupScheduling
+        from pytest_crucible.session.scheduling import TrialGroupScheduling
 
         on_crash = self.crashes.crashed if self.crashes is not None else None
         return TrialGroupScheduling(config, log, group_count=count, on_crash=on_crash)

@@ -15,13 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..recorder import REVIEW_FAILED, REVIEW_GATE_FAILED, REVIEW_INTERRUPTED, REVIEW_USAGE_ERROR
-from ..store import Store
-from .calls import cost_lines
+from pytest_crucible.session.call_setup import cost_lines
+from pytest_crucible.session.recorder import (
+    REVIEW_FAILED,
+    REVIEW_GATE_FAILED,
+    REVIEW_INTERRUPTED,
+    REVIEW_USAGE_ERROR,
+)
+from pytest_crucible.store.sqlite import Store
 
 if TYPE_CHECKING:
-    from ..recorder import Recorder
-    from .recovery import RunGuard
+    from pytest_crucible.session.guard import RunGuard
+    from pytest_crucible.session.recorder import Recorder
 
 __all__ = ["exit_status", "finish_arguments", "report_gates", "write_results"]
 _SHOWN_WARNINGS = 10
@@ -30,13 +35,13 @@ _SHOWN_WARNINGS = 10
 def finish_arguments(config: pytest.Config, store: Store) -> list[str]:
     """The `crucible analyse` arguments for this session; bad values raise CrucibleError."""
     option = config.getoption
-    from ..gating import parse_margins
+    from pytest_crucible.review.gates.decide import parse_margins
 
     parse_margins(option("crucible_margin"))
     baselines = config.rootpath / ".crucible" / "baselines"
     arguments = ["--baselines-dir", str(baselines)]
     if option("crucible_compare"):
-        from ..gates import check_reference
+        from pytest_crucible.review.gates import check_reference
 
         check_reference(
             store,
@@ -57,7 +62,7 @@ def finish_arguments(config: pytest.Config, store: Store) -> list[str]:
         arguments += ["--gate-summary", option("crucible_gate_summary")]
     formats = option("crucible_report")
     if formats.strip().lower() != "none":
-        from ..reports import parse_formats
+        from pytest_crucible.review.reports import parse_formats
 
         parse_formats(formats)
         output = Path(option("crucible_output"))

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from .._names import TRIAL_PARAM
-from ..experiment import Experiment, TrialSpec
-from ..trial import Trial
+from pytest_crucible.declare.experiment import Experiment, TrialSpec
+from pytest_crucible.run.trial import Trial
+from pytest_crucible.util.names import TRIAL_PARAM
 
 __all__ = [
     "ALONE_KEY",

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from ..conditions import Condition
-from ..config import config_to_dict, resolve_config
-from ..experiment import Experiment, registered_experiment
-from ..hooks import ON_ERROR_ANSWERS, HookError, Hooks, describe_callable
-from ..store import Store
-from ..trial import Trial, describe_exception
+from pytest_crucible.declare.conditions import Condition
+from pytest_crucible.declare.config import config_to_dict, resolve_config
+from pytest_crucible.declare.experiment import Experiment, registered_experiment
+from pytest_crucible.declare.hooks import ON_ERROR_ANSWERS, HookError, Hooks, describe_callable
+from pytest_crucible.run.trial import Trial, describe_exception
+from pytest_crucible.store.sqlite import Store
 
 __all__ = ["TrialHooks", "after_experiment", "before_experiment", "find_experiment"]
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from ..experiment import TrialSpec
-from .items import GROUP_KEY, TRIAL_FIXTURES, TRIAL_PARAM, spec_of
+from pytest_crucible.declare.experiment import TrialSpec
+from pytest_crucible.session.items import GROUP_KEY, TRIAL_FIXTURES, TRIAL_PARAM, spec_of
 
 __all__ = ["Lookahead", "assign_groups", "shares_fixtures"]
 

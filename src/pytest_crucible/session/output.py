@@ -24,9 +24,9 @@ from typing import TextIO
 
 import pytest
 
-from .._stdio import BOTTOM_KEY, RoutedStream
-from ..runner import CURRENT_TRIAL
-from ..trial import Trial
+from pytest_crucible.run.runner import CURRENT_TRIAL
+from pytest_crucible.run.trial import Trial
+from pytest_crucible.session.stdio import BOTTOM_KEY, RoutedStream
 
 __all__ = ["OutputRouter", "RoutedPhases"]
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._utf8 import ESCAPED_WARNING, escape_unencodable, has_unencodable
-from ..experiment import Plan
-from ..recovery import TrialSkipped
-from ..trial import Trial, describe_exception
-from .prefetch import Started, interrupted
-from .recovery import run_policy
+from pytest_crucible.declare.experiment import Plan
+from pytest_crucible.run.recovery import TrialSkipped
+from pytest_crucible.run.trial import Trial, describe_exception
+from pytest_crucible.session.guard import run_policy
+from pytest_crucible.session.prefetch import Started, interrupted
+from pytest_crucible.util.utf8 import ESCAPED_WARNING, escape_unencodable, has_unencodable
 
 __all__ = ["TrialPayloads"]
 

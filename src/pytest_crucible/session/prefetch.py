@@ -27,9 +27,15 @@ from typing import Any
 
 import pytest
 
-from .._tracebacks import hide_library_frames
-from ..runner import ActiveTrial, LoopThread, enter_trial, run_trial_async, run_trial_sync
-from ..trial import describe_exception
+from pytest_crucible.run.runner import (
+    ActiveTrial,
+    LoopThread,
+    enter_trial,
+    run_trial_async,
+    run_trial_sync,
+)
+from pytest_crucible.run.trial import describe_exception
+from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = ["Prefetcher", "Started", "interrupted"]
 

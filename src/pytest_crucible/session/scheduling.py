@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from .lookahead import assign_groups
+from pytest_crucible.session.lookahead import assign_groups
 
 __all__ = ["TrialGroupScheduling"]
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ..experiment import Experiment, Plan
-from ..inputs import ResumeTarget
-from .items import spec_of
+from pytest_crucible.declare.experiment import Experiment, Plan
+from pytest_crucible.session.inputs import ResumeTarget
+from pytest_crucible.session.items import spec_of
 
 __all__ = [
     "USAGE_REPORT",
@@ -59,7 +59,7 @@ def usage_problems(
         problems.append(unused)
     declared = [plan.experiment.gates for plan in plans.values()]
     if plans and (command_line_gates or any(declared)):
-        from ..gates import check_gates
+        from pytest_crucible.review.gates import check_gates
 
         names = {
             name: (list(plan.experiment.conditions), list(plan.experiment.gates))

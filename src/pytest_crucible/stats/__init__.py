@@ -12,11 +12,11 @@ Tests follow R's conventions and are checked against published R and NIST values
 
 from __future__ import annotations
 
-from ._adjust import ADJUST_METHODS, adjust
-from ._bootstrap import BOOTSTRAP_METHODS, bootstrap_ci
-from ._compare import TESTS, compare
-from ._descriptive import mean_ci, mean_proportion_ci, proportion_ci
-from ._effect_size import (
+from pytest_crucible.stats._adjust import ADJUST_METHODS, adjust
+from pytest_crucible.stats._bootstrap import BOOTSTRAP_METHODS, bootstrap_ci
+from pytest_crucible.stats._compare import TESTS, compare
+from pytest_crucible.stats._descriptive import mean_ci, mean_proportion_ci, proportion_ci
+from pytest_crucible.stats._effect_size import (
     cohens_d,
     cohens_dz,
     hedges_g,
@@ -24,10 +24,15 @@ from ._effect_size import (
     rank_biserial,
     risk_difference,
 )
-from ._equivalence import equivalence, noninferiority
-from ._omnibus import OMNIBUS_TESTS, omnibus
-from ._power import minimum_detectable_effect, plan_paired_eval, power, sample_size
-from ._results import (
+from pytest_crucible.stats._equivalence import equivalence, noninferiority
+from pytest_crucible.stats._omnibus import OMNIBUS_TESTS, omnibus
+from pytest_crucible.stats._power import (
+    minimum_detectable_effect,
+    plan_paired_eval,
+    power,
+    sample_size,
+)
+from pytest_crucible.stats._results import (
     AdjustedPValues,
     BootstrapCI,
     Check,

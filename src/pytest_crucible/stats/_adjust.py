@@ -6,9 +6,9 @@ import numpy as np
 import numpy.typing as npt
 from statsmodels.stats.multitest import multipletests
 
-from ..errors import StatsError
-from ._data import ArrayLike, check_alpha
-from ._results import AdjustedPValues
+from pytest_crucible.errors import StatsError
+from pytest_crucible.stats._inputs import ArrayLike, check_alpha
+from pytest_crucible.stats._results import AdjustedPValues
 
 __all__ = ["ADJUST_METHODS", "adjust"]
 

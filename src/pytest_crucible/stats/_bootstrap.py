@@ -10,9 +10,16 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from ..errors import StatsError
-from ._data import NAN, ArrayLike, check_level, finite, item_values, no_variation
-from ._results import BootstrapCI
+from pytest_crucible.errors import StatsError
+from pytest_crucible.stats._inputs import (
+    NAN,
+    ArrayLike,
+    check_level,
+    finite,
+    item_values,
+    no_variation,
+)
+from pytest_crucible.stats._results import BootstrapCI
 
 __all__ = ["BOOTSTRAP_METHODS", "bootstrap_ci"]
 

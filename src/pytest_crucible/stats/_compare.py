@@ -22,9 +22,15 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from ..errors import StatsError
-from . import _paired, _unpaired
-from ._data import (
+from pytest_crucible.errors import StatsError
+from pytest_crucible.stats import _paired, _unpaired
+from pytest_crucible.stats._effect_size import (
+    dz_from_differences,
+    hedges_g,
+    odds_ratio,
+    rank_biserial_paired,
+)
+from pytest_crucible.stats._inputs import (
     NAN,
     ArrayLike,
     FloatArray,
@@ -40,8 +46,7 @@ from ._data import (
     item_values,
     no_variation,
 )
-from ._effect_size import dz_from_differences, hedges_g, odds_ratio, rank_biserial_paired
-from ._results import Check, Comparison, EffectSize
+from pytest_crucible.stats._results import Check, Comparison, EffectSize
 
 __all__ = ["TESTS", "compare"]
 

@@ -11,9 +11,17 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
-from ..errors import StatsError
-from ._data import NAN, ArrayLike, check_level, cluster_codes, item_values, mean_se, t_interval
-from ._results import MeanCI, ProportionCI
+from pytest_crucible.errors import StatsError
+from pytest_crucible.stats._inputs import (
+    NAN,
+    ArrayLike,
+    check_level,
+    cluster_codes,
+    item_values,
+    mean_se,
+    t_interval,
+)
+from pytest_crucible.stats._results import MeanCI, ProportionCI
 
 __all__ = ["mean_ci", "mean_proportion_ci", "proportion_ci"]
 

@@ -12,9 +12,16 @@ from scipy import optimize, special
 from scipy import stats as sps
 from scipy.stats import contingency
 
-from ..errors import StatsError
-from ._data import NAN, ArrayLike, FloatArray, check_level, finite, item_values
-from ._results import EffectSize
+from pytest_crucible.errors import StatsError
+from pytest_crucible.stats._inputs import (
+    NAN,
+    ArrayLike,
+    FloatArray,
+    check_level,
+    finite,
+    item_values,
+)
+from pytest_crucible.stats._results import EffectSize
 
 __all__ = [
     "cohens_d",

@@ -15,9 +15,17 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from ..errors import StatsError
-from ._data import NAN, ArrayLike, check_alpha, cluster_codes, finite, item_values, mean_se
-from ._results import EquivalenceResult, NoninferiorityResult
+from pytest_crucible.errors import StatsError
+from pytest_crucible.stats._inputs import (
+    NAN,
+    ArrayLike,
+    check_alpha,
+    cluster_codes,
+    finite,
+    item_values,
+    mean_se,
+)
+from pytest_crucible.stats._results import EquivalenceResult, NoninferiorityResult
 
 __all__ = ["equivalence", "noninferiority"]
 

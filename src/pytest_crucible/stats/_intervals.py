@@ -19,7 +19,7 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as sps
 
-from ._data import NAN, FloatArray
+from pytest_crucible.stats._inputs import NAN, FloatArray
 
 __all__ = ["hodges_lehmann", "tango_interval"]
 

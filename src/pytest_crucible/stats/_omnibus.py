@@ -15,10 +15,18 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import cochrans_q
 
-from ..errors import StatsError
-from ._compare import normality
-from ._data import NAN, ArrayLike, FloatArray, finite, is_binary, item_values, no_variation
-from ._results import EffectSize, OmnibusResult
+from pytest_crucible.errors import StatsError
+from pytest_crucible.stats._compare import normality
+from pytest_crucible.stats._inputs import (
+    NAN,
+    ArrayLike,
+    FloatArray,
+    finite,
+    is_binary,
+    item_values,
+    no_variation,
+)
+from pytest_crucible.stats._results import EffectSize, OmnibusResult
 
 __all__ = ["OMNIBUS_TESTS", "omnibus"]
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from ._data import (
+from pytest_crucible.stats._inputs import (
     NAN,
     FloatArray,
     IntArray,
@@ -26,7 +26,7 @@ from ._data import (
     t_interval,
     t_p_value,
 )
-from ._intervals import hodges_lehmann, tango_interval
+from pytest_crucible.stats._intervals import hodges_lehmann, tango_interval
 
 __all__ = ["mcnemar", "paired_bootstrap", "paired_t", "run_paired", "sign_flip", "wilcoxon"]
 

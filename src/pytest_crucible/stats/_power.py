@@ -13,9 +13,9 @@ import warnings
 from scipy import stats as sps
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from ..errors import StatsError
-from ._data import check_alpha, check_alternative
-from ._results import PairedPlan, PowerResult
+from pytest_crucible.errors import StatsError
+from pytest_crucible.stats._inputs import check_alpha, check_alternative
+from pytest_crucible.stats._results import PairedPlan, PowerResult
 
 __all__ = ["minimum_detectable_effect", "plan_paired_eval", "power", "sample_size"]
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from ._data import NAN, FloatArray, Options, Outcome, Run, no_variation
-from ._paired import percentile_interval
+from pytest_crucible.stats._inputs import NAN, FloatArray, Options, Outcome, Run, no_variation
+from pytest_crucible.stats._paired import percentile_interval
 
 __all__ = [
     "mann_whitney",

@@ -16,12 +16,12 @@ deterministic answers::
 
 from __future__ import annotations
 
-from ._answers import Reply, ToolCall, default_answer
-from ._errors import MockServerError
-from ._faults import Fault
-from ._fixture import mock_model_server
-from ._latency import Latency
-from ._mock import MockModelServer
+from pytest_crucible.testing._answers import Reply, ToolCall, default_answer
+from pytest_crucible.testing._errors import MockServerError
+from pytest_crucible.testing._faults import Fault
+from pytest_crucible.testing._fixture import mock_model_server
+from pytest_crucible.testing._latency import Latency
+from pytest_crucible.testing._mock import MockModelServer
 
 __all__ = [
     "Fault",

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from ._errors import MockServerError
-from ._requests import ChatRequest
+from pytest_crucible.testing._errors import MockServerError
+from pytest_crucible.testing._requests import ChatRequest
 
 __all__ = ["AnswerError", "AnswerFn", "Answerer", "Reply", "ToolCall", "default_answer"]
 

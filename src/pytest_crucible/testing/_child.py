@@ -16,11 +16,11 @@ import sys
 import threading
 from typing import Any
 
-from ._answers import Answerer
-from ._faults import Fault, FaultPlan
-from ._latency import Latency
-from ._process import ERROR_PREFIX, READY_PREFIX
-from ._server import ServerState, build_app, serve
+from pytest_crucible.testing._answers import Answerer
+from pytest_crucible.testing._faults import Fault, FaultPlan
+from pytest_crucible.testing._latency import Latency
+from pytest_crucible.testing._process import ERROR_PREFIX, READY_PREFIX
+from pytest_crucible.testing._server import ServerState, build_app, serve
 
 __all__ = ["main"]
 

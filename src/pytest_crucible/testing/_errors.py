@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import CrucibleError
+from pytest_crucible.errors import CrucibleError
 
 __all__ = ["MockServerError"]
 

@@ -7,7 +7,7 @@ import threading
 from dataclasses import KW_ONLY, asdict, dataclass, replace
 from typing import Any, Literal
 
-from ._errors import MockServerError
+from pytest_crucible.testing._errors import MockServerError
 
 __all__ = ["Fault", "FaultPlan"]
 

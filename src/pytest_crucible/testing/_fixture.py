@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ._mock import MockModelServer
+from pytest_crucible.testing._mock import MockModelServer
 
 __all__ = ["mock_model_server"]
 

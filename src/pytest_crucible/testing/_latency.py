@@ -7,7 +7,7 @@ import random
 import threading
 from typing import Any, Literal
 
-from ._errors import MockServerError
+from pytest_crucible.testing._errors import MockServerError
 
 __all__ = ["Latency"]
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 
-from ._answers import Answerer, AnswerFn, ReplyValue
-from ._errors import MockServerError
-from ._faults import Fault, FaultPlan
-from ._latency import Latency
-from ._process import ProcessRunner
-from ._server import ServerState, build_app
-from ._thread import ThreadRunner
+from pytest_crucible.testing._answers import Answerer, AnswerFn, ReplyValue
+from pytest_crucible.testing._errors import MockServerError
+from pytest_crucible.testing._faults import Fault, FaultPlan
+from pytest_crucible.testing._latency import Latency
+from pytest_crucible.testing._process import ProcessRunner
+from pytest_crucible.testing._server import ServerState, build_app
+from pytest_crucible.testing._thread import ThreadRunner
 
 __all__ = ["MockModelServer"]
 

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from ._errors import MockServerError
+from pytest_crucible.testing._errors import MockServerError
 
 __all__ = ["ERROR_PREFIX", "READY_PREFIX", "ProcessRunner"]
 

@@ -12,13 +12,25 @@ from typing import Any
 
 from aiohttp import web
 
-from ._answers import Answerer, AnswerError
-from ._errors import MockServerError
-from ._faults import Fault, FaultPlan
-from ._latency import Latency
-from ._requests import Api, RequestError, last_user_text, parse_anthropic, parse_openai
-from ._shapes import anthropic_message, error_body, fault_message, models_list, openai_completion
-from ._stats import Stats
+from pytest_crucible.testing._answers import Answerer, AnswerError
+from pytest_crucible.testing._errors import MockServerError
+from pytest_crucible.testing._faults import Fault, FaultPlan
+from pytest_crucible.testing._latency import Latency
+from pytest_crucible.testing._requests import (
+    Api,
+    RequestError,
+    last_user_text,
+    parse_anthropic,
+    parse_openai,
+)
+from pytest_crucible.testing._shapes import (
+    anthropic_message,
+    error_body,
+    fault_message,
+    models_list,
+    openai_completion,
+)
+from pytest_crucible.testing._stats import Stats
 
 __all__ = ["ServerState", "build_app", "serve"]
 

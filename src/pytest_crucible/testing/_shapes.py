@@ -6,8 +6,8 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from ._answers import Reply
-from ._requests import Api, ChatRequest
+from pytest_crucible.testing._answers import Reply
+from pytest_crucible.testing._requests import Api, ChatRequest
 
 __all__ = [
     "anthropic_message",

@@ -8,8 +8,8 @@ import threading
 
 from aiohttp import web
 
-from ._errors import MockServerError
-from ._server import logger, serve
+from pytest_crucible.testing._errors import MockServerError
+from pytest_crucible.testing._server import logger, serve
 
 __all__ = ["ThreadRunner"]
 

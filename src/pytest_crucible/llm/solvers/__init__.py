@@ -17,7 +17,7 @@ condition = as_condition(chain, backend, "my-model", temperature=0.0)
 
 from __future__ import annotations
 
-from ._builtin import (
+from pytest_crucible.llm.solvers._builtin import (
     DEFAULT_COMPLETION_TEMPLATE,
     DEFAULT_COT_TEMPLATE,
     DEFAULT_CRITIQUE_TEMPLATE,
@@ -28,13 +28,19 @@ from ._builtin import (
     system_message,
     use_tools,
 )
-from ._chain import Chain
-from ._condition import as_condition
-from ._errors import ChainError, LimitExceeded, SolverError, TemplateError, ToolError
-from ._generate import Generate, ToolCalls
-from ._solver import NamedSolver, Solver, solver
-from ._state import Limits, SolverFailure, TaskState
-from ._tools import Tool, tool
+from pytest_crucible.llm.solvers._chain import Chain
+from pytest_crucible.llm.solvers._condition import as_condition
+from pytest_crucible.llm.solvers._errors import (
+    ChainError,
+    LimitExceeded,
+    SolverError,
+    TemplateError,
+    ToolError,
+)
+from pytest_crucible.llm.solvers._generate import Generate, ToolCalls
+from pytest_crucible.llm.solvers._solver import NamedSolver, Solver, solver
+from pytest_crucible.llm.solvers._state import Limits, SolverFailure, TaskState
+from pytest_crucible.llm.solvers._tools import Tool, tool
 
 __all__ = [
     "DEFAULT_COMPLETION_TEMPLATE",

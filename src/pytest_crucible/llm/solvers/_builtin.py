@@ -7,12 +7,12 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..types import ChatMessage
-from ._errors import SolverError, TemplateError
-from ._generate import Generate, check_params
-from ._solver import Solver, solver
-from ._state import TaskState
-from ._tools import Tool, as_tools
+from pytest_crucible.llm.solvers._errors import SolverError, TemplateError
+from pytest_crucible.llm.solvers._generate import Generate, check_params
+from pytest_crucible.llm.solvers._solver import Solver, solver
+from pytest_crucible.llm.solvers._state import TaskState
+from pytest_crucible.llm.solvers._tools import Tool, as_tools
+from pytest_crucible.llm.types import ChatMessage
 
 __all__ = [
     "DEFAULT_COMPLETION_TEMPLATE",

@@ -7,11 +7,11 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..types import Backend, ChatMessage
-from ._errors import ChainError, SolverError
-from ._generate import Generate
-from ._solver import NamedSolver, Solver, solver_name
-from ._state import Limits, SolverFailure, TaskState
+from pytest_crucible.llm.solvers._errors import ChainError, SolverError
+from pytest_crucible.llm.solvers._generate import Generate
+from pytest_crucible.llm.solvers._solver import NamedSolver, Solver, solver_name
+from pytest_crucible.llm.solvers._state import Limits, SolverFailure, TaskState
+from pytest_crucible.llm.types import Backend, ChatMessage
 
 __all__ = ["Chain", "make_state"]
 

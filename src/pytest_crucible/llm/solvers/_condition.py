@@ -1,6 +1,6 @@
 """`as_condition`: a solver chain as an experiment condition.
 
-A condition's trial keys hash its source code (`pytest_crucible.conditions.code_identity`).
+A condition's trial keys hash its source code (`pytest_crucible.declare.conditions.code_identity`).
 The condition made here is a real `async def` whose source is generated for the chain: it
 names the chain's solvers and holds a digest of what identifies them (each solver factory's
 code and arguments, the tools' code, the backend's name, the model and the parameters). The
@@ -18,13 +18,13 @@ import re
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
-from ..._hashing import canonical_json, digest
-from ..types import Backend, ChatMessage
-from ._chain import Chain, make_state, raise_failure
-from ._errors import SolverError
-from ._generate import Generate, check_params
-from ._solver import Solver, solver_identity
-from ._state import Limits, TaskState
+from pytest_crucible.llm.solvers._chain import Chain, make_state, raise_failure
+from pytest_crucible.llm.solvers._errors import SolverError
+from pytest_crucible.llm.solvers._generate import Generate, check_params
+from pytest_crucible.llm.solvers._solver import Solver, solver_identity
+from pytest_crucible.llm.solvers._state import Limits, TaskState
+from pytest_crucible.llm.types import Backend, ChatMessage
+from pytest_crucible.util.hashing import canonical_json, digest
 
 __all__ = ["as_condition"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...errors import CrucibleError
+from pytest_crucible.errors import CrucibleError
 
 if TYPE_CHECKING:
-    from ._state import TaskState
+    from pytest_crucible.llm.solvers._state import TaskState
 
 __all__ = ["ChainError", "LimitExceeded", "SolverError", "TemplateError", "ToolError"]
 

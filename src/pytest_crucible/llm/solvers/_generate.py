@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from ..types import Backend, ChatMessage, ModelRequest, ModelResponse
-from ._errors import LimitExceeded, SolverError
-from ._state import DEFAULT_MAX_TURNS, TaskState
-from ._tools import run_tool_calls
+from pytest_crucible.llm.solvers._errors import LimitExceeded, SolverError
+from pytest_crucible.llm.solvers._state import DEFAULT_MAX_TURNS, TaskState
+from pytest_crucible.llm.solvers._tools import run_tool_calls
+from pytest_crucible.llm.types import Backend, ChatMessage, ModelRequest, ModelResponse
 
 __all__ = ["GENERATE_PARAMS", "Generate", "ToolCalls"]
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, overload, runtime_ch
 
 from pydantic import BaseModel
 
-from ...conditions import code_identity
+from pytest_crucible.declare.conditions import code_identity
 
 if TYPE_CHECKING:
-    from ._generate import Generate
-    from ._state import TaskState
+    from pytest_crucible.llm.solvers._generate import Generate
+    from pytest_crucible.llm.solvers._state import TaskState
 
 __all__ = ["NamedSolver", "Solver", "solver", "solver_identity", "solver_name"]
 
@@ -107,8 +107,8 @@ def solver_identity(obj: Any) -> Any:
     """A JSON-able description of what a solver does: the code of its factory, function or
     class (as `code_identity` hashes it) and the arguments it was made with. Two chains with
     the same identity ask the same questions."""
-    from ._chain import Chain
-    from ._tools import Tool
+    from pytest_crucible.llm.solvers._chain import Chain
+    from pytest_crucible.llm.solvers._tools import Tool
 
     if isinstance(obj, Chain):
         return {"chain": obj.name, "solvers": [solver_identity(s) for s in obj.solvers]}
@@ -140,8 +140,8 @@ def _value_identity(value: Any) -> Any:
 
 def _short(value: Any, width: int = 40) -> str:
     """A short repr with no memory addresses (it shows in a condition's source)."""
-    from ._chain import Chain
-    from ._tools import Tool
+    from pytest_crucible.llm.solvers._chain import Chain
+    from pytest_crucible.llm.solvers._tools import Tool
 
     if value is None or isinstance(value, str | int | float | bool):
         text = repr(value)

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..types import ChatMessage, ModelResponse, Usage
-from ._errors import SolverError
+from pytest_crucible.llm.solvers._errors import SolverError
+from pytest_crucible.llm.types import ChatMessage, ModelResponse, Usage
 
 if TYPE_CHECKING:
-    from ._tools import Tool
+    from pytest_crucible.llm.solvers._tools import Tool
 
 __all__ = ["Limits", "SolverFailure", "TaskState", "to_messages"]
 

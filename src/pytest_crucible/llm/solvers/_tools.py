@@ -13,8 +13,8 @@ from typing import Any, Literal, Union, overload
 
 from pydantic import BaseModel
 
-from ..types import ChatMessage, ToolCall, ToolSpec
-from ._errors import ToolError
+from pytest_crucible.llm.solvers._errors import ToolError
+from pytest_crucible.llm.types import ChatMessage, ToolCall, ToolSpec
 
 __all__ = ["Tool", "as_tools", "run_tool_calls", "tool"]
 

@@ -1,0 +1,162 @@
+"""Everything a report shows about one run, loaded from the store once."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_crucible.errors import CrucibleError
+from pytest_crucible.store.frames import trials_frame
+from pytest_crucible.store.sqlite import RunInfo, Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ReportError", "RunData", "load_run"]
+
+
+class ReportError(CrucibleError):
+    """A report cannot be written: unknown format, unknown run, unreadable analysis."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One run as the report writers see it.
+
+    analysis: `RunAnalysis.to_dict()` as stored with the run. trials: `trials_frame` with
+    outputs (one row per trial, one float column per metric). items: item_id -> input,
+    expected, metadata, cluster. logs: trial_key -> [(level, created_at, message)].
+    row: the run's own columns (fingerprints, seed, git, timings, sessions).
+    """
+
+    run_id: str
+    info: RunInfo
+    header: dict[str, Any]
+    config: Any
+    environment: dict[str, Any]
+    analysis: dict[str, Any]
+    trials: pd.DataFrame
+    items: dict[str, dict[str, Any]]
+    logs: dict[str, list[tuple[str, str, str]]]
+    row: dict[str, Any]
+    store_path: Path
+
+    @property
+    def experiment(self) -> str:
+        return self.info.experiment
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """The analysed metrics, in declaration order."""
+        return list(self.analysis.get("metrics") or [])
+
+    @property
+    def conditions(self) -> list[str]:
+        return [str(c) for c in self.analysis.get("conditions") or []]
+
+    @property
+    def baseline(self) -> str | None:
+        baseline = self.analysis.get("baseline")
+        return None if baseline is None else str(baseline)
+
+    def metric_column(self, name: str) -> str | None:
+        """The trials column that holds a metric (None if no trial recorded it)."""
+        return name if name in self.trials.columns else None
+
+    def trial_column(self, name: str) -> str:
+        """A fixed trial column (latency_s, cost_usd...), renamed when a metric shadows it."""
+        renamed = f"trial_{name}"
+        return renamed if renamed in self.trials.columns else name
+
+
+_RUN_COLUMNS = (
+    "fingerprint",
+    "dataset_fingerprint",
+    "seed",
+    "git_commit",
+    "git_dirty",
+    "started_at",
+    "ended_at",
+    "sessions",
+    "status",
+    "total_trials",
+)
+
+
+def load_run(store: Store, run_id: str) -> RunData:
+    """Load a run; analyse it first (and store the analysis) if it has none yet."""
+    info = store.run(run_id)
+    if info is None:
+        known = ", ".join(r.run_id for r in store.runs()[:10]) or "(none)"
+        raise ReportError(f"store {store.path} has no run {run_id!r}; runs: {known}")
+    columns = ", ".join(_RUN_COLUMNS)
+    row = store.query(
+        f"SELECT {columns}, config, environment, analysis FROM runs WHERE run_id = ?", (run_id,)
+    )[0]
+    analysis = _analysis(store, run_id, row["analysis"])
+    return RunData(
+        run_id=run_id,
+        info=info,
+        header=store.run_header(run_id),
+        config=_json(row["config"], {}),
+        environment=_json(row["environment"], {}),
+        analysis=analysis,
+        trials=trials_frame(store, run_id, include_outputs=True),
+        items=_items(store, run_id),
+        logs=_logs(store, run_id),
+        row={name: row[name] for name in _RUN_COLUMNS},
+        store_path=store.path.resolve(),
+    )
+
+
+def _analysis(store: Store, run_id: str, stored: str | None) -> dict[str, Any]:
+    if stored:
+        return dict(json.loads(stored))
+    if store.readonly:
+        raise ReportError(
+            f"run {run_id} has no stored analysis and store {store.path} is open read-only; "
+            f"run `crucible analyse {run_id} --store {store.path}` first, or open it writable"
+        )
+    from pytest_crucible.review.analyse_run import analyse_run
+
+    return analyse_run(store, run_id).to_dict()
+
+
+def _items(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
+    rows = store.query(
+        "SELECT item_id, input, expected, metadata, cluster FROM items WHERE run_id = ?"
+        " ORDER BY rowid",
+        (run_id,),
+    )
+    return {
+        row["item_id"]: {
+            "input": _json(row["input"], None),
+            "expected": _json(row["expected"], None),
+            "metadata": _json(row["metadata"], None),
+            "cluster": row["cluster"],
+        }
+        for row in rows
+    }
+
+
+def _logs(store: Store, run_id: str) -> dict[str, list[tuple[str, str, str]]]:
+    rows = store.query(
+        "SELECT trial_key, level, created_at, message FROM logs WHERE run_id = ? ORDER BY id",
+        (run_id,),
+    )
+    logs: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for key, level, created_at, message in rows:
+        logs[key].append((level, created_at, message))
+    return dict(logs)
+
+
+def _json(text: str | None, default: Any) -> Any:
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:  # written by hand or by an older version: show it as it is
+        return text

@@ -1,0 +1,172 @@
+"""The run's data as files: results.csv, results.jsonl, results.parquet (when pyarrow is
+installed), analysis.json, config.json, environment.json, dataset.jsonl, manifest.json and a
+README.md that says how to reproduce the run.
+
+CSV text cells that start with = + - @ (or a tab or CR) get a leading `'` so a spreadsheet
+shows them as text instead of running them as formulas.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_crucible.review.reports._io import write_bytes, write_text
+from pytest_crucible.review.reports._report_data import RunData
+from pytest_crucible.store.sqlite import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["write_exports"]
+
+_COLUMNS = (
+    "condition",
+    "item_id",
+    "repeat",
+    "trial_key",
+    "cluster",
+    "status",
+    "metrics",
+    "output",
+    "error",
+    "attempts",
+    "calls",
+    "latency_s",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "artifacts",
+    "warnings",
+    "worker",
+    "started_at",
+    "ended_at",
+)
+_JSON_COLUMNS = frozenset({"metrics", "output", "error", "artifacts", "warnings"})
+
+
+def write_exports(run: RunData, store: Store, out_dir: Path) -> list[Path]:
+    """Write every export into out_dir; return their paths."""
+    written = [
+        _csv(run, out_dir / "results.csv"),
+        _jsonl(run, store, out_dir / "results.jsonl"),
+    ]
+    if importlib.util.find_spec("pyarrow") is not None:
+        written.append(_parquet(run, out_dir / "results.parquet"))
+    written += [
+        _json(out_dir / "analysis.json", run.analysis),
+        _json(out_dir / "config.json", run.config),
+        _json(out_dir / "environment.json", run.environment),
+        _dataset(run, out_dir / "dataset.jsonl"),
+    ]
+    return written
+
+
+def _flat(run: RunData) -> pd.DataFrame:
+    """The trials frame with output and error as text: a string output as it is, anything
+    else as JSON (one value type per column)."""
+    frame = run.trials.copy()
+    for column in ("output", "error"):
+        frame[column] = [
+            v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+            for v in frame[column]
+        ]
+    return frame
+
+
+def _csv(run: RunData, path: Path) -> Path:
+    from pytest_crucible.review.reports._safe import FORMULA_START, csv_cell
+
+    frame = _flat(run)
+    import pandas as pd
+
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        try:
+            risky = values.str.startswith(FORMULA_START).fillna(False).astype(bool)
+        except AttributeError:  # no text in this column
+            continue
+        if risky.any():
+            frame[column] = values.where(~risky, "'" + values.astype(str))
+    frame.columns = [csv_cell(str(c)) for c in frame.columns]
+    return write_bytes(path, _csv_bytes(frame))
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    """pyarrow's CSV writer when it is installed (ten times faster), else pandas'."""
+    if importlib.util.find_spec("pyarrow") is not None:
+        pa: Any = importlib.import_module("pyarrow")  # untyped
+        pa_csv: Any = importlib.import_module("pyarrow.csv")
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowException, ValueError):  # a column of mixed types: use pandas
+            pass
+        else:
+            sink = io.BytesIO()
+            pa_csv.write_csv(table, sink)
+            return bytes(sink.getvalue())
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _jsonl(run: RunData, store: Store, path: Path) -> Path:
+    """One JSON object per trial, as stored: metrics keep their types (booleans stay
+    booleans). SQLite builds the lines (fast); Python does when a stored value is not
+    strict JSON (a NaN in an output, say)."""
+    fields = ", ".join(
+        f"'{name}', json({name})" if name in _JSON_COLUMNS else f"'{name}', {name}"
+        for name in _COLUMNS
+    )
+    sql = (
+        f"SELECT json_object('run_id', run_id, {fields}) FROM trials WHERE run_id = ?"
+        " ORDER BY condition, item_id, repeat"
+    )
+    try:
+        lines = [row[0] for row in store.query(sql, (run.run_id,))]
+    except sqlite3.Error:
+        lines = _jsonl_lines(run, store)
+    return write_text(path, "\n".join(lines) + "\n" if lines else "")
+
+
+def _jsonl_lines(run: RunData, store: Store) -> list[str]:
+    rows = store.query(
+        f"SELECT {', '.join(_COLUMNS)} FROM trials WHERE run_id = ?"
+        " ORDER BY condition, item_id, repeat",
+        (run.run_id,),
+    )
+    lines = []
+    for row in rows:
+        record: dict[str, Any] = {"run_id": run.run_id}
+        for name in _COLUMNS:
+            value = row[name]
+            if name in _JSON_COLUMNS and value:
+                value = json.loads(value, parse_constant=lambda _: None)  # NaN -> null
+            record[name] = value
+        lines.append(json.dumps(record, ensure_ascii=False, default=repr))
+    return lines
+
+
+def _parquet(run: RunData, path: Path) -> Path:
+    frame = _flat(run)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def _json(path: Path, value: Any) -> Path:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=repr)
+    return write_text(path, text + "\n")
+
+
+def _dataset(run: RunData, path: Path) -> Path:
+    lines = [
+        json.dumps({"item_id": item_id, **item}, ensure_ascii=False, default=repr) + "\n"
+        for item_id, item in run.items.items()
+    ]
+    return write_text(path, "".join(lines))

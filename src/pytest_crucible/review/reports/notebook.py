@@ -1,0 +1,167 @@
+"""analysis.ipynb: a notebook (nbformat 4) that loads the run from the store into pandas,
+reproduces the report's tables from the trials, re-runs the analysis and plots the means.
+
+It runs top to bottom in a kernel that has pytest-crucible installed; `CRUCIBLE_STORE`
+points it at a copy of the store elsewhere. matplotlib is optional (the plot cell says so).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pytest_crucible.review.reports._report_data import RunData
+
+__all__ = ["render_notebook"]
+
+_LOAD = """\
+import contextlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+import pytest_crucible as crucible
+
+RUN_ID = {run_id}
+STORE = Path(os.environ.get("CRUCIBLE_STORE", {store}))
+
+trials = crucible.load_trials(RUN_ID, store=STORE)
+with contextlib.closing(sqlite3.connect(f"file:{{STORE}}?mode=ro", uri=True)) as conn:
+    header_json, analysis_json = conn.execute(
+        "SELECT header, analysis FROM runs WHERE run_id = ?", (RUN_ID,)
+    ).fetchone()
+header, analysis = json.loads(header_json), json.loads(analysis_json)
+METRICS = [m["name"] for m in analysis["metrics"]]
+print(f"{{len(trials):,}} trials, metrics {{METRICS}}")
+trials.head()"""
+
+_STORED_CONDITIONS = """\
+conditions = pd.DataFrame(
+    [
+        {
+            "metric": m["name"],
+            "condition": c["condition"],
+            "items": c["n_items"],
+            "trials": c["n_trials"],
+            "failed": c["n_failed"],
+            "mean": c["mean"],
+            "ci_low": c["ci"][0],
+            "ci_high": c["ci"][1],
+        }
+        for m in analysis["metrics"]
+        for c in m["conditions"]
+    ]
+)
+conditions"""
+
+_RECOMPUTE = """\
+passed = trials[trials["status"] == "passed"]
+present = [m for m in METRICS if m in passed.columns]
+per_item = passed.groupby(["condition", "item_id"])[present].mean()  # repeats averaged
+recomputed = per_item.groupby("condition").mean()
+for _, row in conditions.dropna(subset=["mean"]).iterrows():
+    value = recomputed.loc[row["condition"], row["metric"]]
+    assert abs(value - row["mean"]) <= 1e-9 * max(1.0, abs(value)), (row, value)
+print("every stored condition mean matches the trials")
+recomputed"""
+
+_STORED_COMPARISONS = """\
+comparisons = pd.DataFrame(
+    [
+        {
+            "metric": r["metric"],
+            "condition": r["condition"],
+            "other": r["other"],
+            "difference": r["result"]["estimate"],
+            "ci_low": r["result"]["ci"][0],
+            "ci_high": r["result"]["ci"][1],
+            "test": r["result"]["method"],
+            "p": r["result"]["p_value"],
+            "p_adj": r["p_adjusted"],
+            "direction": r["direction"],
+        }
+        for m in analysis["metrics"]
+        for r in m["comparisons"]
+    ]
+)
+comparisons"""
+
+_RERUN = """\
+from pytest_crucible.review.analysis import analyze, format_analysis
+from pytest_crucible.declare.metrics import Analysis, Metric
+
+declared = header.get("metrics") or {}
+rerun = analyze(
+    trials,
+    conditions=analysis["conditions"],
+    baseline=analysis["baseline"],
+    metrics={name: Metric(**declared.get(name, {})) for name in METRICS if name in trials},
+    settings=Analysis(**analysis["settings"]),
+)
+print(format_analysis(rerun))"""
+
+_PLOT = """\
+try:
+    import matplotlib.pyplot as plt
+except ImportError:
+    plt = None
+    print("matplotlib is not installed (pip install matplotlib): no plots")
+if plt is not None:
+    for name, table in conditions.dropna(subset=["mean"]).groupby("metric", sort=False):
+        fig, ax = plt.subplots(figsize=(6, 0.4 * len(table) + 1))
+        errors = [table["mean"] - table["ci_low"], table["ci_high"] - table["mean"]]
+        ax.errorbar(table["mean"], table["condition"], xerr=errors, fmt="o", capsize=4)
+        ax.set_xlabel(f"{name}: mean with CI")
+        plt.show()"""
+
+
+def render_notebook(run: RunData) -> str:
+    """The notebook as JSON text."""
+    nbformat: Any = importlib.import_module("nbformat")  # untyped
+    nbf: Any = importlib.import_module("nbformat.v4")
+
+    cells = [
+        nbf.new_markdown_cell(
+            f"# {_md(run.experiment)}: run {run.run_id}\n\n"
+            "This notebook loads the run from the pytest-crucible store into pandas and "
+            "reproduces the tables of `report.html`. Set the environment variable "
+            "`CRUCIBLE_STORE` to read a copy of the store kept elsewhere."
+        ),
+        nbf.new_code_cell(_LOAD.format(run_id=_py(run.run_id), store=_py(str(run.store_path)))),
+        nbf.new_markdown_cell("## Conditions, as stored with the run"),
+        nbf.new_code_cell(_STORED_CONDITIONS),
+        nbf.new_markdown_cell(
+            "The same means from the trials: passed trials, repeats averaged within each "
+            "item, then the mean over items."
+        ),
+        nbf.new_code_cell(_RECOMPUTE),
+        nbf.new_markdown_cell("## Paired comparisons, as stored with the run"),
+        nbf.new_code_cell(_STORED_COMPARISONS),
+        nbf.new_markdown_cell("## The analysis, run again from the trials"),
+        nbf.new_code_cell(_RERUN),
+        nbf.new_markdown_cell("## Condition means with confidence intervals"),
+        nbf.new_code_cell(_PLOT),
+    ]
+    notebook = nbf.new_notebook(cells=cells, metadata=_metadata())
+    return str(nbformat.writes(notebook))
+
+
+def _metadata() -> dict[str, Any]:
+    return {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+
+
+def _py(text: str) -> str:
+    """A Python string literal."""
+    return repr(text)
+
+
+def _md(text: str) -> str:
+    from pytest_crucible.review.reports._safe import md_cell
+
+    return md_cell(text)

@@ -1,0 +1,70 @@
+"""The results table printed at session end: per condition, trials and metric means with CIs.
+
+The means and intervals come from the session-end analysis (repeats averaged within each
+item first, clustered when items carry a cluster key); this module only lays them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas loads at session end, not when pytest starts
+    import pandas as pd
+
+    from pytest_crucible.review.analysis import RunAnalysis
+
+__all__ = ["format_table"]
+
+
+def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:
+    """condition, trials, passed, failed, then `mean [low, high]` per metric; below the
+    table, how each metric's intervals were computed."""
+    from pytest_crucible.review.analysis._text import interval_lines
+
+    metrics = [m.name for m in analysis.metrics]
+    cells = {
+        (summary.condition, metric.name): _cell(summary.mean, summary.ci)
+        for metric in analysis.metrics
+        for summary in metric.conditions
+    }
+    rows: list[list[str]] = [["condition", "trials", "passed", "failed", *metrics]]
+    for condition in analysis.conditions:
+        status = trials.loc[trials["condition"] == condition, "status"]
+        rows.append(
+            [
+                condition,
+                str(len(status)),
+                str(int((status == "passed").sum())),
+                str(int((status == "failed").sum())),
+                *(cells.get((condition, m), "-") for m in metrics),
+            ]
+        )
+    return "\n".join([_layout(rows), *interval_lines(analysis)])
+
+
+def _layout(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [
+            cell.ljust(width) if column == 0 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(mean: float, ci: tuple[float, float]) -> str:
+    if mean != mean:  # NaN: nothing recorded
+        return "-"
+    low, high = ci
+    if low != low or high != high:
+        return f"{_number(mean)} [too few items]"
+    return f"{_number(mean)} [{_number(low)}, {_number(high)}]"
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 1000 else f"{value:.4g}"

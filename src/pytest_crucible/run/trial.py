@@ -1,0 +1,302 @@
+"""The `trial` handle a trial function receives, and the result it turns into.
+
+A `Trial` collects what happens in one trial: the condition's outputs, timings and errors
+(recorded by the `condition` wrapper), the metrics the test records, its logs and artifacts.
+`Trial.result()` turns it into a JSON-safe dict: the one record that travels with the pytest
+report (across processes under xdist) to the controller, which stores it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_crucible.declare.experiment import Plan, TrialSpec
+from pytest_crucible.declare.metrics import Metric, check_metric_value
+from pytest_crucible.declare.validation import (
+    MetricValidation,
+    MetricValidationError,
+    OnInvalid,
+    ValidationResult,
+    validate_metrics,
+)
+from pytest_crucible.errors import MetricError
+from pytest_crucible.run.recovery import NO_RETRIES, TrialRecovery
+from pytest_crucible.util.tracebacks import format_user_traceback, hide_library_frames
+
+__all__ = ["Trial", "describe_exception", "json_safe"]
+
+# a user's error shows the user's frames, not this module's (see _tracebacks.py)
+__tracebackhide__ = hide_library_frames
+
+_LEVELS = ("debug", "info", "warning", "error", "critical")
+_TRACEBACK_LINES = 12
+
+
+class Trial:
+    """The runtime handle of one trial.
+
+    `record(**metrics)` sets metric values (numbers or booleans); `log(level, message, **meta)`
+    keeps a log line attributed to this trial; `artifact(name, data)` keeps text or bytes;
+    `seed` / `rng` give per-trial randomness derived from the experiment seed and trial key;
+    `config` is the experiment's resolved configuration.
+    """
+
+    def __init__(self, spec: TrialSpec, plan: Plan) -> None:
+        self.spec = spec
+        self.config = plan.config
+        self.seed = spec.seed
+        self._rng: random.Random | None = None
+        self._declared: Mapping[str, Metric] = plan.experiment.metrics
+        self._validation: MetricValidation | None = plan.experiment.validation
+        # retries of its condition calls (and reruns after invalid metrics): trials.recovery
+        self.recovery = TrialRecovery(plan.experiment.error_handling or NO_RETRIES, seed=self.seed)
+        self.stop_reason: str | None = None  # the run stops after this trial (on_error, abort)
+        self._lock = threading.Lock()  # sync conditions may run on a thread pool
+        self.metrics: dict[str, float | bool] = {}
+        self.outputs: list[Any] = []
+        self.calls = 0
+        self.latency_s = 0.0
+        self.error: dict[str, Any] | None = None
+        self.logs: list[dict[str, Any]] = []
+        self.artifacts: list[dict[str, Any]] = []
+        self.warnings: list[str] = []
+        self.started_at = time.time()
+        self.concurrent = False  # started ahead of its item (session/prefetch.py)
+        # The trial's model-call accounting (a CallContext, see llm/context.py), set by the
+        # session when model calls are cached, replayed or budgeted; None: calls pass through.
+        self.call_context: Any = None
+
+    def __repr__(self) -> str:
+        return f"Trial({self.spec.experiment}:{self.spec.test_id})"
+
+    @property
+    def rng(self) -> random.Random:
+        """A `random.Random` seeded with this trial's seed (made on first use: it is 2.5 KB)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
+
+    @property
+    def condition(self) -> str:
+        return self.spec.condition
+
+    @property
+    def output(self) -> Any:
+        """The last output the condition returned (None before it was called)."""
+        return self.outputs[-1] if self.outputs else None
+
+    def record(self, **metrics: Any) -> None:
+        """Record metric values for this trial, e.g. `trial.record(correct=True, score=0.8)`.
+
+        With the experiment's `validation=`, values are checked (and coerced) against their
+        schemas first and maps are flattened to dotted names; invalid values are handled by
+        its `on_invalid` policy (docs/recovery.md).
+        """
+        if self._validation is not None:
+            metrics = self._validated(metrics)
+        for name, value in metrics.items():
+            if self._declared and name not in self._declared and not self._has_schema(name):
+                raise MetricError(
+                    f"trial {self.spec.test_id}: metric {name!r} is not declared; "
+                    f"the experiment declares {sorted(self._declared)}"
+                )
+            try:
+                checked = check_metric_value(name, value)
+            except MetricError as exc:
+                raise MetricError(f"trial {self.spec.test_id}: {exc}") from None
+            with self._lock:
+                self.metrics[name] = checked
+
+    def _has_schema(self, name: str) -> bool:
+        return self._validation is not None and name in self._validation.flat_schemas
+
+    def _label(self) -> str:
+        return f"{self.spec.test_id} of experiment {self.spec.experiment}"
+
+    def _validated(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        assert self._validation is not None
+        given = {name: s for name, s in self._validation.schemas.items() if name in metrics}
+        return self._apply(
+            validate_metrics(metrics, given, coerce=self._validation.coerce, label=self._label())
+        )
+
+    def _apply(self, result: ValidationResult) -> dict[str, Any]:
+        """The validation policy: log (drop, warn), or raise for retry / abort."""
+        assert self._validation is not None
+        if result.ok:
+            return result.values
+        policy = self._validation.on_invalid
+        if policy is OnInvalid.LOG:
+            for message in result.messages:
+                self.log("warning", message)
+                with self._lock:
+                    self.warnings.append(message)
+            return result.values
+        error = MetricValidationError(result.problems, policy)
+        if error.stops_run:
+            self.stop_reason = f"metric validation (on_invalid='abort'): {error}"
+        raise error
+
+    def complete_metrics(self) -> None:
+        """After the trial function returned: fill schema defaults for metrics it did not
+        record, and apply the policy to required ones it missed."""
+        if self._validation is None:
+            return
+        with self._lock:
+            recorded = list(self.metrics)
+        missing = {
+            name: schema
+            for name, schema in self._validation.schemas.items()
+            if not any(r == name or r.startswith(f"{name}.") for r in recorded)
+        }
+        if missing:
+            values = self._apply(validate_metrics({}, missing, label=self._label()))
+            with self._lock:
+                self.metrics.update(values)
+
+    def rerun(self) -> None:
+        """Forget what the last run of the trial function recorded (before running it again
+        after invalid metrics); calls, latency, logs and warnings are kept."""
+        with self._lock:
+            self.metrics.clear()
+            self.outputs.clear()
+            self.error = None
+
+    def log(self, level: str, message: str, **meta: Any) -> None:
+        """Keep a log line attributed to this trial (stored with it)."""
+        level = level.lower()
+        if level not in _LEVELS:
+            raise ValueError(f"trial.log level {level!r} must be one of {_LEVELS}")
+        entry = {
+            "level": level,
+            "message": str(message),
+            "meta": json_safe(meta, self.warnings),
+            "at": time.time(),
+        }
+        with self._lock:
+            self.logs.append(entry)
+
+    def artifact(self, name: str, data: str | bytes) -> None:
+        """Keep a named artifact (text or bytes) with this trial's stored result."""
+        if isinstance(data, bytes):
+            entry = {"name": name, "encoding": "base64", "data": base64.b64encode(data).decode()}
+        elif isinstance(data, str):
+            entry = {"name": name, "encoding": "text", "data": data}
+        else:
+            raise TypeError(
+                f"trial.artifact({name!r}): data must be str or bytes, "
+                f"got {type(data).__name__}; serialise it first (json.dumps)"
+            )
+        with self._lock:
+            self.artifacts.append(entry)
+
+    def note_call(self, output: Any, seconds: float) -> None:
+        """Called by the condition wrapper after each successful condition call."""
+        with self._lock:
+            self.calls += 1
+            self.latency_s += seconds
+            self.outputs.append(output)
+
+    def note_error(self, exc: BaseException, seconds: float) -> None:
+        """Called by the condition wrapper when the condition raised."""
+        with self._lock:
+            self.calls += 1
+            self.latency_s += seconds
+            self.error = describe_exception(exc, where="condition")
+
+    def captured_log(self) -> str:
+        """The `logging` records made inside this trial, formatted as pytest shows them."""
+        lines = []
+        for entry in self.logs:
+            logger = entry["meta"].get("logger") if isinstance(entry["meta"], dict) else None
+            if logger is not None:
+                lines.append(f"{entry['level'].upper():<8} {logger}: {entry['message']}")
+        return "\n".join(lines)
+
+    def missing_metrics(self) -> list[str]:
+        """Declared metrics not recorded (a metric whose schema says required=False may be
+        missing)."""
+        optional = set()
+        if self._validation is not None:
+            optional = {n for n, s in self._validation.flat_schemas.items() if not s.required}
+        return [n for n in self._declared if n not in self.metrics and n not in optional]
+
+    def result(
+        self,
+        *,
+        status: str,
+        error: dict[str, Any] | None = None,
+        with_item: bool = True,
+        note_warnings: bool = True,
+    ) -> dict[str, Any]:
+        """The JSON-safe record of this trial that goes to the store. The item's content is
+        left out (None) when this process already sent it with another trial.
+        `note_warnings`: add what could not be kept as JSON to the trial's warnings."""
+        outputs = self.outputs[0] if len(self.outputs) == 1 else (self.outputs or None)
+        spec = self.spec
+        warnings = self.warnings if note_warnings else list(self.warnings)
+        return {
+            "experiment": spec.experiment,
+            "key": spec.key,
+            "condition": spec.condition,
+            "item_id": spec.item.id,
+            "repeat": spec.repeat,
+            "cluster": spec.item.cluster,
+            "item": json_safe(spec.item.to_dict(), warnings) if with_item else None,
+            "status": status,
+            "metrics": dict(self.metrics),
+            "output": json_safe(outputs, warnings, what="output"),
+            "error": error or self.error,
+            "calls": self.calls,
+            "latency_s": self.latency_s,
+            "logs": self.logs,
+            "artifacts": self.artifacts,
+            "warnings": warnings,
+            "recovery": self.recovery.to_dict(),
+            "started_at": self.started_at,
+            "ended_at": time.time(),
+            **(self.call_context.result_fields() if self.call_context is not None else {}),
+        }
+
+
+def describe_exception(exc: BaseException, *, where: str) -> dict[str, Any]:
+    """Type, message and the last lines of the traceback (the user's frames of a user's
+    error): what the store keeps of an error."""
+    excerpt = format_user_traceback(exc).splitlines()[-_TRACEBACK_LINES:]
+    return {
+        "type": type(exc).__name__,
+        "message": _exit_message(exc, where) if isinstance(exc, SystemExit) else str(exc),
+        "where": where,
+        "traceback": "\n".join(excerpt),
+    }
+
+
+def _exit_message(exc: SystemExit, where: str) -> str:
+    return (
+        f"the {where} called sys.exit({exc.code!r}): the trial fails; "
+        "return a value or raise an exception instead of exiting"
+    )
+
+
+def json_safe(value: Any, warnings: list[str], what: str = "value") -> Any:
+    """`value` if JSON can hold it, else its repr, with a warning saying so."""
+    if value is None or isinstance(value, (str, bool, int)):  # the common case, per trial
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        warnings.append(
+            f"{what} of type {type(value).__name__} is not JSON serialisable; stored its repr. "
+            "Return JSON-safe values (str, numbers, lists, dicts) to store them as data"
+        )
+        return repr(value)

@@ -1,0 +1,362 @@
+"""The controller's side of a session: trial results in, stored runs out.
+
+Each trial result arrives with its pytest report (from this process or from an xdist worker)
+and is committed at once. The first result of an experiment carries the experiment's header,
+from which the run is created, or the resumed run is reopened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_crucible.cli import AWAIT_ARGUMENTS, GATE_FAILED, INTERNAL_ERROR, USAGE_ERROR
+from pytest_crucible.errors import StoreError
+from pytest_crucible.session.inputs import ResumeTarget
+from pytest_crucible.store.holding import RunHold
+from pytest_crucible.store.journal import Journal, JournalImport, import_journals, journal_folder
+from pytest_crucible.store.sqlite import Store
+from pytest_crucible.store.writer import TrialWriter
+
+__all__ = [
+    "REVIEW_FAILED",
+    "REVIEW_GATE_FAILED",
+    "REVIEW_INTERRUPTED",
+    "REVIEW_USAGE_ERROR",
+    "Recorder",
+    "RunOutcome",
+]
+
+# What `Recorder.review` returns besides 0: the analysis child's exit codes (`cli.py`)
+REVIEW_GATE_FAILED, REVIEW_USAGE_ERROR, REVIEW_FAILED = GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR
+REVIEW_INTERRUPTED = -2  # Ctrl-C during the analysis: not one of the child's own statuses
+_STDERR_LINES = 15  # of a failed analysis child's error output, shown in the summary
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one run in this session."""
+
+    experiment: str
+    run_id: str
+    header: Mapping[str, Any]
+    resumed: bool
+    ran: set[str] = field(default_factory=set)
+    failed: int = 0
+    status: str = "running"
+    stored: int = 0
+    reused: int = 0
+    review: dict[str, Any] | None = None
+
+
+class Recorder:
+    """Persists trial results as they arrive and finishes the runs at session end."""
+
+    def __init__(
+        self,
+        store: Store,
+        resume: Mapping[str, ResumeTarget],
+        environment: Callable[[], Mapping[str, Any]],
+        run_id_for: Callable[[str], str] | None = None,
+        hold: RunHold | None = None,
+    ) -> None:
+        """`hold`: this session's hold on its runs (the resumed ones are held already; a
+        new run is held as it is created; all are released at `finish`)."""
+        self.store = store
+        self.resume = resume
+        self._run_id_for = run_id_for or (lambda experiment: secrets.token_hex(4))
+        self.hold = hold
+        self._environment = environment
+        self._env_cache: Mapping[str, Any] | None = None
+        self.runs: dict[str, RunOutcome] = {}
+        self._headers: dict[str, Mapping[str, Any]] = {}  # each experiment's, as first sent
+        self._reviewer: subprocess.Popen[str] | None = None
+        self.warnings: list[str] = []
+        self.errors: list[str] = []
+        self.done = 0
+        self.failed = 0
+        self.started = time.monotonic()
+        self.journal = Journal(store.path)  # this process's: trials the store refused
+        self.writer = TrialWriter(store.path, self.warnings.append, self.journal)
+        self.unstored: list[str] = []  # why journalled trials could not be stored at the end
+
+    def record(self, payload: Mapping[str, Any]) -> None:
+        """Store one trial result (and open its run if this is the experiment's first)."""
+        result = payload["trial"]
+        if payload.get("header") is not None:  # kept first: opening the run may be interrupted
+            self._headers.setdefault(result["experiment"], payload["header"])
+        if self._reviewer is None:
+            self._start_reviewer()
+        outcome = self._run_for(result["experiment"], self._headers.get(result["experiment"]))
+        self.writer.put(outcome.run_id, result, payload.get("worker", "main"))
+        outcome.ran.add(result["key"])
+        self.done += 1
+        if result["status"] == "failed":
+            outcome.failed += 1
+            self.failed += 1
+        for warning in result.get("warnings") or []:
+            self.warnings.append(f"{result['experiment']} {_trial_id(result)}: {warning}")
+
+    def _run_for(self, experiment: str, header: Mapping[str, Any] | None) -> RunOutcome:
+        outcome = self.runs.get(experiment)
+        if outcome is not None:
+            return outcome
+        if header is None:  # a process always sends the header with its first result
+            raise StoreError(f"experiment {experiment}: a result arrived before its header")
+        target = self.resume.get(experiment)
+        run_id = target.run_id if target is not None else self._run_id_for(experiment)
+        self.writer.open_run(run_id, header)
+        try:
+            if target is not None:
+                self.store.resume_run(run_id, header)
+            else:
+                holder = self.hold.me if self.hold is not None else None
+                self.store.create_run(header, self.environment, holder, run_id=run_id)
+                if self.hold is not None:
+                    self.hold.note(run_id)
+        except StoreError as exc:  # its results go to the journal, with the run's header
+            self.warnings.append(f"experiment {experiment}: could not open run {run_id}: {exc}")
+        outcome = RunOutcome(experiment, run_id, header, resumed=target is not None)
+        self.runs[experiment] = outcome
+        return outcome
+
+    @property
+    def store_full(self) -> StoreError | None:
+        """Why no more results can be stored (the disk is full), once it is so."""
+        return self.writer.full
+
+    @property
+    def environment(self) -> Mapping[str, Any]:
+        if self._env_cache is None:
+            self._env_cache = self._environment()
+        return self._env_cache
+
+    def finish(
+        self,
+        *,
+        interrupted: bool,
+        crashed: bool,
+        collected: Mapping[str, int] | None = None,
+        stopped: Collection[str] = (),
+    ) -> list[RunOutcome]:
+        """Set each run's final status.
+
+        collected: the experiments this session collected, each with how many of its
+        trials were left out because the resumed run has them (reused). A resumed run that
+        ran nothing now is finished too, and counts the session, when its experiment was
+        collected. stopped: experiments stopped early (a breaker, an abort): interrupted."""
+        self.writer.close()
+        self.journal.close()
+        self.import_journals()
+        collected = collected or {}
+        for name, target in self.resume.items():
+            if name not in self.runs and name in collected:
+                header = self.store.run_header(target.run_id)
+                self.store.resume_run(target.run_id, header)
+                self.runs[name] = RunOutcome(name, target.run_id, header, resumed=True)
+        for outcome in self.runs.values():
+            info = self.store.run(outcome.run_id)
+            outcome.stored = info.stored_trials if info else 0
+            total = info.total_trials if info else 0
+            outcome.reused = collected.get(outcome.experiment, 0) if outcome.resumed else 0
+            if crashed:
+                outcome.status = "failed"
+            elif info is not None and outcome.stored >= total and not interrupted:
+                outcome.status = "completed"
+            else:
+                outcome.status = "interrupted"
+            if outcome.experiment in stopped and outcome.status == "completed":
+                outcome.status = "interrupted"
+            self.store.finish_run(outcome.run_id, outcome.status)
+        if self.hold is not None:
+            self.hold.release()
+        return list(self.runs.values())
+
+    def import_journals(self) -> None:
+        """Store the journalled trials the store lacks: those of this session (trials whose
+        report never came, results the store refused) and of killed sessions."""
+        try:
+            imported = import_journals(self.store)
+        except (StoreError, OSError) as exc:
+            imported = JournalImport(kept=[str(exc)])
+        message = imported.message()
+        if message:
+            self.warnings.append(message)
+        if imported.kept:
+            self.unstored = imported.kept
+            runs = " ".join(f"--crucible-resume={o.run_id}" for o in self.runs.values())
+            self.errors.append(
+                f"finished trials are not in the store yet: they wait in "
+                f"{journal_folder(self.store.path)} ({imported.kept[0]}). Once the store can "
+                f"be written, `crucible --store {self.store.path} import` stores them, as does "
+                f"the next run (`pytest --crucible {runs}` continues this one)"
+            )
+
+    def progress_line(self, total: int | None) -> str:
+        elapsed = time.monotonic() - self.started
+        of_total = f"/{total}" if total else ""
+        return f"crucible: {self.done}{of_total} trials done, {self.failed} failed, {elapsed:.1f} s"
+
+    def review(self, extra_arguments: Sequence[str] = ()) -> int:
+        """Analyse the session's runs in a child process (see `review`): keep each run's
+        text, gate results and report folder; return REVIEW_GATE_FAILED when a gate failed,
+        REVIEW_USAGE_ERROR for an unknown gate or baseline, REVIEW_FAILED when a run's
+        analysis or reports are missing (the child crashed, or a report could not be
+        written: `self.errors` says which and why), else 0."""
+        ids = [o.run_id for o in self.runs.values() if o.stored]
+        if not ids:
+            self.close_reviewer()
+            return 0
+        arguments = ["--store", str(self.store.path), "analyse", "--json-lines"]
+        arguments += [*extra_arguments, *ids]
+        if self._reviewer is None:
+            self._start_reviewer()
+        assert self._reviewer is not None
+        try:
+            stdout, stderr = self._reviewer.communicate(json.dumps(arguments) + "\n")
+        except KeyboardInterrupt:  # the trials are stored: the analysis can be made later
+            self._reviewer.kill()
+            self._reviewer.wait()
+            self._reviewer = None
+            self.errors.append(
+                f"the session-end analysis was interrupted: every trial is stored; "
+                f"`crucible --store {self.store.path} analyse {' '.join(ids)}` analyses the "
+                f"runs and decides their gates, and `crucible --store {self.store.path} "
+                f"report RUN_ID` writes a run's reports"
+            )
+            return REVIEW_INTERRUPTED
+        returncode = self._reviewer.returncode
+        self._reviewer = None
+        reviews = _review_records(stdout)
+        for outcome in self.runs.values():
+            outcome.review = reviews.get(outcome.run_id)
+        if returncode == REVIEW_USAGE_ERROR:
+            self.errors.append(stderr.strip().removeprefix("crucible: "))
+            return REVIEW_USAGE_ERROR
+        gate_failed = any(not gate["passed"] for _, gate in self.gate_results())
+        missing = [o for o in self.runs.values() if o.stored and o.review is None]
+        unwritten = [o for o in self.runs.values() if (o.review or {}).get("report_error")]
+        if (
+            returncode not in (0, REVIEW_GATE_FAILED)
+            or missing
+            or unwritten
+            or (returncode == REVIEW_GATE_FAILED and not gate_failed)
+        ):
+            self.errors.append(
+                _review_failure(returncode, stderr, missing, unwritten, self.store.path)
+            )
+            return REVIEW_FAILED
+        return REVIEW_GATE_FAILED if gate_failed else 0
+
+    def _start_reviewer(self) -> None:
+        """Start the analysis child now: it imports numpy, pandas, scipy and the reports
+        (about 2 s) while the trials run, then waits for its command line on stdin."""
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding the package
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (package_root, os.environ.get("PYTHONPATH")) if p
+            ),
+        }
+        self._reviewer = subprocess.Popen(
+            [sys.executable, "-m", "pytest_crucible.cli", AWAIT_ARGUMENTS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def close_reviewer(self) -> None:
+        """End an analysis child that will not be needed (no run to analyse)."""
+        if self._reviewer is not None:
+            self._reviewer.communicate("")
+            self._reviewer = None
+
+    def summaries(self) -> str:
+        return "\n\n".join(self.summary(outcome) for outcome in self.runs.values())
+
+    def summary(self, outcome: RunOutcome) -> str:
+        """One run's line for the terminal, followed by its results table and analysis."""
+        header = outcome.header
+        line = (
+            f"{outcome.experiment}  run {outcome.run_id}  ({outcome.status}; "
+            f"{outcome.stored}/{header.get('total_trials', '?')} trials stored: "
+            f"{len(outcome.ran)} ran now"
+            + (f", {outcome.reused} reused from the resumed run" if outcome.resumed else "")
+            + ")"
+        )
+        if not outcome.review:
+            return line
+        parts = [line, outcome.review["text"], outcome.review["gate_text"]]
+        if outcome.review.get("reports"):
+            parts.append(f"reports: {outcome.review['reports']}/")
+        return "\n".join(part for part in parts if part)
+
+    def gate_results(self) -> list[tuple[str, dict[str, Any]]]:
+        """(experiment, gate result) for every gate decided at session end."""
+        return [
+            (outcome.experiment, gate)
+            for outcome in self.runs.values()
+            for gate in (outcome.review or {}).get("gates", [])
+        ]
+
+
+def _review_records(stdout: str) -> dict[str, dict[str, Any]]:
+    """The analysis child's one JSON line per run it reviewed, by run id."""
+    reviews = {}
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line cut short by a crash
+                continue
+            reviews[record["run_id"]] = record
+    return reviews
+
+
+def _review_failure(
+    returncode: int,
+    stderr: str,
+    missing: Sequence[RunOutcome],
+    unwritten: Sequence[RunOutcome],
+    store: Path,
+) -> str:
+    """What the summary says when the session-end analysis failed: which runs have no
+    analysis, gates or reports, which reports are missing, the child's last error lines."""
+    lines = [
+        f"the session-end analysis failed (`crucible analyse` exited with status {returncode})"
+        "; the trials are stored"
+    ]
+    for outcome in missing:
+        lines.append(
+            f"  run {outcome.run_id} of {outcome.experiment!r}: no analysis, no gates and no "
+            "reports"
+        )
+    said = []
+    for outcome in unwritten:
+        said.append(f"crucible: run {outcome.run_id}: {(outcome.review or {})['report_error']}")
+        lines.append(f"  run {outcome.run_id}: {(outcome.review or {})['report_error']}")
+    tail = [line for line in stderr.strip().splitlines() if line not in said][-_STDERR_LINES:]
+    if tail:
+        lines.append("  its error output ends with:")
+        lines.extend(f"    {line}" for line in tail)
+    if missing:
+        ids = " ".join(outcome.run_id for outcome in missing)
+        lines.append(
+            f"  once the cause is fixed, analyse them with `crucible --store {store} analyse "
+            f"{ids}` and write their reports with `crucible --store {store} report RUN_ID`"
+        )
+    return "\n".join(lines)
+
+
+def _trial_id(result: Mapping[str, Any]) -> str:
+    return f"{result['condition']}-{result['item_id']}-r{result['repeat']}"

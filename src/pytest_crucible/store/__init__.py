@@ -1,0 +1,17 @@
+"""Where results live: the store, its schema and rows, the writer thread, the journals, the
+run holders, the environment record, and the pandas frames read back from it."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # `pytest_crucible.store` was one module before the layer folders: its names live on
+    # in `store.sqlite`, imported on first use (the package stays cheap to import)
+    module = importlib.import_module("pytest_crucible.store.sqlite")
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -1,0 +1,157 @@
+"""The SQL schema of the results store (documented in docs/store.md).
+
+JSON columns hold JSON text: use SQLite's json_extract, or `pytest_crucible.load_trials`,
+which expands the metrics into one column each.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 3
+
+DDL = """
+CREATE TABLE IF NOT EXISTS experiments (
+    name         TEXT PRIMARY KEY,
+    description  TEXT NOT NULL DEFAULT '',
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id              TEXT PRIMARY KEY,
+    experiment          TEXT NOT NULL REFERENCES experiments(name),
+    status              TEXT NOT NULL,          -- running | completed | interrupted | failed
+    fingerprint         TEXT NOT NULL,          -- experiment fingerprint (config, code, data)
+    dataset_fingerprint TEXT NOT NULL,
+    seed                INTEGER NOT NULL,
+    config              TEXT NOT NULL,          -- JSON: the resolved configuration
+    header              TEXT NOT NULL,          -- JSON: conditions, baseline, metrics, repeat
+    environment         TEXT NOT NULL,          -- JSON: python, platform, packages, git
+    git_commit          TEXT,
+    git_dirty           INTEGER,
+    total_trials        INTEGER NOT NULL,
+    started_at          TEXT NOT NULL,          -- ISO 8601, UTC
+    ended_at            TEXT,
+    sessions            INTEGER NOT NULL DEFAULT 1, -- 1 + how many times it was resumed
+    analysis            TEXT                    -- JSON: the session-end analysis
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, started_at);
+
+CREATE TABLE IF NOT EXISTS items (
+    run_id    TEXT NOT NULL REFERENCES runs(run_id),
+    item_id   TEXT NOT NULL,
+    input     TEXT,                              -- JSON
+    expected  TEXT,                              -- JSON
+    metadata  TEXT,                              -- JSON
+    cluster   TEXT,
+    PRIMARY KEY (run_id, item_id)
+);
+
+CREATE TABLE IF NOT EXISTS trials (
+    run_id        TEXT NOT NULL REFERENCES runs(run_id),
+    condition     TEXT NOT NULL,
+    item_id       TEXT NOT NULL,
+    repeat        INTEGER NOT NULL,
+    trial_key     TEXT NOT NULL,                 -- hash of what determines the result
+    cluster       TEXT,
+    status        TEXT NOT NULL,                 -- passed | failed | skipped
+    metrics       TEXT NOT NULL,                 -- JSON object: metric name -> number/bool
+    output        TEXT,                          -- JSON: what the condition returned
+    error         TEXT,                          -- JSON: type, message, where, traceback
+    attempts      INTEGER NOT NULL DEFAULT 1,    -- how many sessions ran this trial
+    calls         INTEGER NOT NULL DEFAULT 0,    -- condition calls in the last attempt
+    latency_s     REAL,                          -- time spent in condition calls
+    input_tokens  INTEGER,
+    output_tokens INTEGER,
+    cost_usd      REAL,
+    usage         TEXT,                          -- JSON: model_calls, cache_hits, truncated...
+    artifacts     TEXT,                          -- JSON list: name, encoding, data
+    warnings      TEXT,                          -- JSON list of strings
+    recovery      TEXT,                          -- JSON: retries, delays, final status, errors
+    worker        TEXT,                          -- xdist worker id, or 'main'
+    started_at    TEXT,
+    ended_at      TEXT,
+    PRIMARY KEY (run_id, condition, item_id, repeat)
+);
+CREATE INDEX IF NOT EXISTS trials_by_key ON trials(run_id, trial_key);
+
+CREATE TABLE IF NOT EXISTS logs (
+    id         INTEGER PRIMARY KEY,
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    trial_key  TEXT NOT NULL,
+    condition  TEXT NOT NULL,
+    item_id    TEXT NOT NULL,
+    repeat     INTEGER NOT NULL,
+    level      TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    meta       TEXT,                              -- JSON
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_trial ON logs(run_id, trial_key);
+
+-- The call cache (pytest_crucible.llm): one model response per request content. Written
+-- from trial results by the controller; read by every process (--crucible-cache, --replay).
+CREATE TABLE IF NOT EXISTS model_calls (
+    cache_key  TEXT PRIMARY KEY,   -- hash of backend, model, messages, parameters, seed, repeat
+    backend    TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    request    TEXT NOT NULL,      -- JSON: the ModelRequest
+    response   TEXT NOT NULL,      -- JSON: the ModelResponse
+    run_id     TEXT,               -- the run that recorded it
+    trial_key  TEXT,
+    created_at TEXT NOT NULL
+);
+"""
+
+# Statements that bring a store of version N (the key) to version N + 1.
+MIGRATIONS = {
+    1: """
+ALTER TABLE trials ADD COLUMN recovery TEXT;
+CREATE TABLE IF NOT EXISTS model_calls (
+    cache_key  TEXT PRIMARY KEY,
+    backend    TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    request    TEXT NOT NULL,
+    response   TEXT NOT NULL,
+    run_id     TEXT,
+    trial_key  TEXT,
+    created_at TEXT NOT NULL
+);
+""",
+    2: """
+ALTER TABLE trials ADD COLUMN usage TEXT;
+""",
+}
+
+# Named baselines (pytest_crucible.review.gates, docs/ci.md): one row per name and experiment,
+# holding the portable JSON document also written to .crucible/baselines/NAME.json. A store made
+# before this table existed gets it when a baseline is first saved.
+BASELINES_DDL = """
+CREATE TABLE IF NOT EXISTS baselines (
+    name        TEXT NOT NULL,
+    experiment  TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,                   -- ISO 8601, UTC
+    data        TEXT NOT NULL,                   -- JSON: the portable baseline document
+    PRIMARY KEY (name, experiment)
+);
+"""
+
+DDL += BASELINES_DDL
+
+# Which live session holds a run (pytest_crucible.store.holding): a session that would continue a
+# run another live process is writing is refused. One row per holding process, its heartbeat
+# refreshed while it runs; a row whose process is gone is stale and may be taken over. Shaped
+# for runs joined by many processes later (several holders per run, and trial claims that
+# name their holder). Stores made before it get the table when a run is first held.
+HOLDERS_DDL = """
+CREATE TABLE IF NOT EXISTS run_holders (
+    run_id       TEXT NOT NULL,
+    host         TEXT NOT NULL,                  -- socket.gethostname() of the process
+    pid          INTEGER NOT NULL,
+    started_at   TEXT NOT NULL,                  -- ISO 8601, UTC: when it took the run
+    heartbeat_at TEXT NOT NULL,                  -- ISO 8601, UTC: refreshed while it runs
+    lease_s      REAL NOT NULL,                  -- stale when heartbeat_at is older than this
+    PRIMARY KEY (run_id, host, pid)
+);
+"""
+
+DDL += HOLDERS_DDL

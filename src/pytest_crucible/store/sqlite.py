@@ -1,0 +1,457 @@
+"""The results store: an embedded SQLite database, every trial committed as it finishes.
+
+Only the controller process writes (WAL journal, synchronous=NORMAL: a kill -9 loses nothing
+that was committed); its writer thread commits each result within a few milliseconds, with
+those that arrived meanwhile (`writer.py`). Readers (`load_trials`, reports, other
+processes) never block it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_crucible.errors import StoreError, StoreFullError
+from pytest_crucible.store.rows import dump, insert_rows, table_rows, utc_now
+from pytest_crucible.store.schema import DDL, HOLDERS_DDL, MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
+
+DEFAULT_STORE = Path(".crucible") / "crucible.db"
+DEFAULT_BASELINES_DIR = Path(".crucible") / "baselines"  # portable baseline files, to commit
+_BUSY_TIMEOUT_MS = 5000
+# what SQLite says when the disk is full (SQLITE_FULL), or a write fails (EFBIG: a file size
+# limit; other I/O errors, rarer, get the same advice)
+_WRITE_REFUSED = ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A stored run, as listed by `Store.runs`."""
+
+    run_id: str
+    experiment: str
+    status: str
+    seed: int
+    fingerprint: str
+    total_trials: int
+    started_at: str
+    ended_at: str | None
+    sessions: int
+    stored_trials: int
+    passed_trials: int
+
+
+@dataclass(frozen=True)
+class RunHolder:
+    """A process that holds a run (a row of run_holders; `holding.py` decides staleness)."""
+
+    host: str
+    pid: int
+    started_at: str
+    heartbeat_at: str
+    lease_s: float
+
+
+class Store:
+    """Read and write runs, trials and logs in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, verify: bool = False) -> None:
+        """`verify`: refuse a damaged store before writing anything (SQLite's quick_check:
+        about 20 ms for a 7 MB store of 10,000 trials, once per run; the run's writer
+        thread, opening the store after it, need not check again)."""
+        self.path = Path(path)
+        self.readonly = readonly
+        self._verify = verify
+        if readonly and not self.path.exists():
+            raise StoreError(
+                f"store {self.path} does not exist; run `pytest --crucible` first, "
+                "or point --crucible-store at an existing store"
+            )
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.readonly:
+            _make_folder(self.path)
+        uri = f"file:{self.path.resolve()}{'?mode=ro' if self.readonly else ''}"
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            conn.row_factory = sqlite3.Row
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._check_version(version, conn)
+            if self._verify:
+                _check_integrity(conn, self.path)
+            if not self.readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                if version == 0:
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;{DDL};PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+                    )
+                elif version < SCHEMA_VERSION:  # an older store: migrate it in place
+                    steps = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;{steps};PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+                    )
+                else:  # fail now, not at the first trial, if another process holds the lock
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+        return conn
+
+    def _check_version(self, version: int, conn: sqlite3.Connection) -> None:
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"store {self.path} has schema version {version}, written by a newer "
+                f"pytest-crucible (this one reads up to {SCHEMA_VERSION}); upgrade "
+                "pytest-crucible, or use another store with --crucible-store PATH"
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        holder: RunHolder | None = None,
+        *,
+        run_id: str | None = None,
+        status: str = "running",
+    ) -> str:
+        """A new run, held by `holder` from the moment it exists (`run_id`: chosen by the
+        session, so that its journals name it too)."""
+        run_id = run_id or secrets.token_hex(4)
+        now = utc_now()
+        git = environment.get("git") or {}
+        with self._write():
+            if holder is not None:
+                self._insert_holder(run_id, holder)
+            self._conn.execute(
+                "INSERT INTO experiments(name, description, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET description = excluded.description",
+                (header["name"], header.get("description", ""), now),
+            )
+            self._conn.execute(
+                "INSERT INTO runs(run_id, experiment, status, fingerprint, dataset_fingerprint,"
+                " seed, config, header, environment, git_commit, git_dirty, total_trials,"
+                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    header["name"],
+                    status,
+                    header["fingerprint"],
+                    header["dataset_fingerprint"],
+                    header["seed"],
+                    dump(header["config"]),
+                    dump(header),
+                    dump(environment),
+                    git.get("commit"),
+                    None if git.get("dirty") is None else int(git["dirty"]),
+                    header["total_trials"],
+                    now,
+                ),
+            )
+        return run_id
+
+    def resume_run(self, run_id: str, header: Mapping[str, Any]) -> None:
+        """Mark a stored run as running again, with the header of this session."""
+        with self._write():
+            self._conn.execute(
+                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1,"
+                " fingerprint = ?, dataset_fingerprint = ?, config = ?, header = ?,"
+                " total_trials = ? WHERE run_id = ?",
+                (
+                    header["fingerprint"],
+                    header["dataset_fingerprint"],
+                    dump(header["config"]),
+                    dump(header),
+                    header["total_trials"],
+                    run_id,
+                ),
+            )
+
+    # -- run holders (holding.py) -------------------------------------------------------------
+
+    def hold_run(
+        self, run_id: str, holder: RunHolder, stale: Callable[[RunHolder], bool]
+    ) -> RunHolder | None:
+        """Make `holder` hold the run, unless another holder that is not `stale` does:
+        then return that one. Stale holders are removed; all in one transaction."""
+        with self._write():
+            self._conn.execute(HOLDERS_DDL)
+            rows = self._conn.execute(
+                "SELECT host, pid, started_at, heartbeat_at, lease_s FROM run_holders"
+                " WHERE run_id = ?",
+                (run_id,),
+            ).fetchall()
+            for row in rows:
+                other = RunHolder(*row)
+                if not stale(other):
+                    return other
+                self._conn.execute(
+                    "DELETE FROM run_holders WHERE run_id = ? AND host = ? AND pid = ?",
+                    (run_id, other.host, other.pid),
+                )
+            self._insert_holder(run_id, holder)
+        return None
+
+    def _insert_holder(self, run_id: str, holder: RunHolder) -> None:
+        self._conn.execute(HOLDERS_DDL)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO run_holders(run_id, host, pid, started_at, heartbeat_at,"
+            " lease_s) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                holder.host,
+                holder.pid,
+                holder.started_at,
+                holder.heartbeat_at,
+                holder.lease_s,
+            ),
+        )
+
+    def beat(self, holder: RunHolder, run_ids: Sequence[str]) -> int:
+        """Refresh the heartbeat of `holder` on its runs; how many it still holds."""
+        marks = ", ".join("?" * len(run_ids))
+        with self._write():
+            cursor = self._conn.execute(
+                "UPDATE run_holders SET heartbeat_at = ? WHERE host = ? AND pid = ?"
+                f" AND started_at = ? AND run_id IN ({marks})",
+                (utc_now(), holder.host, holder.pid, holder.started_at, *run_ids),
+            )
+        return cursor.rowcount
+
+    def release_runs(self, holder: RunHolder, run_ids: Sequence[str]) -> None:
+        marks = ", ".join("?" * len(run_ids))
+        with self._write():
+            self._conn.execute(
+                "DELETE FROM run_holders WHERE host = ? AND pid = ? AND started_at = ?"
+                f" AND run_id IN ({marks})",
+                (holder.host, holder.pid, holder.started_at, *run_ids),
+            )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self._write():
+            self._conn.execute(
+                "UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?",
+                (status, utc_now(), run_id),
+            )
+
+    def save_analysis(self, run_id: str, analysis: Mapping[str, Any]) -> None:
+        with self._write():
+            self._conn.execute(
+                "UPDATE runs SET analysis = ? WHERE run_id = ?", (dump(analysis), run_id)
+            )
+
+    def runs(self, experiment: str | None = None) -> list[RunInfo]:
+        """Stored runs, newest first."""
+        where, args = ("WHERE r.experiment = ?", (experiment,)) if experiment else ("", ())
+        return self._run_infos(where, args)
+
+    def _run_infos(self, where: str, args: tuple[Any, ...]) -> list[RunInfo]:
+        rows = self._conn.execute(
+            "SELECT r.*, COUNT(t.run_id) AS stored,"
+            " COALESCE(SUM(t.status = 'passed'), 0) AS passed"
+            f" FROM runs r LEFT JOIN trials t ON t.run_id = r.run_id {where}"
+            " GROUP BY r.run_id ORDER BY r.started_at DESC, r.rowid DESC",
+            args,
+        ).fetchall()
+        return [
+            RunInfo(
+                run_id=row["run_id"],
+                experiment=row["experiment"],
+                status=row["status"],
+                seed=row["seed"],
+                fingerprint=row["fingerprint"],
+                total_trials=row["total_trials"],
+                started_at=row["started_at"],
+                ended_at=row["ended_at"],
+                sessions=row["sessions"],
+                stored_trials=row["stored"],
+                passed_trials=row["passed"],
+            )
+            for row in rows
+        ]
+
+    def run(self, run_id: str) -> RunInfo | None:
+        """One stored run (counting only its own trials), or None."""
+        found = self._run_infos("WHERE r.run_id = ?", (run_id,))
+        return found[0] if found else None
+
+    def run_header(self, run_id: str) -> dict[str, Any]:
+        row = self._conn.execute("SELECT header FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"store {self.path} has no run {run_id!r}")
+        return dict(json.loads(row["header"]))
+
+    def completed_keys(self, run_id: str) -> list[str]:
+        """Keys of the trials of a run that passed: resume does not run these again."""
+        rows = self._conn.execute(
+            "SELECT trial_key FROM trials WHERE run_id = ? AND status = 'passed'"
+            " ORDER BY trial_key",
+            (run_id,),
+        )
+        return [row[0] for row in rows]
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def record_trial(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
+        """Store one trial's result (replacing an earlier attempt of the same trial) and its
+        logs, in one transaction."""
+        self.record_trials([(run_id, result, worker)])
+
+    def record_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> None:
+        """Store several (run_id, result, worker) in one transaction: the writer thread
+        commits what arrived within a few milliseconds together (a group commit), with one
+        multi-row INSERT per table (`_rows.py` says why)."""
+        tables = table_rows(batch)
+        with self._write():
+            for statement, rows in tables:
+                insert_rows(self._conn, statement, rows)
+
+    def import_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> dict[str, int]:
+        """Store the (run_id, result, worker) that the store lacks, in one transaction: a
+        trial already stored wins, a trial of an unknown run is left out. Returns the count
+        added per run."""
+        if not batch:
+            return {}
+        named = sorted({run_id for run_id, _, _ in batch})
+        marks = ", ".join("?" * len(named))
+        with self._write():
+            runs = {
+                row[0]
+                for row in self._conn.execute(
+                    f"SELECT run_id FROM runs WHERE run_id IN ({marks})", named
+                )
+            }
+            stored = {
+                (row[0], row[1], row[2], row[3])
+                for row in self._conn.execute(
+                    "SELECT run_id, condition, item_id, repeat FROM trials"
+                    f" WHERE run_id IN ({marks})",
+                    named,
+                )
+            }
+            missing: list[tuple[str, Mapping[str, Any], str]] = []
+            for run_id, result, worker in batch:
+                place = (run_id, result["condition"], result["item_id"], result["repeat"])
+                if run_id in runs and place not in stored:
+                    stored.add(place)
+                    missing.append((run_id, result, worker))
+            for statement, rows in table_rows(missing):
+                insert_rows(self._conn, statement, rows)
+        added: dict[str, int] = {}
+        for run_id, _, _ in missing:
+            added[run_id] = added.get(run_id, 0) + 1
+        return added
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Run a read-only query (used by loaders and reports)."""
+        return self._conn.execute(sql, args).fetchall()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        if self.readonly:
+            raise StoreError(f"store {self.path} was opened read-only")
+        try:
+            with _transaction(self._conn):
+                yield
+        except sqlite3.DatabaseError as exc:
+            raise _explain(exc, self.path) from None
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # a COMMIT that failed (a full disk) leaves it open
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _make_folder(path: Path) -> None:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise StoreError(
+                f"--crucible-store {path}: {blocking} is a file, not a folder; give a store "
+                "path inside a folder (e.g. --crucible-store results/crucible.db)"
+            ) from None
+        raise StoreError(
+            f"--crucible-store {path}: cannot create the folder {folder} ({exc.strerror}); "
+            "give a store path in a folder you can write to"
+        ) from None
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store whose pages are damaged: a run would write into it (and read wrong
+    results back) until SQLite happened to read a damaged page."""
+    try:
+        verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise  # not damage: `_explain` says who holds it
+        verdict = str(exc)
+    if verdict == "ok":
+        return
+    conn.close()
+    saved = path.with_name(f"{path.stem}-recovered{path.suffix or '.db'}")
+    raise StoreError(
+        f"store {path} is damaged (SQLite's integrity check: {verdict}); nothing was written "
+        "to it. Copy what can be saved into a new store with\n"
+        f"    sqlite3 {shlex.quote(str(path))} .recover | sqlite3 {shlex.quote(str(saved))}\n"
+        f"and run with --crucible-store {shlex.quote(str(saved))} (or move the damaged store "
+        f"aside, mv {shlex.quote(str(path))} {shlex.quote(str(path))}.bad, to start a new one)"
+    )
+
+
+def _explain(exc: sqlite3.DatabaseError, path: Path) -> StoreError:
+    message = str(exc)
+    if "locked" in message or "busy" in message:
+        return StoreError(
+            f"store {path} is locked by another process (another `pytest --crucible` run?) "
+            f"and stayed locked for {_BUSY_TIMEOUT_MS // 1000} s; wait for it to finish, or "
+            "use a separate store with --crucible-store PATH"
+        )
+    if "not a database" in message or "malformed" in message or "corrupt" in message:
+        return StoreError(
+            f"store {path} is not a readable SQLite database ({message}); nothing was written "
+            f"to it. Move it aside (mv {path} {path}.bad) to start a new store, or point "
+            "--crucible-store at another file"
+        )
+    if getattr(exc, "sqlite_errorname", "") in _WRITE_REFUSED:
+        return StoreFullError(
+            f"cannot write to the store {path}: the disk is full, or a file size limit was "
+            f"reached ({message}); free space on {path.parent}, or move the store elsewhere "
+            "with --crucible-store PATH"
+        )
+    return StoreError(f"store {path}: {message}")

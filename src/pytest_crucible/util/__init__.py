@@ -1,0 +1,1 @@
+"""Small helpers every layer may use: hashing, names, tracebacks, text. No pytest, no store."""
