@@ -126,3 +126,14 @@ def test_exact_hodges_lehmann_interval_excludes_0_exactly_when_wilcoxon_rejects(
     assert result.ci_method == "Hodges-Lehmann, exact"
     assert low <= result.ci_estimate <= high  # type: ignore[operator]
     assert (low > 0 or high < 0) == (result.p_value <= 0.05)
+
+
+def test_every_result_record_is_exported_by_the_stats_package() -> None:
+    from dataclasses import is_dataclass
+
+    from pytest_crucible.stats import _results
+
+    records = {name for name, value in vars(_results).items() if is_dataclass(value)}
+    assert "Comparison" in records
+    assert records <= set(stats.__all__)
+    assert all(getattr(stats, name) is getattr(_results, name) for name in records)

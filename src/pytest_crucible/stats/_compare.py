@@ -38,6 +38,7 @@ from pytest_crucible.stats._inputs import (
     Items,
     Options,
     Outcome,
+    Run,
     check_alternative,
     check_level,
     cluster_codes,
@@ -140,32 +141,18 @@ def _compare_paired(
     else:
         chosen, reason, checks = test, "requested", ()
     run = _paired.run_paired(chosen, x, y, diff, codes, options)
-    n_clusters = None if codes is None else int(np.unique(codes).size)
-    return Comparison(
-        test=chosen,
-        method=run.outcome.method,
-        statistic=run.outcome.statistic,
-        df=run.outcome.df,
-        p_value=run.outcome.p_value,
+    return _comparison(
+        (chosen, reason, checks),
+        run,
+        options,
+        x,
+        y,
         estimate=float(diff.mean()) if diff.size else NAN,
-        se=run.se,
-        ci=run.ci,
-        ci_method=run.ci_method,
-        level=options.level,
-        alternative=options.alternative,
         effect_size=_paired_effect(chosen, x, y, diff, options.level),
         paired=True,
-        n=int(diff.size),
-        n_a=int(diff.size),
-        n_b=int(diff.size),
-        mean_a=float(x.mean()) if x.size else NAN,
-        mean_b=float(y.mean()) if y.size else NAN,
-        n_clusters=n_clusters,
-        n_dropped=dropped,
-        reason=reason,
-        checks=checks,
-        notes=(*notes, *run.outcome.notes),
-        ci_estimate=run.ci_estimate,
+        n_clusters=None if codes is None else int(np.unique(codes).size),
+        dropped=dropped,
+        notes=notes,
     )
 
 
@@ -251,30 +238,62 @@ def _compare_unpaired(items_a: Items, items_b: Items, test: str, options: Option
         if chosen == "mann_whitney"
         else hedges_g(x, y, options.level)
     )
+    return _comparison(
+        (chosen, reason, checks),
+        run,
+        options,
+        x,
+        y,
+        estimate=float(x.mean() - y.mean()) if x.size and y.size else NAN,
+        effect_size=effect,
+        paired=False,
+        n_clusters=None,
+        dropped=dropped,
+        notes=notes,
+    )
+
+
+def _comparison(
+    choice: tuple[str, str, tuple[Check, ...]],
+    run: Run,
+    options: Options,
+    x: FloatArray,
+    y: FloatArray,
+    *,
+    estimate: float,
+    effect_size: EffectSize,
+    paired: bool,
+    n_clusters: int | None,
+    dropped: int,
+    notes: list[str],
+) -> Comparison:
+    """The record of one comparison of x (from a) with y (from b), paired or not."""
+    chosen, reason, checks = choice
     return Comparison(
         test=chosen,
         method=run.outcome.method,
         statistic=run.outcome.statistic,
         df=run.outcome.df,
         p_value=run.outcome.p_value,
-        estimate=float(x.mean() - y.mean()) if x.size and y.size else NAN,
+        estimate=estimate,
         se=run.se,
         ci=run.ci,
         ci_method=run.ci_method,
         level=options.level,
         alternative=options.alternative,
-        effect_size=effect,
-        paired=False,
-        n=int(x.size + y.size),
+        effect_size=effect_size,
+        paired=paired,
+        n=int(x.size) if paired else int(x.size + y.size),
         n_a=int(x.size),
         n_b=int(y.size),
         mean_a=float(x.mean()) if x.size else NAN,
         mean_b=float(y.mean()) if y.size else NAN,
-        n_clusters=None,
+        n_clusters=n_clusters,
         n_dropped=dropped,
         reason=reason,
         checks=checks,
         notes=(*notes, *run.outcome.notes),
+        ci_estimate=run.ci_estimate,
     )
 
 

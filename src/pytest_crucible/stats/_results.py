@@ -3,26 +3,12 @@
 Every record names the method that produced it and carries `notes`: plain sentences about
 anything unusual (dropped values, a degenerate sample, a fallback). A value that cannot be
 computed is NaN *and* explained in `notes`; it is never passed off silently.
+Every record here is public: `pytest_crucible.stats` re-exports them all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-__all__ = [
-    "AdjustedPValues",
-    "BootstrapCI",
-    "Check",
-    "Comparison",
-    "EffectSize",
-    "EquivalenceResult",
-    "MeanCI",
-    "NoninferiorityResult",
-    "OmnibusResult",
-    "PairedPlan",
-    "PowerResult",
-    "ProportionCI",
-]
 
 Interval = tuple[float, float]
 
