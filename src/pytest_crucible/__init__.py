@@ -7,10 +7,10 @@ Declare an `Experiment` (conditions x dataset items x repeats), mark its trial f
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.util import moved
+from pytest_crucible.util.lazy import LazyNames
 
 moved.install()  # old import paths of moved modules keep working for one release
 
@@ -44,37 +44,42 @@ if TYPE_CHECKING:
 
 # Each name is imported on first use: pytest imports this package in every run of a project
 # that has the plugin installed (its entry point is a submodule), with or without --crucible.
-_LAZY: dict[str, tuple[str, str | None]] = {
-    "Analysis": ("pytest_crucible.declare.metrics", "Analysis"),
-    "Budget": ("pytest_crucible.run.calls", "Budget"),
-    "CircuitBreakerSettings": ("pytest_crucible.run.recovery", "CircuitBreakerSettings"),
-    "Condition": ("pytest_crucible.declare.conditions", "Condition"),
-    "ConfigError": ("pytest_crucible.errors", "ConfigError"),
-    "ConfigSchema": ("pytest_crucible.declare.config", "ConfigSchema"),
-    "CrucibleError": ("pytest_crucible.errors", "CrucibleError"),
-    "Dataset": ("pytest_crucible.declare.datasets", "Dataset"),
-    "DatasetError": ("pytest_crucible.errors", "DatasetError"),
-    "ErrorHandling": ("pytest_crucible.run.recovery", "ErrorHandling"),
-    "Estimate": ("pytest_crucible.run.estimate", "Estimate"),
-    "Experiment": ("pytest_crucible.declare.experiment", "Experiment"),
-    "ExperimentError": ("pytest_crucible.errors", "ExperimentError"),
-    "Field": ("pytest_crucible.declare.config", "Field"),
-    "HookError": ("pytest_crucible.declare.hooks", "HookError"),
-    "Hooks": ("pytest_crucible.declare.hooks", "Hooks"),
-    "Item": ("pytest_crucible.declare.datasets", "Item"),
-    "Metric": ("pytest_crucible.declare.metrics", "Metric"),
-    "MetricError": ("pytest_crucible.errors", "MetricError"),
-    "MetricSchema": ("pytest_crucible.declare.validation", "MetricSchema"),
-    "MetricValidation": ("pytest_crucible.declare.validation", "MetricValidation"),
-    "MetricValidationError": ("pytest_crucible.declare.validation", "MetricValidationError"),
-    "ResumeError": ("pytest_crucible.errors", "ResumeError"),
-    "StoreError": ("pytest_crucible.errors", "StoreError"),
-    "Trial": ("pytest_crucible.run.trial", "Trial"),
-    "datasets": ("pytest_crucible.declare.datasets", None),
-    "load_runs": ("pytest_crucible.store.frames", "load_runs"),
-    "load_trials": ("pytest_crucible.store.frames", "load_trials"),
-    "validation": ("pytest_crucible.declare.validation", None),
-}
+_LAZY = LazyNames(
+    __name__,
+    {
+        "Analysis": "pytest_crucible.declare.metrics",
+        "Budget": "pytest_crucible.run.calls",
+        "CircuitBreakerSettings": "pytest_crucible.run.recovery",
+        "Condition": "pytest_crucible.declare.conditions",
+        "ConfigError": "pytest_crucible.errors",
+        "ConfigSchema": "pytest_crucible.declare.config",
+        "CrucibleError": "pytest_crucible.errors",
+        "Dataset": "pytest_crucible.declare.datasets",
+        "DatasetError": "pytest_crucible.errors",
+        "ErrorHandling": "pytest_crucible.run.recovery",
+        "Estimate": "pytest_crucible.run.estimate",
+        "Experiment": "pytest_crucible.declare.experiment",
+        "ExperimentError": "pytest_crucible.errors",
+        "Field": "pytest_crucible.declare.config",
+        "HookError": "pytest_crucible.declare.hooks",
+        "Hooks": "pytest_crucible.declare.hooks",
+        "Item": "pytest_crucible.declare.datasets",
+        "Metric": "pytest_crucible.declare.metrics",
+        "MetricError": "pytest_crucible.errors",
+        "MetricSchema": "pytest_crucible.declare.validation",
+        "MetricValidation": "pytest_crucible.declare.validation",
+        "MetricValidationError": "pytest_crucible.declare.validation",
+        "ResumeError": "pytest_crucible.errors",
+        "StoreError": "pytest_crucible.errors",
+        "Trial": "pytest_crucible.run.trial",
+        "load_runs": "pytest_crucible.store.frames",
+        "load_trials": "pytest_crucible.store.frames",
+    },
+    modules={
+        "datasets": "pytest_crucible.declare.datasets",
+        "validation": "pytest_crucible.declare.validation",
+    },
+)
 
 __all__ = [
     "Analysis",
@@ -110,14 +115,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    found = _LAZY.get(name)
-    if found is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module_name, attribute = found
-    # not cached here: the module in sys.modules is the one to use (pytester's in-process
-    # runs, for one, drop the modules a run imported, and the next run imports them anew)
-    module = importlib.import_module(module_name)
-    return module if attribute is None else getattr(module, attribute)
+    return _LAZY.get(name)
 
 
 def __dir__() -> list[str]:

@@ -9,27 +9,28 @@ what is worth retrying (`RetryPolicy`), keep to rate limits (`RateLimit`), raise
 `ModelCallError`s that say what to do, and read API keys from environment variables only.
 `chat()` / `achat()` are one-line helpers that return the answer's text. See docs/models.md.
 
-Importing this package stays cheap (the session imports `llm.context` on every run): every
-name loads on first use (the pydantic models, httpx, aiohttp, tenacity), and xllamacpp only
-when a local server is started.
+Importing this package stays cheap (the session imports `llm.context` on every run): the errors
+load with it, every other name on first use (the pydantic models, httpx, aiohttp, tenacity),
+and xllamacpp only when a local server is started.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from pytest_crucible.llm.errors import (
+    FailedAttempt,
+    ModelAuthError,
+    ModelCallError,
+    ModelConfigError,
+    ModelRequestError,
+    ModelResponseError,
+    ModelUnavailableError,
+)
+from pytest_crucible.util.lazy import LazyNames
 
 if TYPE_CHECKING:
     from pytest_crucible.llm.anthropic import AnthropicBackend
-    from pytest_crucible.llm.errors import (
-        FailedAttempt,
-        ModelAuthError,
-        ModelCallError,
-        ModelConfigError,
-        ModelRequestError,
-        ModelResponseError,
-        ModelUnavailableError,
-    )
     from pytest_crucible.llm.local import LocalServer, find_model, local_server
     from pytest_crucible.llm.openai_chat import Message, achat, chat
     from pytest_crucible.llm.openai_compat import OpenAICompatibleBackend
@@ -76,50 +77,38 @@ __all__ = [
     "local_server",
 ]
 
-_LAZY = {
-    **dict.fromkeys(
-        (
-            "FailedAttempt",
-            "ModelAuthError",
-            "ModelCallError",
-            "ModelConfigError",
-            "ModelRequestError",
-            "ModelResponseError",
-            "ModelUnavailableError",
+_LAZY = LazyNames(
+    __name__,
+    {
+        **dict.fromkeys(("LocalServer", "find_model", "local_server"), ".local"),
+        **dict.fromkeys(("ModelPrice", "PriceTable"), ".pricing"),
+        **dict.fromkeys(
+            (
+                "Backend",
+                "ChatMessage",
+                "ModelRequest",
+                "ModelResponse",
+                "ToolCall",
+                "ToolSpec",
+                "Usage",
+            ),
+            ".types",
         ),
-        ".errors",
-    ),
-    **dict.fromkeys(("LocalServer", "find_model", "local_server"), ".local"),
-    **dict.fromkeys(("ModelPrice", "PriceTable"), ".pricing"),
-    **dict.fromkeys(
-        (
-            "Backend",
-            "ChatMessage",
-            "ModelRequest",
-            "ModelResponse",
-            "ToolCall",
-            "ToolSpec",
-            "Usage",
-        ),
-        ".types",
-    ),
-    "AnthropicBackend": ".anthropic",
-    "Message": ".openai_chat",
-    "OpenAICompatibleBackend": ".openai_compat",
-    "RateLimit": ".ratelimit",
-    "RateLimiter": ".ratelimit",
-    "RetryPolicy": ".retry",
-    "achat": ".openai_chat",
-    "chat": ".openai_chat",
-}
+        "AnthropicBackend": ".anthropic",
+        "Message": ".openai_chat",
+        "OpenAICompatibleBackend": ".openai_compat",
+        "RateLimit": ".ratelimit",
+        "RateLimiter": ".ratelimit",
+        "RetryPolicy": ".retry",
+        "achat": ".openai_chat",
+        "chat": ".openai_chat",
+    },
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
+    value = _LAZY.get(name)
+    globals()[name] = value  # later look-ups skip __getattr__
     return value
 
 

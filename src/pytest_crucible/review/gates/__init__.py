@@ -14,8 +14,9 @@ Pure functions over trials frames (`pytest_crucible.store.frames.trials_frame`) 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from pytest_crucible.util.lazy import LazyNames
 
 if TYPE_CHECKING:
     from pytest_crucible.review.gates._baseline import Baseline, BaselineResult
@@ -48,36 +49,39 @@ if TYPE_CHECKING:
 # Each name is imported on first use: the pytest process checks gate expressions at
 # collection (`_grammar`, `_scope`), and deciding gates needs numpy, pandas and scipy, which
 # must not load there.
-_LAZY: dict[str, str] = {
-    "Baseline": "._baseline",
-    "BaselineComparison": "._verdicts",
-    "BaselineResult": "._baseline",
-    "ConditionStability": "._stability",
-    "DEFAULT_BASELINES_DIR": "._baseline_store",
-    "Drift": "._drift",
-    "Gate": "._grammar",
-    "GateError": "._errors",
-    "GateResult": "._result",
-    "ItemStability": "._stability",
-    "KnownBaseline": "._baseline_store",
-    "MetricVerdict": "._verdicts",
-    "Stability": "._stability",
-    "baseline_path": "._baseline_store",
-    "check_gates": "._scope",
-    "check_reference": "._baseline_store",
-    "find_baseline": "._baseline_store",
-    "compare_to_baseline": "._compare",
-    "evaluate_gates": "._evaluate",
-    "format_markdown": "._report",
-    "format_text": "._report",
-    "gates_of": "._scope",
-    "known_baselines": "._baseline_store",
-    "load_baseline": "._baseline_store",
-    "parse_gate": "._grammar",
-    "save_baseline": "._baseline_store",
-    "split_scope": "._scope",
-    "stability": "._stability",
-}
+_LAZY = LazyNames(
+    __name__,
+    {
+        "Baseline": "._baseline",
+        "BaselineComparison": "._verdicts",
+        "BaselineResult": "._baseline",
+        "ConditionStability": "._stability",
+        "DEFAULT_BASELINES_DIR": "._baseline_store",
+        "Drift": "._drift",
+        "Gate": "._grammar",
+        "GateError": "._errors",
+        "GateResult": "._result",
+        "ItemStability": "._stability",
+        "KnownBaseline": "._baseline_store",
+        "MetricVerdict": "._verdicts",
+        "Stability": "._stability",
+        "baseline_path": "._baseline_store",
+        "check_gates": "._scope",
+        "check_reference": "._baseline_store",
+        "find_baseline": "._baseline_store",
+        "compare_to_baseline": "._compare",
+        "evaluate_gates": "._evaluate",
+        "format_markdown": "._report",
+        "format_text": "._report",
+        "gates_of": "._scope",
+        "known_baselines": "._baseline_store",
+        "load_baseline": "._baseline_store",
+        "parse_gate": "._grammar",
+        "save_baseline": "._baseline_store",
+        "split_scope": "._scope",
+        "stability": "._stability",
+    },
+)
 
 __all__ = [
     "DEFAULT_BASELINES_DIR",
@@ -112,10 +116,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+    return _LAZY.get(name)
 
 
 def __dir__() -> list[str]:
