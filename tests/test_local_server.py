@@ -201,3 +201,18 @@ def test_missing_model_file_is_reported(tmp_path: Path) -> None:
         pytest.skip("xllamacpp is not installed")
     with pytest.raises(CrucibleError, match="does not exist"):
         local_server(tmp_path / "absent.gguf").start()
+
+
+def test_local_server_is_the_server_class_with_its_one_signature(tmp_path: Path) -> None:
+    server = local_server(tmp_path / "m.gguf", port=1234, ctx_size=4096, parallel=2, seed=7)
+    assert type(server) is LocalServer
+    assert server.model_path == tmp_path / "m.gguf"
+    assert (server.requested_port, server.ctx_size, server.parallel, server.seed) == (
+        1234,
+        4096,
+        2,
+        7,
+    )
+    assert (server.threads, server.timeout_s, server.verbose) == (1, 300.0, False)
+    with pytest.raises(CrucibleError, match="parallel=0 must be at least 1"):
+        local_server(parallel=0)

@@ -44,7 +44,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import httpx
@@ -111,7 +110,11 @@ class LocalServer:
     `ctx_size // parallel` tokens. One slot (the default) queues concurrent requests; more
     slots batch them, which pays off only with spare CPU cores. `threads` (default 1) are
     llama.cpp's compute threads: more help only on idle cores (see the module doc).
-    `timeout_s` is the request timeout that calls to this server get by default.
+    `timeout_s` (300 s) is the request timeout that the chat helpers and backends get for
+    this server while it runs (their `timeout=None`). `model_path=None` serves the
+    SmolLM2-135M file; `port=None` lets the server pick a free loopback port;
+    `verbose=True` lets llama.cpp's log through to stderr. Raises `CrucibleError` when
+    xllamacpp or the model file is missing or the server fails.
     """
 
     def __init__(
@@ -223,12 +226,7 @@ class LocalServer:
     def __enter__(self) -> LocalServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- what clients need -----------------------------------------------------------------
@@ -346,39 +344,5 @@ def _pump(stream: IO[bytes] | None, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def local_server(
-    model_path: str | os.PathLike[str] | None = None,
-    *,
-    port: int | None = None,
-    ctx_size: int = 2048,
-    threads: int | None = None,
-    parallel: int = 1,
-    seed: int = 0,
-    startup_timeout_s: float = 60.0,
-    timeout_s: float = REQUEST_TIMEOUT_S,
-    verbose: bool = False,
-) -> LocalServer:
-    """A local llama.cpp server for `model_path` (default: the SmolLM2-135M file).
-
-    Use it as a context manager; it starts on `__enter__` and stops on `__exit__`:
-
-        with local_server() as server:
-            server.base_url, server.model
-
-    `port=None` lets the server pick a free loopback port. `threads` defaults to 1 (robust
-    on a busy machine; more only with idle cores). `timeout_s` (300 s) is the request timeout
-    that the chat helpers and backends get for this server while it runs (their
-    `timeout=None`). `verbose=True` lets llama.cpp's log through to stderr.
-    Raises `CrucibleError` when xllamacpp or the model file is missing or the server fails.
-    """
-    return LocalServer(
-        model_path,
-        port=port,
-        ctx_size=ctx_size,
-        threads=threads,
-        parallel=parallel,
-        seed=seed,
-        startup_timeout_s=startup_timeout_s,
-        timeout_s=timeout_s,
-        verbose=verbose,
-    )
+# `with local_server() as server:` reads as what it does; the class is the one definition
+local_server = LocalServer

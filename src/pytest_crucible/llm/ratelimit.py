@@ -219,51 +219,51 @@ class RateLimiter:
     def acquire(self, tokens: int = 0) -> Permit:
         """Block this thread until a permit for a call of `tokens` tokens is granted. Not on
         an event loop's thread: use `aacquire` there."""
-        began = self._clock()
-        with self._lock:
-            first = self._first(tokens, began, None)
+        began, first = self._start(tokens, None)
         if isinstance(first, Permit):
             return first
-        waiter = first
         try:
-            while True:
-                with self._lock:
-                    waiter.arm()
-                    turn = self._turn(waiter, tokens, began)
-                if isinstance(turn, Permit):
-                    return turn
-                assert waiter.event is not None
-                waiter.event.wait(None if math.isinf(turn) else turn)
+            while not isinstance(turn := self._next_turn(first, tokens, began), Permit):
+                assert first.event is not None
+                first.event.wait(None if math.isinf(turn) else turn)
+            return turn
         except BaseException:
-            self._leave(waiter)
+            self._leave(first)
             raise
 
     async def aacquire(self, tokens: int = 0) -> Permit:
         """The async twin of `acquire`: the task waits, its event loop does not."""
         loop = asyncio.get_running_loop()
-        began = self._clock()
-        with self._lock:
-            first = self._first(tokens, began, loop)
+        began, first = self._start(tokens, loop)
         if isinstance(first, Permit):
             return first
-        waiter = first
         try:
-            while True:
-                with self._lock:
-                    waiter.arm()
-                    turn = self._turn(waiter, tokens, began)
-                if isinstance(turn, Permit):
-                    return turn
-                assert waiter.future is not None
-                timer = None if math.isinf(turn) else loop.call_later(turn, _resolve, waiter.future)
+            while not isinstance(turn := self._next_turn(first, tokens, began), Permit):
+                assert first.future is not None
+                timer = None if math.isinf(turn) else loop.call_later(turn, _resolve, first.future)
                 try:
-                    await waiter.future
+                    await first.future
                 finally:
                     if timer is not None:
                         timer.cancel()
+            return turn
         except BaseException:
-            self._leave(waiter)
+            self._leave(first)
             raise
+
+    def _start(
+        self, tokens: int, loop: asyncio.AbstractEventLoop | None
+    ) -> tuple[float, Permit | _Waiter]:
+        """When the caller began, and a permit at once or its place in the queue."""
+        began = self._clock()
+        with self._lock:
+            return began, self._first(tokens, began, loop)
+
+    def _next_turn(self, waiter: _Waiter, tokens: int, began: float) -> Permit | float:
+        """The waiter's permit, or the seconds to wait before asking again."""
+        with self._lock:
+            waiter.arm()
+            return self._turn(waiter, tokens, began)
 
     def _first(
         self, tokens: int, now: float, loop: asyncio.AbstractEventLoop | None
