@@ -166,27 +166,26 @@ class ClientPool:
 
     def close(self) -> None:
         """Close every client this pool made, whatever thread or loop it belongs to."""
-        with self._lock:
-            client, self._client = self._client, None
-            entries, self._async = list(self._async.values()), {}
-        if client is not None:
-            client.close()
-        for entry in entries:
+        for entry in self._forget_clients():
             _close_elsewhere(entry)
 
     async def aclose(self) -> None:
         """`close()` for async code: the current loop's client is awaited."""
         current = asyncio.get_running_loop()
+        for entry in self._forget_clients():
+            if entry.loop is current:
+                await entry.aclose()
+            else:
+                _close_elsewhere(entry)
+
+    def _forget_clients(self) -> list[_LoopClient]:
+        """Forget every client: the thread client is closed here, the loops' are returned."""
         with self._lock:
             client, self._client = self._client, None
             entries, self._async = list(self._async.values()), {}
         if client is not None:
             client.close()
-        for entry in entries:
-            if entry.loop is current:
-                await entry.aclose()
-            else:
-                _close_elsewhere(entry)
+        return entries
 
     @property
     def open_loops(self) -> int:

@@ -13,6 +13,7 @@ __all__ = ["ChatRequest", "RequestError", "last_user_text", "parse_anthropic", "
 Api = Literal["openai", "anthropic"]
 OPENAI_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 ANTHROPIC_ROLES = ("user", "assistant")
+_MAX_TEMPERATURE: dict[Api, float] = {"openai": 2.0, "anthropic": 1.0}
 
 
 class RequestError(Exception):
@@ -174,17 +175,7 @@ def parse_openai(body: Any) -> ChatRequest:
     max_tokens = _count(body, "max_completion_tokens")
     if max_tokens is None:
         max_tokens = _count(body, "max_tokens")
-    return ChatRequest(
-        api="openai",
-        model=model,
-        system="",
-        messages=messages,
-        last_user=last_user_text(body),
-        temperature=_number(body, "temperature", 0.0, 2.0, 1.0),
-        seed=_seed(body),
-        max_tokens=max_tokens,
-        body=body,
-    )
+    return _chat_request("openai", body, model, "", messages, max_tokens)
 
 
 def parse_anthropic(body: Any) -> ChatRequest:
@@ -199,13 +190,24 @@ def parse_anthropic(body: Any) -> ChatRequest:
     system = body.get("system")
     if system is not None and not isinstance(system, str | list):
         raise RequestError("system: must be a string or an array of text blocks", "system")
+    return _chat_request("anthropic", body, model, text_of(system), messages, max_tokens)
+
+
+def _chat_request(
+    api: Api,
+    body: dict[str, Any],
+    model: str,
+    system: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None,
+) -> ChatRequest:
     return ChatRequest(
-        api="anthropic",
+        api=api,
         model=model,
-        system=text_of(system),
+        system=system,
         messages=messages,
         last_user=last_user_text(body),
-        temperature=_number(body, "temperature", 0.0, 1.0, 1.0),
+        temperature=_number(body, "temperature", 0.0, _MAX_TEMPERATURE[api], 1.0),
         seed=_seed(body),
         max_tokens=max_tokens,
         body=body,

@@ -88,26 +88,18 @@ def as_condition(
     return condition
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
 class _Runner:
-    def __init__(
-        self,
-        chain: Chain,
-        backend: Backend | None,
-        model: str,
-        params: dict[str, Any],
-        limits: Limits | None,
-        return_state: bool,
-        raise_on_error: bool,
-        name: str,
-    ) -> None:
-        self.chain = chain
-        self.backend = backend
-        self.model = model
-        self.params = params
-        self.limits = limits
-        self.return_state = return_state
-        self.raise_on_error = raise_on_error
-        self.name = name
+    """What the generated condition calls: the chain run with the backend and the parameters."""
+
+    chain: Chain
+    backend: Backend | None
+    model: str
+    params: dict[str, Any]
+    limits: Limits | None
+    return_state: bool
+    raise_on_error: bool
+    name: str
 
     async def __call__(
         self,
