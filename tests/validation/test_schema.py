@@ -107,3 +107,26 @@ def test_schemas_are_hashable_values() -> None:
     assert probability() == probability()
     assert hash(probability()) == hash(probability())
     assert {nested(a=count()): 1}
+
+
+def test_every_public_name_defined_in_the_schema_module_is_exported_by_the_package() -> None:
+    import ast
+    import inspect
+
+    from pytest_crucible.declare import validation
+    from pytest_crucible.declare.validation import _schema
+
+    tree = ast.parse(inspect.getsource(_schema))
+    defined = {
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    } | {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    public = {name for name in defined if not name.startswith("_")}
+    assert {"MetricSchema", "MetricType", "nested", "probability"} <= public
+    assert public <= set(validation.__all__)
+    assert all(getattr(validation, name) is getattr(_schema, name) for name in public)

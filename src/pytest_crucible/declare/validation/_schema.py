@@ -1,4 +1,7 @@
-"""`MetricSchema`: what values a metric may take, and helpers for the common shapes."""
+"""`MetricSchema`: what values a metric may take, and helpers for the common shapes.
+
+Every name defined here without a leading underscore is re-exported by the package.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +12,6 @@ from typing import Any, Literal, NoReturn
 
 from pytest_crucible.declare.validation._coerce import check_value
 from pytest_crucible.declare.validation._errors import MetricSchemaError
-
-__all__ = [
-    "MetricSchema",
-    "MetricType",
-    "Percent",
-    "boolean",
-    "count",
-    "duration_ms",
-    "flatten_schemas",
-    "nested",
-    "non_negative",
-    "percentage",
-    "positive",
-    "probability",
-]
 
 MetricType = Literal["float", "int", "bool", "map"]
 Percent = Literal["fraction", "points"]
