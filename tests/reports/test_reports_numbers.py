@@ -80,3 +80,30 @@ def test_a_condition_with_one_item_says_too_few_items(
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "| 0.67 | too few items | Wilson, effective n |" in markdown
     assert "too few items" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_the_terminal_summary_and_the_reports_round_numbers_alike() -> None:
+    from pytest_crucible.review.analysis._text import fmt
+    from pytest_crucible.review.reports._format import num
+
+    values = (0.0, 5e-4, -0.0123, 0.1, 0.567, 3.14159, -9.999, 10.0, 123.456, 98765.4, 1e9)
+    for value in values:
+        for binary in (False, True):
+            for signed in (False, True):
+                assert fmt(value, binary, signed) == num(value, binary, signed)
+    assert (fmt(float("nan")), num(float("nan")), num(None)) == ("n/a", "n/a", "n/a")
+
+
+def test_the_reports_package_loads_without_numpy_scipy_or_pandas() -> None:
+    """The pytest process imports it to check --crucible-report (session.finish)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, pytest_crucible.review.reports\n"
+        "print(sorted(m for m in ('numpy', 'scipy', 'pandas') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"

@@ -6,6 +6,7 @@ import math
 import statistics
 
 from pytest_crucible.declare.metrics import Analysis, Metric
+from pytest_crucible.review._numbers import number_text
 from pytest_crucible.review.analysis._family import CORRECTION_LABELS
 from pytest_crucible.review.analysis._model import ComparisonRow, MetricAnalysis, RunAnalysis
 from pytest_crucible.stats import (
@@ -60,13 +61,7 @@ def fmt(value: float, binary: bool = False, signed: bool = False) -> str:
     """A number for people: 2 decimals for proportions, else about 3 significant digits."""
     if not math.isfinite(value):
         return "n/a" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    sign = "+" if signed and value > 0 else ""
-    size = abs(value)
-    if binary or 0.1 <= size < 10:
-        return f"{sign}{value:.2f}"
-    if size == 0 or size >= 10:
-        return f"{sign}{value:.1f}" if size < 1000 else f"{sign}{value:,.0f}"
-    return f"{sign}{value:.2g}" if size < 0.001 else f"{sign}{value:.3f}"
+    return number_text(value, binary, signed)
 
 
 def fmt_p(p: float) -> str:

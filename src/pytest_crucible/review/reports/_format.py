@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pytest_crucible.review._numbers import number_text
+
 __all__ = ["ci_cell", "finite", "marker", "num", "pnum", "pval", "usd"]
 
 
@@ -13,13 +15,7 @@ def num(value: float | None, binary: bool = False, signed: bool = False) -> str:
     `n/a` for a value that could not be computed."""
     if value is None or value != value:
         return "n/a"
-    sign = "+" if signed and value > 0 else ""
-    size = abs(value)
-    if binary or 0.1 <= size < 10:
-        return f"{sign}{value:.2f}"
-    if size == 0 or size >= 10:
-        return f"{sign}{value:.1f}" if size < 1000 else f"{sign}{value:,.0f}"
-    return f"{sign}{value:.2g}" if size < 0.001 else f"{sign}{value:.3f}"
+    return number_text(value, binary, signed)
 
 
 def ci_cell(
