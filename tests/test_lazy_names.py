@@ -22,7 +22,7 @@ def test_every_public_name_of_a_lazy_package_resolves_through_the_helper(
     for name in package.__all__:
         value = getattr(package, name)
         assert value is not None
-        assert name in dir(package)
+    assert dir(package) == sorted({*vars(package), *package.__all__})
 
 
 @pytest.mark.parametrize("package_name", LAZY_PACKAGES)

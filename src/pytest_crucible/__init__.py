@@ -7,7 +7,7 @@ Declare an `Experiment` (conditions x dataset items x repeats), mark its trial f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_crucible.util import moved
 from pytest_crucible.util.lazy import LazyNames
@@ -114,9 +114,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    return _LAZY.get(name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+# PEP 562: the module's attribute look-up and dir() go through the lazy names
+__getattr__ = _LAZY.get
+__dir__ = _LAZY.names

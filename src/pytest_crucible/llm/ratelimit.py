@@ -28,13 +28,14 @@ waiting task on its own future (woken across threads with `call_soon_threadsafe`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -222,14 +223,11 @@ class RateLimiter:
         began, first = self._start(tokens, None)
         if isinstance(first, Permit):
             return first
-        try:
+        with self._queued(first):
             while not isinstance(turn := self._next_turn(first, tokens, began), Permit):
                 assert first.event is not None
                 first.event.wait(None if math.isinf(turn) else turn)
             return turn
-        except BaseException:
-            self._leave(first)
-            raise
 
     async def aacquire(self, tokens: int = 0) -> Permit:
         """The async twin of `acquire`: the task waits, its event loop does not."""
@@ -237,7 +235,7 @@ class RateLimiter:
         began, first = self._start(tokens, loop)
         if isinstance(first, Permit):
             return first
-        try:
+        with self._queued(first):
             while not isinstance(turn := self._next_turn(first, tokens, began), Permit):
                 assert first.future is not None
                 timer = None if math.isinf(turn) else loop.call_later(turn, _resolve, first.future)
@@ -247,9 +245,6 @@ class RateLimiter:
                     if timer is not None:
                         timer.cancel()
             return turn
-        except BaseException:
-            self._leave(first)
-            raise
 
     def _start(
         self, tokens: int, loop: asyncio.AbstractEventLoop | None
@@ -258,6 +253,15 @@ class RateLimiter:
         began = self._clock()
         with self._lock:
             return began, self._first(tokens, began, loop)
+
+    @contextlib.contextmanager
+    def _queued(self, waiter: _Waiter) -> Iterator[None]:
+        """A waiter that gives up (timeout, cancellation, Ctrl-C) leaves the queue."""
+        try:
+            yield
+        except BaseException:
+            self._leave(waiter)
+            raise
 
     def _next_turn(self, waiter: _Waiter, tokens: int, began: float) -> Permit | float:
         """The waiter's permit, or the seconds to wait before asking again."""

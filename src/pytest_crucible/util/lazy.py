@@ -8,6 +8,7 @@ gates' heavy modules (numpy, scipy, pandas) must not load in the pytest process.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,11 @@ class LazyNames:
         self._package = package
         self._attributes = attributes
         self._modules = modules or {}
+
+    def names(self) -> list[str]:
+        """The package's `__dir__`: what it holds now and every name it can load."""
+        loaded = vars(sys.modules[self._package])
+        return sorted({*loaded, *self._attributes, *self._modules})
 
     def get(self, name: str) -> Any:
         """Imports what `name` stands for; AttributeError for a name the package lacks.
