@@ -18,7 +18,13 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.review.request import AWAIT_REQUEST, Review, ReviewRequest, ReviewStatus
+from pytest_crucible.review.request import (
+    AWAIT_REQUEST,
+    CHILD_MODULE,
+    Review,
+    ReviewRequest,
+    ReviewStatus,
+)
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
 from pytest_crucible.store.journal import import_journals
 from pytest_crucible.store.sqlite import Store
@@ -35,12 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cores they give way to the pytest process. (Nothing competes with the analysis itself:
     the session only waits for it.)"""
     if list(sys.argv[1:] if argv is None else argv) != [AWAIT_REQUEST]:
-        print(f"usage: python -m {__name__} {AWAIT_REQUEST}", file=sys.stderr)
+        print(f"usage: python -m {CHILD_MODULE} {AWAIT_REQUEST}", file=sys.stderr)
         return ReviewStatus.USAGE_ERROR
     if hasattr(os, "nice"):
         os.nice(10)
-    import pytest_crucible.review.analyse_run
-    import pytest_crucible.review.gates.decide
+    # what every review needs (numpy, pandas, scipy, statsmodels: 2-4 s); these modules
+    # import it on first use, so the modules that use it are imported here
+    import pytest_crucible.review.analysis
+    import pytest_crucible.review.gates._evaluate
     import pytest_crucible.review.reports  # noqa: F401
 
     line = sys.stdin.readline()

@@ -9,7 +9,6 @@ lists, and the runs into the "crucible results" section.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,18 +53,28 @@ def review_request(config: pytest.Config, store: Store) -> ReviewRequest:
         baselines_dir=baselines,
     )
     summary = option("crucible_gate_summary")
-    request = ReviewRequest(
-        store.path, gating=gating, gate_summary=Path(summary) if summary else None
+    reports, formats = _reports(config)
+    return ReviewRequest(
+        store.path,
+        gating=gating,
+        reports=reports,
+        formats=formats,
+        gate_summary=Path(summary) if summary else None,
     )
-    formats = option("crucible_report")
+
+
+def _reports(config: pytest.Config) -> tuple[Path | None, tuple[str, ...]]:
+    """Where the reports go and in which formats (checked), or (None, ()) for none."""
+    formats = config.getoption("crucible_report")
     if formats.strip().lower() == "none":
-        return request
+        return None, ()
     from pytest_crucible.review.reports import parse_formats
 
-    output = Path(option("crucible_output"))
+    chosen = tuple(parse_formats(formats))
+    output = Path(config.getoption("crucible_output"))
     if not output.is_absolute():
         output = config.invocation_params.dir / output
-    return dataclasses.replace(request, reports=output, formats=tuple(parse_formats(formats)))
+    return output, chosen
 
 
 def exit_status(pytest_status: int, review_status: int, has_runs: bool) -> int:
