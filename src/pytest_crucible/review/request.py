@@ -86,8 +86,7 @@ class Review:
 
     @classmethod
     def from_json(cls, data: Any) -> Review:
-        gates = data.get("gates", []) if isinstance(data, dict) else []
-        if not isinstance(gates, list):
-            raise ValueError(f"gates: expected a list, got {type(gates).__name__}")
-        review = from_json(cls, {**data, "gates": []} if isinstance(data, dict) else data)
-        return dataclasses.replace(review, gates=tuple(GateResult.from_dict(g) for g in gates))
+        if not isinstance(data, dict) or not isinstance(data.get("gates", []), list):
+            raise ValueError("a review: expected an object whose gates are a list")
+        gates = tuple(GateResult.from_dict(gate) for gate in data.get("gates", []))
+        return dataclasses.replace(from_json(cls, {**data, "gates": []}), gates=gates)
