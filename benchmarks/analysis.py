@@ -21,7 +21,7 @@ import numpy as np
 
 from pytest_crucible.review.analyse_run import analyse_run
 from pytest_crucible.review.analysis import format_analysis
-from pytest_crucible.store.frames import trials_frame
+from pytest_crucible.review.stored_run import load_stored_run
 from pytest_crucible.store.sqlite import Store
 
 CONDITIONS = [f"prompt_{i}" for i in range(10)]
@@ -89,9 +89,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store, run_id = build(Path(tmp) / "crucible.db", args.items)
         start = time.perf_counter()
-        frame = trials_frame(store, run_id)
+        run = load_stored_run(store, run_id)
         loaded = time.perf_counter() - start
-        result = analyse_run(store, run_id, frame)
+        result = analyse_run(store, run_id, run)
         analysed = time.perf_counter() - start
         text = format_analysis(result)
         json.dumps(result.to_dict(), allow_nan=False)
@@ -100,7 +100,7 @@ def main() -> None:
     comparisons = sum(len(m.comparisons) for m in result.metrics)
     print(text.splitlines()[0])
     print(
-        f"{len(frame):,} trials, {len(METRICS)} metrics, {comparisons} comparisons: "
+        f"{len(run.trials):,} trials, {len(METRICS)} metrics, {comparisons} comparisons: "
         f"load from the store {loaded:.2f} s, with the analysis {analysed:.2f} s, "
         f"with table and JSON {total:.2f} s "
         f"(target < {TARGET_S:g} s: {'met' if total < TARGET_S else 'MISSED'})"

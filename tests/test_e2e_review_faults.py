@@ -96,8 +96,8 @@ def test_a_crashing_analysis_says_so_and_exits_3(
     crash = pytester.mkdir("crash")
     crash.joinpath("sitecustomize.py").write_text(
         "import sys\n"
-        "if '--await-arguments' in sys.argv:  # the analysis child alone\n"
-        "    import pytest_crucible.review.analyse_run as review\n"
+        "if '--await-request' in sys.argv:  # the analysis child alone\n"
+        "    import pytest_crucible.review.session_end as review\n"
         "    def review_run(*args, **kwargs):\n"
         "        raise RuntimeError('injected analysis crash')\n"
         "    review.review_run = review_run\n"
@@ -153,8 +153,8 @@ def test_ctrl_c_during_the_analysis_ends_cleanly_with_every_trial_stored(
     slow = pytester.mkdir("slow")
     slow.joinpath("sitecustomize.py").write_text(
         "import sys, time, pathlib\n"
-        "if '--await-arguments' in sys.argv:  # the analysis child alone: it waits, forever\n"
-        "    import pytest_crucible.review.analyse_run as review\n"
+        "if '--await-request' in sys.argv:  # the analysis child alone: it waits, forever\n"
+        "    import pytest_crucible.review.session_end as review\n"
         "    def review_run(*args, **kwargs):\n"
         f"        pathlib.Path({str(marker)!r}).write_text('now')\n"
         "        time.sleep(3600)\n"

@@ -58,7 +58,7 @@ def test_the_old_single_module_paths_of_two_new_packages_still_work() -> None:
     assert result.stdout.split() == [
         "OK",
         "pytest_crucible.store.sqlite",
-        "pytest_crucible.review.analyse_run",
+        "pytest_crucible.review.session_end",
     ]
     assert "pytest_crucible.review.review_run moved to" in result.stderr, result.stderr
 

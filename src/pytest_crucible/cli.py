@@ -16,28 +16,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_crucible.errors import CrucibleError
+from pytest_crucible.review.request import Review, ReviewRequest, ReviewStatus
 from pytest_crucible.store.journal import import_journals, journal_folder
 from pytest_crucible.store.sqlite import DEFAULT_STORE, Store
 
-__all__ = ["AWAIT_ARGUMENTS", "GATE_FAILED", "INTERNAL_ERROR", "USAGE_ERROR", "main"]
+__all__ = ["GATE_FAILED", "INTERNAL_ERROR", "USAGE_ERROR", "main"]
 
-GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR = 1, 2, 3
-
-# `crucible --await-arguments`: the session starts the analysis early (recorder.Recorder),
-# so that importing the analysis stack overlaps the trials; the command line comes later.
-AWAIT_ARGUMENTS = "--await-arguments"
+# the exit statuses, under their names of old (`ReviewStatus` owns them)
+GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR = (
+    ReviewStatus.GATE_FAILED,
+    ReviewStatus.USAGE_ERROR,
+    ReviewStatus.INTERNAL_ERROR,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if list(sys.argv[1:] if argv is None else argv) == [AWAIT_ARGUMENTS]:
-        return _await_arguments()
     parser = argparse.ArgumentParser(prog="crucible", description=__doc__.splitlines()[0])
     parser.add_argument("--store", default=str(DEFAULT_STORE), help="the SQLite results store")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,25 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
 
 
-def _await_arguments() -> int:
-    """Import what an analysis needs, then run the command line that arrives on stdin as
-    one JSON list (nothing arrives when the session had no run to analyse).
-
-    Its imports run beside the trials: at a lower priority, so that on a machine with few
-    cores they give way to the pytest process. (Nothing competes with the analysis itself:
-    the session only waits for it.)"""
-    if hasattr(os, "nice"):
-        os.nice(10)
-    import pytest_crucible.review.analyse_run
-    import pytest_crucible.review.gates.decide
-    import pytest_crucible.review.reports  # noqa: F401
-
-    line = sys.stdin.readline()
-    if not line.strip():
-        return 0
-    return main(json.loads(line))
-
-
 def _import(path: str) -> int:
     """Import the journals of the store (`journal.py`); exit 1 when some stay unimported."""
     store = Store(path, readonly=not Path(path).exists())  # a missing store: say so
@@ -128,13 +107,6 @@ def _import(path: str) -> int:
     for reason in imported.kept:
         print(f"crucible: not imported: {reason}", file=sys.stderr)
     return 1 if imported.kept else 0
-
-
-def _import_quietly(store: Store) -> None:
-    """Before an analysis: store what waits in journals, said on stderr."""
-    imported = import_journals(store)
-    if imported.message():
-        print(f"crucible: {imported.message()}", file=sys.stderr)
 
 
 def _runs(path: str, experiment: str | None) -> int:
@@ -160,71 +132,43 @@ def _runs(path: str, experiment: str | None) -> int:
 def _analyse(options: argparse.Namespace) -> int:
     """Analyse runs (and decide gates, write reports); exit 1 when a gate failed, 3 when a
     run's analysis or reports failed."""
+    from pytest_crucible.review.session_end import review_runs
 
-    from pytest_crucible.review.analyse_run import review_run
+    if options.json_lines:
+        return review_runs(_request(options), lambda review: print(json.dumps(review.to_json())))
+    return review_runs(_request(options), lambda review: print(_text(review)))
+
+
+def _request(options: argparse.Namespace) -> ReviewRequest:
+    """The command line as a review request: margins and formats checked here."""
     from pytest_crucible.review.gates.decide import GateSettings, parse_margins
 
     baselines_dir = {"baselines_dir": Path(options.baselines_dir)} if options.baselines_dir else {}
-    margins = parse_margins(options.margin)
+    gating = GateSettings(
+        gates=tuple(options.gate),
+        compare=options.compare,
+        margins=parse_margins(options.margin),
+        strict=options.strict,
+        save_baseline=options.save_baseline,
+        **baselines_dir,
+    )
     formats: list[str] = []
     if options.reports:
         from pytest_crucible.review.reports import parse_formats
 
         formats = parse_formats(options.formats)
-    store = Store(options.store)
-    failed = broken = False
-    try:
-        _import_quietly(store)
-        # every run's declared gates are decided; `EXPERIMENT:EXPR` gates name these
-        experiments = tuple(dict.fromkeys(_experiment_of(store, r) for r in options.run_ids))
-        settings = GateSettings(
-            gates=tuple(options.gate),
-            compare=options.compare,
-            margins=margins,
-            strict=options.strict,
-            save_baseline=options.save_baseline,
-            experiments=experiments,
-            **baselines_dir,
-        )
-        for run_id in options.run_ids:
-            try:
-                review = review_run(
-                    store,
-                    run_id,
-                    gates=settings,
-                    report_root=Path(options.reports) if options.reports else None,
-                    formats=formats,
-                )
-            except CrucibleError:
-                raise
-            except Exception:  # a bug of ours: say so, and go on with the other runs
-                print(f"crucible: the analysis of run {run_id} failed:", file=sys.stderr)
-                traceback.print_exc()
-                broken = True
-                continue
-            if review.report_error:
-                print(f"crucible: run {run_id}: {review.report_error}", file=sys.stderr)
-                broken = True
-            failed = failed or any(not gate["passed"] for gate in review.gates)
-            if options.gate_summary and review.gate_markdown:
-                with open(options.gate_summary, "a", encoding="utf-8") as summary:
-                    summary.write(review.gate_markdown + "\n")
-            if options.json_lines:
-                print(json.dumps(review.to_json()))
-            else:
-                print("\n\n".join(part for part in (review.text, review.gate_text) if part))
-    finally:
-        store.close()
-    if broken:
-        return INTERNAL_ERROR
-    return GATE_FAILED if failed else 0
+    return ReviewRequest(
+        store=Path(options.store),
+        run_ids=tuple(options.run_ids),
+        gating=gating,
+        reports=Path(options.reports) if options.reports else None,
+        formats=tuple(formats),
+        gate_summary=Path(options.gate_summary) if options.gate_summary else None,
+    )
 
 
-def _experiment_of(store: Store, run_id: str) -> str:
-    run = store.run(run_id)
-    if run is None:
-        raise CrucibleError(f"store {store.path} has no run {run_id!r}; see `crucible runs`")
-    return run.experiment
+def _text(review: Review) -> str:
+    return "\n\n".join(part for part in (review.text, review.gate_text) if part)
 
 
 def _report(path: str, run_id: str, output: str | None, formats: str) -> int:

@@ -37,8 +37,8 @@ from pytest_crucible.session.crashes import (
 )
 from pytest_crucible.session.finish import (
     exit_status,
-    finish_arguments,
     report_gates,
+    review_request,
     write_results,
 )
 from pytest_crucible.session.guard import RunGuard, StopSignal
@@ -184,7 +184,7 @@ class CrucibleSession:
                 resume = resolve_resume(
                     self.store, retry, option="--crucible-retry-failed", failed_only=True
                 )
-            self.finish_arguments = finish_arguments(self.config, self.store)
+            self.review_request = review_request(self.config, self.store)
             # last: a refusal here leaves nothing held and nothing written
             self.hold = RunHold(self.store, self._warn)
             option_name = "--crucible-resume" if retry is None else "--crucible-retry-failed"
@@ -718,7 +718,7 @@ class CrucibleSession:
             )
         except CrucibleError as exc:  # the trials are stored; only the run's status is not
             self.recorder.warnings.append(f"could not finish the runs: {exc}")
-        code = self.recorder.review(self.finish_arguments)
+        code = self.recorder.review(self.review_request)
         report_gates(self.config, self.recorder.gate_results())
         session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
         unstored = self.recorder.store_full is not None or self.recorder.unstored

@@ -1,10 +1,10 @@
 """The session end on the controller: what the analysis child is asked to do, its gates,
 and the results section of the terminal summary.
 
-The heavy work (analysis, gates, reports) runs in `crucible analyse`, a child process; this
-module turns the command line into that child's arguments (checking them before any trial
-runs), the gates it decided into test reports that pytest counts and JUnit XML lists, and
-the runs into the "crucible results" section.
+The heavy work (analysis, gates, reports) runs in a child process (`review/session_end.py`);
+this module turns pytest's options into that child's `ReviewRequest` (checking them before
+any trial runs), the gates it decided into test reports that pytest counts and JUnit XML
+lists, and the runs into the "crucible results" section.
 """
 
 from __future__ import annotations
@@ -15,31 +15,26 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_crucible.review.gates.decide import GateSettings, parse_margins
+from pytest_crucible.review.request import ReviewRequest, ReviewStatus
 from pytest_crucible.session.call_setup import cost_lines
-from pytest_crucible.session.recorder import (
-    REVIEW_FAILED,
-    REVIEW_GATE_FAILED,
-    REVIEW_INTERRUPTED,
-    REVIEW_USAGE_ERROR,
-)
 from pytest_crucible.store.sqlite import Store
 
 if TYPE_CHECKING:
+    from pytest_crucible.review.gates._result import GateResult
     from pytest_crucible.session.guard import RunGuard
     from pytest_crucible.session.recorder import Recorder
 
-__all__ = ["exit_status", "finish_arguments", "report_gates", "write_results"]
+__all__ = ["exit_status", "report_gates", "review_request", "write_results"]
 _SHOWN_WARNINGS = 10
 
 
-def finish_arguments(config: pytest.Config, store: Store) -> list[str]:
-    """The `crucible analyse` arguments for this session; bad values raise CrucibleError."""
+def review_request(config: pytest.Config, store: Store) -> ReviewRequest:
+    """What the analysis child is asked for this session (the runs are added at its end);
+    bad values raise CrucibleError."""
     option = config.getoption
-    from pytest_crucible.review.gates.decide import parse_margins
-
-    parse_margins(option("crucible_margin"))
+    margins = parse_margins(option("crucible_margin"))
     baselines = config.rootpath / ".crucible" / "baselines"
-    arguments = ["--baselines-dir", str(baselines)]
     if option("crucible_compare"):
         from pytest_crucible.review.gates import check_reference
 
@@ -49,27 +44,37 @@ def finish_arguments(config: pytest.Config, store: Store) -> list[str]:
             save_as=option("crucible_save_baseline"),
             baselines_dir=baselines,
         )
-        arguments += ["--compare", option("crucible_compare")]
-    for gate in option("crucible_gate"):
-        arguments += ["--gate", gate]
-    for margin in option("crucible_margin"):
-        arguments += ["--margin", margin]
-    if option("crucible_gate_strict"):
-        arguments.append("--strict")
-    if option("crucible_save_baseline"):
-        arguments += ["--save-baseline", option("crucible_save_baseline")]
-    if option("crucible_gate_summary"):
-        arguments += ["--gate-summary", option("crucible_gate_summary")]
-    formats = option("crucible_report")
-    if formats.strip().lower() != "none":
-        from pytest_crucible.review.reports import parse_formats
+    gating = GateSettings(
+        gates=tuple(option("crucible_gate")),
+        compare=option("crucible_compare") or None,
+        margins=margins,
+        strict=bool(option("crucible_gate_strict")),
+        save_baseline=option("crucible_save_baseline") or None,
+        baselines_dir=baselines,
+    )
+    summary = option("crucible_gate_summary")
+    reports, formats = _reports(config)
+    return ReviewRequest(
+        store.path,
+        gating=gating,
+        reports=reports,
+        formats=formats,
+        gate_summary=Path(summary) if summary else None,
+    )
 
-        parse_formats(formats)
-        output = Path(option("crucible_output"))
-        if not output.is_absolute():
-            output = config.invocation_params.dir / output
-        arguments += ["--reports", str(output), "--formats", formats]
-    return arguments
+
+def _reports(config: pytest.Config) -> tuple[Path | None, tuple[str, ...]]:
+    """Where the reports go and in which formats (checked), or (None, ()) for none."""
+    formats = config.getoption("crucible_report")
+    if formats.strip().lower() == "none":
+        return None, ()
+    from pytest_crucible.review.reports import parse_formats
+
+    chosen = tuple(parse_formats(formats))
+    output = Path(config.getoption("crucible_output"))
+    if not output.is_absolute():
+        output = config.invocation_params.dir / output
+    return output, chosen
 
 
 def exit_status(pytest_status: int, review_status: int, has_runs: bool) -> int:
@@ -84,16 +89,16 @@ def exit_status(pytest_status: int, review_status: int, has_runs: bool) -> int:
     of ours, not the user's, and its gates were not decided, so neither 0 nor 1 (which CI
     reads as "a gate or a trial failed") would tell the truth. An interrupted session (2)
     keeps its status; the summary says what failed either way."""
-    if review_status == REVIEW_USAGE_ERROR:
+    if review_status == ReviewStatus.USAGE_ERROR:
         return int(pytest.ExitCode.USAGE_ERROR)
-    if review_status == REVIEW_INTERRUPTED:
+    if review_status == ReviewStatus.INTERRUPTED:
         return int(pytest.ExitCode.INTERRUPTED)
     status = pytest_status
     if status == pytest.ExitCode.NO_TESTS_COLLECTED and has_runs:
         status = pytest.ExitCode.OK
-    if review_status == REVIEW_FAILED and status in _DECIDED:
+    if review_status == ReviewStatus.INTERNAL_ERROR and status in _DECIDED:
         return int(pytest.ExitCode.INTERNAL_ERROR)
-    if review_status == REVIEW_GATE_FAILED and status == pytest.ExitCode.OK:
+    if review_status == ReviewStatus.GATE_FAILED and status == pytest.ExitCode.OK:
         status = pytest.ExitCode.TESTS_FAILED
     return int(status)
 
@@ -101,23 +106,23 @@ def exit_status(pytest_status: int, review_status: int, has_runs: bool) -> int:
 _DECIDED = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
 
-def report_gates(config: pytest.Config, gates: Sequence[tuple[str, dict[str, Any]]]) -> None:
+def report_gates(config: pytest.Config, gates: Sequence[tuple[str, GateResult]]) -> None:
     """Each gate as a test's reports (set-up, call, teardown): counted in the summary line,
     listed by JUnit XML, and a row of pytest-html's table (which takes a test at its
     teardown report)."""
     for experiment, gate in gates:
-        name = gate["name"]
-        failure = None if gate["passed"] else f"{gate['status']} {name}: {gate['explanation']}"
+        name = gate.name
+        failure = None if gate.passed else gate.line()
         for when in ("setup", "call", "teardown"):
             called = when == "call"
             report = pytest.TestReport(
                 nodeid=f"crucible::gates::{experiment}::{name}",
                 location=("crucible", None, f"gate {name}"),
                 keywords={},
-                outcome="passed" if gate["passed"] or not called else "failed",
+                outcome="passed" if gate.passed or not called else "failed",
                 longrepr=failure if called else None,
                 when=when,
-                sections=[("gate", gate["warning"])] if called and gate.get("warning") else [],
+                sections=[("gate", gate.warning)] if called and gate.warning else [],
             )
             config.hook.pytest_runtest_logreport(report=report)
 

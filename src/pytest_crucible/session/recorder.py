@@ -16,28 +16,27 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_crucible.cli import AWAIT_ARGUMENTS, GATE_FAILED, INTERNAL_ERROR, USAGE_ERROR
 from pytest_crucible.errors import StoreError
+from pytest_crucible.review.request import (
+    AWAIT_REQUEST,
+    CHILD_MODULE,
+    Review,
+    ReviewRequest,
+    ReviewStatus,
+)
 from pytest_crucible.session.inputs import ResumeTarget
 from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import Journal, JournalImport, import_journals, journal_folder
 from pytest_crucible.store.sqlite import Store
 from pytest_crucible.store.writer import TrialWriter
 
-__all__ = [
-    "REVIEW_FAILED",
-    "REVIEW_GATE_FAILED",
-    "REVIEW_INTERRUPTED",
-    "REVIEW_USAGE_ERROR",
-    "Recorder",
-    "RunOutcome",
-]
+if TYPE_CHECKING:
+    from pytest_crucible.review.gates._result import GateResult
 
-# What `Recorder.review` returns besides 0: the analysis child's exit codes (`cli.py`)
-REVIEW_GATE_FAILED, REVIEW_USAGE_ERROR, REVIEW_FAILED = GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR
-REVIEW_INTERRUPTED = -2  # Ctrl-C during the analysis: not one of the child's own statuses
+__all__ = ["Recorder", "RunOutcome"]
+
 _STDERR_LINES = 15  # of a failed analysis child's error output, shown in the summary
 
 
@@ -54,7 +53,7 @@ class RunOutcome:
     status: str = "running"
     stored: int = 0
     reused: int = 0
-    review: dict[str, Any] | None = None
+    review: Review | None = None
 
 
 class Recorder:
@@ -205,23 +204,22 @@ class Recorder:
         of_total = f"/{total}" if total else ""
         return f"crucible: {self.done}{of_total} trials done, {self.failed} failed, {elapsed:.1f} s"
 
-    def review(self, extra_arguments: Sequence[str] = ()) -> int:
-        """Analyse the session's runs in a child process (see `review`): keep each run's
-        text, gate results and report folder; return REVIEW_GATE_FAILED when a gate failed,
-        REVIEW_USAGE_ERROR for an unknown gate or baseline, REVIEW_FAILED when a run's
-        analysis or reports are missing (the child crashed, or a report could not be
-        written: `self.errors` says which and why), else 0."""
-        ids = [o.run_id for o in self.runs.values() if o.stored]
+    def review(self, request: ReviewRequest) -> ReviewStatus:
+        """Analyse the session's runs in the analysis child (`review/session_end.py`): keep
+        each run's text, gate results and report folder; return GATE_FAILED when a gate
+        failed, USAGE_ERROR for an unknown gate or baseline, INTERRUPTED on Ctrl-C,
+        INTERNAL_ERROR when a run's analysis or reports are missing (the child crashed, or a
+        report could not be written: `self.errors` says which and why), else OK."""
+        ids = tuple(o.run_id for o in self.runs.values() if o.stored)
         if not ids:
             self.close_reviewer()
-            return 0
-        arguments = ["--store", str(self.store.path), "analyse", "--json-lines"]
-        arguments += [*extra_arguments, *ids]
+            return ReviewStatus.OK
         if self._reviewer is None:
             self._start_reviewer()
         assert self._reviewer is not None
+        message = json.dumps(request.for_runs(ids).to_json()) + "\n"
         try:
-            stdout, stderr = self._reviewer.communicate(json.dumps(arguments) + "\n")
+            stdout, stderr = self._reviewer.communicate(message)
         except KeyboardInterrupt:  # the trials are stored: the analysis can be made later
             self._reviewer.kill()
             self._reviewer.wait()
@@ -232,33 +230,36 @@ class Recorder:
                 f"runs and decides their gates, and `crucible --store {self.store.path} "
                 f"report RUN_ID` writes a run's reports"
             )
-            return REVIEW_INTERRUPTED
+            return ReviewStatus.INTERRUPTED
         returncode = self._reviewer.returncode
         self._reviewer = None
-        reviews = _review_records(stdout)
+        reviews = _reviews(stdout)
         for outcome in self.runs.values():
             outcome.review = reviews.get(outcome.run_id)
-        if returncode == REVIEW_USAGE_ERROR:
+        return self._review_status(returncode, stderr)
+
+    def _review_status(self, returncode: int, stderr: str) -> ReviewStatus:
+        if returncode == ReviewStatus.USAGE_ERROR:
             self.errors.append(stderr.strip().removeprefix("crucible: "))
-            return REVIEW_USAGE_ERROR
-        gate_failed = any(not gate["passed"] for _, gate in self.gate_results())
+            return ReviewStatus.USAGE_ERROR
+        gate_failed = any(not gate.passed for _, gate in self.gate_results())
         missing = [o for o in self.runs.values() if o.stored and o.review is None]
-        unwritten = [o for o in self.runs.values() if (o.review or {}).get("report_error")]
+        unwritten = [o for o in self.runs.values() if o.review and o.review.report_error]
         if (
-            returncode not in (0, REVIEW_GATE_FAILED)
+            returncode not in (ReviewStatus.OK, ReviewStatus.GATE_FAILED)
             or missing
             or unwritten
-            or (returncode == REVIEW_GATE_FAILED and not gate_failed)
+            or (returncode == ReviewStatus.GATE_FAILED and not gate_failed)
         ):
             self.errors.append(
                 _review_failure(returncode, stderr, missing, unwritten, self.store.path)
             )
-            return REVIEW_FAILED
-        return REVIEW_GATE_FAILED if gate_failed else 0
+            return ReviewStatus.INTERNAL_ERROR
+        return ReviewStatus.GATE_FAILED if gate_failed else ReviewStatus.OK
 
     def _start_reviewer(self) -> None:
         """Start the analysis child now: it imports numpy, pandas, scipy and the reports
-        (about 2 s) while the trials run, then waits for its command line on stdin."""
+        (about 2 s) while the trials run, then waits for its request on stdin."""
         package_root = str(Path(__file__).resolve().parents[2])  # the folder holding the package
         env = {
             **os.environ,
@@ -267,7 +268,7 @@ class Recorder:
             ),
         }
         self._reviewer = subprocess.Popen(
-            [sys.executable, "-m", "pytest_crucible.cli", AWAIT_ARGUMENTS],
+            [sys.executable, "-m", CHILD_MODULE, AWAIT_REQUEST],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -296,30 +297,30 @@ class Recorder:
         )
         if not outcome.review:
             return line
-        parts = [line, outcome.review["text"], outcome.review["gate_text"]]
-        if outcome.review.get("reports"):
-            parts.append(f"reports: {outcome.review['reports']}/")
+        parts = [line, outcome.review.text, outcome.review.gate_text]
+        if outcome.review.reports:
+            parts.append(f"reports: {outcome.review.reports}/")
         return "\n".join(part for part in parts if part)
 
-    def gate_results(self) -> list[tuple[str, dict[str, Any]]]:
+    def gate_results(self) -> list[tuple[str, GateResult]]:
         """(experiment, gate result) for every gate decided at session end."""
         return [
             (outcome.experiment, gate)
             for outcome in self.runs.values()
-            for gate in (outcome.review or {}).get("gates", [])
+            for gate in (outcome.review.gates if outcome.review else ())
         ]
 
 
-def _review_records(stdout: str) -> dict[str, dict[str, Any]]:
+def _reviews(stdout: str) -> dict[str, Review]:
     """The analysis child's one JSON line per run it reviewed, by run id."""
     reviews = {}
     for line in stdout.splitlines():
         if line.startswith("{"):
             try:
-                record = json.loads(line)
+                review = Review.from_json(json.loads(line))
             except ValueError:  # a line cut short by a crash
                 continue
-            reviews[record["run_id"]] = record
+            reviews[review.run_id] = review
     return reviews
 
 
@@ -343,8 +344,9 @@ def _review_failure(
         )
     said = []
     for outcome in unwritten:
-        said.append(f"crucible: run {outcome.run_id}: {(outcome.review or {})['report_error']}")
-        lines.append(f"  run {outcome.run_id}: {(outcome.review or {})['report_error']}")
+        error = outcome.review.report_error if outcome.review else None
+        said.append(f"crucible: run {outcome.run_id}: {error}")
+        lines.append(f"  run {outcome.run_id}: {error}")
     tail = [line for line in stderr.strip().splitlines() if line not in said][-_STDERR_LINES:]
     if tail:
         lines.append("  its error output ends with:")

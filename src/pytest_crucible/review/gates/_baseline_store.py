@@ -16,13 +16,16 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.review.gates._baseline import Baseline, dumps_file, read_file
 from pytest_crucible.review.gates._errors import GateError
 from pytest_crucible.store.frames import trials_frame
 from pytest_crucible.store.schema import BASELINES_DDL
 from pytest_crucible.store.sqlite import DEFAULT_BASELINES_DIR, Store, utc_now
+
+if TYPE_CHECKING:
+    from pytest_crucible.review.stored_run import StoredRun
 
 __all__ = [
     "DEFAULT_BASELINES_DIR",
@@ -64,17 +67,19 @@ def save_baseline(
     path: Path | None = None,
     *,
     baselines_dir: Path = DEFAULT_BASELINES_DIR,
+    loaded: StoredRun | None = None,
 ) -> Baseline:
     """Store run `run_id` as baseline `name` (replacing an older one of that name and
     experiment) and write its portable file (default baselines_dir / NAME.json; other
-    experiments' baselines in that file are kept). Returns the baseline, `path` set."""
+    experiments' baselines in that file are kept). Returns the baseline, `path` set.
+    `loaded`: the run's header and trials, when the caller has loaded them already."""
     name = _checked_name(name)
     if store.run(run_id) is None:
         known = ", ".join(r.run_id for r in store.runs()[:10]) or "none yet"
         raise GateError(f"cannot save baseline {name!r}: no run {run_id!r}; runs: {known}")
     row = store.query("SELECT status, environment FROM runs WHERE run_id = ?", (run_id,))[0]
-    header = store.run_header(run_id)
-    trials = trials_frame(store, run_id)
+    header = loaded.header if loaded else store.run_header(run_id)
+    trials = loaded.trials if loaded else trials_frame(store, run_id)
     passed = int(trials["status"].eq("passed").sum()) if len(trials) else 0
     if passed == 0:
         raise GateError(

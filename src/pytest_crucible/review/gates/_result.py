@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_crucible.util.typed_json import from_json, to_plain
+
 __all__ = ["GateResult", "fmt", "json_number"]
 
 
@@ -53,8 +55,15 @@ class GateResult:
             "threshold": json_number(self.threshold),
             "p_value": json_number(self.p_value),
             "warning": self.warning,
-            "details": {k: _json(v) for k, v in self.details.items()},
+            "details": {k: to_plain(v, json_number) for k, v in self.details.items()},
         }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> GateResult:
+        """Validated back from `to_dict` (as the analysis child sends it)."""
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != "status"}  # derived from passed
+        return from_json(cls, data)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -71,13 +80,3 @@ def json_number(value: float | None) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, float):
-        return json_number(value)
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    return value

@@ -1,8 +1,9 @@
 """Deciding a run's gates at session end: its own, the command line's, and the baseline's.
 
-Called in the session-end child process (`crucible analyse --gate ... --compare ...`), after
-the analysis. The gates package decides; this module gathers the inputs from the store and
-turns the decisions into what the session shows and the exit status.
+Called in the session-end child process (`review/session_end.py`, also `crucible analyse`),
+after the analysis, with the run as it was loaded for it. The gates package decides; this
+module gathers the inputs (the baseline from the store) and turns the decisions into what
+the session shows and the exit status.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.store.frames import trials_frame
 from pytest_crucible.store.sqlite import DEFAULT_BASELINES_DIR, Store
 
 # The gates package (numpy, pandas, scipy) loads only when gates are decided: this module is
@@ -21,15 +21,14 @@ from pytest_crucible.store.sqlite import DEFAULT_BASELINES_DIR, Store
 
 if TYPE_CHECKING:
     from pytest_crucible.review.gates import GateResult
+    from pytest_crucible.review.stored_run import StoredRun
 
 __all__ = ["GateOutcome", "GateSettings", "gate_run", "parse_margins"]
 
 
 @dataclass(frozen=True)
 class GateSettings:
-    """Gates from the command line and what to compare with; the experiment adds its own.
-
-    experiments: the session's experiments, which `EXPERIMENT:EXPR` gates may name."""
+    """Gates from the command line and what to compare with; the experiment adds its own."""
 
     gates: tuple[str, ...] = ()
     compare: str | None = None
@@ -37,25 +36,25 @@ class GateSettings:
     strict: bool = False
     save_baseline: str | None = None
     baselines_dir: Path = DEFAULT_BASELINES_DIR
-    experiments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class GateOutcome:
-    results: list[dict[str, Any]]
+    results: tuple[GateResult, ...]
     text: str
     markdown: str
 
-    @property
-    def failed(self) -> bool:
-        return any(not result["passed"] for result in self.results)
-
 
 def gate_run(
-    store: Store, run_id: str, analysis: Mapping[str, Any], settings: GateSettings
+    store: Store,
+    run: StoredRun,
+    analysis: Mapping[str, Any],
+    settings: GateSettings,
+    experiments: Sequence[str] = (),
 ) -> GateOutcome:
     """Decide every gate of a run (its own, and the command line's that apply to it);
-    compare with the baseline; save the run as a baseline last."""
+    compare with the baseline; save the run as a baseline last. experiments: the reviewed
+    runs' experiments, which `EXPERIMENT:EXPR` gates may name."""
     from pytest_crucible.review.gates import compare_to_baseline as compare_with
     from pytest_crucible.review.gates import (
         evaluate_gates,
@@ -65,7 +64,7 @@ def gate_run(
         gates_of,
     )
 
-    header = store.run_header(run_id)
+    header = run.header
     name = str(header["name"])
     conditions = [str(c) for c in header.get("conditions") or ()]
     gates = gates_of(
@@ -73,9 +72,9 @@ def gate_run(
         conditions,
         header.get("gates", []),
         settings.gates,
-        settings.experiments or (name,),
+        tuple(experiments) or (name,),
     )
-    trials = trials_frame(store, run_id)
+    trials = run.trials
     alpha = float(header.get("analysis", {}).get("alpha", 0.05))
     baseline = comparison = None
     notes: list[str] = []
@@ -115,10 +114,10 @@ def gate_run(
     if comparison is not None:
         results += comparison.gate_results()
     if settings.save_baseline:
-        notes.append(_save(store, run_id, name, settings))
+        notes.append(_save(store, run, settings))
     text = "\n".join(part for part in (format_text(shown, comparison), *notes) if part)
     markdown = format_markdown(results, comparison) + "".join(f"\n- {n}\n" for n in notes)
-    return GateOutcome([result.to_dict() for result in results], text, markdown)
+    return GateOutcome(tuple(results), text, markdown)
 
 
 def _no_baseline_yet(ref: str, experiment: str, save_as: str | None) -> str:
@@ -153,13 +152,18 @@ def _not_compared(text: str, why: str) -> GateResult:
     return GateResult(text, True, "inconclusive", f"not compared: {why}", "none", warning=why)
 
 
-def _save(store: Store, run_id: str, experiment: str, settings: GateSettings) -> str:
+def _save(store: Store, run: StoredRun, settings: GateSettings) -> str:
     """Save the run as baseline settings.save_baseline; the line that says where."""
     from pytest_crucible.review.gates import save_baseline
 
     assert settings.save_baseline is not None
+    run_id, experiment = run.run_id, str(run.header["name"])
     saved = save_baseline(
-        store, run_id, settings.save_baseline, baselines_dir=settings.baselines_dir
+        store,
+        run_id,
+        settings.save_baseline,
+        baselines_dir=settings.baselines_dir,
+        loaded=run,
     )
     where = saved.path
     if where is not None and where.is_relative_to(Path.cwd()):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pytest_crucible.review.reports._content import Report
 from pytest_crucible.review.reports._report_data import ReportError, load_run
+from pytest_crucible.review.stored_run import StoredRun
 from pytest_crucible.store.sqlite import Store
 
 __all__ = [
@@ -36,17 +37,22 @@ DEFAULT_ROOT = Path("crucible-results")
 
 
 def write_reports(
-    store: Store, run_id: str, out_dir: Path, formats: Collection[str] = FORMATS
+    store: Store,
+    run_id: str,
+    out_dir: Path,
+    formats: Collection[str] = FORMATS,
+    loaded: StoredRun | None = None,
 ) -> list[Path]:
     """Write the chosen reports and every export of a run into out_dir (created if needed);
     return the paths written, exports first, manifest.json last. With "html", also
-    summary.html: the fragment of `summary_html`, for pytest-html's summary section."""
+    summary.html: the fragment of `summary_html`, for pytest-html's summary section.
+    `loaded`: the run's header and trials with outputs, when the caller has loaded them."""
     from pytest_crucible.review.reports._bundle import write_manifest, write_readme
     from pytest_crucible.review.reports._content import build_report
     from pytest_crucible.review.reports.exports import write_exports
 
     chosen = parse_formats(formats)
-    run = load_run(store, run_id)
+    run = load_run(store, run_id, loaded)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = write_exports(run, store, out_dir)

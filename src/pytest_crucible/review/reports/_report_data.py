@@ -1,4 +1,8 @@
-"""Everything a report shows about one run, loaded from the store once."""
+"""Everything a report shows about one run, loaded from the store once.
+
+The run's header and trials come as the review loaded them (`review/stored_run.py`), when it
+did; this module adds what only the reports show: the run's row, its items and logs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.store.frames import trials_frame
+from pytest_crucible.review.stored_run import StoredRun, load_stored_run
 from pytest_crucible.store.sqlite import RunInfo, Store
 
 if TYPE_CHECKING:
@@ -86,8 +90,9 @@ _RUN_COLUMNS = (
 )
 
 
-def load_run(store: Store, run_id: str) -> RunData:
-    """Load a run; analyse it first (and store the analysis) if it has none yet."""
+def load_run(store: Store, run_id: str, loaded: StoredRun | None = None) -> RunData:
+    """Load a run; analyse it first (and store the analysis) if it has none yet. `loaded`:
+    the run's header and trials with their outputs, when the caller has loaded them."""
     info = store.run(run_id)
     if info is None:
         known = ", ".join(r.run_id for r in store.runs()[:10]) or "(none)"
@@ -96,15 +101,17 @@ def load_run(store: Store, run_id: str) -> RunData:
     row = store.query(
         f"SELECT {columns}, config, environment, analysis FROM runs WHERE run_id = ?", (run_id,)
     )[0]
-    analysis = _analysis(store, run_id, row["analysis"])
+    if loaded is None or not loaded.with_outputs:  # the reports show outputs and errors
+        loaded = load_stored_run(store, run_id, with_outputs=True)
+    analysis = _analysis(store, loaded, row["analysis"])
     return RunData(
         run_id=run_id,
         info=info,
-        header=store.run_header(run_id),
+        header=loaded.header,
         config=_json(row["config"], {}),
         environment=_json(row["environment"], {}),
         analysis=analysis,
-        trials=trials_frame(store, run_id, include_outputs=True),
+        trials=loaded.trials,
         items=_items(store, run_id),
         logs=_logs(store, run_id),
         row={name: row[name] for name in _RUN_COLUMNS},
@@ -112,9 +119,10 @@ def load_run(store: Store, run_id: str) -> RunData:
     )
 
 
-def _analysis(store: Store, run_id: str, stored: str | None) -> dict[str, Any]:
+def _analysis(store: Store, loaded: StoredRun, stored: str | None) -> dict[str, Any]:
     if stored:
         return dict(json.loads(stored))
+    run_id = loaded.run_id
     if store.readonly:
         raise ReportError(
             f"run {run_id} has no stored analysis and store {store.path} is open read-only; "
@@ -122,7 +130,7 @@ def _analysis(store: Store, run_id: str, stored: str | None) -> dict[str, Any]:
         )
     from pytest_crucible.review.analyse_run import analyse_run
 
-    return analyse_run(store, run_id).to_dict()
+    return analyse_run(store, run_id, loaded).to_dict()
 
 
 def _items(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
