@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pytest_crucible.declare.experiment import Experiment
     from pytest_crucible.declare.hooks import HookError, Hooks
     from pytest_crucible.declare.metrics import Analysis, Metric
+    from pytest_crucible.declare.policies import CircuitBreakerSettings, ErrorHandling
     from pytest_crucible.declare.validation import (
         MetricSchema,
         MetricValidation,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     )
     from pytest_crucible.run.calls import Budget
     from pytest_crucible.run.estimate import Estimate
-    from pytest_crucible.run.recovery import CircuitBreakerSettings, ErrorHandling
     from pytest_crucible.run.trial import Trial
     from pytest_crucible.store.frames import load_runs, load_trials
 
@@ -47,14 +47,14 @@ if TYPE_CHECKING:
 _LAZY: dict[str, tuple[str, str | None]] = {
     "Analysis": ("pytest_crucible.declare.metrics", "Analysis"),
     "Budget": ("pytest_crucible.run.calls", "Budget"),
-    "CircuitBreakerSettings": ("pytest_crucible.run.recovery", "CircuitBreakerSettings"),
+    "CircuitBreakerSettings": ("pytest_crucible.declare.policies", "CircuitBreakerSettings"),
     "Condition": ("pytest_crucible.declare.conditions", "Condition"),
     "ConfigError": ("pytest_crucible.errors", "ConfigError"),
     "ConfigSchema": ("pytest_crucible.declare.config", "ConfigSchema"),
     "CrucibleError": ("pytest_crucible.errors", "CrucibleError"),
     "Dataset": ("pytest_crucible.declare.datasets", "Dataset"),
     "DatasetError": ("pytest_crucible.errors", "DatasetError"),
-    "ErrorHandling": ("pytest_crucible.run.recovery", "ErrorHandling"),
+    "ErrorHandling": ("pytest_crucible.declare.policies", "ErrorHandling"),
     "Estimate": ("pytest_crucible.run.estimate", "Estimate"),
     "Experiment": ("pytest_crucible.declare.experiment", "Experiment"),
     "ExperimentError": ("pytest_crucible.errors", "ExperimentError"),

@@ -18,17 +18,16 @@ call fails at once with an error that says how long it asked for.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import tenacity
 
 from pytest_crucible.errors import ConfigError
+from pytest_crucible.util.hints import parse_retry_after
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "RetryableFailure", "parse_retry_after"]
 
@@ -128,36 +127,3 @@ class RetryPolicy:
         if after is not None:
             return float(min(after, self.retry_after_cap))
         return self.backoff(state.attempt_number)
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (delta seconds or an HTTP
-    date); None when absent or unreadable. Never negative."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            value = float(millis) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value):
-            return max(value, 0.0)
-    text = headers.get("retry-after")
-    if text is None:
-        return None
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        return _seconds_until(text, now)
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
-
-
-def _seconds_until(http_date: str, now: float | None) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = datetime.now(UTC).timestamp() if now is None else now
-    return max(when.timestamp() - current, 0.0)
