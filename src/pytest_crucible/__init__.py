@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pytest_crucible.declare.experiment import Experiment
     from pytest_crucible.declare.hooks import HookError, Hooks
     from pytest_crucible.declare.metrics import Analysis, Metric
-    from pytest_crucible.declare.policies import CircuitBreakerSettings, ErrorHandling
+    from pytest_crucible.declare.policies import Budget, CircuitBreakerSettings, ErrorHandling
     from pytest_crucible.declare.validation import (
         MetricSchema,
         MetricValidation,
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
         ResumeError,
         StoreError,
     )
-    from pytest_crucible.run.calls import Budget
     from pytest_crucible.run.estimate import Estimate
     from pytest_crucible.run.trial import Trial
     from pytest_crucible.store.frames import load_runs, load_trials
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
 # that has the plugin installed (its entry point is a submodule), with or without --crucible.
 _LAZY: dict[str, tuple[str, str | None]] = {
     "Analysis": ("pytest_crucible.declare.metrics", "Analysis"),
-    "Budget": ("pytest_crucible.run.calls", "Budget"),
+    "Budget": ("pytest_crucible.declare.policies", "Budget"),
     "CircuitBreakerSettings": ("pytest_crucible.declare.policies", "CircuitBreakerSettings"),
     "Condition": ("pytest_crucible.declare.conditions", "Condition"),
     "ConfigError": ("pytest_crucible.errors", "ConfigError"),
