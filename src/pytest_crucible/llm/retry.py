@@ -84,7 +84,7 @@ class RetryPolicy:
                 f"initial_delay={self.initial_delay}: raise max_delay or lower initial_delay"
             )
         handling = ErrorHandling(
-            max_retries=self.max_attempts - 1,
+            max_retries=math.ceil(self.max_attempts) - 1,  # a fraction of one counted whole
             initial_delay=self.initial_delay,
             max_delay=self.max_delay,
             jitter="equal" if self.jitter else "none",
