@@ -251,6 +251,8 @@ class _ConditionCall:
     each attempt timed and its error noted on the trial, and the retry decisions (the trial's
     policy, or the on_error hook's answer) that the retry engine carries out."""
 
+    __slots__ = ("_attempts", "_bound", "_clock", "_error_before", "_started", "_trial")
+
     def __init__(self, bound: BoundCondition) -> None:
         self._bound = bound
         self._trial = trial = bound._trial
