@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pytest_crucible.declare.experiment import Experiment
     from pytest_crucible.declare.hooks import HookError, Hooks
     from pytest_crucible.declare.metrics import Analysis, Metric
+    from pytest_crucible.declare.policies import Budget, CircuitBreakerSettings, ErrorHandling
     from pytest_crucible.declare.validation import (
         MetricSchema,
         MetricValidation,
@@ -36,9 +37,7 @@ if TYPE_CHECKING:
         ResumeError,
         StoreError,
     )
-    from pytest_crucible.run.calls import Budget
     from pytest_crucible.run.estimate import Estimate
-    from pytest_crucible.run.recovery import CircuitBreakerSettings, ErrorHandling
     from pytest_crucible.run.trial import Trial
     from pytest_crucible.store.frames import load_runs, load_trials
 
@@ -48,15 +47,15 @@ _LAZY = LazyNames(
     __name__,
     {
         "Analysis": "pytest_crucible.declare.metrics",
-        "Budget": "pytest_crucible.run.calls",
-        "CircuitBreakerSettings": "pytest_crucible.run.recovery",
+        "Budget": "pytest_crucible.declare.policies",
+        "CircuitBreakerSettings": "pytest_crucible.declare.policies",
         "Condition": "pytest_crucible.declare.conditions",
         "ConfigError": "pytest_crucible.errors",
         "ConfigSchema": "pytest_crucible.declare.config",
         "CrucibleError": "pytest_crucible.errors",
         "Dataset": "pytest_crucible.declare.datasets",
         "DatasetError": "pytest_crucible.errors",
-        "ErrorHandling": "pytest_crucible.run.recovery",
+        "ErrorHandling": "pytest_crucible.declare.policies",
         "Estimate": "pytest_crucible.run.estimate",
         "Experiment": "pytest_crucible.declare.experiment",
         "ExperimentError": "pytest_crucible.errors",

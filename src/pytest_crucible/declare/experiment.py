@@ -19,9 +19,9 @@ from pytest_crucible.declare.config import config_to_dict, resolve_config
 from pytest_crucible.declare.datasets import Item, coerce
 from pytest_crucible.declare.hooks import Hooks
 from pytest_crucible.declare.metrics import Analysis, Metric
+from pytest_crucible.declare.policies import ErrorHandling
 from pytest_crucible.declare.validation import MetricValidation, OnInvalid
 from pytest_crucible.errors import CrucibleError, ExperimentError
-from pytest_crucible.run.recovery import ErrorHandling
 from pytest_crucible.util.hashing import canonical_json, digest
 from pytest_crucible.util.names import EXPERIMENT_ATTRIBUTE
 from pytest_crucible.util.tracebacks import hide_library_frames

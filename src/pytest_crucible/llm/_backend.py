@@ -2,10 +2,13 @@
 
 A concrete backend says where to POST (`_endpoint`), which headers carry the key
 (`_auth_headers`), how a `ModelRequest` looks on the wire (`_payload`) and how to read the
-answer (`_parse`); `HTTPBackend` does the rest, the same way for `generate` and `agenerate`:
+answer (`_parse`); `HTTPBackend` does the rest, the same way for `generate` and `agenerate`
+(their twins differ only where one awaits: an attempt's work is `_exchange`, the retry
+decisions `_Tries`):
 
 1. the trial's call context may answer (cache hit, replay) or refuse (budget) the call;
-2. the request is sent with retries (`RetryPolicy`); each failed attempt is recorded;
+2. the request is sent with retries (`RetryPolicy`, carried out by the retry engine,
+   `util/retrying.py`); each failed attempt is recorded;
    with a `rate_limit`, each attempt first takes a permit from the model's `RateLimiter`
    and gives it back with its outcome (usage, or the status and Retry-After of a failure);
 3. the answer becomes a `ModelResponse` (latency of the successful attempt, duration of the
@@ -30,7 +33,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -40,7 +43,7 @@ import httpx
 import pydantic
 
 from pytest_crucible.errors import ConfigError
-from pytest_crucible.llm._failures import Failures, recorder
+from pytest_crucible.llm._failures import Failures
 from pytest_crucible.llm._http import (
     AsyncTransport,
     ClientPool,
@@ -71,6 +74,7 @@ from pytest_crucible.llm.ratelimit import (
 )
 from pytest_crucible.llm.retry import RetryableFailure, RetryPolicy
 from pytest_crucible.llm.types import ModelRequest, ModelResponse
+from pytest_crucible.util.retrying import aretry_call, retry_call
 from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = ["HTTPBackend"]
@@ -103,6 +107,54 @@ class _Call:
     limiter: RateLimiter | None
     tokens: int  # the estimate the limiter charges (0 without a limiter)
     started: float  # perf_counter() when the call began (ModelResponse.duration_s)
+
+
+class _Exchange:
+    """One attempt's HTTP answer, and the response made of it (`HTTPBackend._exchange`)."""
+
+    answer: httpx.Response | None = None
+    _response: ModelResponse | None = None
+
+    @property
+    def response(self) -> ModelResponse:
+        assert self._response is not None, "read once the exchange is over"
+        return self._response
+
+    @response.setter
+    def response(self, value: ModelResponse) -> None:
+        self._response = value
+
+
+class _Tries:
+    """The attempts of one call: their count, the failed ones (every error quotes them), and
+    the retry policy's answer to each failure (what the retry engine asks)."""
+
+    def __init__(self, call: _Call, policy: RetryPolicy, failures: Callable[[], Failures]):
+        self._call = call
+        self._policy = policy
+        self._failures = failures
+        self.count = 0
+        self.history: list[FailedAttempt] = []
+
+    def start(self) -> int:
+        """Number the attempt that starts now (1-based)."""
+        self.count += 1
+        return self.count
+
+    def decide(self, failure: BaseException) -> float | None:
+        """The wait before the next attempt, or None: `failure` stands as it is. A retryable
+        failure the policy stops at becomes the `ModelUnavailableError` that quotes them all."""
+        decision = self._policy.decide(self.count, failure)
+        if decision.retry:
+            assert isinstance(failure, RetryableFailure)
+            self.history.append(
+                FailedAttempt(self.count, failure.description, failure.status, decision.delay)
+            )
+            return decision.delay
+        if isinstance(failure, RetryableFailure):
+            # from None: the error quotes every attempt already
+            raise self._failures().gave_up(self._call, failure, self.count, self.history) from None
+        return None
 
 
 class HTTPBackend:
@@ -168,26 +220,31 @@ class HTTPBackend:
 
     def generate(self, request: ModelRequest) -> ModelResponse:
         """Call the model (through the trial's call context, when there is one)."""
-        context = current_call_context()
-        if context is not None:
-            request = _seeded(request, context)
-            stored = context.before_call(self.name, request)
-            if stored is not None:
-                return stored
-        response = self._priced(self._call(request))
-        if context is not None:
-            context.after_call(self.name, request, response)
-        return response
+        context, request, stored = self._before_call(request)
+        if stored is not None:
+            return stored
+        return self._after_call(context, request, self._call(request))
 
     async def agenerate(self, request: ModelRequest) -> ModelResponse:
         """The async twin of `generate`."""
+        context, request, stored = self._before_call(request)
+        if stored is not None:
+            return stored
+        return self._after_call(context, request, await self._acall(request))
+
+    def _before_call(self, request: ModelRequest) -> tuple[Any, ModelRequest, ModelResponse | None]:
+        """The trial's call context (None outside a trial), the request as it will be sent
+        (seeded), and the stored answer the context gives instead of a call (cache, replay)."""
         context = current_call_context()
-        if context is not None:
-            request = _seeded(request, context)
-            stored = context.before_call(self.name, request)
-            if stored is not None:
-                return stored
-        response = self._priced(await self._acall(request))
+        if context is None:
+            return None, request, None
+        request = _seeded(request, context)
+        return context, request, context.before_call(self.name, request)
+
+    def _after_call(
+        self, context: Any, request: ModelRequest, response: ModelResponse
+    ) -> ModelResponse:
+        response = self._priced(response)
         if context is not None:
             context.after_call(self.name, request, response)
         return response
@@ -274,53 +331,31 @@ class HTTPBackend:
 
     def _call(self, request: ModelRequest) -> ModelResponse:
         call = self._prepare(request)
-        history: list[FailedAttempt] = []
-        response: ModelResponse | None = None
-        attempts = 0
-        try:
-            for attempt in self.retry.retrying(recorder(history)):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    permit = call.limiter.acquire(call.tokens) if call.limiter else None
-                    with self._settled(call, permit):
-                        began = time.perf_counter()
-                        client = self._pool.client()
-                        with self._sending(call, attempts, history, client.timeout):
-                            answer = client.post(call.url, content=call.body, headers=call.headers)
-                        latency = time.perf_counter() - began
-                        response = self._answered(call, permit, answer, latency, attempts, history)
-        except RetryableFailure as failure:
-            # from None: the error quotes every attempt; the chained retry loop would add
-            # a hundred lines of tenacity's frames
-            raise self._failures().gave_up(call, failure, attempts, history) from None
-        assert response is not None
-        return response
+        tries = _Tries(call, self.retry, self._failures)
+
+        def attempt() -> ModelResponse:
+            number = tries.start()
+            permit = call.limiter.acquire(call.tokens) if call.limiter else None
+            client = self._pool.client()
+            with self._exchange(call, permit, number, tries.history, client.timeout) as sent:
+                sent.answer = client.post(call.url, content=call.body, headers=call.headers)
+            return sent.response
+
+        return retry_call(attempt, tries.decide, sleep=self.retry.sleep)
 
     async def _acall(self, request: ModelRequest) -> ModelResponse:
         call = self._prepare(request)
-        history: list[FailedAttempt] = []
-        response: ModelResponse | None = None
-        attempts = 0
+        tries = _Tries(call, self.retry, self._failures)
         client = await self._pool.async_client()
-        try:
-            async for attempt in self.retry.aretrying(recorder(history)):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    permit = await call.limiter.aacquire(call.tokens) if call.limiter else None
-                    with self._settled(call, permit):
-                        began = time.perf_counter()
-                        with self._sending(call, attempts, history, client.timeout):
-                            answer = await client.post(
-                                call.url, content=call.body, headers=call.headers
-                            )
-                        latency = time.perf_counter() - began
-                        response = self._answered(call, permit, answer, latency, attempts, history)
-        except RetryableFailure as failure:
-            # from None: the error quotes every attempt; the chained retry loop would add
-            # a hundred lines of tenacity's frames
-            raise self._failures().gave_up(call, failure, attempts, history) from None
-        assert response is not None
-        return response
+
+        async def attempt() -> ModelResponse:
+            number = tries.start()
+            permit = await call.limiter.aacquire(call.tokens) if call.limiter else None
+            with self._exchange(call, permit, number, tries.history, client.timeout) as sent:
+                sent.answer = await client.post(call.url, content=call.body, headers=call.headers)
+            return sent.response
+
+        return await aretry_call(attempt, tries.decide, sleep=self.retry.async_sleep)
 
     def _prepare(self, request: ModelRequest) -> _Call:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -365,6 +400,29 @@ class HTTPBackend:
                     after = None
                 call.limiter.failure(permit, status=status, retry_after=after)
             raise
+
+    @contextmanager
+    def _exchange(
+        self,
+        call: _Call,
+        permit: Permit | None,
+        attempt: int,
+        history: list[FailedAttempt],
+        timeout: httpx.Timeout,
+    ) -> Iterator[_Exchange]:
+        """One attempt, around the request its body sends (into `answer`): the permit given
+        back with the outcome (`_settled`), a transport error mapped (`_sending`), and the
+        answer checked and parsed into `response`, with the latency of the request."""
+        exchange = _Exchange()
+        with self._settled(call, permit):
+            began = time.perf_counter()
+            with self._sending(call, attempt, history, timeout):
+                yield exchange
+            latency = time.perf_counter() - began
+            assert exchange.answer is not None
+            exchange.response = self._answered(
+                call, permit, exchange.answer, latency, attempt, history
+            )
 
     @contextmanager
     def _sending(

@@ -3,8 +3,8 @@
 A transport exception or an HTTP status becomes a `RetryableFailure` (the retry loop tries
 again) or a permanent `ModelCallError`; the last failure of exhausted retries becomes a
 `ModelUnavailableError`. Each error says what to do about it in its hint. `Failures` holds what
-those messages quote of the backend; `recorder` keeps the history of failed attempts that
-every error carries. The call flow is in `_backend.py`.
+those messages quote of the backend. The call flow, and the history of failed attempts that
+every error carries, are in `_backend.py`.
 
 The call is passed whole, never its key: pytest prints a failing frame's arguments, and a
 `Call` keeps its secret out of its repr.
@@ -18,7 +18,6 @@ from typing import Protocol, TypeVar
 
 import aiohttp
 import httpx
-import tenacity
 
 from pytest_crucible.llm._wire import api_message, redact, timeout_phase
 from pytest_crucible.llm.errors import (
@@ -29,10 +28,10 @@ from pytest_crucible.llm.errors import (
     ModelRequestError,
     ModelUnavailableError,
 )
-from pytest_crucible.llm.retry import BeforeSleep, RetryableFailure, RetryPolicy, parse_retry_after
+from pytest_crucible.llm.retry import RetryableFailure, RetryPolicy, parse_retry_after
 from pytest_crucible.llm.types import ModelRequest
 
-__all__ = ["Call", "Failures", "recorder"]
+__all__ = ["Call", "Failures"]
 
 E = TypeVar("E", bound=ModelCallError)
 
@@ -223,18 +222,3 @@ class Failures:
                 f"{self.base_url}"
             )
         return f"cannot reach {self.url}: check that the server is running and base_url is right"
-
-
-def recorder(history: list[FailedAttempt]) -> BeforeSleep:
-    """A tenacity `before_sleep` that records each failed attempt and the wait after it."""
-
-    def record(state: tenacity.RetryCallState) -> None:
-        failure = state.outcome.exception() if state.outcome is not None else None
-        if not isinstance(failure, RetryableFailure):
-            return
-        delay = state.next_action.sleep if state.next_action is not None else None
-        history.append(
-            FailedAttempt(state.attempt_number, failure.description, failure.status, delay)
-        )
-
-    return record

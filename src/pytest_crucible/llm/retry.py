@@ -1,4 +1,6 @@
-"""When and how long to retry a model call: `RetryPolicy`, driven by tenacity.
+"""When and how long to retry a model call: `RetryPolicy`, a model backend's face of the one
+retry policy (`ErrorHandling`, built as `RetryPolicy.handling`), carried out by the retry
+engine (`util/retrying.py`) as condition retries are.
 
 Retried: timeouts, connection errors (refused, reset, dropped mid-answer) and the HTTP
 statuses in `RetryPolicy.retry_statuses` (408, 429, 500, 502, 503, 504 and Anthropic's 529
@@ -13,30 +15,28 @@ HTTP date; also `retry-after-ms`) replaces the computed delay, even beyond `max_
 call fails at once with an error that says how long it asked for.
 
 `sleep` and `async_sleep` are injectable so that tests of long waits do not wait.
+
+In `ErrorHandling` terms: `max_retries=max_attempts - 1`, exponential from `initial_delay`
+doubling up to `max_delay`, jitter "equal" (or "none"), `max_retry_after=retry_after_cap`
+with `retry_after="exact"`, and only a `RetryableFailure` retried.
 """
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import math
 import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-import tenacity
-
+from pytest_crucible.declare.policies import Classification, ErrorHandling, RetryDecision
 from pytest_crucible.errors import ConfigError
+from pytest_crucible.util.hints import parse_retry_after
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "RetryableFailure", "parse_retry_after"]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 
 _JITTER = random.Random()  # never the global generator: trials seed that one
-
-BeforeSleep = Callable[[tenacity.RetryCallState], None]
 
 
 class RetryableFailure(Exception):
@@ -68,6 +68,9 @@ class RetryPolicy:
         default=None, compare=False, repr=False
     )
 
+    # the one retry policy these settings make (what the retry engine runs)
+    handling: ErrorHandling = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ConfigError(f"RetryPolicy(max_attempts={self.max_attempts}): must be >= 1")
@@ -80,6 +83,17 @@ class RetryPolicy:
                 f"RetryPolicy(max_delay={self.max_delay}) is below "
                 f"initial_delay={self.initial_delay}: raise max_delay or lower initial_delay"
             )
+        handling = ErrorHandling(
+            max_retries=math.ceil(self.max_attempts) - 1,  # a fraction of one counted whole
+            initial_delay=self.initial_delay,
+            max_delay=self.max_delay,
+            jitter="equal" if self.jitter else "none",
+            max_retry_after=self.retry_after_cap,
+            retry_after="exact",
+            classify=_retry_marked_failures,
+            breaker=None,
+        )
+        object.__setattr__(self, "handling", handling)
 
     @classmethod
     def none(cls) -> RetryPolicy:
@@ -88,76 +102,16 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The delay after failed attempt number `attempt` (1-based) without a Retry-After."""
-        nominal = min(self.max_delay, self.initial_delay * 2.0 ** (attempt - 1))
-        return _JITTER.uniform(nominal / 2, nominal) if self.jitter else nominal
+        return self.handling.delay(attempt, _JITTER)
 
     def too_long(self, failure: BaseException | None) -> bool:
         """Whether a failure's Retry-After asks for more than this policy will wait."""
-        after = getattr(failure, "retry_after", None)
-        return after is not None and after > self.retry_after_cap
+        return self.handling.gives_up_on(failure)
 
-    def retrying(self, before_sleep: BeforeSleep | None = None) -> tenacity.Retrying:
-        """A fresh tenacity controller for one call (`for attempt in ...: with attempt:`)."""
-        return tenacity.Retrying(
-            sleep=self.sleep or time.sleep,
-            stop=self._stop,
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type(RetryableFailure),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-
-    def aretrying(self, before_sleep: BeforeSleep | None = None) -> tenacity.AsyncRetrying:
-        """The async twin of `retrying()` (`async for attempt in ...: with attempt:`)."""
-        return tenacity.AsyncRetrying(
-            sleep=self.async_sleep or asyncio.sleep,
-            stop=self._stop,
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type(RetryableFailure),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-
-    def _stop(self, state: tenacity.RetryCallState) -> bool:
-        failure = state.outcome.exception() if state.outcome is not None else None
-        return state.attempt_number >= self.max_attempts or self.too_long(failure)
-
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        failure = state.outcome.exception() if state.outcome is not None else None
-        after = getattr(failure, "retry_after", None)
-        if after is not None:
-            return float(min(after, self.retry_after_cap))
-        return self.backoff(state.attempt_number)
+    def decide(self, attempt: int, failure: BaseException) -> RetryDecision:
+        """Attempt number `attempt` of a call raised `failure`: retry it, after how long?"""
+        return self.handling.decide(attempt, failure, _JITTER)
 
 
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (delta seconds or an HTTP
-    date); None when absent or unreadable. Never negative."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            value = float(millis) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value):
-            return max(value, 0.0)
-    text = headers.get("retry-after")
-    if text is None:
-        return None
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        return _seconds_until(text, now)
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
-
-
-def _seconds_until(http_date: str, now: float | None) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = datetime.now(UTC).timestamp() if now is None else now
-    return max(when.timestamp() - current, 0.0)
+def _retry_marked_failures(failure: BaseException) -> Classification:
+    return "retry" if isinstance(failure, RetryableFailure) else "permanent"

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pytest_crucible.declare.policies import Budget
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.llm.context import note_replayed
 from pytest_crucible.util.hashing import canonical_json, digest
@@ -76,22 +77,6 @@ def cache_key(backend: str, request: ModelRequest, repeat: int) -> str:
     seed, plus the repeat index (so repeats of a sampled call are not one cached answer)."""
     payload = {"backend": backend, "request": request.model_dump(mode="json"), "repeat": repeat}
     return digest(canonical_json(payload))
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Spending limits of an experiment, in USD (costs come from the backends' price
-    tables). When one is reached, trials not yet started are skipped with reason "budget";
-    resume the run with a larger budget to finish it."""
-
-    max_total_usd: float | None = None
-    max_per_condition_usd: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("max_total_usd", "max_per_condition_usd"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not value >= 0):
-                raise CrucibleError(f"Budget({name}={value!r}): give a number of USD >= 0")
 
 
 @dataclass

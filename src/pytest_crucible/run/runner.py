@@ -24,8 +24,9 @@ from pytest_crucible.declare.datasets import Item
 from pytest_crucible.declare.validation import MetricValidationError
 from pytest_crucible.llm.context import _CURRENT as _CALL_CONTEXT
 from pytest_crucible.llm.context import ReplayClock, start_replay_clock
-from pytest_crucible.run.recovery import Attempts, Classification, TrialSkipped
+from pytest_crucible.run.recovery import Classification, TrialSkipped
 from pytest_crucible.run.trial import Trial, describe_exception
+from pytest_crucible.util.retrying import aretry_call, retry_call
 from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = [
@@ -182,9 +183,10 @@ class BoundCondition:
     process loop); called from an async trial function it returns an awaitable (a sync
     condition then runs in a worker thread so the loop stays free).
 
-    Each call runs under the trial's retry policy (`trial.recovery`): a failed attempt is
-    classified (an on_error hook may decide instead) and retried after the policy's delay
-    (`time.sleep` or `asyncio.sleep`); the lifecycle hooks run before and after the call.
+    Each call (`_ConditionCall`) runs under the trial's retry policy (`trial.recovery`),
+    through the retry engine (`util/retrying.py`): a failed attempt is classified (an
+    on_error hook may decide instead) and retried after the policy's delay; the lifecycle
+    hooks run before and after the call.
     """
 
     def __init__(
@@ -212,47 +214,27 @@ class BoundCondition:
             return self._call_async(args, kwargs)
         if self._condition.is_async:
             return self._loop.run(self._call_async(args, kwargs))
-        self._hooks.before_condition(self._condition, self._trial)
-        attempts = self._trial.recovery.start_call()
-        error_before = self._trial.error
-        while True:
-            clock = self._replay_clock()
-            started = time.perf_counter()
-            try:
-                output = self._condition(*args, **kwargs)
-            except BaseException as exc:
-                self._trial.note_error(exc, _elapsed(started, clock))
-                delay = self._failed(attempts, exc)
-                if delay is None:
-                    raise
-                time.sleep(delay)
-            else:
-                seconds = _elapsed(started, clock)
-                return self._succeeded(attempts, output, seconds, error_before)
+        call = _ConditionCall(self)
+
+        def attempt() -> Any:
+            call.attempt_starts()
+            return self._condition(*args, **kwargs)
+
+        return call.succeeded(retry_call(attempt, call.failed))
 
     async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        self._hooks.before_condition(self._condition, self._trial)
-        attempts = self._trial.recovery.start_call()
-        error_before = self._trial.error
-        while True:
-            clock = self._replay_clock()
-            started = time.perf_counter()
-            try:
-                if self._condition.is_async:
-                    output = await self._condition(*args, **kwargs)
-                else:
-                    output = await asyncio.to_thread(self._condition, *args, **kwargs)
-                    if inspect.isawaitable(output):  # a sync callable that returned an awaitable
-                        output = await output
-            except BaseException as exc:
-                self._trial.note_error(exc, _elapsed(started, clock))
-                delay = self._failed(attempts, exc)
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
-            else:
-                seconds = _elapsed(started, clock)
-                return self._succeeded(attempts, output, seconds, error_before)
+        call = _ConditionCall(self)
+
+        async def attempt() -> Any:
+            call.attempt_starts()
+            if self._condition.is_async:
+                return await self._condition(*args, **kwargs)
+            output = await asyncio.to_thread(self._condition, *args, **kwargs)
+            if inspect.isawaitable(output):  # a sync callable that returned an awaitable
+                output = await output
+            return output
+
+        return call.succeeded(await aretry_call(attempt, call.failed))
 
     def _replay_clock(self) -> ReplayClock | None:
         """A clock for the recorded durations of stored answers, when the trial's calls may
@@ -263,25 +245,47 @@ class BoundCondition:
             return None
         return start_replay_clock()
 
-    def _succeeded(self, attempts: Attempts, output: Any, seconds: float, error_before: Any) -> Any:
-        trial = self._trial
-        trial.note_call(output, seconds)
+
+class _ConditionCall:
+    """One call of a bound condition, its retries included: the lifecycle hooks around it,
+    each attempt timed and its error noted on the trial, and the retry decisions (the trial's
+    policy, or the on_error hook's answer) that the retry engine carries out."""
+
+    __slots__ = ("_attempts", "_bound", "_clock", "_error_before", "_started", "_trial")
+
+    def __init__(self, bound: BoundCondition) -> None:
+        self._bound = bound
+        self._trial = trial = bound._trial
+        bound._hooks.before_condition(bound._condition, trial)
+        self._attempts = trial.recovery.start_call()
+        self._error_before = trial.error
+        self._clock: ReplayClock | None = None
+        self._started = 0.0
+
+    def attempt_starts(self) -> None:
+        self._clock = self._bound._replay_clock()
+        self._started = time.perf_counter()
+
+    def succeeded(self, output: Any) -> Any:
+        trial, attempts = self._trial, self._attempts
+        trial.note_call(output, _elapsed(self._started, self._clock))
         attempts.succeeded()
         trial.recovery.end_call(attempts)
         if attempts.count > 1:  # the errors that were retried are in trial.recovery
-            trial.error = error_before
-        self._hooks.after_condition(self._condition, trial, output)
+            trial.error = self._error_before
+        self._bound._hooks.after_condition(self._bound._condition, trial, output)
         return output
 
-    def _failed(self, attempts: Attempts, exc: BaseException) -> float | None:
+    def failed(self, exc: BaseException) -> float | None:
         """After a failed attempt: seconds to wait before the next one, or None when the
-        error stands (the caller re-raises it). Raises TrialSkipped for an on_error "skip",
+        error stands (the engine re-raises it). Raises TrialSkipped for an on_error "skip",
         and the HookError or ClassifierError of a hook that broke."""
+        self._trial.note_error(exc, _elapsed(self._started, self._clock))
         if not isinstance(exc, Exception):  # KeyboardInterrupt, cancellation, pytest outcomes
             return None
-        trial = self._trial
+        trial, attempts, condition = self._trial, self._attempts, self._bound._condition
         try:
-            answer = self._hooks.on_error(self._condition, trial, exc, attempts.count + 1)
+            answer = self._bound._hooks.on_error(condition, trial, exc, attempts.count + 1)
             if answer in ("skip", "abort"):
                 attempts.failed(exc, classification="permanent")
             else:
@@ -308,7 +312,7 @@ class BoundCondition:
             return None
         trial.log(
             "warning",
-            f"condition {self.name} failed on attempt {decision.attempt} "
+            f"condition {self._bound.name} failed on attempt {decision.attempt} "
             f"({type(exc).__name__}: {exc}); retrying in {decision.delay:.2f} s",
         )
         return decision.delay
@@ -353,38 +357,32 @@ def run_trial_sync(fn: Callable[..., Any], kwargs: dict[str, Any], trial: Trial 
     """Call a sync trial function, then complete the trial's metrics (schema defaults).
     Metrics that failed validation under on_invalid="retry" rerun it, as the retry policy
     allows."""
-    while True:
-        try:
-            fn(**kwargs)
-            if trial is not None:
-                trial.complete_metrics()
-            return
-        except MetricValidationError as exc:
-            delay = _rerun_delay(trial, exc)
-            if delay is None:
-                raise
-        time.sleep(delay)
+
+    def attempt() -> None:
+        fn(**kwargs)
+        if trial is not None:
+            trial.complete_metrics()
+
+    retry_call(attempt, lambda exc: _rerun_delay(trial, exc))
 
 
 async def run_trial_async(
     fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any], trial: Trial | None
 ) -> None:
     """`run_trial_sync` for an async trial function (on the process loop)."""
-    while True:
-        try:
-            await fn(**kwargs)
-            if trial is not None:
-                trial.complete_metrics()
-            return
-        except MetricValidationError as exc:
-            delay = _rerun_delay(trial, exc)
-            if delay is None:
-                raise
-        await asyncio.sleep(delay)
+
+    async def attempt() -> None:
+        await fn(**kwargs)
+        if trial is not None:
+            trial.complete_metrics()
+
+    await aretry_call(attempt, lambda exc: _rerun_delay(trial, exc))
 
 
-def _rerun_delay(trial: Trial | None, exc: MetricValidationError) -> float | None:
-    if trial is None or not exc.retryable:
+def _rerun_delay(trial: Trial | None, exc: BaseException) -> float | None:
+    """After the trial function raised: the delay before running it again (its metrics
+    failed validation, retryably, and the policy allows it), or None (the error stands)."""
+    if trial is None or not isinstance(exc, MetricValidationError) or not exc.retryable:
         return None
     delay = trial.recovery.validation_failed(exc)
     if delay is None:

@@ -1,13 +1,15 @@
-"""Error recovery for trials: retry policy, error classification, circuit breaker, dead letters.
+"""Error recovery for trials, carried out: retry bookkeeping, circuit breaker, dead letters.
 
-Pure building blocks (no pytest) that the runner wires in:
+Pure building blocks (no pytest) that the runner wires in. The policies they carry out are
+declared in `declare/policies` and re-exported here:
 
 - `ErrorHandling(...)`: the retry policy (strategy, delays, jitter, which errors retry) and
   `ErrorHandling.delay(attempt, rng, error)`, which honours Retry-After hints;
 - `classify(exc, handling)`: "retry" or "permanent";
 - `Attempts`: per-trial bookkeeping fed with each attempt's outcome, answering "retry? after
   how long?" and giving the trial's `RetryRecord`; `run_with_retries` and
-  `run_with_retries_async` drive a callable with it (sleep injectable);
+  `run_with_retries_async` drive a callable with it through the retry engine
+  (`util/retrying.py`; sleep injectable);
 - `CircuitBreaker`: trips when too many recent trials failed;
 - `DeadLetterQueue` / `read_dead_letters`: a JSON-lines file of trials that failed for good;
 - `TrialRecovery`: one trial's record over all its condition calls and validation reruns.
@@ -17,36 +19,36 @@ See docs/recovery.md.
 
 from __future__ import annotations
 
+from pytest_crucible.declare.policies import (
+    DEFAULT_PERMANENT_STATUS_CODES,
+    DEFAULT_RETRY_STATUS_CODES,
+    CircuitBreakerSettings,
+    Classification,
+    Classifier,
+    ClassifierError,
+    ErrorHandling,
+    Jitter,
+    RecoveryError,
+    RecoverySettingsError,
+    RetryDecision,
+    Strategy,
+    classify,
+    is_fatal,
+)
 from pytest_crucible.run.recovery._attempts import (
     Attempts,
     ErrorEntry,
     FinalStatus,
-    RetryDecision,
+    Outcome,
     RetryRecord,
+    run_with_retries,
+    run_with_retries_async,
 )
-from pytest_crucible.run.recovery._breaker import CircuitBreaker, CircuitBreakerSettings
-from pytest_crucible.run.recovery._classify import classify, is_fatal
+from pytest_crucible.run.recovery._breaker import CircuitBreaker
 from pytest_crucible.run.recovery._dead_letter import DeadLetter, DeadLetterQueue, read_dead_letters
-from pytest_crucible.run.recovery._errors import (
-    CircuitOpenError,
-    ClassifierError,
-    DeadLetterWarning,
-    RecoveryError,
-    RecoverySettingsError,
-    TrialSkipped,
-)
-from pytest_crucible.run.recovery._hints import retry_after_of, status_code_of
-from pytest_crucible.run.recovery._policy import (
-    DEFAULT_PERMANENT_STATUS_CODES,
-    DEFAULT_RETRY_STATUS_CODES,
-    Classification,
-    Classifier,
-    ErrorHandling,
-    Jitter,
-    Strategy,
-)
-from pytest_crucible.run.recovery._run import Outcome, run_with_retries, run_with_retries_async
+from pytest_crucible.run.recovery._errors import CircuitOpenError, DeadLetterWarning, TrialSkipped
 from pytest_crucible.run.recovery._trial import NO_RETRIES, TrialRecovery
+from pytest_crucible.util.hints import retry_after_of, status_code_of
 
 __all__ = [
     "DEFAULT_PERMANENT_STATUS_CODES",

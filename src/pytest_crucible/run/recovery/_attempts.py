@@ -1,16 +1,29 @@
-"""`Attempts`: the retry bookkeeping of one trial, fed by whoever runs the calls."""
+"""`Attempts`: the retry bookkeeping of one trial, fed by whoever runs the calls; and
+`run_with_retries`, which runs a callable with it through the retry engine."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from pytest_crucible.run.recovery._classify import classify, is_fatal
+from pytest_crucible.declare.policies import Classification, ErrorHandling, RetryDecision
 from pytest_crucible.run.recovery._errors import RecoveryError
-from pytest_crucible.run.recovery._policy import Classification, ErrorHandling
+from pytest_crucible.util.retrying import Decide, aretry_call, retry_call
 
-__all__ = ["Attempts", "ErrorEntry", "FinalStatus", "RetryDecision", "RetryRecord"]
+__all__ = [
+    "Attempts",
+    "ErrorEntry",
+    "FinalStatus",
+    "Outcome",
+    "RetryDecision",
+    "RetryRecord",
+    "run_with_retries",
+    "run_with_retries_async",
+]
+
+T = TypeVar("T")
 
 FinalStatus = Literal["success", "failed_permanent", "failed_retries_exhausted"]
 
@@ -36,16 +49,6 @@ class ErrorEntry:
             "classification": self.classification,
             "delay": self.delay,
         }
-
-
-@dataclass(frozen=True)
-class RetryDecision:
-    """The answer to a failed attempt: retry after `delay` seconds, or stop."""
-
-    retry: bool
-    delay: float
-    classification: Classification
-    attempt: int
 
 
 @dataclass(frozen=True)
@@ -130,26 +133,15 @@ class Attempts:
         (an on_error hook's answer); fatal exceptions stay permanent whatever it says.
         """
         attempt = self._start_attempt()
-        if classification is None or is_fatal(exc):
-            classification = classify(exc, self.handling)
-        retry = classification == "retry" and attempt <= self.handling.max_retries
-        delay = self.handling.delay(attempt, self._rng, exc, now=now) if retry else 0.0
-        self._history.append(
-            ErrorEntry(
-                attempt=attempt,
-                type=type(exc).__name__,
-                message=_message(exc),
-                classification=classification,
-                delay=delay if retry else None,
-            )
+        decision = self.handling.decide(
+            attempt, exc, self._rng, now=now, classification=classification
         )
-        if retry:
-            self._delays.append(delay)
-        elif classification == "retry":
-            self._status = "failed_retries_exhausted"
+        self._history.append(entry_of(exc, decision))
+        if decision.retry:
+            self._delays.append(decision.delay)
         else:
-            self._status = "failed_permanent"
-        return RetryDecision(retry, delay, classification, attempt)
+            self._status = stop_status(decision)
+        return decision
 
     def record(self) -> RetryRecord:
         """The trial's record; only once the attempts are over."""
@@ -175,6 +167,22 @@ class Attempts:
         return self._count
 
 
+def entry_of(exc: BaseException, decision: RetryDecision) -> ErrorEntry:
+    """The history entry of a failed attempt that `decision` answered."""
+    return ErrorEntry(
+        attempt=decision.attempt,
+        type=type(exc).__name__,
+        message=_message(exc),
+        classification=decision.classification,
+        delay=decision.delay if decision.retry else None,
+    )
+
+
+def stop_status(decision: RetryDecision) -> FinalStatus:
+    """How the attempts ended when `decision` stopped them."""
+    return "failed_retries_exhausted" if decision.classification == "retry" else "failed_permanent"
+
+
 def _message(exc: BaseException) -> str:
     try:
         text = str(exc)
@@ -183,3 +191,82 @@ def _message(exc: BaseException) -> str:
     if len(text) > _MESSAGE_LIMIT:
         text = text[:_MESSAGE_LIMIT] + f"... ({len(text) - _MESSAGE_LIMIT} more characters)"
     return text
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """The value of the attempt that worked, or the last attempt's exception, with the record."""
+
+    value: T | None
+    error: Exception | None
+    record: RetryRecord
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> T:
+        """The value, or raise the last attempt's exception."""
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # None only if fn returned None
+
+
+OnRetry = Callable[[ErrorEntry], None]
+
+
+def run_with_retries(
+    fn: Callable[[], T],
+    handling: ErrorHandling,
+    *,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], object] | None = None,
+    on_retry: OnRetry | None = None,
+) -> Outcome[T]:
+    """Call `fn()` until it works or `handling` says stop (through the retry engine).
+
+    An `Exception` from `fn` never escapes: the last one is in `Outcome.error`. Fatal
+    exceptions (KeyboardInterrupt, SystemExit, CancelledError, pytest outcomes) propagate at
+    once. `on_retry(entry)` is called before each sleep, e.g. to log the retry on the trial.
+    """
+    attempts = Attempts(handling, rng=rng)
+    try:
+        value = retry_call(fn, _deciding(attempts, on_retry), sleep=sleep)
+    except Exception as exc:
+        return Outcome(None, exc, attempts.record())
+    return _succeeded(attempts, value)
+
+
+async def run_with_retries_async(
+    fn: Callable[[], Awaitable[T]],
+    handling: ErrorHandling,
+    *,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+    on_retry: OnRetry | None = None,
+) -> Outcome[T]:
+    """`run_with_retries` for a coroutine function: `await fn()` for each attempt and
+    `await sleep(delay)` between them. Cancellation propagates and is never retried."""
+    attempts = Attempts(handling, rng=rng)
+    try:
+        value = await aretry_call(fn, _deciding(attempts, on_retry), sleep=sleep)
+    except Exception as exc:
+        return Outcome(None, exc, attempts.record())
+    return _succeeded(attempts, value)
+
+
+def _deciding(attempts: Attempts, on_retry: OnRetry | None) -> Decide:
+    def decide(exc: BaseException) -> float | None:
+        decision = attempts.failed(exc)
+        if not decision.retry:
+            return None
+        if on_retry is not None:
+            on_retry(attempts.history[-1])
+        return decision.delay
+
+    return decide
+
+
+def _succeeded(attempts: Attempts, value: T) -> Outcome[T]:
+    attempts.succeeded()
+    return Outcome(value, None, attempts.record())

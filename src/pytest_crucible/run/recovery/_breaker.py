@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, NoReturn
 
-from pytest_crucible.run.recovery._errors import CircuitOpenError, RecoverySettingsError
+from pytest_crucible.declare.policies import CircuitBreakerSettings
+from pytest_crucible.run.recovery._errors import CircuitOpenError
 
-__all__ = ["CircuitBreaker", "CircuitBreakerSettings"]
-
-
-@dataclass(frozen=True)
-class CircuitBreakerSettings:
-    """Trip when, over the last `window` trials (once at least `min_trials` were seen), the
-    share of failed trials exceeds `failure_rate` (strictly)."""
-
-    window: int = 20
-    failure_rate: float = 0.5
-    min_trials: int = 10
-
-    def __post_init__(self) -> None:
-        if not _is_int(self.window) or self.window < 1:
-            _bad("window", self.window, "must be an integer >= 1")
-        rate = self.failure_rate
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
-            _bad("failure_rate", rate, "must be a fraction in [0, 1) (0.5 = more than half)")
-        if not _is_int(self.min_trials) or not 1 <= self.min_trials <= self.window:
-            _bad("min_trials", self.min_trials, f"must be an integer in 1..window={self.window}")
+__all__ = ["CircuitBreaker"]
 
 
 class CircuitBreaker:
@@ -89,11 +69,3 @@ def _percentages(rate: float, limit: float) -> tuple[str, str]:
         if a != b:
             return a, b
     return f"{rate * 100}%", f"{limit * 100}%"  # pragma: no cover - rates this close are rare
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _bad(name: str, value: Any, why: str) -> NoReturn:
-    raise RecoverySettingsError(f"CircuitBreakerSettings({name}={value!r}): {why}")

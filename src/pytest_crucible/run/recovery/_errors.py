@@ -1,8 +1,9 @@
-"""Exceptions of the error-recovery layer (all under `CrucibleError`)."""
+"""Exceptions of the error-recovery layer (all under `CrucibleError`); those a declared policy
+raises itself live with it (`declare/policies`)."""
 
 from __future__ import annotations
 
-from pytest_crucible.errors import ConfigError, CrucibleError
+from pytest_crucible.declare.policies import ClassifierError, RecoveryError, RecoverySettingsError
 
 __all__ = [
     "CircuitOpenError",
@@ -12,19 +13,6 @@ __all__ = [
     "RecoverySettingsError",
     "TrialSkipped",
 ]
-
-
-class RecoveryError(CrucibleError):
-    """Base class of the errors raised by `pytest_crucible.run.recovery`."""
-
-
-class RecoverySettingsError(RecoveryError, ConfigError):
-    """`ErrorHandling` or `CircuitBreakerSettings` got a value it cannot use."""
-
-
-class ClassifierError(RecoveryError):
-    """The user's `classify` hook raised or returned something other than
-    "retry", "permanent" or None."""
 
 
 class CircuitOpenError(RecoveryError):

@@ -7,15 +7,15 @@ import random
 import threading
 from typing import Any, cast
 
+from pytest_crucible.declare.policies import ErrorHandling
 from pytest_crucible.run.recovery._attempts import (
     Attempts,
     ErrorEntry,
     FinalStatus,
     RetryRecord,
-    _message,
+    entry_of,
+    stop_status,
 )
-from pytest_crucible.run.recovery._classify import classify
-from pytest_crucible.run.recovery._policy import ErrorHandling
 
 __all__ = ["NO_RETRIES", "TrialRecovery"]
 
@@ -79,25 +79,14 @@ class TrialRecovery:
         rerunning the trial, or None when the policy says stop (the error then stands)."""
         with self._lock:
             self._reruns += 1
-            classification = classify(exc, self.handling)
-            retry = classification == "retry" and self._reruns <= self.handling.max_retries
-            delay = self.handling.delay(self._reruns, self.rng, exc) if retry else None
-            self._entries.append(
-                ErrorEntry(
-                    attempt=len(self._delays) + 1,
-                    type=type(exc).__name__,
-                    message=_message(exc),
-                    classification=classification,
-                    delay=delay,
-                )
-            )
-            if delay is not None:
-                self._delays.append(delay)
-            elif classification == "retry":
-                self._status = "failed_retries_exhausted"
-            else:
-                self._status = "failed_permanent"
-            return delay
+            decision = self.handling.decide(self._reruns, exc, self.rng)
+            entry = entry_of(exc, decision)
+            self._entries.append(dataclasses.replace(entry, attempt=len(self._delays) + 1))
+            if not decision.retry:
+                self._status = stop_status(decision)
+                return None
+            self._delays.append(decision.delay)
+            return decision.delay
 
     @property
     def final_status(self) -> FinalStatus | None:

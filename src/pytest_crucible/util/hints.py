@@ -1,4 +1,5 @@
-"""What an exception says about itself: an HTTP status code, a Retry-After hint.
+"""What a failure says about retrying it: the HTTP status an exception carries, and how long a
+server asked us to wait (Retry-After, from an exception or from response headers).
 
 Duck-typed so that no SDK has to be imported: httpx, the openai and anthropic SDKs and aiohttp
 all expose one of these shapes.
@@ -10,10 +11,10 @@ import datetime as _dt
 import email.utils
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["retry_after_of", "status_code_of"]
+__all__ = ["http_date_delay", "parse_retry_after", "retry_after_of", "status_code_of"]
 
 _STATUS_ATTRIBUTES = ("status_code", "status", "http_status")
 
@@ -65,7 +66,7 @@ def retry_after_of(exc: BaseException, *, now: float | None = None) -> float | N
     seconds = _seconds(raw)
     if seconds is not None or not isinstance(raw, str):
         return seconds
-    return _http_date_delay(raw, time.time() if now is None else now)
+    return http_date_delay(raw, now)
 
 
 def _items(headers: Any) -> Iterable[tuple[Any, Any]]:
@@ -89,11 +90,36 @@ def _seconds(value: Any) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _http_date_delay(text: str, now: float) -> float | None:
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from the headers `retry-after-ms` or `retry-after` (delta seconds or an
+    HTTP date), keys in lower case; None when absent or unreadable. A negative delay counts as
+    0 (a model backend's reading: the server said "now"; `retry_after_of` ignores it)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(value, 0.0)
+    text = headers.get("retry-after")
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return http_date_delay(text, now)
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def http_date_delay(text: str, now: float | None = None) -> float | None:
+    """Seconds from `now` (default: the current time) until an HTTP date, never negative;
+    None when `text` is not one."""
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.UTC)
-    return max(0.0, when.timestamp() - now)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

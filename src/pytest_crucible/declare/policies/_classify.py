@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from pytest_crucible.run.recovery._errors import ClassifierError
-from pytest_crucible.run.recovery._hints import status_code_of
-from pytest_crucible.run.recovery._policy import Classification, ErrorHandling
+from typing import TYPE_CHECKING, Literal
+
+from pytest_crucible.declare.policies._errors import ClassifierError
+from pytest_crucible.util.hints import status_code_of
+
+if TYPE_CHECKING:
+    from pytest_crucible.declare.policies._error_handling import ErrorHandling
+
+Classification = Literal["retry", "permanent"]
 
 __all__ = ["classify", "is_fatal"]
 

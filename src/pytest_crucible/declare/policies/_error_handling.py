@@ -1,4 +1,7 @@
-"""`ErrorHandling`: how failed condition calls are retried, and how long to wait between tries."""
+"""`ErrorHandling`: the one retry policy. Which failures are retried, how often, how long to
+wait between tries; `decide` answers a failed attempt. Condition calls run under the one an
+experiment declares, model calls under the one a backend's `RetryPolicy` builds; the retry
+engine (`util/retrying.py`) carries both out."""
 
 from __future__ import annotations
 
@@ -8,30 +11,42 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
-from pytest_crucible.run.recovery._breaker import CircuitBreakerSettings
-from pytest_crucible.run.recovery._errors import RecoverySettingsError
-from pytest_crucible.run.recovery._hints import retry_after_of
+from pytest_crucible.declare.policies._breaker import CircuitBreakerSettings
+from pytest_crucible.declare.policies._classify import Classification, classify, is_fatal
+from pytest_crucible.declare.policies._errors import RecoverySettingsError
+from pytest_crucible.util.hints import retry_after_of
 
 __all__ = [
     "DEFAULT_PERMANENT_STATUS_CODES",
     "DEFAULT_RETRY_STATUS_CODES",
-    "Classification",
     "Classifier",
     "ErrorHandling",
     "Jitter",
+    "RetryAfter",
+    "RetryDecision",
     "Strategy",
 ]
 
 Strategy = Literal["exponential", "constant", "linear"]
 Jitter = Literal["none", "full", "equal"] | float
-Classification = Literal["retry", "permanent"]
 Classifier = Callable[[BaseException], Classification | None]
+RetryAfter = Literal["at_least", "exact"]
 
 # 529 is "overloaded" at some providers; the rest are the usual transient statuses.
 DEFAULT_RETRY_STATUS_CODES: tuple[int, ...] = (408, 425, 429, 500, 502, 503, 504, 529)
 DEFAULT_PERMANENT_STATUS_CODES: tuple[int, ...] = (400, 401, 403, 404, 422)
 
 _JITTER_NAMES = {"none": 0.0, "equal": 0.5, "full": 1.0}
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """The answer to a failed attempt: retry after `delay` seconds, or stop."""
+
+    retry: bool
+    delay: float
+    classification: Classification
+    attempt: int
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,9 @@ class ErrorHandling:
     bug wastes time and money).
     max_retry_after: a server's Retry-After hint is honoured (even above `max_delay`) up to
     this many seconds.
+    retry_after: "at_least" (the delay is raised to the hint, a longer hint is cut to
+    `max_retry_after`) or "exact" (the hint replaces the delay, and a hint longer than
+    `max_retry_after` ends the retries: what `llm.RetryPolicy` does with a model's answers).
     breaker: circuit-breaker settings for the run, or None for no breaker.
 
     The defaults suit rate-limited model APIs: 5 retries, exponential from 1 s doubling to at
@@ -73,6 +91,7 @@ class ErrorHandling:
     classify: Classifier | None = field(default=None, compare=False)
     unknown: Classification = "permanent"
     max_retry_after: float = 300.0
+    retry_after: RetryAfter = "at_least"
     breaker: CircuitBreakerSettings | None = field(default_factory=CircuitBreakerSettings)
 
     def __post_init__(self) -> None:
@@ -109,6 +128,8 @@ class ErrorHandling:
             _bad("classify", self.classify, "must be a callable exc -> 'retry'|'permanent'|None")
         if self.unknown not in ("permanent", "retry"):
             _bad("unknown", self.unknown, "use 'permanent' or 'retry'")
+        if self.retry_after not in ("at_least", "exact"):
+            _bad("retry_after", self.retry_after, "use 'at_least' or 'exact'")
         if self.breaker is not None and not isinstance(self.breaker, CircuitBreakerSettings):
             _bad("breaker", self.breaker, "use CircuitBreakerSettings(...) or None")
 
@@ -146,16 +167,49 @@ class ErrorHandling:
         raises it to the hint (at most `max_retry_after`). Deterministic given `rng` (the
         module's generator is used when it is None) and, for HTTP-date hints, `now`.
         """
+        hint = None if error is None else retry_after_of(error, now=now)
+        if hint is not None and self.retry_after == "exact":
+            return min(hint, self.max_retry_after)
         base = self.base_delay(attempt)
         fraction = self.jitter_fraction
         if fraction and base:
             draw = (rng or random).random()
             base *= 1.0 - fraction * draw
-        if error is not None:
-            hint = retry_after_of(error, now=now)
-            if hint is not None:
-                base = max(base, min(hint, self.max_retry_after))
+        if hint is not None:
+            base = max(base, min(hint, self.max_retry_after))
         return base
+
+    def decide(
+        self,
+        attempt: int,
+        error: BaseException,
+        rng: random.Random | None = None,
+        *,
+        now: float | None = None,
+        classification: Classification | None = None,
+    ) -> RetryDecision:
+        """Attempt number `attempt` (1-based) raised `error`: retry it, after how long?
+
+        `classification` overrides `classify(error, self)` (an on_error hook's answer), except
+        for fatal exceptions, which are never retried. The delay (0 when not retrying) is
+        `delay(attempt, rng, error, now=now)`."""
+        if classification is None or is_fatal(error):
+            classification = classify(error, self)
+        retry = (
+            classification == "retry"
+            and attempt <= self.max_retries
+            and not self.gives_up_on(error, now=now)
+        )
+        delay = self.delay(attempt, rng, error, now=now) if retry else 0.0
+        return RetryDecision(retry, delay, classification, attempt)
+
+    def gives_up_on(self, error: BaseException | None, *, now: float | None = None) -> bool:
+        """Whether `error`'s Retry-After ends the retries: it asks for more than
+        `max_retry_after` under `retry_after="exact"`."""
+        if self.retry_after != "exact" or error is None:
+            return False
+        hint = retry_after_of(error, now=now)
+        return hint is not None and hint > self.max_retry_after
 
 
 def _bad(name: str, value: Any, why: str) -> NoReturn:
