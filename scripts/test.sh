@@ -5,5 +5,7 @@ source "$(dirname "$0")/_venv.sh"
 .venv/bin/ruff check src tests benchmarks example_experiments
 .venv/bin/ruff format --check src tests benchmarks example_experiments
 .venv/bin/mypy
+# the layer rules (pyproject.toml [tool.importlinter], docs/architecture.md)
+.venv/bin/lint-imports --no-cache
 # -n auto: two workers on 2 cores (README, Development, gives the times)
 exec .venv/bin/python -m pytest tests -n auto "$@"
