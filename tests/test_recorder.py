@@ -13,13 +13,14 @@ import pytest
 from pytest_crucible import StoreError
 from pytest_crucible.errors import StoreFullError
 from pytest_crucible.session.inputs import ResumeTarget
+from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.store.sqlite import Store
 from test_store import HEADER, _result
 
 
-def _payload(condition: str, item: str, header: dict[str, Any] | None) -> dict[str, Any]:
-    return {"trial": _result(condition, item), "header": header, "worker": "gw0"}
+def _payload(condition: str, item: str, header: dict[str, Any] | None) -> TrialPayload:
+    return TrialPayload(_result(condition, item), "gw0", header)
 
 
 def test_first_result_opens_the_run_and_finish_sets_status(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 import pytest_crucible as crucible
 from pytest_crucible.session.inputs import resolve_resume
 from pytest_crucible.store.frames import metric_columns
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 HEADER = {
@@ -30,27 +31,29 @@ HEADER = {
 }
 
 
-def _result(condition: str, item: str, status: str = "passed", **metrics: Any) -> dict[str, Any]:
-    return {
-        "experiment": "caps",
-        "key": f"{condition}{item}",
-        "condition": condition,
-        "item_id": item,
-        "repeat": 0,
-        "cluster": None,
-        "item": {"input": item, "expected": None, "metadata": {}},
-        "status": status,
-        "metrics": metrics,
-        "output": f"out-{item}",
-        "error": None,
-        "calls": 1,
-        "latency_s": 0.5,
-        "logs": [{"level": "info", "message": "hi", "meta": {}, "at": 0.0}],
-        "artifacts": [],
-        "warnings": [],
-        "started_at": 0.0,
-        "ended_at": 1.0,
-    }
+def _result(condition: str, item: str, status: str = "passed", **metrics: Any) -> TrialRecord:
+    return TrialRecord.from_json(
+        {
+            "experiment": "caps",
+            "key": f"{condition}{item}",
+            "condition": condition,
+            "item_id": item,
+            "repeat": 0,
+            "cluster": None,
+            "item": {"input": item, "expected": None, "metadata": {}},
+            "status": status,
+            "metrics": metrics,
+            "output": f"out-{item}",
+            "error": None,
+            "calls": 1,
+            "latency_s": 0.5,
+            "logs": [{"level": "info", "message": "hi", "meta": {}, "at": 0.0}],
+            "artifacts": [],
+            "warnings": [],
+            "started_at": 0.0,
+            "ended_at": 1.0,
+        }
+    )
 
 
 def test_round_trip_into_pandas(tmp_path: Path) -> None:
@@ -113,7 +116,7 @@ def test_a_batch_larger_than_one_statement_stores_every_row(tmp_path: Path) -> N
         }
         for n in range(3)
     ]
-    batch[5][1]["model_calls"] = calls
+    batch[5][1].model_calls = calls
     batch.append((run_id, _result("a", "i7", status="failed"), "gw1"))
     store.record_trials(batch)
     rows = {r["item_id"]: r for r in store.query("SELECT * FROM trials")}
@@ -166,20 +169,18 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     assert store.query("PRAGMA user_version")[0][0] == 3
     assert [r["status"] for r in store.query("SELECT status FROM trials")] == ["passed"]
-    result = {
-        **_result("b", "x", correct=False),
-        "recovery": {"attempts": 2, "final_status": "success"},
-        "model_calls": [
-            {
-                "cache_key": "k1",
-                "backend": "openai-compatible",
-                "model": "m",
-                "request": {"model": "m"},
-                "response": {"content": "hi"},
-            }
-        ],
-    }
-    result["usage"] = {"input_tokens": 5, "output_tokens": 2, "model_calls": 1, "truncated": 1}
+    result = _result("b", "x", correct=False)
+    result.recovery = {"attempts": 2, "final_status": "success"}
+    result.model_calls = [
+        {
+            "cache_key": "k1",
+            "backend": "openai-compatible",
+            "model": "m",
+            "request": {"model": "m"},
+            "response": {"content": "hi"},
+        }
+    ]
+    result.usage = {"input_tokens": 5, "output_tokens": 2, "model_calls": 1, "truncated": 1}
     store.record_trial(run_id, result, "main")
     rows = store.query("SELECT json_extract(recovery, '$.attempts') AS n FROM trials")
     assert sorted(r["n"] or 0 for r in rows) == [0, 2]

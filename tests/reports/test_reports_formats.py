@@ -13,6 +13,7 @@ import pytest
 
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.review.reports import FORMATS, ReportError, parse_formats, write_reports
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 RunFactory = Callable[..., tuple[Store, str]]
@@ -189,7 +190,7 @@ def _bare_run(tmp_path: Path, trials: list[dict[str, Any]], builders: Any) -> tu
     store = Store(tmp_path / "bare.db")
     run_id = store.create_run(builders.header("bare", ["a", "b"], 3, 1, "a"), {})
     for result in trials:
-        store.record_trial(run_id, result, "main")
+        store.record_trial(run_id, TrialRecord.from_json(result), "main")
     return store, run_id
 
 
@@ -259,7 +260,7 @@ def test_answers_cut_at_max_tokens_and_replayed_answers_are_noted(
             cut = int(condition == "few_shot" and index < 2)
             result["usage"] |= {"model_calls": 2, "cache_hits": 2, "truncated": cut}
             result["usage"]["truncated_at"] = 16 if cut else None
-            store.record_trial(run_id, result, "main")
+            store.record_trial(run_id, TrialRecord.from_json(result), "main")
     store.finish_run(run_id, "completed")
     write_reports(store, run_id, tmp_path, ["md"])
     text = (tmp_path / "report.md").read_text()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
-from pytest_crucible.store.rows import dump, insert_rows, table_rows, utc_now
+from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.rows import Job, dump, insert_rows, table_rows, utc_now
 from pytest_crucible.store.schema import DDL, HOLDERS_DDL, MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
@@ -314,13 +315,13 @@ class Store:
 
     # -- trials -----------------------------------------------------------------------------
 
-    def record_trial(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
+    def record_trial(self, run_id: str, record: TrialRecord, worker: str) -> None:
         """Store one trial's result (replacing an earlier attempt of the same trial) and its
         logs, in one transaction."""
-        self.record_trials([(run_id, result, worker)])
+        self.record_trials([(run_id, record, worker)])
 
-    def record_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> None:
-        """Store several (run_id, result, worker) in one transaction: the writer thread
+    def record_trials(self, batch: Sequence[Job]) -> None:
+        """Store several (run_id, record, worker) in one transaction: the writer thread
         commits what arrived within a few milliseconds together (a group commit), with one
         multi-row INSERT per table (`_rows.py` says why)."""
         tables = table_rows(batch)
@@ -328,8 +329,8 @@ class Store:
             for statement, rows in tables:
                 insert_rows(self._conn, statement, rows)
 
-    def import_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> dict[str, int]:
-        """Store the (run_id, result, worker) that the store lacks, in one transaction: a
+    def import_trials(self, batch: Sequence[Job]) -> dict[str, int]:
+        """Store the (run_id, record, worker) that the store lacks, in one transaction: a
         trial already stored wins, a trial of an unknown run is left out. Returns the count
         added per run."""
         if not batch:
@@ -351,12 +352,12 @@ class Store:
                     named,
                 )
             }
-            missing: list[tuple[str, Mapping[str, Any], str]] = []
-            for run_id, result, worker in batch:
-                place = (run_id, result["condition"], result["item_id"], result["repeat"])
+            missing: list[Job] = []
+            for run_id, record, worker in batch:
+                place = (run_id, *record.place)
                 if run_id in runs and place not in stored:
                     stored.add(place)
-                    missing.append((run_id, result, worker))
+                    missing.append((run_id, record, worker))
             for statement, rows in table_rows(missing):
                 insert_rows(self._conn, statement, rows)
         added: dict[str, int] = {}
