@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from e2e_support import sql
 from pytest_crucible import StoreError
 from pytest_crucible.errors import StoreFullError
 from pytest_crucible.session.inputs import ResumeTarget
@@ -31,7 +32,7 @@ def test_first_result_opens_the_run_and_finish_sets_status(tmp_path: Path) -> No
     (outcome,) = recorder.finish(interrupted=False, crashed=False)
     assert outcome.status == "interrupted"  # 2 of 4 trials stored
     assert outcome.stored == 2 and outcome.ran == {"ax", "bx"}
-    assert json.loads(store.query("SELECT environment FROM runs")[0][0]) == {"python": "3"}
+    assert json.loads(sql(store.path, "SELECT environment FROM runs")[0][0]) == {"python": "3"}
 
 
 def test_a_ctrl_c_while_the_run_opens_keeps_the_header_for_the_next_result(

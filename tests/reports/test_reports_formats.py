@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from e2e_support import sql
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.review.reports import FORMATS, ReportError, parse_formats, write_reports
 from pytest_crucible.store.records import TrialRecord
@@ -82,9 +83,9 @@ def test_a_run_without_analysis_is_analysed_and_stored(
     run: tuple[Store, str], tmp_path: Path
 ) -> None:
     store, run_id = run
-    assert store.query("SELECT analysis FROM runs")[0][0] is None
+    assert sql(store.path, "SELECT analysis FROM runs")[0][0] is None
     write_reports(store, run_id, tmp_path, ["md"])
-    stored = json.loads(store.query("SELECT analysis FROM runs")[0][0])
+    stored = json.loads(sql(store.path, "SELECT analysis FROM runs")[0][0])
     assert stored == json.loads((tmp_path / "analysis.json").read_text())
     assert stored["baseline"] == "terse" and [m["name"] for m in stored["metrics"]] == [
         "correct",

@@ -148,6 +148,8 @@ TRIAL_COLUMNS = (
     TrialColumn("ended_at", "TEXT"),
 )
 TRIAL_PRIMARY_KEY = ("run_id", "condition", "item_id", "repeat")
+# The counts a trial's `usage` column keeps (tokens and cost have columns of their own)
+USAGE_COUNTS = ("model_calls", "cache_hits", "truncated", "truncated_at")
 
 
 def column_names(

@@ -13,7 +13,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord, column_names
+from pytest_crucible.store.records import (
+    TRIAL_PRIMARY_KEY,
+    USAGE_COUNTS,
+    TrialRecord,
+    column_names,
+)
 
 __all__ = ["Job", "dump", "insert_rows", "table_rows", "utc_now"]
 
@@ -104,12 +109,8 @@ def _log_rows(run_id: str, record: TrialRecord) -> list[Row]:
 
 
 def _call_counts(usage: Mapping[str, Any]) -> dict[str, Any]:
-    """What the trials.usage column keeps (tokens and cost have columns of their own)."""
-    return {
-        name: usage[name]
-        for name in ("model_calls", "cache_hits", "truncated", "truncated_at")
-        if name in usage
-    }
+    """What the trials.usage column keeps."""
+    return {name: usage[name] for name in USAGE_COUNTS if name in usage}
 
 
 def _trial_row(run_id: str, record: TrialRecord, worker: str) -> Row:

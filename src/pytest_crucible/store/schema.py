@@ -10,6 +10,22 @@ from pytest_crucible.store.records import TRIAL_COLUMNS, TRIAL_PRIMARY_KEY
 
 SCHEMA_VERSION = 3
 
+# The plain columns of the runs table (its JSON columns: config, header, environment, analysis)
+RUN_COLUMNS = (
+    "run_id",
+    "experiment",
+    "status",
+    "fingerprint",
+    "dataset_fingerprint",
+    "seed",
+    "git_commit",
+    "git_dirty",
+    "total_trials",
+    "started_at",
+    "ended_at",
+    "sessions",
+)
+
 
 def _trials_table() -> str:
     """The trials table's DDL, from its one declaration (`records.TRIAL_COLUMNS`)."""

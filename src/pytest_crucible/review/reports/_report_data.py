@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.store.frames import trials_frame
-from pytest_crucible.store.sqlite import RunInfo, Store
+from pytest_crucible.store.interface import RunInfo
+from pytest_crucible.store.sqlite import Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,29 +91,23 @@ def load_run(store: Store, run_id: str) -> RunData:
     if info is None:
         known = ", ".join(r.run_id for r in store.runs()[:10]) or "(none)"
         raise ReportError(f"store {store.path} has no run {run_id!r}; runs: {known}")
-    columns = ", ".join(_RUN_COLUMNS)
-    row = store.query(
-        f"SELECT {columns}, config, environment, analysis FROM runs WHERE run_id = ?", (run_id,)
-    )[0]
-    analysis = _analysis(store, run_id, row["analysis"])
+    run = store.run_record(run_id)
     return RunData(
         run_id=run_id,
         info=info,
-        header=store.run_header(run_id),
-        config=_json(row["config"], {}),
-        environment=_json(row["environment"], {}),
-        analysis=analysis,
+        header=run.header,
+        config=run.config,
+        environment=run.environment,
+        analysis=run.analysis if run.analysis is not None else _analyse(store, run_id),
         trials=trials_frame(store, run_id, include_outputs=True),
-        items=_items(store, run_id),
-        logs=_logs(store, run_id),
-        row={name: row[name] for name in _RUN_COLUMNS},
+        items=store.items(run_id),
+        logs=store.logs(run_id),
+        row={name: run.columns[name] for name in _RUN_COLUMNS},
         store_path=store.path.resolve(),
     )
 
 
-def _analysis(store: Store, run_id: str, stored: str | None) -> dict[str, Any]:
-    if stored:
-        return dict(json.loads(stored))
+def _analyse(store: Store, run_id: str) -> dict[str, Any]:
     if store.readonly:
         raise ReportError(
             f"run {run_id} has no stored analysis and store {store.path} is open read-only; "
@@ -123,40 +116,3 @@ def _analysis(store: Store, run_id: str, stored: str | None) -> dict[str, Any]:
     from pytest_crucible.review.analyse_run import analyse_run
 
     return analyse_run(store, run_id).to_dict()
-
-
-def _items(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
-    rows = store.query(
-        "SELECT item_id, input, expected, metadata, cluster FROM items WHERE run_id = ?"
-        " ORDER BY rowid",
-        (run_id,),
-    )
-    return {
-        row["item_id"]: {
-            "input": _json(row["input"], None),
-            "expected": _json(row["expected"], None),
-            "metadata": _json(row["metadata"], None),
-            "cluster": row["cluster"],
-        }
-        for row in rows
-    }
-
-
-def _logs(store: Store, run_id: str) -> dict[str, list[tuple[str, str, str]]]:
-    rows = store.query(
-        "SELECT trial_key, level, created_at, message FROM logs WHERE run_id = ? ORDER BY id",
-        (run_id,),
-    )
-    logs: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for key, level, created_at, message in rows:
-        logs[key].append((level, created_at, message))
-    return dict(logs)
-
-
-def _json(text: str | None, default: Any) -> Any:
-    if text is None:
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:  # written by hand or by an older version: show it as it is
-        return text
