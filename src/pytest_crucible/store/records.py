@@ -9,7 +9,7 @@ and the exports derive from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["TRIAL_COLUMNS", "TrialColumn", "TrialRecord", "column_names"]
@@ -73,9 +73,32 @@ class TrialRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrialRecord:
-        """The record `to_json` gave. A key missing or null takes its field's default (a
-        journal of an older version may lack some); a key it does not know is left out."""
-        return cls(**{k: v for k, v in data.items() if v is not None and k in _FIELD_NAMES})
+        """The record `to_json` gave (a journal of an older version may lack the keys that
+        have defaults). Positional, in field order: the controller decodes every trial."""
+        get = data.get
+        return cls(
+            data["experiment"],
+            data["key"],
+            data["condition"],
+            data["item_id"],
+            data["repeat"],
+            data["status"],
+            get("cluster"),
+            get("item"),
+            get("metrics") or {},
+            get("output"),
+            get("error"),
+            get("calls") or 0,
+            get("latency_s"),
+            get("logs") or [],
+            get("artifacts") or [],
+            get("warnings") or [],
+            get("recovery"),
+            get("started_at"),
+            get("ended_at"),
+            get("usage"),
+            get("model_calls") or [],
+        )
 
     @property
     def name(self) -> str:
@@ -91,9 +114,6 @@ class TrialRecord:
     def failure_type(self) -> str | None:
         """The type of the error that failed the trial, if any."""
         return self.error.get("type") if self.error else None
-
-
-_FIELD_NAMES = frozenset(spec.name for spec in fields(TrialRecord))
 
 
 @dataclass(frozen=True)
