@@ -71,20 +71,6 @@ class RunData:
         return renamed if renamed in self.trials.columns else name
 
 
-_RUN_COLUMNS = (
-    "fingerprint",
-    "dataset_fingerprint",
-    "seed",
-    "git_commit",
-    "git_dirty",
-    "started_at",
-    "ended_at",
-    "sessions",
-    "status",
-    "total_trials",
-)
-
-
 def load_run(store: Store, run_id: str) -> RunData:
     """Load a run; analyse it first (and store the analysis) if it has none yet."""
     info = store.run(run_id)
@@ -102,7 +88,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         trials=trials_frame(store, run_id, include_outputs=True),
         items=store.items(run_id),
         logs=store.logs(run_id),
-        row={name: run.columns[name] for name in _RUN_COLUMNS},
+        row=run.columns,
         store_path=store.path.resolve(),
     )
 
