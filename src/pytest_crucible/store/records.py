@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TRIAL_COLUMNS", "TrialColumn", "TrialRecord", "column_names"]
+__all__ = [
+    "TRIAL_COLUMNS",
+    "TRIAL_PRIMARY_KEY",
+    "USAGE_COUNTS",
+    "TrialColumn",
+    "TrialRecord",
+    "column_names",
+]
 
 
 @dataclass(slots=True)
