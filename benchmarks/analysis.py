@@ -22,6 +22,7 @@ import numpy as np
 from pytest_crucible.review.analyse_run import analyse_run
 from pytest_crucible.review.analysis import format_analysis
 from pytest_crucible.review.stored_run import load_stored_run
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 CONDITIONS = [f"prompt_{i}" for i in range(10)]
@@ -67,6 +68,7 @@ def build(path: Path, items: int, seed: int = 0) -> tuple[Store, str]:
                 "latency_s": float(latency[i]),
             }
             result = {
+                "experiment": "bench",
                 "key": f"{condition}/item-{i}/0",
                 "condition": condition,
                 "item_id": f"item-{i}",
@@ -76,7 +78,7 @@ def build(path: Path, items: int, seed: int = 0) -> tuple[Store, str]:
                 "metrics": {} if failed[i] else metrics,
                 "latency_s": float(latency[i]),
             }
-            batch.append((run_id, result, "main"))
+            batch.append((run_id, TrialRecord.from_json(result), "main"))
     store.record_trials(batch)
     store.finish_run(run_id, "completed")
     return store, run_id

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from pytest_crucible.review.analyse_run import analyse_run
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 TARGET_S = 10.0
@@ -54,6 +55,7 @@ def build(path: Path, trials: int) -> tuple[Store, str]:
             for repeat in range(REPEATS):
                 failed = rng.random() < 0.01
                 result = {
+                    "experiment": "bench",
                     "key": f"{condition}/{item_id}/{repeat}",
                     "condition": condition,
                     "item_id": item_id,
@@ -79,7 +81,7 @@ def build(path: Path, trials: int) -> tuple[Store, str]:
                 }
                 if c_index == 0 and repeat == 0:
                     result["item"] = {"input": {"q": f"capital of {i}?"}, "expected": "X"}
-                batch.append((run_id, result, "main"))
+                batch.append((run_id, TrialRecord.from_json(result), "main"))
     store.record_trials(batch)  # one transaction, as the session's writer would batch them
     store.finish_run(run_id, "completed")
     return store, run_id

@@ -137,6 +137,18 @@ def query(pytester: pytest.Pytester, sql: str, args: tuple[Any, ...] = ()) -> li
         conn.close()
 
 
+def sql(path: Path, statement: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    """Run one statement on the store file at `path` (and commit it); its rows."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute(statement, args).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
 def trial_rows(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     rows = query(pytester, "SELECT * FROM trials ORDER BY condition, item_id, repeat")
     for row in rows:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e_support import sql
 from pytest_crucible.errors import ResumeError
 from pytest_crucible.store.holding import LEASE_S, RunHold, is_stale
 from pytest_crucible.store.sqlite import RunHolder, Store, utc_now
@@ -28,7 +29,7 @@ def _hold_as(store: Store, host: str, pid: int, silent_s: float = 0.0) -> None:
 
 
 def _holders(store: Store) -> list[tuple[str, int]]:
-    return [(row[0], row[1]) for row in store.query("SELECT host, pid FROM run_holders")]
+    return [(row[0], row[1]) for row in sql(store.path, "SELECT host, pid FROM run_holders")]
 
 
 def test_a_live_process_on_this_host_holds_its_run(store: Store) -> None:
@@ -71,9 +72,9 @@ def test_another_host_holds_until_its_lease_runs_out(store: Store) -> None:
 def test_a_heartbeat_keeps_the_hold_fresh(store: Store) -> None:
     hold = RunHold(store, print)
     hold.take("r1", "demo", "--crucible-resume")
-    old = store.query("SELECT heartbeat_at FROM run_holders")[0][0]
+    old = sql(store.path, "SELECT heartbeat_at FROM run_holders")[0][0]
     assert store.beat(hold.me, ["r1"]) == 1
-    assert store.query("SELECT heartbeat_at FROM run_holders")[0][0] >= old
+    assert sql(store.path, "SELECT heartbeat_at FROM run_holders")[0][0] >= old
     assert not is_stale(RunHolder("elsewhere", 1, old, utc_now(), LEASE_S))
     hold.release()
     assert store.beat(hold.me, ["r1"]) == 0

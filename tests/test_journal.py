@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from e2e_support import sql
 from pytest_crucible.store.journal import Journal, import_journals, journal_folder
 from pytest_crucible.store.sqlite import Store
 from test_store import HEADER, _result
@@ -23,7 +24,7 @@ def test_a_live_journal_waits_then_is_imported_once_and_deleted(tmp_path: Path) 
     assert "imported 2 finished trial(s)" in (imported.message() or "")
     info = store.run("run00001")
     assert info is not None and (info.status, info.stored_trials) == ("interrupted", 2)
-    assert store.query("SELECT count(*) FROM logs")[0][0] == 2
+    assert sql(store.path, "SELECT count(*) FROM logs")[0][0] == 2
     assert not journal_folder(store.path).exists()
     assert import_journals(store).added == {}
 
@@ -39,9 +40,9 @@ def test_a_stored_trial_wins_over_its_journalled_copy(tmp_path: Path) -> None:
     with journal.path.open("a") as file:
         file.write('{"run_id": "' + run_id + '", "trial": {"condi')  # killed mid-write
     assert import_journals(store).added == {run_id: 1}
-    rows = store.query("SELECT item_id, status, attempts FROM trials ORDER BY item_id")
+    rows = sql(store.path, "SELECT item_id, status, attempts FROM trials ORDER BY item_id")
     assert [tuple(row) for row in rows] == [("x", "failed", 1), ("y", "passed", 1)]
-    assert store.query("SELECT count(*) FROM logs")[0][0] == 2  # no log twice
+    assert sql(store.path, "SELECT count(*) FROM logs")[0][0] == 2  # no log twice
 
 
 def test_a_journal_the_store_cannot_take_stays(tmp_path: Path) -> None:

@@ -10,16 +10,18 @@ from typing import Any
 
 import pytest
 
+from e2e_support import sql
 from pytest_crucible import StoreError
 from pytest_crucible.errors import StoreFullError
 from pytest_crucible.session.inputs import ResumeTarget
+from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.store.sqlite import Store
 from test_store import HEADER, _result
 
 
-def _payload(condition: str, item: str, header: dict[str, Any] | None) -> dict[str, Any]:
-    return {"trial": _result(condition, item), "header": header, "worker": "gw0"}
+def _payload(condition: str, item: str, header: dict[str, Any] | None) -> TrialPayload:
+    return TrialPayload(_result(condition, item), "gw0", header)
 
 
 def test_first_result_opens_the_run_and_finish_sets_status(tmp_path: Path) -> None:
@@ -30,7 +32,7 @@ def test_first_result_opens_the_run_and_finish_sets_status(tmp_path: Path) -> No
     (outcome,) = recorder.finish(interrupted=False, crashed=False)
     assert outcome.status == "interrupted"  # 2 of 4 trials stored
     assert outcome.stored == 2 and outcome.ran == {"ax", "bx"}
-    assert json.loads(store.query("SELECT environment FROM runs")[0][0]) == {"python": "3"}
+    assert json.loads(sql(store.path, "SELECT environment FROM runs")[0][0]) == {"python": "3"}
 
 
 def test_a_ctrl_c_while_the_run_opens_keeps_the_header_for_the_next_result(

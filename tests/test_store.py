@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 import pytest_crucible as crucible
+from e2e_support import sql
 from pytest_crucible.session.inputs import resolve_resume
 from pytest_crucible.store.frames import metric_columns
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 HEADER = {
@@ -30,27 +32,29 @@ HEADER = {
 }
 
 
-def _result(condition: str, item: str, status: str = "passed", **metrics: Any) -> dict[str, Any]:
-    return {
-        "experiment": "caps",
-        "key": f"{condition}{item}",
-        "condition": condition,
-        "item_id": item,
-        "repeat": 0,
-        "cluster": None,
-        "item": {"input": item, "expected": None, "metadata": {}},
-        "status": status,
-        "metrics": metrics,
-        "output": f"out-{item}",
-        "error": None,
-        "calls": 1,
-        "latency_s": 0.5,
-        "logs": [{"level": "info", "message": "hi", "meta": {}, "at": 0.0}],
-        "artifacts": [],
-        "warnings": [],
-        "started_at": 0.0,
-        "ended_at": 1.0,
-    }
+def _result(condition: str, item: str, status: str = "passed", **metrics: Any) -> TrialRecord:
+    return TrialRecord.from_json(
+        {
+            "experiment": "caps",
+            "key": f"{condition}{item}",
+            "condition": condition,
+            "item_id": item,
+            "repeat": 0,
+            "cluster": None,
+            "item": {"input": item, "expected": None, "metadata": {}},
+            "status": status,
+            "metrics": metrics,
+            "output": f"out-{item}",
+            "error": None,
+            "calls": 1,
+            "latency_s": 0.5,
+            "logs": [{"level": "info", "message": "hi", "meta": {}, "at": 0.0}],
+            "artifacts": [],
+            "warnings": [],
+            "started_at": 0.0,
+            "ended_at": 1.0,
+        }
+    )
 
 
 def test_round_trip_into_pandas(tmp_path: Path) -> None:
@@ -90,17 +94,17 @@ def test_rerun_replaces_the_trial_and_counts_attempts(tmp_path: Path) -> None:
     store.record_trial(run_id, _result("a", "x", status="failed"), "main")
     assert store.completed_keys(run_id) == []
     store.record_trial(run_id, _result("a", "x", correct=True), "main")
-    rows = store.query("SELECT status, attempts FROM trials")
+    rows = sql(store.path, "SELECT status, attempts FROM trials")
     assert [tuple(r) for r in rows] == [("passed", 2)]
     assert store.completed_keys(run_id) == ["ax"]
-    assert len(store.query("SELECT * FROM logs")) == 2
+    assert len(sql(store.path, "SELECT * FROM logs")) == 2
 
 
 def test_a_batch_larger_than_one_statement_stores_every_row(tmp_path: Path) -> None:
     """record_trials writes a batch with multi-row INSERTs, split at SQLite's parameter
     limit; a trial that comes twice in one batch is an upsert, as when stored one by one."""
     store = Store(tmp_path / "s.db")
-    store.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite before 3.32
+    store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite before 3.32
     run_id = store.create_run(HEADER, {})
     batch = [(run_id, _result("a", f"i{n}", score=n / 7), "main") for n in range(250)]
     calls = [
@@ -113,18 +117,20 @@ def test_a_batch_larger_than_one_statement_stores_every_row(tmp_path: Path) -> N
         }
         for n in range(3)
     ]
-    batch[5][1]["model_calls"] = calls
+    batch[5][1].model_calls = calls
     batch.append((run_id, _result("a", "i7", status="failed"), "gw1"))
     store.record_trials(batch)
-    rows = {r["item_id"]: r for r in store.query("SELECT * FROM trials")}
+    rows = {r["item_id"]: r for r in sql(store.path, "SELECT * FROM trials")}
     assert len(rows) == 250
     assert rows["i7"]["status"] == "failed" and rows["i7"]["attempts"] == 2
     assert rows["i7"]["worker"] == "gw1"
     assert rows["i100"]["metrics"] == '{"score": 14.285714285714286}'
     assert rows["i100"]["latency_s"] == 0.5 and rows["i100"]["repeat"] == 0
-    assert len(store.query("SELECT * FROM items")) == 250
-    assert len(store.query("SELECT * FROM logs")) == 251
-    stored_calls = store.query("SELECT cache_key, trial_key FROM model_calls ORDER BY cache_key")
+    assert len(sql(store.path, "SELECT * FROM items")) == 250
+    assert len(sql(store.path, "SELECT * FROM logs")) == 251
+    stored_calls = sql(
+        store.path, "SELECT cache_key, trial_key FROM model_calls ORDER BY cache_key"
+    )
     assert [tuple(r) for r in stored_calls] == [("k0", "ai5"), ("k1", "ai5"), ("k2", "ai5")]
 
 
@@ -164,28 +170,26 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
             "DROP TABLE model_calls; PRAGMA user_version = 1;"
         )
     store = Store(tmp_path / "s.db")
-    assert store.query("PRAGMA user_version")[0][0] == 3
-    assert [r["status"] for r in store.query("SELECT status FROM trials")] == ["passed"]
-    result = {
-        **_result("b", "x", correct=False),
-        "recovery": {"attempts": 2, "final_status": "success"},
-        "model_calls": [
-            {
-                "cache_key": "k1",
-                "backend": "openai-compatible",
-                "model": "m",
-                "request": {"model": "m"},
-                "response": {"content": "hi"},
-            }
-        ],
-    }
-    result["usage"] = {"input_tokens": 5, "output_tokens": 2, "model_calls": 1, "truncated": 1}
+    assert sql(store.path, "PRAGMA user_version")[0][0] == 3
+    assert [r["status"] for r in sql(store.path, "SELECT status FROM trials")] == ["passed"]
+    result = _result("b", "x", correct=False)
+    result.recovery = {"attempts": 2, "final_status": "success"}
+    result.model_calls = [
+        {
+            "cache_key": "k1",
+            "backend": "openai-compatible",
+            "model": "m",
+            "request": {"model": "m"},
+            "response": {"content": "hi"},
+        }
+    ]
+    result.usage = {"input_tokens": 5, "output_tokens": 2, "model_calls": 1, "truncated": 1}
     store.record_trial(run_id, result, "main")
-    rows = store.query("SELECT json_extract(recovery, '$.attempts') AS n FROM trials")
+    rows = sql(store.path, "SELECT json_extract(recovery, '$.attempts') AS n FROM trials")
     assert sorted(r["n"] or 0 for r in rows) == [0, 2]
-    rows = store.query("SELECT json_extract(usage, '$.truncated') AS n FROM trials")
+    rows = sql(store.path, "SELECT json_extract(usage, '$.truncated') AS n FROM trials")
     assert sorted(r["n"] or 0 for r in rows) == [0, 1]
-    assert [tuple(r) for r in store.query("SELECT cache_key, run_id FROM model_calls")] == [
+    assert [tuple(r) for r in sql(store.path, "SELECT cache_key, run_id FROM model_calls")] == [
         ("k1", run_id)
     ]
     store.close()

@@ -38,12 +38,13 @@ def test_record_log_artifact_and_result() -> None:
     trial.artifact("blob.bin", b"\x00\x01")
     trial.note_call({"answer": 4}, 0.25)
     result = trial.result(status="passed")
-    assert result["metrics"] == {"score": 0.5}
-    assert result["output"] == {"answer": 4} and result["latency_s"] == 0.25
-    assert result["logs"][0]["level"] == "info" and result["logs"][0]["meta"] == {"tokens": 3}
-    assert result["artifacts"][0] == {"name": "notes.txt", "encoding": "text", "data": "plain text"}
-    assert base64.b64decode(result["artifacts"][1]["data"]) == b"\x00\x01"
-    assert result["item"]["input"] == 2 and result["status"] == "passed"
+    assert result.metrics == {"score": 0.5}
+    assert result.output == {"answer": 4} and result.latency_s == 0.25
+    assert result.logs[0]["level"] == "info" and result.logs[0]["meta"] == {"tokens": 3}
+    assert result.artifacts[0] == {"name": "notes.txt", "encoding": "text", "data": "plain text"}
+    assert base64.b64decode(result.artifacts[1]["data"]) == b"\x00\x01"
+    assert result.item is not None
+    assert result.item["input"] == 2 and result.status == "passed"
 
 
 def test_record_rejects_undeclared_and_non_numbers() -> None:

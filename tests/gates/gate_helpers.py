@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 CONDITIONS = ("terse", "few_shot")
@@ -87,17 +88,20 @@ def record_frame(store: Store, run_header: Mapping[str, Any], trials: pd.DataFra
             values["correct"] = bool(values["correct"])
         store.record_trial(
             run_id,
-            {
-                "key": row.get("trial_key", f"{row['condition']}-{row['item_id']}"),
-                "condition": row["condition"],
-                "item_id": row["item_id"],
-                "repeat": int(row["repeat"]),
-                "cluster": row.get("cluster"),
-                "item": {"input": row["item_id"]},
-                "status": row.get("status", "passed"),
-                "metrics": values if row.get("status", "passed") == "passed" else {},
-                "usage": {"cost_usd": 0.01},
-            },
+            TrialRecord.from_json(
+                {
+                    "experiment": str(run_header["name"]),
+                    "key": row.get("trial_key", f"{row['condition']}-{row['item_id']}"),
+                    "condition": row["condition"],
+                    "item_id": row["item_id"],
+                    "repeat": int(row["repeat"]),
+                    "cluster": row.get("cluster"),
+                    "item": {"input": row["item_id"]},
+                    "status": row.get("status", "passed"),
+                    "metrics": values if row.get("status", "passed") == "passed" else {},
+                    "usage": {"cost_usd": 0.01},
+                }
+            ),
             "main",
         )
     store.finish_run(run_id, "completed")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from gate_helpers import frame, header, record_frame
 
+from e2e_support import sql
 from pytest_crucible.review.gates import (
     Baseline,
     GateError,
@@ -58,7 +59,7 @@ def test_save_writes_the_store_row_and_a_reviewable_file(store: Store, tmp_path:
     assert first["values"]["correct"][0] in (0, 1)  # 0/1 stay integers
     result_lines = [line for line in text.splitlines() if line.strip().startswith('{"condition"')]
     assert len(result_lines) == 12  # one line per condition x item: diffs show what moved
-    stored = store.query("SELECT name, experiment, run_id FROM baselines")
+    stored = sql(store.path, "SELECT name, experiment, run_id FROM baselines")
     assert [tuple(r) for r in stored] == [("main", "caps", run_id)]
 
 
@@ -169,7 +170,7 @@ def test_a_run_without_passed_trials_cannot_be_a_baseline(store: Store, tmp_path
 
 def test_an_older_store_without_the_table_gets_it(store: Store, tmp_path: Path) -> None:
     first, _ = two_runs(store)
-    store.connection.execute("DROP TABLE baselines")
+    sql(store.path, "DROP TABLE baselines")
     assert known_baselines(store, tmp_path / "none") == []
     with pytest.raises(GateError, match="no baseline 'main'"):
         load_baseline(store, "main", baselines_dir=tmp_path / "none")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 # Untrusted text: if any of it ran, the page title would change or an element would appear.
@@ -56,6 +57,7 @@ def trial(
     item_input: Any = None,
 ) -> dict[str, Any]:
     return {
+        "experiment": "test",
         "key": f"{condition}/{item}/{repeat}",
         "condition": condition,
         "item_id": item,
@@ -128,7 +130,7 @@ def make_run(tmp_path: Path) -> RunFactory:
                         status="failed" if broken else "passed",
                         item_input=PAYLOAD_INPUT if evil else {"question": f"capital {index}?"},
                     )
-                    store.record_trial(run_id, result, "main")
+                    store.record_trial(run_id, TrialRecord.from_json(result), "main")
         store.finish_run(run_id, "completed")
         return store, run_id
 

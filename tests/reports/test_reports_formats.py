@@ -11,8 +11,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from e2e_support import sql
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.review.reports import FORMATS, ReportError, parse_formats, write_reports
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 RunFactory = Callable[..., tuple[Store, str]]
@@ -81,9 +83,9 @@ def test_a_run_without_analysis_is_analysed_and_stored(
     run: tuple[Store, str], tmp_path: Path
 ) -> None:
     store, run_id = run
-    assert store.query("SELECT analysis FROM runs")[0][0] is None
+    assert sql(store.path, "SELECT analysis FROM runs")[0][0] is None
     write_reports(store, run_id, tmp_path, ["md"])
-    stored = json.loads(store.query("SELECT analysis FROM runs")[0][0])
+    stored = json.loads(sql(store.path, "SELECT analysis FROM runs")[0][0])
     assert stored == json.loads((tmp_path / "analysis.json").read_text())
     assert stored["baseline"] == "terse" and [m["name"] for m in stored["metrics"]] == [
         "correct",
@@ -189,7 +191,7 @@ def _bare_run(tmp_path: Path, trials: list[dict[str, Any]], builders: Any) -> tu
     store = Store(tmp_path / "bare.db")
     run_id = store.create_run(builders.header("bare", ["a", "b"], 3, 1, "a"), {})
     for result in trials:
-        store.record_trial(run_id, result, "main")
+        store.record_trial(run_id, TrialRecord.from_json(result), "main")
     return store, run_id
 
 
@@ -259,7 +261,7 @@ def test_answers_cut_at_max_tokens_and_replayed_answers_are_noted(
             cut = int(condition == "few_shot" and index < 2)
             result["usage"] |= {"model_calls": 2, "cache_hits": 2, "truncated": cut}
             result["usage"]["truncated_at"] = 16 if cut else None
-            store.record_trial(run_id, result, "main")
+            store.record_trial(run_id, TrialRecord.from_json(result), "main")
     store.finish_run(run_id, "completed")
     write_reports(store, run_id, tmp_path, ["md"])
     text = (tmp_path / "report.md").read_text()

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from pytest_crucible.review.reports import write_reports
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 CONDITIONS = ("base", "c1", "c2", "c3", "c4")
@@ -35,7 +36,7 @@ def _five_condition_run(tmp_path: Path, builders: SimpleNamespace) -> tuple[Stor
                 cost=None,
                 output="",
             )
-            store.record_trial(run_id, result, "main")
+            store.record_trial(run_id, TrialRecord.from_json(result), "main")
     store.finish_run(run_id, "completed")
     return store, run_id
 
@@ -74,7 +75,7 @@ def test_a_condition_with_one_item_says_too_few_items(
             result = builders.trial(
                 condition, "item-0", repeat, correct=repeat > 0, latency=0.5, cost=None, output=""
             )
-            store.record_trial(run_id, result, "main")
+            store.record_trial(run_id, TrialRecord.from_json(result), "main")
     store.finish_run(run_id, "completed")
     write_reports(store, run_id, tmp_path / "out", ["html", "md"])
     markdown = (tmp_path / "out" / "report.md").read_text()

@@ -18,6 +18,7 @@ from pytest_crucible.review.reports._plots import (
     means_plot,
     scatter_plot,
 )
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 
 EVIL = '<script>alert("x")</script>&'
@@ -115,7 +116,7 @@ def _one_solved_run(tmp_path: Path, builders: SimpleNamespace) -> tuple[Store, s
             result = builders.trial(
                 condition, f"item-{index}", 0, correct=solved, latency=0.5, cost=None, output=""
             )
-            store.record_trial(run_id, result, "main")
+            store.record_trial(run_id, TrialRecord.from_json(result), "main")
     store.finish_run(run_id, "completed")
     return store, run_id
 

@@ -19,8 +19,6 @@ connection; new entries travel with the trial's result to the controller, which 
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pytest_crucible.declare.policies import Budget
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.llm.context import note_replayed
+from pytest_crucible.store.sqlite import Store
 from pytest_crucible.util.hashing import canonical_json, digest
 
 if TYPE_CHECKING:  # pydantic models: imported when a model is first called, not by pytest
@@ -126,37 +125,31 @@ class Spending:
 
 
 class CallCache:
-    """Read access to the store's recorded model calls (a read-only connection per process)."""
+    """Read access to the store's recorded model calls (a read-only store per process)."""
 
     def __init__(self, store_path: Path) -> None:
         self.path = store_path
-        self._conn: sqlite3.Connection | None = None
+        self._store: Store | None = None
         self._lock = threading.Lock()
 
     def get(self, key: str) -> ModelResponse | None:
         with self._lock:
-            if self._conn is None:
+            if self._store is None:
                 if not self.path.exists():
                     return None
-                uri = f"file:{self.path.resolve()}?mode=ro"
-                self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            try:
-                row = self._conn.execute(
-                    "SELECT response FROM model_calls WHERE cache_key = ?", (key,)
-                ).fetchone()
-            except sqlite3.OperationalError:  # a store older than the cache table
-                return None
-        if row is None:
+                self._store = Store(self.path, readonly=True)
+            response = self._store.cached_response(key)
+        if response is None:
             return None
         from pytest_crucible.llm.types import ModelResponse
 
-        return ModelResponse.model_validate(json.loads(row[0]))
+        return ModelResponse.model_validate(response)
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 @dataclass(frozen=True)

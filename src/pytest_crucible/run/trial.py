@@ -2,8 +2,9 @@
 
 A `Trial` collects what happens in one trial: the condition's outputs, timings and errors
 (recorded by the `condition` wrapper), the metrics the test records, its logs and artifacts.
-`Trial.result()` turns it into a JSON-safe dict: the one record that travels with the pytest
-report (across processes under xdist) to the controller, which stores it.
+`Trial.result()` turns it into a `TrialRecord` (`store/records.py`): the one record that
+travels with the pytest report (as its JSON form, across processes under xdist) to the
+controller, which stores it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pytest_crucible.declare.validation import (
 )
 from pytest_crucible.errors import MetricError
 from pytest_crucible.run.recovery import NO_RETRIES, TrialRecovery
+from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.util.tracebacks import format_user_traceback, hide_library_frames
 
 __all__ = ["Trial", "describe_exception", "json_safe"]
@@ -235,35 +237,35 @@ class Trial:
         error: dict[str, Any] | None = None,
         with_item: bool = True,
         note_warnings: bool = True,
-    ) -> dict[str, Any]:
+    ) -> TrialRecord:
         """The JSON-safe record of this trial that goes to the store. The item's content is
         left out (None) when this process already sent it with another trial.
         `note_warnings`: add what could not be kept as JSON to the trial's warnings."""
         outputs = self.outputs[0] if len(self.outputs) == 1 else (self.outputs or None)
         spec = self.spec
         warnings = self.warnings if note_warnings else list(self.warnings)
-        return {
-            "experiment": spec.experiment,
-            "key": spec.key,
-            "condition": spec.condition,
-            "item_id": spec.item.id,
-            "repeat": spec.repeat,
-            "cluster": spec.item.cluster,
-            "item": json_safe(spec.item.to_dict(), warnings) if with_item else None,
-            "status": status,
-            "metrics": dict(self.metrics),
-            "output": json_safe(outputs, warnings, what="output"),
-            "error": error or self.error,
-            "calls": self.calls,
-            "latency_s": self.latency_s,
-            "logs": self.logs,
-            "artifacts": self.artifacts,
-            "warnings": warnings,
-            "recovery": self.recovery.to_dict(),
-            "started_at": self.started_at,
-            "ended_at": time.time(),
+        return TrialRecord(
+            experiment=spec.experiment,
+            key=spec.key,
+            condition=spec.condition,
+            item_id=spec.item.id,
+            repeat=spec.repeat,
+            status=status,
+            cluster=spec.item.cluster,
+            item=json_safe(spec.item.to_dict(), warnings) if with_item else None,
+            metrics=dict(self.metrics),
+            output=json_safe(outputs, warnings, what="output"),
+            error=error or self.error,
+            calls=self.calls,
+            latency_s=self.latency_s,
+            logs=self.logs,
+            artifacts=self.artifacts,
+            warnings=warnings,
+            recovery=self.recovery.to_dict(),
+            started_at=self.started_at,
+            ended_at=time.time(),
             **(self.call_context.result_fields() if self.call_context is not None else {}),
-        }
+        )
 
 
 def describe_exception(exc: BaseException, *, where: str) -> dict[str, Any]:

@@ -61,7 +61,7 @@ from pytest_crucible.session.lifecycle import (
 )
 from pytest_crucible.session.lookahead import Lookahead, assign_groups
 from pytest_crucible.session.output import OutputRouter, RoutedPhases
-from pytest_crucible.session.payload import TrialPayloads
+from pytest_crucible.session.payload import TrialPayload, TrialPayloads
 from pytest_crucible.session.prefetch import Prefetcher, Started
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.session.selection import (
@@ -468,10 +468,10 @@ class CrucibleSession:
             result = self.payloads.for_journal(started)
             if result is None:
                 return
-            run_id = self.inputs.run_id_for(result["experiment"])
+            run_id = self.inputs.run_id_for(result.experiment)
             header = None
             if not self.journal.has_header(run_id):
-                header = self.plans[result["experiment"]].header()
+                header = self.plans[result.experiment].header()
             self.journal.append(run_id, header, result, self.worker_id)
         except Exception as exc:  # the report still brings the result: warn, go on
             self._journal_failed = True
@@ -605,9 +605,10 @@ class CrucibleSession:
         if reason.startswith("budget:") and self.recorder is not None:
             self._budget_skips[reason] = self._budget_skips.get(reason, 0) + 1
 
-    def _record(self, payload: dict[str, Any]) -> None:
+    def _record(self, data: dict[str, Any]) -> None:
         if self.recorder is None:
             return
+        payload = TrialPayload.from_json(data)
         try:
             self.recorder.record(payload)
         except CrucibleError as exc:
@@ -635,10 +636,10 @@ class CrucibleSession:
             with suppress(OSError):  # no room for the stop file either: workers go on
                 self.guard.stop(experiment, "the store's disk is full")
 
-    def _guard(self, payload: dict[str, Any]) -> None:
+    def _guard(self, payload: TrialPayload) -> None:
         """Dead-letter a trial that failed for good; stop the run when a breaker trips or a
         trial asks for it (session/recovery.py)."""
-        outcome = self.recorder.runs.get(payload["trial"]["experiment"]) if self.recorder else None
+        outcome = self.recorder.runs.get(payload.record.experiment) if self.recorder else None
         if self.guard is None or outcome is None:
             return
         reason = self.guard.observe(outcome.run_id, payload)

@@ -6,14 +6,13 @@ had already spent from `workerinput` (they read the call cache, never write it).
 
 from __future__ import annotations
 
-import sqlite3
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_crucible.declare.experiment import Plan, TrialSpec
-from pytest_crucible.errors import CrucibleError, ExperimentError
+from pytest_crucible.errors import CrucibleError, ExperimentError, StoreError
 from pytest_crucible.run.calls import (
     Budget,
     CachePolicy,
@@ -23,6 +22,8 @@ from pytest_crucible.run.calls import (
     parse_cache_mode,
 )
 from pytest_crucible.run.estimate import estimate_plan, format_estimate
+from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.sqlite import Store
 
 __all__ = ["CallSetup", "spent_by_condition"]
 
@@ -91,16 +92,10 @@ class CallSetup:
         if not self.store_path.exists():
             return {}
         try:
-            with sqlite3.connect(f"file:{self.store_path.resolve()}?mode=ro", uri=True) as conn:
-                rows = conn.execute(
-                    "SELECT t.condition, sum(t.latency_s) / sum(t.calls) FROM trials t "
-                    "JOIN runs r USING (run_id) WHERE r.experiment = ? AND t.calls > 0 "
-                    "AND t.status = 'passed' GROUP BY t.condition",
-                    (experiment,),
-                ).fetchall()
-        except sqlite3.Error:
+            with closing(Store(self.store_path, readonly=True)) as store:
+                return store.mean_call_latency(experiment)
+        except StoreError:
             return {}
-        return {condition: float(latency) for condition, latency in rows if latency}
 
     def unpriced_warning(self) -> str | None:
         if self.spending.budgets and self.spending.unpriced:
@@ -115,52 +110,37 @@ class CallSetup:
             self.cache.close()
 
 
-def spent_by_condition(store: Any, run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
+def spent_by_condition(store: ResultStore, run_ids: dict[str, str]) -> dict[str, dict[str, float]]:
     """What the passed (reused) trials of resumed runs cost, per experiment and condition."""
-    spent: dict[str, dict[str, float]] = {}
-    for experiment, run_id in run_ids.items():
-        rows = store.query(
-            "SELECT condition, sum(cost_usd) FROM trials WHERE run_id = ? AND status = 'passed'"
-            " AND cost_usd IS NOT NULL GROUP BY condition",
-            (run_id,),
-        )
-        spent[experiment] = {row[0]: float(row[1]) for row in rows}
-    return spent
+    return {experiment: store.spent_by_condition(run_id) for experiment, run_id in run_ids.items()}
 
 
-def cost_lines(store: Any, run_id: str) -> list[str]:
+def cost_lines(store: ResultStore, run_id: str) -> list[str]:
     """Tokens and cost per condition of a run (nothing when no trial called a model), the
     answers that came from the recording, and a warning per condition whose answers were cut
     at max_tokens."""
-    rows = store.query(
-        "SELECT condition, sum(input_tokens), sum(output_tokens), sum(cost_usd), "
-        "count(cost_usd), count(input_tokens), sum(json_extract(usage, '$.model_calls')), "
-        "sum(json_extract(usage, '$.cache_hits')), sum(json_extract(usage, '$.truncated')), "
-        "max(json_extract(usage, '$.truncated_at')) FROM trials WHERE run_id = ? "
-        "GROUP BY condition ORDER BY condition",
-        (run_id,),
-    )
-    rows = [row for row in rows if row[5]]
+    rows = [row for row in store.usage_by_condition(run_id) if row.counted_trials]
     if not rows:
         return []
     lines = ["model usage:"]
     warnings = []
     total = 0.0
-    for condition, tokens_in, tokens_out, cost, priced, _, answers, stored, cut, limit in rows:
-        shown = f"${cost:.4f}" if priced else "no price"
-        total += cost or 0.0
-        line = f"  {condition}: {tokens_in or 0:,} input + {tokens_out or 0:,} output tokens"
-        line += f", {shown}"
-        if stored:
+    for row in rows:
+        shown = f"${row.cost_usd:.4f}" if row.priced_trials else "no price"
+        total += row.cost_usd or 0.0
+        line = f"  {row.condition}: {row.input_tokens or 0:,} input + "
+        line += f"{row.output_tokens or 0:,} output tokens, {shown}"
+        if row.cache_hits:
             line += (
-                f"; {stored:,} of {answers:,} answers from the recording (latency_s counts "
-                "their recorded duration)"
+                f"; {row.cache_hits:,} of {row.model_calls:,} answers from the recording "
+                "(latency_s counts their recorded duration)"
             )
         lines.append(line)
-        if cut:
+        if row.truncated:
             warnings.append(
-                f"  warning: condition {condition}: {cut:,} of {answers:,} answers were cut at "
-                f"max_tokens={limit}; raise max_tokens"
+                f"  warning: condition {row.condition}: {row.truncated:,} of "
+                f"{row.model_calls:,} answers were cut at max_tokens={row.truncated_at}; "
+                "raise max_tokens"
             )
     lines.append(f"  run total: ${total:.4f}")
     return lines + warnings

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from pytest_crucible.store.records import TrialRecord
+
 __all__ = ["WORKER_CRASHED", "CrashVerdict", "WorkerCrashes", "crash_verdict", "describe_death"]
 
 WORKER_CRASHED = "WorkerCrashed"  # the error type of a trial that crashed its worker
@@ -74,9 +76,9 @@ class WorkerCrashes:
             self._ran_alone.add(report.nodeid)
         payload = getattr(report, "crucible", None)
         if payload is not None and report.nodeid in self.crashes:
-            result = payload["trial"]
-            if (result.get("error") or {}).get("type") == WORKER_CRASHED:
-                self._stored[report.nodeid] = result["experiment"]
+            record = TrialRecord.from_json(payload["trial"])
+            if record.failure_type == WORKER_CRASHED:
+                self._stored[report.nodeid] = record.experiment
             else:
                 self._cleared.add(report.nodeid)
 

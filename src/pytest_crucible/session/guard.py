@@ -26,7 +26,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -38,6 +38,10 @@ from pytest_crucible.run.recovery import (
     DeadLetterQueue,
 )
 from pytest_crucible.session.crashes import WORKER_CRASHED
+from pytest_crucible.store.records import TrialRecord
+
+if TYPE_CHECKING:  # payload.py imports this module
+    from pytest_crucible.session.payload import TrialPayload
 
 __all__ = ["DEAD_LETTERS_DIR", "RunGuard", "StopSignal", "dead_letter_path", "run_policy"]
 
@@ -65,13 +69,13 @@ def run_policy(experiment: Experiment) -> dict[str, Any]:
     }
 
 
-def failed_for_good(result: Mapping[str, Any]) -> bool:
+def failed_for_good(record: TrialRecord) -> bool:
     """A failed trial whose condition call failed for good (not a wrong answer), or that
     crashed its xdist worker."""
-    if result.get("status") != "failed":
+    if record.status != "failed":
         return False
-    recovery = result.get("recovery") or {}
-    crashed = (result.get("error") or {}).get("type") == WORKER_CRASHED
+    recovery = record.recovery or {}
+    crashed = record.failure_type == WORKER_CRASHED
     return crashed or recovery.get("final_status") in _FAILED_FOR_GOOD
 
 
@@ -143,21 +147,20 @@ class RunGuard:
         if settings is not None:
             self._breakers[experiment] = CircuitBreaker(CircuitBreakerSettings(**settings))
 
-    def observe(self, run_id: str, payload: Mapping[str, Any]) -> str | None:
+    def observe(self, run_id: str, payload: TrialPayload) -> str | None:
         """Feed one recorded trial; returns a reason when the run must stop now."""
-        result = payload["trial"]
-        experiment = result["experiment"]
-        self.note_policy(experiment, payload.get("policy"))
-        self._check_plan(experiment, payload.get("header"), payload.get("worker"))
-        broken = failed_for_good(result)
+        record = payload.record
+        experiment = record.experiment
+        self.note_policy(experiment, payload.policy)
+        self._check_plan(experiment, payload.header, payload.worker)
+        broken = failed_for_good(record)
         if broken:
-            self._dead_letter(run_id, result)
+            self._dead_letter(run_id, record)
         breaker = self._breakers.get(experiment)
-        counts = breaker is not None and not breaker.tripped and result.get("status") != "skipped"
+        counts = breaker is not None and not breaker.tripped and record.status != "skipped"
         if counts and breaker is not None and breaker.record(broken):
             return f"circuit breaker of experiment {experiment}: {breaker.reason}"
-        reason = payload.get("stop")
-        return str(reason) if reason else None
+        return payload.stop or None
 
     def _check_plan(self, experiment: str, header: Any, worker: Any) -> None:
         """Every process sends its plan's header once: they must agree (a before_experiment
@@ -173,26 +176,26 @@ class RunGuard:
                 "deterministic?), so their trials have different keys and seeds"
             )
 
-    def _dead_letter(self, run_id: str, result: Mapping[str, Any]) -> None:
-        key = (result["experiment"], run_id)
+    def _dead_letter(self, run_id: str, record: TrialRecord) -> None:
+        key = (record.experiment, run_id)
         queue = self._letters.get(key)
         if queue is None:
             path = dead_letter_path(self.store_path, *key)
             queue = self._letters[key] = DeadLetterQueue(path)
-        recovery = result.get("recovery") or {}
+        recovery = record.recovery or {}
         letter = DeadLetter(
-            experiment=result["experiment"],
+            experiment=record.experiment,
             run_id=run_id,
-            trial_key=result["key"],
-            condition=result["condition"],
-            item_id=result["item_id"],
-            repeat=result["repeat"],
-            item=result.get("item"),
+            trial_key=record.key,
+            condition=record.condition,
+            item_id=record.item_id,
+            repeat=record.repeat,
+            item=record.item,
             attempts=recovery.get("attempts", 0),
             final_status=recovery.get("final_status", ""),
             error_history=list(recovery.get("error_history") or []),
-            error=result.get("error"),
-            timestamp=result.get("ended_at") or 0.0,
+            error=record.error,
+            timestamp=record.ended_at or 0.0,
         )
         try:
             queue.append(letter)

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from pytest_crucible.store.records import TrialRecord
+
 __all__ = ["HtmlHooks"]
 
 _MAX_TEXT = 4000
@@ -42,10 +44,10 @@ class HtmlHooks:
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         payload = getattr(report, "crucible", None)
-        trial = payload["trial"] if payload else {}
-        metrics = trial.get("metrics", {})
+        record = TrialRecord.from_json(payload["trial"]) if payload else None
+        metrics = record.metrics if record else {}
         shown = " ".join(f"{name}={_short(value)}" for name, value in metrics.items())
-        values = [trial.get("condition", ""), trial.get("item_id", ""), trial.get("repeat", "")]
+        values = [record.condition, record.item_id, record.repeat] if record else ["", "", ""]
         cells[2:2] = [f"<td>{escape(str(value))}</td>" for value in [*values, shown]]
 
     def pytest_html_results_summary(
@@ -58,15 +60,15 @@ class HtmlHooks:
 
 def _trial_details(payload: dict[str, Any]) -> str:
     """Input, expected, output, logs and error of one trial, escaped: all of it is untrusted."""
-    trial = payload["trial"]
-    item = trial.get("item") or {}
+    record = TrialRecord.from_json(payload["trial"])
+    item = record.item or {}
     sections = [
         ("input", item.get("input")),
         ("expected", item.get("expected")),
-        ("output", trial.get("output")),
-        ("metrics", trial.get("metrics")),
-        ("logs", [f"{log['level']}: {log['message']}" for log in trial.get("logs", [])]),
-        ("error", trial.get("error")),
+        ("output", record.output),
+        ("metrics", record.metrics),
+        ("logs", [f"{log['level']}: {log['message']}" for log in record.logs]),
+        ("error", record.error),
     ]
     parts = [
         f"<h4>{name}</h4><pre>{escape(_text(value))}</pre>"

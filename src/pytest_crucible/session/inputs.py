@@ -154,12 +154,7 @@ def resolve_resume(
 
 
 def _target(store: Store, run: RunInfo, failed_only: bool = False) -> ResumeTarget:
-    only = None
-    if failed_only:
-        rows = store.query(
-            "SELECT trial_key FROM trials WHERE run_id = ? AND status = 'failed'", (run.run_id,)
-        )
-        only = frozenset(row[0] for row in rows)
+    only = frozenset(store.failed_keys(run.run_id)) if failed_only else None
     completed = frozenset(store.completed_keys(run.run_id))
     return ResumeTarget(run.run_id, run.seed, completed, only)
 

@@ -9,7 +9,6 @@ an experiment the session end reports it. Nothing stored is touched.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -125,7 +124,7 @@ def after_experiment(
     caller = config.hook.pytest_crucible_after_experiment
     if own is None and not caller.get_hookimpls():
         return []
-    kwargs = {"experiment": name, "run_id": run_id, "results": stored_trials(store, run_id)}
+    kwargs = {"experiment": name, "run_id": run_id, "results": store.stored_trials(run_id)}
     where = f"for experiment {name} (run {run_id}); its results are stored"
     errors = []
     # each hook is called even when the other one raised
@@ -155,22 +154,6 @@ def find_experiment(config: pytest.Config, path: str, name: str) -> Experiment:
         if found is not None and found.name == name:
             return found
     raise LookupError(f"no trial function of experiment {name!r} in {path}")
-
-
-def stored_trials(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """The stored trials of a run, JSON columns decoded, in condition, item, repeat order."""
-    rows = store.query(
-        "SELECT * FROM trials WHERE run_id = ? ORDER BY condition, item_id, repeat", (run_id,)
-    )
-    decoded = ("metrics", "output", "error", "usage", "artifacts", "warnings", "recovery")
-    trials = []
-    for row in rows:
-        trial = dict(row)
-        for column in decoded:
-            if trial.get(column) is not None:
-                trial[column] = json.loads(trial[column])
-        trials.append(trial)
-    return trials
 
 
 def _for_trial(trial: Trial) -> str:

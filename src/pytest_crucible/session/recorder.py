@@ -27,6 +27,7 @@ from pytest_crucible.review.request import (
     ReviewStatus,
 )
 from pytest_crucible.session.inputs import ResumeTarget
+from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import Journal, JournalImport, import_journals, journal_folder
 from pytest_crucible.store.sqlite import Store
@@ -87,22 +88,22 @@ class Recorder:
         self.writer = TrialWriter(store.path, self.warnings.append, self.journal)
         self.unstored: list[str] = []  # why journalled trials could not be stored at the end
 
-    def record(self, payload: Mapping[str, Any]) -> None:
+    def record(self, payload: TrialPayload) -> None:
         """Store one trial result (and open its run if this is the experiment's first)."""
-        result = payload["trial"]
-        if payload.get("header") is not None:  # kept first: opening the run may be interrupted
-            self._headers.setdefault(result["experiment"], payload["header"])
+        record = payload.record
+        if payload.header is not None:  # kept first: opening the run may be interrupted
+            self._headers.setdefault(record.experiment, payload.header)
         if self._reviewer is None:
             self._start_reviewer()
-        outcome = self._run_for(result["experiment"], self._headers.get(result["experiment"]))
-        self.writer.put(outcome.run_id, result, payload.get("worker", "main"))
-        outcome.ran.add(result["key"])
+        outcome = self._run_for(record.experiment, self._headers.get(record.experiment))
+        self.writer.put(outcome.run_id, record, payload.worker)
+        outcome.ran.add(record.key)
         self.done += 1
-        if result["status"] == "failed":
+        if record.status == "failed":
             outcome.failed += 1
             self.failed += 1
-        for warning in result.get("warnings") or []:
-            self.warnings.append(f"{result['experiment']} {_trial_id(result)}: {warning}")
+        for warning in record.warnings:
+            self.warnings.append(f"{record.experiment} {record.name}: {warning}")
 
     def _run_for(self, experiment: str, header: Mapping[str, Any] | None) -> RunOutcome:
         outcome = self.runs.get(experiment)
@@ -358,7 +359,3 @@ def _review_failure(
             f"{ids}` and write their reports with `crucible --store {store} report RUN_ID`"
         )
     return "\n".join(lines)
-
-
-def _trial_id(result: Mapping[str, Any]) -> str:
-    return f"{result['condition']}-{result['item_id']}-r{result['repeat']}"

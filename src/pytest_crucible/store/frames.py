@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_crucible.errors import StoreError
+from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.records import USAGE_COUNTS, column_names
 from pytest_crucible.store.sqlite import DEFAULT_STORE, Store
 
 if TYPE_CHECKING:  # pandas is imported when a frame is built, not when pytest starts
@@ -15,27 +16,7 @@ if TYPE_CHECKING:  # pandas is imported when a frame is built, not when pytest s
 
 __all__ = ["load_runs", "load_trials", "trials_frame"]
 
-_TRIAL_COLUMNS = (
-    "run_id",
-    "condition",
-    "item_id",
-    "repeat",
-    "trial_key",
-    "cluster",
-    "status",
-    "attempts",
-    "calls",
-    "latency_s",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "worker",
-    "started_at",
-    "ended_at",
-)
-# Counts kept in the trials.usage JSON (null when the trial made no model call; the column
-# is missing from a store older than schema version 3 opened read-only).
-_USAGE_COLUMNS = ("model_calls", "cache_hits", "truncated", "truncated_at")
+_FIXED_COLUMNS = column_names(json=False) + USAGE_COUNTS
 
 
 def load_trials(
@@ -67,29 +48,16 @@ def load_trials(
         return trials_frame(opened, run_id, include_outputs=include_outputs)
 
 
-def trials_frame(store: Store, run_id: str, *, include_outputs: bool = False) -> pd.DataFrame:
+def trials_frame(store: ResultStore, run_id: str, *, include_outputs: bool = False) -> pd.DataFrame:
     """The trials of one run of an open store (see `load_trials`)."""
-    extra = ", output, error" if include_outputs else ""
-    usage = ", ".join(_usage_selects(store))
-    rows = store.query(
-        f"SELECT {', '.join(_TRIAL_COLUMNS)}, {usage}, metrics{extra} FROM trials"
-        " WHERE run_id = ? ORDER BY condition, item_id, repeat",
-        (run_id,),
-    )
     import pandas as pd
 
-    records: list[dict[str, Any]] = []
+    records = store.trial_table(run_id, include_outputs=include_outputs)
     metric_names: dict[str, None] = {}
-    for row in rows:
-        record = {name: row[name] for name in _FIXED_COLUMNS}
-        if include_outputs:
-            record["output"] = _load(row["output"])
-            record["error"] = _load(row["error"])
-        metrics = json.loads(row["metrics"])
-        for name, value in metrics.items():
+    for record in records:
+        for name, value in record.pop("metrics").items():
             metric_names.setdefault(name, None)
             record[f"metric:{name}"] = float(value)
-        records.append(record)
     frame = pd.DataFrame.from_records(records, columns=_columns(include_outputs, metric_names))
     # A metric keeps its name; a fixed column it shadows (say latency_s) becomes trial_<name>.
     shadowed = {m: f"trial_{m}" for m in metric_names if m in frame.columns}
@@ -97,16 +65,6 @@ def trials_frame(store: Store, run_id: str, *, include_outputs: bool = False) ->
     frame = frame.rename(columns={f"metric:{m}": m for m in metric_names})
     frame.attrs["metrics"] = list(metric_names)
     return frame
-
-
-_FIXED_COLUMNS = _TRIAL_COLUMNS + _USAGE_COLUMNS
-
-
-def _usage_selects(store: Store) -> list[str]:
-    columns = {row[1] for row in store.query("PRAGMA table_info(trials)")}
-    if "usage" not in columns:
-        return [f"NULL AS {name}" for name in _USAGE_COLUMNS]
-    return [f"json_extract(usage, '$.{name}') AS {name}" for name in _USAGE_COLUMNS]
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
@@ -128,7 +86,3 @@ def load_runs(store: str | Path = DEFAULT_STORE, experiment: str | None = None) 
     with closing(Store(store, readonly=True)) as opened:
         runs = opened.runs(experiment)
     return pd.DataFrame([run.__dict__ for run in runs])
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)

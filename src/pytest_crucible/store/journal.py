@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_crucible.errors import StoreError
+from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.rows import Job
 from pytest_crucible.store.sqlite import Store
 
 try:
@@ -67,13 +69,14 @@ class Journal:
         return run_id in self._headers
 
     def append(
-        self, run_id: str, header: Mapping[str, Any] | None, result: Mapping[str, Any], worker: str
+        self, run_id: str, header: Mapping[str, Any] | None, record: TrialRecord, worker: str
     ) -> None:
-        """Write one finished trial (with its run's header the first time); raises OSError."""
+        """Write one finished trial, in its JSON form (with its run's header the first
+        time); raises OSError."""
         lines = []
         if run_id not in self._headers and header is not None:
             lines.append(_ENCODE({"run_id": run_id, "header": header}))
-        lines.append(_ENCODE({"run_id": run_id, "worker": worker, "trial": result}))
+        lines.append(_ENCODE({"run_id": run_id, "worker": worker, "trial": record.to_json()}))
         text = "\n".join(lines) + "\n"
         with self._lock:
             if self._closed.is_set():  # a trial ending as the session ends: its item reports it
@@ -192,12 +195,13 @@ def _taken(path: Path) -> Iterator[IO[str] | None]:
 
 def _import_file(store: Store, file: IO[str]) -> dict[str, int]:
     headers: dict[str, Mapping[str, Any]] = {}
-    trials: list[tuple[str, Mapping[str, Any], str]] = []
-    for record in _records(file):
-        if "header" in record:
-            headers[record["run_id"]] = record["header"]
-        elif "trial" in record:
-            trials.append((record["run_id"], record["trial"], record.get("worker", "journal")))
+    trials: list[Job] = []
+    for line in _lines(file):
+        if "header" in line:
+            headers[line["run_id"]] = line["header"]
+        elif "trial" in line:
+            record = TrialRecord.from_json(line["trial"])
+            trials.append((line["run_id"], record, line.get("worker", "journal")))
     for run_id in dict.fromkeys(run_id for run_id, _, _ in trials):
         if store.run(run_id) is not None:
             continue
@@ -207,7 +211,7 @@ def _import_file(store: Store, file: IO[str]) -> dict[str, int]:
     return store.import_trials(trials)
 
 
-def _records(file: IO[str]) -> Iterator[dict[str, Any]]:
+def _lines(file: IO[str]) -> Iterator[dict[str, Any]]:
     for line in file:
         try:
             record = json.loads(line)

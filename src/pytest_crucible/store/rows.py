@@ -13,9 +13,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["dump", "insert_rows", "table_rows", "utc_now"]
+from pytest_crucible.store.records import (
+    TRIAL_PRIMARY_KEY,
+    USAGE_COUNTS,
+    TrialRecord,
+    column_names,
+)
+
+__all__ = ["Job", "dump", "insert_rows", "table_rows", "utc_now"]
 
 Row = tuple[Any, ...]
+Job = tuple[str, TrialRecord, str]  # (run_id, record, worker): one trial to store
 Statement = tuple[str, str]  # (head, tail) of an INSERT; the VALUES rows go between them
 
 
@@ -37,19 +45,12 @@ _INSERT_ITEMS = (
     "INSERT OR IGNORE INTO items(run_id, item_id, input, expected, metadata, cluster)",
     "",
 )
+_WRITTEN = column_names(written=True)
+_UPDATED = [name for name in _WRITTEN if name not in TRIAL_PRIMARY_KEY]
 _UPSERT_TRIALS = (
-    """INSERT INTO trials(run_id, condition, item_id, repeat, trial_key, cluster, status,
-    metrics, output, error, calls, latency_s, input_tokens, output_tokens, cost_usd, usage,
-    artifacts, warnings, recovery, worker, started_at, ended_at)""",
-    """ON CONFLICT(run_id, condition, item_id, repeat) DO UPDATE SET
-    trial_key = excluded.trial_key, cluster = excluded.cluster, status = excluded.status,
-    metrics = excluded.metrics, output = excluded.output, error = excluded.error,
-    attempts = trials.attempts + 1, calls = excluded.calls, latency_s = excluded.latency_s,
-    input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-    cost_usd = excluded.cost_usd, usage = excluded.usage, artifacts = excluded.artifacts,
-    warnings = excluded.warnings,
-    recovery = excluded.recovery, worker = excluded.worker, started_at = excluded.started_at,
-    ended_at = excluded.ended_at""",
+    f"INSERT INTO trials({', '.join(_WRITTEN)})",
+    f"ON CONFLICT({', '.join(TRIAL_PRIMARY_KEY)}) DO UPDATE SET "
+    + ", ".join(["attempts = trials.attempts + 1", *(f"{n} = excluded.{n}" for n in _UPDATED)]),
 )
 _INSERT_CALLS = (
     "INSERT OR IGNORE INTO model_calls(cache_key, backend, model, request, response, run_id,"
@@ -63,18 +64,18 @@ _INSERT_LOGS = (
 )
 
 
-def _item_row(run_id: str, result: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[Any, ...]:
+def _item_row(run_id: str, record: TrialRecord, item: Mapping[str, Any]) -> Row:
     return (
         run_id,
-        result["item_id"],
+        record.item_id,
         dump(item.get("input")),
         dump(item.get("expected")),
         dump(item.get("metadata")),
-        result["cluster"],
+        record.cluster,
     )
 
 
-def _call_rows(run_id: str, result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+def _call_rows(run_id: str, record: TrialRecord) -> list[Row]:
     return [
         (
             call["cache_key"],
@@ -83,83 +84,78 @@ def _call_rows(run_id: str, result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
             dump(call["request"]),
             dump(call["response"]),
             run_id,
-            result["key"],
+            record.key,
             utc_now(),
         )
-        for call in result.get("model_calls") or ()
+        for call in record.model_calls
     ]
 
 
-def _log_rows(run_id: str, result: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+def _log_rows(run_id: str, record: TrialRecord) -> list[Row]:
     return [
         (
             run_id,
-            result["key"],
-            result["condition"],
-            result["item_id"],
-            result["repeat"],
+            record.key,
+            record.condition,
+            record.item_id,
+            record.repeat,
             log["level"],
             log["message"],
             dump(log.get("meta")),
             iso(log.get("at")) or utc_now(),
         )
-        for log in result.get("logs") or ()
+        for log in record.logs
     ]
 
 
 def _call_counts(usage: Mapping[str, Any]) -> dict[str, Any]:
-    """What the trials.usage column keeps (tokens and cost have columns of their own)."""
-    return {
-        name: usage[name]
-        for name in ("model_calls", "cache_hits", "truncated", "truncated_at")
-        if name in usage
-    }
+    """What the trials.usage column keeps."""
+    return {name: usage[name] for name in USAGE_COUNTS if name in usage}
 
 
-def _trial_row(run_id: str, result: Mapping[str, Any], worker: str) -> tuple[Any, ...]:
-    usage = result.get("usage") or {}
+def _trial_row(run_id: str, record: TrialRecord, worker: str) -> Row:
+    """The values of `_WRITTEN`, in its order (the round trip in tests/test_records.py
+    checks that they line up)."""
+    usage = record.usage or {}
     return (
         run_id,
-        result["condition"],
-        result["item_id"],
-        result["repeat"],
-        result["key"],
-        result["cluster"],
-        result["status"],
-        dump(result.get("metrics") or {}),
-        dump(result.get("output")),
-        dump(result.get("error")),
-        result.get("calls", 0),
-        result.get("latency_s"),
+        record.condition,
+        record.item_id,
+        record.repeat,
+        record.key,
+        record.cluster,
+        record.status,
+        dump(record.metrics),
+        dump(record.output),
+        dump(record.error),
+        record.calls,
+        record.latency_s,
         usage.get("input_tokens"),
         usage.get("output_tokens"),
         usage.get("cost_usd"),
         dump(_call_counts(usage)) if usage else None,
-        dump(result.get("artifacts") or []),
-        dump(result.get("warnings") or []),
-        dump(result.get("recovery")),
+        dump(record.artifacts),
+        dump(record.warnings),
+        dump(record.recovery),
         worker,
-        iso(result.get("started_at")),
-        iso(result.get("ended_at")),
+        iso(record.started_at),
+        iso(record.ended_at),
     )
 
 
-def table_rows(
-    batch: Sequence[tuple[str, Mapping[str, Any], str]],
-) -> list[tuple[Statement, list[Row]]]:
-    """The rows of (run_id, result, worker) results for each table, in the order to insert
+def table_rows(batch: Sequence[Job]) -> list[tuple[Statement, list[Row]]]:
+    """The rows of (run_id, record, worker) jobs for each table, in the order to insert
     them (items before the trials that refer to them)."""
     items: list[Row] = []
     trials: list[Row] = []
     calls: list[Row] = []
     logs: list[Row] = []
-    for run_id, result, worker in batch:
-        item = result.get("item")
-        if item is not None:  # sent once per item and process
-            items.append(_item_row(run_id, result, item))
-        trials.append(_trial_row(run_id, result, worker))
-        calls.extend(_call_rows(run_id, result))
-        logs.extend(_log_rows(run_id, result))
+    for run_id, record, worker in batch:
+        if record.item is not None:  # sent once per item and process
+            items.append(_item_row(run_id, record, record.item))
+        trials.append(_trial_row(run_id, record, worker))
+        calls.extend(_call_rows(run_id, record))
+        logs.extend(_log_rows(run_id, record))
     return [
         (_INSERT_ITEMS, items),
         (_UPSERT_TRIALS, trials),

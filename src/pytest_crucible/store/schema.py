@@ -6,7 +6,36 @@ which expands the metrics into one column each.
 
 from __future__ import annotations
 
+from pytest_crucible.store.records import TRIAL_COLUMNS, TRIAL_PRIMARY_KEY
+
 SCHEMA_VERSION = 3
+
+# The plain columns of the runs table (its JSON columns: config, header, environment, analysis)
+RUN_COLUMNS = (
+    "run_id",
+    "experiment",
+    "status",
+    "fingerprint",
+    "dataset_fingerprint",
+    "seed",
+    "git_commit",
+    "git_dirty",
+    "total_trials",
+    "started_at",
+    "ended_at",
+    "sessions",
+)
+
+
+def _trials_table() -> str:
+    """The trials table's DDL, from its one declaration (`records.TRIAL_COLUMNS`)."""
+    lines = []
+    for column in TRIAL_COLUMNS:
+        definition = f"    {column.name:<13} {column.sql},"
+        lines.append(f"{definition:<50} -- {column.note}" if column.note else definition)
+    lines.append(f"    PRIMARY KEY ({', '.join(TRIAL_PRIMARY_KEY)})")
+    return "CREATE TABLE IF NOT EXISTS trials (\n" + "\n".join(lines) + "\n);"
+
 
 DDL = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -45,32 +74,7 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (run_id, item_id)
 );
 
-CREATE TABLE IF NOT EXISTS trials (
-    run_id        TEXT NOT NULL REFERENCES runs(run_id),
-    condition     TEXT NOT NULL,
-    item_id       TEXT NOT NULL,
-    repeat        INTEGER NOT NULL,
-    trial_key     TEXT NOT NULL,                 -- hash of what determines the result
-    cluster       TEXT,
-    status        TEXT NOT NULL,                 -- passed | failed | skipped
-    metrics       TEXT NOT NULL,                 -- JSON object: metric name -> number/bool
-    output        TEXT,                          -- JSON: what the condition returned
-    error         TEXT,                          -- JSON: type, message, where, traceback
-    attempts      INTEGER NOT NULL DEFAULT 1,    -- how many sessions ran this trial
-    calls         INTEGER NOT NULL DEFAULT 0,    -- condition calls in the last attempt
-    latency_s     REAL,                          -- time spent in condition calls
-    input_tokens  INTEGER,
-    output_tokens INTEGER,
-    cost_usd      REAL,
-    usage         TEXT,                          -- JSON: model_calls, cache_hits, truncated...
-    artifacts     TEXT,                          -- JSON list: name, encoding, data
-    warnings      TEXT,                          -- JSON list of strings
-    recovery      TEXT,                          -- JSON: retries, delays, final status, errors
-    worker        TEXT,                          -- xdist worker id, or 'main'
-    started_at    TEXT,
-    ended_at      TEXT,
-    PRIMARY KEY (run_id, condition, item_id, repeat)
-);
+{trials}
 CREATE INDEX IF NOT EXISTS trials_by_key ON trials(run_id, trial_key);
 
 CREATE TABLE IF NOT EXISTS logs (
@@ -99,7 +103,7 @@ CREATE TABLE IF NOT EXISTS model_calls (
     trial_key  TEXT,
     created_at TEXT NOT NULL
 );
-"""
+""".replace("{trials}", _trials_table())
 
 # Statements that bring a store of version N (the key) to version N + 1.
 MIGRATIONS = {

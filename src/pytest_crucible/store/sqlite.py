@@ -14,13 +14,22 @@ import shlex
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
-from pytest_crucible.store.rows import dump, insert_rows, table_rows, utc_now
-from pytest_crucible.store.schema import DDL, HOLDERS_DDL, MIGRATIONS, SCHEMA_VERSION
+from pytest_crucible.store.interface import RunHolder, RunInfo, RunRecord, StoredBaseline
+from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord
+from pytest_crucible.store.rows import Job, dump, insert_rows, table_rows, utc_now
+from pytest_crucible.store.schema import (
+    BASELINES_DDL,
+    DDL,
+    HOLDERS_DDL,
+    MIGRATIONS,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+)
+from pytest_crucible.store.sqlite_reads import SQLiteReads, decoded
 
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
@@ -32,36 +41,8 @@ _BUSY_TIMEOUT_MS = 5000
 _WRITE_REFUSED = ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """A stored run, as listed by `Store.runs`."""
-
-    run_id: str
-    experiment: str
-    status: str
-    seed: int
-    fingerprint: str
-    total_trials: int
-    started_at: str
-    ended_at: str | None
-    sessions: int
-    stored_trials: int
-    passed_trials: int
-
-
-@dataclass(frozen=True)
-class RunHolder:
-    """A process that holds a run (a row of run_holders; `holding.py` decides staleness)."""
-
-    host: str
-    pid: int
-    started_at: str
-    heartbeat_at: str
-    lease_s: float
-
-
-class Store:
-    """Read and write runs, trials and logs in one SQLite file."""
+class Store(SQLiteReads):
+    """The results store in one SQLite file (implements `interface.ResultStore`)."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, verify: bool = False) -> None:
         """`verify`: refuse a damaged store before writing anything (SQLite's quick_check:
@@ -303,6 +284,22 @@ class Store:
             raise StoreError(f"store {self.path} has no run {run_id!r}")
         return dict(json.loads(row["header"]))
 
+    def run_record(self, run_id: str) -> RunRecord:
+        row = self._conn.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)}, header, config, environment, analysis FROM runs"
+            " WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"store {self.path} has no run {run_id!r}")
+        return RunRecord(
+            columns={name: row[name] for name in RUN_COLUMNS},
+            header=dict(json.loads(row["header"])),
+            config=decoded(row["config"], {}),
+            environment=decoded(row["environment"], {}),
+            analysis=dict(json.loads(row["analysis"])) if row["analysis"] else None,
+        )
+
     def completed_keys(self, run_id: str) -> list[str]:
         """Keys of the trials of a run that passed: resume does not run these again."""
         rows = self._conn.execute(
@@ -314,13 +311,13 @@ class Store:
 
     # -- trials -----------------------------------------------------------------------------
 
-    def record_trial(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
+    def record_trial(self, run_id: str, record: TrialRecord, worker: str) -> None:
         """Store one trial's result (replacing an earlier attempt of the same trial) and its
         logs, in one transaction."""
-        self.record_trials([(run_id, result, worker)])
+        self.record_trials([(run_id, record, worker)])
 
-    def record_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> None:
-        """Store several (run_id, result, worker) in one transaction: the writer thread
+    def record_trials(self, batch: Sequence[Job]) -> None:
+        """Store several (run_id, record, worker) in one transaction: the writer thread
         commits what arrived within a few milliseconds together (a group commit), with one
         multi-row INSERT per table (`_rows.py` says why)."""
         tables = table_rows(batch)
@@ -328,8 +325,8 @@ class Store:
             for statement, rows in tables:
                 insert_rows(self._conn, statement, rows)
 
-    def import_trials(self, batch: Sequence[tuple[str, Mapping[str, Any], str]]) -> dict[str, int]:
-        """Store the (run_id, result, worker) that the store lacks, in one transaction: a
+    def import_trials(self, batch: Sequence[Job]) -> dict[str, int]:
+        """Store the (run_id, record, worker) that the store lacks, in one transaction: a
         trial already stored wins, a trial of an unknown run is left out. Returns the count
         added per run."""
         if not batch:
@@ -346,17 +343,16 @@ class Store:
             stored = {
                 (row[0], row[1], row[2], row[3])
                 for row in self._conn.execute(
-                    "SELECT run_id, condition, item_id, repeat FROM trials"
-                    f" WHERE run_id IN ({marks})",
+                    f"SELECT {', '.join(TRIAL_PRIMARY_KEY)} FROM trials WHERE run_id IN ({marks})",
                     named,
                 )
             }
-            missing: list[tuple[str, Mapping[str, Any], str]] = []
-            for run_id, result, worker in batch:
-                place = (run_id, result["condition"], result["item_id"], result["repeat"])
+            missing: list[Job] = []
+            for run_id, record, worker in batch:
+                place = (run_id, *record.place)
                 if run_id in runs and place not in stored:
                     stored.add(place)
-                    missing.append((run_id, result, worker))
+                    missing.append((run_id, record, worker))
             for statement, rows in table_rows(missing):
                 insert_rows(self._conn, statement, rows)
         added: dict[str, int] = {}
@@ -364,13 +360,22 @@ class Store:
             added[run_id] = added.get(run_id, 0) + 1
         return added
 
-    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Run a read-only query (used by loaders and reports)."""
-        return self._conn.execute(sql, args).fetchall()
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        return self._conn
+    def save_baseline(self, baseline: StoredBaseline, document: Mapping[str, Any]) -> None:
+        """Keep `document` as baseline `baseline.name` of its experiment (replacing one of
+        that name); a store made before the baselines table gets it now."""
+        with self._write():
+            self._conn.execute(BASELINES_DDL)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO baselines(name, experiment, run_id, created_at, data)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    baseline.name,
+                    baseline.experiment,
+                    baseline.run_id,
+                    baseline.created_at,
+                    json.dumps(document),
+                ),
+            )
 
     @contextmanager
     def _write(self) -> Iterator[None]:

@@ -23,11 +23,12 @@ from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
 from pytest_crucible.store.journal import Journal, disk_full
+from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.rows import Job
 from pytest_crucible.store.sqlite import Store
 
 __all__ = ["TrialWriter"]
 
-_Job = tuple[str, Mapping[str, Any], str]
 _MAX_BATCH = 500
 GATHER_S = 0.02  # seconds a result may wait for others to share its commit
 
@@ -40,7 +41,7 @@ class TrialWriter:
         self._warn = warn
         self._headers: dict[str, Mapping[str, Any]] = {}
         self._rescued = {"saved": 0, "lost": 0}  # said once each, counted at close
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, name="crucible-writer", daemon=True)
         self._thread.start()
 
@@ -48,8 +49,8 @@ class TrialWriter:
         """The header of a run whose results may come: a rescued result carries it."""
         self._headers[run_id] = header
 
-    def put(self, run_id: str, result: Mapping[str, Any], worker: str) -> None:
-        self._jobs.put((run_id, result, worker))
+    def put(self, run_id: str, record: TrialRecord, worker: str) -> None:
+        self._jobs.put((run_id, record, worker))
 
     def flush(self) -> None:
         """Wait until every result handed over so far is committed (or rescued)."""
@@ -84,7 +85,7 @@ class TrialWriter:
                 for _ in range(len(batch) + stop):
                     self._jobs.task_done()
 
-    def _store(self, batch: list[_Job]) -> None:
+    def _store(self, batch: list[Job]) -> None:
         if not batch:
             return
         try:
@@ -93,9 +94,9 @@ class TrialWriter:
             for job in batch:
                 self._record_one(job)
 
-    def _next_batch(self) -> tuple[list[_Job], bool]:
+    def _next_batch(self) -> tuple[list[Job], bool]:
         """The next result (waiting for it) and whatever else is already queued."""
-        batch: list[_Job] = []
+        batch: list[Job] = []
         job = self._jobs.get()
         if job is not None:
             time.sleep(GATHER_S)
@@ -109,26 +110,26 @@ class TrialWriter:
                 return batch, False
         return batch, True
 
-    def _record_one(self, job: _Job) -> None:
-        run_id, result, worker = job
+    def _record_one(self, job: Job) -> None:
+        run_id, record, worker = job
         try:
-            self.store.record_trial(run_id, result, worker)
+            self.store.record_trial(run_id, record, worker)
         except StoreError as exc:
-            self._rescue(run_id, result, worker, exc)
+            self._rescue(run_id, record, worker, exc)
         except Exception as exc:  # never lose a result to an unexpected error either
-            self._rescue(run_id, result, worker, StoreError(f"{type(exc).__name__}: {exc}"))
+            self._rescue(run_id, record, worker, StoreError(f"{type(exc).__name__}: {exc}"))
 
-    def _rescue(self, run_id: str, result: Mapping[str, Any], worker: str, exc: StoreError) -> None:
+    def _rescue(self, run_id: str, record: TrialRecord, worker: str, exc: StoreError) -> None:
         if isinstance(exc, StoreFullError) and self.full is None:
             self.full = exc
         try:
-            self.journal.append(run_id, self._headers.get(run_id), result, worker)
+            self.journal.append(run_id, self._headers.get(run_id), record, worker)
         except OSError as error:
             if disk_full(error) and self.full is None:
                 self.full = StoreFullError(f"{exc}; the journal {self.journal.path}: {error}")
             self._rescued["lost"] += 1
             if self._rescued["lost"] == 1:
-                self._warn(f"{exc}; the result of trial {_trial_name(result)} is lost ({error})")
+                self._warn(f"{exc}; the result of trial {record.name} is lost ({error})")
             return
         self._rescued["saved"] += 1
         if self._rescued["saved"] == 1:
@@ -136,7 +137,3 @@ class TrialWriter:
                 f"{exc}; the result was saved to {self.journal.path} (the next run or "
                 "`crucible import` stores it)"
             )
-
-
-def _trial_name(result: Mapping[str, Any]) -> str:
-    return f"{result['condition']}-{result['item_id']}-r{result['repeat']}"

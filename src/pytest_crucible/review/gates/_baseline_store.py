@@ -10,18 +10,17 @@ of the same name, since it is what the repository reviewed.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_crucible.errors import StoreError
 from pytest_crucible.review.gates._baseline import Baseline, dumps_file, read_file
 from pytest_crucible.review.gates._errors import GateError
 from pytest_crucible.store.frames import trials_frame
-from pytest_crucible.store.schema import BASELINES_DDL
+from pytest_crucible.store.interface import ResultStore, StoredBaseline
 from pytest_crucible.store.sqlite import DEFAULT_BASELINES_DIR, Store, utc_now
 
 if TYPE_CHECKING:
@@ -42,13 +41,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 @dataclass(frozen=True)
-class KnownBaseline:
+class KnownBaseline(StoredBaseline):
     """A baseline found in the store or in the baselines folder (for listings)."""
 
-    name: str
-    experiment: str
-    run_id: str
-    created_at: str
     source: str  # "store" or the file's path
 
     def describe(self) -> str:
@@ -77,8 +72,8 @@ def save_baseline(
     if store.run(run_id) is None:
         known = ", ".join(r.run_id for r in store.runs()[:10]) or "none yet"
         raise GateError(f"cannot save baseline {name!r}: no run {run_id!r}; runs: {known}")
-    row = store.query("SELECT status, environment FROM runs WHERE run_id = ?", (run_id,))[0]
-    header = loaded.header if loaded else store.run_header(run_id)
+    run = store.run_record(run_id)
+    header = loaded.header if loaded else run.header
     trials = loaded.trials if loaded else trials_frame(store, run_id)
     passed = int(trials["status"].eq("passed").sum()) if len(trials) else 0
     if passed == 0:
@@ -87,9 +82,10 @@ def save_baseline(
             "experiment to completion first"
         )
     notes: tuple[str, ...] = ()
-    if row["status"] != "completed":
+    status = str(run.columns["status"])
+    if status != "completed":
         notes = (
-            f"run {run_id} was {row['status']!r} when saved ({passed} of "
+            f"run {run_id} was {status!r} when saved ({passed} of "
             f"{header.get('total_trials', '?')} trials passed)",
         )
     baseline = Baseline.from_trials(
@@ -98,8 +94,8 @@ def save_baseline(
         name=name,
         run_id=run_id,
         created_at=utc_now(),
-        environment=json.loads(row["environment"] or "{}"),
-        run_status=str(row["status"]),
+        environment=run.environment,
+        run_status=status,
         notes=notes,
     )
     target = Path(path) if path is not None else baseline_path(name, baselines_dir)
@@ -248,76 +244,42 @@ def _write_file(target: Path, name: str, baseline: Baseline) -> None:
     os.replace(temporary, target)
 
 
-def _write_row(store: Store, baseline: Baseline) -> None:
+def _write_row(store: ResultStore, baseline: Baseline) -> None:
     if store.readonly:
         raise GateError(f"store {store.path} was opened read-only; cannot save a baseline")
-    conn = store.connection
+    kept = StoredBaseline(baseline.name, baseline.experiment, baseline.run_id, baseline.created_at)
     try:
-        conn.executescript(BASELINES_DDL)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT OR REPLACE INTO baselines(name, experiment, run_id, created_at, data)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (
-                baseline.name,
-                baseline.experiment,
-                baseline.run_id,
-                baseline.created_at,
-                json.dumps(baseline.to_dict()),
-            ),
-        )
-        conn.execute("COMMIT")
-    except sqlite3.DatabaseError as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise GateError(
-            f"store {store.path}: cannot save baseline {baseline.name!r}: {exc}"
-        ) from None
+        store.save_baseline(kept, baseline.to_dict())
+    except StoreError as exc:
+        raise GateError(f"cannot save baseline {baseline.name!r}: {exc}") from None
 
 
-def _rows(store: Store | None, name: str | None, experiment: str | None) -> list[KnownBaseline]:
-    if store is None or not _has_table(store):
+def _rows(
+    store: ResultStore | None, name: str | None, experiment: str | None
+) -> list[KnownBaseline]:
+    if store is None:
         return []
-    where, args = [], []
-    if name is not None:
-        where.append("name = ?")
-        args.append(name)
-    if experiment is not None:
-        where.append("experiment = ?")
-        args.append(experiment)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = store.query(
-        f"SELECT name, experiment, run_id, created_at FROM baselines {clause}"
-        " ORDER BY name, experiment",
-        tuple(args),
-    )
-    return [KnownBaseline(r[0], r[1], r[2], r[3], "store") for r in rows]
+    return [
+        KnownBaseline(b.name, b.experiment, b.run_id, b.created_at, "store")
+        for b in store.baselines(name, experiment)
+    ]
 
 
-def _has_table(store: Store) -> bool:
-    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'baselines'"
-    return bool(store.query(query))
-
-
-def _from_row(store: Store | None, known: KnownBaseline) -> Baseline:
+def _from_row(store: ResultStore | None, known: KnownBaseline) -> Baseline:
     assert store is not None  # rows come from a store
-    row = store.query(
-        "SELECT data FROM baselines WHERE name = ? AND experiment = ?",
-        (known.name, known.experiment),
-    )[0]
-    return Baseline.from_dict(json.loads(row["data"]))
+    return Baseline.from_dict(store.baseline_document(known.name, known.experiment))
 
 
-def _from_run(store: Store, run_id: str) -> Baseline:
-    row = store.query("SELECT status, environment FROM runs WHERE run_id = ?", (run_id,))[0]
+def _from_run(store: ResultStore, run_id: str) -> Baseline:
+    run = store.run_record(run_id)
     return Baseline.from_trials(
         trials_frame(store, run_id),
-        store.run_header(run_id),
+        run.header,
         name=run_id,
         run_id=run_id,
         created_at=utc_now(),
-        environment=json.loads(row["environment"] or "{}"),
-        run_status=str(row["status"]),
+        environment=run.environment,
+        run_status=str(run.columns["status"]),
     )
 
 

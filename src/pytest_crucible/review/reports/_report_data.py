@@ -6,15 +6,14 @@ did; this module adds what only the reports show: the run's row, its items and l
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
-from pytest_crucible.store.sqlite import RunInfo, Store
+from pytest_crucible.store.interface import RunInfo
+from pytest_crucible.store.sqlite import Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,20 +75,6 @@ class RunData:
         return renamed if renamed in self.trials.columns else name
 
 
-_RUN_COLUMNS = (
-    "fingerprint",
-    "dataset_fingerprint",
-    "seed",
-    "git_commit",
-    "git_dirty",
-    "started_at",
-    "ended_at",
-    "sessions",
-    "status",
-    "total_trials",
-)
-
-
 def load_run(store: Store, run_id: str, loaded: StoredRun | None = None) -> RunData:
     """Load a run; analyse it first (and store the analysis) if it has none yet. `loaded`:
     the run's header and trials with their outputs, when the caller has loaded them."""
@@ -97,31 +82,25 @@ def load_run(store: Store, run_id: str, loaded: StoredRun | None = None) -> RunD
     if info is None:
         known = ", ".join(r.run_id for r in store.runs()[:10]) or "(none)"
         raise ReportError(f"store {store.path} has no run {run_id!r}; runs: {known}")
-    columns = ", ".join(_RUN_COLUMNS)
-    row = store.query(
-        f"SELECT {columns}, config, environment, analysis FROM runs WHERE run_id = ?", (run_id,)
-    )[0]
+    run = store.run_record(run_id)
     if loaded is None or not loaded.with_outputs:  # the reports show outputs and errors
         loaded = load_stored_run(store, run_id, with_outputs=True)
-    analysis = _analysis(store, loaded, row["analysis"])
     return RunData(
         run_id=run_id,
         info=info,
         header=loaded.header,
-        config=_json(row["config"], {}),
-        environment=_json(row["environment"], {}),
-        analysis=analysis,
+        config=run.config,
+        environment=run.environment,
+        analysis=run.analysis if run.analysis is not None else _analyse(store, loaded),
         trials=loaded.trials,
-        items=_items(store, run_id),
-        logs=_logs(store, run_id),
-        row={name: row[name] for name in _RUN_COLUMNS},
+        items=store.items(run_id),
+        logs=store.logs(run_id),
+        row=run.columns,
         store_path=store.path.resolve(),
     )
 
 
-def _analysis(store: Store, loaded: StoredRun, stored: str | None) -> dict[str, Any]:
-    if stored:
-        return dict(json.loads(stored))
+def _analyse(store: Store, loaded: StoredRun) -> dict[str, Any]:
     run_id = loaded.run_id
     if store.readonly:
         raise ReportError(
@@ -131,40 +110,3 @@ def _analysis(store: Store, loaded: StoredRun, stored: str | None) -> dict[str, 
     from pytest_crucible.review.analyse_run import analyse_run
 
     return analyse_run(store, run_id, loaded).to_dict()
-
-
-def _items(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
-    rows = store.query(
-        "SELECT item_id, input, expected, metadata, cluster FROM items WHERE run_id = ?"
-        " ORDER BY rowid",
-        (run_id,),
-    )
-    return {
-        row["item_id"]: {
-            "input": _json(row["input"], None),
-            "expected": _json(row["expected"], None),
-            "metadata": _json(row["metadata"], None),
-            "cluster": row["cluster"],
-        }
-        for row in rows
-    }
-
-
-def _logs(store: Store, run_id: str) -> dict[str, list[tuple[str, str, str]]]:
-    rows = store.query(
-        "SELECT trial_key, level, created_at, message FROM logs WHERE run_id = ? ORDER BY id",
-        (run_id,),
-    )
-    logs: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for key, level, created_at, message in rows:
-        logs[key].append((level, created_at, message))
-    return dict(logs)
-
-
-def _json(text: str | None, default: Any) -> Any:
-    if text is None:
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:  # written by hand or by an older version: show it as it is
-        return text

@@ -11,45 +11,20 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.review.reports._io import write_bytes, write_text
 from pytest_crucible.review.reports._report_data import RunData
-from pytest_crucible.store.sqlite import Store
+from pytest_crucible.store.interface import ResultStore
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["write_exports"]
 
-_COLUMNS = (
-    "condition",
-    "item_id",
-    "repeat",
-    "trial_key",
-    "cluster",
-    "status",
-    "metrics",
-    "output",
-    "error",
-    "attempts",
-    "calls",
-    "latency_s",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "artifacts",
-    "warnings",
-    "worker",
-    "started_at",
-    "ended_at",
-)
-_JSON_COLUMNS = frozenset({"metrics", "output", "error", "artifacts", "warnings"})
 
-
-def write_exports(run: RunData, store: Store, out_dir: Path) -> list[Path]:
+def write_exports(run: RunData, store: ResultStore, out_dir: Path) -> list[Path]:
     """Write every export into out_dir; return their paths."""
     written = [
         _csv(run, out_dir / "results.csv"),
@@ -114,41 +89,11 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
-def _jsonl(run: RunData, store: Store, path: Path) -> Path:
+def _jsonl(run: RunData, store: ResultStore, path: Path) -> Path:
     """One JSON object per trial, as stored: metrics keep their types (booleans stay
-    booleans). SQLite builds the lines (fast); Python does when a stored value is not
-    strict JSON (a NaN in an output, say)."""
-    fields = ", ".join(
-        f"'{name}', json({name})" if name in _JSON_COLUMNS else f"'{name}', {name}"
-        for name in _COLUMNS
-    )
-    sql = (
-        f"SELECT json_object('run_id', run_id, {fields}) FROM trials WHERE run_id = ?"
-        " ORDER BY condition, item_id, repeat"
-    )
-    try:
-        lines = [row[0] for row in store.query(sql, (run.run_id,))]
-    except sqlite3.Error:
-        lines = _jsonl_lines(run, store)
+    booleans)."""
+    lines = store.trial_lines(run.run_id)
     return write_text(path, "\n".join(lines) + "\n" if lines else "")
-
-
-def _jsonl_lines(run: RunData, store: Store) -> list[str]:
-    rows = store.query(
-        f"SELECT {', '.join(_COLUMNS)} FROM trials WHERE run_id = ?"
-        " ORDER BY condition, item_id, repeat",
-        (run.run_id,),
-    )
-    lines = []
-    for row in rows:
-        record: dict[str, Any] = {"run_id": run.run_id}
-        for name in _COLUMNS:
-            value = row[name]
-            if name in _JSON_COLUMNS and value:
-                value = json.loads(value, parse_constant=lambda _: None)  # NaN -> null
-            record[name] = value
-        lines.append(json.dumps(record, ensure_ascii=False, default=repr))
-    return lines
 
 
 def _parquet(run: RunData, path: Path) -> Path:

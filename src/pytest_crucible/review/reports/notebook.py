@@ -16,24 +16,21 @@ __all__ = ["render_notebook"]
 
 _LOAD = """\
 import contextlib
-import json
 import os
-import sqlite3
 from pathlib import Path
 
 import pandas as pd
 
 import pytest_crucible as crucible
+from pytest_crucible.store.sqlite import Store
 
 RUN_ID = {run_id}
 STORE = Path(os.environ.get("CRUCIBLE_STORE", {store}))
 
 trials = crucible.load_trials(RUN_ID, store=STORE)
-with contextlib.closing(sqlite3.connect(f"file:{{STORE}}?mode=ro", uri=True)) as conn:
-    header_json, analysis_json = conn.execute(
-        "SELECT header, analysis FROM runs WHERE run_id = ?", (RUN_ID,)
-    ).fetchone()
-header, analysis = json.loads(header_json), json.loads(analysis_json)
+with contextlib.closing(Store(STORE, readonly=True)) as store:
+    run = store.run_record(RUN_ID)
+header, analysis = run.header, run.analysis
 METRICS = [m["name"] for m in analysis["metrics"]]
 print(f"{{len(trials):,}} trials, metrics {{METRICS}}")
 trials.head()"""

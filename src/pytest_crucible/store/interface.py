@@ -1,0 +1,185 @@
+"""What every results store does: the named operations the other layers call, and the
+records they exchange.
+
+`ResultStore` is the whole surface a backend implements (`sqlite.py` today; PostgreSQL next):
+no module outside `store/` writes SQL or sees a connection. tests/test_store_interface.py runs
+every operation against each backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.rows import Job
+
+__all__ = [
+    "ConditionUsage",
+    "ResultStore",
+    "RunHolder",
+    "RunInfo",
+    "RunRecord",
+    "StoredBaseline",
+]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A stored run, as listed by `ResultStore.runs`."""
+
+    run_id: str
+    experiment: str
+    status: str
+    seed: int
+    fingerprint: str
+    total_trials: int
+    started_at: str
+    ended_at: str | None
+    sessions: int
+    stored_trials: int
+    passed_trials: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A stored run's own data: `columns` holds its plain columns (fingerprints, seed, git,
+    timings, sessions, status, total_trials); JSON that does not decode is kept as text."""
+
+    columns: dict[str, Any]
+    header: dict[str, Any]
+    config: Any
+    environment: Any
+    analysis: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RunHolder:
+    """A process that holds a run (`holding.py` decides staleness)."""
+
+    host: str
+    pid: int
+    started_at: str
+    heartbeat_at: str
+    lease_s: float
+
+
+@dataclass(frozen=True)
+class ConditionUsage:
+    """Model usage of one condition's trials in a run (sums over its trials)."""
+
+    condition: str
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    priced_trials: int  # trials with a cost
+    counted_trials: int  # trials with token counts
+    model_calls: int | None
+    cache_hits: int | None  # answers that came from the recording or the cache
+    truncated: int | None  # answers cut at max_tokens
+    truncated_at: int | None  # the largest max_tokens that cut one
+
+
+@dataclass(frozen=True)
+class StoredBaseline:
+    """A named baseline kept in the store (its document: `ResultStore.baseline_document`)."""
+
+    name: str
+    experiment: str
+    run_id: str
+    created_at: str
+
+
+class ResultStore(Protocol):
+    """Runs, trials, logs, baselines and the call cache of one store."""
+
+    path: Path
+    readonly: bool
+
+    def close(self) -> None: ...
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        holder: RunHolder | None = None,
+        *,
+        run_id: str | None = None,
+        status: str = "running",
+    ) -> str: ...
+
+    def resume_run(self, run_id: str, header: Mapping[str, Any]) -> None: ...
+
+    def finish_run(self, run_id: str, status: str) -> None: ...
+
+    def save_analysis(self, run_id: str, analysis: Mapping[str, Any]) -> None: ...
+
+    def runs(self, experiment: str | None = None) -> list[RunInfo]: ...
+
+    def run(self, run_id: str) -> RunInfo | None: ...
+
+    def run_header(self, run_id: str) -> dict[str, Any]: ...
+
+    def run_record(self, run_id: str) -> RunRecord: ...
+
+    # -- run holders ----------------------------------------------------------------------
+
+    def hold_run(
+        self, run_id: str, holder: RunHolder, stale: Callable[[RunHolder], bool]
+    ) -> RunHolder | None: ...
+
+    def beat(self, holder: RunHolder, run_ids: Sequence[str]) -> int: ...
+
+    def release_runs(self, holder: RunHolder, run_ids: Sequence[str]) -> None: ...
+
+    # -- trials ---------------------------------------------------------------------------
+
+    def record_trial(self, run_id: str, record: TrialRecord, worker: str) -> None: ...
+
+    def record_trials(self, batch: Sequence[Job]) -> None: ...
+
+    def import_trials(self, batch: Sequence[Job]) -> dict[str, int]: ...
+
+    def completed_keys(self, run_id: str) -> list[str]: ...
+
+    def failed_keys(self, run_id: str) -> list[str]: ...
+
+    def trial_table(self, run_id: str, *, include_outputs: bool = False) -> list[dict[str, Any]]:
+        """One dict per trial for a pandas frame (condition, item, repeat order): the plain
+        columns, the usage counts, `metrics` decoded, and with `include_outputs` the output
+        and error decoded."""
+        ...
+
+    def stored_trials(self, run_id: str) -> list[dict[str, Any]]: ...
+
+    def trial_lines(self, run_id: str) -> list[str]: ...
+
+    def items(self, run_id: str) -> dict[str, dict[str, Any]]: ...
+
+    def logs(self, run_id: str) -> dict[str, list[tuple[str, str, str]]]: ...
+
+    # -- spending and timing --------------------------------------------------------------
+
+    def spent_by_condition(self, run_id: str) -> dict[str, float]: ...
+
+    def usage_by_condition(self, run_id: str) -> list[ConditionUsage]: ...
+
+    def mean_call_latency(self, experiment: str) -> dict[str, float]: ...
+
+    # -- the call cache -------------------------------------------------------------------
+
+    def cached_response(self, cache_key: str) -> dict[str, Any] | None: ...
+
+    # -- baselines ------------------------------------------------------------------------
+
+    def save_baseline(self, baseline: StoredBaseline, document: Mapping[str, Any]) -> None: ...
+
+    def baselines(
+        self, name: str | None = None, experiment: str | None = None
+    ) -> list[StoredBaseline]: ...
+
+    def baseline_document(self, name: str, experiment: str) -> dict[str, Any]: ...

@@ -1,0 +1,226 @@
+"""The store's interface: every backend implements every named operation, and no module
+outside `store/` writes SQL.
+
+The conformance tests are written against `ResultStore` and run for each backend in
+`BACKENDS` (SQLite today; the PostgreSQL backend joins the list).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pytest_crucible
+from pytest_crucible.errors import StoreError
+from pytest_crucible.store.interface import ResultStore, RunHolder, StoredBaseline
+from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.sqlite import Store
+from test_store import HEADER
+
+BACKENDS: dict[str, tuple[type, Callable[[Path], ResultStore]]] = {
+    "sqlite": (Store, lambda folder: Store(folder / "crucible.db")),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ResultStore]:
+    _, make = BACKENDS[request.param]
+    with closing(make(tmp_path)) as opened:
+        yield opened
+
+
+def _operations() -> dict[str, inspect.Signature]:
+    members = {
+        name: member
+        for name, member in vars(ResultStore).items()
+        if callable(member) and not name.startswith("_")
+    }
+    return {name: inspect.signature(member) for name, member in members.items()}
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_the_backend_implements_every_operation_of_the_interface(backend: str) -> None:
+    cls, _ = BACKENDS[backend]
+    operations = _operations()
+    assert len(operations) >= 25  # the interface is read as declared, not as an empty dict
+    for name, declared in operations.items():
+        implemented = getattr(cls, name, None)
+        assert callable(implemented), f"{cls.__name__} lacks {name}"
+        assert list(inspect.signature(implemented).parameters) == list(declared.parameters), name
+    for attribute in ResultStore.__annotations__:
+        assert attribute in inspect.signature(cls.__init__).parameters or hasattr(cls, attribute)
+
+
+def _record(condition: str, item: str, status: str = "passed", **changes: Any) -> TrialRecord:
+    fields: dict[str, Any] = {
+        "experiment": "caps",
+        "key": f"{condition}-{item}",
+        "condition": condition,
+        "item_id": item,
+        "repeat": 0,
+        "status": status,
+        "item": {"input": f"in-{item}", "expected": "E", "metadata": {}},
+        "metrics": {"correct": status == "passed"},
+        "output": f"out-{item}",
+        "calls": 2,
+        "latency_s": 1.0,
+        "logs": [{"level": "info", "message": f"log {item}", "meta": {}, "at": 0.0}],
+        "started_at": 0.0,
+        "ended_at": 1.0,
+    }
+    return TrialRecord(**(fields | changes))
+
+
+def _run_with_trials(store: ResultStore) -> str:
+    run_id = store.create_run(HEADER, {"git": {"commit": "abc", "dirty": False}})
+    usage = {"input_tokens": 10, "output_tokens": 4, "cost_usd": 0.5, "model_calls": 2}
+    store.record_trials(
+        [
+            (run_id, _record("a", "x", usage=usage | {"cache_hits": 1}), "gw0"),
+            (run_id, _record("a", "y", "failed", metrics={}), "gw1"),
+            (run_id, _record("b", "x", usage=usage | {"truncated": 1, "truncated_at": 16}), "gw0"),
+        ]
+    )
+    return run_id
+
+
+def test_runs_are_created_listed_resumed_and_finished(store: ResultStore) -> None:
+    run_id = _run_with_trials(store)
+    info = store.run(run_id)
+    assert info is not None and (info.stored_trials, info.passed_trials) == (3, 2)
+    assert [r.run_id for r in store.runs("caps")] == [run_id] and store.runs("other") == []
+    assert store.run("nope") is None
+    assert store.run_header(run_id)["name"] == "caps"
+    store.resume_run(run_id, HEADER)
+    store.finish_run(run_id, "completed")
+    store.save_analysis(run_id, {"metrics": []})
+    record = store.run_record(run_id)
+    assert (record.columns["status"], record.columns["sessions"]) == ("completed", 2)
+    assert record.columns["git_commit"] == "abc" and record.config == {"t": 0}
+    assert record.environment["git"]["dirty"] is False and record.analysis == {"metrics": []}
+    with pytest.raises(StoreError, match="no run 'nope'"):
+        store.run_record("nope")
+
+
+def test_a_runs_trials_read_back_in_every_shape(store: ResultStore) -> None:
+    run_id = _run_with_trials(store)
+    assert store.completed_keys(run_id) == ["a-x", "b-x"] and store.failed_keys(run_id) == ["a-y"]
+    table = store.trial_table(run_id, include_outputs=True)
+    assert [(t["condition"], t["item_id"], t["status"]) for t in table] == [
+        ("a", "x", "passed"),
+        ("a", "y", "failed"),
+        ("b", "x", "passed"),
+    ]
+    assert table[0]["metrics"] == {"correct": True} and table[0]["output"] == "out-x"
+    assert (table[0]["cache_hits"], table[2]["truncated_at"]) == (1, 16)
+    assert "output" not in store.trial_table(run_id)[0]
+    stored = store.stored_trials(run_id)
+    assert stored[1]["error"] is None and stored[1]["worker"] == "gw1"
+    assert stored[0]["usage"] == {"model_calls": 2, "cache_hits": 1}
+    lines = store.trial_lines(run_id)
+    assert len(lines) == 3 and '"run_id":"' + run_id in lines[0].replace(" ", "")
+    assert store.items(run_id)["y"]["input"] == "in-y"
+    assert store.logs(run_id)["a-y"][0][::2] == ("info", "log y")
+
+
+def test_a_trial_stored_twice_counts_its_attempts_and_imports_keep_what_is_stored(
+    store: ResultStore,
+) -> None:
+    run_id = _run_with_trials(store)
+    store.record_trial(run_id, _record("a", "y"), "main")
+    assert store.run(run_id).passed_trials == 3  # type: ignore[union-attr]
+    assert [t["attempts"] for t in store.stored_trials(run_id)] == [1, 2, 1]
+    added = store.import_trials(
+        [
+            (run_id, _record("a", "y", "failed"), "journal"),  # stored already: kept
+            (run_id, _record("c", "x"), "journal"),
+            ("unknown", _record("c", "y"), "journal"),  # no such run: left out
+        ]
+    )
+    assert added == {run_id: 1}
+    assert [t["status"] for t in store.stored_trials(run_id)] == ["passed"] * 4
+
+
+def test_spending_timing_and_the_call_cache(store: ResultStore) -> None:
+    run_id = _run_with_trials(store)
+    call = {"cache_key": "k1", "backend": "b", "model": "m", "request": {}, "response": {"t": 1}}
+    store.record_trial(run_id, _record("c", "z", usage={"model_calls": 1}, model_calls=[call]), "m")
+    assert store.spent_by_condition(run_id) == {"a": 0.5, "b": 0.5}
+    usage = {u.condition: u for u in store.usage_by_condition(run_id)}
+    assert (usage["a"].input_tokens, usage["a"].priced_trials, usage["a"].cache_hits) == (10, 1, 1)
+    assert (usage["b"].truncated, usage["b"].truncated_at) == (1, 16)
+    assert store.mean_call_latency("caps") == {"a": 0.5, "b": 0.5, "c": 0.5}
+    assert store.cached_response("k1") == {"t": 1} and store.cached_response("k2") is None
+
+
+def test_baselines_are_saved_listed_and_read(store: ResultStore) -> None:
+    run_id = _run_with_trials(store)
+    assert store.baselines() == []  # a store made before the table: none yet
+    kept = StoredBaseline("main", "caps", run_id, "2026-01-01T00:00:00.000+00:00")
+    store.save_baseline(kept, {"name": "main", "n": 1})
+    store.save_baseline(kept, {"name": "main", "n": 2})  # replaces it
+    assert store.baselines() == [kept] and store.baselines("main", "other") == []
+    assert store.baseline_document("main", "caps") == {"name": "main", "n": 2}
+
+
+def test_runs_are_held_refreshed_and_released(store: ResultStore) -> None:
+    me = RunHolder("host", 1, "2026-01-01T00:00:00.000+00:00", "2026-01-01T00:00:00.000+00:00", 5.0)
+    other = RunHolder("host", 2, me.started_at, me.heartbeat_at, 5.0)
+    assert store.hold_run("r1", me, lambda holder: False) is None
+    assert store.hold_run("r1", other, lambda holder: False) == me
+    assert store.beat(me, ["r1"]) == 1
+    store.release_runs(me, ["r1"])
+    assert store.beat(me, ["r1"]) == 0
+    assert store.hold_run("r1", other, lambda holder: False) is None
+
+
+# -- no SQL outside store/ ------------------------------------------------------------------
+
+_PACKAGE = Path(pytest_crucible.__file__).parent
+_SQL = re.compile(
+    r"\b(SELECT\b[\s\S]+\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM"
+    r"|CREATE\s+(TABLE|INDEX)|DROP\s+TABLE|ALTER\s+TABLE|PRAGMA\s+\w+|BEGIN\s+IMMEDIATE)\b"
+)
+_DATABASE_CALLS = {"execute", "executemany", "executescript", "query", "connection"}
+
+
+def _sql_outside_store(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if _SQL.search(node.value):
+                found.append(f"line {node.lineno}: SQL in a string: {node.value[:60]!r}")
+        elif isinstance(node, ast.Attribute) and node.attr in _DATABASE_CALLS:
+            found.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            if any(name.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy") for name in names):
+                found.append(f"line {node.lineno}: imports a database driver")
+    return found
+
+
+def test_no_module_outside_the_store_writes_sql() -> None:
+    modules = [p for p in _PACKAGE.rglob("*.py") if "store" not in p.relative_to(_PACKAGE).parts]
+    assert len(modules) > 100
+    found = {str(p.relative_to(_PACKAGE)): hits for p in modules if (hits := _sql_outside_store(p))}
+    assert found == {}
+
+
+def test_the_sql_check_finds_each_kind_of_sql(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text(
+        "import sqlite3\n"
+        "rows = store.query('SELECT a FROM t')\n"
+        "conn.execute(f'UPDATE runs SET x = {1}')\n"
+        "text = 'an English sentence to select from, not SQL'\n"
+    )
+    hits = _sql_outside_store(module)
+    assert [hit.split(":")[0] for hit in hits] == ["line 1", "line 2", "line 2", "line 3", "line 3"]
