@@ -194,6 +194,7 @@ class Baseline:
     ) -> Baseline:
         """A baseline from a trials frame and its run header (no store needed)."""
         import numpy as np  # here: checking --crucible-compare in pytest loads this module
+
         metrics = [m for m in metric_infos(header) if m in trials.columns]
         rows = trials
         if "status" not in rows.columns:
