@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from pytest_crucible.session.internals import result_of
+
 __all__ = ["HtmlHooks"]
 
 _MAX_TEXT = 4000
@@ -26,7 +28,7 @@ class HtmlHooks:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        payload = getattr(report, "crucible", None)
+        payload = result_of(report)
         if payload is None:
             return
         from pytest_html import extras
@@ -41,7 +43,7 @@ class HtmlHooks:
         cells[2:2] = [f'<th class="sortable">{name}</th>' for name in names]
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        payload = getattr(report, "crucible", None)
+        payload = result_of(report)
         trial = payload["trial"] if payload else {}
         metrics = trial.get("metrics", {})
         shown = " ".join(f"{name}={_short(value)}" for name, value in metrics.items())

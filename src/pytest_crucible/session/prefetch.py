@@ -121,16 +121,16 @@ class Prefetcher:
         started = self._started.get(item.nodeid)
         return started.active if started is not None else None
 
-    def run(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
-        """The call phase of `item`: start it (unless started already) and the next items,
-        then wait for its trial and raise what the trial function raised."""
+    def run(
+        self, item: pytest.Function, active: ActiveTrial, kwargs: dict[str, Any], limit: int
+    ) -> None:
+        """The call phase of `item` (its running trial `active`): start it (unless started
+        already) and the next items, then wait for its trial and raise what it raised."""
         if self._interrupts:
             # its trial stays started: stop() stores it if it finishes
             raise self._interrupts[0]
         started = self._started.pop(item.nodeid, None)
         if started is None:
-            active = item.callspec.params["_crucible_trial"]
-            assert isinstance(active, ActiveTrial)
             started = self._start(item.obj, active, kwargs, limit)
         if not self._stopping:
             self._top_up(item, kwargs, limit)
