@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_crucible.util.names import EXPERIMENT_ATTRIBUTE, SESSION_PLUGIN, TRIAL_PARAM
+from pytest_crucible.util.names import EXPERIMENT_ATTRIBUTE, TRIAL_PARAM, WORKER_PLUGIN
 
 if TYPE_CHECKING:
     from pytest_crucible.declare.datasets import Item
-    from pytest_crucible.run.runner import ActiveTrial, BoundCondition
+    from pytest_crucible.run.runner import BoundCondition
     from pytest_crucible.run.trial import Trial
-    from pytest_crucible.session import CrucibleSession
+    from pytest_crucible.session.items import TrialSlot
+    from pytest_crucible.session.worker import Worker
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -178,14 +179,14 @@ def _concurrency(text: str) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("crucible"):
-        from pytest_crucible.session import CrucibleSession
+        from pytest_crucible.session import start_session
 
-        config.pluginmanager.register(CrucibleSession(config), SESSION_PLUGIN)
+        start_session(config)
 
 
-def _session(config: pytest.Config) -> CrucibleSession | None:
-    session = config.pluginmanager.get_plugin(SESSION_PLUGIN)
-    return session  # registered by pytest_configure, a CrucibleSession
+def _worker(config: pytest.Config) -> Worker | None:
+    worker = config.pluginmanager.get_plugin(WORKER_PLUGIN)
+    return worker  # registered by start_session, a Worker
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -197,9 +198,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     experiment = registered_experiment(metafunc.function)
     if experiment is None:
         return
-    session = _session(metafunc.config)
-    if session is not None:
-        session.parametrize(metafunc, experiment)
+    worker = _worker(metafunc.config)
+    if worker is not None:
+        worker.collection.parametrize(metafunc, experiment)
         return
     check_trial_arguments(metafunc, experiment)
     reason = f"experiment {experiment.name}: run experiments with `pytest --crucible`"
@@ -207,12 +208,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(TRIAL_PARAM, [skipped], ids=[experiment.name])
 
 
-# Trial functions get `condition`, `item` and `trial` from one parameter that the session
-# sets for each trial (see CrucibleSession.parametrize); anywhere else the fixture says so.
+# Trial functions get `condition`, `item` and `trial` from one parameter that the worker
+# sets for each trial (see TrialCollection.parametrize); anywhere else the fixture says so.
 
 
 @pytest.fixture(name=TRIAL_PARAM)
-def _outside_a_trial() -> ActiveTrial:
+def _outside_a_trial() -> TrialSlot:
     raise pytest.UsageError(
         "the fixtures condition, item and trial exist only in a trial function marked with "
         "@experiment.trial (pytest-crucible gives them one value per trial)"
@@ -220,21 +221,21 @@ def _outside_a_trial() -> ActiveTrial:
 
 
 @pytest.fixture
-def trial(_crucible_trial: ActiveTrial) -> Trial:
+def trial(_crucible_trial: TrialSlot) -> Trial:
     """The running trial: record(**metrics), log(...), artifact(...), config, seed, rng."""
-    return _crucible_trial.trial
+    return _crucible_trial.running.trial
 
 
 @pytest.fixture
-def item(_crucible_trial: ActiveTrial) -> Item:
+def item(_crucible_trial: TrialSlot) -> Item:
     """The dataset item of this trial: id, input, expected, metadata, cluster."""
-    return _crucible_trial.item
+    return _crucible_trial.running.item
 
 
 @pytest.fixture
-def condition(_crucible_trial: ActiveTrial) -> BoundCondition:
+def condition(_crucible_trial: TrialSlot) -> BoundCondition:
     """The condition of this trial; call it (or await it in an async trial function)."""
-    return _crucible_trial.condition
+    return _crucible_trial.running.condition
 
 
 # Fixtures for users' own tests and experiments. Their modules load only when a test asks

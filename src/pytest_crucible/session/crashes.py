@@ -1,4 +1,5 @@
-"""Trials that crash their xdist worker (`os._exit`, a segfault, the OOM killer).
+"""Trials that crash their xdist worker (`os._exit`, a segfault, the OOM killer): the
+controller notes the crash (`WorkerCrashes`), a worker answers it (`crash_verdict`).
 
 pytest-xdist hands the trial a dead worker was running back to the queue, so it crashed
 every worker it reached. Instead, the session's scheduler (scheduling.py) names the trial to
@@ -21,11 +22,15 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_crucible.session.internals import ran_alone, result_of, worker_popen
 from pytest_crucible.store.records import TrialRecord
+
+if TYPE_CHECKING:
+    from pytest_crucible.run.trial import Trial
 
 __all__ = ["WORKER_CRASHED", "CrashVerdict", "WorkerCrashes", "crash_verdict", "describe_death"]
 
@@ -35,7 +40,7 @@ _EXIT_WAIT_S = 5.0  # the dead worker's process has closed its pipe: it is gone 
 
 def describe_death(node: Any) -> str:
     """How an xdist worker process ended: "exit code 1", "signal SIGSEGV", or unknown."""
-    popen = getattr(getattr(getattr(node, "gateway", None), "_io", None), "popen", None)
+    popen = worker_popen(node)
     try:
         code = popen.wait(timeout=_EXIT_WAIT_S) if popen is not None else None
     except Exception:  # no such process, still running: say what is known
@@ -72,9 +77,9 @@ class WorkerCrashes:
 
     def note_report(self, report: pytest.TestReport) -> None:
         """A report of a trial after some crash: did it run alone, was it stored."""
-        if getattr(report, "crucible_alone", False):
+        if ran_alone(report):
             self._ran_alone.add(report.nodeid)
-        payload = getattr(report, "crucible", None)
+        payload = result_of(report)
         if payload is not None and report.nodeid in self.crashes:
             record = TrialRecord.from_json(payload["trial"])
             if record.failure_type == WORKER_CRASHED:
@@ -115,6 +120,21 @@ class CrashVerdict:
 
     message: str | None = None
     alone: bool = False
+
+    def record_as_crashed(self, trial: Trial) -> str:
+        """Give `trial` the error of a trial that crashed its worker; the message to fail
+        its item with."""
+        message = (
+            f"{self.message}; it was not run again, so that it crashes no other worker. "
+            "Run it alone with --crucible-retry-failed (or --crucible-resume)"
+        )
+        trial.error = {
+            "type": WORKER_CRASHED,
+            "message": message,
+            "where": "worker",
+            "traceback": "",
+        }
+        return message
 
 
 def crash_verdict(

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pytest_crucible.session.internals import result_of
 from pytest_crucible.store.records import TrialRecord
 
 __all__ = ["HtmlHooks"]
@@ -28,7 +29,7 @@ class HtmlHooks:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        payload = getattr(report, "crucible", None)
+        payload = result_of(report)
         if payload is None:
             return
         from pytest_html import extras
@@ -43,7 +44,7 @@ class HtmlHooks:
         cells[2:2] = [f'<th class="sortable">{name}</th>' for name in names]
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        payload = getattr(report, "crucible", None)
+        payload = result_of(report)
         record = TrialRecord.from_json(payload["trial"]) if payload else None
         metrics = record.metrics if record else {}
         shown = " ".join(f"{name}={_short(value)}" for name, value in metrics.items())

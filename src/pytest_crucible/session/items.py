@@ -1,21 +1,25 @@
-"""What the session keeps on a trial item: its spec, its running trial, its xdist group, and
-the arguments the session gives it directly.
+"""What the worker keeps on a trial item: its spec, its running trial, its xdist group, and
+the arguments the worker gives it directly (worker role).
 
-A trial item is parametrized with one value, `TRIAL_PARAM`: its `TrialSpec` when collected,
-its `ActiveTrial` while it runs. The fixtures `condition`, `item` and `trial` unpack it, but
-the session usually puts their values into the item's funcargs itself (`direct_arguments`),
-which pytest then does not set up: about 0.15 ms per trial (10,000 trivial trials took
-7.8 s in pytest's own timing before, 6.3 s after).
+A trial item is parametrized with one value, `TRIAL_PARAM`: a `TrialSlot`, the same object
+from collection to the end, holding the trial's spec and, while its item runs, the running
+trial. The fixtures `condition`, `item` and `trial` unpack it, but the worker usually puts
+their values into the item's funcargs itself (`direct_arguments`), which pytest then does not
+set up: about 0.15 ms per trial (10,000 trivial trials took 7.8 s in pytest's own timing
+before, 6.3 s after).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pytest_crucible.declare.experiment import Experiment, TrialSpec
+from pytest_crucible.run.runner import ActiveTrial
 from pytest_crucible.run.trial import Trial
+from pytest_crucible.session.internals import fixture_info
 from pytest_crucible.util.names import TRIAL_PARAM
 
 __all__ = [
@@ -25,8 +29,10 @@ __all__ = [
     "TRIAL_FIXTURES",
     "TRIAL_KEY",
     "TRIAL_PARAM",
+    "TrialSlot",
     "check_trial_arguments",
     "direct_arguments",
+    "slot_of",
     "spec_of",
 ]
 
@@ -38,22 +44,45 @@ ALONE_KEY = pytest.StashKey[bool]()  # runs with no other trial in flight (crash
 _PLUGIN_MODULE = "pytest_crucible.plugin"
 
 
+@dataclass(slots=True, eq=False)
+class TrialSlot:
+    """The value of a trial item's parameter: its spec, and its running trial from its
+    set-up to its teardown (then None again, so a finished trial is not kept alive)."""
+
+    spec: TrialSpec
+    active: ActiveTrial | None = None
+
+    @property
+    def running(self) -> ActiveTrial:
+        """The running trial, for the fixtures (set before pytest sets them up)."""
+        assert self.active is not None, "a trial item's set-up gives it its running trial"
+        return self.active
+
+
+def slot_of(item: pytest.Item) -> TrialSlot | None:
+    """The slot a trial item is parametrized with; None for any other item."""
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get(TRIAL_PARAM) if callspec is not None else None
+    return value if isinstance(value, TrialSlot) else None
+
+
 def spec_of(item: pytest.Item) -> TrialSpec | None:
     """The spec of a trial item (remembered in its stash the first time it is looked up)."""
     spec = item.stash.get(SPEC_KEY, None)
     if spec is None:
-        callspec = getattr(item, "callspec", None)
-        value = callspec.params.get(TRIAL_PARAM) if callspec is not None else None
-        if not isinstance(value, TrialSpec):
+        slot = slot_of(item)
+        if slot is None:
             return None
-        item.stash[SPEC_KEY] = spec = value
+        item.stash[SPEC_KEY] = spec = slot.spec
     return spec
 
 
 def direct_arguments(item: pytest.Item) -> tuple[str, ...]:
     """The arguments of `item` that the plugin's own fixtures provide, which the session may
     fill in itself (a conftest may override `item`, say; its fixture then runs as usual)."""
-    info = item._fixtureinfo  # type: ignore[attr-defined]
+    info = fixture_info(item)
+    if info is None:  # not a function: nothing to give
+        return ()
     return tuple(
         name
         for name in (TRIAL_PARAM, *TRIAL_FIXTURES)

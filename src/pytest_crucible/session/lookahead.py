@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from pytest_crucible.declare.experiment import TrialSpec
+from pytest_crucible.session.internals import fixture_info
 from pytest_crucible.session.items import GROUP_KEY, TRIAL_FIXTURES, TRIAL_PARAM, spec_of
 
 __all__ = ["Lookahead", "assign_groups", "shares_fixtures"]
@@ -113,7 +114,7 @@ class Lookahead:
 def shares_fixtures(item: pytest.Item) -> list[str]:
     """The fixtures that keep `item`'s trial function from running ahead (function-scoped
     ones other than the plugin's, `request`, anything unknown); [] when it can."""
-    info = getattr(item, "_fixtureinfo", None)
+    info = fixture_info(item)
     if info is None:
         return ["<no fixture info>"]
     blocking = []

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,16 +122,16 @@ class Prefetcher:
         started = self._started.get(item.nodeid)
         return started.active if started is not None else None
 
-    def run(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
-        """The call phase of `item`: start it (unless started already) and the next items,
-        then wait for its trial and raise what the trial function raised."""
+    def run(
+        self, item: pytest.Function, active: ActiveTrial, kwargs: dict[str, Any], limit: int
+    ) -> None:
+        """The call phase of `item` (its running trial `active`): start it (unless started
+        already) and the next items, then wait for its trial and raise what it raised."""
         if self._interrupts:
             # its trial stays started: stop() stores it if it finishes
             raise self._interrupts[0]
         started = self._started.pop(item.nodeid, None)
         if started is None:
-            active = item.callspec.params["_crucible_trial"]
-            assert isinstance(active, ActiveTrial)
             started = self._start(item.obj, active, kwargs, limit)
         if not self._stopping:
             self._top_up(item, kwargs, limit)
@@ -155,11 +156,12 @@ class Prefetcher:
         active.trial.concurrent = True
         gate = _Gate()
         semaphore = self._semaphore(limit)
+        body: Callable[[], Awaitable[None]]
         if inspect.iscoroutinefunction(fn):
-            coro = _run_async(fn, kwargs, active, semaphore, gate, self._interrupts)
+            body = functools.partial(run_trial_async, fn, kwargs, active.trial)
         else:
-            pool = self._thread_pool(limit)
-            coro = _run_sync(fn, kwargs, active, semaphore, gate, pool, self._interrupts)
+            body = functools.partial(_in_pool, self._thread_pool(limit), fn, kwargs, active)
+        coro = _run_started(body, active, semaphore, gate, self._interrupts)
         future = self._loop.submit(coro)
         started = Started(active, future, gate)
         future.add_done_callback(lambda _: self._on_finished(started))
@@ -220,47 +222,33 @@ def interrupted(started: Started) -> bool:
     return isinstance(started.future.exception(), KeyboardInterrupt)
 
 
-async def _run_async(
-    fn: Callable[..., Any],
-    kwargs: dict[str, Any],
+async def _run_started(
+    body: Callable[[], Awaitable[None]],
     active: ActiveTrial,
     semaphore: asyncio.Semaphore,
     gate: _Gate,
     interrupts: list[BaseException],
 ) -> None:
+    """A started trial: it waits for its slot, then runs `body` as its own trial."""
     async with semaphore:
         if not gate.begin():  # stop() cancelled it before it took its slot
             raise asyncio.CancelledError
         enter_trial(active.trial)  # in this task's own context
         try:
-            await run_trial_async(fn, kwargs, active.trial)
+            await body()
         except BaseException as exc:
             _note(active, exc, interrupts)
             raise
 
 
-async def _run_sync(
-    fn: Callable[..., Any],
-    kwargs: dict[str, Any],
-    active: ActiveTrial,
-    semaphore: asyncio.Semaphore,
-    gate: _Gate,
-    pool: ThreadPoolExecutor,
-    interrupts: list[BaseException],
-) -> None:
-    async with semaphore:
-        if not gate.begin():  # stop() cancelled it before it took its slot
-            raise asyncio.CancelledError
-        enter_trial(active.trial)
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        try:
-            await loop.run_in_executor(
-                pool, lambda: context.run(run_trial_sync, fn, kwargs, active.trial)
-            )
-        except BaseException as exc:
-            _note(active, exc, interrupts)
-            raise
+def _in_pool(
+    pool: ThreadPoolExecutor, fn: Callable[..., Any], kwargs: dict[str, Any], active: ActiveTrial
+) -> asyncio.Future[None]:
+    """A sync trial function in the pool, in a copy of the task's context (its trial)."""
+    context = contextvars.copy_context()
+    return asyncio.get_running_loop().run_in_executor(
+        pool, lambda: context.run(run_trial_sync, fn, kwargs, active.trial)
+    )
 
 
 def _note(active: ActiveTrial, exc: BaseException, interrupts: list[BaseException]) -> None:

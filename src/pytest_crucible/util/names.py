@@ -9,5 +9,6 @@ importing the core (about 80 ms).
 EXPERIMENT_ATTRIBUTE = "__crucible_experiment__"
 # the one parameter behind the `condition`, `item` and `trial` fixtures (session/items.py)
 TRIAL_PARAM = "_crucible_trial"
-# the name the per-run CrucibleSession is registered under with pytest's plugin manager
-SESSION_PLUGIN = "crucible-session"
+# the names the session's roles are registered under with pytest's plugin manager
+WORKER_PLUGIN = "crucible-worker"  # collects and runs trials (session/worker.py)
+CONTROLLER_PLUGIN = "crucible-controller"  # owns the store and the runs (session/controller.py)

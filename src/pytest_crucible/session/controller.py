@@ -1,0 +1,361 @@
+"""The controller: owns the store and the runs (controller role).
+
+Registered in the pytest process that is not an xdist worker: the xdist controller, or the
+single process of a run without xdist (beside a worker, linked by `InProcessLink`). It fixes
+the session inputs, records every trial report as it arrives, stops experiments whose breaker
+trips, and at the session end finishes the runs, has them analysed and gated, and prints the
+results. The xdist-only hooks are in xdist_controller.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_crucible.declare.config import parse_overrides
+from pytest_crucible.errors import CrucibleError
+from pytest_crucible.session.call_setup import CallSetup, spent_by_condition
+from pytest_crucible.session.crashes import WorkerCrashes
+from pytest_crucible.session.finish import (
+    exit_status,
+    report_gates,
+    review_request,
+    write_results,
+)
+from pytest_crucible.session.guard import RunGuard
+from pytest_crucible.session.inputs import ResumeTarget, SessionInputs, resolve_resume
+from pytest_crucible.session.internals import result_of
+from pytest_crucible.session.items import spec_of
+from pytest_crucible.session.lifecycle import after_experiment, find_experiment
+from pytest_crucible.session.link import WorkerResults
+from pytest_crucible.session.payload import TrialPayload
+from pytest_crucible.session.progress import Progress
+from pytest_crucible.session.recorder import Recorder
+from pytest_crucible.session.selection import USAGE_REPORT
+from pytest_crucible.store.environment import capture_environment
+from pytest_crucible.store.holding import RunHold
+from pytest_crucible.store.journal import JournalImport, import_journals
+from pytest_crucible.store.sqlite import DEFAULT_STORE, Store
+
+if TYPE_CHECKING:
+    from pytest_crucible.declare.experiment import Experiment, Plan
+    from pytest_crucible.store.journal import Journal
+
+__all__ = ["Controller", "InProcessLink"]
+
+
+class Controller:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._warnings: list[str] | None = None  # the recorder's, once it exists (`warn`)
+        self.plans: dict[str, Plan] = {}  # the local worker's, in a run without xdist
+        self.imported = JournalImport()
+        self.inputs = self._open_runs()
+        self.recorder = self._recorder()
+        self._warnings = self.recorder.warnings
+        self.calls = self._call_setup()
+        self.guard = RunGuard(config, self.store.path, self.recorder.warnings.append)
+        self.crashes = WorkerCrashes(self.guard.crashes, self.guard.publish)
+        self.progress = Progress()
+        self.usage_error = False
+        self.session: pytest.Session | None = None
+        self._finished_workers = WorkerResults()  # what every worker handed over
+        self.local_results: WorkerResults | None = None  # the local worker's (no xdist)
+        self._budget_skips: dict[str, int] = {}
+        if getattr(config.option, "htmlpath", None):  # pytest-html is writing a report
+            from pytest_crucible.session.html import HtmlHooks
+
+            config.pluginmanager.register(HtmlHooks(self.recorder.summaries), "crucible-html")
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def _open_runs(self) -> SessionInputs:
+        """Open the store, find the runs to continue and hold them; the session inputs."""
+        option = self.config.getoption
+        try:
+            overrides = parse_overrides(option("crucible_set") or [])
+            self.store = Store(self._store_path(), verify=True)
+            self.imported = import_journals(self.store)  # before resume reads what is done
+            resume, option_name = self._runs_to_continue()
+            self.review_request = review_request(self.config, self.store)
+            # last: a refusal here leaves nothing held and nothing written
+            self.hold = RunHold(self.store, self.warn)
+            self.hold.take_all({name: t.run_id for name, t in resume.items()}, option_name)
+        except CrucibleError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        return SessionInputs.new(
+            seed_override=option("crucible_seed"), overrides=overrides, resume=resume
+        )
+
+    def _runs_to_continue(self) -> tuple[dict[str, ResumeTarget], str]:
+        option = self.config.getoption
+        resume = resolve_resume(self.store, option("crucible_resume"))
+        retry = option("crucible_retry_failed")
+        if retry is None:
+            return resume, "--crucible-resume"
+        if resume:
+            raise pytest.UsageError(
+                "--crucible-resume and --crucible-retry-failed both continue a run; "
+                "use one (--crucible-retry-failed runs only the failed trials again)"
+            )
+        failed = resolve_resume(
+            self.store, retry, option="--crucible-retry-failed", failed_only=True
+        )
+        return failed, "--crucible-retry-failed"
+
+    def _store_path(self) -> Path:
+        given = self.config.getoption("crucible_store") or self.config.getini("crucible_store")
+        path = Path(given) if given else DEFAULT_STORE
+        return path if path.is_absolute() else self.config.invocation_params.dir / path
+
+    def _recorder(self) -> Recorder:
+        root = self.config.rootpath
+        return Recorder(
+            self.store,
+            self.inputs.resume,
+            lambda: capture_environment(root),
+            self.inputs.run_id_for,
+            hold=self.hold,
+        )
+
+    def _call_setup(self) -> CallSetup:
+        resumed = {name: t.run_id for name, t in self.inputs.resume.items()}
+        processes = int(getattr(self.config.option, "numprocesses", None) or 1)
+        return CallSetup(
+            self.config,
+            store_path=self.store.path,
+            processes=processes,
+            spent_before=spent_by_condition(self.store, resumed),
+        )
+
+    def warn(self, message: str) -> None:
+        if self._warnings is not None:
+            self._warnings.append(message)
+        else:  # before the runs are open
+            warnings.warn(pytest.PytestWarning(message), stacklevel=2)
+
+    def pytest_report_header(self) -> list[str]:
+        lines = [f"crucible: store {self.store.path}"]
+        for text in (self.imported.message(), *self.imported.kept):
+            if text:
+                lines.append(f"crucible: {text}")
+        for name, target in self.inputs.resume.items():
+            if target.only is not None:
+                lines.append(
+                    f"crucible: retrying the {len(target.only)} failed trial(s) of run "
+                    f"{target.run_id} of {name!r}; its other trials are kept"
+                )
+                continue
+            lines.append(
+                f"crucible: resuming run {target.run_id} of {name!r}: "
+                f"{len(target.completed)} passed trials will be reused, not run again"
+            )
+        return lines
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+
+    # -- collection (done by the workers, or by the local one) ------------------------------
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A usage problem found at collection (by a worker: worker.py `_select`)."""
+        if report.failed and report.nodeid == USAGE_REPORT:
+            self.usage_error = True
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Without xdist (the xdist controller collects nothing): the trials to run."""
+        self.progress.total = sum(1 for item in session.items if spec_of(item) is not None)
+
+    def receive(self, results: WorkerResults) -> None:
+        """What a worker hands over at its end (link.py)."""
+        for payload in results.unreported:
+            self._record(payload)
+        self._finished_workers.collected.update(results.collected)
+        for name, text in results.estimates.items():
+            self.calls.estimates.setdefault(name, text)
+
+    # -- recording --------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.crashes.crashes:
+            self.crashes.note_report(report)
+        payload = result_of(report)
+        if payload is not None:
+            self._record(payload)
+        elif report.skipped and report.when == "setup":
+            self._note_budget_skip(report)
+
+    def _note_budget_skip(self, report: pytest.TestReport) -> None:
+        """Say once per experiment why trials were skipped for budget (pytest's summary
+        lists skip reasons only with -rs)."""
+        longrepr = report.longrepr
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) else ""
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith("budget:"):
+            self._budget_skips[reason] = self._budget_skips.get(reason, 0) + 1
+
+    def _record(self, data: dict[str, Any]) -> None:
+        payload = TrialPayload.from_json(data)
+        try:
+            self.recorder.record(payload)
+        except CrucibleError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self._guard(payload)
+        if self.recorder.store_full is not None:
+            self._stop_for_full_store()
+        if self.progress.due(self.recorder.done):
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                self.progress.write(reporter, self.recorder.progress_line(self.progress.total))
+
+    def _stop_for_full_store(self) -> None:
+        """The disk is full: start no more trials (their results could not be kept); what
+        is stored stays, and the run is resumable once there is space."""
+        full = self.recorder.store_full
+        if self.session is None or self.session.shouldstop or full is None:
+            return
+        runs = " ".join(f"--crucible-resume={o.run_id}" for o in self.recorder.runs.values())
+        message = (
+            f"{full}. No new trials are started; the trials already stored are kept. "
+            f"Once there is space, continue the run with `pytest --crucible {runs}`"
+        )
+        self.recorder.errors.append(message)
+        self.session.shouldstop = "crucible: the store's disk is full"
+        for experiment in self.recorder.runs:
+            with suppress(OSError):  # no room for the stop file either: workers go on
+                self.guard.stop(experiment, "the store's disk is full")
+
+    def _guard(self, payload: TrialPayload) -> None:
+        """Dead-letter a trial that failed for good; stop the run when a breaker trips or a
+        trial asks for it (guard.py)."""
+        outcome = self.recorder.runs.get(payload.record.experiment)
+        if outcome is None:
+            return
+        reason = self.guard.observe(outcome.run_id, payload)
+        if reason is not None:
+            self.guard.stop(outcome.experiment, reason)
+
+    # -- session end ------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.calls.close()
+        self.recorder.warnings.extend(self._end_warnings())
+        if self.local_results is not None:
+            self.receive(self.local_results)
+        if self.usage_error:  # found at collection: nothing ran, nothing to finish
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
+        self._finish_runs(session, exitstatus)
+        code = self.recorder.review(self.review_request)
+        report_gates(self.config, self.recorder.gate_results())
+        session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
+        unstored = self.recorder.store_full is not None or self.recorder.unstored
+        # not all in the store: no success, and not a usage error (the analysis could not
+        # save to a full store either)
+        if unstored and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.USAGE_ERROR):
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        if self.crashes.unstored() and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # its xdist report is a rerun
+        self._after_experiments()
+
+    def _end_warnings(self) -> list[str]:
+        warning = self.calls.unpriced_warning()
+        skipped = self._budget_skips.items()
+        notes = [f"{count} trial(s) skipped, {reason}" for reason, count in skipped]
+        return [warning, *notes] if warning else notes
+
+    def _finish_runs(self, session: pytest.Session, exitstatus: int) -> None:
+        interrupted = (
+            exitstatus == pytest.ExitCode.INTERRUPTED
+            or bool(session.shouldstop)
+            or bool(session.shouldfail)
+        )
+        try:
+            self.recorder.finish(
+                interrupted=interrupted,
+                crashed=exitstatus == pytest.ExitCode.INTERNAL_ERROR,
+                collected=self._finished_workers.collected,
+                stopped=self.guard.stopped,
+            )
+        except CrucibleError as exc:  # the trials are stored; only the run's status is not
+            self.recorder.warnings.append(f"could not finish the runs: {exc}")
+
+    def _after_experiments(self) -> None:
+        """The after_experiment hooks of each run (an experiment's own one too: under xdist
+        the controller imports its trial function's module to reach it)."""
+        for outcome in self.recorder.runs.values():
+            name = outcome.experiment
+            experiment = self._experiment(name)
+            self.recorder.errors.extend(
+                after_experiment(self.config, experiment, name, outcome.run_id, self.store)
+            )
+
+    def _experiment(self, name: str) -> Experiment | None:
+        plan = self.plans.get(name)
+        if plan is not None:
+            return plan.experiment
+        module = self.guard.policies.get(name, {}).get("module")
+        if not module:
+            return None
+        try:
+            return find_experiment(self.config, module, name)
+        except Exception as exc:
+            self.recorder.errors.append(
+                f"Hooks(after_experiment=...) of experiment {name} did not run: the "
+                f"controller cannot import {module} ({type(exc).__name__}: {exc}); "
+                "implement pytest_crucible_after_experiment in conftest.py instead"
+            )
+            return None
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        run_ids = {name: outcome.run_id for name, outcome in self.recorder.runs.items()}
+        lines = self.crashes.summary_lines(run_ids)
+        if lines:
+            terminalreporter.section("crucible: worker crashes", red=True)
+            for line in lines:
+                terminalreporter.write_line(line, red=True)
+        if self.calls.estimates:
+            terminalreporter.section("crucible estimate")
+            for text in self.calls.estimates.values():
+                terminalreporter.write_line(text)
+        if self.recorder.runs:
+            write_results(terminalreporter, self.recorder, self.store, self.guard)
+
+    def pytest_unconfigure(self) -> None:
+        self.recorder.close_reviewer()
+        self.hold.release()  # done at the runs' finish; here when the session broke off
+        self.store.close()
+        self.guard.close()
+
+
+class InProcessLink:
+    """A run without xdist: the local worker reaches the controller directly (link.py)."""
+
+    worker_id = "main"
+    owns_every_item = True
+    group_count = 0
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+        self.inputs = controller.inputs
+        self.calls = controller.calls
+        self.plans = controller.plans
+        self.journal: Journal | None = controller.recorder.journal
+
+    def stopped(self) -> Mapping[str, str]:
+        return self._controller.guard.stopped
+
+    def crashes(self) -> Mapping[str, Mapping[str, Any]]:
+        return {}  # only an xdist worker can crash and leave the run going
+
+    def warn(self, message: str) -> None:
+        self._controller.warn(message)
+
+    def hand_over(self, results: WorkerResults) -> None:
+        self._controller.local_results = results  # received at the controller's finish

@@ -1,0 +1,109 @@
+"""The places the session reaches into pytest (and xdist) beyond their public API (both roles).
+
+Each one is a small function here, so that what a pytest upgrade may break is found in one
+file. The capture is the exception: its two places stay with the streams they install
+(`output.RoutedPhases._route_the_capture_files`, `stdio.install_below_capture`).
+
+The attributes the session puts on reports (`crucible`, `crucible_alone`, `crucible_crash`)
+are its own: pytest keeps unknown report attributes, and xdist sends them to the controller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_crucible.util.names import TRIAL_PARAM
+
+if TYPE_CHECKING:
+    from pytest_crucible.session.items import TrialSlot
+
+__all__ = [
+    "argument_names",
+    "attach_result",
+    "filter_log_capture",
+    "fixture_info",
+    "give_trial_arguments",
+    "is_crash_report",
+    "line_is_open",
+    "mark_ran_alone",
+    "ran_alone",
+    "result_of",
+    "show_as_crash",
+    "worker_popen",
+]
+
+
+def give_trial_arguments(item: pytest.Item, names: Sequence[str], slot: TrialSlot) -> None:
+    """Put the values of the plugin's own fixtures into the item's funcargs before pytest
+    sets up fixtures: pytest sets up only the arguments missing there (~0.15 ms a trial)."""
+    funcargs = item.funcargs  # type: ignore[attr-defined]
+    active = slot.running
+    for name in names:
+        funcargs[name] = slot if name == TRIAL_PARAM else getattr(active, name)
+
+
+def fixture_info(item: pytest.Item) -> Any | None:
+    """pytest's private record of the fixtures an item uses (`argnames`, `names_closure`,
+    `name2fixturedefs`); None for an item that is not a function."""
+    return getattr(item, "_fixtureinfo", None)
+
+
+def argument_names(item: pytest.Function) -> tuple[str, ...]:
+    """The arguments the item's function takes."""
+    names: tuple[str, ...] = item._fixtureinfo.argnames
+    return names
+
+
+def attach_result(report: pytest.TestReport, payload: dict[str, Any]) -> None:
+    """The trial's result rides on its report to the controller (the data path)."""
+    report.crucible = payload  # type: ignore[attr-defined]
+
+
+def result_of(report: pytest.TestReport) -> dict[str, Any] | None:
+    payload: dict[str, Any] | None = getattr(report, "crucible", None)
+    return payload
+
+
+def mark_ran_alone(report: pytest.TestReport) -> None:
+    """The trial ran with no other in flight (after a crash: crashes.py)."""
+    report.crucible_alone = True  # type: ignore[attr-defined]
+
+
+def ran_alone(report: pytest.TestReport) -> bool:
+    return bool(getattr(report, "crucible_alone", False))
+
+
+def show_as_crash(report: pytest.TestReport) -> None:
+    """xdist's report of the item a worker died running becomes a rerun, not a failure:
+    the trial's own report follows (crashes.py)."""
+    report.outcome = "rerun"  # type: ignore[assignment]
+    report.crucible_crash = True  # type: ignore[attr-defined]
+
+
+def is_crash_report(report: pytest.TestReport) -> bool:
+    return bool(getattr(report, "crucible_crash", False))
+
+
+def line_is_open(reporter: Any) -> bool:
+    """Whether the terminal's current line has text (a row of dots: xdist ends it with no
+    newline), read from the terminal reporter's private writer."""
+    return bool(reporter._tw.width_of_current_line)
+
+
+def worker_popen(node: Any) -> Any | None:
+    """The process of an xdist worker (its execnet gateway's private I/O), or None."""
+    return getattr(getattr(getattr(node, "gateway", None), "_io", None), "popen", None)
+
+
+def filter_log_capture(config: pytest.Config, log_filter: logging.Filter) -> None:
+    """Add `log_filter` to the handlers through which pytest's logging plugin captures
+    records for `caplog` and for reports (private attributes of that plugin)."""
+    logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
+    for name in ("caplog_handler", "report_handler"):
+        handler = getattr(logging_plugin, name, None)
+        if isinstance(handler, logging.Handler):
+            handler.addFilter(log_filter)

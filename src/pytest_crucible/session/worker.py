@@ -1,0 +1,325 @@
+"""The worker: collects the trials and runs them (worker role).
+
+Registered in every process that collects: each xdist worker, and the single process of a
+run without xdist (beside the controller). It plans each experiment, parametrizes one item
+per trial, gives each item its running trial at set-up, runs trials (many in flight, see
+prefetch.py), and attaches each trial's result to its report. What it needs from the
+controller, and what it hands back at its end, goes through a `ControllerLink` (link.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_crucible.run.recovery import TrialSkipped
+from pytest_crucible.run.runner import (
+    ActiveTrial,
+    BoundCondition,
+    ForeignTrialFilter,
+    LoopThread,
+    TrialLogHandler,
+    run_trial_function,
+)
+from pytest_crucible.run.trial import Trial
+from pytest_crucible.session.collection import TrialCollection
+from pytest_crucible.session.crashes import CrashVerdict, crash_verdict
+from pytest_crucible.session.internals import (
+    argument_names,
+    attach_result,
+    filter_log_capture,
+    give_trial_arguments,
+    mark_ran_alone,
+)
+from pytest_crucible.session.items import (
+    ALONE_KEY,
+    SPEC_KEY,
+    TRIAL_KEY,
+    direct_arguments,
+    slot_of,
+    spec_of,
+)
+from pytest_crucible.session.lifecycle import TrialHooks
+from pytest_crucible.session.link import ControllerLink, WorkerResults
+from pytest_crucible.session.lookahead import Lookahead
+from pytest_crucible.session.output import OutputRouter, RoutedPhases
+from pytest_crucible.session.payload import TrialPayloads
+from pytest_crucible.session.prefetch import Prefetcher, Started
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+
+__all__ = ["STOP_GRACE_S", "Worker"]
+
+# Seconds that trials already running get to finish when the session stops early.
+STOP_GRACE_S = 10.0
+
+
+class Worker:
+    def __init__(self, config: pytest.Config, link: ControllerLink) -> None:
+        self.config = config
+        self.link = link
+        self.plans = link.plans
+        self.calls = link.calls
+        self.loop = LoopThread()
+        self.payloads = TrialPayloads(self.plans, link.worker_id)
+        self.collection = TrialCollection(config, link)
+        self.lookahead = Lookahead(
+            config.getoption("crucible_concurrency"),
+            owns_every_item=link.owns_every_item,
+            warn=link.warn,
+        )
+        self.prefetcher = Prefetcher(
+            self.loop,
+            self._make_active,
+            self.lookahead.upcoming,
+            self._may_start,
+            self._runs_alone,
+            on_finished=self._journal_finished,
+        )
+        self._journal_failed = False
+        self._direct: dict[Any, tuple[str, ...]] = {}
+        self._trial_hooks: dict[str, TrialHooks] = {}
+        self.log_handler = TrialLogHandler()
+        self.log_filter = ForeignTrialFilter()
+        self.output = OutputRouter()
+        phases = RoutedPhases(self.output, self.prefetcher.pending)
+        config.pluginmanager.register(phases, "crucible-output")
+
+    # -- collection ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> Generator[None, None, None]:
+        self.collection.select(items)
+        yield
+        self.collection.group(items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.lookahead.set_items(session.items)
+        if self.calls.estimating:
+            for plan in self.plans.values():
+                self.calls.estimate(plan, self.lookahead.concurrency(plan.experiment.concurrency))
+
+    # -- running -------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Give the trial function its running trial before pytest sets up fixtures."""
+        if spec_of(item) is None:
+            return
+        active = self.prefetcher.active_for(item)
+        if active is None:
+            reason = self._skip_reason(item)
+            if reason is not None:
+                pytest.skip(reason)
+            self._apply_crash_verdict(item)
+            active = self._make_active(item)
+        item.stash[TRIAL_KEY] = active.trial
+        slot = slot_of(item)
+        assert slot is not None  # a trial item: it has a spec
+        slot.active = active
+        give_trial_arguments(item, self._direct_arguments(item), slot)
+
+    def _direct_arguments(self, item: pytest.Item) -> tuple[str, ...]:
+        function = item.obj  # type: ignore[attr-defined]
+        known = self._direct.get(function)
+        if known is None:
+            known = self._direct[function] = direct_arguments(item)
+        return known
+
+    def _crash_verdict(self, item: pytest.Item) -> CrashVerdict | None:
+        """After a worker crashed (crashes.py): record this trial as crashed, or run it
+        alone, or None (as ever)."""
+        crashes = self.link.crashes()
+        if not crashes:
+            return None
+        follows = self.lookahead.follows
+        return crash_verdict(
+            item.nodeid, crashes, self._limit(item), lambda nodeid, n: follows(item, nodeid, n)
+        )
+
+    def _limit(self, item: pytest.Item) -> int:
+        """How many trials may be in flight when `item` runs (lookahead.py)."""
+        spec = item.stash[SPEC_KEY]
+        return self.lookahead.limit(item, spec, self.plans[spec.experiment].experiment.concurrency)
+
+    def _apply_crash_verdict(self, item: pytest.Item) -> None:
+        verdict = self._crash_verdict(item)
+        if verdict is None:
+            return
+        if verdict.alone:
+            item.stash[ALONE_KEY] = True
+            return
+        spec = item.stash[SPEC_KEY]
+        trial = item.stash[TRIAL_KEY] = Trial(spec, self.plans[spec.experiment])
+        pytest.fail(verdict.record_as_crashed(trial), pytrace=False)
+
+    def _runs_alone(self, item: pytest.Item) -> bool:
+        """Whether a trial must not be started ahead: it runs with no other in flight."""
+        return bool(self.link.crashes()) and self._crash_verdict(item) is not None
+
+    def _make_active(self, item: pytest.Item) -> ActiveTrial:
+        spec = item.stash[SPEC_KEY]
+        plan = self.plans[spec.experiment]
+        trial = Trial(spec, plan)
+        trial.call_context = self.calls.context_for(spec)
+        condition = plan.experiment.conditions[spec.condition]
+        awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
+        hooks = self._trial_hooks.get(spec.experiment)
+        if hooks is None:
+            hooks = self._trial_hooks[spec.experiment] = TrialHooks(
+                self.config, plan.experiment.hooks
+            )
+        bound = BoundCondition(condition, trial, self.loop, awaited=awaited, hooks=hooks)
+        return ActiveTrial(trial, bound, spec.item)
+
+    def _journal_finished(self, started: Started) -> None:
+        """Journal a trial started ahead as soon as it ends (on the loop's thread): its item
+        may report it much later, or never (a kill -9), and only then is it stored."""
+        journal = self.link.journal
+        if journal is None or self._journal_failed:
+            return
+        try:
+            result = self.payloads.for_journal(started)
+            if result is None:
+                return
+            run_id = self.link.inputs.run_id_for(result.experiment)
+            header = None
+            if not journal.has_header(run_id):
+                header = self.plans[result.experiment].header()
+            journal.append(run_id, header, result, self.link.worker_id)
+        except Exception as exc:  # the report still brings the result: warn, go on
+            self._journal_failed = True
+            self.link.warn(
+                f"could not journal finished trials ({type(exc).__name__}: {exc}); they are "
+                "stored when their items report, and a kill before that loses them"
+            )
+
+    def _may_start(self, item: pytest.Item) -> bool:
+        return self._skip_reason(item) is None
+
+    def _skip_reason(self, item: pytest.Item) -> str | None:
+        """Why a trial must not start: its experiment was stopped (a breaker, an abort;
+        see guard.py), or its budget is spent."""
+        spec = item.stash[SPEC_KEY]
+        reason = self.link.stopped().get(spec.experiment)
+        if reason is not None:
+            return f"stopped: {reason}; continue the run with --crucible-resume"
+        return self.calls.skip_reason(spec)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        """Empty the slot so that a finished trial is not kept alive by its item."""
+        slot = slot_of(item)
+        if slot is not None and TRIAL_KEY in item.stash:
+            del item.stash[TRIAL_KEY]
+            slot.active = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        trial = pyfuncitem.stash.get(TRIAL_KEY, None)
+        if trial is None:
+            return None
+        kwargs = {name: pyfuncitem.funcargs[name] for name in argument_names(pyfuncitem)}
+        limit = self._limit(pyfuncitem)
+        if pyfuncitem.stash.get(ALONE_KEY, False):
+            limit = 1
+        try:
+            if limit > 1:
+                self._run_ahead(pyfuncitem, kwargs, limit)
+            else:
+                run_trial_function(pyfuncitem.obj, kwargs, trial, self.loop)
+        except TrialSkipped as exc:  # an on_error hook answered "skip"
+            pytest.skip(exc.reason)
+        finally:
+            self._add_output_sections(pyfuncitem, trial)
+        missing = trial.missing_metrics()
+        if missing:
+            self._fail_for_missing_metrics(trial, missing)
+        return True
+
+    def _run_ahead(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
+        slot = slot_of(item)
+        assert slot is not None and slot.active is not None
+        self.output.install()
+        try:
+            self.prefetcher.run(item, slot.active, kwargs, limit)
+        finally:
+            self.output.uninstall()
+
+    def _add_output_sections(self, item: pytest.Function, trial: Trial) -> None:
+        if trial.concurrent and trial.captured_log():
+            item.add_report_section("call", "log", trial.captured_log())
+        for stream, text in self.output.take(trial).items():
+            item.add_report_section("call", stream, text)
+
+    @staticmethod
+    def _fail_for_missing_metrics(trial: Trial, missing: list[str]) -> None:
+        message = (
+            f"trial {trial.spec.test_id} of experiment {trial.spec.experiment} did not "
+            f"record the declared metric(s) {missing}; call trial.record({missing[0]}=...)"
+        )
+        trial.error = {
+            "type": "MetricError",
+            "message": message,
+            "where": "trial function",
+            "traceback": "",
+        }
+        pytest.fail(message, pytrace=False)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        spec = spec_of(item)
+        if spec is None:
+            return report
+        if call.when == "setup" and item.stash.get(ALONE_KEY, False):
+            mark_ran_alone(report)
+        if call.when == "call" or (call.when == "setup" and report.failed):
+            trial = item.stash.get(TRIAL_KEY, None) or Trial(spec, self.plans[spec.experiment])
+            exception = call.excinfo.value if call.excinfo is not None else None
+            payload = self.payloads.for_report(
+                trial, outcome=report.outcome, when=call.when, exception=exception
+            )
+            attach_result(report, payload)
+        return report
+
+    # -- session start and end -------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # added here, not in __init__: a session whose set-up fails is never unconfigured
+        logging.getLogger().addHandler(self.log_handler)
+        filter_log_capture(self.config, self.log_filter)
+
+    # A wrapper: its first half runs before every plain pytest_sessionfinish, so that the
+    # controller's (a plain one) has what this worker hands over.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self) -> Generator[None, None, None]:
+        results = WorkerResults(
+            unreported=self._stop_prefetched(),
+            collected=self.collection.collected,
+            estimates=self.calls.estimates,
+        )
+        self.link.hand_over(results)
+        return (yield)
+
+    def _stop_prefetched(self) -> list[dict[str, Any]]:
+        """Stop starting trials; those that finished ahead of an item pytest never ran
+        (after -x, Ctrl-C, a budget) are handed over all the same."""
+        try:
+            finished = self.prefetcher.stop(STOP_GRACE_S)
+        except KeyboardInterrupt:  # a second Ctrl-C: give up waiting at once
+            finished = self.prefetcher.stop(0.0)
+        return [self.payloads.for_started(started) for started in finished]
+
+    def pytest_unconfigure(self) -> None:
+        logging.getLogger().removeHandler(self.log_handler)
+        self.loop.close()
