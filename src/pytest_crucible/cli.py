@@ -22,8 +22,8 @@ from pathlib import Path
 
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.review.request import Review, ReviewRequest, ReviewStatus
+from pytest_crucible.store import DEFAULT_STORE, open_store
 from pytest_crucible.store.journal import import_journals, journal_folder
-from pytest_crucible.store.sqlite import DEFAULT_STORE, Store
 
 __all__ = ["GATE_FAILED", "INTERNAL_ERROR", "USAGE_ERROR", "main"]
 
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _import(path: str) -> int:
     """Import the journals of the store (`journal.py`); exit 1 when some stay unimported."""
-    store = Store(path, readonly=not Path(path).exists())  # a missing store: say so
+    store = open_store(path, readonly=not Path(path).exists())  # a missing store: say so
     try:
         imported = import_journals(store)
     finally:
@@ -110,7 +110,7 @@ def _import(path: str) -> int:
 
 
 def _runs(path: str, experiment: str | None) -> int:
-    store = Store(path, readonly=True)
+    store = open_store(path, readonly=True)
     waiting = journal_folder(store.path)
     if any(waiting.glob("*.jsonl")):
         print(
@@ -178,7 +178,7 @@ def _report(path: str, run_id: str, output: str | None, formats: str) -> int:
     chosen = parse_formats(formats)  # a typo fails before the store is touched
     if not Path(path).exists():
         raise CrucibleError(f"store {path} does not exist; run `pytest --crucible` first")
-    store = Store(path)
+    store = open_store(path)
     try:
         if run_id == "latest":
             runs = store.runs()

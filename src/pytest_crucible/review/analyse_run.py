@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.declare.metrics import Analysis, Metric
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
+from pytest_crucible.store import ResultStore
 from pytest_crucible.store.frames import metric_columns
-from pytest_crucible.store.sqlite import Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +25,7 @@ __all__ = ["analyse_run", "stability_lines"]
 _SHOWN_ITEMS = 10
 
 
-def analyse_run(store: Store, run_id: str, loaded: StoredRun | None = None) -> RunAnalysis:
+def analyse_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -> RunAnalysis:
     """The analysis of every stored trial of a run (reused ones included), saved with it.
     `loaded`: the run as the caller has loaded it already."""
     from pytest_crucible.review.analysis import analyze

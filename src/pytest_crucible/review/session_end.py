@@ -26,8 +26,8 @@ from pytest_crucible.review.request import (
     ReviewStatus,
 )
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
+from pytest_crucible.store import ResultStore, open_store
 from pytest_crucible.store.journal import import_journals
-from pytest_crucible.store.sqlite import Store
 
 __all__ = ["main", "review_run", "review_runs"]
 
@@ -66,7 +66,7 @@ def review_runs(request: ReviewRequest, show: Callable[[Review], None]) -> Revie
     """Review each requested run and `show` it; GATE_FAILED when a gate failed,
     INTERNAL_ERROR when a run's analysis or reports failed (the error goes to stderr; the
     other runs are still reviewed). An unknown run raises CrucibleError before any review."""
-    store = Store(request.store)
+    store = open_store(request.store)
     failed = broken = False
     try:
         _import_quietly(store)
@@ -93,7 +93,7 @@ def review_runs(request: ReviewRequest, show: Callable[[Review], None]) -> Revie
 
 
 def _review_or_none(
-    store: Store, run_id: str, request: ReviewRequest, experiments: Sequence[str]
+    store: ResultStore, run_id: str, request: ReviewRequest, experiments: Sequence[str]
 ) -> Review | None:
     """The run's review, or None (said on stderr) when a bug of ours broke it."""
     try:
@@ -107,7 +107,7 @@ def _review_or_none(
 
 
 def review_run(
-    store: Store, run_id: str, *, request: ReviewRequest, experiments: Sequence[str] = ()
+    store: ResultStore, run_id: str, *, request: ReviewRequest, experiments: Sequence[str] = ()
 ) -> Review:
     """Load the run once; analyse it, decide its gates, write its reports. The text is the
     results table followed by the analysis."""
@@ -141,7 +141,7 @@ def review_run(
 
 
 def _write_reports(
-    store: Store, run: StoredRun, root: Path, formats: Collection[str]
+    store: ResultStore, run: StoredRun, root: Path, formats: Collection[str]
 ) -> tuple[str | None, str | None]:
     """(the run's report folder, None), or (None, why its reports were not written): a
     report that fails must not take the analysis and the gates with it."""
@@ -159,14 +159,14 @@ def _write_reports(
     return str(out), None
 
 
-def _import_quietly(store: Store) -> None:
+def _import_quietly(store: ResultStore) -> None:
     """Before an analysis: store what waits in journals, said on stderr."""
     imported = import_journals(store)
     if imported.message():
         print(f"crucible: {imported.message()}", file=sys.stderr)
 
 
-def _experiment_of(store: Store, run_id: str) -> str:
+def _experiment_of(store: ResultStore, run_id: str) -> str:
     run = store.run(run_id)
     if run is None:
         raise CrucibleError(f"store {store.path} has no run {run_id!r}; see `crucible runs`")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_crucible.store import ResultStore
 from pytest_crucible.store.frames import trials_frame
-from pytest_crucible.store.sqlite import Store
 
 if TYPE_CHECKING:  # pandas loads with the first frame, in the analysis child
     import pandas as pd
@@ -20,7 +20,7 @@ __all__ = ["StoredRun", "load_stored_run"]
 
 @dataclass(frozen=True)
 class StoredRun:
-    """A run's header (`Store.run_header`) and its `trials_frame`; with_outputs: the frame
+    """A run's header (`ResultStore.run_header`) and its `trials_frame`; with_outputs: the frame
     has the output and error columns too (what the reports need)."""
 
     run_id: str
@@ -29,7 +29,7 @@ class StoredRun:
     with_outputs: bool = False
 
 
-def load_stored_run(store: Store, run_id: str, *, with_outputs: bool = False) -> StoredRun:
+def load_stored_run(store: ResultStore, run_id: str, *, with_outputs: bool = False) -> StoredRun:
     """Read a run's header and trials (with outputs and errors when asked) from the store."""
     header = store.run_header(run_id)
     trials = trials_frame(store, run_id, include_outputs=with_outputs)

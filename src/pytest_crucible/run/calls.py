@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pytest_crucible.declare.policies import Budget
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.llm.context import note_replayed
-from pytest_crucible.store.sqlite import Store
+from pytest_crucible.store import ResultStore, open_store
 from pytest_crucible.util.hashing import canonical_json, digest
 
 if TYPE_CHECKING:  # pydantic models: imported when a model is first called, not by pytest
@@ -129,7 +129,7 @@ class CallCache:
 
     def __init__(self, store_path: Path) -> None:
         self.path = store_path
-        self._store: Store | None = None
+        self._store: ResultStore | None = None
         self._lock = threading.Lock()
 
     def get(self, key: str) -> ModelResponse | None:
@@ -137,7 +137,7 @@ class CallCache:
             if self._store is None:
                 if not self.path.exists():
                     return None
-                self._store = Store(self.path, readonly=True)
+                self._store = open_store(self.path, readonly=True)
             response = self._store.cached_response(key)
         if response is None:
             return None

@@ -22,8 +22,7 @@ from pytest_crucible.run.calls import (
     parse_cache_mode,
 )
 from pytest_crucible.run.estimate import estimate_plan, format_estimate
-from pytest_crucible.store.interface import ResultStore
-from pytest_crucible.store.sqlite import Store
+from pytest_crucible.store import ResultStore, open_store
 
 __all__ = ["CallSetup", "spent_by_condition"]
 
@@ -92,7 +91,7 @@ class CallSetup:
         if not self.store_path.exists():
             return {}
         try:
-            with closing(Store(self.store_path, readonly=True)) as store:
+            with closing(open_store(self.store_path, readonly=True)) as store:
                 return store.mean_call_latency(experiment)
         except StoreError:
             return {}

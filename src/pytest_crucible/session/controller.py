@@ -37,10 +37,10 @@ from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.session.progress import Progress
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.session.selection import USAGE_REPORT
+from pytest_crucible.store import DEFAULT_STORE, open_store
 from pytest_crucible.store.environment import capture_environment
 from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import JournalImport, import_journals
-from pytest_crucible.store.sqlite import DEFAULT_STORE, Store
 
 if TYPE_CHECKING:
     from pytest_crucible.declare.experiment import Experiment, Plan
@@ -79,7 +79,7 @@ class Controller:
         option = self.config.getoption
         try:
             overrides = parse_overrides(option("crucible_set") or [])
-            self.store = Store(self._store_path(), verify=True)
+            self.store = open_store(self._store_path(), verify=True)
             self.imported = import_journals(self.store)  # before resume reads what is done
             resume, option_name = self._runs_to_continue()
             self.review_request = review_request(self.config, self.store)

@@ -18,7 +18,7 @@ import pytest
 from pytest_crucible.review.gates.decide import GateSettings, parse_margins
 from pytest_crucible.review.request import ReviewRequest, ReviewStatus
 from pytest_crucible.session.call_setup import cost_lines
-from pytest_crucible.store.sqlite import Store
+from pytest_crucible.store import ResultStore
 
 if TYPE_CHECKING:
     from pytest_crucible.review.gates._result import GateResult
@@ -29,7 +29,7 @@ __all__ = ["exit_status", "report_gates", "review_request", "write_results"]
 _SHOWN_WARNINGS = 10
 
 
-def review_request(config: pytest.Config, store: Store) -> ReviewRequest:
+def review_request(config: pytest.Config, store: ResultStore) -> ReviewRequest:
     """What the analysis child is asked for this session (the runs are added at its end);
     bad values raise CrucibleError."""
     option = config.getoption
@@ -127,7 +127,9 @@ def report_gates(config: pytest.Config, gates: Sequence[tuple[str, GateResult]])
             config.hook.pytest_runtest_logreport(report=report)
 
 
-def write_results(reporter: Any, recorder: Recorder, store: Store, guard: RunGuard | None) -> None:
+def write_results(
+    reporter: Any, recorder: Recorder, store: ResultStore, guard: RunGuard | None
+) -> None:
     """Each run's table and analysis, why the run stopped, errors, warnings, where it is."""
     reporter.section("crucible results")
     for outcome in recorder.runs.values():

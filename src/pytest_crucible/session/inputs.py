@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_crucible.errors import ResumeError
-from pytest_crucible.store.sqlite import RunInfo, Store
+from pytest_crucible.store import ResultStore
+from pytest_crucible.store.interface import RunInfo
 
 __all__ = ["ResumeTarget", "SessionInputs", "resolve_resume"]
 
@@ -118,7 +119,7 @@ def _derived_run_id(session: str, experiment: str) -> str:
 
 
 def resolve_resume(
-    store: Store,
+    store: ResultStore,
     requested: str | None,
     *,
     option: str = "--crucible-resume",
@@ -153,13 +154,13 @@ def resolve_resume(
     return targets
 
 
-def _target(store: Store, run: RunInfo, failed_only: bool = False) -> ResumeTarget:
+def _target(store: ResultStore, run: RunInfo, failed_only: bool = False) -> ResumeTarget:
     only = frozenset(store.failed_keys(run.run_id)) if failed_only else None
     completed = frozenset(store.completed_keys(run.run_id))
     return ResumeTarget(run.run_id, run.seed, completed, only)
 
 
-def _unknown_run(run_id: str, runs: list[RunInfo], store: Store, option: str) -> str:
+def _unknown_run(run_id: str, runs: list[RunInfo], store: ResultStore, option: str) -> str:
     message = f"{option}={run_id}: no such run in store {store.path}."
     if not _RUN_ID.match(run_id) and ("/" in run_id or "." in run_id or "::" in run_id):
         message += (

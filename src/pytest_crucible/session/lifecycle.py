@@ -21,7 +21,7 @@ from pytest_crucible.declare.config import config_to_dict, resolve_config
 from pytest_crucible.declare.experiment import Experiment, registered_experiment
 from pytest_crucible.declare.hooks import ON_ERROR_ANSWERS, HookError, Hooks, describe_callable
 from pytest_crucible.run.trial import Trial, describe_exception
-from pytest_crucible.store.sqlite import Store
+from pytest_crucible.store import ResultStore
 
 __all__ = ["TrialHooks", "after_experiment", "before_experiment", "find_experiment"]
 
@@ -117,7 +117,7 @@ def after_experiment(
     experiment: Experiment | None,
     name: str,
     run_id: str,
-    store: Store,
+    store: ResultStore,
 ) -> list[str]:
     """Call the after_experiment hooks of one run; returns the errors (as messages)."""
     own = experiment.hooks.after_experiment if experiment is not None else None

@@ -28,9 +28,9 @@ from pytest_crucible.review.request import (
 )
 from pytest_crucible.session.inputs import ResumeTarget
 from pytest_crucible.session.payload import TrialPayload
+from pytest_crucible.store import ResultStore
 from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import Journal, JournalImport, import_journals, journal_folder
-from pytest_crucible.store.sqlite import Store
 from pytest_crucible.store.writer import TrialWriter
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Recorder:
 
     def __init__(
         self,
-        store: Store,
+        store: ResultStore,
         resume: Mapping[str, ResumeTarget],
         environment: Callable[[], Mapping[str, Any]],
         run_id_for: Callable[[str], str] | None = None,
@@ -89,7 +89,7 @@ class Recorder:
         self.unstored: list[str] = []  # why journalled trials could not be stored at the end
 
     def record(self, payload: TrialPayload) -> None:
-        """Store one trial result (and open its run if this is the experiment's first)."""
+        """ResultStore one trial result (and open its run if this is the experiment's first)."""
         record = payload.record
         if payload.header is not None:  # kept first: opening the run may be interrupted
             self._headers.setdefault(record.experiment, payload.header)
@@ -181,7 +181,7 @@ class Recorder:
         return list(self.runs.values())
 
     def import_journals(self) -> None:
-        """Store the journalled trials the store lacks: those of this session (trials whose
+        """ResultStore the journalled trials the store lacks: those of this session (trials whose
         report never came, results the store refused) and of killed sessions."""
         try:
             imported = import_journals(self.store)

@@ -8,6 +8,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.opening import DEFAULT_BASELINES_DIR, DEFAULT_STORE, open_store
+
+__all__ = ["DEFAULT_BASELINES_DIR", "DEFAULT_STORE", "ResultStore", "open_store"]
+
 
 def __getattr__(name: str) -> Any:
     # `pytest_crucible.store` was one module before the layer folders: its names live on

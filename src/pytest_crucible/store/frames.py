@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from pytest_crucible.errors import StoreError
 from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.opening import DEFAULT_STORE, open_store
 from pytest_crucible.store.records import USAGE_COUNTS, column_names
-from pytest_crucible.store.sqlite import DEFAULT_STORE, Store
 
 if TYPE_CHECKING:  # pandas is imported when a frame is built, not when pytest starts
     import pandas as pd
@@ -35,7 +35,7 @@ def load_trials(
     cut one), then (with include_outputs) output and
     error as Python values, then one column per metric (floats; booleans become 0.0 / 1.0;
     NaN where a trial did not record it)."""
-    with closing(Store(store, readonly=True)) as opened:
+    with closing(open_store(store, readonly=True)) as opened:
         if run_id is None:
             runs = opened.runs(experiment)
             if not runs:
@@ -83,6 +83,6 @@ def load_runs(store: str | Path = DEFAULT_STORE, experiment: str | None = None) 
     """Every stored run (newest first) with its status and how many trials it holds."""
     import pandas as pd
 
-    with closing(Store(store, readonly=True)) as opened:
+    with closing(open_store(store, readonly=True)) as opened:
         runs = opened.runs(experiment)
     return pd.DataFrame([run.__dict__ for run in runs])

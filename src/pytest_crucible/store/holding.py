@@ -24,7 +24,9 @@ from datetime import datetime
 from pathlib import Path
 
 from pytest_crucible.errors import ResumeError, StoreError
-from pytest_crucible.store.sqlite import RunHolder, Store, utc_now
+from pytest_crucible.store.interface import ResultStore, RunHolder
+from pytest_crucible.store.opening import open_store
+from pytest_crucible.store.rows import utc_now
 
 __all__ = ["HEARTBEAT_S", "LEASE_S", "RunHold", "is_stale"]
 
@@ -36,7 +38,7 @@ class RunHold:
     """This process's hold on the runs it writes; `warn` gets a message if another
     process took one over (after this one stopped beating for a whole lease)."""
 
-    def __init__(self, store: Store, warn: Callable[[str], None]) -> None:
+    def __init__(self, store: ResultStore, warn: Callable[[str], None]) -> None:
         self._store = store
         self._warn = warn
         now = utc_now()
@@ -85,11 +87,11 @@ class RunHold:
 
     def _beat(self, path: Path) -> None:
         """Refresh the heartbeat every HEARTBEAT_S, on a connection of this thread's own."""
-        store: Store | None = None
+        store: ResultStore | None = None
         lost = False
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                store = store or Store(path)
+                store = store or open_store(path)
                 runs = list(self._runs)
                 held = store.beat(self.me, runs) if runs else 0
             except StoreError:

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_crucible.errors import StoreError
+from pytest_crucible.store.interface import ResultStore
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.rows import Job
-from pytest_crucible.store.sqlite import Store
 
 try:
     import fcntl
@@ -145,7 +145,7 @@ class JournalImport:
         return f"imported {self.total} finished trial(s) from journals of earlier sessions: {runs}"
 
 
-def import_journals(store: Store) -> JournalImport:
+def import_journals(store: ResultStore) -> JournalImport:
     """Import every journal of `store` that no live process holds, then delete it. A
     journal the store refuses stays for a later import."""
     summary = JournalImport()
@@ -164,7 +164,7 @@ def import_journals(store: Store) -> JournalImport:
     return summary
 
 
-def _import_journal(store: Store, path: Path) -> dict[str, int] | None:
+def _import_journal(store: ResultStore, path: Path) -> dict[str, int] | None:
     """Import one journal and delete it; None when its owner still lives."""
     with _taken(path) as file:
         if file is None:
@@ -193,7 +193,7 @@ def _taken(path: Path) -> Iterator[IO[str] | None]:
         yield file
 
 
-def _import_file(store: Store, file: IO[str]) -> dict[str, int]:
+def _import_file(store: ResultStore, file: IO[str]) -> dict[str, int]:
     headers: dict[str, Mapping[str, Any]] = {}
     trials: list[Job] = []
     for line in _lines(file):

@@ -19,6 +19,7 @@ from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
 from pytest_crucible.store.interface import RunHolder, RunInfo, RunRecord, StoredBaseline
+from pytest_crucible.store.opening import DEFAULT_STORE
 from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord
 from pytest_crucible.store.rows import Job, dump, insert_rows, table_rows, utc_now
 from pytest_crucible.store.schema import (
@@ -33,8 +34,6 @@ from pytest_crucible.store.sqlite_reads import SQLiteReads, decoded
 
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
-DEFAULT_STORE = Path(".crucible") / "crucible.db"
-DEFAULT_BASELINES_DIR = Path(".crucible") / "baselines"  # portable baseline files, to commit
 _BUSY_TIMEOUT_MS = 5000
 # what SQLite says when the disk is full (SQLITE_FULL), or a write fails (EFBIG: a file size
 # limit; other I/O errors, rarer, get the same advice)

@@ -23,9 +23,9 @@ from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
 from pytest_crucible.store.journal import Journal, disk_full
+from pytest_crucible.store.opening import open_store
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.rows import Job
-from pytest_crucible.store.sqlite import Store
 
 __all__ = ["TrialWriter"]
 
@@ -35,7 +35,7 @@ GATHER_S = 0.02  # seconds a result may wait for others to share its commit
 
 class TrialWriter:
     def __init__(self, path: Path, warn: Callable[[str], None], journal: Journal) -> None:
-        self.store = Store(path)
+        self.store = open_store(path)
         self.journal = journal
         self.full: StoreError | None = None  # why nothing more can be written, once it is so
         self._warn = warn

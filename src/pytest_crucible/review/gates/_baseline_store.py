@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from pytest_crucible.errors import StoreError
 from pytest_crucible.review.gates._baseline import Baseline, dumps_file, read_file
 from pytest_crucible.review.gates._errors import GateError
+from pytest_crucible.store import DEFAULT_BASELINES_DIR, ResultStore
 from pytest_crucible.store.frames import trials_frame
-from pytest_crucible.store.interface import ResultStore, StoredBaseline
-from pytest_crucible.store.sqlite import DEFAULT_BASELINES_DIR, Store, utc_now
+from pytest_crucible.store.interface import StoredBaseline
+from pytest_crucible.store.rows import utc_now
 
 if TYPE_CHECKING:
     from pytest_crucible.review.stored_run import StoredRun
@@ -56,7 +57,7 @@ def baseline_path(name: str, baselines_dir: Path = DEFAULT_BASELINES_DIR) -> Pat
 
 
 def save_baseline(
-    store: Store,
+    store: ResultStore,
     run_id: str,
     name: str,
     path: Path | None = None,
@@ -64,7 +65,7 @@ def save_baseline(
     baselines_dir: Path = DEFAULT_BASELINES_DIR,
     loaded: StoredRun | None = None,
 ) -> Baseline:
-    """Store run `run_id` as baseline `name` (replacing an older one of that name and
+    """ResultStore run `run_id` as baseline `name` (replacing an older one of that name and
     experiment) and write its portable file (default baselines_dir / NAME.json; other
     experiments' baselines in that file are kept). Returns the baseline, `path` set.
     `loaded`: the run's header and trials, when the caller has loaded them already."""
@@ -105,7 +106,7 @@ def save_baseline(
 
 
 def load_baseline(
-    store: Store | None,
+    store: ResultStore | None,
     ref: str,
     *,
     experiment: str | None = None,
@@ -147,7 +148,7 @@ def load_baseline(
 
 
 def find_baseline(
-    store: Store | None,
+    store: ResultStore | None,
     ref: str,
     *,
     experiment: str,
@@ -166,7 +167,7 @@ def find_baseline(
 
 
 def check_reference(
-    store: Store | None,
+    store: ResultStore | None,
     ref: str,
     *,
     save_as: str | None = None,
@@ -188,7 +189,7 @@ def check_reference(
 
 
 def _not_saved_yet(
-    store: Store | None, ref: str, baselines_dir: Path, experiment: str | None
+    store: ResultStore | None, ref: str, baselines_dir: Path, experiment: str | None
 ) -> bool:
     """Whether `ref` is a name with no baseline for `experiment` (any, when None) while
     it exists for another experiment, or no baseline exists at all."""
@@ -201,7 +202,7 @@ def _not_saved_yet(
 
 
 def known_baselines(
-    store: Store | None, baselines_dir: Path = DEFAULT_BASELINES_DIR
+    store: ResultStore | None, baselines_dir: Path = DEFAULT_BASELINES_DIR
 ) -> list[KnownBaseline]:
     """Baselines in the store and in baselines_dir, for listings and error messages."""
     found = list(_rows(store, None, None))
@@ -299,7 +300,7 @@ def _from_file(path: Path, experiment: str | None) -> Baseline:
     return Baseline.from_dict(next(iter(documents.values())), path)
 
 
-def _listing(store: Store | None, baselines_dir: Path, experiment: str | None) -> str:
+def _listing(store: ResultStore | None, baselines_dir: Path, experiment: str | None) -> str:
     known = [k for k in known_baselines(store, baselines_dir) if experiment in (None, k.experiment)]
     parts = ["known baselines: " + ("; ".join(k.describe() for k in known) if known else "none")]
     if store is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.store.sqlite import DEFAULT_BASELINES_DIR, Store
+from pytest_crucible.store import DEFAULT_BASELINES_DIR, ResultStore
 
 # The gates package (numpy, pandas, scipy) loads only when gates are decided: this module is
 # also imported by the pytest process, to check `--crucible-margin` early.
@@ -46,7 +46,7 @@ class GateOutcome:
 
 
 def gate_run(
-    store: Store,
+    store: ResultStore,
     run: StoredRun,
     analysis: Mapping[str, Any],
     settings: GateSettings,
@@ -152,7 +152,7 @@ def _not_compared(text: str, why: str) -> GateResult:
     return GateResult(text, True, "inconclusive", f"not compared: {why}", "none", warning=why)
 
 
-def _save(store: Store, run: StoredRun, settings: GateSettings) -> str:
+def _save(store: ResultStore, run: StoredRun, settings: GateSettings) -> str:
     """Save the run as baseline settings.save_baseline; the line that says where."""
     from pytest_crucible.review.gates import save_baseline
 

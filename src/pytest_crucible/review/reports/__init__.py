@@ -19,7 +19,7 @@ from pathlib import Path
 from pytest_crucible.review.reports._content import Report
 from pytest_crucible.review.reports._report_data import ReportError, load_run
 from pytest_crucible.review.stored_run import StoredRun
-from pytest_crucible.store.sqlite import Store
+from pytest_crucible.store import ResultStore
 
 __all__ = [
     "FORMATS",
@@ -37,7 +37,7 @@ DEFAULT_ROOT = Path("crucible-results")
 
 
 def write_reports(
-    store: Store,
+    store: ResultStore,
     run_id: str,
     out_dir: Path,
     formats: Collection[str] = FORMATS,
@@ -69,7 +69,7 @@ def write_reports(
     return written
 
 
-def summary_html(store: Store, run_id: str) -> str:
+def summary_html(store: ResultStore, run_id: str) -> str:
     """The run's conclusions and per-condition tables as an escaped HTML fragment (no
     script), e.g. for pytest-html's summary section. Analyses the run if needed."""
     from pytest_crucible.review.reports._content import build_report

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
+from pytest_crucible.store import ResultStore
 from pytest_crucible.store.interface import RunInfo
-from pytest_crucible.store.sqlite import Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,7 +75,7 @@ class RunData:
         return renamed if renamed in self.trials.columns else name
 
 
-def load_run(store: Store, run_id: str, loaded: StoredRun | None = None) -> RunData:
+def load_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -> RunData:
     """Load a run; analyse it first (and store the analysis) if it has none yet. `loaded`:
     the run's header and trials with their outputs, when the caller has loaded them."""
     info = store.run(run_id)
@@ -100,7 +100,7 @@ def load_run(store: Store, run_id: str, loaded: StoredRun | None = None) -> RunD
     )
 
 
-def _analyse(store: Store, loaded: StoredRun) -> dict[str, Any]:
+def _analyse(store: ResultStore, loaded: StoredRun) -> dict[str, Any]:
     run_id = loaded.run_id
     if store.readonly:
         raise ReportError(

@@ -22,13 +22,13 @@ from pathlib import Path
 import pandas as pd
 
 import pytest_crucible as crucible
-from pytest_crucible.store.sqlite import Store
+from pytest_crucible.store import open_store
 
 RUN_ID = {run_id}
 STORE = Path(os.environ.get("CRUCIBLE_STORE", {store}))
 
 trials = crucible.load_trials(RUN_ID, store=STORE)
-with contextlib.closing(Store(STORE, readonly=True)) as store:
+with contextlib.closing(open_store(STORE, readonly=True)) as store:
     run = store.run_record(RUN_ID)
 header, analysis = run.header, run.analysis
 METRICS = [m["name"] for m in analysis["metrics"]]
