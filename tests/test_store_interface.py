@@ -126,6 +126,9 @@ def test_a_runs_trials_read_back_in_every_shape(store: ResultStore) -> None:
     assert stored[0]["usage"] == {"model_calls": 2, "cache_hits": 1}
     lines = store.trial_lines(run_id)
     assert len(lines) == 3 and '"run_id":"' + run_id in lines[0].replace(" ", "")
+    with_lines = store.trial_table(run_id, include_outputs=True, with_lines=True)
+    assert [row.pop("line") for row in with_lines] == lines  # the same lines, in one read
+    assert with_lines == table
     assert store.items(run_id)["y"]["input"] == "in-y"
     assert store.logs(run_id)["a-y"][0][::2] == ("info", "log y")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.store import ResultStore
-from pytest_crucible.store.frames import trials_frame
+from pytest_crucible.store.frames import trials_frame, trials_frame_and_lines
 
 if TYPE_CHECKING:  # pandas loads with the first frame, in the analysis child
     import pandas as pd
@@ -20,17 +20,21 @@ __all__ = ["StoredRun", "load_stored_run"]
 
 @dataclass(frozen=True)
 class StoredRun:
-    """A run's header (`ResultStore.run_header`) and its `trials_frame`; with_outputs: the frame
-    has the output and error columns too (what the reports need)."""
+    """A run's header (`ResultStore.run_header`) and its `trials_frame`; with_outputs: the
+    frame has the output and error columns too, and `lines` the trials' results.jsonl lines
+    (what the reports need), read with them."""
 
     run_id: str
     header: dict[str, Any]
     trials: pd.DataFrame
     with_outputs: bool = False
+    lines: tuple[str, ...] = ()
 
 
 def load_stored_run(store: ResultStore, run_id: str, *, with_outputs: bool = False) -> StoredRun:
     """Read a run's header and trials (with outputs and errors when asked) from the store."""
     header = store.run_header(run_id)
-    trials = trials_frame(store, run_id, include_outputs=with_outputs)
-    return StoredRun(run_id, header, trials, with_outputs)
+    if not with_outputs:
+        return StoredRun(run_id, header, trials_frame(store, run_id))
+    trials, lines = trials_frame_and_lines(store, run_id)
+    return StoredRun(run_id, header, trials, with_outputs=True, lines=tuple(lines))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import StoreError
 from pytest_crucible.store.interface import ResultStore
@@ -50,9 +50,20 @@ def load_trials(
 
 def trials_frame(store: ResultStore, run_id: str, *, include_outputs: bool = False) -> pd.DataFrame:
     """The trials of one run of an open store (see `load_trials`)."""
+    return frame_of(store.trial_table(run_id, include_outputs=include_outputs), include_outputs)
+
+
+def trials_frame_and_lines(store: ResultStore, run_id: str) -> tuple[pd.DataFrame, list[str]]:
+    """The trials of one run with outputs, and their results.jsonl lines, in one read."""
+    records = store.trial_table(run_id, include_outputs=True, with_lines=True)
+    lines = [record.pop("line") for record in records]
+    return frame_of(records, include_outputs=True), lines
+
+
+def frame_of(records: list[dict[str, Any]], include_outputs: bool) -> pd.DataFrame:
+    """The frame of `ResultStore.trial_table`'s records."""
     import pandas as pd
 
-    records = store.trial_table(run_id, include_outputs=include_outputs)
     metric_names: dict[str, None] = {}
     for record in records:
         for name, value in record.pop("metrics").items():

@@ -148,10 +148,13 @@ class ResultStore(Protocol):
 
     def failed_keys(self, run_id: str) -> list[str]: ...
 
-    def trial_table(self, run_id: str, *, include_outputs: bool = False) -> list[dict[str, Any]]:
+    def trial_table(
+        self, run_id: str, *, include_outputs: bool = False, with_lines: bool = False
+    ) -> list[dict[str, Any]]:
         """One dict per trial for a pandas frame (condition, item, repeat order): the plain
-        columns, the usage counts, `metrics` decoded, and with `include_outputs` the output
-        and error decoded."""
+        columns, the usage counts, `metrics` decoded, with `include_outputs` the output and
+        error decoded, and with `with_lines` its `trial_lines` line as `line` (one read of
+        the trials for both)."""
         ...
 
     def stored_trials(self, run_id: str) -> list[dict[str, Any]]: ...

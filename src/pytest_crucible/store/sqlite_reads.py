@@ -33,23 +33,41 @@ class SQLiteReads:
         )
         return [row[0] for row in rows]
 
-    def trial_table(self, run_id: str, *, include_outputs: bool = False) -> list[dict[str, Any]]:
+    def trial_table(
+        self, run_id: str, *, include_outputs: bool = False, with_lines: bool = False
+    ) -> list[dict[str, Any]]:
         extra = ", output, error" if include_outputs else ""
-        rows = self._conn.execute(
-            f"SELECT {', '.join(_PLAIN)}, {', '.join(self._usage_selects())}, metrics{extra}"
-            f" FROM trials WHERE run_id = ?{_IN_ORDER}",
-            (run_id,),
-        )
+        select = f"SELECT {', '.join(_PLAIN)}, {', '.join(self._usage_selects())}, metrics{extra}"
+        where = f" FROM trials WHERE run_id = ?{_IN_ORDER}"
+        lines: list[str] | None = None
+        try:
+            rows = self._conn.execute(
+                select + (f", {self._line_select()} AS line" if with_lines else "") + where,
+                (run_id,),
+            ).fetchall()
+        except sqlite3.Error:  # a stored value that is not strict JSON: Python writes lines
+            rows = self._conn.execute(select + where, (run_id,)).fetchall()
+            lines = self._trial_lines_in_python(run_id)
         named = _PLAIN + USAGE_COUNTS
         table = []
-        for row in rows:
+        for number, row in enumerate(rows):
             record = {name: row[name] for name in named}
             if include_outputs:
                 record["output"] = decoded(row["output"])
                 record["error"] = decoded(row["error"])
             record["metrics"] = json.loads(row["metrics"])
+            if with_lines:
+                record["line"] = row["line"] if lines is None else lines[number]
             table.append(record)
         return table
+
+    @staticmethod
+    def _line_select() -> str:
+        fields = ", ".join(
+            f"'{name}', json({name})" if name in _JSON else f"'{name}', {name}"
+            for name in _EXPORTED
+        )
+        return f"json_object('run_id', run_id, {fields})"
 
     def _usage_selects(self) -> list[str]:
         # null when the trial made no model call; the column is missing from a store older
@@ -76,14 +94,7 @@ class SQLiteReads:
         """One JSON object per trial, as stored (results.jsonl): metrics keep their types.
         SQLite builds the lines (fast); Python does when a stored value is not strict JSON
         (a NaN in an output, say)."""
-        fields = ", ".join(
-            f"'{name}', json({name})" if name in _JSON else f"'{name}', {name}"
-            for name in _EXPORTED
-        )
-        sql = (
-            f"SELECT json_object('run_id', run_id, {fields}) FROM trials WHERE run_id = ?"
-            + _IN_ORDER
-        )
+        sql = f"SELECT {self._line_select()} FROM trials WHERE run_id = ?{_IN_ORDER}"
         try:
             return [row[0] for row in self._conn.execute(sql, (run_id,))]
         except sqlite3.Error:

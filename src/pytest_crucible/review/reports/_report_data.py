@@ -46,6 +46,7 @@ class RunData:
     logs: dict[str, list[tuple[str, str, str]]]
     row: dict[str, Any]
     store_path: Path
+    lines: tuple[str, ...] = ()  # results.jsonl: one JSON object per trial, as stored
 
     @property
     def experiment(self) -> str:
@@ -97,6 +98,7 @@ def load_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -
         logs=store.logs(run_id),
         row=run.columns,
         store_path=store.path.resolve(),
+        lines=loaded.lines,
     )
 
 

@@ -92,7 +92,7 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
 def _jsonl(run: RunData, store: ResultStore, path: Path) -> Path:
     """One JSON object per trial, as stored: metrics keep their types (booleans stay
     booleans)."""
-    lines = store.trial_lines(run.run_id)
+    lines = run.lines if run.lines or not len(run.trials) else store.trial_lines(run.run_id)
     return write_text(path, "\n".join(lines) + "\n" if lines else "")
 
 
