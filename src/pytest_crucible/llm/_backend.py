@@ -4,7 +4,7 @@ A concrete backend says where to POST (`_endpoint`), which headers carry the key
 (`_auth_headers`), how a `ModelRequest` looks on the wire (`_payload`) and how to read the
 answer (`_parse`); `HTTPBackend` does the rest, the same way for `generate` and `agenerate`
 (their twins differ only where one awaits: an attempt's work is `_exchange`, the retry
-decisions `_Tries`):
+decisions `_attempt.Tries`):
 
 1. the trial's call context may answer (cache hit, replay) or refuse (budget) the call;
 2. the request is sent with retries (`RetryPolicy`, carried out by the retry engine,
@@ -33,9 +33,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -43,6 +42,7 @@ import httpx
 import pydantic
 
 from pytest_crucible.errors import ConfigError
+from pytest_crucible.llm._attempt import Call, Exchange, Tries, seeded
 from pytest_crucible.llm._failures import Failures
 from pytest_crucible.llm._http import (
     AsyncTransport,
@@ -72,7 +72,7 @@ from pytest_crucible.llm.ratelimit import (
     build_limiters,
     estimate_tokens,
 )
-from pytest_crucible.llm.retry import RetryableFailure, RetryPolicy
+from pytest_crucible.llm.retry import RetryPolicy
 from pytest_crucible.llm.types import ModelRequest, ModelResponse
 from pytest_crucible.util.retrying import aretry_call, retry_call
 from pytest_crucible.util.tracebacks import hide_library_frames
@@ -80,81 +80,6 @@ from pytest_crucible.util.tracebacks import hide_library_frames
 __all__ = ["HTTPBackend"]
 
 __tracebackhide__ = hide_library_frames
-
-
-def _seeded(request: ModelRequest, context: Any) -> ModelRequest:
-    """Inside a trial, a request without a seed gets the trial's (`trial.seed`, derived from
-    the experiment seed and the trial key), so sampled answers are reproducible per trial."""
-    seed = getattr(context, "seed", None)
-    if request.seed is None and seed is not None:
-        return request.model_copy(update={"seed": seed})
-    return request
-
-
-@dataclass(frozen=True)
-class _Call:
-    """One call being made: the request as sent and the secrets to keep out of messages
-    (the `Call` that `Failures` takes): `secret` is the environment key, `hidden` every
-    credential the call sends (that key too)."""
-
-    request: ModelRequest
-    url: str
-    body: bytes
-    # repr=False: pytest prints a failing frame's arguments, and CI keeps that output
-    headers: dict[str, str] = field(repr=False)
-    secret: str | None = field(repr=False)
-    hidden: tuple[str, ...] = field(repr=False)
-    limiter: RateLimiter | None
-    tokens: int  # the estimate the limiter charges (0 without a limiter)
-    started: float  # perf_counter() when the call began (ModelResponse.duration_s)
-
-
-class _Exchange:
-    """One attempt's HTTP answer, and the response made of it (`HTTPBackend._exchange`)."""
-
-    answer: httpx.Response | None = None
-    _response: ModelResponse | None = None
-
-    @property
-    def response(self) -> ModelResponse:
-        assert self._response is not None, "read once the exchange is over"
-        return self._response
-
-    @response.setter
-    def response(self, value: ModelResponse) -> None:
-        self._response = value
-
-
-class _Tries:
-    """The attempts of one call: their count, the failed ones (every error quotes them), and
-    the retry policy's answer to each failure (what the retry engine asks)."""
-
-    def __init__(self, call: _Call, policy: RetryPolicy, failures: Callable[[], Failures]):
-        self._call = call
-        self._policy = policy
-        self._failures = failures
-        self.count = 0
-        self.history: list[FailedAttempt] = []
-
-    def start(self) -> int:
-        """Number the attempt that starts now (1-based)."""
-        self.count += 1
-        return self.count
-
-    def decide(self, failure: BaseException) -> float | None:
-        """The wait before the next attempt, or None: `failure` stands as it is. A retryable
-        failure the policy stops at becomes the `ModelUnavailableError` that quotes them all."""
-        decision = self._policy.decide(self.count, failure)
-        if decision.retry:
-            assert isinstance(failure, RetryableFailure)
-            self.history.append(
-                FailedAttempt(self.count, failure.description, failure.status, decision.delay)
-            )
-            return decision.delay
-        if isinstance(failure, RetryableFailure):
-            # from None: the error quotes every attempt already
-            raise self._failures().gave_up(self._call, failure, self.count, self.history) from None
-        return None
 
 
 class HTTPBackend:
@@ -238,7 +163,7 @@ class HTTPBackend:
         context = current_call_context()
         if context is None:
             return None, request, None
-        request = _seeded(request, context)
+        request = seeded(request, context)
         return context, request, context.before_call(self.name, request)
 
     def _after_call(
@@ -331,7 +256,7 @@ class HTTPBackend:
 
     def _call(self, request: ModelRequest) -> ModelResponse:
         call = self._prepare(request)
-        tries = _Tries(call, self.retry, self._failures)
+        tries = Tries(call, self.retry, self._failures)
 
         def attempt() -> ModelResponse:
             number = tries.start()
@@ -345,7 +270,7 @@ class HTTPBackend:
 
     async def _acall(self, request: ModelRequest) -> ModelResponse:
         call = self._prepare(request)
-        tries = _Tries(call, self.retry, self._failures)
+        tries = Tries(call, self.retry, self._failures)
         client = await self._pool.async_client()
 
         async def attempt() -> ModelResponse:
@@ -357,7 +282,7 @@ class HTTPBackend:
 
         return await aretry_call(attempt, tries.decide, sleep=self.retry.async_sleep)
 
-    def _prepare(self, request: ModelRequest) -> _Call:
+    def _prepare(self, request: ModelRequest) -> Call:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         key = key or None  # an empty variable is an unset one
         if key is None and self.key_required:
@@ -381,12 +306,12 @@ class HTTPBackend:
         limiter = self.rate_limiter(request.model) if self._limiters is not None else None
         tokens = estimate_tokens(request) if limiter is not None else 0
         hidden = self._hidden if key is None else (key, *self._hidden)
-        return _Call(
+        return Call(
             request, self.url, body, headers, key, hidden, limiter, tokens, time.perf_counter()
         )
 
     @contextmanager
-    def _settled(self, call: _Call, permit: Permit | None) -> Iterator[None]:
+    def _settled(self, call: Call, permit: Permit | None) -> Iterator[None]:
         """Give the attempt's permit back as a failure when the attempt raises: with the
         status, and the Retry-After unless it is beyond what the retry policy waits (that
         call fails at once; pausing everyone that long would only stall them)."""
@@ -404,16 +329,16 @@ class HTTPBackend:
     @contextmanager
     def _exchange(
         self,
-        call: _Call,
+        call: Call,
         permit: Permit | None,
         attempt: int,
         history: list[FailedAttempt],
         timeout: httpx.Timeout,
-    ) -> Iterator[_Exchange]:
+    ) -> Iterator[Exchange]:
         """One attempt, around the request its body sends (into `answer`): the permit given
         back with the outcome (`_settled`), a transport error mapped (`_sending`), and the
         answer checked and parsed into `response`, with the latency of the request."""
-        exchange = _Exchange()
+        exchange = Exchange()
         with self._settled(call, permit):
             began = time.perf_counter()
             with self._sending(call, attempt, history, timeout):
@@ -426,7 +351,7 @@ class HTTPBackend:
 
     @contextmanager
     def _sending(
-        self, call: _Call, attempt: int, history: list[FailedAttempt], timeout: httpx.Timeout
+        self, call: Call, attempt: int, history: list[FailedAttempt], timeout: httpx.Timeout
     ) -> Iterator[None]:
         """Raise what an exception from sending the request maps to (`Failures.transport`);
         one that is not a network failure goes on as it is. `timeout` is the one the client
@@ -446,7 +371,7 @@ class HTTPBackend:
 
     def _answered(
         self,
-        call: _Call,
+        call: Call,
         permit: Permit | None,
         answer: httpx.Response,
         latency: float,
@@ -465,7 +390,7 @@ class HTTPBackend:
 
     def _response(
         self,
-        call: _Call,
+        call: Call,
         answer: httpx.Response,
         latency: float,
         attempts: int,
