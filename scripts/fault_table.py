@@ -50,8 +50,8 @@ from pathlib import Path
 LIBRARY_FRAME = re.compile(r"pytest_crucible[/\\][\w/\\]+\.py")
 # Python's own crash dump (faulthandler, after a segfault) lists every thread's frames: not a
 # traceback the library shows, and its lines say `line N in f`, where a traceback's say
-# `line N, in f`
-CRASH_DUMP_FRAME = re.compile(r'File ".*", line \d+ in ')
+# `line N, in f` (matched without `File "`: pytest's progress dots can land inside the dump)
+CRASH_DUMP_FRAME = re.compile(r'", line \d+ in ')
 DURABLE_S = 0.1  # issue 14: a finished trial is durable within about 100 ms
 
 # The experiment every scenario runs. Knobs come from the environment so that one file

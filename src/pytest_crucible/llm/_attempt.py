@@ -17,8 +17,11 @@ from pytest_crucible.llm.errors import FailedAttempt
 from pytest_crucible.llm.ratelimit import RateLimiter
 from pytest_crucible.llm.retry import RetryableFailure, RetryPolicy
 from pytest_crucible.llm.types import ModelRequest, ModelResponse
+from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = ["Call", "Exchange", "Tries", "seeded"]
+
+__tracebackhide__ = hide_library_frames
 
 
 def seeded(request: ModelRequest, context: Any) -> ModelRequest:

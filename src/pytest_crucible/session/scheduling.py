@@ -69,7 +69,11 @@ class TrialGroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
         """xdist's, which sends at most one unit per call. A worker runs its last queued
         item only once it is sent another or told to shut down, so a worker sent a single
         item (a new worker after a crash) waited forever: send units until it holds two
-        items, and shut it down when no unit is left."""
+        items, and shut it down when no unit is left. A worker started after a crash that
+        has not sent its collection yet is left alone: its collection reschedules it (xdist
+        reschedules every node whenever any collection arrives)."""
+        if node not in self.registered_collections:
+            return
         super()._reschedule(node)
         if node.shutting_down:
             return
