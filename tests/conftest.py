@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas  # noqa: F401 - imported once here: pytester's in-process runs must not re-import
@@ -23,6 +24,21 @@ def calls_file(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Pa
     path = pytester.path / "calls.log"
     monkeypatch.setenv("CRUCIBLE_CALLS", str(path))
     return path
+
+
+THIRD_PARTY_PLUGINS = Path(__file__).resolve().parent.parent / ".venv" / "third-party-plugins"
+
+
+@pytest.fixture
+def third_party_plugins(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Puts other people's pytest plugins (scripts/third-party-plugins.txt: pytest-sugar,
+    pytest-rich, pytest-rerunfailures, pytest-asyncio, pytest-timeout) on PYTHONPATH, so that
+    the pytest runs a test starts in a subprocess load them as a user's would."""
+    if not (THIRD_PARTY_PLUGINS / ".installed").exists():
+        pytest.fail(f"{THIRD_PARTY_PLUGINS} is missing: run `bash scripts/_venv.sh` first")
+    path = os.pathsep.join(p for p in (str(THIRD_PARTY_PLUGINS), os.environ.get("PYTHONPATH")) if p)
+    monkeypatch.setenv("PYTHONPATH", path)
+    return THIRD_PARTY_PLUGINS
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: marks e2e_support.SLOW_E2E slow
