@@ -6,7 +6,7 @@ did; this module adds what only the reports show: the run's row, its items and l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ class RunData:
     row: dict[str, Any]
     store_path: Path
     lines: tuple[str, ...] = ()  # results.jsonl: one JSON object per trial, as stored
+    artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by trial_key
 
     @property
     def experiment(self) -> str:
@@ -99,6 +100,7 @@ def load_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -
         row=run.columns,
         store_path=store.path.resolve(),
         lines=loaded.lines,
+        artifacts=store.artifacts(run_id),
     )
 
 

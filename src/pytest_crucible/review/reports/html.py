@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_crucible.review.reports._artifacts import page_artifacts
 from pytest_crucible.review.reports._content import MetricView, Report
 from pytest_crucible.review.reports._format import ci_cell, num, pnum, usd
 from pytest_crucible.review.reports._plots import (
@@ -141,6 +142,8 @@ def _trials_payload(report: Report) -> tuple[dict[str, Any], list[str]]:
         "outputs": [_text(v) for v in frame["output"]],
         "errors": [_text(v) for v in frame["error"]],
         "logs": logs,
+        "artifacts": page_artifacts(keys, run.artifacts),
+        "baseline": run.baseline,
         "items": {
             item_id: [_text(item["input"]), _text(item["expected"]), _text(item["metadata"])]
             for item_id, item in run.items.items()
