@@ -26,10 +26,13 @@ if [ ! -f "$plugins/.installed" ] || [ scripts/third-party-plugins.txt -nt "$plu
         -r scripts/third-party-plugins.txt
     touch "$plugins/.installed"
 fi
-# The HTML report tests load reports in a real headless browser (Debian's chromium).
-if ! command -v chromium >/dev/null 2>&1 && [ "${CRUCIBLE_NO_BROWSER:-}" != 1 ]; then
+# The HTML report tests load reports in a real headless browser (Debian's chromium), some
+# driven by Selenium through Debian's chromedriver.
+if { ! command -v chromium || ! command -v chromedriver; } >/dev/null 2>&1 \
+    && [ "${CRUCIBLE_NO_BROWSER:-}" != 1 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+            chromium chromium-driver >/dev/null
     else
         echo "note: chromium is not installed; the browser tests of the HTML reports will skip" >&2
     fi

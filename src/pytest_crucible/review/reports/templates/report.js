@@ -120,7 +120,7 @@
       if (kind === "text") {
         box.appendChild(el("pre", content));
       } else if (content === null) {
-        box.appendChild(el("span", "too large to embed in the page: load it from the store",
+        box.appendChild(el("span", "too large for this page: it is in results.jsonl beside it",
           "note"));
       } else {
         if (kind === "image") {
