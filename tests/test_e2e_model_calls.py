@@ -4,6 +4,7 @@ cost in the store and the summary, the call cache, replay, budgets and the estim
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -50,6 +51,7 @@ calls = crucible.Experiment(
         latency_s=0.5,
         prices={"mock-model": (1000.0, 2000.0)},
     ),
+    concurrency=int(os.environ.get("CONCURRENCY", "1")),
 )
 
 @calls.trial
@@ -182,13 +184,57 @@ def test_estimate_runs_nothing_and_prints_trials_tokens_cost_and_time(
             "*crucible estimate*",
             f"calls: estimate at concurrency 1 x {processes} process(es)",
             "*condition*trials*input tok*output tok*cost USD*time*",
-            f"  plain *12 *96 *192 *0.4800 *{6 / processes:.1f} s  0.50 s (assumed)",
-            f"  polite *12 *96 *192 *0.4800 *{6 / processes:.1f} s  0.50 s (assumed)",
-            f"  total: 24 trials, $0.9600, about {12 / processes:.1f} s*",
+            f"  plain *12 *96 g *192 d *0.4800 g *{6 / processes:.1f} s d",
+            f"  polite *12 *96 g *192 d *0.4800 g *{6 / processes:.1f} s d",
+            "  pytest start-up and session end *?",
+            f"  total: 24 trials, $0.9600, about {12 / processes:.1f} s plus start-up*",
+            "  d: declared in the experiment's Estimate(...)",
+            "  g: guessed: input = the items' text and the prompt text in the conditions' code*",
         ]
     )
     assert server.stats()["requests"] == 0
     assert query(pytester, "SELECT count(*) AS n FROM runs")[0]["n"] == 0
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_estimate_after_a_run_uses_its_measured_tokens_cost_and_time(
+    pytester: pytest.Pytester,
+    server: MockModelServer,
+    xdist: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's case: a previous run exists, yet the estimate said "output tok" at the
+    max_tokens bound (0 without Estimate) and a time from the latency per call alone, a third
+    of the run's real time. Now every figure is the run's own, marked m."""
+    monkeypatch.setenv("CONCURRENCY", "4")
+    server.set_latency(0.2)
+    ran = run(pytester, *xdist)
+    ran.assert_outcomes(passed=TRIALS)
+    took = _seconds(r"passed in ([0-9.]+)s", ran.stdout.str())
+    rows = trial_rows(pytester)
+    (run_id,) = {row["run_id"] for row in rows}
+
+    result = run(pytester, "--crucible-estimate", *xdist)
+    result.assert_outcomes(skipped=TRIALS)
+    for condition in ("plain", "polite"):
+        mine = [row for row in rows if row["condition"] == condition]
+        inputs = sum(row["input_tokens"] for row in mine)
+        outputs = sum(row["output_tokens"] for row in mine)
+        cost = sum(row["cost_usd"] for row in mine)
+        result.stdout.fnmatch_lines(
+            [f"  {condition} *12 *{inputs:,} m *{outputs:,} m *{cost:.4f} m *s m"]
+        )
+    result.stdout.fnmatch_lines(
+        [
+            f"calls: estimate at concurrency 4 x * process(es), from run {run_id} (24 trials)",
+            "  pytest start-up and session end * s m",
+            f"  m: measured in run {run_id}: tokens and cost per trial; time per trial*",
+        ]
+    )
+    assert " g" not in result.stdout.str().split("crucible estimate")[1].split("total:")[0]
+    estimated = _seconds(r"about ([0-9.]+) s", result.stdout.str())
+    # the whole session as pytest timed it; the estimate measures from the plugin's start
+    assert 0.75 * took <= estimated <= 1.1 * took, (estimated, took)
 
 
 @pytest.mark.parametrize("traceback", ["--showlocals", "--tb=long"])
@@ -257,3 +303,68 @@ def test_calls_without_a_seed_get_the_trials_seed(
     sent = sorted(request["json"]["seed"] % 1_000_003 for request in server.request_log())
     trial_seeds = sorted(int(row["metrics"]["n"]) for row in trial_rows(pytester))
     assert sent == trial_seeds and len(set(sent)) == 6  # one seed per trial, repeats differ
+
+
+def _seconds(pattern: str, text: str) -> float:
+    found = re.search(pattern, text)
+    assert found is not None, text[-2000:]
+    return float(found.group(1))
+
+
+PROMPTED = """
+import pytest_crucible as crucible
+from pytest_crucible.llm import OpenAICompatibleBackend
+
+backend = OpenAICompatibleBackend("http://127.0.0.1:9/v1")   # never called: an estimate
+SYSTEM = "You answer questions about numbers. Reply with one short sentence, " * 4
+EXAMPLES = (("What is one plus one?", "One plus one is two."),)
+
+def few_shot_messages(question):
+    messages = [{"role": "system", "content": SYSTEM}]
+    for asked, answered in EXAMPLES:
+        messages += [{"role": "user", "content": asked}, {"role": "assistant", "content": answered}]
+    return messages + [{"role": "user", "content": question}]
+
+async def plain(question):
+    return (await backend.achat("mock-model", question)).content
+
+async def few_shot(question):
+    return (await backend.achat("mock-model", few_shot_messages(question))).content
+
+prompted = crucible.Experiment(
+    name="prompted",
+    dataset=[{"id": f"q{n}", "input": f"question number {n}"} for n in range(5)],
+    conditions={"plain": plain, "few_shot": few_shot},
+    metrics=["answered"],
+)
+
+@prompted.trial
+async def test_prompted(condition, item, trial):
+    trial.record(answered=bool(await condition(item.input)))
+"""
+
+
+def test_estimate_without_a_run_counts_the_prompt_text_the_conditions_add(
+    pytester: pytest.Pytester,
+) -> None:
+    """No previous run, no Estimate: input tokens count the system prompt and the worked
+    examples the condition's code adds (before, both conditions showed the items alone), and
+    every figure says it is guessed."""
+    pytester.makepyfile(test_prompted=PROMPTED)
+    result = run(pytester, "--crucible-estimate")
+    result.assert_outcomes(skipped=10)
+    system = "You answer questions about numbers. Reply with one short sentence, " * 4
+    added = sum(
+        -(-len(text) // 4)  # 4 characters per token, rounded up
+        for text in (system, "What is one plus one?", "One plus one is two.")
+    )
+    items = 5 * 5  # "question number N": 17 characters, 5 tokens, 5 items
+    result.stdout.fnmatch_lines(
+        [
+            "prompted: estimate at concurrency 1 x 1 process(es)",
+            f"  plain *5 *{items:,} g *1,280 g *no price *5.0 s g",
+            f"  few_shot *5 *{items + 5 * added:,} g *1,280 g *no price *5.0 s g",
+            "  total: 10 trials, cost unknown*",
+            "  g: guessed: input = the items' text and the prompt text in the conditions' code*",
+        ]
+    )

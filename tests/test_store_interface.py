@@ -166,7 +166,17 @@ def test_spending_timing_and_the_call_cache(store: ResultStore) -> None:
     usage = {u.condition: u for u in store.usage_by_condition(run_id)}
     assert (usage["a"].input_tokens, usage["a"].priced_trials, usage["a"].cache_hits) == (10, 1, 1)
     assert (usage["b"].truncated, usage["b"].truncated_at) == (1, 16)
-    assert store.mean_call_latency("caps") == {"a": 0.5, "b": 0.5, "c": 0.5}
+    spans = store.trial_spans(run_id)  # the passed trials, for --crucible-estimate
+    assert [(s.condition, s.input_tokens, s.cost_usd) for s in spans][:2] == [
+        ("a", 10, 0.5),
+        ("b", 10, 0.5),
+    ]
+    assert spans[0].started_at is not None and spans[0].ended_at is not None
+    assert store.sessions(run_id) == []
+    store.record_session(run_id, "2026-01-01T00:00:00.000+00:00", "2026-01-01T00:00:09.000+00:00")
+    assert store.sessions(run_id) == [
+        ("2026-01-01T00:00:00.000+00:00", "2026-01-01T00:00:09.000+00:00")
+    ]
     assert store.cached_response("k1") == {"t": 1} and store.cached_response("k2") is None
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sysconfig
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pytest_crucible.errors import ExperimentError
 from pytest_crucible.util.hashing import canonical_json, digest
 from pytest_crucible.util.tracebacks import hide_library_frames
 
-__all__ = ["Condition", "code_identity"]
+__all__ = ["Condition", "code_identity", "prompt_text"]
 
 # a user's error shows the user's frames, not this module's (see _tracebacks.py)
 __tracebackhide__ = hide_library_frames
@@ -62,6 +64,13 @@ class Condition:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **{**self.params, **kwargs})
 
+    def added_text(self) -> list[str]:
+        """The prompt text this condition adds to an item (see `prompt_text`), its string
+        parameters included."""
+        found = dict.fromkeys(prompt_text(self.fn))
+        _add_strings(self.params, found)
+        return list(found)
+
 
 def code_identity(fn: Any, _seen: frozenset[int] = frozenset()) -> str:
     """A hash of what a callable will do: its source, the constants it reads and the
@@ -101,3 +110,74 @@ def _referenced_globals(fn: Any, seen: frozenset[int]) -> dict[str, Any]:
         ):
             found[name] = code_identity(value, seen)
     return found
+
+
+def prompt_text(fn: Any) -> list[str]:
+    """The texts a condition's code would add to an item's input: the string constants of
+    its code and of the user functions it calls (any module outside the standard library,
+    installed packages and this one), and the module-level strings they read (a system prompt,
+    worked examples in a tuple). Docstrings and strings without a space (dict keys, roles,
+    model names, keyword names) are left out. An estimate, not a trace: text built at run
+    time is not seen."""
+    found: dict[str, None] = {}
+    _collect_text(fn, found, set())
+    return list(found)
+
+
+def _collect_text(fn: Any, found: dict[str, None], seen: set[int]) -> None:
+    if isinstance(fn, functools.partial):
+        _add_strings([fn.args, fn.keywords], found)
+        _collect_text(fn.func, found, seen)
+        return
+    code = getattr(fn, "__code__", None)
+    if code is None or id(code) in seen or not _is_user_code(code.co_filename):
+        return
+    seen.add(id(code))
+    docstring = getattr(fn, "__doc__", None)
+    module_globals = getattr(fn, "__globals__", {})
+    for nested in _code_objects(code):
+        for const in nested.co_consts:
+            if isinstance(const, str) and const != docstring:
+                _add_strings(const, found)
+        for name in nested.co_names:
+            value = module_globals.get(name)
+            if inspect.isfunction(value):
+                _collect_text(value, found, seen)
+            elif isinstance(value, str | tuple | list | dict):
+                _add_strings(value, found)
+
+
+def _code_objects(code: Any) -> list[Any]:
+    """A code object and those nested in it (comprehensions, lambdas, inner functions)."""
+    found = [code]
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            found.extend(_code_objects(const))
+    return found
+
+
+def _add_strings(value: Any, found: dict[str, None], depth: int = 0) -> None:
+    if isinstance(value, str):
+        if value.strip() and any(c.isspace() for c in value):  # words, not names or keys
+            found.setdefault(value, None)
+    elif depth < 4 and isinstance(value, tuple | list):
+        for element in value:
+            _add_strings(element, found, depth + 1)
+    elif depth < 4 and isinstance(value, Mapping):
+        for element in value.values():
+            _add_strings(element, found, depth + 1)
+
+
+@functools.cache
+def _library_folders() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    folders = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return (*sorted(folders), str(Path(__file__).resolve().parents[1]))
+
+
+def _is_user_code(filename: str) -> bool:
+    """Code of the experiment's own files, not of Python, an installed package or this one."""
+    if filename.startswith("<"):
+        return False
+    resolved = str(Path(filename).resolve())
+    return not resolved.startswith(_library_folders())

@@ -22,6 +22,7 @@ from pytest_crucible.run.calls import (
     parse_cache_mode,
 )
 from pytest_crucible.run.estimate import estimate_plan, format_estimate
+from pytest_crucible.run.history import History, load_history
 from pytest_crucible.store import ResultStore, open_store
 
 __all__ = ["CallSetup", "spent_by_condition"]
@@ -76,25 +77,23 @@ class CallSetup:
         return self.spending.exhausted(spec.experiment, spec.condition)
 
     def estimate(self, plan: Plan, concurrency: int) -> None:
+        history = self._history(plan.name)
         rows = estimate_plan(
-            plan,
-            concurrency=concurrency,
-            processes=self.processes,
-            measured_latency=self._measured_latency(plan.name),
+            plan, concurrency=concurrency, processes=self.processes, history=history
         )
         self.estimates[plan.name] = format_estimate(
-            plan.name, rows, concurrency=concurrency, processes=self.processes
+            plan.name, rows, concurrency=concurrency, processes=self.processes, history=history
         )
 
-    def _measured_latency(self, experiment: str) -> dict[str, float]:
-        """Mean seconds per condition call in the experiment's stored trials."""
+    def _history(self, experiment: str) -> History | None:
+        """What the experiment's previous run measured (None: no run, or no store)."""
         if not self.store_path.exists():
-            return {}
+            return None
         try:
             with closing(open_store(self.store_path, readonly=True)) as store:
-                return store.mean_call_latency(experiment)
+                return load_history(store, experiment)
         except StoreError:
-            return {}
+            return None
 
     def unpriced_warning(self) -> str | None:
         if self.spending.budgets and self.spending.unpriced:

@@ -253,6 +253,7 @@ class Controller:
             return
         self._finish_runs(session, exitstatus)
         code = self.recorder.review(self.review_request)
+        self.recorder.record_sessions()
         report_gates(self.config, self.recorder.gate_results())
         session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
         unstored = self.recorder.store_full is not None or self.recorder.unstored

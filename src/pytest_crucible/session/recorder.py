@@ -31,6 +31,7 @@ from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import Journal, JournalImport, import_journals, journal_folder
+from pytest_crucible.store.rows import utc_now
 from pytest_crucible.store.writer import TrialWriter
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ class Recorder:
         self.done = 0
         self.failed = 0
         self.started = time.monotonic()
+        self.started_at = utc_now()  # the session's wall time is kept with its runs
         self.journal = Journal(store.path)  # this process's: trials the store refused
         self.writer = TrialWriter(store.path, self.warnings.append, self.journal)
         self.unstored: list[str] = []  # why journalled trials could not be stored at the end
@@ -199,6 +201,18 @@ class Recorder:
                 f"be written, `crucible --store {self.store.path} import` stores them, as does "
                 f"the next run (`pytest --crucible {runs}` continues this one)"
             )
+
+    def record_sessions(self) -> None:
+        """Keep this session's wall time, start to reviewed, with each run it stored trials
+        of: `--crucible-estimate` adds the measured start-up and session-end time."""
+        ended_at = utc_now()
+        for outcome in self.runs.values():
+            if not outcome.stored:
+                continue
+            try:
+                self.store.record_session(outcome.run_id, self.started_at, ended_at)
+            except StoreError:  # only a later estimate would have used it
+                return
 
     def progress_line(self, total: int | None) -> str:
         elapsed = time.monotonic() - self.started

@@ -23,6 +23,7 @@ __all__ = [
     "RunInfo",
     "RunRecord",
     "StoredBaseline",
+    "TrialSpan",
 ]
 
 
@@ -80,6 +81,18 @@ class ConditionUsage:
     cache_hits: int | None  # answers that came from the recording or the cache
     truncated: int | None  # answers cut at max_tokens
     truncated_at: int | None  # the largest max_tokens that cut one
+
+
+@dataclass(frozen=True)
+class TrialSpan:
+    """A passed trial's times (ISO 8601 UTC, None when not recorded) and usage."""
+
+    condition: str
+    started_at: str | None
+    ended_at: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
 
 
 @dataclass(frozen=True)
@@ -176,7 +189,11 @@ class ResultStore(Protocol):
 
     def usage_by_condition(self, run_id: str) -> list[ConditionUsage]: ...
 
-    def mean_call_latency(self, experiment: str) -> dict[str, float]: ...
+    def trial_spans(self, run_id: str) -> list[TrialSpan]: ...
+
+    def sessions(self, run_id: str) -> list[tuple[str, str]]: ...
+
+    def record_session(self, run_id: str, started_at: str, ended_at: str) -> None: ...
 
     # -- the call cache -------------------------------------------------------------------
 

@@ -125,6 +125,18 @@ ALTER TABLE trials ADD COLUMN usage TEXT;
 """,
 }
 
+# The sessions of each run (one row per pytest session that ran or resumed it): its wall time
+# from the session's start to the end of its session-end review, so that `--crucible-estimate`
+# can add the measured start-up and session-end time to the trials' time. A store made before
+# this table gets it when a session is first recorded.
+SESSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS run_sessions (
+    run_id      TEXT NOT NULL REFERENCES runs(run_id),
+    started_at  TEXT NOT NULL,                   -- ISO 8601, UTC: the pytest session began
+    ended_at    TEXT NOT NULL                    -- its session-end review was done
+);
+"""
+
 # Named baselines (pytest_crucible.review.gates, docs/ci.md): one row per name and experiment,
 # holding the portable JSON document also written to .crucible/baselines/NAME.json. A store made
 # before this table existed gets it when a baseline is first saved.

@@ -29,6 +29,7 @@ from pytest_crucible.store.schema import (
     MIGRATIONS,
     RUN_COLUMNS,
     SCHEMA_VERSION,
+    SESSIONS_DDL,
 )
 from pytest_crucible.store.sqlite_reads import SQLiteReads, decoded
 
@@ -358,6 +359,16 @@ class Store(SQLiteReads):
         for run_id, _, _ in missing:
             added[run_id] = added.get(run_id, 0) + 1
         return added
+
+    def record_session(self, run_id: str, started_at: str, ended_at: str) -> None:
+        """Keep one session's wall time of a run (ISO 8601 UTC times); a store made before
+        the sessions table gets it now."""
+        with self._write():
+            self._conn.execute(SESSIONS_DDL)
+            self._conn.execute(
+                "INSERT INTO run_sessions(run_id, started_at, ended_at) VALUES (?, ?, ?)",
+                (run_id, started_at, ended_at),
+            )
 
     def save_baseline(self, baseline: StoredBaseline, document: Mapping[str, Any]) -> None:
         """Keep `document` as baseline `baseline.name` of its experiment (replacing one of

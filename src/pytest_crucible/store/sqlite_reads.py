@@ -8,7 +8,7 @@ import json
 import sqlite3
 from typing import Any
 
-from pytest_crucible.store.interface import ConditionUsage, StoredBaseline
+from pytest_crucible.store.interface import ConditionUsage, StoredBaseline, TrialSpan
 from pytest_crucible.store.records import USAGE_COUNTS, column_names
 
 __all__ = ["SQLiteReads", "decoded"]
@@ -177,19 +177,24 @@ class SQLiteReads:
         )
         return [ConditionUsage(*row) for row in rows]
 
-    def mean_call_latency(self, experiment: str) -> dict[str, float]:
-        """Mean seconds per condition call in the experiment's passed trials (nothing when
-        the store cannot tell)."""
-        try:
-            rows = self._conn.execute(
-                "SELECT t.condition, sum(t.latency_s) / sum(t.calls) FROM trials t "
-                "JOIN runs r USING (run_id) WHERE r.experiment = ? AND t.calls > 0 "
-                "AND t.status = 'passed' GROUP BY t.condition",
-                (experiment,),
-            ).fetchall()
-        except sqlite3.Error:
-            return {}
-        return {condition: float(latency) for condition, latency in rows if latency}
+    def trial_spans(self, run_id: str) -> list[TrialSpan]:
+        """The passed trials of a run with their times and usage, in start order."""
+        rows = self._conn.execute(
+            "SELECT condition, started_at, ended_at, input_tokens, output_tokens, cost_usd"
+            " FROM trials WHERE run_id = ? AND status = 'passed' ORDER BY started_at, rowid",
+            (run_id,),
+        )
+        return [TrialSpan(*row) for row in rows]
+
+    def sessions(self, run_id: str) -> list[tuple[str, str]]:
+        """(started_at, ended_at) of each recorded session of a run, oldest first."""
+        if not self._has_table("run_sessions"):
+            return []
+        rows = self._conn.execute(
+            "SELECT started_at, ended_at FROM run_sessions WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
+        )
+        return [(started, ended) for started, ended in rows]
 
     # -- the call cache and baselines -----------------------------------------------------
 
