@@ -75,6 +75,11 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest("--crucible", "--crucible-report=none", *args)
 
 
+def run_bounded(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """`run` in a child pytest that is killed (and the test failed) after 5 minutes."""
+    return pytester.runpytest_subprocess("--crucible", "--crucible-report=none", *args, timeout=300)
+
+
 @pytest.mark.parametrize("xdist", XDIST)
 def test_usage_and_cost_are_stored_per_trial_and_shown(
     pytester: pytest.Pytester, server: MockModelServer, xdist: list[str]
@@ -208,13 +213,13 @@ def test_estimate_after_a_run_uses_its_measured_tokens_cost_and_time(
     of the run's real time. Now every figure is the run's own, marked m."""
     monkeypatch.setenv("CONCURRENCY", "4")
     server.set_latency(0.2)
-    ran = run(pytester, *xdist)
+    ran = run_bounded(pytester, *xdist)
     ran.assert_outcomes(passed=TRIALS)
     took = _seconds(r"passed in ([0-9.]+)s", ran.stdout.str())
     rows = trial_rows(pytester)
     (run_id,) = {row["run_id"] for row in rows}
 
-    result = run(pytester, "--crucible-estimate", *xdist)
+    result = run_bounded(pytester, "--crucible-estimate", *xdist)
     result.assert_outcomes(skipped=TRIALS)
     for condition in ("plain", "polite"):
         mine = [row for row in rows if row["condition"] == condition]
@@ -351,7 +356,7 @@ def test_estimate_without_a_run_counts_the_prompt_text_the_conditions_add(
     examples the condition's code adds (before, both conditions showed the items alone), and
     every figure says it is guessed."""
     pytester.makepyfile(test_prompted=PROMPTED)
-    result = run(pytester, "--crucible-estimate")
+    result = run_bounded(pytester, "--crucible-estimate")
     result.assert_outcomes(skipped=10)
     system = "You answer questions about numbers. Reply with one short sentence, " * 4
     added = sum(
