@@ -109,6 +109,15 @@ SLOW_E2E = {
     "tests/test_e2e_retry_after.py::test_every_retry_waits_the_retry_after_of_the_refusal",
     "tests/test_e2e_exits.py::test_sys_exit_in_a_trial_fails_that_trial_only",
     "tests/test_e2e_exits.py::test_keyboard_interrupt_in_a_trial_stops_the_run_gracefully",
+    # issue 16: a run then its estimate, child pytest processes (4-10 s)
+    "tests/test_e2e_model_calls.py::test_estimate_after_a_run_uses_its_measured_tokens_cost_and_time",
+    "tests/test_e2e_model_calls.py::test_estimate_without_a_run_counts_the_prompt_text_the_conditions_add",
+    "tests/llm/test_docs_models.py::test_the_documented_defaults_are_what_a_run_sends",
+    # a real run's report.html in Chromium through Selenium: 10 s for the module's run
+    "tests/reports/test_reports_browser.py::test_the_trial_view_shows_text_artifacts_and_links_binary_ones",
+    "tests/reports/test_reports_browser.py::test_side_by_side_shows_two_conditions_and_the_reader_picks_them",
+    "tests/reports/test_reports_browser.py::test_plots_fill_the_page_width_of_the_window",
+    "tests/reports/test_reports_browser.py::test_a_wider_window_gives_wider_plots",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
