@@ -133,13 +133,6 @@ def test_a_runs_trials_read_back_in_every_shape(store: ResultStore) -> None:
     assert store.logs(run_id)["a-y"][0][::2] == ("info", "log y")
 
 
-def test_artifacts_read_back_by_trial(store: ResultStore) -> None:
-    run_id = _run_with_trials(store)
-    kept = [{"name": "completion.py", "encoding": "text", "data": "print(1)"}]
-    store.record_trial(run_id, _record("b", "y", artifacts=kept), "main")
-    assert store.artifacts(run_id) == {"b-y": kept}  # trials without artifacts are left out
-
-
 def test_a_trial_stored_twice_counts_its_attempts_and_imports_keep_what_is_stored(
     store: ResultStore,
 ) -> None:

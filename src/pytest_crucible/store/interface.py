@@ -178,11 +178,6 @@ class ResultStore(Protocol):
 
     def logs(self, run_id: str) -> dict[str, list[tuple[str, str, str]]]: ...
 
-    def artifacts(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
-        """trial_key -> the trial's artifacts ({name, encoding: text | base64, data}), for
-        the trials that kept any."""
-        ...
-
     # -- spending and timing --------------------------------------------------------------
 
     def spent_by_condition(self, run_id: str) -> dict[str, float]: ...

@@ -143,17 +143,6 @@ class SQLiteReads:
             logs.setdefault(key, []).append((level, created_at, message))
         return logs
 
-    def artifacts(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
-        """trial_key -> the trial's artifacts ({name, encoding, data}), for the trials that
-        kept any."""
-        rows = self._conn.execute(
-            "SELECT trial_key, artifacts FROM trials WHERE run_id = ? AND artifacts IS NOT NULL"
-            " AND artifacts != '[]' ORDER BY condition, item_id, repeat",
-            (run_id,),
-        )
-        found = {key: decoded(text, []) for key, text in rows}
-        return {key: list(entries) for key, entries in found.items() if entries}
-
     # -- spending and timing --------------------------------------------------------------
 
     def spent_by_condition(self, run_id: str) -> dict[str, float]:

@@ -10,17 +10,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import mimetypes
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_crucible.review.reports._safe import truncate
 
-__all__ = ["ARTIFACT_BYTES_LIMIT", "ARTIFACT_TEXT_LIMIT", "page_artifacts"]
+__all__ = ["ARTIFACT_BYTES_LIMIT", "ARTIFACT_TEXT_LIMIT", "page_artifacts", "stored_artifacts"]
 
 ARTIFACT_TEXT_LIMIT = 50_000  # characters of one text artifact kept in the page
 ARTIFACT_BYTES_LIMIT = 2_000_000  # bytes of one binary artifact embedded in the page
+_NO_ARTIFACTS = '"artifacts":[]'
 _IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+def stored_artifacts(lines: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """trial_key -> its artifacts, from the run's results.jsonl lines (loaded with its
+    trials: the reports read the trials table once). Lines without any are not parsed."""
+    found = {}
+    for line in lines:
+        if _NO_ARTIFACTS in line:  # a string value cannot hold it: its quotes are escaped
+            continue
+        record = json.loads(line)
+        if record.get("artifacts"):
+            found[str(record["trial_key"])] = list(record["artifacts"])
+    return found
 
 
 def page_artifacts(

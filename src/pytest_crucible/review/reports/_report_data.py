@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import CrucibleError
+from pytest_crucible.review.reports._artifacts import stored_artifacts
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.interface import RunInfo
@@ -100,7 +101,7 @@ def load_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -
         row=run.columns,
         store_path=store.path.resolve(),
         lines=loaded.lines,
-        artifacts=store.artifacts(run_id),
+        artifacts=stored_artifacts(loaded.lines),
     )
 
 
