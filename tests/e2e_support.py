@@ -109,6 +109,14 @@ SLOW_E2E = {
     "tests/test_e2e_retry_after.py::test_every_retry_waits_the_retry_after_of_the_refusal",
     "tests/test_e2e_exits.py::test_sys_exit_in_a_trial_fails_that_trial_only",
     "tests/test_e2e_exits.py::test_keyboard_interrupt_in_a_trial_stops_the_run_gracefully",
+    # the `crucible` command against stores of one to three real pytest sessions: 5-20 s each
+    "tests/test_e2e_cli.py::test_the_store_option_goes_before_or_after_the_subcommand_and_has_defaults",
+    "tests/test_e2e_cli.py::test_show_prints_the_run_summary_of_the_session_end",
+    "tests/test_e2e_cli.py::test_compare_gives_the_verdicts_of_the_baseline_gate",
+    "tests/test_e2e_cli.py::test_compare_refuses_other_experiments_and_runs_without_shared_items",
+    "tests/test_e2e_cli.py::test_export_writes_every_stored_column_one_row_per_trial",
+    "tests/test_e2e_cli.py::test_export_to_parquet_without_pyarrow_names_the_extra",
+    "tests/test_e2e_cli.py::test_unknown_and_ambiguous_runs_are_one_line_errors",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

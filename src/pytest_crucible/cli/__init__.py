@@ -8,7 +8,8 @@ crucible analyse   analyse runs again (gates, baselines, reports)
 crucible report    write a run's reports
 crucible import    store the finished trials that wait in journals
 
-`--store PATH` goes before or after the subcommand. Exit status: 0 done, 1 a gate or a
+`--store PATH` goes before or after the subcommand; `crucible COMMAND --help` says more.
+Exit status: 0 done, 1 a gate or a
 comparison failed (or `import` left trials in journals), 2 a usage error (an unknown run, a
 missing store, a bad option), 3 an internal error: a run's analysis or reports failed.
 """
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crucible",
         description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=__doc__.split("\n\n")[-1] + "\nExamples of every command: docs/cli.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[shared],
     )

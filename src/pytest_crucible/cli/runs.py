@@ -17,7 +17,9 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "runs", parents=[shared], help="list stored runs, newest first", description=__doc__
     )
-    parser.add_argument("--experiment", default=None, metavar="NAME", help="this experiment's")
+    parser.add_argument(
+        "--experiment", default=None, metavar="NAME", help="only the runs of this experiment"
+    )
     parser.set_defaults(handler=_runs)
 
 
