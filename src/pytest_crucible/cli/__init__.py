@@ -40,8 +40,8 @@ _COMMANDS = (runs, show, compare, export, analyse, report, imports)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = _parser().parse_args(argv)
     try:
+        options = _parser().parse_args(argv)  # --version prints here, maybe into a pipe
         status: int = options.handler(options)
     except CrucibleError as exc:
         print(f"crucible: {exc}", file=sys.stderr)
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crucible: interrupted", file=sys.stderr)
         return _INTERRUPTED
-    except BrokenPipeError:  # `crucible export RUN | head`: the reader has what it wanted
+    except BrokenPipeError:  # `crucible runs | head -1`: the reader has what it wanted
         _silence_stdout()
         return 0
     return status

@@ -4,10 +4,8 @@ that runs it and the pytest (and pytest-xdist) it would run with, as a bug repor
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,8 @@ class VersionAction(argparse.Action):
 
 
 def version_text() -> str:
+    import platform
+
     package = Path(__file__).resolve().parent.parent
     return "\n".join(
         [
@@ -45,6 +45,8 @@ def version_text() -> str:
 
 
 def _version(distribution: str) -> str:
+    from importlib import metadata
+
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

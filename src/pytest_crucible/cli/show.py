@@ -83,8 +83,10 @@ def _when(stamp: str | None) -> str:
 
 def _duration(started: str | None, ended: str | None, status: str) -> str:
     if not started or not ended:
-        return "not ended" + (
-            " (still running, or stopped without a word)" if status == "running" else ""
+        return (
+            "still running, or its process died (continue it with --crucible-resume)"
+            if status == "running"
+            else "not recorded"
         )
     seconds = (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
     minutes, rest = divmod(round(seconds), 60)
@@ -109,5 +111,5 @@ def _gates(record: RunRecord) -> str:
 
     stored = (record.analysis or {}).get("gates") or []
     if not stored:
-        return "gates: none stored with this run"
+        return "gates: none decided at the session end"
     return format_text([GateResult.from_dict(gate) for gate in stored])
