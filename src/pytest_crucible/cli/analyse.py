@@ -77,7 +77,7 @@ def _request(options: argparse.Namespace) -> ReviewRequest:
     gating = GateSettings(
         gates=tuple(options.gate),
         compare=options.compare,
-        margins=parse_margins(options.margin),
+        margins=parse_margins(options.margin, "--margin"),
         strict=options.strict,
         save_baseline=options.save_baseline,
         **baselines_dir,

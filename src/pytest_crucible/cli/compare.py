@@ -60,7 +60,7 @@ def _compare(options: argparse.Namespace) -> int:
     from pytest_crucible.review.compare_runs import compare_runs
     from pytest_crucible.review.gates.decide import parse_margins
 
-    margins = parse_margins(options.margin)
+    margins = parse_margins(options.margin, "--margin")
     store = open_for_reading(StoreLocation.of(getattr(options, "store", None)))
     try:
         reference = resolve_run(store, options.run_a).run_id
