@@ -306,6 +306,8 @@ def test_export_writes_every_stored_column_one_row_per_trial(pytester: pytest.Py
     assert table.num_rows == 20 and set(expected) <= set(table.column_names)
     assert str(table.schema.field("input_tokens").type) == "int64"  # typed though all null
 
+    assert not _heavy_imports(["export", run_id, "--format", "jsonl"], pytester.path)
+
     into = pytester.path / "out" / "trials.jsonl"
     into.parent.mkdir()
     to_file = crucible("export", run_id, "--output", into, cwd=pytester.path)
@@ -415,20 +417,24 @@ def test_a_missing_store_or_one_that_is_not_a_store_is_a_one_line_error(
     assert not (tmp_path / ".crucible").exists() and not (tmp_path / "gone.db").exists()
 
 
-@pytest.mark.parametrize("command", [["--version"], ["runs"]])
+@pytest.mark.parametrize("command", [["--version"], ["runs", "--store", "none.db"]])
 def test_the_cheap_commands_load_no_numpy_pandas_or_scipy(
     tmp_path: Path, command: list[str]
 ) -> None:
     """`crucible --version` and `crucible runs` start fast: they import none of the analysis
     stack (a guard: importing numpy, pandas and scipy costs 1-3 s)."""
-    args = ["--version"] if command == ["--version"] else ["runs", "--store", "none.db"]
+    assert not _heavy_imports(command, tmp_path)
+
+
+def _heavy_imports(command: list[str], cwd: Path) -> set[str]:
+    """The analysis stack's modules that `crucible COMMAND` imports."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "pytest_crucible.cli", *args],
-        cwd=tmp_path,
+        [sys.executable, "-X", "importtime", "-m", "pytest_crucible.cli", *command],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=_TIMEOUT,
     )
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert "pytest_crucible.cli" in imported
-    assert not imported & {"numpy", "pandas", "scipy", "statsmodels", "pyarrow"}
+    assert "pytest_crucible.cli" in imported, result.stderr[-2000:]
+    return imported & {"numpy", "pandas", "scipy", "statsmodels", "pyarrow"}
