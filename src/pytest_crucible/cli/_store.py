@@ -44,10 +44,10 @@ class StoreLocation:
     @classmethod
     def of(cls, given: str | None) -> StoreLocation:
         if given:
-            return cls(Path(given), "--store")
+            return cls(Path(given).expanduser(), "--store")
         from_env = os.environ.get(STORE_ENV, "").strip()
         if from_env:
-            return cls(Path(from_env), STORE_ENV)
+            return cls(Path(from_env).expanduser(), STORE_ENV)
         return cls(DEFAULT_STORE, "default")
 
     def describe(self) -> str:
