@@ -118,6 +118,14 @@ SLOW_E2E = {
     "tests/reports/test_reports_browser.py::test_side_by_side_shows_two_conditions_and_the_reader_picks_them",
     "tests/reports/test_reports_browser.py::test_plots_fill_the_page_width_of_the_window",
     "tests/reports/test_reports_browser.py::test_a_wider_window_gives_wider_plots",
+    # the `crucible` command against stores of one to three real pytest sessions: 5-20 s each
+    "tests/test_e2e_cli.py::test_the_store_option_goes_before_or_after_the_subcommand_and_has_defaults",
+    "tests/test_e2e_cli.py::test_show_prints_the_run_summary_of_the_session_end",
+    "tests/test_e2e_cli.py::test_compare_gives_the_verdicts_of_the_baseline_gate",
+    "tests/test_e2e_cli.py::test_compare_refuses_other_experiments_and_runs_without_shared_items",
+    "tests/test_e2e_cli.py::test_export_writes_every_stored_column_one_row_per_trial",
+    "tests/test_e2e_cli.py::test_export_to_parquet_without_pyarrow_names_the_extra",
+    "tests/test_e2e_cli.py::test_unknown_and_ambiguous_runs_are_one_line_errors",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

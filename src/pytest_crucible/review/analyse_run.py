@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from pytest_crucible.review.analysis import RunAnalysis
 
-__all__ = ["analyse_run", "stability_lines"]
+__all__ = ["analyse_run", "analysis_of", "stability_lines"]
 
 _SHOWN_ITEMS = 10
 
@@ -28,9 +28,15 @@ _SHOWN_ITEMS = 10
 def analyse_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -> RunAnalysis:
     """The analysis of every stored trial of a run (reused ones included), saved with it.
     `loaded`: the run as the caller has loaded it already."""
+    result = analysis_of(loaded or load_stored_run(store, run_id))
+    store.save_analysis(run_id, result.to_dict())
+    return result
+
+
+def analysis_of(loaded: StoredRun) -> RunAnalysis:
+    """The analysis of a loaded run, not saved (`crucible show` reads a store read-only)."""
     from pytest_crucible.review.analysis import analyze
 
-    loaded = loaded or load_stored_run(store, run_id)
     header = loaded.header
     frame = loaded.trials.copy()
     declared = header.get("metrics") or {}
@@ -43,15 +49,13 @@ def analyse_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None
         if name in frame.columns
     }
     conditions = list(header.get("conditions") or sorted(frame["condition"].unique()))
-    result = analyze(
+    return analyze(
         frame,
         conditions=conditions,
         baseline=header.get("baseline"),
         metrics=metrics,
         settings=Analysis(**header.get("analysis", {})),
     )
-    store.save_analysis(run_id, result.to_dict())
-    return result
 
 
 def stability_lines(trials: pd.DataFrame, header: Mapping[str, Any]) -> list[str]:

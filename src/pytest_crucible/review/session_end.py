@@ -111,17 +111,13 @@ def review_run(
 ) -> Review:
     """Load the run once; analyse it, decide its gates, write its reports. The text is the
     results table followed by the analysis."""
-    from pytest_crucible.review.analyse_run import analyse_run, stability_lines
-    from pytest_crucible.review.analysis import format_analysis
+    from pytest_crucible.review.analyse_run import analyse_run
     from pytest_crucible.review.gates.decide import gate_run
-    from pytest_crucible.review.summary import format_table
+    from pytest_crucible.review.summary import run_summary
 
     run = load_stored_run(store, run_id, with_outputs=request.reports is not None)
     result = analyse_run(store, run_id, run)
-    text = f"{format_table(run.trials, result)}\n\n{format_analysis(result)}"
-    flaky = stability_lines(run.trials, run.header)
-    if flaky:
-        text += "\n\n" + "\n".join(flaky)
+    text = run_summary(run, result)
     analysis = result.to_dict()
     outcome = gate_run(store, run, analysis, request.gating, experiments)
     analysis["gates"] = [gate.to_dict() for gate in outcome.results]

@@ -13,8 +13,20 @@ if TYPE_CHECKING:  # pandas loads at session end, not when pytest starts
     import pandas as pd
 
     from pytest_crucible.review.analysis import RunAnalysis
+    from pytest_crucible.review.stored_run import StoredRun
 
-__all__ = ["format_table"]
+__all__ = ["format_table", "run_summary"]
+
+
+def run_summary(run: StoredRun, analysis: RunAnalysis) -> str:
+    """What the session end prints of a run (and `crucible show`): the results table, the
+    analysis, then the items whose outcome changed between repeats."""
+    from pytest_crucible.review.analyse_run import stability_lines
+    from pytest_crucible.review.analysis import format_analysis
+
+    text = f"{format_table(run.trials, analysis)}\n\n{format_analysis(analysis)}"
+    flaky = stability_lines(run.trials, run.header)
+    return text + ("\n\n" + "\n".join(flaky) if flaky else "")
 
 
 def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from pytest_crucible.store.records import USAGE_COUNTS, column_names
 if TYPE_CHECKING:  # pandas is imported when a frame is built, not when pytest starts
     import pandas as pd
 
-__all__ = ["load_runs", "load_trials", "trials_frame"]
+__all__ = ["flat_trials", "load_runs", "load_trials", "trials_frame"]
 
 _FIXED_COLUMNS = column_names(json=False) + USAGE_COUNTS
 
@@ -70,12 +71,40 @@ def frame_of(records: list[dict[str, Any]], include_outputs: bool) -> pd.DataFra
             metric_names.setdefault(name, None)
             record[f"metric:{name}"] = float(value)
     frame = pd.DataFrame.from_records(records, columns=_columns(include_outputs, metric_names))
-    # A metric keeps its name; a fixed column it shadows (say latency_s) becomes trial_<name>.
-    shadowed = {m: f"trial_{m}" for m in metric_names if m in frame.columns}
-    frame = frame.rename(columns=shadowed)
+    frame = frame.rename(columns=_shadowed(metric_names, frame.columns))
     frame = frame.rename(columns={f"metric:{m}": m for m in metric_names})
     frame.attrs["metrics"] = list(metric_names)
     return frame
+
+
+def _shadowed(metric_names: Iterable[str], columns: Iterable[str]) -> dict[str, str]:
+    """A metric keeps its name; a fixed column it shadows (say latency_s) becomes
+    trial_<name>: the renaming of those columns."""
+    fixed = set(columns)
+    return {m: f"trial_{m}" for m in metric_names if m in fixed}
+
+
+def flat_trials(store: ResultStore, run_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """(columns, one dict per trial): every stored column of a run's trials, flattened as
+    `load_trials` flattens them (without pandas): the usage counts and one column per metric
+    (floats) in place of the `usage` and `metrics` JSON, the other JSON columns decoded."""
+    metric_names: dict[str, None] = {}
+    rows = []
+    for stored in store.stored_trials(run_id):
+        usage = stored.pop("usage", None) or {}
+        metrics = stored.pop("metrics") or {}
+        row = {**stored, **{name: usage.get(name) for name in USAGE_COUNTS}}
+        for name, value in metrics.items():
+            metric_names.setdefault(name, None)
+            row[f"metric:{name}"] = None if value is None else float(value)
+        rows.append(row)
+    stored_columns = [c for c in rows[0] if not c.startswith("metric:")] if rows else []
+    fixed = [c for c in _columns(True, {}) if c in stored_columns]
+    fixed += [c for c in stored_columns if c not in fixed]  # artifacts, warnings, recovery...
+    source = fixed + [f"metric:{m}" for m in metric_names]
+    renamed = {**_shadowed(metric_names, fixed), **{f"metric:{m}": m for m in metric_names}}
+    flat = [{renamed.get(c, c): row.get(c) for c in source} for row in rows]
+    return [renamed.get(c, c) for c in source], flat
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:

@@ -73,6 +73,8 @@ class Store(SQLiteReads):
             conn.row_factory = sqlite3.Row
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             self._check_version(version, conn)
+            if self.readonly:
+                _check_is_a_store(conn, self.path)
             if self._verify:
                 _check_integrity(conn, self.path)
             if not self.readonly:
@@ -92,7 +94,7 @@ class Store(SQLiteReads):
                     conn.execute("BEGIN IMMEDIATE")
                     conn.execute("ROLLBACK")
         except sqlite3.DatabaseError as exc:
-            raise _explain(exc, self.path) from None
+            raise _explain(exc, self.path, reading=self.readonly) from None
         return conn
 
     def _check_version(self, version: int, conn: sqlite3.Connection) -> None:
@@ -427,6 +429,19 @@ def _make_folder(path: Path) -> None:
         ) from None
 
 
+def _check_is_a_store(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, when reading, a SQLite file that pytest-crucible did not write (its queries
+    would fail with "no such table" deep inside a report or a command)."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'")
+    if found.fetchone() is None:
+        conn.close()
+        raise StoreError(
+            f"{path} is not a pytest-crucible store (a SQLite database without its tables); "
+            "give the path of a store that `pytest --crucible` wrote (.crucible/crucible.db "
+            "by default)"
+        )
+
+
 def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a store whose pages are damaged: a run would write into it (and read wrong
     results back) until SQLite happened to read a damaged page."""
@@ -449,8 +464,16 @@ def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     )
 
 
-def _explain(exc: sqlite3.DatabaseError, path: Path) -> StoreError:
+def _explain(exc: sqlite3.DatabaseError, path: Path, *, reading: bool = False) -> StoreError:
+    """The store error that says what to do about `exc`; `reading`: the store was opened
+    read-only (a reader gave a wrong path more likely than the store broke)."""
     message = str(exc)
+    if reading and "not a database" in message:
+        return StoreError(
+            f"{path} is not a pytest-crucible store (not a SQLite database: {message}); give "
+            "the path of a store that `pytest --crucible` wrote (.crucible/crucible.db by "
+            "default)"
+        )
     if "locked" in message or "busy" in message:
         return StoreError(
             f"store {path} is locked by another process (another `pytest --crucible` run?) "

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pytest_crucible.review.gates._baseline_store import (
         DEFAULT_BASELINES_DIR,
         KnownBaseline,
+        baseline_of_run,
         baseline_path,
         check_reference,
         find_baseline,
@@ -65,6 +66,7 @@ _LAZY = LazyNames(
         "KnownBaseline": "._baseline_store",
         "MetricVerdict": "._verdicts",
         "Stability": "._stability",
+        "baseline_of_run": "._baseline_store",
         "baseline_path": "._baseline_store",
         "check_gates": "._scope",
         "check_reference": "._baseline_store",
@@ -97,6 +99,7 @@ __all__ = [
     "KnownBaseline",
     "MetricVerdict",
     "Stability",
+    "baseline_of_run",
     "baseline_path",
     "check_gates",
     "check_reference",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BASELINES_DIR",
     "KnownBaseline",
+    "baseline_of_run",
     "baseline_path",
     "check_reference",
     "find_baseline",
@@ -143,7 +144,7 @@ def load_baseline(
         which = ", ".join(r.experiment for r in rows)
         raise GateError(f"baseline {ref!r} exists for several experiments ({which}); name one")
     if store is not None and store.run(ref) is not None:
-        return _from_run(store, ref)
+        return baseline_of_run(store, ref)
     raise GateError(f"no baseline {ref!r}; {_listing(store, baselines_dir, experiment)}")
 
 
@@ -271,7 +272,8 @@ def _from_row(store: ResultStore | None, known: KnownBaseline) -> Baseline:
     return Baseline.from_dict(store.baseline_document(known.name, known.experiment))
 
 
-def _from_run(store: ResultStore, run_id: str) -> Baseline:
+def baseline_of_run(store: ResultStore, run_id: str) -> Baseline:
+    """Stored run `run_id` as a baseline named after it (`crucible compare` takes one)."""
     run = store.run_record(run_id)
     return Baseline.from_trials(
         trials_frame(store, run_id),

@@ -174,8 +174,9 @@ def _save(store: ResultStore, run: StoredRun, settings: GateSettings) -> str:
     )
 
 
-def parse_margins(pairs: Sequence[str]) -> dict[str, float]:
-    """`--margin correct=0.02` (or few_shot.correct=0.02, or *=0.02) as a dict."""
+def parse_margins(pairs: Sequence[str], option: str = "--crucible-margin") -> dict[str, float]:
+    """`--margin correct=0.02` (or few_shot.correct=0.02, or *=0.02) as a dict; `option`:
+    the flag an error names."""
     margins: dict[str, float] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -184,7 +185,5 @@ def parse_margins(pairs: Sequence[str]) -> dict[str, float]:
         except ValueError:
             sep = ""
         if not sep or not key.strip():
-            raise CrucibleError(
-                f"--crucible-margin {pair!r}: expected METRIC=NUMBER, e.g. correct=0.02"
-            )
+            raise CrucibleError(f"{option} {pair!r}: expected METRIC=NUMBER, e.g. correct=0.02")
     return margins
