@@ -167,10 +167,12 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "s.db") as conn:  # what version 1 looked like
         conn.executescript(
             "ALTER TABLE trials DROP COLUMN recovery; ALTER TABLE trials DROP COLUMN usage;"
+            "ALTER TABLE trials DROP COLUMN results; ALTER TABLE runs DROP COLUMN author;"
+            "ALTER TABLE runs DROP COLUMN version; ALTER TABLE runs DROP COLUMN tags;"
             "DROP TABLE model_calls; PRAGMA user_version = 1;"
         )
     store = Store(tmp_path / "s.db")
-    assert sql(store.path, "PRAGMA user_version")[0][0] == 3
+    assert sql(store.path, "PRAGMA user_version")[0][0] == 4
     assert [r["status"] for r in sql(store.path, "SELECT status FROM trials")] == ["passed"]
     result = _result("b", "x", correct=False)
     result.recovery = {"attempts": 2, "final_status": "success"}

@@ -37,7 +37,7 @@ def test_record_log_artifact_and_result() -> None:
     trial.artifact("notes.txt", "plain text")
     trial.artifact("blob.bin", b"\x00\x01")
     trial.note_call({"answer": 4}, 0.25)
-    result = trial.result(status="passed")
+    result = trial.to_record(status="passed")
     assert result.metrics == {"score": 0.5}
     assert result.output == {"answer": 4} and result.latency_s == 0.25
     assert result.logs[0]["level"] == "info" and result.logs[0]["meta"] == {"tokens": 3}

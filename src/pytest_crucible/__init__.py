@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         MetricError,
         ResumeError,
         StoreError,
+        TrialTimeout,
     )
     from pytest_crucible.run.estimate import Estimate
     from pytest_crucible.run.trial import Trial
@@ -71,6 +72,7 @@ _LAZY = LazyNames(
         "ResumeError": "pytest_crucible.errors",
         "StoreError": "pytest_crucible.errors",
         "Trial": "pytest_crucible.run.trial",
+        "TrialTimeout": "pytest_crucible.errors",
         "load_runs": "pytest_crucible.store.frames",
         "load_trials": "pytest_crucible.store.frames",
     },
@@ -106,6 +108,7 @@ __all__ = [
     "ResumeError",
     "StoreError",
     "Trial",
+    "TrialTimeout",
     "datasets",
     "load_runs",
     "load_trials",

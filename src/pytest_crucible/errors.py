@@ -16,6 +16,7 @@ __all__ = [
     "StatsError",
     "StoreError",
     "StoreFullError",
+    "TrialTimeout",
 ]
 
 
@@ -53,3 +54,9 @@ class ResumeError(CrucibleError):
 
 class StatsError(CrucibleError):
     """A statistical routine was called with arguments it cannot use."""
+
+
+class TrialTimeout(CrucibleError, TimeoutError):
+    """A trial (`Experiment(timeout=...)`) or a condition call (`Condition(timeout=...)`)
+    did not finish in time. The trial is stored as failed with this error type, and
+    `--crucible-retry-failed` runs it again."""

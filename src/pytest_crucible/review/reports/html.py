@@ -140,6 +140,7 @@ def _trials_payload(report: Report) -> tuple[dict[str, Any], list[str]]:
         "rows": rows,
         "outputs": [_text(v) for v in frame["output"]],
         "errors": [_text(v) for v in frame["error"]],
+        "results": [_text(v) for v in frame["results"]],
         "logs": logs,
         "items": {
             item_id: [_text(item["input"]), _text(item["expected"]), _text(item["metadata"])]

@@ -41,6 +41,7 @@ def render_markdown(report: Report) -> str:
     if report.costs:
         lines += ["", "### Cost and latency", "", *_costs(report)]
     lines += _failures(report)
+    lines += _results(report)
     lines += ["", "Full report: `report.html`; every trial: `results.csv`, `results.jsonl`.", ""]
     return "\n".join(lines)
 
@@ -137,4 +138,21 @@ def _failures(report: Report) -> list[str]:
     lines += _table(["condition", "item", "repeat", "error"], rows)
     if report.n_failed > len(shown):
         lines.append(f"\nThe first {len(shown)} are shown; all are in report.html.")
+    return [*lines, "", "</details>"]
+
+
+def _results(report: Report) -> list[str]:
+    """The values trials kept with `trial.result(key, value)` (the first few)."""
+    if not report.n_results:
+        return []
+    shown = report.results[:_FAILURES_SHOWN]
+    rows = [
+        [md_cell(r.condition), md_cell(r.item_id), str(r.repeat), md_cell(r.text[:200])]
+        for r in shown
+    ]
+    summary = f"{report.n_results:,} trial(s) kept results (trial.result)"
+    lines = ["", f"<details><summary>{summary}</summary>", ""]
+    lines += _table(["condition", "item", "repeat", "results"], rows)
+    if report.n_results > len(shown):
+        lines.append(f"\nThe first {len(shown)} are shown; all are in results.jsonl.")
     return [*lines, "", "</details>"]
