@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         ResumeError,
         StoreError,
         TrialTimeout,
+        TrialUsageError,
     )
     from pytest_crucible.run.estimate import Estimate
     from pytest_crucible.run.trial import Trial
@@ -73,6 +74,7 @@ _LAZY = LazyNames(
         "StoreError": "pytest_crucible.errors",
         "Trial": "pytest_crucible.run.trial",
         "TrialTimeout": "pytest_crucible.errors",
+        "TrialUsageError": "pytest_crucible.errors",
         "load_runs": "pytest_crucible.store.frames",
         "load_trials": "pytest_crucible.store.frames",
     },
@@ -109,6 +111,7 @@ __all__ = [
     "StoreError",
     "Trial",
     "TrialTimeout",
+    "TrialUsageError",
     "datasets",
     "load_runs",
     "load_trials",

@@ -27,7 +27,7 @@ from pytest_crucible.declare.validation import (
     ValidationResult,
     validate_metrics,
 )
-from pytest_crucible.errors import MetricError
+from pytest_crucible.errors import MetricError, TrialUsageError
 from pytest_crucible.run.recovery import NO_RETRIES, TrialRecovery
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.util.tracebacks import format_user_traceback, hide_library_frames
@@ -202,15 +202,15 @@ class Trial:
         """Keep a JSON value (a dict, a list, a string, a number...) under `key`, beside the
         metrics: stored with the trial, a `results` column of `load_trials`, in the exports and
         the reports. E.g. `trial.result("answer", {"text": text, "citations": ids})`. Setting a
-        key again replaces its value. Raises TypeError when the value is not JSON."""
+        key again replaces its value. A value that is not JSON raises TrialUsageError."""
         if not isinstance(key, str) or not key:
-            raise TypeError(
+            raise TrialUsageError(
                 f"trial {self.spec.test_id}: trial.result key {key!r} must be a non-empty string"
             )
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise TypeError(
+            raise TrialUsageError(
                 f"trial {self.spec.test_id}: trial.result({key!r}, ...) takes JSON values "
                 f"(dict, list, str, int, float, bool, None), got {type(value).__name__} "
                 f"({exc}); convert it first, e.g. str(value), list(value) or value.tolist()"
@@ -228,9 +228,9 @@ class Trial:
         """Keep many log lines at once, stored like `log`'s. Each entry is a dict with
         `level`, `message` and optionally `meta` (or `metadata`, a dict), or a tuple
         `(level, message)` or `(level, message, meta)`. Every entry is checked before any is
-        kept: a bad one raises TypeError or ValueError naming its index."""
+        kept: a bad one raises TrialUsageError naming its index."""
         if isinstance(entries, (str, bytes, Mapping)):
-            raise TypeError(
+            raise TrialUsageError(
                 f"trial.log_batch takes a list of entries, got {type(entries).__name__}; "
                 'e.g. trial.log_batch([("info", "step 1"), {"level": "debug", "message": "x"}])'
             )
@@ -243,7 +243,7 @@ class Trial:
         if isinstance(entry, Mapping):
             unknown = sorted(set(entry) - {"level", "message", "meta", "metadata"})
             if unknown or "level" not in entry or "message" not in entry:
-                raise ValueError(
+                raise TrialUsageError(
                     f"{where}: a dict entry has keys level, message and optionally meta "
                     f"(or metadata); got {sorted(entry)}"
                 )
@@ -253,19 +253,19 @@ class Trial:
             level, message = entry[0], entry[1]
             meta = entry[2] if len(entry) == 3 else {}
         else:
-            raise TypeError(
+            raise TrialUsageError(
                 f"{where}: expected a dict (level, message, meta) or a tuple (level, message"
                 f"[, meta]), got {entry!r:.80}"
             )
         if not isinstance(meta, Mapping):
-            raise TypeError(f"{where}: meta must be a dict, got {type(meta).__name__}")
+            raise TrialUsageError(f"{where}: meta must be a dict, got {type(meta).__name__}")
         return self._log_entry(level, message, dict(meta), where)
 
     def _log_entry(
         self, level: Any, message: Any, meta: dict[str, Any], where: str
     ) -> dict[str, Any]:
         if not isinstance(level, str) or level.lower() not in _LEVELS:
-            raise ValueError(f"{where}: level {level!r} must be one of {_LEVELS}")
+            raise TrialUsageError(f"{where}: level {level!r} must be one of {_LEVELS}")
         return {
             "level": level.lower(),
             "message": str(message),
