@@ -109,6 +109,20 @@ SLOW_E2E = {
     "tests/test_e2e_retry_after.py::test_every_retry_waits_the_retry_after_of_the_refusal",
     "tests/test_e2e_exits.py::test_sys_exit_in_a_trial_fails_that_trial_only",
     "tests/test_e2e_exits.py::test_keyboard_interrupt_in_a_trial_stops_the_run_gracefully",
+    # the runtime API (issue 16): pytest in a subprocess each, 5-20 s on 2 busy cores
+    "tests/test_e2e_runtime_api.py::test_trial_results_are_stored_loaded_exported_and_reported",
+    "tests/test_e2e_runtime_api.py::test_a_result_that_is_not_json_fails_its_trial_with_a_clear_message",
+    "tests/test_e2e_runtime_api.py::test_log_batch_stores_every_entry_in_order",
+    "tests/test_e2e_runtime_api.py::test_a_bad_log_batch_entry_is_named_and_nothing_of_the_batch_is_kept",
+    "tests/test_e2e_runtime_api.py::test_author_version_and_tags_are_stored_reported_and_loaded",
+    "tests/test_e2e_runtime_api.py::test_tags_that_are_not_a_list_of_strings_are_refused_clearly",
+    "tests/test_e2e_runtime_api.py::test_load_runs_returns_every_field_a_run_records",
+    "tests/test_e2e_runtime_api.py::test_ctrl_c_sets_trial_cancelled_and_the_trials_that_stop_early_are_stored",
+    "tests/test_e2e_runtime_api.py::test_an_abort_sets_trial_cancelled_in_the_trials_in_flight",
+    "tests/test_e2e_runtime_api.py::test_an_async_trial_past_its_timeout_is_cancelled_stored_and_retried",
+    "tests/test_e2e_runtime_api.py::test_a_sync_trial_past_its_timeout_is_left_behind_without_holding_up_the_session",
+    "tests/test_e2e_runtime_api.py::test_a_condition_timeout_ends_a_slow_model_call_and_only_that_condition_fails",
+    "tests/test_e2e_runtime_api.py::test_timeouts_that_are_not_positive_numbers_are_refused",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
