@@ -347,8 +347,9 @@ class Trial:
             error=error or self.error,
             calls=self.calls,
             latency_s=self.latency_s,
-            logs=self.logs,
-            artifacts=self.artifacts,
+            # copies: a sync trial left running after its timeout may still add to them
+            logs=list(self.logs),
+            artifacts=list(self.artifacts),
             warnings=warnings,
             recovery=self.recovery.to_dict(),
             started_at=self.started_at,
