@@ -7,7 +7,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +174,29 @@ def trial_rows(pytester: pytest.Pytester) -> list[dict[str, Any]]:
         row["output"] = json.loads(row["output"]) if row["output"] else None
         row["error"] = json.loads(row["error"]) if row["error"] else None
     return rows
+
+
+def start_pytest(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`pytest --crucible --crucible-report=none ARGS` in `folder`, in its own process group
+    (as a terminal's Ctrl-C would reach it: `os.killpg(process.pid, signal.SIGINT)`), its
+    output in `process.stdout`."""
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    environment.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "--crucible", "--crucible-report=none", *args]
+    return subprocess.Popen(
+        command,
+        cwd=folder,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        # a terminal's pytest starts with Ctrl-C enabled; a disposition this test process
+        # inherited (SIGINT ignored: Python then installs no KeyboardInterrupt) must not leak
+        preexec_fn=_ctrl_c_enabled,
+    )
+
+
+def _ctrl_c_enabled() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

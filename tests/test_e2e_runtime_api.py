@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import pytest_crucible as crucible
-from e2e_support import XDIST, query, store_path, trial_rows
+from e2e_support import XDIST, query, start_pytest, store_path, trial_rows
 
 RUN_TIMEOUT = 180  # seconds a pytest run may take on a busy machine (they take a few)
 
@@ -236,21 +236,6 @@ async def test_long(condition, item, trial):
 """
 
 
-def _start(pytester: pytest.Pytester, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("PYTEST_ADDOPTS", None)
-    command = [sys.executable, "-m", "pytest", "--crucible", "--crucible-report=none", *args]
-    return subprocess.Popen(
-        command,
-        cwd=pytester.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, as a terminal's Ctrl-C would reach
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
 def _wait_for_files(folder: Path, count: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
@@ -271,7 +256,7 @@ def test_ctrl_c_sets_trial_cancelled_and_the_trials_that_stop_early_are_stored(
     through the workers' journals, which `crucible import` or the next session stores)."""
     pytester.makepyfile(test_long=CANCELLABLE)
     (pytester.path / "started").mkdir()
-    process = _start(pytester, *xdist)
+    process = start_pytest(pytester.path, *xdist)
     try:
         _wait_for_files(pytester.path / "started", 4 if not xdist else 2, process)
         os.killpg(process.pid, signal.SIGINT)

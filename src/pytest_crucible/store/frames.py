@@ -34,8 +34,8 @@ def load_trials(
     cache), truncated (answers cut at max_tokens), truncated_at (the largest max_tokens that
     cut one), results (the trial's `trial.result(key, value)` values as a dict, or None),
     error_type (the type of a failed trial's error, e.g. TrialTimeout), then (with
-    include_outputs) output and error as Python values, then one column per metric (floats; booleans become 0.0 / 1.0;
-    NaN where a trial did not record it)."""
+    include_outputs) output and error as Python values, then one column per metric
+    (floats; booleans become 0.0 / 1.0; NaN where a trial did not record it)."""
     with closing(open_store(store, readonly=True)) as opened:
         if run_id is None:
             runs = opened.runs(experiment)

@@ -127,32 +127,28 @@ def _costs(report: Report) -> list[str]:
 
 
 def _failures(report: Report) -> list[str]:
-    if not report.n_failed:
-        return []
-    shown = report.failures[:_FAILURES_SHOWN]
-    rows = [
-        [md_cell(f.condition), md_cell(f.item_id), str(f.repeat), md_cell(f.error[:200])]
-        for f in shown
-    ]
-    lines = ["", f"<details><summary>{report.n_failed:,} failed trial(s)</summary>", ""]
-    lines += _table(["condition", "item", "repeat", "error"], rows)
-    if report.n_failed > len(shown):
-        lines.append(f"\nThe first {len(shown)} are shown; all are in report.html.")
-    return [*lines, "", "</details>"]
+    rows = [(f.condition, f.item_id, f.repeat, f.error) for f in report.failures]
+    title = f"{report.n_failed:,} failed trial(s)"
+    return _trial_rows(title, "error", rows, report.n_failed, "report.html")
 
 
 def _results(report: Report) -> list[str]:
     """The values trials kept with `trial.result(key, value)` (the first few)."""
-    if not report.n_results:
+    rows = [(r.condition, r.item_id, r.repeat, r.text) for r in report.results]
+    title = f"{report.n_results:,} trial(s) kept results (trial.result)"
+    return _trial_rows(title, "results", rows, report.n_results, "results.jsonl")
+
+
+def _trial_rows(
+    title: str, column: str, rows: Sequence[tuple[str, str, int, str]], total: int, where: str
+) -> list[str]:
+    """A folded table of (condition, item, repeat, text) rows, the first few of `total`."""
+    if not total:
         return []
-    shown = report.results[:_FAILURES_SHOWN]
-    rows = [
-        [md_cell(r.condition), md_cell(r.item_id), str(r.repeat), md_cell(r.text[:200])]
-        for r in shown
-    ]
-    summary = f"{report.n_results:,} trial(s) kept results (trial.result)"
-    lines = ["", f"<details><summary>{summary}</summary>", ""]
-    lines += _table(["condition", "item", "repeat", "results"], rows)
-    if report.n_results > len(shown):
-        lines.append(f"\nThe first {len(shown)} are shown; all are in results.jsonl.")
+    shown = rows[:_FAILURES_SHOWN]
+    cells = [[md_cell(c), md_cell(i), str(r), md_cell(text[:200])] for c, i, r, text in shown]
+    lines = ["", f"<details><summary>{title}</summary>", ""]
+    lines += _table(["condition", "item", "repeat", column], cells)
+    if total > len(shown):
+        lines.append(f"\nThe first {len(shown)} are shown; all are in {where}.")
     return [*lines, "", "</details>"]
