@@ -218,10 +218,7 @@ class Worker:
         )
         if session_stop:
             return f"the session stops ({session_stop})"
-        stopped = self.link.stopped().get(spec.experiment)
-        if stopped is not None:
-            return f"stopped: {stopped}"
-        return self.calls.skip_reason(spec)
+        return self._experiment_stop(spec)
 
     def _may_start(self, item: pytest.Item) -> bool:
         return self._skip_reason(item) is None
@@ -229,7 +226,9 @@ class Worker:
     def _skip_reason(self, item: pytest.Item) -> str | None:
         """Why a trial must not start: its experiment was stopped (a breaker, an abort;
         see guard.py), or its budget is spent."""
-        spec = item.stash[SPEC_KEY]
+        return self._experiment_stop(item.stash[SPEC_KEY])
+
+    def _experiment_stop(self, spec: TrialSpec) -> str | None:
         reason = self.link.stopped().get(spec.experiment)
         if reason is not None:
             return f"stopped: {reason}; continue the run with --crucible-resume"
