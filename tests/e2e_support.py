@@ -7,7 +7,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +130,20 @@ SLOW_E2E = {
     "tests/test_e2e_cli.py::test_export_writes_every_stored_column_one_row_per_trial",
     "tests/test_e2e_cli.py::test_export_to_parquet_without_pyarrow_names_the_extra",
     "tests/test_e2e_cli.py::test_unknown_and_ambiguous_runs_are_one_line_errors",
+    # the runtime API (issue 16): pytest in a subprocess each, 5-20 s on 2 busy cores
+    "tests/test_e2e_runtime_api.py::test_trial_results_are_stored_loaded_exported_and_reported",
+    "tests/test_e2e_runtime_api.py::test_a_result_that_is_not_json_fails_its_trial_with_a_clear_message",
+    "tests/test_e2e_runtime_api.py::test_log_batch_stores_every_entry_in_order",
+    "tests/test_e2e_runtime_api.py::test_a_bad_log_batch_entry_is_named_and_nothing_of_the_batch_is_kept",
+    "tests/test_e2e_runtime_api.py::test_author_version_and_tags_are_stored_reported_and_loaded",
+    "tests/test_e2e_runtime_api.py::test_tags_that_are_not_a_list_of_strings_are_refused_clearly",
+    "tests/test_e2e_runtime_api.py::test_load_runs_returns_every_field_a_run_records",
+    "tests/test_e2e_runtime_api.py::test_ctrl_c_sets_trial_cancelled_and_the_trials_that_stop_early_are_stored",
+    "tests/test_e2e_runtime_api.py::test_an_abort_sets_trial_cancelled_in_the_trials_in_flight",
+    "tests/test_e2e_runtime_api.py::test_an_async_trial_past_its_timeout_is_cancelled_stored_and_retried",
+    "tests/test_e2e_runtime_api.py::test_a_sync_trial_past_its_timeout_is_left_behind_without_holding_up_the_session",
+    "tests/test_e2e_runtime_api.py::test_a_condition_timeout_ends_a_slow_model_call_and_only_that_condition_fails",
+    "tests/test_e2e_runtime_api.py::test_timeouts_that_are_not_positive_numbers_are_refused",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
@@ -173,3 +191,29 @@ def trial_rows(pytester: pytest.Pytester) -> list[dict[str, Any]]:
         row["output"] = json.loads(row["output"]) if row["output"] else None
         row["error"] = json.loads(row["error"]) if row["error"] else None
     return rows
+
+
+def start_pytest(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`pytest --crucible --crucible-report=none ARGS` in `folder`, in its own process group
+    (as a terminal's Ctrl-C would reach it: `os.killpg(process.pid, signal.SIGINT)`), its
+    output in `process.stdout`."""
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    environment.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "--crucible", "--crucible-report=none", *args]
+    return subprocess.Popen(
+        command,
+        cwd=folder,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        # a terminal's pytest starts with Ctrl-C enabled; a disposition this test process
+        # inherited (SIGINT ignored: Python then installs no KeyboardInterrupt) must not leak
+        preexec_fn=_ctrl_c_enabled,
+    )
+
+
+def _ctrl_c_enabled() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

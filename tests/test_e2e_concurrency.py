@@ -7,14 +7,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from e2e_support import XDIST, query, read_calls, trial_rows
+from e2e_support import XDIST, query, read_calls, start_pytest, trial_rows
 
 # Each condition call counts the calls in flight in its process; a trial records how many
 # were in flight when its own call started (itself included).
@@ -206,29 +205,8 @@ def _wait_for_trials(db: Path, count: int, timeout: float) -> None:
 
 
 def _start(pytester: pytest.Pytester, *args: str, slow_from: int = 1000) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CRUCIBLE_SLEEP": "0.5",
-        "CRUCIBLE_SLOW_FROM": str(slow_from),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("PYTEST_ADDOPTS", None)
-    command = [sys.executable, "-m", "pytest", "--crucible", "--crucible-report=none", *args]
-    return subprocess.Popen(
-        command,
-        cwd=pytester.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, as a terminal's Ctrl-C would reach
-        # a terminal's pytest starts with Ctrl-C enabled; a disposition this test process
-        # inherited (SIGINT ignored: Python then installs no KeyboardInterrupt) must not leak
-        preexec_fn=_ctrl_c_enabled,
-    )
-
-
-def _ctrl_c_enabled() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    env = {"CRUCIBLE_SLEEP": "0.5", "CRUCIBLE_SLOW_FROM": str(slow_from)}
+    return start_pytest(pytester.path, *args, env=env)
 
 
 @pytest.mark.parametrize("xdist", XDIST)

@@ -139,3 +139,36 @@ def test_plan_errors() -> None:
         exp.condition("terse")(terse)
     with pytest.raises(ExperimentError, match="kind='ternary'"):
         crucible.Metric(kind="ternary")  # type: ignore[arg-type]
+
+
+def test_author_version_tags_and_timeout_are_kept_out_of_the_fingerprint() -> None:
+    plain = _experiment().plan()
+    labelled = _experiment(author="Ada", version="2", tags=["h1", "h2"], timeout=30).plan()
+    assert labelled.fingerprint == plain.fingerprint
+    assert [t.key for t in labelled.trials] == [t.key for t in plain.trials]
+    header = labelled.header()
+    assert (header["author"], header["version"], header["tags"]) == ("Ada", "2", ["h1", "h2"])
+    assert labelled.experiment.timeout == 30.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"tags": "h1"}, "tags='h1' must be a list of strings"),
+        ({"tags": ["h1", 2]}, "tags must be non-empty strings; 2 is not"),
+        ({"author": 7}, "author=7 must be a string"),
+        ({"version": 2.1}, "version=2.1 must be a string .* e.g. version='2.1'"),
+        ({"timeout": 0}, "timeout=0 must be a number of seconds > 0"),
+        ({"timeout": True}, "timeout=True must be a number of seconds"),
+    ],
+)
+def test_labels_and_timeouts_are_checked(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ExperimentError, match=message):
+        _experiment(**changes)
+
+
+def test_a_condition_timeout_is_checked_and_not_part_of_its_identity() -> None:
+    assert Condition(terse, timeout=2).timeout == 2.0
+    assert Condition(terse, timeout=2).named("a").identity == Condition(terse).named("a").identity
+    with pytest.raises(ExperimentError, match="condition terse: timeout=-1 must be a number"):
+        Condition(terse, timeout=-1)

@@ -42,6 +42,7 @@ def _full_record() -> TrialRecord:
         model_calls=[
             {"cache_key": "ck", "backend": "b", "model": "m", "request": {}, "response": {}}
         ],
+        results={"answer": {"text": "A", "ids": [1, 2]}},
     )
 
 
@@ -95,6 +96,7 @@ def test_a_stored_record_fills_each_written_column_with_its_own_value(tmp_path: 
         "cluster": "c1",
         "status": "failed",
         "metrics": record.metrics,
+        "results": record.results,
         "output": record.output,
         "error": record.error,
         "attempts": 1,

@@ -167,10 +167,12 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "s.db") as conn:  # what version 1 looked like
         conn.executescript(
             "ALTER TABLE trials DROP COLUMN recovery; ALTER TABLE trials DROP COLUMN usage;"
+            "ALTER TABLE trials DROP COLUMN results; ALTER TABLE runs DROP COLUMN author;"
+            "ALTER TABLE runs DROP COLUMN version; ALTER TABLE runs DROP COLUMN tags;"
             "DROP TABLE model_calls; PRAGMA user_version = 1;"
         )
     store = Store(tmp_path / "s.db")
-    assert sql(store.path, "PRAGMA user_version")[0][0] == 3
+    assert sql(store.path, "PRAGMA user_version")[0][0] == 4
     assert [r["status"] for r in sql(store.path, "SELECT status FROM trials")] == ["passed"]
     result = _result("b", "x", correct=False)
     result.recovery = {"attempts": 2, "final_status": "success"}
@@ -192,4 +194,34 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     assert [tuple(r) for r in sql(store.path, "SELECT cache_key, run_id FROM model_calls")] == [
         ("k1", run_id)
     ]
+    store.close()
+
+
+def test_a_version_3_store_reads_read_only_and_gains_the_new_columns_when_written(
+    tmp_path: Path,
+) -> None:
+    """Schema 4 adds trials.results and runs.author, version, tags: a store of version 3
+    opened read-only (load_trials, load_runs, reports) reads them as empty; opened for
+    writing, it is migrated and keeps its trials."""
+    store = Store(tmp_path / "s.db")
+    run_id = store.create_run({**HEADER, "author": "Ada", "tags": ["h1"]}, {})
+    store.record_trial(run_id, _result("a", "x", correct=True), "main")
+    store.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # what version 3 looked like
+        conn.executescript(
+            "ALTER TABLE trials DROP COLUMN results; ALTER TABLE runs DROP COLUMN author;"
+            "ALTER TABLE runs DROP COLUMN version; ALTER TABLE runs DROP COLUMN tags;"
+            "PRAGMA user_version = 3;"
+        )
+    frame = crucible.load_trials(run_id, store=tmp_path / "s.db")
+    assert frame["results"].tolist() == [None] and frame["correct"].tolist() == [1.0]
+    runs = crucible.load_runs(tmp_path / "s.db")
+    assert runs.loc[0, "author"] is None and runs.loc[0, "tags"] == ["h1"]  # from the header
+    store = Store(tmp_path / "s.db")
+    assert sql(store.path, "PRAGMA user_version")[0][0] == 4
+    record = _result("b", "x", correct=False)
+    record.results = {"why": "kept"}
+    store.record_trial(run_id, record, "main")
+    rows = sql(store.path, "SELECT condition, results FROM trials ORDER BY condition")
+    assert [(r["condition"], r["results"]) for r in rows] == [("a", None), ("b", '{"why": "kept"}')]
     store.close()

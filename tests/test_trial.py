@@ -37,7 +37,7 @@ def test_record_log_artifact_and_result() -> None:
     trial.artifact("notes.txt", "plain text")
     trial.artifact("blob.bin", b"\x00\x01")
     trial.note_call({"answer": 4}, 0.25)
-    result = trial.result(status="passed")
+    result = trial.to_record(status="passed")
     assert result.metrics == {"score": 0.5}
     assert result.output == {"answer": 4} and result.latency_s == 0.25
     assert result.logs[0]["level"] == "info" and result.logs[0]["meta"] == {"tokens": 3}
@@ -176,3 +176,47 @@ def test_answers_from_the_recording_count_their_recorded_duration(tmp_path: Path
     durations = sum(c["response"]["duration_s"] for c in recorded.recorded)
     assert recording.latency_s >= durations >= 0.6
     assert durations <= replay.latency_s < durations + 5.0
+
+
+def test_results_keep_json_values_and_refuse_others_by_name() -> None:
+    trial, _ = _trial()
+    trial.result("answer", {"text": "A", "ids": [1, 2]})
+    trial.result("answer", {"text": "B"})  # a key set again is replaced
+    trial.result("note", "plain")
+    assert trial.to_record(status="passed").results == {"answer": {"text": "B"}, "note": "plain"}
+    with pytest.raises(crucible.TrialUsageError, match=r"trial.result\('bad', \.\.\.\) takes JSON"):
+        trial.result("bad", {1, 2})
+    with pytest.raises(TypeError, match="non-empty string"):
+        trial.result("", 1)
+    assert _trial()[0].to_record(status="passed").results is None  # none kept: no column value
+
+
+def test_log_batch_takes_tuples_and_dicts_and_checks_them_all_first() -> None:
+    trial, _ = _trial()
+    trial.log_batch([("info", "a"), ("debug", "b", {"n": 1}), {"level": "ERROR", "message": "c"}])
+    assert [(e["level"], e["message"], e["meta"]) for e in trial.logs] == [
+        ("info", "a", {}),
+        ("debug", "b", {"n": 1}),
+        ("error", "c", {}),
+    ]
+    for bad, message in [
+        ([("info", "ok"), ("info",)], "entry 1: expected a dict"),
+        ([{"level": "info"}], "entry 0: a dict entry has keys level, message"),
+        ([("info", "x", ["not", "a", "dict"])], "entry 0: meta must be a dict"),
+        ("info", "takes a list of entries"),
+    ]:
+        with pytest.raises(crucible.TrialUsageError, match=message):
+            trial.log_batch(bad)  # type: ignore[arg-type]
+    assert len(trial.logs) == 3  # a bad batch keeps nothing
+
+
+def test_cancelled_asks_the_session_once_a_reason_is_known() -> None:
+    trial, _ = _trial()
+    assert trial.cancelled is False  # no session: nothing asks it to stop
+    reasons = iter([None, "budget: spent"])
+    trial.stop_check = lambda: next(reasons)
+    assert trial.cancelled is False
+    assert trial.cancelled is True and trial.cancel_reason == "budget: spent"
+    timed_out, _ = _trial()
+    timed_out.cancel("timeout: 2 s passed")
+    assert timed_out.cancelled and timed_out.cancel_reason == "timeout: 2 s passed"

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
         MetricError,
         ResumeError,
         StoreError,
+        TrialTimeout,
+        TrialUsageError,
     )
     from pytest_crucible.run.estimate import Estimate
     from pytest_crucible.run.trial import Trial
@@ -71,6 +73,8 @@ _LAZY = LazyNames(
         "ResumeError": "pytest_crucible.errors",
         "StoreError": "pytest_crucible.errors",
         "Trial": "pytest_crucible.run.trial",
+        "TrialTimeout": "pytest_crucible.errors",
+        "TrialUsageError": "pytest_crucible.errors",
         "load_runs": "pytest_crucible.store.frames",
         "load_trials": "pytest_crucible.store.frames",
     },
@@ -106,6 +110,8 @@ __all__ = [
     "ResumeError",
     "StoreError",
     "Trial",
+    "TrialTimeout",
+    "TrialUsageError",
     "datasets",
     "load_runs",
     "load_trials",

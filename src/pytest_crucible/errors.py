@@ -16,6 +16,8 @@ __all__ = [
     "StatsError",
     "StoreError",
     "StoreFullError",
+    "TrialTimeout",
+    "TrialUsageError",
 ]
 
 
@@ -53,3 +55,14 @@ class ResumeError(CrucibleError):
 
 class StatsError(CrucibleError):
     """A statistical routine was called with arguments it cannot use."""
+
+
+class TrialTimeout(CrucibleError, TimeoutError):
+    """A trial (`Experiment(timeout=...)`) or a condition call (`Condition(timeout=...)`)
+    did not finish in time. The trial is stored as failed with this error type, and
+    `--crucible-retry-failed` runs it again."""
+
+
+class TrialUsageError(CrucibleError, TypeError, ValueError):
+    """A trial's runtime API got a value it cannot keep: `trial.result` a value that is not
+    JSON, `trial.log_batch` an entry that is not a log line."""

@@ -20,7 +20,7 @@ from pytest_crucible.errors import ExperimentError
 from pytest_crucible.util.hashing import canonical_json, digest
 from pytest_crucible.util.tracebacks import hide_library_frames
 
-__all__ = ["Condition", "code_identity", "prompt_text"]
+__all__ = ["Condition", "check_timeout", "code_identity", "prompt_text"]
 
 # a user's error shows the user's frames, not this module's (see _tracebacks.py)
 __tracebackhide__ = hide_library_frames
@@ -30,12 +30,16 @@ _CONSTANT_TYPES = (str, int, float, bool, bytes, tuple, type(None))
 
 @dataclass(frozen=True)
 class Condition:
-    """A named callable with fixed parameters: calling it calls `fn(*args, **params, **kw)`."""
+    """A named callable with fixed parameters: calling it calls `fn(*args, **params, **kw)`.
+
+    `timeout`: seconds each call (each attempt, under a retry policy) may take; not part of
+    the condition's identity (it does not change what a call computes)."""
 
     fn: Callable[..., Any]
     name: str = ""
     version: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.fn):
@@ -43,6 +47,8 @@ class Condition:
                 f"condition {self.name or '?'}: {self.fn!r:.80} is not callable; "
                 "a condition is a function (sync or async) that the trial calls"
             )
+        where = f"condition {self.name or getattr(self.fn, '__name__', '?')}: timeout"
+        object.__setattr__(self, "timeout", check_timeout(where, self.timeout))
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -54,7 +60,9 @@ class Condition:
         )
 
     def named(self, name: str) -> Condition:
-        return Condition(self.fn, name=name, version=self.version, params=self.params)
+        return Condition(
+            self.fn, name=name, version=self.version, params=self.params, timeout=self.timeout
+        )
 
     @functools.cached_property
     def identity(self) -> str:
@@ -70,6 +78,18 @@ class Condition:
         found = dict.fromkeys(prompt_text(self.fn))
         _add_strings(self.params, found)
         return list(found)
+
+
+def check_timeout(where: str, seconds: Any) -> float | None:
+    """A timeout in seconds (a positive number) or None; an ExperimentError otherwise."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ExperimentError(
+            f"{where}={seconds!r} must be a number of seconds > 0 (or None for no limit), "
+            "e.g. timeout=30"
+        )
+    return float(seconds)
 
 
 def code_identity(fn: Any, _seen: frozenset[int] = frozenset()) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pytest_crucible.declare.conditions import Condition
+from pytest_crucible.declare.conditions import Condition, check_timeout
 from pytest_crucible.declare.config import config_to_dict, resolve_config
 from pytest_crucible.declare.datasets import Item, coerce
 from pytest_crucible.declare.hooks import Hooks
@@ -96,6 +96,9 @@ class Plan:
         return {
             "name": experiment.name,
             "description": experiment.description,
+            "author": experiment.author,
+            "version": experiment.version,
+            "tags": list(experiment.tags),
             "fingerprint": self.fingerprint,
             "dataset_fingerprint": self.dataset_fingerprint,
             "config": self.config_dict,
@@ -148,6 +151,10 @@ class Experiment:
         hooks: Hooks | None = None,
         error_handling: ErrorHandling | None = None,
         validation: MetricValidation | None = None,
+        author: str | None = None,
+        version: str | None = None,
+        tags: Sequence[str] = (),
+        timeout: float | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ExperimentError(
@@ -160,6 +167,11 @@ class Experiment:
             raise ExperimentError(f"experiment {name}: seed={seed!r} must be an integer or None")
         self.name = name
         self.description = description
+        # who ran it, which version of it, labels: stored with each run (not in the
+        # fingerprint: they do not change results)
+        self.author, self.version, self.tags = _labels(name, author, version, tags)
+        # seconds each trial may take (None: no limit); not in the fingerprint either
+        self.timeout = check_timeout(f"experiment {name}: timeout", timeout)
         self.dataset = coerce(dataset)
         self.baseline = baseline
         self.metrics = _coerce_metrics(name, metrics)
@@ -217,12 +229,15 @@ class Experiment:
         *,
         version: str | None = None,
         params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Any:
-        """Register a condition: `@exp.condition`, `@exp.condition("name", version="2")`."""
+        """Register a condition: `@exp.condition`, `@exp.condition("name", version="2")`;
+        `timeout`: seconds each call of it may take."""
 
         def register(fn: F) -> F:
             label = name if isinstance(name, str) else fn.__name__
-            self._add_condition(label, Condition(fn, version=version, params=params or {}))
+            condition = Condition(fn, version=version, params=params or {}, timeout=timeout)
+            self._add_condition(label, condition)
             return fn
 
         if callable(name):
@@ -385,6 +400,33 @@ def _run_settings(
             "max_retries=3, ...) or choose on_invalid='log' or 'abort'"
         )
     return hooks or Hooks(), handling, validation
+
+
+def _labels(
+    experiment: str, author: Any, version: Any, tags: Any
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    where = f"experiment {experiment}"
+    for label, value in (("author", author), ("version", version)):
+        if value is not None and not isinstance(value, str):
+            raise ExperimentError(
+                f"{where}: {label}={value!r} must be a string (or None), "
+                f"e.g. {label}={str(value)!r}"
+            )
+    if isinstance(tags, str) or not isinstance(tags, Sequence | set | frozenset):
+        raise ExperimentError(
+            f"{where}: tags={tags!r:.60} must be a list of strings, e.g. tags=['baseline', 'h1']"
+        )
+    wrong = [tag for tag in tags if not isinstance(tag, str) or not tag]
+    if wrong:
+        raise ExperimentError(
+            f"{where}: tags must be non-empty strings; {wrong[0]!r} is not "
+            f"(tags={list(tags)!r:.80})"
+        )
+    return (
+        author,
+        version,
+        tuple(dict.fromkeys(sorted(tags) if isinstance(tags, set | frozenset) else tags)),
+    )
 
 
 def registered_experiment(fn: Any) -> Experiment | None:

@@ -52,7 +52,21 @@ def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:
                 *(cells.get((condition, m), "-") for m in metrics),
             ]
         )
-    return "\n".join([_layout(rows), *interval_lines(analysis)])
+    return "\n".join([_layout(rows), *_timeouts(trials), *interval_lines(analysis)])
+
+
+def _timeouts(trials: pd.DataFrame) -> list[str]:
+    """A line under the table when trials ran out of time (they count as failed)."""
+    if "error_type" not in trials.columns:
+        return []
+    timed_out = trials.loc[trials["error_type"] == "TrialTimeout", "condition"]
+    if timed_out.empty:
+        return []
+    counts = ", ".join(f"{n} of {c}" for c, n in timed_out.value_counts(sort=False).items())
+    return [
+        f"timed out: {len(timed_out)} failed trial(s) ({counts}) hit their timeout; "
+        "--crucible-retry-failed=RUN_ID runs them again"
+    ]
 
 
 def _layout(rows: Sequence[Sequence[str]]) -> str:

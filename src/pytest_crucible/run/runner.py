@@ -22,9 +22,17 @@ from typing import Any, Protocol, TypeVar
 from pytest_crucible.declare.conditions import Condition
 from pytest_crucible.declare.datasets import Item
 from pytest_crucible.declare.validation import MetricValidationError
+from pytest_crucible.errors import TrialTimeout
 from pytest_crucible.llm.context import _CURRENT as _CALL_CONTEXT
 from pytest_crucible.llm.context import ReplayClock, start_replay_clock
 from pytest_crucible.run.recovery import Classification, TrialSkipped
+from pytest_crucible.run.timeouts import (
+    await_within,
+    call_within,
+    condition_timed_out,
+    in_daemon_thread,
+    trial_timed_out,
+)
 from pytest_crucible.run.trial import Trial, describe_exception
 from pytest_crucible.util.retrying import aretry_call, retry_call
 from pytest_crucible.util.tracebacks import hide_library_frames
@@ -215,26 +223,44 @@ class BoundCondition:
         if self._condition.is_async:
             return self._loop.run(self._call_async(args, kwargs))
         call = _ConditionCall(self)
+        seconds = self._condition.timeout
 
         def attempt() -> Any:
             call.attempt_starts()
-            return self._condition(*args, **kwargs)
+            if seconds is None:
+                return self._condition(*args, **kwargs)
+            return call_within(lambda: self._condition(*args, **kwargs), seconds, self._timed_out)
 
         return call.succeeded(retry_call(attempt, call.failed))
 
     async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         call = _ConditionCall(self)
+        seconds = self._condition.timeout
 
         async def attempt() -> Any:
             call.attempt_starts()
-            if self._condition.is_async:
-                return await self._condition(*args, **kwargs)
-            output = await asyncio.to_thread(self._condition, *args, **kwargs)
+            output = self._start(args, kwargs)
+            if seconds is not None:
+                output = await_within(output, seconds, self._timed_out)
+            output = await output
             if inspect.isawaitable(output):  # a sync callable that returned an awaitable
                 output = await output
             return output
 
         return call.succeeded(await aretry_call(attempt, call.failed))
+
+    def _start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
+        """One call as an awaitable: a sync condition runs in a thread (a daemon thread of
+        its own when a timeout may leave it behind: a pool would keep it, and wait for it)."""
+        if self._condition.is_async:
+            return self._condition(*args, **kwargs)  # type: ignore[no-any-return]
+        if self._condition.timeout is None and self._trial.timeout is None:
+            return asyncio.to_thread(self._condition, *args, **kwargs)
+        return asyncio.wrap_future(in_daemon_thread(lambda: self._condition(*args, **kwargs)))
+
+    def _timed_out(self) -> TrialTimeout:
+        assert self._condition.timeout is not None
+        return condition_timed_out(self._trial, self.name, self._condition.timeout)
 
     def _replay_clock(self) -> ReplayClock | None:
         """A clock for the recorded durations of stored answers, when the trial's calls may
@@ -356,27 +382,41 @@ def run_trial_function(
 def run_trial_sync(fn: Callable[..., Any], kwargs: dict[str, Any], trial: Trial | None) -> None:
     """Call a sync trial function, then complete the trial's metrics (schema defaults).
     Metrics that failed validation under on_invalid="retry" rerun it, as the retry policy
-    allows."""
+    allows. Under the experiment's timeout it runs on a thread of its own, left behind when
+    the time is up (timeouts.py)."""
 
     def attempt() -> None:
         fn(**kwargs)
         if trial is not None:
             trial.complete_metrics()
 
-    retry_call(attempt, lambda exc: _rerun_delay(trial, exc))
+    def run() -> None:
+        retry_call(attempt, lambda exc: _rerun_delay(trial, exc))
+
+    seconds = trial.timeout if trial is not None else None
+    if trial is None or seconds is None:
+        run()
+    else:
+        call_within(run, seconds, lambda: trial_timed_out(trial, seconds))
 
 
 async def run_trial_async(
     fn: Callable[..., Awaitable[Any]], kwargs: dict[str, Any], trial: Trial | None
 ) -> None:
-    """`run_trial_sync` for an async trial function (on the process loop)."""
+    """`run_trial_sync` for an async trial function (on the process loop), cancelled at the
+    experiment's timeout."""
 
     async def attempt() -> None:
         await fn(**kwargs)
         if trial is not None:
             trial.complete_metrics()
 
-    await aretry_call(attempt, lambda exc: _rerun_delay(trial, exc))
+    run = aretry_call(attempt, lambda exc: _rerun_delay(trial, exc))
+    seconds = trial.timeout if trial is not None else None
+    if trial is None or seconds is None:
+        await run
+    else:
+        await await_within(run, seconds, lambda: trial_timed_out(trial, seconds))
 
 
 def _rerun_delay(trial: Trial | None, exc: BaseException) -> float | None:

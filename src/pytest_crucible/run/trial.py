@@ -1,10 +1,10 @@
 """The `trial` handle a trial function receives, and the result it turns into.
 
 A `Trial` collects what happens in one trial: the condition's outputs, timings and errors
-(recorded by the `condition` wrapper), the metrics the test records, its logs and artifacts.
-`Trial.result()` turns it into a `TrialRecord` (`store/records.py`): the one record that
-travels with the pytest report (as its JSON form, across processes under xdist) to the
-controller, which stores it.
+(recorded by the `condition` wrapper), the metrics the test records, its JSON results, logs
+and artifacts. `Trial.to_record()` turns it into a `TrialRecord` (`store/records.py`): the
+one record that travels with the pytest report (as its JSON form, across processes under
+xdist) to the controller, which stores it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pytest_crucible.declare.experiment import Plan, TrialSpec
@@ -27,7 +27,7 @@ from pytest_crucible.declare.validation import (
     ValidationResult,
     validate_metrics,
 )
-from pytest_crucible.errors import MetricError
+from pytest_crucible.errors import MetricError, TrialUsageError
 from pytest_crucible.run.recovery import NO_RETRIES, TrialRecovery
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.util.tracebacks import format_user_traceback, hide_library_frames
@@ -44,10 +44,11 @@ _TRACEBACK_LINES = 12
 class Trial:
     """The runtime handle of one trial.
 
-    `record(**metrics)` sets metric values (numbers or booleans); `log(level, message, **meta)`
-    keeps a log line attributed to this trial; `artifact(name, data)` keeps text or bytes;
-    `seed` / `rng` give per-trial randomness derived from the experiment seed and trial key;
-    `config` is the experiment's resolved configuration.
+    `record(**metrics)` sets metric values (numbers or booleans); `result(key, value)` keeps
+    any JSON value beside them; `log(level, message, **meta)` and `log_batch(entries)` keep log
+    lines attributed to this trial; `artifact(name, data)` keeps text or bytes; `cancelled`
+    says that the run asked trials to stop; `seed` / `rng` give per-trial randomness derived
+    from the experiment seed and trial key; `config` is the experiment's resolved configuration.
     """
 
     def __init__(self, spec: TrialSpec, plan: Plan) -> None:
@@ -60,8 +61,10 @@ class Trial:
         # retries of its condition calls (and reruns after invalid metrics): trials.recovery
         self.recovery = TrialRecovery(plan.experiment.error_handling or NO_RETRIES, seed=self.seed)
         self.stop_reason: str | None = None  # the run stops after this trial (on_error, abort)
+        self.timeout: float | None = plan.experiment.timeout  # seconds (run/timeouts.py)
         self._lock = threading.Lock()  # sync conditions may run on a thread pool
         self.metrics: dict[str, float | bool] = {}
+        self.results: dict[str, Any] = {}  # trial.result(key, value)
         self.outputs: list[Any] = []
         self.calls = 0
         self.latency_s = 0.0
@@ -74,6 +77,10 @@ class Trial:
         # The trial's model-call accounting (a CallContext, see llm/context.py), set by the
         # session when model calls are cached, replayed or budgeted; None: calls pass through.
         self.call_context: Any = None
+        # Why the run wants this trial to stop (`cancelled`): set by a timeout here, asked of
+        # the session (Ctrl-C, a budget, a breaker, the stop file) through `stop_check`.
+        self._cancel_reason: str | None = None
+        self.stop_check: Callable[[], str | None] | None = None
 
     def __repr__(self) -> str:
         return f"Trial({self.spec.experiment}:{self.spec.test_id})"
@@ -93,6 +100,25 @@ class Trial:
     def output(self) -> Any:
         """The last output the condition returned (None before it was called)."""
         return self.outputs[-1] if self.outputs else None
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run asked its trials to stop: Ctrl-C, a spent budget, an open
+        circuit breaker or an abort (under xdist too), or this trial's timeout. A long trial
+        checks it between steps and returns early (`cancel_reason` says why)."""
+        return self.cancel_reason is not None
+
+    @property
+    def cancel_reason(self) -> str | None:
+        """Why the trial was asked to stop, or None (see `cancelled`)."""
+        if self._cancel_reason is None and self.stop_check is not None:
+            self._cancel_reason = self.stop_check()
+        return self._cancel_reason
+
+    def cancel(self, reason: str) -> None:
+        """Ask the trial to stop (its timeout passed, say): `cancelled` is True from now on."""
+        if self._cancel_reason is None:
+            self._cancel_reason = reason
 
     def record(self, **metrics: Any) -> None:
         """Record metric values for this trial, e.g. `trial.record(correct=True, score=0.8)`.
@@ -168,22 +194,84 @@ class Trial:
         after invalid metrics); calls, latency, logs and warnings are kept."""
         with self._lock:
             self.metrics.clear()
+            self.results.clear()
             self.outputs.clear()
             self.error = None
 
+    def result(self, key: str, value: Any) -> None:
+        """Keep a JSON value (a dict, a list, a string, a number...) under `key`, beside the
+        metrics: stored with the trial, a `results` column of `load_trials`, in the exports and
+        the reports. E.g. `trial.result("answer", {"text": text, "citations": ids})`. Setting a
+        key again replaces its value. A value that is not JSON raises TrialUsageError."""
+        if not isinstance(key, str) or not key:
+            raise TrialUsageError(
+                f"trial {self.spec.test_id}: trial.result key {key!r} must be a non-empty string"
+            )
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TrialUsageError(
+                f"trial {self.spec.test_id}: trial.result({key!r}, ...) takes JSON values "
+                f"(dict, list, str, int, float, bool, None), got {type(value).__name__} "
+                f"({exc}); convert it first, e.g. str(value), list(value) or value.tolist()"
+            ) from None
+        with self._lock:
+            self.results[key] = value
+
     def log(self, level: str, message: str, **meta: Any) -> None:
         """Keep a log line attributed to this trial (stored with it)."""
-        level = level.lower()
-        if level not in _LEVELS:
-            raise ValueError(f"trial.log level {level!r} must be one of {_LEVELS}")
-        entry = {
-            "level": level,
+        entry = self._log_entry(level, message, meta, "trial.log")
+        with self._lock:
+            self.logs.append(entry)
+
+    def log_batch(self, entries: Iterable[Mapping[str, Any] | Sequence[Any]]) -> None:
+        """Keep many log lines at once, stored like `log`'s. Each entry is a dict with
+        `level`, `message` and optionally `meta` (or `metadata`, a dict), or a tuple
+        `(level, message)` or `(level, message, meta)`. Every entry is checked before any is
+        kept: a bad one raises TrialUsageError naming its index."""
+        if isinstance(entries, (str, bytes, Mapping)):
+            raise TrialUsageError(
+                f"trial.log_batch takes a list of entries, got {type(entries).__name__}; "
+                'e.g. trial.log_batch([("info", "step 1"), {"level": "debug", "message": "x"}])'
+            )
+        kept = [self._batch_entry(index, entry) for index, entry in enumerate(entries)]
+        with self._lock:
+            self.logs.extend(kept)
+
+    def _batch_entry(self, index: int, entry: Any) -> dict[str, Any]:
+        where = f"trial.log_batch entry {index}"
+        if isinstance(entry, Mapping):
+            unknown = sorted(set(entry) - {"level", "message", "meta", "metadata"})
+            if unknown or "level" not in entry or "message" not in entry:
+                raise TrialUsageError(
+                    f"{where}: a dict entry has keys level, message and optionally meta "
+                    f"(or metadata); got {sorted(entry)}"
+                )
+            level, message = entry["level"], entry["message"]
+            meta = entry.get("meta", entry.get("metadata")) or {}
+        elif isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) in (2, 3):
+            level, message = entry[0], entry[1]
+            meta = entry[2] if len(entry) == 3 else {}
+        else:
+            raise TrialUsageError(
+                f"{where}: expected a dict (level, message, meta) or a tuple (level, message"
+                f"[, meta]), got {entry!r:.80}"
+            )
+        if not isinstance(meta, Mapping):
+            raise TrialUsageError(f"{where}: meta must be a dict, got {type(meta).__name__}")
+        return self._log_entry(level, message, dict(meta), where)
+
+    def _log_entry(
+        self, level: Any, message: Any, meta: dict[str, Any], where: str
+    ) -> dict[str, Any]:
+        if not isinstance(level, str) or level.lower() not in _LEVELS:
+            raise TrialUsageError(f"{where}: level {level!r} must be one of {_LEVELS}")
+        return {
+            "level": level.lower(),
             "message": str(message),
             "meta": json_safe(meta, self.warnings),
             "at": time.time(),
         }
-        with self._lock:
-            self.logs.append(entry)
 
     def artifact(self, name: str, data: str | bytes) -> None:
         """Keep a named artifact (text or bytes) with this trial's stored result."""
@@ -230,7 +318,7 @@ class Trial:
             optional = {n for n, s in self._validation.flat_schemas.items() if not s.required}
         return [n for n in self._declared if n not in self.metrics and n not in optional]
 
-    def result(
+    def to_record(
         self,
         *,
         status: str,
@@ -254,12 +342,14 @@ class Trial:
             cluster=spec.item.cluster,
             item=json_safe(spec.item.to_dict(), warnings) if with_item else None,
             metrics=dict(self.metrics),
+            results=dict(self.results) or None,
             output=json_safe(outputs, warnings, what="output"),
             error=error or self.error,
             calls=self.calls,
             latency_s=self.latency_s,
-            logs=self.logs,
-            artifacts=self.artifacts,
+            # copies: a sync trial left running after its timeout may still add to them
+            logs=list(self.logs),
+            artifacts=list(self.artifacts),
             warnings=warnings,
             recovery=self.recovery.to_dict(),
             started_at=self.started_at,

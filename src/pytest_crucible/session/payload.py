@@ -92,7 +92,7 @@ class TrialPayloads:
         if started.future.cancelled() or interrupted(started):
             return None
         # warnings of the result are the report's to note: not twice
-        record = started.active.trial.result(status=_status(started), note_warnings=False)
+        record = started.active.trial.to_record(status=_status(started), note_warnings=False)
         data = record.to_json()
         if has_unencodable(data):
             return TrialRecord.from_json(escape_unencodable(data))
@@ -109,7 +109,7 @@ class TrialPayloads:
         with_item = item_key not in self._items_sent or status == "failed"
         self._items_sent.add(item_key)
         payload = TrialPayload(
-            trial.result(status=status, error=error, with_item=with_item),
+            trial.to_record(status=status, error=error, with_item=with_item),
             self._worker_id,
             header,
             # what the controller needs for breakers and hooks

@@ -9,6 +9,7 @@ controller, and what it hands back at its end, goes through a `ControllerLink` (
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ from pytest_crucible.session.prefetch import Prefetcher, Started
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from pytest_crucible.declare.experiment import TrialSpec
+
 
 __all__ = ["STOP_GRACE_S", "Worker"]
 
@@ -82,8 +85,10 @@ class Worker:
             on_finished=self._journal_finished,
         )
         self._journal_failed = False
+        self._stopping: str | None = None  # why the session stops (trial.cancelled)
         self._direct: dict[Any, tuple[str, ...]] = {}
         self._trial_hooks: dict[str, TrialHooks] = {}
+        self.session: pytest.Session | None = None
         self.log_handler = TrialLogHandler()
         self.log_filter = ForeignTrialFilter()
         self.output = OutputRouter()
@@ -169,6 +174,7 @@ class Worker:
         plan = self.plans[spec.experiment]
         trial = Trial(spec, plan)
         trial.call_context = self.calls.context_for(spec)
+        trial.stop_check = functools.partial(self._stop_reason, spec)
         condition = plan.experiment.conditions[spec.condition]
         awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
         hooks = self._trial_hooks.get(spec.experiment)
@@ -201,13 +207,28 @@ class Worker:
                 "stored when their items report, and a kill before that loses them"
             )
 
+    def _stop_reason(self, spec: TrialSpec) -> str | None:
+        """Why a running trial should stop (`trial.cancelled`): the session stops (Ctrl-C,
+        -x), its experiment was stopped (a breaker, an abort, a full disk: the stop file
+        under xdist), or its budget is spent."""
+        if self._stopping is not None:
+            return self._stopping
+        session_stop = self.session is not None and (
+            self.session.shouldstop or self.session.shouldfail
+        )
+        if session_stop:
+            return f"the session stops ({session_stop})"
+        return self._experiment_stop(spec)
+
     def _may_start(self, item: pytest.Item) -> bool:
         return self._skip_reason(item) is None
 
     def _skip_reason(self, item: pytest.Item) -> str | None:
         """Why a trial must not start: its experiment was stopped (a breaker, an abort;
         see guard.py), or its budget is spent."""
-        spec = item.stash[SPEC_KEY]
+        return self._experiment_stop(item.stash[SPEC_KEY])
+
+    def _experiment_stop(self, spec: TrialSpec) -> str | None:
         reason = self.link.stopped().get(spec.experiment)
         if reason is not None:
             return f"stopped: {reason}; continue the run with --crucible-resume"
@@ -295,6 +316,7 @@ class Worker:
     # -- session start and end -------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
         # added here, not in __init__: a session whose set-up fails is never unconfigured
         logging.getLogger().addHandler(self.log_handler)
         filter_log_capture(self.config, self.log_filter)
@@ -302,7 +324,12 @@ class Worker:
     # A wrapper: its first half runs before every plain pytest_sessionfinish, so that the
     # controller's (a plain one) has what this worker hands over.
     @pytest.hookimpl(wrapper=True)
-    def pytest_sessionfinish(self) -> Generator[None, None, None]:
+    def pytest_sessionfinish(self, exitstatus: int) -> Generator[None, None, None]:
+        self._stopping = (
+            "Ctrl-C: the session is stopping"
+            if exitstatus == pytest.ExitCode.INTERRUPTED
+            else "the session is ending"
+        )
         results = WorkerResults(
             unreported=self._stop_prefetched(),
             collected=self.collection.collected,

@@ -33,9 +33,10 @@ def load_trials(
     item_id, repeat, trial_key, cluster, status, attempts, calls, latency_s, tokens, cost_usd,
     worker, timestamps, model_calls, cache_hits (answers from the recording or the call
     cache), truncated (answers cut at max_tokens), truncated_at (the largest max_tokens that
-    cut one), then (with include_outputs) output and
-    error as Python values, then one column per metric (floats; booleans become 0.0 / 1.0;
-    NaN where a trial did not record it)."""
+    cut one), results (the trial's `trial.result(key, value)` values as a dict, or None),
+    error_type (the type of a failed trial's error, e.g. TrialTimeout), then (with
+    include_outputs) output and error as Python values, then one column per metric
+    (floats; booleans become 0.0 / 1.0; NaN where a trial did not record it)."""
     with closing(open_store(store, readonly=True)) as opened:
         if run_id is None:
             runs = opened.runs(experiment)
@@ -113,16 +114,47 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _columns(include_outputs: bool, metric_names: dict[str, None]) -> list[str]:
-    columns = list(_FIXED_COLUMNS)
+    columns = [*_FIXED_COLUMNS, "results", "error_type"]
     if include_outputs:
         columns += ["output", "error"]
     return columns + [f"metric:{m}" for m in metric_names]
 
 
 def load_runs(store: str | Path = DEFAULT_STORE, experiment: str | None = None) -> pd.DataFrame:
-    """Every stored run (newest first) with its status and how many trials it holds."""
+    """Every stored run (newest first), one row each with every field the run records:
+    run_id, experiment, status, author, version, tags (a list), description, seed,
+    fingerprint, dataset_fingerprint, git_commit, git_dirty, total_trials, stored_trials,
+    passed_trials, sessions, started_at, ended_at (ISO 8601, UTC), and as Python values
+    config, environment (python, platform, packages, git), header (conditions, metrics,
+    repeat...) and analysis (None before the session-end analysis)."""
     import pandas as pd
 
     with closing(open_store(store, readonly=True)) as opened:
-        runs = opened.runs(experiment)
-    return pd.DataFrame([run.__dict__ for run in runs])
+        runs = opened.run_table(experiment)
+    return pd.DataFrame.from_records(runs, columns=_RUN_FRAME_COLUMNS)
+
+
+_RUN_FRAME_COLUMNS = [
+    "run_id",
+    "experiment",
+    "status",
+    "author",
+    "version",
+    "tags",
+    "description",
+    "seed",
+    "fingerprint",
+    "dataset_fingerprint",
+    "git_commit",
+    "git_dirty",
+    "total_trials",
+    "stored_trials",
+    "passed_trials",
+    "sessions",
+    "started_at",
+    "ended_at",
+    "config",
+    "environment",
+    "header",
+    "analysis",
+]

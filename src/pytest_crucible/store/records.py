@@ -49,6 +49,8 @@ class TrialRecord:
     # set when the trial called a model (run/calls.py: TrialCalls.result_fields)
     usage: dict[str, Any] | None = None
     model_calls: list[dict[str, Any]] = field(default_factory=list)
+    # trial.result(key, value): JSON values beside the metrics (None when it kept none)
+    results: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON-safe data (what execnet and the journals carry)."""
@@ -76,6 +78,8 @@ class TrialRecord:
         if self.usage is not None:  # only a trial that called a model carries these
             data["usage"] = self.usage
             data["model_calls"] = self.model_calls
+        if self.results is not None:
+            data["results"] = self.results
         return data
 
     @classmethod
@@ -105,6 +109,7 @@ class TrialRecord:
             get("ended_at"),
             get("usage"),
             get("model_calls") or [],
+            get("results"),
         )
 
     @property
@@ -144,6 +149,7 @@ TRIAL_COLUMNS = (
     TrialColumn("cluster", "TEXT"),
     TrialColumn("status", "TEXT NOT NULL", "passed | failed | skipped"),
     TrialColumn("metrics", "TEXT NOT NULL", "JSON object: metric name -> number/bool", json=True),
+    TrialColumn("results", "TEXT", "JSON object: trial.result(key, value) values", json=True),
     TrialColumn("output", "TEXT", "JSON: what the condition returned", json=True),
     TrialColumn("error", "TEXT", "JSON: type, message, where, traceback", json=True),
     TrialColumn(

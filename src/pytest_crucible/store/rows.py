@@ -126,6 +126,7 @@ def _trial_row(run_id: str, record: TrialRecord, worker: str) -> Row:
         record.cluster,
         record.status,
         dump(record.metrics),
+        dump(record.results),
         dump(record.output),
         dump(record.error),
         record.calls,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pytest_crucible.store.records import TRIAL_COLUMNS, TRIAL_PRIMARY_KEY
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-# The plain columns of the runs table (its JSON columns: config, header, environment, analysis)
+# The plain columns of the runs table (its JSON columns: config, header, environment, analysis,
+# tags)
 RUN_COLUMNS = (
     "run_id",
     "experiment",
@@ -24,6 +25,8 @@ RUN_COLUMNS = (
     "started_at",
     "ended_at",
     "sessions",
+    "author",
+    "version",
 )
 
 
@@ -60,7 +63,10 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at          TEXT NOT NULL,          -- ISO 8601, UTC
     ended_at            TEXT,
     sessions            INTEGER NOT NULL DEFAULT 1, -- 1 + how many times it was resumed
-    analysis            TEXT                    -- JSON: the session-end analysis
+    analysis            TEXT,                   -- JSON: the session-end analysis
+    author              TEXT,                   -- Experiment(author=...)
+    version             TEXT,                   -- Experiment(version=...)
+    tags                TEXT                    -- JSON list: Experiment(tags=[...])
 );
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, started_at);
 
@@ -122,6 +128,12 @@ CREATE TABLE IF NOT EXISTS model_calls (
 """,
     2: """
 ALTER TABLE trials ADD COLUMN usage TEXT;
+""",
+    3: """
+ALTER TABLE trials ADD COLUMN results TEXT;
+ALTER TABLE runs ADD COLUMN author TEXT;
+ALTER TABLE runs ADD COLUMN version TEXT;
+ALTER TABLE runs ADD COLUMN tags TEXT;
 """,
 }
 

@@ -136,7 +136,8 @@ class Store(SQLiteReads):
             self._conn.execute(
                 "INSERT INTO runs(run_id, experiment, status, fingerprint, dataset_fingerprint,"
                 " seed, config, header, environment, git_commit, git_dirty, total_trials,"
-                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " started_at, author, version, tags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     header["name"],
@@ -151,6 +152,7 @@ class Store(SQLiteReads):
                     None if git.get("dirty") is None else int(git["dirty"]),
                     header["total_trials"],
                     now,
+                    *_labels(header),
                 ),
             )
         return run_id
@@ -161,13 +163,14 @@ class Store(SQLiteReads):
             self._conn.execute(
                 "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1,"
                 " fingerprint = ?, dataset_fingerprint = ?, config = ?, header = ?,"
-                " total_trials = ? WHERE run_id = ?",
+                " total_trials = ?, author = ?, version = ?, tags = ? WHERE run_id = ?",
                 (
                     header["fingerprint"],
                     header["dataset_fingerprint"],
                     dump(header["config"]),
                     dump(header),
                     header["total_trials"],
+                    *_labels(header),
                     run_id,
                 ),
             )
@@ -250,14 +253,23 @@ class Store(SQLiteReads):
         where, args = ("WHERE r.experiment = ?", (experiment,)) if experiment else ("", ())
         return self._run_infos(where, args)
 
-    def _run_infos(self, where: str, args: tuple[Any, ...]) -> list[RunInfo]:
-        rows = self._conn.execute(
+    def run_table(self, experiment: str | None = None) -> list[dict[str, Any]]:
+        """Every stored run (newest first) with every field it records, JSON decoded, and
+        how many trials it holds: what `load_runs` shows."""
+        where, args = ("WHERE r.experiment = ?", (experiment,)) if experiment else ("", ())
+        return [_run_fields(row) for row in self._run_rows(where, args)]
+
+    def _run_rows(self, where: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+        return self._conn.execute(
             "SELECT r.*, COUNT(t.run_id) AS stored,"
             " COALESCE(SUM(t.status = 'passed'), 0) AS passed"
             f" FROM runs r LEFT JOIN trials t ON t.run_id = r.run_id {where}"
             " GROUP BY r.run_id ORDER BY r.started_at DESC, r.rowid DESC",
             args,
         ).fetchall()
+
+    def _run_infos(self, where: str, args: tuple[Any, ...]) -> list[RunInfo]:
+        rows = self._run_rows(where, args)
         return [
             RunInfo(
                 run_id=row["run_id"],
@@ -287,15 +299,13 @@ class Store(SQLiteReads):
         return dict(json.loads(row["header"]))
 
     def run_record(self, run_id: str) -> RunRecord:
-        row = self._conn.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)}, header, config, environment, analysis FROM runs"
-            " WHERE run_id = ?",
-            (run_id,),
-        ).fetchone()
+        # every column: a store older than schema version 4 opened read-only lacks some
+        row = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"store {self.path} has no run {run_id!r}")
+        present = set(row.keys())
         return RunRecord(
-            columns={name: row[name] for name in RUN_COLUMNS},
+            columns={name: row[name] if name in present else None for name in RUN_COLUMNS},
             header=dict(json.loads(row["header"])),
             config=decoded(row["config"], {}),
             environment=decoded(row["environment"], {}),
@@ -410,6 +420,32 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:  # a COMMIT that failed (a full disk) leaves it open
             conn.execute("ROLLBACK")
         raise
+
+
+_RUN_JSON = ("config", "header", "environment", "analysis", "tags")
+
+
+def _run_fields(row: sqlite3.Row) -> dict[str, Any]:
+    """One run's row as `run_table` gives it: every column (None where a store older than
+    schema version 4, read-only, lacks it), JSON decoded, the trial counts named."""
+    present = set(row.keys())
+    fields: dict[str, Any] = {
+        name: row[name] if name in present else None for name in (*RUN_COLUMNS, *_RUN_JSON)
+    }
+    for name in _RUN_JSON:
+        fields[name] = decoded(fields[name])
+    header = fields["header"] if isinstance(fields["header"], dict) else {}
+    fields["description"] = header.get("description", "")
+    fields["tags"] = list(fields["tags"] or header.get("tags") or [])
+    fields["git_dirty"] = None if fields["git_dirty"] is None else bool(fields["git_dirty"])
+    fields["stored_trials"], fields["passed_trials"] = row["stored"], row["passed"]
+    return fields
+
+
+def _labels(header: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """A run's author, version and tags (JSON) from its header (None from an older one)."""
+    tags = header.get("tags")
+    return header.get("author"), header.get("version"), dump(list(tags)) if tags else None
 
 
 def _make_folder(path: Path) -> None:

@@ -17,6 +17,8 @@ _PLAIN = column_names(json=False)
 _JSON = frozenset(column_names(json=True))
 _EXPORTED = column_names(exported=True)
 _IN_ORDER = " ORDER BY condition, item_id, repeat"
+# the type of a trial's error (TrialTimeout, say), for counting without decoding every error
+_ERROR_TYPE = "CASE WHEN json_valid(error) THEN json_extract(error, '$.type') END AS error_type"
 
 
 class SQLiteReads:
@@ -37,7 +39,11 @@ class SQLiteReads:
         self, run_id: str, *, include_outputs: bool = False, with_lines: bool = False
     ) -> list[dict[str, Any]]:
         extra = ", output, error" if include_outputs else ""
-        select = f"SELECT {', '.join(_PLAIN)}, {', '.join(self._usage_selects())}, metrics{extra}"
+        results = self._column_or_null("results")
+        select = (
+            f"SELECT {', '.join(_PLAIN)}, {', '.join(self._usage_selects())}, metrics,"
+            f" {results}, {_ERROR_TYPE}{extra}"
+        )
         where = f" FROM trials WHERE run_id = ?{_IN_ORDER}"
         lines: list[str] | None = None
         try:
@@ -52,6 +58,8 @@ class SQLiteReads:
         table = []
         for number, row in enumerate(rows):
             record = {name: row[name] for name in named}
+            record["results"] = decoded(row["results"])
+            record["error_type"] = row["error_type"]
             if include_outputs:
                 record["output"] = decoded(row["output"])
                 record["error"] = decoded(row["error"])
@@ -61,19 +69,30 @@ class SQLiteReads:
             table.append(record)
         return table
 
-    @staticmethod
-    def _line_select() -> str:
+    def _line_select(self) -> str:
+        present = self._trial_columns()
         fields = ", ".join(
-            f"'{name}', json({name})" if name in _JSON else f"'{name}', {name}"
+            f"'{name}', NULL"
+            if name not in present
+            else f"'{name}', json({name})"
+            if name in _JSON
+            else f"'{name}', {name}"
             for name in _EXPORTED
         )
         return f"json_object('run_id', run_id, {fields})"
 
+    def _trial_columns(self) -> set[str]:
+        """The trials table's columns: a store older than the running version, opened
+        read-only (not migrated), lacks the newer ones."""
+        return {row[1] for row in self._conn.execute("PRAGMA table_info(trials)")}
+
+    def _column_or_null(self, name: str) -> str:
+        return name if name in self._trial_columns() else f"NULL AS {name}"
+
     def _usage_selects(self) -> list[str]:
         # null when the trial made no model call; the column is missing from a store older
         # than schema version 3 opened read-only
-        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(trials)")}
-        if "usage" not in columns:
+        if "usage" not in self._trial_columns():
             return [f"NULL AS {name}" for name in USAGE_COUNTS]
         return [f"json_extract(usage, '$.{name}') AS {name}" for name in USAGE_COUNTS]
 
@@ -101,8 +120,9 @@ class SQLiteReads:
             return self._trial_lines_in_python(run_id)
 
     def _trial_lines_in_python(self, run_id: str) -> list[str]:
+        selects = ", ".join(self._column_or_null(name) for name in _EXPORTED)
         rows = self._conn.execute(
-            f"SELECT {', '.join(_EXPORTED)} FROM trials WHERE run_id = ?{_IN_ORDER}", (run_id,)
+            f"SELECT {selects} FROM trials WHERE run_id = ?{_IN_ORDER}", (run_id,)
         )
         lines = []
         for row in rows:

@@ -3,6 +3,7 @@ failures. The writers (HTML, Markdown, LaTeX) only lay these out."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "GateRow",
     "MetricView",
     "Report",
+    "ResultRow",
     "build_report",
 ]
 
@@ -94,6 +96,16 @@ class FailureRow:
 
 
 @dataclass(frozen=True)
+class ResultRow:
+    """A trial's `trial.result(key, value)` values, as compact JSON."""
+
+    condition: str
+    item_id: str
+    repeat: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Report:
     run: RunData
     title: str
@@ -110,6 +122,8 @@ class Report:
     gates: tuple[GateRow, ...] = ()  # verdicts stored with the run, in their order
     family: str = ""  # which comparisons share the p-value adjustment, in words
     ci_label: str = "95% CI"  # the comparisons' interval column ("unadjusted 95% CI")
+    results: tuple[ResultRow, ...] = ()  # the first trials that kept trial.result values
+    n_results: int = 0  # how many trials kept some
 
     @property
     def gates_tally(self) -> str:
@@ -124,6 +138,7 @@ def build_report(run: RunData) -> Report:
     quality = next((m for m in metrics if not m.lower_is_better), None)
     costs = cost_rows(run, quality)
     failed = run.trials[run.trials["status"] == "failed"]
+    kept = run.trials[run.trials["results"].notna()]
     return Report(
         run=run,
         title=f"{run.experiment}: run {run.run_id}",
@@ -140,6 +155,8 @@ def build_report(run: RunData) -> Report:
         gates=gate_rows(analysis),
         family=_family(analysis, settings),
         ci_label=_ci_label(settings),
+        results=tuple(_result_row(r) for r in _records(kept.head(FAILURES_SHOWN))),
+        n_results=len(kept),
     )
 
 
@@ -185,7 +202,16 @@ def _facts(run: RunData, settings: dict[str, Any]) -> tuple[tuple[str, str], ...
     ]
     if run.header.get("description"):
         facts.insert(1, ("description", str(run.header["description"])))
+    facts[1:1] = _labels(run.header)
     return tuple(facts)
+
+
+def _labels(header: dict[str, Any]) -> list[tuple[str, str]]:
+    """Experiment(author=..., version=..., tags=[...]), where given."""
+    labels = [(name, str(header[name])) for name in ("author", "version") if header.get(name)]
+    if header.get("tags"):
+        labels.append(("tags", ", ".join(str(tag) for tag in header["tags"])))
+    return labels
 
 
 def _metric_view(metric: dict[str, Any], baseline: str | None) -> MetricView:
@@ -297,6 +323,9 @@ def _conclusions(
         counts = failed["condition"].value_counts()
         which = ", ".join(f"{n} of {c}" for c, n in counts.items())
         lines.append(f"{len(failed):,} trial(s) failed and are not analysed ({which}).")
+    timed_out = int((run.trials["error_type"] == "TrialTimeout").sum())
+    if timed_out:
+        lines.append(f"{timed_out:,} of the failed trial(s) timed out (TrialTimeout).")
     return tuple(lines)
 
 
@@ -333,6 +362,15 @@ def _failure(row: dict[str, Any]) -> FailureRow:
         repeat=int(row["repeat"]),
         where=str(error.get("where", "")),
         error=text[:500],
+    )
+
+
+def _result_row(row: dict[str, Any]) -> ResultRow:
+    return ResultRow(
+        condition=str(row["condition"]),
+        item_id=str(row["item_id"]),
+        repeat=int(row["repeat"]),
+        text=json.dumps(row["results"], ensure_ascii=False, default=repr)[:500],
     )
 
 

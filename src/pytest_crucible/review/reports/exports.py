@@ -42,10 +42,10 @@ def write_exports(run: RunData, store: ResultStore, out_dir: Path) -> list[Path]
 
 
 def _flat(run: RunData) -> pd.DataFrame:
-    """The trials frame with output and error as text: a string output as it is, anything
-    else as JSON (one value type per column)."""
+    """The trials frame with output, error and results as text: a string output as it is,
+    anything else as JSON (one value type per column)."""
     frame = run.trials.copy()
-    for column in ("output", "error"):
+    for column in ("output", "error", "results"):
         frame[column] = [
             v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
             for v in frame[column]

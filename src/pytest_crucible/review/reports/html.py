@@ -141,6 +141,7 @@ def _trials_payload(report: Report) -> tuple[dict[str, Any], list[str]]:
         "rows": rows,
         "outputs": [_text(v) for v in frame["output"]],
         "errors": [_text(v) for v in frame["error"]],
+        "results": [_text(v) for v in frame["results"]],
         "logs": logs,
         "artifacts": page_artifacts(keys, run.artifacts),
         "baseline": run.baseline,

@@ -41,6 +41,7 @@ def render_markdown(report: Report) -> str:
     if report.costs:
         lines += ["", "### Cost and latency", "", *_costs(report)]
     lines += _failures(report)
+    lines += _results(report)
     lines += ["", "Full report: `report.html`; every trial: `results.csv`, `results.jsonl`.", ""]
     return "\n".join(lines)
 
@@ -126,15 +127,28 @@ def _costs(report: Report) -> list[str]:
 
 
 def _failures(report: Report) -> list[str]:
-    if not report.n_failed:
+    rows = [(f.condition, f.item_id, f.repeat, f.error) for f in report.failures]
+    title = f"{report.n_failed:,} failed trial(s)"
+    return _trial_rows(title, "error", rows, report.n_failed, "report.html")
+
+
+def _results(report: Report) -> list[str]:
+    """The values trials kept with `trial.result(key, value)` (the first few)."""
+    rows = [(r.condition, r.item_id, r.repeat, r.text) for r in report.results]
+    title = f"{report.n_results:,} trial(s) kept results (trial.result)"
+    return _trial_rows(title, "results", rows, report.n_results, "results.jsonl")
+
+
+def _trial_rows(
+    title: str, column: str, rows: Sequence[tuple[str, str, int, str]], total: int, where: str
+) -> list[str]:
+    """A folded table of (condition, item, repeat, text) rows, the first few of `total`."""
+    if not total:
         return []
-    shown = report.failures[:_FAILURES_SHOWN]
-    rows = [
-        [md_cell(f.condition), md_cell(f.item_id), str(f.repeat), md_cell(f.error[:200])]
-        for f in shown
-    ]
-    lines = ["", f"<details><summary>{report.n_failed:,} failed trial(s)</summary>", ""]
-    lines += _table(["condition", "item", "repeat", "error"], rows)
-    if report.n_failed > len(shown):
-        lines.append(f"\nThe first {len(shown)} are shown; all are in report.html.")
+    shown = rows[:_FAILURES_SHOWN]
+    cells = [[md_cell(c), md_cell(i), str(r), md_cell(text[:200])] for c, i, r, text in shown]
+    lines = ["", f"<details><summary>{title}</summary>", ""]
+    lines += _table(["condition", "item", "repeat", column], cells)
+    if total > len(shown):
+        lines.append(f"\nThe first {len(shown)} are shown; all are in {where}.")
     return [*lines, "", "</details>"]

@@ -93,6 +93,7 @@
       if (row[m + 4] !== null) { values.push(name + " = " + row[m + 4]); }
     });
     section("Metrics and usage", values.join("\n"));
+    section("Results", data.results[index]);
     showArtifacts(data.artifacts[String(index)]);
     section("Error", data.errors[index]);
     var logs = data.logs[String(index)];
