@@ -95,6 +95,8 @@ def flat_trials(store: ResultStore, run_id: str) -> tuple[list[str], list[dict[s
         usage = stored.pop("usage", None) or {}
         metrics = stored.pop("metrics") or {}
         row = {**stored, **{name: usage.get(name) for name in USAGE_COUNTS}}
+        error = stored.get("error")
+        row["error_type"] = error.get("type") if isinstance(error, dict) else None
         for name, value in metrics.items():
             metric_names.setdefault(name, None)
             row[f"metric:{name}"] = None if value is None else float(value)
