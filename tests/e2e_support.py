@@ -109,6 +109,9 @@ SLOW_E2E = {
     "tests/test_e2e_retry_after.py::test_every_retry_waits_the_retry_after_of_the_refusal",
     "tests/test_e2e_exits.py::test_sys_exit_in_a_trial_fails_that_trial_only",
     "tests/test_e2e_exits.py::test_keyboard_interrupt_in_a_trial_stops_the_run_gracefully",
+    # two pytest processes each (12-23 s on a busy machine; slow parameters are marked there)
+    "tests/test_e2e_settings.py::test_an_environment_variable_beats_the_ini_file_and_the_command_line_beats_both",
+    "tests/test_e2e_settings.py::test_the_space_form_in_pytest_addopts_is_refused_too",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

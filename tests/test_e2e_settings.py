@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import EXPERIMENT, store_path
+from e2e_support import EXPERIMENT, XDIST, query, store_path
 
 TRIALS = 12  # EXPERIMENT: 2 conditions x 3 items x 2 repeats
+_TIMEOUT_S = 180  # a whole pytest run, on 2 shared cores that may run 3x slower
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest in a subprocess (in the current directory, with this environment), bounded."""
+    return pytester.runpytest_subprocess(*args, timeout=_TIMEOUT_S)
 
 
 def _experiment_in(pytester: pytest.Pytester, folder: str = "experiments") -> Path:
@@ -36,17 +42,20 @@ def _assert_usage_error(result: pytest.RunResult, *patterns: str) -> str:
     return output
 
 
+@pytest.mark.parametrize("xdist", XDIST)
 def test_a_run_from_a_subfolder_uses_the_rootdir_store_and_output(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, calls_file: Path
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, calls_file: Path, xdist: list[str]
 ) -> None:
     pytester.makeini("[pytest]\n")
     sub = _experiment_in(pytester)
     monkeypatch.chdir(sub)
-    result = pytester.runpytest(
+    result = _run(
+        pytester,
         "--crucible",
         "--crucible-report=md",
         "--crucible-gate=terse.correct.mean >= 0",
         "--crucible-gate-summary=summary.md",
+        *xdist,
     )
     result.assert_outcomes(passed=TRIALS + 1)  # the trials and the gate
     assert store_path(pytester).exists()
@@ -77,8 +86,6 @@ def _only_markdown(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
 
 
 def _seed_stored(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
-    from e2e_support import query
-
     result.assert_outcomes(passed=TRIALS)
     assert {row["seed"] for row in query(pytester, "SELECT seed FROM runs")} == {11}
 
@@ -100,7 +107,7 @@ def _resumed(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
 
 
 INI_CASES = {
-    "flag": IniCase("crucible = true", _experiments_ran, args=("--crucible-report=md",)),
+    "flag": IniCase("crucible = true", _experiments_ran, args=("--crucible-report=none",)),
     "choice": IniCase("crucible_report = md", _only_markdown, args=("--crucible",)),
     "integer": IniCase("crucible_seed = 11", _seed_stored),
     "path": IniCase("crucible_store = data/results.db", _store_beside_the_ini),
@@ -109,7 +116,16 @@ INI_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", INI_CASES.values(), ids=INI_CASES.keys())
+_SLOW_CASES = ("optional", "choice", "flag")  # two runs, or reports: 10-23 s on a busy machine
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, id=kind, marks=[pytest.mark.slow] if kind in _SLOW_CASES else [])
+        for kind, case in INI_CASES.items()
+    ],
+)
 def test_an_option_set_in_the_ini_file_alone_takes_effect(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, calls_file: Path, case: IniCase
 ) -> None:
@@ -117,25 +133,26 @@ def test_an_option_set_in_the_ini_file_alone_takes_effect(
     monkeypatch.chdir(sub)  # a relative path in the ini file is relative to its folder
     pytester.makeini("[pytest]\n")  # the rootdir: the project's root
     for _ in range(case.runs_before):
-        pytester.runpytest("--crucible", "--crucible-report=none").assert_outcomes(passed=TRIALS)
+        _run(pytester, "--crucible", "--crucible-report=none").assert_outcomes(passed=TRIALS)
     pytester.makeini(f"[pytest]\n{case.ini}\n")
-    result = pytester.runpytest(*case.args)
+    result = _run(pytester, *case.args)
     assert "Unknown config option" not in result.stdout.str() + result.stderr.str()
     case.check(pytester, result)
 
 
+@pytest.mark.parametrize("xdist", XDIST)
 def test_an_environment_variable_beats_the_ini_file_and_the_command_line_beats_both(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, calls_file: Path
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, calls_file: Path, xdist: list[str]
 ) -> None:
     pytester.makeini("[pytest]\ncrucible_output = from-ini\ncrucible_report = html\n")
     pytester.makepyfile(test_demo=EXPERIMENT)
     monkeypatch.setenv("CRUCIBLE_OUTPUT", "from-env")
     monkeypatch.setenv("CRUCIBLE_REPORT", "md")
-    result = pytester.runpytest("--crucible")
+    result = _run(pytester, "--crucible", *xdist)
     result.assert_outcomes(passed=TRIALS)
     result.stdout.fnmatch_lines(["crucible: setting environment variable CRUCIBLE_OUTPUT=from-env"])
     assert _reports(pytester.path, "from-env") == ["report.md"]
-    result = pytester.runpytest("--crucible", "--crucible-output=from-cli", "--crucible-resume")
+    result = _run(pytester, "--crucible", "--crucible-output=from-cli", "--crucible-resume", *xdist)
     assert _reports(pytester.path, "from-cli") == ["report.md"]
     assert not (pytester.path / "from-ini").exists()
 
@@ -171,7 +188,7 @@ def test_a_bad_value_in_the_environment_or_the_ini_file_is_a_usage_error_naming_
         monkeypatch.setenv(name, value)
     else:
         pytester.makeini(f"[pytest]\n{name} = {value}\n")
-    result = pytester.runpytest("--crucible")
+    result = _run(pytester, "--crucible")
     _assert_usage_error(result, message)
     assert not store_path(pytester).exists()
 
@@ -179,23 +196,26 @@ def test_a_bad_value_in_the_environment_or_the_ini_file_is_a_usage_error_naming_
 def _outside_store(pytester: pytest.Pytester) -> Path:
     """A store outside the project that exists (made by a run written with '=')."""
     outside = pytester.path.parent / f"{pytester.path.name}-elsewhere" / "store.db"
-    result = pytester.runpytest(
-        "--crucible", "--crucible-report=none", f"--crucible-store={outside}"
-    )
+    result = _run(pytester, "--crucible", "--crucible-report=none", f"--crucible-store={outside}")
     result.assert_outcomes(passed=TRIALS)
     assert outside.exists()
     return outside
 
 
-SPACE_FORMS = {
-    "store": ("--crucible-store", lambda p: str(_outside_store(p))),
-    "output": ("--crucible-output", lambda p: str(p.mkdir("reports-elsewhere"))),
-    "gate-summary": ("--crucible-gate-summary", lambda p: "summary.md"),
-    "compare": ("--crucible-compare", lambda p: str(p.path / "baselines" / "main.json")),
-}
+SPACE_FORMS = [
+    # an existing store outside the project: two runs, 14 s on a busy machine
+    pytest.param(
+        "--crucible-store", lambda p: str(_outside_store(p)), id="store", marks=pytest.mark.slow
+    ),
+    pytest.param("--crucible-output", lambda p: str(p.mkdir("reports-elsewhere")), id="output"),
+    pytest.param("--crucible-gate-summary", lambda p: "summary.md", id="gate-summary"),
+    pytest.param(
+        "--crucible-compare", lambda p: str(p.path / "baselines" / "main.json"), id="compare"
+    ),
+]
 
 
-@pytest.mark.parametrize(("flag", "make_value"), SPACE_FORMS.values(), ids=SPACE_FORMS.keys())
+@pytest.mark.parametrize(("flag", "make_value"), SPACE_FORMS)
 def test_a_path_option_written_with_a_space_is_refused_with_the_equals_form(
     pytester: pytest.Pytester,
     calls_file: Path,
@@ -205,7 +225,7 @@ def test_a_path_option_written_with_a_space_is_refused_with_the_equals_form(
     pytester.makeini("[pytest]\n")
     pytester.makepyfile(test_demo=EXPERIMENT)
     value = make_value(pytester)
-    result = pytester.runpytest("--crucible", flag, value, "--junitxml=junit.xml")
+    result = _run(pytester, "--crucible", flag, value, "--junitxml=junit.xml")
     _assert_usage_error(result, f"write {flag}={value} (with '=', no space)")
 
 
@@ -215,5 +235,5 @@ def test_the_space_form_in_pytest_addopts_is_refused_too(
     pytester.makepyfile(test_demo=EXPERIMENT)
     outside = _outside_store(pytester)
     monkeypatch.setenv("PYTEST_ADDOPTS", f"--crucible-store {outside}")
-    result = pytester.runpytest("--crucible")
+    result = _run(pytester, "--crucible")
     _assert_usage_error(result, f"write --crucible-store={outside}")
