@@ -14,9 +14,8 @@ from typing import Literal
 
 import pytest
 
-from pytest_crucible.settings._resolve import resolve_options, truth
 from pytest_crucible.settings._space_form import space_form_problem
-from pytest_crucible.settings._table import OPTIONS, BadValue, Kind, Option, option_named
+from pytest_crucible.settings._table import OPTIONS, BadValue, Kind, Option, option_named, truth
 
 __all__ = [
     "OPTIONS",
@@ -106,13 +105,29 @@ def check_space_form(config: pytest.Config) -> None:
 def resolve(config: pytest.Config) -> bool:
     """Every option's value into `config.option` when experiments run; whether they run.
     Raises pytest.UsageError for a bad value, naming where it came from."""
-    switch = option_named("crucible")  # first: the others are read only when it is on
-    others = [option for option in OPTIONS if option is not switch]
-    outside = resolve_options(config, [switch])
+    switch = option_named("crucible")
+    if not _may_be_on(config):
+        config.option.crucible = False
+        return False
+    from pytest_crucible.settings._resolve import resolve_options  # only when it may be on
+
+    outside = resolve_options(config, [switch])  # first: the others count only when on
     if not config.option.crucible:
         return False
+    others = [option for option in OPTIONS if option is not switch]
     config.stash[_OUTSIDE_KEY] = outside + resolve_options(config, others)
     return True
+
+
+def _may_be_on(config: pytest.Config) -> bool:
+    """Whether --crucible, CRUCIBLE or the ini key `crucible` is set at all (cheap: a run
+    without experiments does no more)."""
+    if config.option.crucible or os.environ.get("CRUCIBLE", "").strip():
+        return True
+    try:
+        return config.getini("crucible") is not None
+    except (ValueError, pytest.UsageError):
+        return True  # resolve_options reports the bad value
 
 
 def header_lines(config: pytest.Config) -> list[str]:

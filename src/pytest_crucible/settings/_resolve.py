@@ -20,12 +20,18 @@ from typing import Any
 
 import pytest
 
-from pytest_crucible.settings._table import OPTIONS, BadValue, Kind, Option
+from pytest_crucible.settings._table import (
+    FALSE,
+    OPTIONS,
+    TRUE,
+    BadValue,
+    Kind,
+    Option,
+    looks_like_path,
+    truth,
+)
 
-__all__ = ["Origin", "looks_like_path", "resolve_options", "truth"]
-
-_TRUE = ("1", "true", "yes", "y", "on", "t")
-_FALSE = ("0", "false", "no", "n", "off", "f")
+__all__ = ["Origin", "resolve_options"]
 
 
 @dataclass(frozen=True)
@@ -40,21 +46,6 @@ class Origin:
 
     def label(self, text: str) -> str:
         return f"{self.name}{self.sep}{text}"
-
-
-def truth(text: str) -> bool:
-    word = text.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise BadValue("give true or false (1/0, yes/no, on/off)")
-
-
-def looks_like_path(text: str) -> bool:
-    """Whether a --crucible-compare reference is a baseline file rather than a name or a run
-    id (the rule of review/gates: a .json name or a path separator)."""
-    return text.endswith(".json") or "/" in text or os.sep in text
 
 
 def resolve_options(config: pytest.Config, options: Iterable[Option] = OPTIONS) -> list[str]:
@@ -131,9 +122,9 @@ def _optional(text: str) -> str | None:
     """`--crucible-resume` and the like: a run id or `latest`; true means latest and false
     means not at all (for ini files and environment variables)."""
     word = text.strip()
-    if word.lower() in _TRUE:
+    if word.lower() in TRUE:
         return "latest"
-    if word.lower() in _FALSE:
+    if word.lower() in FALSE:
         return None
     return word
 

@@ -17,8 +17,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_crucible.settings._resolve import looks_like_path
-from pytest_crucible.settings._table import OPTIONS, Kind
+from pytest_crucible.settings._table import OPTIONS, Kind, looks_like_path
 
 __all__ = ["space_form_problem"]
 
