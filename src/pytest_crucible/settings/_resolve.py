@@ -64,7 +64,7 @@ def _value(config: pytest.Config, option: Option) -> tuple[Any, list[str]]:
     if option.kind is Kind.LIST:
         return _list_value(config, option)
     given = getattr(config.option, option.dest, None)
-    if given is not None:
+    if given is not None and str(given).strip():  # an empty value counts as not given
         return _parsed(option, str(given), _command_line(config, option)), []
     for text, origin in (_env(config, option), _ini(config, option)):
         if text is not None:
