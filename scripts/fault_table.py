@@ -448,11 +448,11 @@ def surrogate(lab: Lab, xdist: Sequence[str]) -> Row:
 def bad_store(lab: Lab) -> Row:
     row = Row(
         "bad store path / concurrency 0 / damaged store",
-        "--crucible-store afile/x.db; --crucible-concurrency 0; 2 random pages",
+        "--crucible-store=afile/x.db; --crucible-concurrency=0; 2 random pages",
         trials=lab.trials,
     )
     (lab.root / "afile").write_text("")
-    cases = [lab.run("--crucible-store", "afile/x.db"), lab.run("--crucible-concurrency", "0")]
+    cases = [lab.run("--crucible-store=afile/x.db"), lab.run("--crucible-concurrency=0")]
     lab.run()
     row.stored = lab.stored()
     data = bytearray(lab.store.read_bytes())

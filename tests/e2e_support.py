@@ -144,6 +144,9 @@ SLOW_E2E = {
     "tests/test_e2e_runtime_api.py::test_a_sync_trial_past_its_timeout_is_left_behind_without_holding_up_the_session",
     "tests/test_e2e_runtime_api.py::test_a_condition_timeout_ends_a_slow_model_call_and_only_that_condition_fails",
     "tests/test_e2e_runtime_api.py::test_timeouts_that_are_not_positive_numbers_are_refused",
+    # two pytest processes each (12-23 s on a busy machine; slow parameters are marked there)
+    "tests/test_e2e_settings.py::test_an_environment_variable_beats_the_ini_file_and_the_command_line_beats_both",
+    "tests/test_e2e_settings.py::test_the_space_form_in_pytest_addopts_is_refused_too",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -126,7 +126,7 @@ def test_reports_that_cannot_be_written_are_named_and_exit_3(pytester: pytest.Py
     pytester.makepyfile(test_demo=EXPERIMENT)
     pytester.path.joinpath("afile").write_text("not a folder")
     result = pytester.runpytest_subprocess(
-        "--crucible", "--crucible-output", "afile/results", timeout=_TIMEOUT_S
+        "--crucible", "--crucible-output=afile/results", timeout=_TIMEOUT_S
     )
     output = _output(result)
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR, output

@@ -29,7 +29,7 @@ def test_store_whose_parent_is_a_file(
 ) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     pytester.path.joinpath("afile").write_text("not a folder")
-    result = pytester.runpytest("--crucible", "--crucible-store", where, *xdist)
+    result = pytester.runpytest("--crucible", f"--crucible-store={where}", *xdist)
     _assert_usage_error(result, "--crucible-store", "afile is a file, not a folder")
     assert pytester.path.joinpath("afile").read_text() == "not a folder"
 
@@ -38,7 +38,7 @@ def test_store_whose_parent_is_a_file(
 def test_store_in_a_folder_that_cannot_be_created(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     # not a chmod'ed folder: root (CI containers) may write into any folder; /proc refuses
-    result = pytester.runpytest("--crucible", "--crucible-store", "/proc/crucible-no/x.db")
+    result = pytester.runpytest("--crucible", "--crucible-store=/proc/crucible-no/x.db")
     _assert_usage_error(result, "--crucible-store", "cannot create the folder /proc/crucible-no")
 
 

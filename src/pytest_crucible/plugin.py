@@ -6,12 +6,12 @@ is imported only when a run has experiments (`--crucible`, or a trial function c
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_crucible import settings
 from pytest_crucible.util.names import EXPERIMENT_ATTRIBUTE, TRIAL_PARAM, WORKER_PLUGIN
 
 if TYPE_CHECKING:
@@ -29,159 +29,29 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("crucible", "pytest-crucible: experiments as test suites")
-    group.addoption(
-        "--crucible",
-        action="store_true",
-        default=False,
-        help="run experiments: every condition x item x repeat becomes a test item",
-    )
-    group.addoption(
-        "--crucible-store",
-        metavar="PATH",
-        default=None,
-        help="SQLite results store (default .crucible/crucible.db; ini: crucible_store)",
-    )
-    group.addoption(
-        "--crucible-resume",
-        metavar="RUN_ID",
-        nargs="?",
-        const="latest",
-        default=None,
-        help="continue the latest run of each experiment, or --crucible-resume=RUN_ID "
-        "(write the id with '='): passed trials are reused, the rest run",
-    )
-    group.addoption(
-        "--crucible-retry-failed",
-        metavar="RUN_ID",
-        nargs="?",
-        const="latest",
-        default=None,
-        help="run again only the failed trials of the latest run of each experiment, or "
-        "--crucible-retry-failed=RUN_ID (write the id with '='), into that run",
-    )
-    group.addoption(
-        "--crucible-set",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="override a config field (EXPERIMENT.KEY=VALUE for one experiment); repeatable",
-    )
-    group.addoption(
-        "--crucible-seed",
-        metavar="INT",
-        type=int,
-        default=None,
-        help="override every experiment's seed",
-    )
-    group.addoption(
-        "--crucible-output",
-        metavar="DIR",
-        default="crucible-results",
-        help="reports go to DIR/<experiment>/<run_id>/ (default crucible-results)",
-    )
-    group.addoption(
-        "--crucible-report",
-        metavar="FORMATS",
-        default="html,md,tex,ipynb",
-        help="report formats: html,md,tex,ipynb, all or none (exports are always written)",
-    )
-    group.addoption(
-        "--crucible-gate",
-        metavar="EXPR",
-        action="append",
-        default=[],
-        help='a gate, e.g. "few_shot.correct.ci_low >= 0.7" (repeatable; docs/ci.md)',
-    )
-    group.addoption(
-        "--crucible-compare",
-        metavar="NAME|RUN_ID|PATH",
-        default=None,
-        help="compare with a baseline: paired, non-inferiority per condition and metric",
-    )
-    group.addoption(
-        "--crucible-margin",
-        metavar="METRIC=M",
-        action="append",
-        default=[],
-        help="non-inferiority margin for --crucible-compare (repeatable; default 0)",
-    )
-    group.addoption(
-        "--crucible-gate-strict",
-        action="store_true",
-        default=False,
-        help="an inconclusive comparison with the baseline fails the gate",
-    )
-    group.addoption(
-        "--crucible-save-baseline",
-        metavar="NAME",
-        default=None,
-        help="keep this run as baseline NAME (store and .crucible/baselines/NAME.json)",
-    )
-    group.addoption(
-        "--crucible-gate-summary",
-        metavar="FILE",
-        default=None,
-        help="append the gates as Markdown to FILE (e.g. $GITHUB_STEP_SUMMARY)",
-    )
-    group.addoption(
-        "--crucible-concurrency",
-        metavar="N",
-        type=_concurrency,
-        default=None,
-        help="trials in flight per process (default: each experiment's concurrency=, else 1)",
-    )
-    group.addoption(
-        "--crucible-cache",
-        metavar="MODE",
-        default="write",
-        help="model call cache: off, read, write (default: record every call) or readwrite",
-    )
-    group.addoption(
-        "--crucible-replay",
-        action="store_true",
-        default=False,
-        help="answer every model call from the recorded calls in the store; no network",
-    )
-    group.addoption(
-        "--crucible-estimate",
-        action="store_true",
-        default=False,
-        help="run nothing: print each experiment's trials, tokens, cost and time",
-    )
-    parser.addini("crucible_store", "path of the SQLite results store", default="")
+    settings.register(parser)  # the table of options: settings/_table.py
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
     # runs around pytest's capture plugin, before capture starts: see _stdio.py
-    if getattr(early_config.known_args_namespace, "crucible", False):
+    settings.check_space_form(early_config)
+    if settings.experiment_mode(early_config):
         from pytest_crucible.session.stdio import install_below_capture
 
         install_below_capture(early_config)
     return (yield)
 
 
-def _concurrency(text: str) -> int:
-    """The value of --crucible-concurrency (argparse turns the error into pytest's usage
-    error, exit status 4, naming the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give the number of trials in flight per process, an integer >= 1 "
-            "(1 runs trials one at a time)"
-        )
-    return value
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("crucible"):
+    if settings.resolve(config):  # command line > environment > ini file > default
         from pytest_crucible.session import start_session
 
         start_session(config)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return settings.header_lines(config)
 
 
 def _worker(config: pytest.Config) -> Worker | None:

@@ -109,9 +109,9 @@ class Controller:
         return failed, "--crucible-retry-failed"
 
     def _store_path(self) -> Path:
-        given = self.config.getoption("crucible_store") or self.config.getini("crucible_store")
-        path = Path(given) if given else DEFAULT_STORE
-        return path if path.is_absolute() else self.config.invocation_params.dir / path
+        """Absolute: a relative path was resolved against the rootdir (plugin settings)."""
+        given = self.config.getoption("crucible_store")
+        return Path(given) if given else self.config.rootpath / DEFAULT_STORE
 
     def _recorder(self) -> Recorder:
         root = self.config.rootpath

@@ -71,9 +71,9 @@ def _reports(config: pytest.Config) -> tuple[Path | None, tuple[str, ...]]:
     from pytest_crucible.review.reports import parse_formats
 
     chosen = tuple(parse_formats(formats))
-    output = Path(config.getoption("crucible_output"))
+    output = Path(config.getoption("crucible_output"))  # absolute (plugin settings)
     if not output.is_absolute():
-        output = config.invocation_params.dir / output
+        output = config.rootpath / output
     return output, chosen
 
 
