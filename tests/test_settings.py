@@ -76,3 +76,11 @@ def test_the_space_form_of_a_path_option_is_found(
 def test_the_path_options_are_the_ones_the_docs_name() -> None:
     paths = {option.flag for option in OPTIONS if option.kind is Kind.PATH}
     assert paths == {"--crucible-store", "--crucible-output", "--crucible-gate-summary"}
+
+
+def test_the_crucible_command_reads_the_plugins_store_variable() -> None:
+    # the command does not import the settings (they import pytest, slow for a shell command)
+    from pytest_crucible.cli._store import STORE_ENV
+    from pytest_crucible.settings._table import option_named
+
+    assert STORE_ENV == option_named("crucible_store").env
