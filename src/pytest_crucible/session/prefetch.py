@@ -22,7 +22,7 @@ import inspect
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from pytest_crucible.run.runner import (
     run_trial_sync,
 )
 from pytest_crucible.run.trial import describe_exception
+from pytest_crucible.util.threads import DaemonThreadPool
 from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = ["Prefetcher", "Started", "interrupted"]
@@ -106,7 +107,7 @@ class Prefetcher:
         self._upcoming = upcoming
         self._started: dict[str, Started] = {}
         self._semaphores: dict[tuple[int, int], asyncio.Semaphore] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonThreadPool | None = None
         self._pool_size = 0
         self._stopping = False
         # KeyboardInterrupts raised inside trials started ahead: the run stops as if the
@@ -175,11 +176,13 @@ class Prefetcher:
             semaphore = self._semaphores[key] = asyncio.Semaphore(limit)
         return semaphore
 
-    def _thread_pool(self, limit: int) -> ThreadPoolExecutor:
+    def _thread_pool(self, limit: int) -> DaemonThreadPool:
+        # daemon threads: a sync trial still running when pytest gave up on its item
+        # (pytest-timeout) must not keep the process alive after the report (threads.py)
         if self._pool is None or self._pool_size < limit:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
-            self._pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="crucible")
+            self._pool = DaemonThreadPool(max_workers=limit, thread_name_prefix="crucible")
             self._pool_size = limit
         return self._pool
 
@@ -242,7 +245,7 @@ async def _run_started(
 
 
 def _in_pool(
-    pool: ThreadPoolExecutor, fn: Callable[..., Any], kwargs: dict[str, Any], active: ActiveTrial
+    pool: DaemonThreadPool, fn: Callable[..., Any], kwargs: dict[str, Any], active: ActiveTrial
 ) -> asyncio.Future[None]:
     """A sync trial function in the pool, in a copy of the task's context (its trial)."""
     context = contextvars.copy_context()
