@@ -65,3 +65,69 @@ def test_a_sync_trial_timed_out_by_pytest_timeout_does_not_keep_the_process_aliv
     ]
     error = rows["i1"]["error"]
     assert "Timeout (>5.0s) from pytest-timeout" in error["message"], error
+
+
+# -- anyio's plugin (point 8) --------------------------------------------------------------------
+
+ANYIO_CONFTEST = """
+import pytest
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+"""
+
+ANYIO_TRIALS = """
+import pytest, sniffio
+import pytest_crucible as crucible
+
+async def library(text):
+    return sniffio.current_async_library()
+
+backends = crucible.Experiment(
+    name="backends",
+    dataset=[{"id": f"i{n}", "input": f"i{n}"} for n in range(2)],
+    conditions={"library": library},
+    metrics=["on_trio"],
+)
+
+@pytest.mark.anyio
+@backends.trial
+async def test_backends(condition, item, trial):
+    trial.record(on_trio=await condition(item.input) == "trio")
+
+variants = crucible.Experiment(
+    name="variants",
+    dataset=[{"id": "i0", "input": "i0"}],
+    conditions={"library": library},
+    metrics=["on_trio"],
+)
+
+@variants.trial
+@pytest.mark.parametrize("variant", ["a", "b"])
+def test_variants(condition, item, trial, variant):
+    trial.record(on_trio=False)
+"""
+
+
+def test_a_trial_function_parametrized_beyond_its_trials_is_refused_before_anything_runs(
+    pytester: pytest.Pytester, calls_file: Path
+) -> None:
+    # anyio's plugin is installed in the venv: it loads as in a user's project
+    pytester.makeconftest(ANYIO_CONFTEST)
+    pytester.makepyfile(test_backends=ANYIO_TRIALS)
+    result = _run(pytester, "-p", "no:cacheprovider")
+    # before the fix: 4 items for 2 trials, all run on asyncio, the second copy of each
+    # trial overwrote the first in the store
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(
+        [
+            "*experiment backends: test_backends.py::test_backends is parametrized by "
+            "'anyio_backend' (asyncio, trio) besides its trials*remove @pytest.mark.anyio "
+            "from the trial function*",
+            "*experiment variants: test_backends.py::test_variants is parametrized by "
+            "'variant' (a, b)*Declare what varies as conditions*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert not (pytester.path / ".crucible" / "crucible.db").exists() or not trial_rows(pytester)
