@@ -8,6 +8,7 @@ fixture `third_party_plugins`), as a user who has them installed would.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,183 @@ def test_a_trial_function_parametrized_beyond_its_trials_is_refused_before_anyth
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert not (pytester.path / ".crucible" / "crucible.db").exists() or not trial_rows(pytester)
+
+
+# -- pytest-asyncio (point 7) --------------------------------------------------------------------
+
+# Each condition call waits (up to 30 s) until another trial is in flight beside it, and
+# the trial records the most calls seen in flight at once: 1 when trials ran one at a time.
+OVERLAPPING = """
+import asyncio, threading
+import pytest
+import pytest_crucible as crucible
+
+_lock = threading.Lock()
+_in_flight = [0, 0]  # now, most seen
+
+async def overlapping(text):
+    with _lock:
+        _in_flight[0] += 1
+        _in_flight[1] = max(_in_flight[1], _in_flight[0])
+    try:
+        for _ in range(600):
+            if _in_flight[1] >= 2:
+                break
+            await asyncio.sleep(0.05)
+        return _in_flight[1]
+    finally:
+        with _lock:
+            _in_flight[0] -= 1
+
+overlap = crucible.Experiment(
+    name="overlap",
+    dataset=[{"id": f"i{n}", "input": f"i{n}"} for n in range(4)],
+    conditions={"overlapping": overlapping},
+    metrics=["in_flight"],
+    concurrency=4,
+)
+
+MARK
+@overlap.trial
+async def test_overlap(condition, item, trial):
+    trial.record(in_flight=await condition(item.input))
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "mark"),
+    [
+        pytest.param("asyncio_mode = auto", "", id="auto-mode"),
+        pytest.param("asyncio_mode = strict", "@pytest.mark.asyncio", id="marked"),
+    ],
+)
+def test_pytest_asyncio_leaves_the_trials_concurrent(
+    pytester: pytest.Pytester, third_party_plugins: Path, ini: str, mark: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\nasyncio_default_fixture_loop_scope = session\n")
+    pytester.makepyfile(test_overlap=OVERLAPPING.replace("MARK", mark))
+    result = _run(pytester, "-p", "no:cacheprovider", "-W", "error::pytest.PytestWarning")
+    # before the fix: pytest-asyncio ran each trial on its own loop, one at a time, with a
+    # warning that blamed its fixture _function_scoped_runner
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["asyncio: mode=Mode.*"])  # pytest-asyncio was loaded
+    assert "_function_scoped_runner" not in result.stdout.str()
+    assert [row["metrics"]["in_flight"] >= 2 for row in trial_rows(pytester)] == [True] * 4
+
+
+# A session-scoped httpx.AsyncClient made by pytest-asyncio, used by every trial.
+ASYNC_CLIENT = """
+import os
+import httpx, pytest
+import pytest_crucible as crucible
+
+@pytest.fixture(scope="session")
+async def client():
+    async with httpx.AsyncClient(base_url=os.environ["MOCK_BASE_URL"]) as client:
+        yield client
+    with open("client.log", "a") as f:
+        f.write("closed\\n")
+
+async def ask(text):
+    return text
+
+shared = crucible.Experiment(
+    name="shared",
+    dataset=[{"id": f"i{n}", "input": f"i{n}"} for n in range(6)],
+    conditions={"ask": ask},
+    metrics=["ok"],
+    concurrency=3,
+)
+
+@shared.trial
+async def test_shared(condition, item, trial, client):
+    message = {"role": "user", "content": await condition(item.input)}
+    reply = await client.post("/chat/completions", json={"model": "m", "messages": [message]})
+    trial.record(ok=reply.status_code == 200)
+"""
+
+
+def test_an_async_session_fixture_of_pytest_asyncio_works_in_every_trial(
+    pytester: pytest.Pytester,
+    third_party_plugins: Path,
+    mock_model_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MOCK_BASE_URL", mock_model_server.base_url)
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
+    )
+    pytester.makepyfile(test_shared=ASYNC_CLIENT)
+    result = _run(pytester, "-p", "no:cacheprovider")
+    # before the fix the client, made on pytest-asyncio's loop, failed in the trials
+    result.assert_outcomes(passed=6)
+    assert [row["metrics"]["ok"] for row in trial_rows(pytester)] == [1.0] * 6
+    assert mock_model_server.stats()["by_path"] == {"/v1/chat/completions": 6}
+    # its teardown ran too, on the loop it was made on
+    assert (pytester.path / "client.log").read_text() == "closed\n"
+
+
+# -- --lf and --sw (point 9) ---------------------------------------------------------------------
+
+# The items named in FAIL_ON fail (their condition raises).
+STEPS = """
+import os
+import pytest_crucible as crucible
+
+def answer(text):
+    if text in os.environ.get("FAIL_ON", "").split(","):
+        raise RuntimeError(f"no answer for {text}")
+    return text
+
+steps = crucible.Experiment(
+    name="steps",
+    dataset=[{"id": f"i{n}", "input": f"i{n}"} for n in range(4)],
+    conditions={"answer": answer},
+    metrics=["ok"],
+)
+
+@steps.trial
+def test_steps(condition, item, trial):
+    trial.record(ok=condition(item.input) == item.input)
+"""
+
+
+def _stored(pytester: pytest.Pytester) -> list[tuple[str, str, str]]:
+    return [(row["run_id"], row["item_id"], row["status"]) for row in trial_rows(pytester)]
+
+
+def test_lf_reruns_the_failed_trials_into_their_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_steps=STEPS)
+    monkeypatch.setenv("FAIL_ON", "i1,i2")
+    _run(pytester).assert_outcomes(passed=2, failed=2)
+    monkeypatch.delenv("FAIL_ON")
+    result = _run(pytester, "--lf")
+    # before the fix: a new run of the two trials beside the first, incomplete one
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["crucible: --lf: the failed trials * (as --crucible-retry-failed)"]
+    )
+    stored = _stored(pytester)
+    run_id = stored[0][0]
+    assert stored == [(run_id, f"i{n}", "passed") for n in range(4)]
+
+
+def test_sw_continues_the_run_it_stopped(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_steps=STEPS)
+    monkeypatch.setenv("FAIL_ON", "i1")
+    _run(pytester, "--sw").assert_outcomes(passed=1, failed=1)
+    monkeypatch.delenv("FAIL_ON")
+    result = _run(pytester, "--sw")
+    # before the fix: a second run holding i1-i3 beside the first, interrupted one
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["crucible: --sw: the latest run * (as --crucible-resume)"])
+    stored = _stored(pytester)
+    run_id = stored[0][0]
+    assert stored == [(run_id, f"i{n}", "passed") for n in range(4)]
+    # a later --sw, with nothing left failed, starts a new run as pytest would run all
+    _run(pytester, "--sw").assert_outcomes(passed=4)
+    assert len({run for run, _, _ in _stored(pytester)}) == 2

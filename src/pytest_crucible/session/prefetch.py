@@ -124,16 +124,22 @@ class Prefetcher:
         return started.active if started is not None else None
 
     def run(
-        self, item: pytest.Function, active: ActiveTrial, kwargs: dict[str, Any], limit: int
+        self,
+        item: pytest.Function,
+        function: Callable[..., Any],
+        active: ActiveTrial,
+        kwargs: dict[str, Any],
+        limit: int,
     ) -> None:
-        """The call phase of `item` (its running trial `active`): start it (unless started
-        already) and the next items, then wait for its trial and raise what it raised."""
+        """The call phase of `item` (its trial function `function`, its running trial
+        `active`): start it (unless started already) and the next items, then wait for its
+        trial and raise what it raised."""
         if self._interrupts:
             # its trial stays started: stop() stores it if it finishes
             raise self._interrupts[0]
         started = self._started.pop(item.nodeid, None)
         if started is None:
-            started = self._start(item.obj, active, kwargs, limit)
+            started = self._start(function, active, kwargs, limit)
         if not self._stopping:
             self._top_up(item, kwargs, limit)
         started.future.result()
