@@ -25,7 +25,9 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 # -- pytest-timeout (point 10) -------------------------------------------------------------------
 
-# Trial i1 never returns on its own: its condition waits on an event nobody sets.
+# Trial i1 never returns on its own: its sync condition waits on an event nobody sets. The
+# trial function is sync (run in the prefetcher's pool) or async (the condition then runs in
+# the loop's default executor).
 HANGING = """
 import threading
 import pytest_crucible as crucible
@@ -43,15 +45,17 @@ hangs = crucible.Experiment(
 )
 
 @hangs.trial
-def test_hangs(condition, item, trial):
-    trial.record(ok=condition(item.input) == item.input)
+DEF test_hangs(condition, item, trial):
+    trial.record(ok=AWAIT condition(item.input) == item.input)
 """
 
 
-def test_a_sync_trial_timed_out_by_pytest_timeout_does_not_keep_the_process_alive(
-    pytester: pytest.Pytester, third_party_plugins: Path
+@pytest.mark.parametrize("trial_function", ["def", "async def"])
+def test_a_sync_call_timed_out_by_pytest_timeout_does_not_keep_the_process_alive(
+    pytester: pytest.Pytester, third_party_plugins: Path, trial_function: str
 ) -> None:
-    pytester.makepyfile(test_hangs=HANGING)
+    awaits = "await" if trial_function == "async def" else ""
+    pytester.makepyfile(test_hangs=HANGING.replace("DEF", trial_function).replace("AWAIT", awaits))
     # before the fix the pool thread of the hanging trial kept the process alive for an
     # hour after pytest's report: runpytest_subprocess then times out and this test fails
     result = _run(pytester, "--timeout=5", "--crucible-concurrency", "4", "-p", "no:cacheprovider")
@@ -287,12 +291,12 @@ def test_lf_reruns_the_failed_trials_into_their_run(
     result = _run(pytester, "--lf")
     # before the fix: a new run of the two trials beside the first, incomplete one
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(
-        ["crucible: --lf: the failed trials * (as --crucible-retry-failed)"]
-    )
     stored = _stored(pytester)
     run_id = stored[0][0]
     assert stored == [(run_id, f"i{n}", "passed") for n in range(4)]
+    result.stdout.fnmatch_lines(
+        ["crucible: --lf: the failed trials * (as --crucible-retry-failed)"]
+    )
 
 
 def test_sw_continues_the_run_it_stopped(
@@ -305,10 +309,10 @@ def test_sw_continues_the_run_it_stopped(
     result = _run(pytester, "--sw")
     # before the fix: a second run holding i1-i3 beside the first, interrupted one
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["crucible: --sw: the latest run * (as --crucible-resume)"])
     stored = _stored(pytester)
     run_id = stored[0][0]
     assert stored == [(run_id, f"i{n}", "passed") for n in range(4)]
+    result.stdout.fnmatch_lines(["crucible: --sw: the latest run * (as --crucible-resume)"])
     # a later --sw, with nothing left failed, starts a new run as pytest would run all
     _run(pytester, "--sw").assert_outcomes(passed=4)
     assert len({run for run, _, _ in _stored(pytester)}) == 2

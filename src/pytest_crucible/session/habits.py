@@ -32,16 +32,17 @@ class Continuation:
 
 def continuation_for_habits(config: pytest.Config) -> Continuation | None:
     """The continuation that `--lf` or `--sw` asks for; None when neither applies."""
-    if config.cache is None:  # -p no:cacheprovider: neither option exists
+    cache = getattr(config, "cache", None)  # none under -p no:cacheprovider
+    if cache is None:
         return None
-    if config.getoption("lf", False) and config.cache.get("cache/lastfailed", {}):
+    if config.getoption("lf", False) and cache.get("cache/lastfailed", {}):
         return Continuation(
             None,
             _LATEST,
             "--lf: the failed trials of the latest run of each experiment run again into "
             "that run (as --crucible-retry-failed)",
         )
-    if config.getoption("stepwise", False) and _stepwise_stopped(config):
+    if config.getoption("stepwise", False) and _stepwise_stopped(config, cache):
         return Continuation(
             _LATEST,
             None,
@@ -51,13 +52,12 @@ def continuation_for_habits(config: pytest.Config) -> Continuation | None:
     return None
 
 
-def _stepwise_stopped(config: pytest.Config) -> bool:
+def _stepwise_stopped(config: pytest.Config, cache: pytest.Cache) -> bool:
     """Whether the last --sw session stopped at a failure (pytest's stepwise cache entry:
     a dict with "last_failed" since pytest 8.4, the node id itself before)."""
     if config.getoption("stepwise_reset", False):
         return False
-    assert config.cache is not None
-    cached = config.cache.get("cache/stepwise", None)
+    cached = cache.get("cache/stepwise", None)
     if isinstance(cached, dict):
         return bool(cached.get("last_failed"))
     return bool(cached)

@@ -13,7 +13,7 @@ import functools
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 __all__ = ["DaemonThreadPool"]
@@ -22,16 +22,20 @@ T = TypeVar("T")
 _Work = tuple[Future[Any], Callable[[], Any]]
 
 
-class DaemonThreadPool(Executor):
+class DaemonThreadPool(ThreadPoolExecutor):
     """At most `max_workers` daemon threads, started as work arrives and reused when idle
-    (as ThreadPoolExecutor does)."""
+    (as ThreadPoolExecutor does).
+
+    A ThreadPoolExecutor only by type, which asyncio requires of a loop's default executor:
+    it shares none of its state (not calling its __init__ keeps its threads out of the
+    registry that the interpreter joins at exit)."""
 
     def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
         self._max_workers = max_workers
         self._prefix = thread_name_prefix
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
+        self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -41,15 +45,15 @@ class DaemonThreadPool(Executor):
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
             self._queue.put((future, functools.partial(fn, *args, **kwargs)))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+            if not self._idle.acquire(blocking=False) and len(self._workers) < self._max_workers:
                 self._start_thread()
         return future
 
     def _start_thread(self) -> None:
-        name = f"{self._prefix}_{len(self._threads)}"
+        name = f"{self._prefix}_{len(self._workers)}"
         thread = threading.Thread(target=self._serve, name=name, daemon=True)
         thread.start()
-        self._threads.append(thread)
+        self._workers.append(thread)
 
     def _serve(self) -> None:
         while True:
@@ -68,7 +72,7 @@ class DaemonThreadPool(Executor):
                 self._cancel_queued()
             self._queue.put(None)
         if wait:
-            for thread in self._threads:
+            for thread in self._workers:
                 thread.join()
 
     def _cancel_queued(self) -> None:
