@@ -109,6 +109,13 @@ SLOW_E2E = {
     "tests/test_e2e_retry_after.py::test_every_retry_waits_the_retry_after_of_the_refusal",
     "tests/test_e2e_exits.py::test_sys_exit_in_a_trial_fails_that_trial_only",
     "tests/test_e2e_exits.py::test_keyboard_interrupt_in_a_trial_stops_the_run_gracefully",
+    # other people's plugins (issue 16): a pytest-timeout limit to wait out, or two to three
+    # subprocess runs each (--lf, --sw), or pytest-asyncio's own start-up: 7-20 s each
+    "tests/test_e2e_other_plugins.py::test_a_sync_call_timed_out_by_pytest_timeout_does_not_keep_the_process_alive",
+    "tests/test_e2e_other_plugins.py::test_lf_reruns_the_failed_trials_into_their_run",
+    "tests/test_e2e_other_plugins.py::test_sw_continues_the_run_it_stopped",
+    "tests/test_e2e_other_plugins.py::test_pytest_asyncio_leaves_the_trials_concurrent",
+    "tests/test_e2e_other_plugins.py::test_an_async_session_fixture_of_pytest_asyncio_works_in_every_trial",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from e2e_support import trial_rows
+from e2e_support import XDIST, trial_rows
 
 TIMEOUT_S = 180  # generous: a shared machine runs 3x slower when busy
 # the plugins that only change how results are printed stay out of the way of the asserts
@@ -115,13 +115,14 @@ def test_variants(condition, item, trial, variant):
 """
 
 
+@pytest.mark.parametrize("xdist", XDIST)
 def test_a_trial_function_parametrized_beyond_its_trials_is_refused_before_anything_runs(
-    pytester: pytest.Pytester, calls_file: Path
+    pytester: pytest.Pytester, xdist: list[str]
 ) -> None:
     # anyio's plugin is installed in the venv: it loads as in a user's project
     pytester.makeconftest(ANYIO_CONFTEST)
     pytester.makepyfile(test_backends=ANYIO_TRIALS)
-    result = _run(pytester, "-p", "no:cacheprovider")
+    result = _run(pytester, "-p", "no:cacheprovider", *xdist)
     # before the fix: 4 items for 2 trials, all run on asyncio, the second copy of each
     # trial overwrote the first in the store
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
@@ -232,24 +233,27 @@ async def test_shared(condition, item, trial, client):
 """
 
 
+@pytest.mark.parametrize("xdist", XDIST)
 def test_an_async_session_fixture_of_pytest_asyncio_works_in_every_trial(
     pytester: pytest.Pytester,
     third_party_plugins: Path,
     mock_model_server: Any,
     monkeypatch: pytest.MonkeyPatch,
+    xdist: list[str],
 ) -> None:
     monkeypatch.setenv("MOCK_BASE_URL", mock_model_server.base_url)
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n"
     )
     pytester.makepyfile(test_shared=ASYNC_CLIENT)
-    result = _run(pytester, "-p", "no:cacheprovider")
+    result = _run(pytester, "-p", "no:cacheprovider", *xdist)
     # before the fix the client, made on pytest-asyncio's loop, failed in the trials
     result.assert_outcomes(passed=6)
     assert [row["metrics"]["ok"] for row in trial_rows(pytester)] == [1.0] * 6
     assert mock_model_server.stats()["by_path"] == {"/v1/chat/completions": 6}
-    # its teardown ran too, on the loop it was made on
-    assert (pytester.path / "client.log").read_text() == "closed\n"
+    # its teardown ran too (once per process), on the loop it was made on
+    workers = 2 if xdist else 1
+    assert (pytester.path / "client.log").read_text() == "closed\n" * workers
 
 
 # -- --lf and --sw (point 9) ---------------------------------------------------------------------
