@@ -142,7 +142,12 @@ class Prefetcher:
             started = self._start(function, active, kwargs, limit)
         if not self._stopping:
             self._top_up(item, kwargs, limit)
-        started.future.result()
+        try:
+            started.future.result()
+        except pytest.fail.Exception as exc:
+            if started.future.done():
+                raise
+            raise _abandoned(started, exc) from None
 
     def _top_up(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
         for upcoming in self._upcoming(item, 2 * limit):
@@ -223,6 +228,25 @@ class Prefetcher:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         return finished
+
+
+def _abandoned(started: Started, failure: BaseException) -> BaseException:
+    """The failure of an item failed from outside while its trial still runs (pytest-timeout
+    fails it from a signal handler): said without the frames of the wait. Nothing can stop
+    a sync call; the trial goes on in a daemon thread, and its item's report stands."""
+    trial = started.active.trial
+    message = (
+        f"{str(failure).rstrip('.')}: trial {trial.spec.test_id} was still running and is "
+        "abandoned; what it does from now on is not stored"
+    )
+    # stored as said, without the frames of the wait (the trial's own are still running)
+    trial.error = {
+        "type": type(failure).__name__,
+        "message": message,
+        "where": "call",
+        "traceback": "",
+    }
+    return pytest.fail.Exception(message, pytrace=False)
 
 
 def interrupted(started: Started) -> bool:

@@ -16,7 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from pytest_crucible.util.tracebacks import hide_library_frames
+
 __all__ = ["DaemonThreadPool"]
+
+# a user's error raised in a pooled call shows the user's frames, not this module's
+__tracebackhide__ = hide_library_frames
 
 T = TypeVar("T")
 _Work = tuple[Future[Any], Callable[[], Any]]
