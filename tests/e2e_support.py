@@ -147,6 +147,13 @@ SLOW_E2E = {
     # two pytest processes each (12-23 s on a busy machine; slow parameters are marked there)
     "tests/test_e2e_settings.py::test_an_environment_variable_beats_the_ini_file_and_the_command_line_beats_both",
     "tests/test_e2e_settings.py::test_the_space_form_in_pytest_addopts_is_refused_too",
+    # other people's plugins (issue 16): a pytest-timeout limit to wait out, or two to three
+    # subprocess runs each (--lf, --sw), or pytest-asyncio's own start-up: 7-20 s each
+    "tests/test_e2e_other_plugins.py::test_a_sync_call_timed_out_by_pytest_timeout_does_not_keep_the_process_alive",
+    "tests/test_e2e_other_plugins.py::test_lf_reruns_the_failed_trials_into_their_run",
+    "tests/test_e2e_other_plugins.py::test_sw_continues_the_run_it_stopped",
+    "tests/test_e2e_other_plugins.py::test_pytest_asyncio_leaves_the_trials_concurrent",
+    "tests/test_e2e_other_plugins.py::test_an_async_session_fixture_of_pytest_asyncio_works_in_every_trial",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -35,6 +36,7 @@ from pytest_crucible.run.timeouts import (
 )
 from pytest_crucible.run.trial import Trial, describe_exception
 from pytest_crucible.util.retrying import aretry_call, retry_call
+from pytest_crucible.util.threads import DaemonThreadPool
 from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = [
@@ -78,18 +80,25 @@ def enter_trial(trial: Trial | None) -> Callable[[], None]:
 
 
 class LoopThread:
-    """An asyncio event loop running in a daemon thread, started on first use."""
+    """An asyncio event loop running in a daemon thread, started on first use.
+
+    Sync conditions of async trials run in its default executor, whose threads are daemons
+    too (util/threads.py): a call still hanging when pytest gave up on its item
+    (pytest-timeout) does not keep the process alive at its end.
+    """
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._executor = DaemonThreadPool(_CALL_THREADS, thread_name_prefix="crucible-call")
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
+                loop.set_default_executor(self._executor)
                 ready = threading.Event()
 
                 def serve() -> None:
@@ -132,12 +141,16 @@ class LoopThread:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await loop.shutdown_asyncgens()  # closes backends' async clients on this loop
-            await loop.shutdown_default_executor()
 
         asyncio.run_coroutine_threadsafe(cancel_pending(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+        self._executor.shutdown(wait=False, cancel_futures=True)  # a hung call is abandoned
         loop.close()
+
+
+# as ThreadPoolExecutor's default size (asyncio's default executor)
+_CALL_THREADS = min(32, (os.cpu_count() or 1) + 4)
 
 
 def _serve_until_closed(loop: asyncio.AbstractEventLoop) -> None:

@@ -25,6 +25,7 @@ from pytest_crucible.session.lookahead import assign_groups
 from pytest_crucible.session.selection import (
     USAGE_REPORT,
     overrides_for,
+    parametrized_trials,
     split_resumed,
     stale_retry_warnings,
     usage_problems,
@@ -99,6 +100,7 @@ class TrialCollection:
         problems = self._usage_problems + usage_problems(
             self.plans, inputs.overrides, self._used_overrides, command_line_gates
         )
+        problems += parametrized_trials(items)
         if problems:
             # A failed collection report, not an exception: raised here under xdist a
             # UsageError would crash the worker instead of reaching the user. The controller

@@ -28,6 +28,7 @@ from pytest_crucible.session.finish import (
     write_results,
 )
 from pytest_crucible.session.guard import RunGuard
+from pytest_crucible.session.habits import continuation_for_habits
 from pytest_crucible.session.inputs import ResumeTarget, SessionInputs, resolve_resume
 from pytest_crucible.session.internals import result_of
 from pytest_crucible.session.items import spec_of
@@ -55,6 +56,7 @@ class Controller:
         self._warnings: list[str] | None = None  # the recorder's, once it exists (`warn`)
         self.plans: dict[str, Plan] = {}  # the local worker's, in a run without xdist
         self.imported = JournalImport()
+        self.habit = ""  # why --lf or --sw continues the latest runs (habits.py)
         self.inputs = self._open_runs()
         self.recorder = self._recorder()
         self._warnings = self.recorder.warnings
@@ -94,8 +96,10 @@ class Controller:
 
     def _runs_to_continue(self) -> tuple[dict[str, ResumeTarget], str]:
         option = self.config.getoption
-        resume = resolve_resume(self.store, option("crucible_resume"))
-        retry = option("crucible_retry_failed")
+        requested, retry = option("crucible_resume"), option("crucible_retry_failed")
+        if requested is None and retry is None:
+            return self._runs_continued_by_habit()
+        resume = resolve_resume(self.store, requested)
         if retry is None:
             return resume, "--crucible-resume"
         if resume:
@@ -107,6 +111,22 @@ class Controller:
             self.store, retry, option="--crucible-retry-failed", failed_only=True
         )
         return failed, "--crucible-retry-failed"
+
+    def _runs_continued_by_habit(self) -> tuple[dict[str, ResumeTarget], str]:
+        """`--lf` and `--sw` go on with the latest runs rather than start new ones
+        (habits.py); said in the header."""
+        habit = continuation_for_habits(self.config)
+        if habit is None:
+            return {}, "--crucible-resume"
+        self.habit = habit.reason
+        if habit.retry_failed is not None:
+            option = "--lf (as --crucible-retry-failed)"
+            targets = resolve_resume(
+                self.store, habit.retry_failed, option=option, failed_only=True
+            )
+            return targets, option
+        option = "--sw (as --crucible-resume)"
+        return resolve_resume(self.store, habit.resume, option=option), option
 
     def _store_path(self) -> Path:
         """Absolute: a relative path was resolved against the rootdir (plugin settings)."""
@@ -141,6 +161,8 @@ class Controller:
 
     def pytest_report_header(self) -> list[str]:
         lines = [f"crucible: store {self.store.path}"]
+        if self.habit and self.inputs.resume:
+            lines.append(f"crucible: {self.habit}")
         for text in (self.imported.message(), *self.imported.kept):
             if text:
                 lines.append(f"crucible: {text}")

@@ -31,6 +31,7 @@ __all__ = [
     "line_is_open",
     "mark_ran_alone",
     "ran_alone",
+    "requesting_item",
     "result_of",
     "show_as_crash",
     "worker_popen",
@@ -50,6 +51,12 @@ def fixture_info(item: pytest.Item) -> Any | None:
     """pytest's private record of the fixtures an item uses (`argnames`, `names_closure`,
     `name2fixturedefs`); None for an item that is not a function."""
     return getattr(item, "_fixtureinfo", None)
+
+
+def requesting_item(request: pytest.FixtureRequest) -> pytest.Item | None:
+    """The test item a fixture is being set up for (whatever the fixture's scope)."""
+    item: pytest.Item | None = getattr(request, "_pyfuncitem", None)
+    return item
 
 
 def argument_names(item: pytest.Function) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from pytest_crucible.util.names import TRIAL_PARAM
 
 __all__ = [
     "ALONE_KEY",
+    "FUNCTION_KEY",
     "GROUP_KEY",
     "SPEC_KEY",
     "TRIAL_FIXTURES",
@@ -41,6 +42,8 @@ TRIAL_KEY = pytest.StashKey[Trial]()
 SPEC_KEY = pytest.StashKey[TrialSpec]()
 GROUP_KEY = pytest.StashKey[str]()  # the item's trial group under xdist (lookahead.py)
 ALONE_KEY = pytest.StashKey[bool]()  # runs with no other trial in flight (crashes.py)
+# the trial function as collected: pytest-asyncio replaces `item.obj` while an item runs
+FUNCTION_KEY = pytest.StashKey[Any]()
 _PLUGIN_MODULE = "pytest_crucible.plugin"
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from pytest_crucible.declare.experiment import TrialSpec
+from pytest_crucible.session.async_fixtures import is_plugin_loop_runner
 from pytest_crucible.session.internals import fixture_info
 from pytest_crucible.session.items import GROUP_KEY, TRIAL_FIXTURES, TRIAL_PARAM, spec_of
 
@@ -113,13 +114,16 @@ class Lookahead:
 
 def shares_fixtures(item: pytest.Item) -> list[str]:
     """The fixtures that keep `item`'s trial function from running ahead (function-scoped
-    ones other than the plugin's, `request`, anything unknown); [] when it can."""
+    ones other than the plugin's and an async plugin's loop runner, `request`, anything
+    unknown); [] when it can."""
     info = fixture_info(item)
     if info is None:
         return ["<no fixture info>"]
     blocking = []
     for name in info.names_closure:
         if name in PLUGIN_FIXTURES:
+            continue
+        if is_plugin_loop_runner(name, item.config):
             continue
         definitions = info.name2fixturedefs.get(name)
         if not definitions or definitions[-1].scope == "function":

@@ -22,7 +22,7 @@ import inspect
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from pytest_crucible.run.runner import (
     run_trial_sync,
 )
 from pytest_crucible.run.trial import describe_exception
+from pytest_crucible.util.threads import DaemonThreadPool
 from pytest_crucible.util.tracebacks import hide_library_frames
 
 __all__ = ["Prefetcher", "Started", "interrupted"]
@@ -106,7 +107,7 @@ class Prefetcher:
         self._upcoming = upcoming
         self._started: dict[str, Started] = {}
         self._semaphores: dict[tuple[int, int], asyncio.Semaphore] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonThreadPool | None = None
         self._pool_size = 0
         self._stopping = False
         # KeyboardInterrupts raised inside trials started ahead: the run stops as if the
@@ -123,19 +124,30 @@ class Prefetcher:
         return started.active if started is not None else None
 
     def run(
-        self, item: pytest.Function, active: ActiveTrial, kwargs: dict[str, Any], limit: int
+        self,
+        item: pytest.Function,
+        function: Callable[..., Any],
+        active: ActiveTrial,
+        kwargs: dict[str, Any],
+        limit: int,
     ) -> None:
-        """The call phase of `item` (its running trial `active`): start it (unless started
-        already) and the next items, then wait for its trial and raise what it raised."""
+        """The call phase of `item` (its trial function `function`, its running trial
+        `active`): start it (unless started already) and the next items, then wait for its
+        trial and raise what it raised."""
         if self._interrupts:
             # its trial stays started: stop() stores it if it finishes
             raise self._interrupts[0]
         started = self._started.pop(item.nodeid, None)
         if started is None:
-            started = self._start(item.obj, active, kwargs, limit)
+            started = self._start(function, active, kwargs, limit)
         if not self._stopping:
             self._top_up(item, kwargs, limit)
-        started.future.result()
+        try:
+            started.future.result()
+        except pytest.fail.Exception as exc:
+            if started.future.done():
+                raise
+            raise _abandoned(started, exc) from None
 
     def _top_up(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
         for upcoming in self._upcoming(item, 2 * limit):
@@ -175,11 +187,13 @@ class Prefetcher:
             semaphore = self._semaphores[key] = asyncio.Semaphore(limit)
         return semaphore
 
-    def _thread_pool(self, limit: int) -> ThreadPoolExecutor:
+    def _thread_pool(self, limit: int) -> DaemonThreadPool:
+        # daemon threads: a sync trial still running when pytest gave up on its item
+        # (pytest-timeout) must not keep the process alive after the report (threads.py)
         if self._pool is None or self._pool_size < limit:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
-            self._pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="crucible")
+            self._pool = DaemonThreadPool(max_workers=limit, thread_name_prefix="crucible")
             self._pool_size = limit
         return self._pool
 
@@ -216,6 +230,25 @@ class Prefetcher:
         return finished
 
 
+def _abandoned(started: Started, failure: BaseException) -> BaseException:
+    """The failure of an item failed from outside while its trial still runs (pytest-timeout
+    fails it from a signal handler): said without the frames of the wait. Nothing can stop
+    a sync call; the trial goes on in a daemon thread, and its item's report stands."""
+    trial = started.active.trial
+    message = (
+        f"{str(failure).rstrip('.')}: trial {trial.spec.test_id} was still running and is "
+        "abandoned; what it does from now on is not stored"
+    )
+    # stored as said, without the frames of the wait (the trial's own are still running)
+    trial.error = {
+        "type": type(failure).__name__,
+        "message": message,
+        "where": "call",
+        "traceback": "",
+    }
+    return pytest.fail.Exception(message, pytrace=False)
+
+
 def interrupted(started: Started) -> bool:
     """Whether a KeyboardInterrupt ended the trial: not finished (as in one process, where
     its item would report nothing), so it is not stored and a resume runs it."""
@@ -242,7 +275,7 @@ async def _run_started(
 
 
 def _in_pool(
-    pool: ThreadPoolExecutor, fn: Callable[..., Any], kwargs: dict[str, Any], active: ActiveTrial
+    pool: DaemonThreadPool, fn: Callable[..., Any], kwargs: dict[str, Any], active: ActiveTrial
 ) -> asyncio.Future[None]:
     """A sync trial function in the pool, in a copy of the task's context (its trial)."""
     context = contextvars.copy_context()

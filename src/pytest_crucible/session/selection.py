@@ -1,5 +1,6 @@
-"""Choosing what a session runs: `--crucible-set` values per experiment, and the trials that
-`--crucible-resume` / `--crucible-retry-failed` leave out.
+"""Choosing what a session runs: `--crucible-set` values per experiment, the trials that
+`--crucible-resume` / `--crucible-retry-failed` leave out, and trial functions that pytest
+parametrizes beyond their trials (refused: their trials would share keys).
 
 Pure functions of the session inputs and the collected items; the session applies them.
 """
@@ -13,11 +14,12 @@ import pytest
 
 from pytest_crucible.declare.experiment import Experiment, Plan
 from pytest_crucible.session.inputs import ResumeTarget
-from pytest_crucible.session.items import spec_of
+from pytest_crucible.session.items import TRIAL_PARAM, spec_of
 
 __all__ = [
     "USAGE_REPORT",
     "overrides_for",
+    "parametrized_trials",
     "split_resumed",
     "stale_retry_warnings",
     "unused_override",
@@ -94,6 +96,65 @@ def unused_override(
             f"{key!r}; the fields are {fields}"
         )
     return None
+
+
+def parametrized_trials(items: Sequence[pytest.Item]) -> list[str]:
+    """Trial functions that pytest parametrizes beyond their trials (a parametrize mark, a
+    parametrized fixture such as anyio's `anyio_backend`): each trial would run once per
+    value and be stored under its one key, each copy overwriting the last. Also one that
+    asks anyio for another backend than asyncio, which the session's loop cannot be."""
+    extra: dict[str, dict[str, list[str]]] = {}  # function -> parameter -> its values
+    refused: dict[str, str] = {}  # function -> its experiment
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        spec = spec_of(item)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if spec is None or len(params) < 2:
+            continue  # the usual trial: its one parameter is its slot
+        function = item.nodeid.split("[", 1)[0]
+        values = extra.setdefault(function, {})
+        for name, value in params.items():
+            known = values.setdefault(name, [])
+            if name != TRIAL_PARAM and str(value) not in known:
+                known.append(str(value))
+        if (spec.experiment, spec.key) in seen or _not_asyncio(params.get(_ANYIO_BACKEND)):
+            refused.setdefault(function, spec.experiment)
+        seen.add((spec.experiment, spec.key))
+    return [_parametrized_message(f, name, extra[f]) for f, name in refused.items()]
+
+
+_ANYIO_BACKEND = "anyio_backend"
+
+
+def _not_asyncio(backend: Any) -> bool:
+    """Whether an `anyio_backend` value (a name, or (name, options)) names another backend."""
+    if backend is None:
+        return False
+    name = backend[0] if isinstance(backend, tuple) and backend else backend
+    return bool(name != "asyncio")
+
+
+def _parametrized_message(function: str, experiment: str, params: dict[str, list[str]]) -> str:
+    given = ", ".join(
+        f"{name!r} ({', '.join(values)})" for name, values in params.items() if name != TRIAL_PARAM
+    )
+    message = (
+        f"experiment {experiment}: {function} is parametrized by {given} besides its "
+        "trials, so each trial would run once per value and be stored under one trial key, "
+        "each copy overwriting the last. "
+    )
+    if _ANYIO_BACKEND in params:
+        return message + (
+            "pytest-crucible runs trial functions on its own asyncio event loop (async "
+            "conditions and fixtures included): remove @pytest.mark.anyio from the trial "
+            "function (or take it out of anyio's auto mode): trial functions need no async "
+            'plugin. Or define a fixture `anyio_backend` of scope "session" that returns '
+            '"asyncio".'
+        )
+    return message + (
+        "Declare what varies as conditions (conditions={...}) or as a config field set "
+        "with --crucible-set, and remove the parametrization."
+    )
 
 
 def split_resumed(

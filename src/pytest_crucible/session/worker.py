@@ -26,6 +26,7 @@ from pytest_crucible.run.runner import (
     run_trial_function,
 )
 from pytest_crucible.run.trial import Trial
+from pytest_crucible.session.async_fixtures import on_session_loop, runs_on_session_loop
 from pytest_crucible.session.collection import TrialCollection
 from pytest_crucible.session.crashes import CrashVerdict, crash_verdict
 from pytest_crucible.session.internals import (
@@ -34,9 +35,11 @@ from pytest_crucible.session.internals import (
     filter_log_capture,
     give_trial_arguments,
     mark_ran_alone,
+    requesting_item,
 )
 from pytest_crucible.session.items import (
     ALONE_KEY,
+    FUNCTION_KEY,
     SPEC_KEY,
     TRIAL_KEY,
     direct_arguments,
@@ -102,10 +105,12 @@ class Worker:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> Generator[None, None, None]:
         self.collection.select(items)
-        yield
-        self.collection.group(items)
+        return (yield)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # grouped once every plugin has selected (--lf deselects after the other plugins):
+        # the xdist scheduler groups the ids collected in the end (lookahead.py)
+        self.collection.group(session.items)
         self.lookahead.set_items(session.items)
         if self.calls.estimating:
             for plan in self.plans.values():
@@ -126,6 +131,7 @@ class Worker:
             self._apply_crash_verdict(item)
             active = self._make_active(item)
         item.stash[TRIAL_KEY] = active.trial
+        item.stash[FUNCTION_KEY] = item.obj  # type: ignore[attr-defined]
         slot = slot_of(item)
         assert slot is not None  # a trial item: it has a spec
         slot.active = active
@@ -234,6 +240,25 @@ class Worker:
             return f"stopped: {reason}; continue the run with --crucible-resume"
         return self.calls.skip_reason(spec)
 
+    # Outermost: an async plugin (pytest-asyncio, anyio) then sees a sync fixture and leaves
+    # it alone (async_fixtures.py).
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, Any, Any]:
+        """An async fixture a trial asks for is set up on the session's loop."""
+        function = fixturedef.func
+        if not runs_on_session_loop(function, request):
+            return (yield)
+        item = requesting_item(request)
+        if item is None or spec_of(item) is None:
+            return (yield)
+        fixturedef.func = on_session_loop(function, self.loop)  # type: ignore[misc]
+        try:
+            return (yield)
+        finally:
+            fixturedef.func = function  # type: ignore[misc]
+
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         """Empty the slot so that a finished trial is not kept alive by its item."""
@@ -248,14 +273,15 @@ class Worker:
         if trial is None:
             return None
         kwargs = {name: pyfuncitem.funcargs[name] for name in argument_names(pyfuncitem)}
+        function = pyfuncitem.stash.get(FUNCTION_KEY, pyfuncitem.obj)
         limit = self._limit(pyfuncitem)
         if pyfuncitem.stash.get(ALONE_KEY, False):
             limit = 1
         try:
             if limit > 1:
-                self._run_ahead(pyfuncitem, kwargs, limit)
+                self._run_ahead(pyfuncitem, function, kwargs, limit)
             else:
-                run_trial_function(pyfuncitem.obj, kwargs, trial, self.loop)
+                run_trial_function(function, kwargs, trial, self.loop)
         except TrialSkipped as exc:  # an on_error hook answered "skip"
             pytest.skip(exc.reason)
         finally:
@@ -265,12 +291,14 @@ class Worker:
             self._fail_for_missing_metrics(trial, missing)
         return True
 
-    def _run_ahead(self, item: pytest.Function, kwargs: dict[str, Any], limit: int) -> None:
+    def _run_ahead(
+        self, item: pytest.Function, function: Any, kwargs: dict[str, Any], limit: int
+    ) -> None:
         slot = slot_of(item)
         assert slot is not None and slot.active is not None
         self.output.install()
         try:
-            self.prefetcher.run(item, slot.active, kwargs, limit)
+            self.prefetcher.run(item, function, slot.active, kwargs, limit)
         finally:
             self.output.uninstall()
 
