@@ -83,4 +83,4 @@ def test_the_crucible_command_reads_the_plugins_store_variable() -> None:
     from pytest_crucible.cli._store import STORE_ENV
     from pytest_crucible.settings._table import option_named
 
-    assert STORE_ENV == option_named("crucible_store").env
+    assert option_named("crucible_store").env == STORE_ENV
