@@ -80,7 +80,7 @@ def test_runs_every_trial_and_stores_it(
         [
             "*crucible results*",
             "demo  run * (completed; 12/12 trials stored: 12 ran now)",
-            "condition*trials*passed*failed*correct*length*",
+            "condition  stored  analysed  errors*correct*length",
             "terse * 6 * 6 * 0 * 0.667 [[]*",
             "shout * 6 * 6 * 0 * 0.333 [[]*",
             "crucible analysis: 2 conditions, 3 items, vs terse, paired on items*",
