@@ -150,6 +150,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run nothing: print each experiment's trials, tokens, cost and time",
     )
     parser.addini("crucible_store", "path of the SQLite results store", default="")
+    group.addoption(
+        "--crucible-display",
+        choices=("auto", "rich", "plain", "none"),
+        default="auto",
+        help="progress while trials run: a live table on a terminal (rich), a line at every "
+        "tenth of the trials (plain), or none; auto (default): rich on a terminal, plain "
+        "otherwise, none under -qq",
+    )
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

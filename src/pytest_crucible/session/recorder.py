@@ -12,7 +12,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,6 @@ class RunOutcome:
     header: Mapping[str, Any]
     resumed: bool
     ran: set[str] = field(default_factory=set)
-    failed: int = 0
     status: str = "running"
     stored: int = 0
     reused: int = 0
@@ -81,9 +79,6 @@ class Recorder:
         self._reviewer: subprocess.Popen[str] | None = None
         self.warnings: list[str] = []
         self.errors: list[str] = []
-        self.done = 0
-        self.failed = 0
-        self.started = time.monotonic()
         self.journal = Journal(store.path)  # this process's: trials the store refused
         self.writer = TrialWriter(store.path, self.warnings.append, self.journal)
         self.unstored: list[str] = []  # why journalled trials could not be stored at the end
@@ -98,10 +93,6 @@ class Recorder:
         outcome = self._run_for(record.experiment, self._headers.get(record.experiment))
         self.writer.put(outcome.run_id, record, payload.worker)
         outcome.ran.add(record.key)
-        self.done += 1
-        if record.status == "failed":
-            outcome.failed += 1
-            self.failed += 1
         for warning in record.warnings:
             self.warnings.append(f"{record.experiment} {record.name}: {warning}")
 
@@ -199,11 +190,6 @@ class Recorder:
                 f"be written, `crucible --store {self.store.path} import` stores them, as does "
                 f"the next run (`pytest --crucible {runs}` continues this one)"
             )
-
-    def progress_line(self, total: int | None) -> str:
-        elapsed = time.monotonic() - self.started
-        of_total = f"/{total}" if total else ""
-        return f"crucible: {self.done}{of_total} trials done, {self.failed} failed, {elapsed:.1f} s"
 
     def review(self, request: ReviewRequest) -> ReviewStatus:
         """Analyse the session's runs in the analysis child (`review/session_end.py`): keep
