@@ -21,8 +21,9 @@ from pytest_crucible.declare.config import parse_overrides
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.session.call_setup import CallSetup, spent_by_condition
 from pytest_crucible.session.crashes import WorkerCrashes
-from pytest_crucible.session.display import ProgressDisplay
+from pytest_crucible.session.display import PYTEST_RICH, ProgressDisplay
 from pytest_crucible.session.finish import (
+    ConsoleSummary,
     exit_status,
     report_gates,
     review_request,
@@ -64,6 +65,7 @@ class Controller:
         self.tally = Tally()
         self.display = ProgressDisplay(config, self.tally)
         config.pluginmanager.register(self.display, "crucible-progress")
+        config.pluginmanager.register(SummaryElsewhere(self), "crucible-summary-elsewhere")
         self.usage_error = False
         self.session: pytest.Session | None = None
         self._finished_workers = WorkerResults()  # what every worker handed over
@@ -335,6 +337,21 @@ class Controller:
         self.hold.release()  # done at the runs' finish; here when the session broke off
         self.store.close()
         self.guard.close()
+
+
+class SummaryElsewhere:
+    """The results when pytest-rich (`--rich` on a terminal) replaced pytest's terminal
+    reporter: printed through its console, after its own summary."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        plugins = self._controller.config.pluginmanager
+        rich = plugins.get_plugin(PYTEST_RICH)
+        if plugins.get_plugin("terminalreporter") is None and rich is not None:
+            self._controller.pytest_terminal_summary(ConsoleSummary(rich.console))
 
 
 class InProcessLink:

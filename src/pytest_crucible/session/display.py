@@ -31,7 +31,7 @@ from pytest_crucible.session.beacon import INTERVAL_S, read_beacons
 from pytest_crucible.session.internals import end_row, row_is_complete
 from pytest_crucible.session.progress import LineSchedule, Tally, WorkerView, plain_lines
 
-__all__ = ["DISPLAY_MODES", "ProgressDisplay"]
+__all__ = ["DISPLAY_MODES", "PYTEST_RICH", "ProgressDisplay"]
 
 DISPLAY_MODES = ("auto", "rich", "plain", "none")
 PYTEST_RICH = "rich-terminal-reporter"  # pytest-rich's reporter, when `--rich` is on a tty
