@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -28,7 +28,6 @@ from pytest_crucible.session.internals import (
 from pytest_crucible.session.progress import (
     ConditionView,
     ExperimentView,
-    Running,
     clock_time,
 )
 
@@ -130,9 +129,12 @@ def render(views: Sequence[ExperimentView]) -> RenderableType:
     table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, pad_edge=False)
     for name, justify in _COLUMNS:
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    running = Table.grid(padding=(0, 2, 0, 0))
     for view in views:
         _add_experiment(table, view)
-    return table
+        for condition in view.conditions:
+            _add_running(running, condition)
+    return Group(table, running) if running.row_count else table
 
 
 _COLUMNS = (
@@ -164,7 +166,7 @@ def _add_experiment(table: Table, view: ExperimentView) -> None:
         f"{view.sum('tokens'):,}" if view.sum("tokens") else "",
         f"${view.cost:.4f}" if view.cost is not None else "",
     )
-    if len(view.conditions) > 1 or any(c.running for c in view.conditions):
+    if len(view.conditions) > 1:
         for condition in view.conditions:
             _add_condition(table, condition)
 
@@ -182,22 +184,21 @@ def _add_condition(table: Table, condition: ConditionView) -> None:
         f"{condition.tokens:,}" if condition.tokens else "",
         f"${condition.cost:.4f}" if condition.cost is not None else "",
     )
+
+
+def _add_running(grid: Table, condition: ConditionView) -> None:
+    """The in-flight trials of `condition` that said how far they are (trial.progress)."""
     for running in condition.running[:_RUNNING_SHOWN]:
-        _add_running(table, running)
+        assert running.progress is not None
+        current, total, message = running.progress
+        grid.add_row(
+            Text(f"  ↳ {running.name}", style="dim"),
+            ProgressBar(total=max(total, 1e-9), completed=min(current, total), width=_BAR_WIDTH),
+            Text(f"{current:g}/{total:g}" + (f" {message[:60]}" if message else ""), style="dim"),
+        )
     more = len(condition.running) - _RUNNING_SHOWN
     if more > 0:
-        table.add_row(Text(f"    … {more} more reporting progress", style="dim"))
-
-
-def _add_running(table: Table, running: Running) -> None:
-    assert running.progress is not None
-    current, total, message = running.progress
-    text = f"{current:g}/{total:g}" + (f" {message}" if message else "")
-    table.add_row(
-        Text(f"    ↳ {running.name}", style="dim"),
-        ProgressBar(total=max(total, 1e-9), completed=min(current, total), width=_BAR_WIDTH),
-        Text(text[:40], style="dim"),
-    )
+        grid.add_row(Text(f"  … {more} more of {condition.name}", style="dim"))
 
 
 def _bar(completed: int, total: int | None) -> RenderableType:
