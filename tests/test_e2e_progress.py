@@ -106,9 +106,13 @@ def run_on_a_terminal(
             if not data:
                 break
             chunks.append(data)
-            if until is not None and then is not None and not then.exists():
-                if until(b"".join(chunks).decode("utf-8", "replace")):
-                    then.touch()
+            if (
+                until is not None
+                and then is not None
+                and not then.exists()
+                and until(b"".join(chunks).decode("utf-8", "replace"))
+            ):
+                then.touch()
     finally:
         process.kill() if process.poll() is None else None
         process.wait(timeout=60)
@@ -158,9 +162,11 @@ def test_plain_lines_when_not_a_terminal_count_trials_only(
     result.assert_outcomes(passed=TRIALS - 2 + 1, failed=2)
     text = result.stdout.str()
     # lines at tenths of the 60 trials (the ordinary test is not one), with the new facts
-    assert re.search(rf"crucible: demo: \d+/{TRIALS} trials done, [0-2] failed, \d+ in flight", text)
+    line = rf"crucible: demo: \d+/{TRIALS} trials done, [0-2] failed, \d+ in flight"
+    assert re.search(line, text)
     final = rf"crucible: demo: {TRIALS}/{TRIALS} trials done, 2 failed, 0 in flight; "
-    assert re.search(final + r"[\d.]+ trials/s, elapsed \d+:\d\d, ETA 0:00; [\d,]+ tokens, \$", text)
+    timing = r"[\d.]+ trials/s, elapsed \d+:\d\d, ETA 0:00; [\d,]+ tokens, \$"
+    assert re.search(final + timing, text)
     result.stdout.fnmatch_lines(["crucible:   plain: 30/30 done, 0 failed; * tokens, $*"])
     # never inside pytest's rows of dots: each ends with its percentage
     rows = [line for line in result.stdout.lines if re.match(r"^[.F]+(\s|$)", line)]
