@@ -49,7 +49,7 @@ class ProgressDisplay:
         self._schedule = LineSchedule()
         self._pending: float | None = None  # since when lines are due
         self._live: Any = None  # a live.LiveView while it is shown
-        self._started = False
+        self._stopped = False
 
     @property
     def mode(self) -> str:
@@ -78,28 +78,27 @@ class ProgressDisplay:
         if not force and now - self._read_at < INTERVAL_S / 2:
             return
         self._read_at = now
-        if self._local is not None:
-            snapshots = [self._local()]
-        elif self.folder is not None:
-            snapshots = list(read_beacons(self.folder))
-        else:
-            return
         with suppress(RuntimeError):  # the local worker changed its state as it was read
-            self.tally.see(WorkerView.merged(snapshots))
+            if self._local is not None:
+                self.tally.see(WorkerView.merged([self._local()]))
+            elif self.folder is not None:
+                self.tally.see(WorkerView.merged(read_beacons(self.folder)))
 
     # -- while trials run -------------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self) -> None:
-        if self._started:
+        """The live table starts with the first test of a session that has trials to run."""
+        if self.mode != "rich" or self._live is not None or self._stopped:
             return
-        self._started = True
+        self._read_workers()
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if self.mode == "rich" and reporter is not None:
-            from pytest_crucible.session.live import LiveView
+        if not self.tally.total or reporter is None:
+            return
+        from pytest_crucible.session.live import LiveView
 
-            self._live = LiveView(reporter, self.views)
-            self._live.start()
+        self._live = LiveView(reporter, self.views)
+        self._live.start()
 
     def recorded(self) -> None:
         """A trial was stored or skipped: plain lines when due."""
@@ -151,6 +150,7 @@ class ProgressDisplay:
 
     def stop(self) -> None:
         """Take the live region away (its last state stays as plain lines)."""
+        self._stopped = True
         live, self._live = self._live, None
         if live is not None:
             live.stop()
