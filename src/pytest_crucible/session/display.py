@@ -89,6 +89,7 @@ class ProgressDisplay:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self) -> None:
         """The live table starts with the first test of a session that has trials to run."""
+        self.tally.begin()
         if self.mode != "rich" or self._live is not None or self._stopped:
             return
         self._read_workers()
@@ -107,20 +108,18 @@ class ProgressDisplay:
         self._read_workers()
         if self._schedule.due(self.tally.finished, self.tally.total) and self._pending is None:
             self._pending = time.monotonic()
-        self._write_pending()
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logfinish(self) -> None:
-        self._write_pending()
-
-    def _write_pending(self) -> None:
-        """The due lines, once pytest's current row is complete (or, when a row of slow
-        trials stays open for `_ROW_WAIT_S`, on the next line: pytest goes on below)."""
+        """After pytest wrote a test's outcome: the due lines, once its row is complete
+        (with -v, a row per test; else a row of dots ends with its percentage), or, when a
+        row of slow trials stays open for `_ROW_WAIT_S`, on the next line."""
         if self._pending is None:
             return
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        complete = reporter is None or row_is_complete(reporter)
         waited = time.monotonic() - self._pending
-        if reporter is not None and not row_is_complete(reporter) and waited < _ROW_WAIT_S:
+        if not complete and self.config.get_verbosity() <= 0 and waited < _ROW_WAIT_S:
             return
         self._pending = None
         self._write_lines(reporter)

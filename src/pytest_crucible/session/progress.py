@@ -123,8 +123,13 @@ class Tally:
         self._lock = threading.Lock()
         self._counts: dict[str, dict[str, _Counts]] = {}
         self._counted: dict[tuple[str, str], str] = {}  # (experiment, trial key) -> status
-        self._since: dict[str, float] = {}  # experiment -> first seen
+        self._began: float | None = None  # when the session's first test started
         self.workers = WorkerView()
+
+    def begin(self) -> None:
+        """The session's tests start (the time elapsed counts from here)."""
+        if self._began is None:
+            self._began = self._clock()
 
     def record(self, record: TrialRecord, *, rerun: bool = False) -> None:
         """A stored trial; `rerun`: an attempt that will run again (pytest-rerunfailures)."""
@@ -156,11 +161,10 @@ class Tally:
             # a worker that ended takes its beacon along: the totals stay
             workers.collected = workers.collected or self.workers.collected
             self.workers = workers
-            for experiment in [*workers.collected, *(r.experiment for r in workers.running)]:
-                self._since.setdefault(experiment, self._clock())
 
     def _condition(self, experiment: str, condition: str) -> _Counts:
-        self._since.setdefault(experiment, self._clock())
+        if self._began is None:  # a result before any test started (handed over at the end)
+            self._began = self._clock()
         return self._counts.setdefault(experiment, {}).setdefault(condition, _Counts())
 
     @property
@@ -177,12 +181,9 @@ class Tally:
 
     def views(self) -> list[ExperimentView]:
         with self._lock:
-            now = self._clock()
+            elapsed = self._clock() - self._began if self._began is not None else 0.0
             names = dict.fromkeys([*self.workers.collected, *self._counts])
-            return [
-                ExperimentView(name, self._condition_views(name), now - self._since.get(name, now))
-                for name in names
-            ]
+            return [ExperimentView(n, self._condition_views(n), elapsed) for n in names]
 
     def _condition_views(self, experiment: str) -> tuple[ConditionView, ...]:
         collected = self.workers.collected.get(experiment)
