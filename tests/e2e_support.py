@@ -154,6 +154,14 @@ SLOW_E2E = {
     "tests/test_e2e_other_plugins.py::test_sw_continues_the_run_it_stopped",
     "tests/test_e2e_other_plugins.py::test_pytest_asyncio_leaves_the_trials_concurrent",
     "tests/test_e2e_other_plugins.py::test_an_async_session_fixture_of_pytest_asyncio_works_in_every_trial",
+    # real pytest processes (on a pseudo-terminal, with other people's plugins): 8-30 s each
+    "tests/test_e2e_progress.py::test_live_display_on_a_terminal_under_xdist",
+    "tests/test_e2e_progress.py::test_plain_lines_when_not_a_terminal_count_trials_only",
+    "tests/test_e2e_progress.py::test_quiet_quiet_shows_no_progress",
+    "tests/test_e2e_progress.py::test_pytest_rich_gets_the_results_and_the_lines",
+    "tests/test_e2e_progress.py::test_pytest_sugar_bar_is_not_interrupted",
+    "tests/test_e2e_progress.py::test_a_passing_rerun_is_not_counted_as_a_failure",
+    "tests/test_e2e_results_table.py::test_a_metric_named_like_a_trial_status_is_not_taken_for_a_count",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

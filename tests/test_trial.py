@@ -60,6 +60,21 @@ def test_record_rejects_undeclared_and_non_numbers() -> None:
     assert trial.missing_metrics() == ["score"]
 
 
+def test_progress_keeps_the_last_report_and_refuses_what_is_not_a_count() -> None:
+    trial, _ = _trial()
+    assert trial.progress_state is None
+    trial.progress(1, 4)
+    trial.progress(2.5, 4, message="half way")
+    assert trial.progress_state == (2.5, 4, "half way")
+    for current, total in (("1", 4), (1, None), (True, 4), (float("nan"), 4)):
+        with pytest.raises(TypeError, match=r"trial.progress\(.*must be a number"):
+            trial.progress(current, total)  # type: ignore[arg-type]
+    for current, total in ((1, 0), (-1, 4)):
+        with pytest.raises(ValueError, match=r"give 0 <= current and total > 0"):
+            trial.progress(current, total)
+    assert trial.progress_state == (2.5, 4, "half way")
+
+
 def test_seed_and_rng_are_per_trial_and_reproducible() -> None:
     first, _ = _trial()
     second, _ = _trial()

@@ -1,7 +1,12 @@
-"""The results table printed at session end: per condition, trials and metric means with CIs.
+"""The results table printed at session end: per condition, its trials and metric means with CIs.
 
 The means and intervals come from the session-end analysis (repeats averaged within each
 item first, clustered when items carry a cluster key); this module only lays them out.
+
+Trial counts are labelled in our own words (`stored`, `analysed`, `errors`), never pytest's
+`passed` / `failed`, so that a metric named `passed` cannot be mistaken for a count: the
+two groups of columns have a header row of their own, and a metric named like a count
+column is marked `(metric)`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ if TYPE_CHECKING:  # pandas loads at session end, not when pytest starts
     from pytest_crucible.review.analysis import RunAnalysis
     from pytest_crucible.review.stored_run import StoredRun
 
-__all__ = ["format_table", "run_summary"]
+__all__ = ["COUNT_COLUMNS", "format_table", "run_summary"]
 
 
 def run_summary(run: StoredRun, analysis: RunAnalysis) -> str:
@@ -29,30 +34,46 @@ def run_summary(run: StoredRun, analysis: RunAnalysis) -> str:
     return text + ("\n\n" + "\n".join(flaky) if flaky else "")
 
 
+# the trial-count columns: (label, trial statuses counted); `stored` counts every status
+COUNT_COLUMNS = (("stored", None), ("analysed", "passed"), ("errors", "failed"))
+_SKIPPED = ("skipped", "skipped")  # shown only when a trial was skipped
+_COUNTS_FOOTNOTE = (
+    "trials: stored = in the store for this run; analysed = passed, its metrics make the "
+    "means; errors = failed (an exception or a failed assert), left out of the means"
+)
+
+
 def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:
-    """condition, trials, passed, failed, then `mean [low, high]` per metric; below the
-    table, how each metric's intervals were computed."""
+    """condition, its trial counts, then `mean [low, high]` per metric; below the table,
+    what the counts are and how each metric's intervals were computed."""
     from pytest_crucible.review.analysis._text import interval_lines
 
+    counts = _count_columns(trials)
+    labels = [label for label, _ in counts]
     metrics = [m.name for m in analysis.metrics]
     cells = {
         (summary.condition, metric.name): _cell(summary.mean, summary.ci)
         for metric in analysis.metrics
         for summary in metric.conditions
     }
-    rows: list[list[str]] = [["condition", "trials", "passed", "failed", *metrics]]
+    header = ["condition", *labels, *(_metric_label(m, set(labels)) for m in metrics)]
+    rows: list[list[str]] = [header]
     for condition in analysis.conditions:
         status = trials.loc[trials["condition"] == condition, "status"]
         rows.append(
             [
                 condition,
-                str(len(status)),
-                str(int((status == "passed").sum())),
-                str(int((status == "failed").sum())),
+                *(_count(status, wanted) for _, wanted in counts),
                 *(cells.get((condition, m), "-") for m in metrics),
             ]
         )
-    return "\n".join([_layout(rows), *_timeouts(trials), *interval_lines(analysis)])
+    level = f"{round(analysis.settings.level * 100):g}%"
+    groups = ("", "trials", f"mean [{level} CI]" if metrics else "")
+    spans = (1, len(counts), len(metrics))
+    footnote = _COUNTS_FOOTNOTE + ("; skipped = not run" if _SKIPPED in counts else "")
+    return "\n".join(
+        [_layout(rows, groups, spans), footnote, *_timeouts(trials), *interval_lines(analysis)]
+    )
 
 
 def _timeouts(trials: pd.DataFrame) -> list[str]:
@@ -69,9 +90,27 @@ def _timeouts(trials: pd.DataFrame) -> list[str]:
     ]
 
 
-def _layout(rows: Sequence[Sequence[str]]) -> str:
+def _count_columns(trials: pd.DataFrame) -> list[tuple[str, str | None]]:
+    counts = list(COUNT_COLUMNS)
+    if bool((trials["status"] == "skipped").any()):
+        counts.append(_SKIPPED)
+    return counts
+
+
+def _count(status: pd.Series, wanted: str | None) -> str:
+    return str(len(status) if wanted is None else int((status == wanted).sum()))
+
+
+def _metric_label(name: str, taken: set[str]) -> str:
+    """A metric's column header: its name, marked when a count column has it too."""
+    return f"{name} (metric)" if name in taken or name == "condition" else name
+
+
+def _layout(rows: Sequence[Sequence[str]], groups: Sequence[str], spans: Sequence[int]) -> str:
+    """The rows as aligned columns under a header row, with a row above it naming each
+    group of columns (`groups[i]` spans `spans[i]` columns) and a rule below it."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
+    lines = [_group_row(groups, spans, widths)]
     for index, row in enumerate(rows):
         cells = [
             cell.ljust(width) if column == 0 else cell.rjust(width)
@@ -81,6 +120,18 @@ def _layout(rows: Sequence[Sequence[str]]) -> str:
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _group_row(groups: Sequence[str], spans: Sequence[int], widths: Sequence[int]) -> str:
+    """Each group's name over its columns, left-aligned and ruled to their full width."""
+    parts = []
+    start = 0
+    for name, span in zip(groups, spans, strict=True):
+        width = sum(widths[start : start + span]) + 2 * (span - 1)
+        start += span
+        if span:
+            parts.append(f"{name} ".ljust(width, "-") if name else " " * width)
+    return "  ".join(parts).rstrip()
 
 
 def _cell(mean: float, ci: tuple[float, float]) -> str:

@@ -46,10 +46,14 @@ class Trial:
 
     `record(**metrics)` sets metric values (numbers or booleans); `result(key, value)` keeps
     any JSON value beside them; `log(level, message, **meta)` and `log_batch(entries)` keep log
-    lines attributed to this trial; `artifact(name, data)` keeps text or bytes; `cancelled`
-    says that the run asked trials to stop; `seed` / `rng` give per-trial randomness derived
-    from the experiment seed and trial key; `config` is the experiment's resolved configuration.
+    lines attributed to this trial; `progress(current, total, message)` shows how far it is in
+    the live display; `artifact(name, data)` keeps text or bytes; `cancelled` says that the run
+    asked trials to stop; `seed` / `rng` give per-trial randomness derived from the experiment
+    seed and trial key; `config` is the experiment's resolved configuration.
     """
+
+    # what `progress()` said last: (current, total, message); read by the progress display
+    progress_state: tuple[float, float, str | None] | None = None
 
     def __init__(self, spec: TrialSpec, plan: Plan) -> None:
         self.spec = spec
@@ -286,6 +290,23 @@ class Trial:
             )
         with self._lock:
             self.artifacts.append(entry)
+
+    def progress(self, current: float, total: float, message: str | None = None) -> None:
+        """Say how far a long trial is, e.g. `trial.progress(3, 10, "generating tests")`:
+        shown live under its condition by the progress display (not stored). Costs one
+        attribute assignment: call it as often as you like."""
+        for name, value in (("current", current), ("total", total)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise TypeError(
+                    f"trial.progress({current!r}, {total!r}): {name} must be a number, "
+                    f"got {type(value).__name__}"
+                )
+        if total <= 0 or current < 0:
+            raise ValueError(
+                f"trial.progress({current!r}, {total!r}): give 0 <= current and total > 0, "
+                "e.g. trial.progress(3, 10)"
+            )
+        self.progress_state = (current, total, None if message is None else str(message)[:200])
 
     def note_call(self, output: Any, seconds: float) -> None:
         """Called by the condition wrapper after each successful condition call."""

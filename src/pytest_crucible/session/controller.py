@@ -10,7 +10,7 @@ results. The xdist-only hooks are in xdist_controller.py.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,9 @@ from pytest_crucible.declare.config import parse_overrides
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.session.call_setup import CallSetup, spent_by_condition
 from pytest_crucible.session.crashes import WorkerCrashes
+from pytest_crucible.session.display import PYTEST_RICH, ProgressDisplay
 from pytest_crucible.session.finish import (
+    ConsoleSummary,
     exit_status,
     report_gates,
     review_request,
@@ -30,12 +32,11 @@ from pytest_crucible.session.finish import (
 from pytest_crucible.session.guard import RunGuard
 from pytest_crucible.session.habits import continuation_for_habits
 from pytest_crucible.session.inputs import ResumeTarget, SessionInputs, resolve_resume
-from pytest_crucible.session.internals import result_of
-from pytest_crucible.session.items import spec_of
+from pytest_crucible.session.internals import is_rerun, result_of, skipped_trial
 from pytest_crucible.session.lifecycle import after_experiment, find_experiment
 from pytest_crucible.session.link import WorkerResults
 from pytest_crucible.session.payload import TrialPayload
-from pytest_crucible.session.progress import Progress
+from pytest_crucible.session.progress import Tally
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.session.selection import USAGE_REPORT
 from pytest_crucible.store import DEFAULT_STORE, open_store
@@ -63,7 +64,10 @@ class Controller:
         self.calls = self._call_setup()
         self.guard = RunGuard(config, self.store.path, self.recorder.warnings.append)
         self.crashes = WorkerCrashes(self.guard.crashes, self.guard.publish)
-        self.progress = Progress()
+        self.tally = Tally()
+        self.display = ProgressDisplay(config, self.tally)
+        config.pluginmanager.register(self.display, "crucible-progress")
+        config.pluginmanager.register(SummaryElsewhere(self), "crucible-summary-elsewhere")
         self.usage_error = False
         self.session: pytest.Session | None = None
         self._finished_workers = WorkerResults()  # what every worker handed over
@@ -189,10 +193,6 @@ class Controller:
         if report.failed and report.nodeid == USAGE_REPORT:
             self.usage_error = True
 
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Without xdist (the xdist controller collects nothing): the trials to run."""
-        self.progress.total = sum(1 for item in session.items if spec_of(item) is not None)
-
     def receive(self, results: WorkerResults) -> None:
         """What a worker hands over at its end (link.py)."""
         for payload in results.unreported:
@@ -208,9 +208,14 @@ class Controller:
             self.crashes.note_report(report)
         payload = result_of(report)
         if payload is not None:
-            self._record(payload)
+            # pytest-rerunfailures runs a failed trial again: this attempt is not its result
+            self._record(payload, rerun=is_rerun(report))
         elif report.skipped and report.when == "setup":
             self._note_budget_skip(report)
+            skipped = skipped_trial(report)
+            if skipped is not None:
+                self.tally.skip(*skipped)
+                self.display.recorded()
 
     def _note_budget_skip(self, report: pytest.TestReport) -> None:
         """Say once per experiment why trials were skipped for budget (pytest's summary
@@ -221,19 +226,19 @@ class Controller:
         if reason.startswith("budget:"):
             self._budget_skips[reason] = self._budget_skips.get(reason, 0) + 1
 
-    def _record(self, data: dict[str, Any]) -> None:
+    def _record(self, data: dict[str, Any], *, rerun: bool = False) -> None:
+        """Store a trial's result (an attempt that will be `rerun` too: if the session ends
+        before its rerun, it is the trial's result), count it, guard the run."""
         payload = TrialPayload.from_json(data)
         try:
             self.recorder.record(payload)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self._guard(payload)
+        self.tally.record(payload.record, rerun=rerun)
+        self._guard(payload, rerun=rerun)
         if self.recorder.store_full is not None:
             self._stop_for_full_store()
-        if self.progress.due(self.recorder.done):
-            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                self.progress.write(reporter, self.recorder.progress_line(self.progress.total))
+        self.display.recorded()
 
     def _stop_for_full_store(self) -> None:
         """The disk is full: start no more trials (their results could not be kept); what
@@ -252,13 +257,13 @@ class Controller:
             with suppress(OSError):  # no room for the stop file either: workers go on
                 self.guard.stop(experiment, "the store's disk is full")
 
-    def _guard(self, payload: TrialPayload) -> None:
+    def _guard(self, payload: TrialPayload, *, rerun: bool) -> None:
         """Dead-letter a trial that failed for good; stop the run when a breaker trips or a
-        trial asks for it (guard.py)."""
+        trial asks for it (guard.py). An attempt that will be rerun is neither yet."""
         outcome = self.recorder.runs.get(payload.record.experiment)
         if outcome is None:
             return
-        reason = self.guard.observe(outcome.run_id, payload)
+        reason = self.guard.observe(outcome.run_id, payload, final=not rerun)
         if reason is not None:
             self.guard.stop(outcome.experiment, reason)
 
@@ -357,6 +362,21 @@ class Controller:
         self.guard.close()
 
 
+class SummaryElsewhere:
+    """The results when pytest-rich (`--rich` on a terminal) replaced pytest's terminal
+    reporter: printed through its console, after its own summary."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        plugins = self._controller.config.pluginmanager
+        rich = plugins.get_plugin(PYTEST_RICH)
+        if plugins.get_plugin("terminalreporter") is None and rich is not None:
+            self._controller.pytest_terminal_summary(ConsoleSummary(rich.console))
+
+
 class InProcessLink:
     """A run without xdist: the local worker reaches the controller directly (link.py)."""
 
@@ -382,3 +402,6 @@ class InProcessLink:
 
     def hand_over(self, results: WorkerResults) -> None:
         self._controller.local_results = results  # received at the controller's finish
+
+    def watch(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        self._controller.display.watch_local(snapshot)

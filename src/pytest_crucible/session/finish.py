@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pytest_crucible.session.guard import RunGuard
     from pytest_crucible.session.recorder import Recorder
 
-__all__ = ["exit_status", "report_gates", "review_request", "write_results"]
+__all__ = ["ConsoleSummary", "exit_status", "report_gates", "review_request", "write_results"]
 _SHOWN_WARNINGS = 10
 
 
@@ -158,3 +158,30 @@ def write_results(
         f"pytest_crucible.load_trials(RUN_ID, store=...); continue an interrupted run "
         "with --crucible-resume"
     )
+
+
+class ConsoleSummary:
+    """The terminal reporter's writing methods (`section`, `write_line`, `write`) over a
+    rich console: the results reach the terminal when pytest-rich replaced pytest's
+    reporter, whose summary hooks it never calls."""
+
+    def __init__(self, console: Any) -> None:
+        self._console = console
+
+    def section(self, title: str, sep: str = "=", **markup: bool) -> None:
+        self._console.rule(title, style=_style(markup))
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        from rich.text import Text
+
+        self._console.print(Text(line, style=_style(markup)), soft_wrap=True)
+
+    def write(self, text: str, **markup: bool) -> None:
+        from rich.text import Text
+
+        self._console.print(Text(text, style=_style(markup)), end="", soft_wrap=True)
+
+
+def _style(markup: dict[str, bool]) -> str:
+    """pytest's markup keywords (red=True, bold=True) as a rich style."""
+    return " ".join(name for name, on in markup.items() if on)

@@ -147,12 +147,15 @@ class RunGuard:
         if settings is not None:
             self._breakers[experiment] = CircuitBreaker(CircuitBreakerSettings(**settings))
 
-    def observe(self, run_id: str, payload: TrialPayload) -> str | None:
-        """Feed one recorded trial; returns a reason when the run must stop now."""
+    def observe(self, run_id: str, payload: TrialPayload, *, final: bool = True) -> str | None:
+        """Feed one recorded trial; returns a reason when the run must stop now. An attempt
+        that is not `final` (pytest-rerunfailures runs it again) only brings its policy."""
         record = payload.record
         experiment = record.experiment
         self.note_policy(experiment, payload.policy)
         self._check_plan(experiment, payload.header, payload.worker)
+        if not final:
+            return None
         broken = failed_for_good(record)
         if broken:
             self._dead_letter(run_id, record)

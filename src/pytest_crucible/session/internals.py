@@ -4,7 +4,8 @@ Each one is a small function here, so that what a pytest upgrade may break is fo
 file. The capture is the exception: its two places stay with the streams they install
 (`output.RoutedPhases._route_the_capture_files`, `stdio.install_below_capture`).
 
-The attributes the session puts on reports (`crucible`, `crucible_alone`, `crucible_crash`)
+The attributes the session puts on reports (`crucible`, `crucible_alone`, `crucible_crash`,
+`crucible_skipped`)
 are its own: pytest keeps unknown report attributes, and xdist sends them to the controller.
 """
 
@@ -24,16 +25,24 @@ if TYPE_CHECKING:
 __all__ = [
     "argument_names",
     "attach_result",
+    "end_row",
     "filter_log_capture",
     "fixture_info",
     "give_trial_arguments",
     "is_crash_report",
+    "is_rerun",
     "line_is_open",
     "mark_ran_alone",
+    "mark_skipped_trial",
     "ran_alone",
     "requesting_item",
     "result_of",
+    "row_is_complete",
     "show_as_crash",
+    "skipped_trial",
+    "swap_terminal_file",
+    "terminal_file",
+    "terminal_width_and_markup",
     "worker_popen",
 ]
 
@@ -84,6 +93,12 @@ def ran_alone(report: pytest.TestReport) -> bool:
     return bool(getattr(report, "crucible_alone", False))
 
 
+def is_rerun(report: pytest.TestReport) -> bool:
+    """An attempt pytest-rerunfailures runs again (its outcome is "rerun", not pytest's)."""
+    outcome: str = report.outcome
+    return outcome == "rerun"
+
+
 def show_as_crash(report: pytest.TestReport) -> None:
     """xdist's report of the item a worker died running becomes a rerun, not a failure:
     the trial's own report follows (crashes.py)."""
@@ -101,6 +116,20 @@ def line_is_open(reporter: Any) -> bool:
     return bool(reporter._tw.width_of_current_line)
 
 
+def row_is_complete(reporter: Any) -> bool:
+    """Whether pytest finished its current row: nothing written on it yet, or it ends with
+    the progress percentage, which pytest right-aligns to the full width."""
+    writer = reporter._tw
+    return not line_is_open(reporter) or writer.width_of_current_line >= writer.fullwidth - 1
+
+
+def end_row(reporter: Any) -> None:
+    """End pytest's current row so that a line can follow (`write_line` ends it only when
+    the reporter knows a file path is open on it; xdist's rows of dots have none)."""
+    if line_is_open(reporter) and not reporter.currentfspath:
+        reporter.write("\n")
+
+
 def worker_popen(node: Any) -> Any | None:
     """The process of an xdist worker (its execnet gateway's private I/O), or None."""
     return getattr(getattr(getattr(node, "gateway", None), "_io", None), "popen", None)
@@ -114,3 +143,29 @@ def filter_log_capture(config: pytest.Config, log_filter: logging.Filter) -> Non
         handler = getattr(logging_plugin, name, None)
         if isinstance(handler, logging.Handler):
             handler.addFilter(log_filter)
+
+
+def terminal_file(reporter: Any) -> Any:
+    """The file pytest's terminal reporter writes to (its writer's private `_file`)."""
+    return reporter._tw._file
+
+
+def terminal_width_and_markup(reporter: Any) -> tuple[int, bool]:
+    """The width pytest's terminal writer fills, and whether it writes colours."""
+    writer = reporter._tw
+    return int(writer.fullwidth), bool(writer.hasmarkup)
+
+
+def swap_terminal_file(reporter: Any, file: Any) -> None:
+    """Make pytest's terminal reporter write to `file` (the live display's line proxy)."""
+    reporter._tw._file = file
+
+
+def mark_skipped_trial(report: pytest.TestReport, experiment: str, condition: str) -> None:
+    """A trial skipped before it ran: the progress display counts it (worker.py)."""
+    report.crucible_skipped = (experiment, condition)  # type: ignore[attr-defined]
+
+
+def skipped_trial(report: pytest.TestReport) -> tuple[str, str] | None:
+    found = getattr(report, "crucible_skipped", None)
+    return (str(found[0]), str(found[1])) if found else None

@@ -4,7 +4,7 @@ The worker (worker.py) collects and runs trials; the controller (controller.py) 
 store and the run. A worker reaches its controller only through a `ControllerLink`:
 - in a run without xdist, `InProcessLink` (controller.py) calls the controller itself;
 - on an xdist worker, `XdistLink` (xdist_worker.py) reads `workerinput` and the stop file,
-  and hands its results back in `workeroutput`.
+  keeps its progress beacon (beacon.py), and hands its results back in `workeroutput`.
 
 `WorkerResults` is what a worker hands over at its session end; its JSON form is what
 travels in `workeroutput`.
@@ -12,7 +12,7 @@ travels in `workeroutput`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -77,3 +77,7 @@ class ControllerLink(Protocol):
 
     def hand_over(self, results: WorkerResults) -> None:
         """At the worker's session end: what only the worker knows."""
+
+    def watch(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        """From collection on: what the worker collected and runs now, for the progress
+        display (`Worker.snapshot`, read from another thread)."""

@@ -61,6 +61,10 @@ class _Gate:
             self._state = "running"
             return True
 
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
     def cancel(self) -> bool:
         """Cancel a trial that has not begun; False when it is already running."""
         with self._lock:
@@ -117,6 +121,12 @@ class Prefetcher:
     def pending(self) -> bool:
         """Whether trials started ahead are waiting for their items (and may be running)."""
         return bool(self._started)
+
+    def running(self) -> list[ActiveTrial]:
+        """The trials started ahead that run now (read from the progress beacon's thread:
+        a copy of the values, which a dict gives whole under the GIL)."""
+        started = list(self._started.values())
+        return [s.active for s in started if s.gate.running and not s.future.done()]
 
     def active_for(self, item: pytest.Item) -> ActiveTrial | None:
         """The trial started ahead for `item` (its setup installs it), if any."""

@@ -12,7 +12,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +50,6 @@ class RunOutcome:
     header: Mapping[str, Any]
     resumed: bool
     ran: set[str] = field(default_factory=set)
-    failed: int = 0
     status: str = "running"
     stored: int = 0
     reused: int = 0
@@ -82,9 +80,6 @@ class Recorder:
         self._reviewer: subprocess.Popen[str] | None = None
         self.warnings: list[str] = []
         self.errors: list[str] = []
-        self.done = 0
-        self.failed = 0
-        self.started = time.monotonic()
         self.started_at = utc_now()  # the session's wall time is kept with its runs
         self.journal = Journal(store.path)  # this process's: trials the store refused
         self.writer = TrialWriter(store.path, self.warnings.append, self.journal)
@@ -100,10 +95,6 @@ class Recorder:
         outcome = self._run_for(record.experiment, self._headers.get(record.experiment))
         self.writer.put(outcome.run_id, record, payload.worker)
         outcome.ran.add(record.key)
-        self.done += 1
-        if record.status == "failed":
-            outcome.failed += 1
-            self.failed += 1
         for warning in record.warnings:
             self.warnings.append(f"{record.experiment} {record.name}: {warning}")
 
@@ -213,11 +204,6 @@ class Recorder:
                 self.store.record_session(outcome.run_id, self.started_at, ended_at)
             except StoreError:  # only a later estimate would have used it
                 return
-
-    def progress_line(self, total: int | None) -> str:
-        elapsed = time.monotonic() - self.started
-        of_total = f"/{total}" if total else ""
-        return f"crucible: {self.done}{of_total} trials done, {self.failed} failed, {elapsed:.1f} s"
 
     def review(self, request: ReviewRequest) -> ReviewStatus:
         """Analyse the session's runs in the analysis child (`review/session_end.py`): keep

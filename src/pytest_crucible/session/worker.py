@@ -35,6 +35,7 @@ from pytest_crucible.session.internals import (
     filter_log_capture,
     give_trial_arguments,
     mark_ran_alone,
+    mark_skipped_trial,
     requesting_item,
 )
 from pytest_crucible.session.items import (
@@ -90,6 +91,8 @@ class Worker:
         self._journal_failed = False
         self._stopping: str | None = None  # why the session stops (trial.cancelled)
         self._direct: dict[Any, tuple[str, ...]] = {}
+        self._collected: dict[str, dict[str, int]] = {}  # trials to run, for the display
+        self._current: Trial | None = None  # the trial of the item in its phases now
         self._trial_hooks: dict[str, TrialHooks] = {}
         self.session: pytest.Session | None = None
         self.log_handler = TrialLogHandler()
@@ -112,6 +115,12 @@ class Worker:
         # the xdist scheduler groups the ids collected in the end (lookahead.py)
         self.collection.group(session.items)
         self.lookahead.set_items(session.items)
+        for item in session.items:
+            spec = spec_of(item)
+            if spec is not None:
+                conditions = self._collected.setdefault(spec.experiment, {})
+                conditions[spec.condition] = conditions.get(spec.condition, 0) + 1
+        self.link.watch(self.snapshot)
         if self.calls.estimating:
             for plan in self.plans.values():
                 self.calls.estimate(plan, self.lookahead.concurrency(plan.experiment.concurrency))
@@ -130,7 +139,7 @@ class Worker:
                 pytest.skip(reason)
             self._apply_crash_verdict(item)
             active = self._make_active(item)
-        item.stash[TRIAL_KEY] = active.trial
+        item.stash[TRIAL_KEY] = self._current = active.trial
         item.stash[FUNCTION_KEY] = item.obj  # type: ignore[attr-defined]
         slot = slot_of(item)
         assert slot is not None  # a trial item: it has a spec
@@ -263,6 +272,7 @@ class Worker:
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         """Empty the slot so that a finished trial is not kept alive by its item."""
         slot = slot_of(item)
+        self._current = None
         if slot is not None and TRIAL_KEY in item.stash:
             del item.stash[TRIAL_KEY]
             slot.active = None
@@ -332,7 +342,10 @@ class Worker:
             return report
         if call.when == "setup" and item.stash.get(ALONE_KEY, False):
             mark_ran_alone(report)
+        if call.when == "setup" and report.skipped:
+            mark_skipped_trial(report, spec.experiment, spec.condition)
         if call.when == "call" or (call.when == "setup" and report.failed):
+            self._current = None  # finished: no longer in flight
             trial = item.stash.get(TRIAL_KEY, None) or Trial(spec, self.plans[spec.experiment])
             exception = call.excinfo.value if call.excinfo is not None else None
             payload = self.payloads.for_report(
@@ -340,6 +353,21 @@ class Worker:
             )
             attach_result(report, payload)
         return report
+
+    def snapshot(self) -> dict[str, Any]:
+        """What this worker collected and runs now, as the progress display reads it (from
+        another thread: beacon.py)."""
+        running = [active.trial for active in self.prefetcher.running()]
+        current = self._current
+        if current is not None and current not in running:
+            running.append(current)
+        return {
+            "collected": self._collected,
+            "running": [
+                [t.spec.experiment, t.spec.condition, t.spec.test_id, t.progress_state]
+                for t in running
+            ],
+        }
 
     # -- session start and end -------------------------------------------------------------
 

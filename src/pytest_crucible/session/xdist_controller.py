@@ -40,6 +40,9 @@ class XdistController:
         node.workerinput["crucible_spent"] = controller.calls.spending.spent_before
         node.workerinput["crucible_groups"] = group_count(controller.config)
         node.workerinput["crucible_stop"] = str(controller.guard.signal.path)
+        beacons = controller.display.beacon_folder()
+        if beacons is not None:
+            node.workerinput["crucible_progress"] = str(beacons)
 
     @pytest.hookimpl(tryfirst=True, optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -65,12 +68,9 @@ class XdistController:
         return None
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        progress = self._controller.progress
-        if progress.total is None:
-            progress.total = len(ids)
-
-    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", None) or {}
         self._controller.receive(WorkerResults.from_json(output))
+        worker_id = getattr(node, "workerinput", {}).get("workerid")
+        if worker_id:
+            self._controller.display.forget_worker(worker_id)

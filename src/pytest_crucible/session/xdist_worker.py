@@ -9,12 +9,13 @@ back in `workeroutput`. Registered as a plugin, it also escapes what execnet can
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_crucible.session.beacon import Beacon
 from pytest_crucible.session.call_setup import CallSetup
 from pytest_crucible.session.guard import StopSignal
 from pytest_crucible.session.inputs import SessionInputs
@@ -50,6 +51,8 @@ class XdistLink:
         )
         stop_path = workerinput.get("crucible_stop")
         self._stop_signal = StopSignal(Path(stop_path)) if stop_path else None
+        self._beacons: str | None = workerinput.get("crucible_progress")
+        self._beacon: Beacon | None = None
 
     def stopped(self) -> Mapping[str, str]:
         return self._stop_signal.received() if self._stop_signal is not None else {}
@@ -60,7 +63,15 @@ class XdistLink:
     def warn(self, message: str) -> None:
         warnings.warn(pytest.PytestWarning(message), stacklevel=2)
 
+    def watch(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        if self._beacons is not None and self._beacon is None:
+            self._beacon = Beacon(Path(self._beacons), self.worker_id, snapshot)
+            self._beacon.start()
+
     def hand_over(self, results: WorkerResults) -> None:
+        if self._beacon is not None:
+            self._beacon.stop()
+            self._beacon.write()  # nothing in flight any more
         self.calls.close()
         if self.journal is not None:
             self.journal.close()  # unlocked: the controller imports what it lacks

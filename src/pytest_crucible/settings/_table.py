@@ -147,6 +147,16 @@ def _cache_mode(text: str) -> str:
     return mode
 
 
+DISPLAY_MODES = ("auto", "rich", "plain", "none")
+
+
+def _display_mode(text: str) -> str:
+    mode = text.strip().lower()
+    if mode not in DISPLAY_MODES:
+        raise BadValue(f"choose one of {', '.join(DISPLAY_MODES)} (auto, the default, suits most)")
+    return mode
+
+
 def _report_formats(text: str) -> str:
     if text.strip().lower() == "none":
         return text
@@ -309,6 +319,16 @@ OPTIONS: tuple[Option, ...] = (
         Kind.FLAG,
         "run nothing: print each experiment's trials, tokens, cost and time",
         default=False,
+    ),
+    Option(
+        "crucible-display",
+        Kind.TEXT,
+        "progress while trials run: a live table on a terminal (rich), a line at every tenth "
+        "of the trials (plain), or none; auto: rich on a terminal, plain otherwise, none "
+        "under -qq",
+        default="auto",
+        metavar="MODE",
+        check=_display_mode,
     ),
 )
 
