@@ -182,7 +182,7 @@ def test_show_prints_the_run_summary_of_the_session_end(pytester: pytest.Pyteste
         assert "  trials    20 of 20 stored: 20 passed" in lines
         # the session end's results table with its intervals, then its analysis
         assert any(
-            line.split()[:4] == ["condition", "trials", "passed", "failed"] for line in lines
+            line.split()[:4] == ["condition", "stored", "analysed", "errors"] for line in lines
         )
         assert any(line.startswith("plain") and "1.000 [" in line for line in lines)
         assert "CI of correct: 95%, Wilson score interval" in result.stdout
