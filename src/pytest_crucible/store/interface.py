@@ -108,7 +108,12 @@ class StoredBaseline:
 class ResultStore(Protocol):
     """Runs, trials, logs, baselines and the call cache of one store."""
 
-    path: Path
+    # printable (a database URL's password masked): the one form messages show
+    location: str
+    # a local folder for what lives beside the results: journals, dead letters, stop signals
+    # and worker beacons (a SQLite store's own folder; for a database, given when opened)
+    side_folder: Path
+    path: Path  # the SQLite file: callers move to `location` / `side_folder` (issue 17)
     readonly: bool
 
     def close(self) -> None: ...

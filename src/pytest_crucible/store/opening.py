@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pytest_crucible.errors import StoreError
 from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.locations import is_database_url, masked
 
 __all__ = ["DEFAULT_BASELINES_DIR", "DEFAULT_STORE", "open_store"]
 
@@ -17,10 +19,21 @@ DEFAULT_BASELINES_DIR = Path(".crucible") / "baselines"  # portable baseline fil
 
 
 def open_store(
-    location: str | Path, *, readonly: bool = False, verify: bool = False
+    location: str | Path,
+    *,
+    readonly: bool = False,
+    verify: bool = False,
+    side_folder: Path | None = None,
 ) -> ResultStore:
-    """Open the store at `location` (today a SQLite file). `readonly`: never write (a missing
-    store is an error); `verify`: check the whole file before the run writes to it."""
+    """Open the store at `location`: a SQLite file, or a `postgresql://` URL. `readonly`:
+    never write (a missing store is an error); `verify`: check the whole store before the run
+    writes to it; `side_folder`: where a database store keeps its local side files (a SQLite
+    store keeps them beside its file)."""
+    if is_database_url(location):
+        raise StoreError(
+            f"store {masked(location)}: PostgreSQL stores are not available yet; "
+            "use a SQLite file path for --crucible-store"
+        )
     from pytest_crucible.store.sqlite import Store
 
     return Store(location, readonly=readonly, verify=verify)

@@ -49,6 +49,8 @@ class Store(SQLiteReads):
         about 20 ms for a 7 MB store of 10,000 trials, once per run; the run's writer
         thread, opening the store after it, need not check again)."""
         self.path = Path(path)
+        self.location = str(self.path)
+        self.side_folder = self.path.parent
         self.readonly = readonly
         self._verify = verify
         if readonly and not self.path.exists():
