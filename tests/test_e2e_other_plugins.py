@@ -143,6 +143,37 @@ def test_a_trial_function_parametrized_beyond_its_trials_is_refused_before_anyth
     assert not (pytester.path / ".crucible" / "crucible.db").exists() or not trial_rows(pytester)
 
 
+ANYIO_TRIO_CONFTEST = """
+import pytest
+
+@pytest.fixture
+def anyio_backend():
+    return "trio"
+"""
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_a_trial_asking_anyio_for_trio_fails_with_the_fix_and_never_runs_on_asyncio(
+    pytester: pytest.Pytester, xdist: list[str], concurrency: str
+) -> None:
+    # one backend, not parametrized: nothing to see at collection, the fixture's value is
+    # known only once it is set up
+    pytester.makeconftest(ANYIO_TRIO_CONFTEST)
+    pytester.makepyfile(test_backends=ANYIO_TRIALS.split("variants = ")[0])
+    result = _run(
+        pytester, "-p", "no:cacheprovider", f"--crucible-concurrency={concurrency}", *xdist
+    )
+    # before the fix: both trials passed, run on asyncio although the user asked for trio
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(
+        ["*anyio_backend is 'trio'*own asyncio event loop*remove @pytest.mark.anyio*"]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    rows = trial_rows(pytester)
+    assert len(rows) == 2 and {row["status"] for row in rows} == {"failed"}, rows
+
+
 # -- pytest-asyncio (point 7) --------------------------------------------------------------------
 
 # Each condition call waits (up to 30 s) until another trial is in flight beside it, and

@@ -134,6 +134,26 @@ def _not_asyncio(backend: Any) -> bool:
     return bool(name != "asyncio")
 
 
+def foreign_anyio_backend(funcargs: Mapping[str, Any]) -> str | None:
+    """Why a trial cannot run as its fixtures ask: an `anyio_backend` (set up for the trial,
+    parametrized or not) naming another backend than asyncio. Only known once the fixture
+    is set up, so checked as the trial starts."""
+    backend = funcargs.get(_ANYIO_BACKEND)
+    if not _not_asyncio(backend):
+        return None
+    name = backend[0] if isinstance(backend, tuple) else backend
+    return f"anyio_backend is {name!r}, but " + _ANYIO_ADVICE
+
+
+_ANYIO_ADVICE = (
+    "pytest-crucible runs trial functions on its own asyncio event loop (async "
+    "conditions and fixtures included): remove @pytest.mark.anyio from the trial "
+    "function (or take it out of anyio's auto mode): trial functions need no async "
+    'plugin. Or define a fixture `anyio_backend` of scope "session" that returns '
+    '"asyncio".'
+)
+
+
 def _parametrized_message(function: str, experiment: str, params: dict[str, list[str]]) -> str:
     given = ", ".join(
         f"{name!r} ({', '.join(values)})" for name, values in params.items() if name != TRIAL_PARAM
@@ -144,13 +164,7 @@ def _parametrized_message(function: str, experiment: str, params: dict[str, list
         "each copy overwriting the last. "
     )
     if _ANYIO_BACKEND in params:
-        return message + (
-            "pytest-crucible runs trial functions on its own asyncio event loop (async "
-            "conditions and fixtures included): remove @pytest.mark.anyio from the trial "
-            "function (or take it out of anyio's auto mode): trial functions need no async "
-            'plugin. Or define a fixture `anyio_backend` of scope "session" that returns '
-            '"asyncio".'
-        )
+        return message + _ANYIO_ADVICE
     return message + (
         "Declare what varies as conditions (conditions={...}) or as a config field set "
         "with --crucible-set, and remove the parametrization."

@@ -53,6 +53,7 @@ from pytest_crucible.session.lookahead import Lookahead
 from pytest_crucible.session.output import OutputRouter, RoutedPhases
 from pytest_crucible.session.payload import TrialPayloads
 from pytest_crucible.session.prefetch import Prefetcher, Started
+from pytest_crucible.session.selection import foreign_anyio_backend
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -282,6 +283,9 @@ class Worker:
         trial = pyfuncitem.stash.get(TRIAL_KEY, None)
         if trial is None:
             return None
+        foreign = foreign_anyio_backend(pyfuncitem.funcargs)
+        if foreign is not None:  # anyio would run it on trio; we never would
+            pytest.fail(foreign, pytrace=False)
         kwargs = {name: pyfuncitem.funcargs[name] for name in argument_names(pyfuncitem)}
         function = pyfuncitem.stash.get(FUNCTION_KEY, pyfuncitem.obj)
         limit = self._limit(pyfuncitem)
