@@ -152,6 +152,29 @@ def test_live_display_on_a_terminal_under_xdist(
     assert "crucible results" in text
 
 
+def test_live_display_in_one_process_redraws_while_trials_run(
+    pytester: pytest.Pytester, server: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without xdist the trials run in pytest's own process, under its fd capture: the live
+    region must still reach the terminal while they run, never a trial's captured output."""
+    release = pytester.path / "release"
+    monkeypatch.setenv("RELEASE", str(release))
+    raw = run_on_a_terminal(
+        pytest_args("--crucible-concurrency=4", "-p", "no:cacheprovider"),
+        pytester.path,
+        until=lambda text: "step 2 of the long" in text,
+        then=release,
+    )
+    text = shown(raw)
+    # before the fix: the frames drawn while a trial ran went into pytest's capture of that
+    # trial, so the long trial's progress never showed and the trial waited out its 240 s
+    assert release.exists(), text[-3000:]
+    assert re.search(r"↳ polite-q0-r0 .*2/3 step 2 of the long", text)
+    failures = text.split("FAILURES", 1)[-1].split("crucible results", 1)[0]
+    assert "Captured stdout" not in failures or "in flight" not in failures, failures[-3000:]
+    assert f"crucible: demo: {TRIALS}/{TRIALS} trials done, 2 failed, 0 in flight" in text
+
+
 def test_plain_lines_when_not_a_terminal_count_trials_only(
     pytester: pytest.Pytester, server: None
 ) -> None:

@@ -30,6 +30,7 @@ from pytest_crucible.session.progress import (
     ExperimentView,
     clock_time,
 )
+from pytest_crucible.session.stdio import terminal_beside_capture
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -88,8 +89,9 @@ class LiveView:
         self._views = views
         width, colours = terminal_width_and_markup(reporter)
         self._real: TextIO = terminal_file(reporter)
+        drawn_on, self._close_drawn_on = terminal_beside_capture(reporter.config, self._real)
         self.console = Console(
-            file=self._real,
+            file=drawn_on,
             force_terminal=True,
             width=width,
             color_system="auto" if colours else None,
@@ -112,6 +114,9 @@ class LiveView:
         try:
             self._live.stop()
         finally:
+            self.console.file.flush()
+            if self._close_drawn_on:
+                self.console.file.close()
             swap_terminal_file(self._reporter, self._real)
             held = self._proxy.held()
             if held:
