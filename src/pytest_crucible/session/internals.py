@@ -150,6 +150,15 @@ def terminal_file(reporter: Any) -> Any:
     return reporter._tw._file
 
 
+def saved_terminal_fd(config: pytest.Config) -> int | None:
+    """The descriptor of the terminal that pytest's fd capture saved before pointing fd 1 at
+    its temporary file (None without fd capture)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    out = getattr(getattr(capture, "_global_capturing", None), "out", None)
+    saved = getattr(out, "targetfd_save", None)
+    return saved if isinstance(saved, int) and getattr(out, "targetfd", None) == 1 else None
+
+
 def terminal_width_and_markup(reporter: Any) -> tuple[int, bool]:
     """The width pytest's terminal writer fills, and whether it writes colours."""
     writer = reporter._tw

@@ -10,10 +10,12 @@ where it belongs, and pytest's writer gets its file back.
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -21,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pytest_crucible.session.internals import (
+    saved_terminal_fd,
     swap_terminal_file,
     terminal_file,
     terminal_width_and_markup,
@@ -30,7 +33,7 @@ from pytest_crucible.session.progress import (
     ExperimentView,
     clock_time,
 )
-from pytest_crucible.session.stdio import terminal_beside_capture
+from pytest_crucible.session.stdio import unrouted
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -81,6 +84,19 @@ class LineProxy(io.TextIOBase):
         return text
 
 
+def _terminal_beside_capture(config: pytest.Config, stream: Any) -> tuple[Any, bool]:
+    """A stream on the terminal `stream` writes to, that reaches it also while a test runs:
+    (the stream, whether the caller must close it). pytest's fd capture points fd 1 at a
+    temporary file during each test, so the refresh thread, which draws while trials run,
+    writes to a copy of the descriptor capture saved; else below our routing."""
+    stream = unrouted(stream)
+    saved = saved_terminal_fd(config)
+    if saved is None:
+        return stream, False
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return open(os.dup(saved), "w", encoding=encoding, errors="replace"), True
+
+
 class LiveView:
     """The live region: what `views()` returns, redrawn a few times a second."""
 
@@ -89,7 +105,7 @@ class LiveView:
         self._views = views
         width, colours = terminal_width_and_markup(reporter)
         self._real: TextIO = terminal_file(reporter)
-        drawn_on, self._close_drawn_on = terminal_beside_capture(reporter.config, self._real)
+        drawn_on, self._close_drawn_on = _terminal_beside_capture(reporter.config, self._real)
         self.console = Console(
             file=drawn_on,
             force_terminal=True,

@@ -13,7 +13,6 @@ conftest is loaded, long before the session exists.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
@@ -48,21 +47,12 @@ class RoutedStream:
         return getattr(self.target, name)
 
 
-def terminal_beside_capture(config: pytest.Config, stream: Any) -> tuple[Any, bool]:
-    """A stream on the terminal `stream` writes to, that reaches it also while a test runs:
-    (the stream, whether the caller must close it). pytest's fd capture points fd 1 at a
-    temporary file during each test, so a thread that draws while trials run (the live
-    display) writes to a copy of the descriptor capture saved; otherwise below our routing,
-    which would take the drawing thread's writes for a trial's output."""
+def unrouted(stream: Any) -> Any:
+    """The stream below our routing (which would take a drawing thread's writes for a
+    trial's output)."""
     while isinstance(stream, RoutedStream):
         stream = stream.target
-    capture = config.pluginmanager.getplugin("capturemanager")
-    out = getattr(getattr(capture, "_global_capturing", None), "out", None)
-    saved = getattr(out, "targetfd_save", None)  # FDCapture of fd 1 (private to pytest)
-    if isinstance(saved, int) and getattr(out, "targetfd", None) == 1:
-        encoding = getattr(stream, "encoding", None) or "utf-8"
-        return open(os.dup(saved), "w", encoding=encoding, errors="replace"), True
-    return stream, False
+    return stream
 
 
 class Bottom:
