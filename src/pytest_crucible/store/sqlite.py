@@ -31,7 +31,8 @@ from pytest_crucible.store.schema import (
     SCHEMA_VERSION,
     SESSIONS_DDL,
 )
-from pytest_crucible.store.sqlite_reads import SQLiteReads, decoded
+from pytest_crucible.store.shapes import decoded, labels, run_fields, run_info
+from pytest_crucible.store.sqlite_reads import SQLiteReads
 
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
@@ -154,7 +155,7 @@ class Store(SQLiteReads):
                     None if git.get("dirty") is None else int(git["dirty"]),
                     header["total_trials"],
                     now,
-                    *_labels(header),
+                    *labels(header),
                 ),
             )
         return run_id
@@ -172,7 +173,7 @@ class Store(SQLiteReads):
                     dump(header["config"]),
                     dump(header),
                     header["total_trials"],
-                    *_labels(header),
+                    *labels(header),
                     run_id,
                 ),
             )
@@ -259,7 +260,7 @@ class Store(SQLiteReads):
         """Every stored run (newest first) with every field it records, JSON decoded, and
         how many trials it holds: what `load_runs` shows."""
         where, args = ("WHERE r.experiment = ?", (experiment,)) if experiment else ("", ())
-        return [_run_fields(row) for row in self._run_rows(where, args)]
+        return [run_fields(row) for row in self._run_rows(where, args)]
 
     def _run_rows(self, where: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
         return self._conn.execute(
@@ -271,23 +272,7 @@ class Store(SQLiteReads):
         ).fetchall()
 
     def _run_infos(self, where: str, args: tuple[Any, ...]) -> list[RunInfo]:
-        rows = self._run_rows(where, args)
-        return [
-            RunInfo(
-                run_id=row["run_id"],
-                experiment=row["experiment"],
-                status=row["status"],
-                seed=row["seed"],
-                fingerprint=row["fingerprint"],
-                total_trials=row["total_trials"],
-                started_at=row["started_at"],
-                ended_at=row["ended_at"],
-                sessions=row["sessions"],
-                stored_trials=row["stored"],
-                passed_trials=row["passed"],
-            )
-            for row in rows
-        ]
+        return [run_info(row) for row in self._run_rows(where, args)]
 
     def run(self, run_id: str) -> RunInfo | None:
         """One stored run (counting only its own trials), or None."""
@@ -422,32 +407,6 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:  # a COMMIT that failed (a full disk) leaves it open
             conn.execute("ROLLBACK")
         raise
-
-
-_RUN_JSON = ("config", "header", "environment", "analysis", "tags")
-
-
-def _run_fields(row: sqlite3.Row) -> dict[str, Any]:
-    """One run's row as `run_table` gives it: every column (None where a store older than
-    schema version 4, read-only, lacks it), JSON decoded, the trial counts named."""
-    present = set(row.keys())
-    fields: dict[str, Any] = {
-        name: row[name] if name in present else None for name in (*RUN_COLUMNS, *_RUN_JSON)
-    }
-    for name in _RUN_JSON:
-        fields[name] = decoded(fields[name])
-    header = fields["header"] if isinstance(fields["header"], dict) else {}
-    fields["description"] = header.get("description", "")
-    fields["tags"] = list(fields["tags"] or header.get("tags") or [])
-    fields["git_dirty"] = None if fields["git_dirty"] is None else bool(fields["git_dirty"])
-    fields["stored_trials"], fields["passed_trials"] = row["stored"], row["passed"]
-    return fields
-
-
-def _labels(header: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """A run's author, version and tags (JSON) from its header (None from an older one)."""
-    tags = header.get("tags")
-    return header.get("author"), header.get("version"), dump(list(tags)) if tags else None
 
 
 def _make_folder(path: Path) -> None:
