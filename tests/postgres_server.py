@@ -26,6 +26,7 @@ ROLE = "crucible"
 ROLE_PASSWORD = "s3cret-Pw_17"  # a string tests look for in messages (it must never appear)
 _ADMIN = "postgres"
 _START_TIMEOUT_S = 120  # pg_ctl -w waits for the server to accept connections (an event)
+_COMMAND_TIMEOUT_S = 300  # initdb, pg_ctl: a bound on a very busy machine
 
 
 def find_bindir() -> Path | None:
@@ -123,7 +124,12 @@ class PostgresServer:
         import psycopg
 
         with psycopg.connect(
-            host=str(self.folder), port=self.port, user=_ADMIN, dbname=database, autocommit=True
+            host=str(self.folder),
+            port=self.port,
+            user=_ADMIN,
+            dbname=database,
+            autocommit=True,
+            connect_timeout=30,
         ) as conn:
             cursor = conn.execute(sql)  # type: ignore[arg-type]  # a test's own SQL
             return cursor.fetchall() if cursor.description else []
@@ -138,6 +144,13 @@ class PostgresServer:
         command = [str(self.bindir / program), *args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", _ADMIN, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd="/")
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd="/",
+            timeout=_COMMAND_TIMEOUT_S,
+        )
         if check and done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
