@@ -31,7 +31,12 @@ from pytest_crucible.store.postgres_connection import connect, explain, prepare_
 from pytest_crucible.store.postgres_reads import PostgresReads
 from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord, column_names
 from pytest_crucible.store.rows import Job, Row, batch_rows, dump, utc_now
-from pytest_crucible.store.shapes import labels
+from pytest_crucible.store.shapes import (
+    NEW_RUN_COLUMNS,
+    RESUMED_RUN_COLUMNS,
+    new_run_row,
+    resumed_run_row,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -66,6 +71,9 @@ _INSERT_LOGS = (
     "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level, message, meta,"
     f" created_at) VALUES {_values(_LOG_KINDS)}"
 )
+_RUN_JSON = ("config", "header", "environment", "tags")
+_RUN_KINDS = "".join("j" if name in _RUN_JSON else "t" for name in NEW_RUN_COLUMNS)
+_RESUMED_KINDS = "".join("j" if name in _RUN_JSON else "t" for name in RESUMED_RUN_COLUMNS)
 _HOLDER_UPSERT = (
     "INSERT INTO run_holders(run_id, host, pid, started_at, heartbeat_at, lease_s)"
     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, host, pid) DO UPDATE SET"
@@ -129,7 +137,6 @@ class PostgresStore(PostgresReads):
         """A new run, held by `holder` from the moment it exists."""
         run_id = run_id or secrets.token_hex(4)
         now = utc_now()
-        git = environment.get("git") or {}
         with self._write() as cursor:
             if holder is not None:
                 cursor.execute(_HOLDER_UPSERT, (run_id, *_holder_values(holder)))
@@ -139,26 +146,8 @@ class PostgresStore(PostgresReads):
                 (header["name"], header.get("description", ""), now),
             )
             cursor.execute(
-                "INSERT INTO runs(run_id, experiment, status, fingerprint, dataset_fingerprint,"
-                " seed, config, header, environment, git_commit, git_dirty, total_trials,"
-                " started_at, author, version, tags)"
-                f" VALUES {_values('tttttt' + 'jjj' + 'tttt' + 'ttj')}",
-                (
-                    run_id,
-                    header["name"],
-                    status,
-                    header["fingerprint"],
-                    header["dataset_fingerprint"],
-                    header["seed"],
-                    _jsonb(dump(header["config"])),
-                    _jsonb(dump(header)),
-                    _jsonb(dump(environment)),
-                    git.get("commit"),
-                    None if git.get("dirty") is None else int(git["dirty"]),
-                    header["total_trials"],
-                    now,
-                    *labels(header),
-                ),
+                f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES {_values(_RUN_KINDS)}",
+                _safe_row(new_run_row(run_id, header, environment, status, now), _RUN_KINDS),
             )
         return run_id
 
@@ -166,19 +155,13 @@ class PostgresStore(PostgresReads):
         """Mark a stored run as running again, with the header of this session."""
         with self._write() as cursor:
             cursor.execute(
-                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1,"
-                " fingerprint = %s, dataset_fingerprint = %s, config = %s::jsonb,"
-                " header = %s::jsonb, total_trials = %s, author = %s, version = %s,"
-                " tags = %s::jsonb WHERE run_id = %s",
-                (
-                    header["fingerprint"],
-                    header["dataset_fingerprint"],
-                    _jsonb(dump(header["config"])),
-                    _jsonb(dump(header)),
-                    header["total_trials"],
-                    *labels(header),
-                    run_id,
-                ),
+                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1, "
+                + ", ".join(
+                    f"{name} = %s::jsonb" if kind == "j" else f"{name} = %s"
+                    for name, kind in zip(RESUMED_RUN_COLUMNS, _RESUMED_KINDS, strict=True)
+                )
+                + " WHERE run_id = %s",
+                (*_safe_row(resumed_run_row(header), _RESUMED_KINDS), run_id),
             )
 
     def finish_run(self, run_id: str, status: str) -> None:

@@ -113,3 +113,70 @@ def trial_line(run_id: str, row: Row) -> str:
             value = json.loads(value, parse_constant=lambda _: None)  # NaN -> null
         record[name] = value
     return json.dumps(record, ensure_ascii=False, default=repr)
+
+
+# the columns a new run's row sets, in the order of `new_run_row`
+NEW_RUN_COLUMNS = (
+    "run_id",
+    "experiment",
+    "status",
+    "fingerprint",
+    "dataset_fingerprint",
+    "seed",
+    "config",
+    "header",
+    "environment",
+    "git_commit",
+    "git_dirty",
+    "total_trials",
+    "started_at",
+    "author",
+    "version",
+    "tags",
+)
+# the columns resuming a run sets again from the session's header, in `resumed_run_row` order
+RESUMED_RUN_COLUMNS = (
+    "fingerprint",
+    "dataset_fingerprint",
+    "config",
+    "header",
+    "total_trials",
+    "author",
+    "version",
+    "tags",
+)
+
+
+def new_run_row(
+    run_id: str, header: Mapping[str, Any], environment: Mapping[str, Any], status: str, now: str
+) -> tuple[Any, ...]:
+    """A new run's values of NEW_RUN_COLUMNS (JSON as text)."""
+    git = environment.get("git") or {}
+    return (
+        run_id,
+        header["name"],
+        status,
+        header["fingerprint"],
+        header["dataset_fingerprint"],
+        header["seed"],
+        dump(header["config"]),
+        dump(header),
+        dump(environment),
+        git.get("commit"),
+        None if git.get("dirty") is None else int(git["dirty"]),
+        header["total_trials"],
+        now,
+        *labels(header),
+    )
+
+
+def resumed_run_row(header: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A resumed run's values of RESUMED_RUN_COLUMNS (JSON as text)."""
+    return (
+        header["fingerprint"],
+        header["dataset_fingerprint"],
+        dump(header["config"]),
+        dump(header),
+        header["total_trials"],
+        *labels(header),
+    )

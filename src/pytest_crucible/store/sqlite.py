@@ -31,7 +31,15 @@ from pytest_crucible.store.schema import (
     SCHEMA_VERSION,
     SESSIONS_DDL,
 )
-from pytest_crucible.store.shapes import decoded, labels, run_fields, run_info
+from pytest_crucible.store.shapes import (
+    NEW_RUN_COLUMNS,
+    RESUMED_RUN_COLUMNS,
+    decoded,
+    new_run_row,
+    resumed_run_row,
+    run_fields,
+    run_info,
+)
 from pytest_crucible.store.sqlite_reads import SQLiteReads
 
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
@@ -127,7 +135,6 @@ class Store(SQLiteReads):
         session, so that its journals name it too)."""
         run_id = run_id or secrets.token_hex(4)
         now = utc_now()
-        git = environment.get("git") or {}
         with self._write():
             if holder is not None:
                 self._insert_holder(run_id, holder)
@@ -136,27 +143,10 @@ class Store(SQLiteReads):
                 "ON CONFLICT(name) DO UPDATE SET description = excluded.description",
                 (header["name"], header.get("description", ""), now),
             )
+            marks = ", ".join("?" * len(NEW_RUN_COLUMNS))
             self._conn.execute(
-                "INSERT INTO runs(run_id, experiment, status, fingerprint, dataset_fingerprint,"
-                " seed, config, header, environment, git_commit, git_dirty, total_trials,"
-                " started_at, author, version, tags)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    header["name"],
-                    status,
-                    header["fingerprint"],
-                    header["dataset_fingerprint"],
-                    header["seed"],
-                    dump(header["config"]),
-                    dump(header),
-                    dump(environment),
-                    git.get("commit"),
-                    None if git.get("dirty") is None else int(git["dirty"]),
-                    header["total_trials"],
-                    now,
-                    *labels(header),
-                ),
+                f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES ({marks})",
+                new_run_row(run_id, header, environment, status, now),
             )
         return run_id
 
@@ -164,18 +154,10 @@ class Store(SQLiteReads):
         """Mark a stored run as running again, with the header of this session."""
         with self._write():
             self._conn.execute(
-                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1,"
-                " fingerprint = ?, dataset_fingerprint = ?, config = ?, header = ?,"
-                " total_trials = ?, author = ?, version = ?, tags = ? WHERE run_id = ?",
-                (
-                    header["fingerprint"],
-                    header["dataset_fingerprint"],
-                    dump(header["config"]),
-                    dump(header),
-                    header["total_trials"],
-                    *labels(header),
-                    run_id,
-                ),
+                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1, "
+                + ", ".join(f"{name} = ?" for name in RESUMED_RUN_COLUMNS)
+                + " WHERE run_id = ?",
+                (*resumed_run_row(header), run_id),
             )
 
     # -- run holders (holding.py) -------------------------------------------------------------
