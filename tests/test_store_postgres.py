@@ -152,6 +152,35 @@ def test_two_stores_write_one_run_at_once_and_one_of_many_takes_its_hold(
     assert holders.count(None) == 1 and len(holders) == 2  # one took it, one saw it held
 
 
+def test_a_batch_the_server_aborts_for_a_deadlock_is_written_again(
+    store: ResultStore, postgres_url: str, tmp_path: Path
+) -> None:
+    """Two writers storing the same items in opposite orders wait on each other's rows;
+    the server aborts one transaction (a deadlock), which is then run again, not lost."""
+    run_id = store.create_run(HEADER, {})
+    forward = [(run_id, _record(f"i{n}", repeat=1), "w1") for n in range(40)]
+    jobs = {"forward": forward, "backward": [(r, t, "w2") for r, t, _ in reversed(forward)]}
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            with closing(open_store(postgres_url, side_folder=tmp_path)) as mine:
+                start.wait(timeout=60)
+                for _ in range(10):
+                    mine.record_trials(jobs[name])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=100)
+    assert errors == []
+    assert [t["attempts"] for t in store.stored_trials(run_id)] == [20] * 40
+
+
 def test_a_connection_the_server_dropped_is_opened_again(
     store: ResultStore, postgres_server: PostgresServer, postgres_url: str
 ) -> None:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -40,7 +40,11 @@ from pytest_crucible.store.shapes import (
 
 __all__ = ["PostgresStore"]
 
+_T = TypeVar("_T")
 _WRITTEN = column_names(written=True)
+# aborted by the server for a conflict with another transaction: worth running again
+_TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_ATTEMPTS = 10  # each retry follows a commit of the other side: a few suffice
 _JSON = frozenset(column_names(json=True))
 _UPDATED = [name for name in _WRITTEN if name not in TRIAL_PRIMARY_KEY]
 
@@ -110,9 +114,9 @@ class PostgresStore(PostgresReads):
         self._conn.close()
 
     @contextmanager
-    def _write(self) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
+    def _write(self, *, transient: bool = False) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
         """A cursor in a transaction of its own (committed at the end, rolled back on an
-        error)."""
+        error). `transient`: let a deadlock or serialization failure through, to retry."""
         if self.readonly:
             raise StoreError(f"store {self.location} was opened read-only")
         with self._lock:
@@ -121,7 +125,21 @@ class PostgresStore(PostgresReads):
                 with conn.transaction(), conn.cursor() as cursor:
                     yield cursor
             except psycopg.Error as exc:
+                if transient and isinstance(exc, _TRANSIENT):
+                    raise
                 raise explain(exc, self._url) from None
+
+    def _transact(self, work: Callable[[psycopg.Cursor[tuple[Any, ...]]], _T]) -> _T:
+        """`work` in one transaction, run again when the server aborted it for a deadlock
+        with another writer (two processes storing the same items in another order)."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self._write(transient=True) as cursor:
+                    return work(cursor)
+            except _TRANSIENT as exc:
+                if attempt == _ATTEMPTS:
+                    raise explain(exc, self._url) from None
+        raise AssertionError("unreachable")
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -232,11 +250,14 @@ class PostgresStore(PostgresReads):
         """Store several (run_id, record, worker) in one transaction (a group commit: the
         statements go in one pipeline, not one round trip each)."""
         rows = batch_rows(batch)
-        with self._write() as cursor:
+
+        def write(cursor: psycopg.Cursor[tuple[Any, ...]]) -> None:
             _insert(cursor, _INSERT_ITEMS, _ITEM_KINDS, rows.items)
             _insert(cursor, _UPSERT_TRIALS, _TRIAL_KINDS, rows.trials)
             _insert(cursor, _INSERT_CALLS, _CALL_KINDS, rows.calls)
             _insert(cursor, _INSERT_LOGS, _LOG_KINDS, rows.logs)
+
+        self._transact(write)
 
     def import_trials(self, batch: Sequence[Job]) -> dict[str, int]:
         """Store the (run_id, record, worker) that the store lacks, in one transaction: a
@@ -245,18 +266,7 @@ class PostgresStore(PostgresReads):
         run."""
         if not batch:
             return {}
-        with self._write() as cursor:
-            cursor.execute(
-                "SELECT run_id FROM runs WHERE run_id = ANY(%s)",
-                (sorted({run_id for run_id, _, _ in batch}),),
-            )
-            runs = {row[0] for row in cursor.fetchall()}
-            candidates = [job for job in batch if job[0] in runs]
-            added = _new_trials(cursor, candidates)
-            rows = batch_rows(added)
-            _insert(cursor, _INSERT_ITEMS, _ITEM_KINDS, rows.items)
-            _insert(cursor, _INSERT_CALLS, _CALL_KINDS, rows.calls)
-            _insert(cursor, _INSERT_LOGS, _LOG_KINDS, rows.logs)
+        added = self._transact(lambda cursor: _import(cursor, batch))
         counts: dict[str, int] = {}
         for run_id, _, _ in added:
             counts[run_id] = counts.get(run_id, 0) + 1
@@ -286,6 +296,21 @@ class PostgresStore(PostgresReads):
                     _jsonb(json.dumps(document)),
                 ),
             )
+
+
+def _import(cursor: psycopg.Cursor[tuple[Any, ...]], batch: Sequence[Job]) -> list[Job]:
+    """Store the trials of `batch` whose run is stored and that are not; those it stored."""
+    cursor.execute(
+        "SELECT run_id FROM runs WHERE run_id = ANY(%s)",
+        (sorted({run_id for run_id, _, _ in batch}),),
+    )
+    runs = {row[0] for row in cursor.fetchall()}
+    added = _new_trials(cursor, [job for job in batch if job[0] in runs])
+    rows = batch_rows(added)
+    _insert(cursor, _INSERT_ITEMS, _ITEM_KINDS, rows.items)
+    _insert(cursor, _INSERT_CALLS, _CALL_KINDS, rows.calls)
+    _insert(cursor, _INSERT_LOGS, _LOG_KINDS, rows.logs)
+    return added
 
 
 def _new_trials(cursor: psycopg.Cursor[tuple[Any, ...]], jobs: Sequence[Job]) -> list[Job]:
