@@ -156,14 +156,17 @@ class BatchRows(NamedTuple):
 
 def batch_rows(batch: Sequence[Job]) -> BatchRows:
     """The rows of (run_id, record, worker) jobs for each table."""
-    rows = BatchRows([], [], [], [])
+    items: list[Row] = []
+    trials: list[Row] = []
+    calls: list[Row] = []
+    logs: list[Row] = []
     for run_id, record, worker in batch:
         if record.item is not None:  # sent once per item and process
-            rows.items.append(_item_row(run_id, record, record.item))
-        rows.trials.append(_trial_row(run_id, record, worker))
-        rows.calls.extend(_call_rows(run_id, record))
-        rows.logs.extend(_log_rows(run_id, record))
-    return rows
+            items.append(_item_row(run_id, record, record.item))
+        trials.append(_trial_row(run_id, record, worker))
+        calls.extend(_call_rows(run_id, record))
+        logs.extend(_log_rows(run_id, record))
+    return BatchRows(items, trials, calls, logs)
 
 
 def table_rows(batch: Sequence[Job]) -> list[tuple[Statement, list[Row]]]:
