@@ -37,3 +37,14 @@ if { ! command -v chromium || ! command -v chromedriver; } >/dev/null 2>&1 \
         echo "note: chromium is not installed; the browser tests of the HTML reports will skip" >&2
     fi
 fi
+# The PostgreSQL store's tests start a real server from the machine's binaries
+# (tests/postgres_server.py; in CI they fail without one). Debian's `postgresql` package brings
+# initdb and pg_ctl (/usr/lib/postgresql/*/bin) and the user `postgres` they run as; psycopg
+# comes with the dev extra.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    else
+        echo "note: PostgreSQL is not installed; the PostgreSQL store tests will skip" >&2
+    fi
+fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas  # noqa: F401 - imported once here: pytester's in-process runs must not re-import
@@ -11,6 +12,7 @@ import scipy.stats  # noqa: F401 - C extensions that cannot be loaded twice in o
 from hypothesis import settings
 
 from e2e_support import SLOW_E2E
+from postgres_server import PostgresServer, find_bindir
 
 # No property test is timed: Hypothesis's default 200 ms deadline per example failed on a
 # busy machine (load 10) with nothing wrong. Examples stay bounded by max_examples.
@@ -46,3 +48,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.split("[", 1)[0] in SLOW_E2E:
             item.add_marker(pytest.mark.slow)
+
+
+# -- a real PostgreSQL server (tests/postgres_server.py) ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server per test process, stopped at the end (also when tests fail).
+    Without server binaries the PostgreSQL tests are skipped, except in CI (the environment
+    variable CI set), where they fail: CI installs the server (scripts/_venv.sh)."""
+    bindir = find_bindir()
+    if bindir is None:
+        reason = (
+            "no PostgreSQL server binaries (initdb) on this machine: install Debian's "
+            "`postgresql` package (scripts/_venv.sh does in CI) to run the PostgreSQL tests"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A URL (with the test role's password) of a fresh empty database of its own."""
+    database = postgres_server.new_database()
+    yield postgres_server.url(database)
+    postgres_server.drop_database(database)

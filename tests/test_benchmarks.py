@@ -46,6 +46,14 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
         ["--items", "30"],
         [r"^300 trials, 3 metrics, 135 comparisons: load from the store [\d.]+ s, with the"],
     ),
+    "store_write.py": (
+        ["--trials", "200"],
+        [
+            r"^postgresql\s+40\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+$",
+            r"^postgresql/sqlite at batch 500: wall [\d.]+x, CPU ours [\d.]+x$",
+            r"^one writer keeps up with 2000 trials/s: postgresql (yes|NO)",
+        ],
+    ),
 }
 SLOW = {"overhead.py", "throughput.py"}  # several pytest processes each
 

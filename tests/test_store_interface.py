@@ -2,7 +2,7 @@
 outside `store/` writes SQL.
 
 The conformance tests are written against `ResultStore` and run for each backend in
-`BACKENDS` (SQLite today; the PostgreSQL backend joins the list).
+`BACKENDS` (SQLite, and PostgreSQL on the real server of tests/postgres_server.py).
 """
 
 from __future__ import annotations
@@ -19,20 +19,29 @@ import pytest
 
 import pytest_crucible
 from pytest_crucible.errors import StoreError
+from pytest_crucible.store import open_store
 from pytest_crucible.store.interface import ResultStore, RunHolder, StoredBaseline
+from pytest_crucible.store.postgres import PostgresStore
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 from test_store import HEADER
 
-BACKENDS: dict[str, tuple[type, Callable[[Path], ResultStore]]] = {
-    "sqlite": (Store, lambda folder: Store(folder / "crucible.db")),
+# backend -> (its class, how a test opens a new store of it: from its tmp_path and request)
+BACKENDS: dict[str, tuple[type, Callable[[Path, pytest.FixtureRequest], ResultStore]]] = {
+    "sqlite": (Store, lambda folder, _: Store(folder / "crucible.db")),
+    "postgresql": (
+        PostgresStore,
+        lambda folder, request: open_store(
+            request.getfixturevalue("postgres_url"), side_folder=folder
+        ),
+    ),
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ResultStore]:
     _, make = BACKENDS[request.param]
-    with closing(make(tmp_path)) as opened:
+    with closing(make(tmp_path, request)) as opened:
         yield opened
 
 
@@ -47,7 +56,7 @@ def _operations() -> dict[str, inspect.Signature]:
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_the_backend_implements_every_operation_of_the_interface(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     cls, make = BACKENDS[backend]
     operations = _operations()
@@ -56,7 +65,7 @@ def test_the_backend_implements_every_operation_of_the_interface(
         implemented = getattr(cls, name, None)
         assert callable(implemented), f"{cls.__name__} lacks {name}"
         assert list(inspect.signature(implemented).parameters) == list(declared.parameters), name
-    opened = make(tmp_path)
+    opened = make(tmp_path, request)
     try:
         for attribute in ResultStore.__annotations__:
             assert hasattr(opened, attribute), f"{cls.__name__} lacks {attribute}"

@@ -30,10 +30,21 @@ def open_store(
     writes to it; `side_folder`: where a database store keeps its local side files (a SQLite
     store keeps them beside its file)."""
     if is_database_url(location):
-        raise StoreError(
-            f"store {masked(location)}: PostgreSQL stores are not available yet; "
-            "use a SQLite file path for --crucible-store"
-        )
+        return _open_database(str(location), readonly=readonly, side_folder=side_folder)
     from pytest_crucible.store.sqlite import Store
 
     return Store(location, readonly=readonly, verify=verify)
+
+
+def _open_database(url: str, *, readonly: bool, side_folder: Path | None) -> ResultStore:
+    """A PostgreSQL store (`verify` does not apply: the server keeps its own pages sound)."""
+    try:
+        from pytest_crucible.store.postgres import PostgresStore
+    except ImportError as exc:
+        if exc.name is None or not exc.name.startswith("psycopg"):
+            raise
+        raise StoreError(
+            f"store {masked(url)}: a PostgreSQL store needs psycopg; install it with "
+            "pip install 'pytest-crucible[postgres]'"
+        ) from None
+    return PostgresStore(url, readonly=readonly, side_folder=side_folder)

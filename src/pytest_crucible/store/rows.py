@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_crucible.store.records import (
     TRIAL_PRIMARY_KEY,
@@ -20,7 +20,7 @@ from pytest_crucible.store.records import (
     column_names,
 )
 
-__all__ = ["Job", "dump", "insert_rows", "table_rows", "utc_now"]
+__all__ = ["BatchRows", "Job", "batch_rows", "dump", "insert_rows", "table_rows", "utc_now"]
 
 Row = tuple[Any, ...]
 Job = tuple[str, TrialRecord, str]  # (run_id, record, worker): one trial to store
@@ -144,9 +144,18 @@ def _trial_row(run_id: str, record: TrialRecord, worker: str) -> Row:
     )
 
 
-def table_rows(batch: Sequence[Job]) -> list[tuple[Statement, list[Row]]]:
-    """The rows of (run_id, record, worker) jobs for each table, in the order to insert
-    them (items before the trials that refer to them)."""
+class BatchRows(NamedTuple):
+    """The rows a batch of trials adds to each table, in the order to insert them (items
+    before the trials that refer to them); every backend inserts these."""
+
+    items: list[Row]  # run_id, item_id, input, expected, metadata, cluster
+    trials: list[Row]  # the values of column_names(written=True)
+    calls: list[Row]  # cache_key, backend, model, request, response, run_id, trial_key, at
+    logs: list[Row]  # run_id, trial_key, condition, item_id, repeat, level, message, meta, at
+
+
+def batch_rows(batch: Sequence[Job]) -> BatchRows:
+    """The rows of (run_id, record, worker) jobs for each table."""
     items: list[Row] = []
     trials: list[Row] = []
     calls: list[Row] = []
@@ -157,11 +166,17 @@ def table_rows(batch: Sequence[Job]) -> list[tuple[Statement, list[Row]]]:
         trials.append(_trial_row(run_id, record, worker))
         calls.extend(_call_rows(run_id, record))
         logs.extend(_log_rows(run_id, record))
+    return BatchRows(items, trials, calls, logs)
+
+
+def table_rows(batch: Sequence[Job]) -> list[tuple[Statement, list[Row]]]:
+    """The SQLite INSERTs of (run_id, record, worker) jobs with their rows, in order."""
+    rows = batch_rows(batch)
     return [
-        (_INSERT_ITEMS, items),
-        (_UPSERT_TRIALS, trials),
-        (_INSERT_CALLS, calls),
-        (_INSERT_LOGS, logs),
+        (_INSERT_ITEMS, rows.items),
+        (_UPSERT_TRIALS, rows.trials),
+        (_INSERT_CALLS, rows.calls),
+        (_INSERT_LOGS, rows.logs),
     ]
 
 

@@ -31,7 +31,16 @@ from pytest_crucible.store.schema import (
     SCHEMA_VERSION,
     SESSIONS_DDL,
 )
-from pytest_crucible.store.sqlite_reads import SQLiteReads, decoded
+from pytest_crucible.store.shapes import (
+    NEW_RUN_COLUMNS,
+    RESUMED_RUN_COLUMNS,
+    decoded,
+    new_run_row,
+    resumed_run_row,
+    run_fields,
+    run_info,
+)
+from pytest_crucible.store.sqlite_reads import SQLiteReads
 
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
@@ -126,7 +135,6 @@ class Store(SQLiteReads):
         session, so that its journals name it too)."""
         run_id = run_id or secrets.token_hex(4)
         now = utc_now()
-        git = environment.get("git") or {}
         with self._write():
             if holder is not None:
                 self._insert_holder(run_id, holder)
@@ -135,27 +143,10 @@ class Store(SQLiteReads):
                 "ON CONFLICT(name) DO UPDATE SET description = excluded.description",
                 (header["name"], header.get("description", ""), now),
             )
+            marks = ", ".join("?" * len(NEW_RUN_COLUMNS))
             self._conn.execute(
-                "INSERT INTO runs(run_id, experiment, status, fingerprint, dataset_fingerprint,"
-                " seed, config, header, environment, git_commit, git_dirty, total_trials,"
-                " started_at, author, version, tags)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    header["name"],
-                    status,
-                    header["fingerprint"],
-                    header["dataset_fingerprint"],
-                    header["seed"],
-                    dump(header["config"]),
-                    dump(header),
-                    dump(environment),
-                    git.get("commit"),
-                    None if git.get("dirty") is None else int(git["dirty"]),
-                    header["total_trials"],
-                    now,
-                    *_labels(header),
-                ),
+                f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES ({marks})",
+                new_run_row(run_id, header, environment, status, now),
             )
         return run_id
 
@@ -163,18 +154,10 @@ class Store(SQLiteReads):
         """Mark a stored run as running again, with the header of this session."""
         with self._write():
             self._conn.execute(
-                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1,"
-                " fingerprint = ?, dataset_fingerprint = ?, config = ?, header = ?,"
-                " total_trials = ?, author = ?, version = ?, tags = ? WHERE run_id = ?",
-                (
-                    header["fingerprint"],
-                    header["dataset_fingerprint"],
-                    dump(header["config"]),
-                    dump(header),
-                    header["total_trials"],
-                    *_labels(header),
-                    run_id,
-                ),
+                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1, "
+                + ", ".join(f"{name} = ?" for name in RESUMED_RUN_COLUMNS)
+                + " WHERE run_id = ?",
+                (*resumed_run_row(header), run_id),
             )
 
     # -- run holders (holding.py) -------------------------------------------------------------
@@ -259,7 +242,7 @@ class Store(SQLiteReads):
         """Every stored run (newest first) with every field it records, JSON decoded, and
         how many trials it holds: what `load_runs` shows."""
         where, args = ("WHERE r.experiment = ?", (experiment,)) if experiment else ("", ())
-        return [_run_fields(row) for row in self._run_rows(where, args)]
+        return [run_fields(row) for row in self._run_rows(where, args)]
 
     def _run_rows(self, where: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
         return self._conn.execute(
@@ -271,23 +254,7 @@ class Store(SQLiteReads):
         ).fetchall()
 
     def _run_infos(self, where: str, args: tuple[Any, ...]) -> list[RunInfo]:
-        rows = self._run_rows(where, args)
-        return [
-            RunInfo(
-                run_id=row["run_id"],
-                experiment=row["experiment"],
-                status=row["status"],
-                seed=row["seed"],
-                fingerprint=row["fingerprint"],
-                total_trials=row["total_trials"],
-                started_at=row["started_at"],
-                ended_at=row["ended_at"],
-                sessions=row["sessions"],
-                stored_trials=row["stored"],
-                passed_trials=row["passed"],
-            )
-            for row in rows
-        ]
+        return [run_info(row) for row in self._run_rows(where, args)]
 
     def run(self, run_id: str) -> RunInfo | None:
         """One stored run (counting only its own trials), or None."""
@@ -422,32 +389,6 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:  # a COMMIT that failed (a full disk) leaves it open
             conn.execute("ROLLBACK")
         raise
-
-
-_RUN_JSON = ("config", "header", "environment", "analysis", "tags")
-
-
-def _run_fields(row: sqlite3.Row) -> dict[str, Any]:
-    """One run's row as `run_table` gives it: every column (None where a store older than
-    schema version 4, read-only, lacks it), JSON decoded, the trial counts named."""
-    present = set(row.keys())
-    fields: dict[str, Any] = {
-        name: row[name] if name in present else None for name in (*RUN_COLUMNS, *_RUN_JSON)
-    }
-    for name in _RUN_JSON:
-        fields[name] = decoded(fields[name])
-    header = fields["header"] if isinstance(fields["header"], dict) else {}
-    fields["description"] = header.get("description", "")
-    fields["tags"] = list(fields["tags"] or header.get("tags") or [])
-    fields["git_dirty"] = None if fields["git_dirty"] is None else bool(fields["git_dirty"])
-    fields["stored_trials"], fields["passed_trials"] = row["stored"], row["passed"]
-    return fields
-
-
-def _labels(header: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """A run's author, version and tags (JSON) from its header (None from an older one)."""
-    tags = header.get("tags")
-    return header.get("author"), header.get("version"), dump(list(tags)) if tags else None
 
 
 def _make_folder(path: Path) -> None:

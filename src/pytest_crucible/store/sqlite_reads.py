@@ -10,6 +10,7 @@ from typing import Any
 
 from pytest_crucible.store.interface import ConditionUsage, StoredBaseline, TrialSpan
 from pytest_crucible.store.records import USAGE_COUNTS, column_names
+from pytest_crucible.store.shapes import decoded, trial_fields, trial_line
 
 __all__ = ["SQLiteReads", "decoded"]
 
@@ -54,16 +55,9 @@ class SQLiteReads:
         except sqlite3.Error:  # a stored value that is not strict JSON: Python writes lines
             rows = self._conn.execute(select + where, (run_id,)).fetchall()
             lines = self._trial_lines_in_python(run_id)
-        named = _PLAIN + USAGE_COUNTS
         table = []
         for number, row in enumerate(rows):
-            record = {name: row[name] for name in named}
-            record["results"] = decoded(row["results"])
-            record["error_type"] = row["error_type"]
-            if include_outputs:
-                record["output"] = decoded(row["output"])
-                record["error"] = decoded(row["error"])
-            record["metrics"] = json.loads(row["metrics"])
+            record = trial_fields(row, include_outputs=include_outputs)
             if with_lines:
                 record["line"] = row["line"] if lines is None else lines[number]
             table.append(record)
@@ -124,16 +118,7 @@ class SQLiteReads:
         rows = self._conn.execute(
             f"SELECT {selects} FROM trials WHERE run_id = ?{_IN_ORDER}", (run_id,)
         )
-        lines = []
-        for row in rows:
-            record: dict[str, Any] = {"run_id": run_id}
-            for name in _EXPORTED:
-                value = row[name]
-                if name in _JSON and value:
-                    value = json.loads(value, parse_constant=lambda _: None)  # NaN -> null
-                record[name] = value
-            lines.append(json.dumps(record, ensure_ascii=False, default=repr))
-        return lines
+        return [trial_line(run_id, row) for row in rows]
 
     def items(self, run_id: str) -> dict[str, dict[str, Any]]:
         """item_id -> input, expected, metadata, cluster, in the order they were stored."""
@@ -247,14 +232,3 @@ class SQLiteReads:
     def _has_table(self, name: str) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return self._conn.execute(query, (name,)).fetchone() is not None
-
-
-def decoded(text: str | None, default: Any = None) -> Any:
-    """A JSON column's value; text that is not JSON (written by hand or by an older
-    version) as it is."""
-    if text is None:
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

@@ -1,0 +1,393 @@
+"""The results store in a PostgreSQL database (docs/postgres.md), for teams and for runs
+spread over many machines.
+
+Several processes on several machines write to one database at once (each run's writer
+thread, `crucible` commands), so every write is one transaction that is safe under
+concurrency: inserts that meet a stored row say what wins (ON CONFLICT), counters are
+incremented in place, and the one read-then-write (taking a run's hold) serialises on an
+advisory lock of that run. One connection per store object, used by one operation at a time
+(the writer thread, the call cache and readers open their own stores, as with SQLite); a
+connection the server dropped is opened again at the next operation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+
+from pytest_crucible.errors import StoreError
+from pytest_crucible.store.interface import RunHolder, StoredBaseline
+from pytest_crucible.store.locations import masked
+from pytest_crucible.store.postgres_connection import connect, explain, prepare_schema
+from pytest_crucible.store.postgres_reads import PostgresReads
+from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord, column_names
+from pytest_crucible.store.rows import Job, Row, batch_rows, dump, utc_now
+from pytest_crucible.store.shapes import (
+    NEW_RUN_COLUMNS,
+    RESUMED_RUN_COLUMNS,
+    new_run_row,
+    resumed_run_row,
+)
+
+__all__ = ["PostgresStore"]
+
+_T = TypeVar("_T")
+_WRITTEN = column_names(written=True)
+# aborted by the server for a conflict with another transaction: worth running again
+_TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_ATTEMPTS = 10  # each retry follows a commit of the other side: a few suffice
+_JSON = frozenset(column_names(json=True))
+_UPDATED = [name for name in _WRITTEN if name not in TRIAL_PRIMARY_KEY]
+
+
+def _values(kinds: str) -> str:
+    """VALUES placeholders: one letter per column, `j` a JSONB one, `t` any other."""
+    return "(" + ", ".join("%s::jsonb" if kind == "j" else "%s" for kind in kinds) + ")"
+
+
+_TRIAL_KINDS = "".join("j" if name in _JSON else "t" for name in _WRITTEN)
+_INSERT_TRIALS = f"INSERT INTO trials({', '.join(_WRITTEN)}) VALUES {_values(_TRIAL_KINDS)}"
+_UPSERT_TRIALS = (
+    f"{_INSERT_TRIALS} ON CONFLICT ({', '.join(TRIAL_PRIMARY_KEY)}) DO UPDATE SET "
+    + ", ".join(["attempts = trials.attempts + 1", *(f"{n} = EXCLUDED.{n}" for n in _UPDATED)])
+)
+_ITEM_KINDS = "ttjjjt"
+_INSERT_ITEMS = (
+    "INSERT INTO items(run_id, item_id, input, expected, metadata, cluster)"
+    f" VALUES {_values(_ITEM_KINDS)} ON CONFLICT DO NOTHING"
+)
+_CALL_KINDS = "tttjjttt"
+_INSERT_CALLS = (
+    "INSERT INTO model_calls(cache_key, backend, model, request, response, run_id, trial_key,"
+    f" created_at) VALUES {_values(_CALL_KINDS)} ON CONFLICT DO NOTHING"
+)
+_LOG_KINDS = "tttttttjt"
+_INSERT_LOGS = (
+    "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level, message, meta,"
+    f" created_at) VALUES {_values(_LOG_KINDS)}"
+)
+_RUN_JSON = ("config", "header", "environment", "tags")
+_RUN_KINDS = "".join("j" if name in _RUN_JSON else "t" for name in NEW_RUN_COLUMNS)
+_RESUMED_KINDS = "".join("j" if name in _RUN_JSON else "t" for name in RESUMED_RUN_COLUMNS)
+_HOLDER_UPSERT = (
+    "INSERT INTO run_holders(run_id, host, pid, started_at, heartbeat_at, lease_s)"
+    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, host, pid) DO UPDATE SET"
+    " started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at,"
+    " lease_s = EXCLUDED.lease_s"
+)
+
+
+class PostgresStore(PostgresReads):
+    """The results store in one PostgreSQL database (implements `interface.ResultStore`)."""
+
+    def __init__(
+        self, url: str, *, readonly: bool = False, side_folder: Path | None = None
+    ) -> None:
+        self._url = url
+        self.location = masked(url)
+        self.side_folder = (side_folder or Path(".crucible")).absolute()
+        self.path = self.side_folder / "crucible.db"  # not a file: `path` is going away
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._conn = connect(url, readonly=readonly)
+        try:
+            prepare_schema(self._conn, url, readonly=readonly)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._conn.closed or self._conn.broken:  # the server dropped it: open it again
+            self._conn = connect(self._url, readonly=self.readonly)
+        return self._conn
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _write(self, *, transient: bool = False) -> Iterator[psycopg.Cursor[tuple[Any, ...]]]:
+        """A cursor in a transaction of its own (committed at the end, rolled back on an
+        error). `transient`: let a deadlock or serialization failure through, to retry."""
+        if self.readonly:
+            raise StoreError(f"store {self.location} was opened read-only")
+        with self._lock:
+            try:
+                conn = self._connection()
+                with conn.transaction(), conn.cursor() as cursor:
+                    yield cursor
+            except psycopg.Error as exc:
+                if transient and isinstance(exc, _TRANSIENT):
+                    raise
+                raise explain(exc, self._url) from None
+
+    def _transact(self, work: Callable[[psycopg.Cursor[tuple[Any, ...]]], _T]) -> _T:
+        """`work` in one transaction, run again when the server aborted it for a deadlock
+        with another writer (two processes storing the same items in another order)."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self._write(transient=True) as cursor:
+                    return work(cursor)
+            except _TRANSIENT as exc:
+                if attempt == _ATTEMPTS:
+                    raise explain(exc, self._url) from None
+        raise AssertionError("unreachable")
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        holder: RunHolder | None = None,
+        *,
+        run_id: str | None = None,
+        status: str = "running",
+    ) -> str:
+        """A new run, held by `holder` from the moment it exists."""
+        run_id = run_id or secrets.token_hex(4)
+        now = utc_now()
+        with self._write() as cursor:
+            if holder is not None:
+                cursor.execute(_HOLDER_UPSERT, (run_id, *_holder_values(holder)))
+            cursor.execute(
+                "INSERT INTO experiments(name, description, created_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description",
+                (header["name"], header.get("description", ""), now),
+            )
+            cursor.execute(
+                f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES {_values(_RUN_KINDS)}",
+                _safe_row(new_run_row(run_id, header, environment, status, now), _RUN_KINDS),
+            )
+        return run_id
+
+    def resume_run(self, run_id: str, header: Mapping[str, Any]) -> None:
+        """Mark a stored run as running again, with the header of this session."""
+        with self._write() as cursor:
+            cursor.execute(
+                "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1, "
+                + ", ".join(
+                    f"{name} = %s::jsonb" if kind == "j" else f"{name} = %s"
+                    for name, kind in zip(RESUMED_RUN_COLUMNS, _RESUMED_KINDS, strict=True)
+                )
+                + " WHERE run_id = %s",
+                (*_safe_row(resumed_run_row(header), _RESUMED_KINDS), run_id),
+            )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self._write() as cursor:
+            cursor.execute(
+                "UPDATE runs SET status = %s, ended_at = %s WHERE run_id = %s",
+                (status, utc_now(), run_id),
+            )
+
+    def save_analysis(self, run_id: str, analysis: Mapping[str, Any]) -> None:
+        with self._write() as cursor:
+            cursor.execute(
+                "UPDATE runs SET analysis = %s::jsonb WHERE run_id = %s",
+                (_jsonb(dump(analysis)), run_id),
+            )
+
+    # -- run holders (holding.py) -----------------------------------------------------------
+
+    def hold_run(
+        self, run_id: str, holder: RunHolder, stale: Callable[[RunHolder], bool]
+    ) -> RunHolder | None:
+        """Make `holder` hold the run, unless another holder that is not `stale` does:
+        then return that one. Stale holders are removed. Processes that try at once take
+        turns on an advisory lock of the run, so only one of them gets it."""
+        with self._write() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("hold", run_id),))
+            cursor.execute(
+                "SELECT host, pid, started_at, heartbeat_at, lease_s FROM run_holders"
+                " WHERE run_id = %s",
+                (run_id,),
+            )
+            for row in cursor.fetchall():
+                other = RunHolder(*row)
+                if not stale(other):
+                    return other
+                cursor.execute(
+                    "DELETE FROM run_holders WHERE run_id = %s AND host = %s AND pid = %s",
+                    (run_id, other.host, other.pid),
+                )
+            cursor.execute(_HOLDER_UPSERT, (run_id, *_holder_values(holder)))
+        return None
+
+    def beat(self, holder: RunHolder, run_ids: Sequence[str]) -> int:
+        """Refresh the heartbeat of `holder` on its runs; how many it still holds."""
+        with self._write() as cursor:
+            cursor.execute(
+                "UPDATE run_holders SET heartbeat_at = %s WHERE host = %s AND pid = %s"
+                " AND started_at = %s AND run_id = ANY(%s)",
+                (utc_now(), holder.host, holder.pid, holder.started_at, list(run_ids)),
+            )
+            return cursor.rowcount
+
+    def release_runs(self, holder: RunHolder, run_ids: Sequence[str]) -> None:
+        with self._write() as cursor:
+            cursor.execute(
+                "DELETE FROM run_holders WHERE host = %s AND pid = %s AND started_at = %s"
+                " AND run_id = ANY(%s)",
+                (holder.host, holder.pid, holder.started_at, list(run_ids)),
+            )
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def record_trial(self, run_id: str, record: TrialRecord, worker: str) -> None:
+        """Store one trial's result (replacing an earlier attempt) and its logs."""
+        self.record_trials([(run_id, record, worker)])
+
+    def record_trials(self, batch: Sequence[Job]) -> None:
+        """Store several (run_id, record, worker) in one transaction (a group commit: the
+        statements go in one pipeline, not one round trip each)."""
+        rows = batch_rows(batch)
+
+        def write(cursor: psycopg.Cursor[tuple[Any, ...]]) -> None:
+            _insert(cursor, _INSERT_ITEMS, _ITEM_KINDS, rows.items)
+            _insert(cursor, _UPSERT_TRIALS, _TRIAL_KINDS, rows.trials)
+            _insert(cursor, _INSERT_CALLS, _CALL_KINDS, rows.calls)
+            _insert(cursor, _INSERT_LOGS, _LOG_KINDS, rows.logs)
+
+        self._transact(write)
+
+    def import_trials(self, batch: Sequence[Job]) -> dict[str, int]:
+        """Store the (run_id, record, worker) that the store lacks, in one transaction: a
+        trial already stored wins (also one another process stores meanwhile: ON CONFLICT
+        DO NOTHING), a trial of an unknown run is left out. Returns the count added per
+        run."""
+        if not batch:
+            return {}
+        added = self._transact(lambda cursor: _import(cursor, batch))
+        counts: dict[str, int] = {}
+        for run_id, _, _ in added:
+            counts[run_id] = counts.get(run_id, 0) + 1
+        return counts
+
+    def record_session(self, run_id: str, started_at: str, ended_at: str) -> None:
+        with self._write() as cursor:
+            cursor.execute(
+                "INSERT INTO run_sessions(run_id, started_at, ended_at) VALUES (%s, %s, %s)",
+                (run_id, started_at, ended_at),
+            )
+
+    def save_baseline(self, baseline: StoredBaseline, document: Mapping[str, Any]) -> None:
+        """Keep `document` as baseline `baseline.name` of its experiment (replacing one of
+        that name)."""
+        with self._write() as cursor:
+            cursor.execute(
+                "INSERT INTO baselines(name, experiment, run_id, created_at, data)"
+                " VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT (name, experiment) DO UPDATE"
+                " SET run_id = EXCLUDED.run_id, created_at = EXCLUDED.created_at,"
+                " data = EXCLUDED.data",
+                (
+                    baseline.name,
+                    baseline.experiment,
+                    baseline.run_id,
+                    baseline.created_at,
+                    _jsonb(json.dumps(document)),
+                ),
+            )
+
+
+def _import(cursor: psycopg.Cursor[tuple[Any, ...]], batch: Sequence[Job]) -> list[Job]:
+    """Store the trials of `batch` whose run is stored and that are not; those it stored."""
+    cursor.execute(
+        "SELECT run_id FROM runs WHERE run_id = ANY(%s)",
+        (sorted({run_id for run_id, _, _ in batch}),),
+    )
+    runs = {row[0] for row in cursor.fetchall()}
+    added = _new_trials(cursor, [job for job in batch if job[0] in runs])
+    rows = batch_rows(added)
+    _insert(cursor, _INSERT_ITEMS, _ITEM_KINDS, rows.items)
+    _insert(cursor, _INSERT_CALLS, _CALL_KINDS, rows.calls)
+    _insert(cursor, _INSERT_LOGS, _LOG_KINDS, rows.logs)
+    return added
+
+
+def _new_trials(cursor: psycopg.Cursor[tuple[Any, ...]], jobs: Sequence[Job]) -> list[Job]:
+    """Insert the trials of `jobs` that are not stored; the jobs it inserted."""
+    added = []
+    for job, row in zip(jobs, batch_rows(jobs).trials, strict=True):
+        cursor.execute(
+            f"{_INSERT_TRIALS} ON CONFLICT DO NOTHING RETURNING 1",
+            _safe_row(row, _TRIAL_KINDS),
+        )
+        if cursor.fetchone() is not None:
+            added.append(job)
+    return added
+
+
+def _insert(
+    cursor: psycopg.Cursor[tuple[Any, ...]], statement: str, kinds: str, rows: list[Row]
+) -> None:
+    """INSERT `rows`, one statement each, sent in one pipeline (psycopg's executemany): no
+    round trip per row, and an upsert that meets one trial twice counts both attempts.
+    (Multi-row VALUES statements measured slower: psycopg adapts each one anew.)"""
+    if rows:
+        cursor.executemany(statement, [_safe_row(row, kinds) for row in rows])
+
+
+def _safe_row(row: Row, kinds: str) -> Row:
+    """`row` as PostgreSQL takes it: JSONB holds neither NaN/Infinity nor the character
+    U+0000, and text no U+0000 either (SQLite keeps both). A NaN becomes null, U+0000 the
+    replacement character. Checked with substring tests: rows that need nothing (nearly
+    all) are passed on as they are."""
+    if not any(_needs_fixing(value, kind) for value, kind in zip(row, kinds, strict=True)):
+        return row
+    return tuple(
+        _fixed(value, kind) if _needs_fixing(value, kind) else value
+        for value, kind in zip(row, kinds, strict=True)
+    )
+
+
+def _needs_fixing(value: Any, kind: str) -> bool:
+    if not isinstance(value, str):
+        return False
+    if kind == "j":
+        return "NaN" in value or "Infinity" in value or "\\u0000" in value
+    return "\x00" in value
+
+
+def _fixed(value: str, kind: str) -> str:
+    if kind == "j":
+        return _ENCODE(_strict(json.loads(value)))
+    return value.replace("\x00", "\ufffd")
+
+
+def _jsonb(text: str | None) -> str | None:
+    """A JSON document for a JSONB column (see `_safe_row`)."""
+    return _fixed(text, "j") if text is not None and _needs_fixing(text, "j") else text
+
+
+_ENCODE = json.JSONEncoder(default=repr, allow_nan=False).encode
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    if isinstance(value, dict):
+        return {_strict(key): _strict(item) for key, item in value.items()}
+    return value
+
+
+def _holder_values(holder: RunHolder) -> tuple[Any, ...]:
+    return (holder.host, holder.pid, holder.started_at, holder.heartbeat_at, holder.lease_s)
+
+
+def _lock_key(purpose: str, name: str) -> int:
+    """A 64-bit advisory lock key for `purpose` of `name`."""
+    digest = hashlib.blake2b(f"{purpose}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

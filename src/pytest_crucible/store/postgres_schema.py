@@ -1,0 +1,144 @@
+"""The PostgreSQL store's schema (docs/postgres.md): the SQLite store's tables and columns
+(`schema.py`, `records.TRIAL_COLUMNS`), with JSONB where SQLite keeps JSON text, and a
+`seq` identity column where SQLite's reads order by rowid.
+
+Its version is kept in the one-row table `crucible_schema`; `MIGRATIONS[N]` brings a store
+of version N to N + 1. PostgreSQL's DDL is transactional: creating or migrating happens in
+one transaction under an advisory lock, so processes that open a new database at once
+create it once.
+"""
+
+from __future__ import annotations
+
+from pytest_crucible.store.records import TRIAL_COLUMNS, TRIAL_PRIMARY_KEY
+
+__all__ = ["DDL", "MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "VERSION_DDL"]
+
+SCHEMA_VERSION = 1
+# pg_advisory_xact_lock key of schema creation and migration ("crucible" in ASCII)
+SCHEMA_LOCK = 0x6372756369626C65
+
+VERSION_DDL = """
+CREATE TABLE IF NOT EXISTS crucible_schema (
+    one         BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    version     INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL
+)
+"""
+
+_TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
+
+
+def _column(sql: str, json: bool) -> str:
+    """A trials column's SQLite declaration in PostgreSQL's types."""
+    kind, _, rest = sql.partition(" ")
+    kind = "JSONB" if json else _TYPES.get(kind, kind)
+    return f"{kind} {rest}".strip()
+
+
+def _trials_table() -> str:
+    lines = ["    seq BIGINT GENERATED ALWAYS AS IDENTITY,"]
+    lines += [f"    {c.name} {_column(c.sql, c.json)}," for c in TRIAL_COLUMNS]
+    lines.append(f"    PRIMARY KEY ({', '.join(TRIAL_PRIMARY_KEY)})")
+    return "CREATE TABLE IF NOT EXISTS trials (\n" + "\n".join(lines) + "\n);"
+
+
+DDL = """
+CREATE TABLE IF NOT EXISTS experiments (
+    name         TEXT PRIMARY KEY,
+    description  TEXT NOT NULL DEFAULT '',
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    seq                 BIGINT GENERATED ALWAYS AS IDENTITY,
+    run_id              TEXT PRIMARY KEY,
+    experiment          TEXT NOT NULL REFERENCES experiments(name),
+    status              TEXT NOT NULL,
+    fingerprint         TEXT NOT NULL,
+    dataset_fingerprint TEXT NOT NULL,
+    seed                BIGINT NOT NULL,
+    config              JSONB NOT NULL,
+    header              JSONB NOT NULL,
+    environment         JSONB NOT NULL,
+    git_commit          TEXT,
+    git_dirty           INTEGER,
+    total_trials        BIGINT NOT NULL,
+    started_at          TEXT NOT NULL,
+    ended_at            TEXT,
+    sessions            INTEGER NOT NULL DEFAULT 1,
+    analysis            JSONB,
+    author              TEXT,
+    version             TEXT,
+    tags                JSONB
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, started_at);
+
+CREATE TABLE IF NOT EXISTS items (
+    seq       BIGINT GENERATED ALWAYS AS IDENTITY,
+    run_id    TEXT NOT NULL REFERENCES runs(run_id),
+    item_id   TEXT NOT NULL,
+    input     JSONB,
+    expected  JSONB,
+    metadata  JSONB,
+    cluster   TEXT,
+    PRIMARY KEY (run_id, item_id)
+);
+
+{trials}
+CREATE INDEX IF NOT EXISTS trials_by_key ON trials(run_id, trial_key);
+
+CREATE TABLE IF NOT EXISTS logs (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    trial_key  TEXT NOT NULL,
+    condition  TEXT NOT NULL,
+    item_id    TEXT NOT NULL,
+    repeat     BIGINT NOT NULL,
+    level      TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    meta       JSONB,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_trial ON logs(run_id, trial_key);
+
+CREATE TABLE IF NOT EXISTS model_calls (
+    cache_key  TEXT PRIMARY KEY,
+    backend    TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    request    JSONB NOT NULL,
+    response   JSONB NOT NULL,
+    run_id     TEXT,
+    trial_key  TEXT,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS run_sessions (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY,
+    run_id      TEXT NOT NULL REFERENCES runs(run_id),
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS baselines (
+    name        TEXT NOT NULL,
+    experiment  TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    data        JSONB NOT NULL,
+    PRIMARY KEY (name, experiment)
+);
+
+CREATE TABLE IF NOT EXISTS run_holders (
+    run_id       TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    pid          BIGINT NOT NULL,
+    started_at   TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    lease_s      DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (run_id, host, pid)
+);
+""".replace("{trials}", _trials_table())
+
+# Statements that bring a store of version N (the key) to version N + 1.
+MIGRATIONS: dict[int, str] = {}
