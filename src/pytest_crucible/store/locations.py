@@ -7,10 +7,18 @@ record; `PGPASSWORD` and `~/.pgpass` are read by libpq, never by us).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["DATABASE_SCHEMES", "is_database_url", "masked"]
+__all__ = [
+    "DATABASE_SCHEMES",
+    "is_database_url",
+    "masked",
+    "masked_in",
+    "may_exist",
+    "side_name",
+]
 
 DATABASE_SCHEMES = ("postgresql", "postgres")
 _MASK = "***"
@@ -47,3 +55,32 @@ def masked(location: str | Path) -> str:
         return shown + (f"#{parts.fragment}" if parts.fragment else "")
     except ValueError:  # a URL urllib cannot split: show only its scheme
         return f"{text.partition('://')[0]}://{_MASK}"
+
+
+# -- used by the layers above the store (issue 17, the wiring) --------------------------------
+
+# a database URL inside any text: up to the next blank or quote (argv words, option labels)
+_URL_IN_TEXT = re.compile(r"\b(?:postgresql|postgres)://[^\s'\"]+", re.IGNORECASE)
+
+
+def masked_in(text: str) -> str:
+    """`text` with every database URL in it masked (`masked`): for an argument such as
+    `--crucible-store=postgresql://u:pw@h/db`, or a message quoting one."""
+    return _URL_IN_TEXT.sub(lambda found: masked(found.group(0)), text)
+
+
+def may_exist(location: str | Path) -> bool:
+    """False only for a SQLite file that does not exist yet (nothing to read there); a
+    database is asked when it is opened."""
+    return is_database_url(location) or Path(location).exists()
+
+
+def side_name(location: str | Path) -> str:
+    """The name a store's side files are kept under in its side folder (journals: NAME
+    .journals): a SQLite file's own name; for a database, its scheme, host, port and name
+    (no user, no password), so two databases sharing a side folder never mix their files."""
+    if not is_database_url(location):
+        return Path(location).name
+    parts = urlsplit(masked(location))
+    words = (parts.scheme, parts.hostname or "local", str(parts.port or ""), parts.path.strip("/"))
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(w for w in words if w)).strip("-")
