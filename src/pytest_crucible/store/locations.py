@@ -8,6 +8,7 @@ record; `PGPASSWORD` and `~/.pgpass` are read by libpq, never by us).
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +18,9 @@ __all__ = [
     "masked",
     "masked_in",
     "may_exist",
+    "quoted",
     "side_name",
+    "without_password",
 ]
 
 DATABASE_SCHEMES = ("postgresql", "postgres")
@@ -84,3 +87,17 @@ def side_name(location: str | Path) -> str:
     parts = urlsplit(masked(location))
     words = (parts.scheme, parts.hostname or "local", str(parts.port or ""), parts.path.strip("/"))
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(w for w in words if w)).strip("-")
+
+
+def quoted(location: str | Path) -> str:
+    """The masked location as one shell word, for hints such as `crucible --store X import`
+    (a masked URL's `***` must not reach the shell's globbing)."""
+    return shlex.quote(masked(location))
+
+
+def without_password(location: str | Path) -> str:
+    """The location with a URL's password left out (not masked): a URL that still connects
+    when the password comes from PGPASSWORD or ~/.pgpass, for code a reader runs (the
+    notebook report). A file path as it is."""
+    shown = masked(location).replace(f":{_MASK}@", "@", 1)
+    return re.sub(rf"(?<=[?&])password={re.escape(_MASK)}(&|$)", "", shown).rstrip("?&")
