@@ -17,6 +17,7 @@ __all__ = [
     "is_database_url",
     "masked",
     "masked_in",
+    "masked_words",
     "may_exist",
     "quoted",
     "side_name",
@@ -70,6 +71,18 @@ def masked_in(text: str) -> str:
     """`text` with every database URL in it masked (`masked`): for an argument such as
     `--crucible-store=postgresql://u:pw@h/db`, or a message quoting one."""
     return _URL_IN_TEXT.sub(lambda found: masked(found.group(0)), text)
+
+
+def masked_words(words: list[str]) -> list[str]:
+    """Command-line words with every database URL's password masked: the URL runs to the end
+    of its word (`--crucible-store=postgresql://u:pw@h/db`, or the URL alone after a space),
+    so a password with a blank or a quote in it is masked whole."""
+    return [_masked_word(word) for word in words]
+
+
+def _masked_word(word: str) -> str:
+    found = _URL_IN_TEXT.search(word)
+    return word if found is None else word[: found.start()] + masked(word[found.start() :])
 
 
 def may_exist(location: str | Path) -> bool:
