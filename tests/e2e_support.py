@@ -162,6 +162,8 @@ SLOW_E2E = {
     "tests/test_e2e_progress.py::test_pytest_sugar_bar_is_not_interrupted",
     "tests/test_e2e_progress.py::test_a_passing_rerun_is_not_counted_as_a_failure",
     "tests/test_e2e_results_table.py::test_a_metric_named_like_a_trial_status_is_not_taken_for_a_count",
+    # issue 17 (wiring): a real pytest subprocess with its reports: 18 s on a busy machine
+    "tests/test_e2e_store_url.py::test_the_environment_record_masks_a_database_url_on_the_command_line",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

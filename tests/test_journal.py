@@ -14,7 +14,7 @@ from test_store import HEADER, _result
 
 def test_a_live_journal_waits_then_is_imported_once_and_deleted(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    journal = Journal(store.path)
+    journal = Journal(journal_folder(store))
     journal.append("run00001", HEADER, _result("a", "x"), "gw0")
     journal.append("run00001", HEADER, _result("b", "x"), "gw0")
     assert import_journals(store).added == {}  # its process still holds it
@@ -25,7 +25,7 @@ def test_a_live_journal_waits_then_is_imported_once_and_deleted(tmp_path: Path) 
     info = store.run("run00001")
     assert info is not None and (info.status, info.stored_trials) == ("interrupted", 2)
     assert sql(store.path, "SELECT count(*) FROM logs")[0][0] == 2
-    assert not journal_folder(store.path).exists()
+    assert not journal_folder(store).exists()
     assert import_journals(store).added == {}
 
 
@@ -33,7 +33,7 @@ def test_a_stored_trial_wins_over_its_journalled_copy(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     run_id = store.create_run(HEADER, {})
     store.record_trial(run_id, _result("a", "x", status="failed"), "main")
-    journal = Journal(store.path)
+    journal = Journal(journal_folder(store))
     journal.append(run_id, HEADER, _result("a", "x"), "gw0")
     journal.append(run_id, None, _result("a", "y"), "gw0")
     journal.close()
@@ -47,7 +47,7 @@ def test_a_stored_trial_wins_over_its_journalled_copy(tmp_path: Path) -> None:
 
 def test_a_journal_the_store_cannot_take_stays(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    journal = Journal(store.path)
+    journal = Journal(journal_folder(store))
     journal.append("run00002", None, _result("a", "x"), "gw0")  # no header: cannot be placed
     journal.close()
     imported = import_journals(store)

@@ -27,7 +27,8 @@ def _through_a_pipe(data: dict[str, object]) -> dict[str, object]:
 
 def test_a_review_request_round_trips_through_its_json_form() -> None:
     request = ReviewRequest(
-        store=Path("/work/.crucible/crucible.db"),
+        store="postgresql://lab:secret@db.example:5432/results",  # the child opens it
+        side_folder=Path("/work/.crucible"),
         run_ids=("ab12cd34", "ef56ab78"),
         gating=GateSettings(
             gates=("few_shot.correct.mean >= 0.8",),
@@ -42,7 +43,7 @@ def test_a_review_request_round_trips_through_its_json_form() -> None:
         gate_summary=Path("summary.md"),
     )
     assert ReviewRequest.from_json(_through_a_pipe(request.to_json())) == request
-    bare = ReviewRequest(Path("s.db"))
+    bare = ReviewRequest("s.db")
     assert ReviewRequest.from_json(_through_a_pipe(bare.to_json())) == bare
 
 

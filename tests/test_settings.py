@@ -74,7 +74,7 @@ def test_the_space_form_of_a_path_option_is_found(
 
 
 def test_the_path_options_are_the_ones_the_docs_name() -> None:
-    paths = {option.flag for option in OPTIONS if option.kind is Kind.PATH}
+    paths = {option.flag for option in OPTIONS if option.kind in (Kind.PATH, Kind.LOCATION)}
     assert paths == {"--crucible-store", "--crucible-output", "--crucible-gate-summary"}
 
 

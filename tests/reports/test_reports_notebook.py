@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ import pytest
 from nbclient import NotebookClient
 
 from pytest_crucible.review.reports import write_reports
+from pytest_crucible.review.reports._report_data import load_run
+from pytest_crucible.review.reports.notebook import render_notebook
+from pytest_crucible.store.locations import masked
 from pytest_crucible.store.sqlite import Store
 
 
@@ -61,3 +65,20 @@ def test_notebook_with_a_quote_in_the_store_path(make_run: Any, tmp_path: Path) 
     compile(notebook.cells[1].source, "cell", "exec")  # still valid Python
     with pytest.raises(SyntaxError):
         compile("STORE = '" + str(folder) + "'", "cell", "exec")  # naive quoting would break
+
+
+def test_notebook_of_a_database_store_loads_it_without_its_password(
+    run: tuple[Store, str],
+) -> None:
+    """The notebook is shared: a database URL goes in without its password, which libpq
+    then takes from PGPASSWORD or ~/.pgpass, as the cell says (issue 17)."""
+    store, run_id = run
+    url = "postgresql://lab:hunter2-Zq8@db.example:5432/results?sslmode=require"
+    data = dataclasses.replace(load_run(store, run_id), store_location=masked(url))
+    source = json.loads(render_notebook(data))["cells"][1]["source"]
+    text = "".join(source)
+    assert "hunter2" not in text and "***" not in text
+    expected = "'postgresql://lab@db.example:5432/results?sslmode=require'"
+    assert f'STORE = os.environ.get("CRUCIBLE_STORE", {expected})' in text
+    assert "set PGPASSWORD (or ~/.pgpass)" in text
+    compile(text, "cell", "exec")

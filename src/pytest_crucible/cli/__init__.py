@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     # the options every subcommand shares, accepted before and after it; SUPPRESS keeps a
     # subcommand's unset option from overwriting the value given before the subcommand
     shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--store", default=argparse.SUPPRESS, metavar="PATH", help=STORE_HELP)
+    shared.add_argument(
+        "--store", default=argparse.SUPPRESS, metavar="PATH_OR_URL", help=STORE_HELP
+    )
     parser = argparse.ArgumentParser(
         prog="crucible",
         description=__doc__.split("\n\n")[0],

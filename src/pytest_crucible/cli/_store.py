@@ -1,21 +1,26 @@
 """Which store a command reads, and which run a RUN argument names.
 
-The store: `--store PATH`, else the environment variable CRUCIBLE_STORE, else the plugin's
-default `.crucible/crucible.db`; a relative path is relative to the current directory (a
-shell command, unlike the plugin, which resolves against pytest's rootdir). A RUN is a run
-id, a unique prefix of one, `latest`, or `latest:EXPERIMENT`.
+The store: `--store PATH_OR_URL`, else the environment variable CRUCIBLE_STORE, else the
+plugin's default `.crucible/crucible.db`; a relative path is relative to the current directory
+(a shell command, unlike the plugin, which resolves against pytest's rootdir); a
+`postgresql://` URL is used as written and shown with its password masked. A RUN is a run id,
+a unique prefix of one, `latest`, or `latest:EXPERIMENT`.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.store import DEFAULT_STORE, ResultStore, open_store
 from pytest_crucible.store.interface import RunInfo
+from pytest_crucible.store.locations import is_database_url, masked
 
 __all__ = [
     "STORE_ENV",
@@ -23,49 +28,87 @@ __all__ = [
     "StoreLocation",
     "check_store",
     "open_for_reading",
+    "open_runs",
     "resolve_run",
 ]
 
 STORE_ENV = "CRUCIBLE_STORE"
 STORE_HELP = (
-    f"the results store (default: ${STORE_ENV} when set, else {DEFAULT_STORE}); a relative "
-    "path is relative to the current directory"
+    f"the results store: a SQLite file or a postgresql://USER@HOST:PORT/DB URL (default: "
+    f"${STORE_ENV} when set, else {DEFAULT_STORE}); a relative path is relative to the "
+    "current directory; a URL's password may come from PGPASSWORD or ~/.pgpass"
 )
 _LISTED = 5  # runs named in an error message
 
 
 @dataclass(frozen=True)
 class StoreLocation:
-    """Where the store is, and what chose it (for messages)."""
+    """Where the store is, and what chose it (for messages). `location` is unmasked: it only
+    opens the store; messages show `shown`."""
 
-    path: Path
+    location: str  # a SQLite file's path, or a database URL as given
     chosen_by: str  # "--store", "CRUCIBLE_STORE" or "default"
 
     @classmethod
     def of(cls, given: str | None) -> StoreLocation:
-        if given:
-            return cls(Path(given).expanduser(), "--store")
+        if given and given.strip():
+            return cls(_expanded(given), "--store")
         from_env = os.environ.get(STORE_ENV, "").strip()
         if from_env:
-            return cls(Path(from_env).expanduser(), STORE_ENV)
-        return cls(DEFAULT_STORE, "default")
+            return cls(_expanded(from_env), STORE_ENV)
+        return cls(str(DEFAULT_STORE), "default")
+
+    @property
+    def is_database(self) -> bool:
+        return is_database_url(self.location)
+
+    @property
+    def path(self) -> Path:
+        """A SQLite store's file (a database URL has none)."""
+        return Path(self.location)
+
+    @property
+    def shown(self) -> str:
+        return masked(self.location)
+
+    @property
+    def side_folder(self) -> Path | None:
+        """Where a database store's local side files are (journals): the `.crucible` folder
+        of the nearest folder up from here that has one (the plugin puts them in
+        `<rootdir>/.crucible/`), else `./.crucible`. None for a SQLite file (beside it)."""
+        if not self.is_database:
+            return None
+        here = Path.cwd()
+        folders = (folder / ".crucible" for folder in (here, *here.parents))
+        return next((folder for folder in folders if folder.is_dir()), here / ".crucible")
+
+    def open(self, *, readonly: bool) -> ResultStore:
+        return open_store(self.location, readonly=readonly, side_folder=self.side_folder)
 
     def describe(self) -> str:
-        """What chose the path, and what it resolved to (for messages)."""
+        """What chose the location, and what a relative path resolved to (for messages)."""
         source = {"--store": "--store", STORE_ENV: f"${STORE_ENV}"}.get(
             self.chosen_by, "the default"
         )
-        if self.path.is_absolute():
+        if self.is_database or self.path.is_absolute():
             return source
         return f"{source}, relative to the current directory: {self.path.resolve()}"
 
 
+def _expanded(given: str) -> str:
+    """A URL as written; a path with `~` expanded."""
+    text = given.strip()
+    return text if is_database_url(text) else str(Path(text).expanduser())
+
+
 def open_for_reading(location: StoreLocation) -> ResultStore:
     """The store, opened read-only; a missing path or a file that is not a store is a
-    CrucibleError that says what to do."""
+    CrucibleError that says what to do (a database says so itself when it is opened)."""
+    if location.is_database:
+        return location.open(readonly=True)
     if not location.path.exists():
         raise CrucibleError(
-            f"store {location.path} does not exist ({location.describe()}); "
+            f"store {location.shown} does not exist ({location.describe()}); "
             + _where_to_look(location)
         )
     if location.path.is_dir():
@@ -74,10 +117,25 @@ def open_for_reading(location: StoreLocation) -> ResultStore:
         ]
         example = inside[0] if inside else DEFAULT_STORE
         raise CrucibleError(
-            f"store {location.path} is a folder, not a store file; give the store file, "
+            f"store {location.shown} is a folder, not a store file; give the store file, "
             f"e.g. --store {shlex.quote(str(example))}"
         )
-    return open_store(location.path, readonly=True)
+    return location.open(readonly=True)
+
+
+@contextmanager
+def open_runs(
+    options: argparse.Namespace, *refs: str, writable: bool = False
+) -> Iterator[tuple[ResultStore, list[RunInfo]]]:
+    """The store the command's options name, opened read-only (`writable`: checked first,
+    then opened for writing), with the runs `refs` name (`resolve_run`); closed after."""
+    location = StoreLocation.of(getattr(options, "store", None))
+    # checked before it is opened for writing, which would create a missing SQLite file
+    store = check_store(location).open(readonly=False) if writable else open_for_reading(location)
+    try:
+        yield store, [resolve_run(store, ref) for ref in refs]
+    finally:
+        store.close()
 
 
 def check_store(location: StoreLocation) -> StoreLocation:
@@ -89,9 +147,9 @@ def check_store(location: StoreLocation) -> StoreLocation:
 
 def _where_to_look(location: StoreLocation) -> str:
     if location.chosen_by == STORE_ENV:
-        return f"correct ${STORE_ENV}, or give --store PATH"
+        return f"correct ${STORE_ENV}, or give --store PATH_OR_URL"
     if location.chosen_by == "--store":
-        return "give the path of an existing store to --store"
+        return "give the path of an existing store (or a postgresql:// URL) to --store"
     found = _store_above(Path.cwd())
     if found is not None:  # the plugin puts its store under pytest's rootdir
         return f"a store exists at {found}: read it with `--store {shlex.quote(str(found))}`"
@@ -130,7 +188,7 @@ def resolve_run(store: ResultStore, ref: str) -> RunInfo:
         )
     recent = ", ".join(f"{run.run_id} ({run.experiment})" for run in runs[:_LISTED])
     raise CrucibleError(
-        f"store {store.path} has no run {ref!r}; "
+        f"store {store.location} has no run {ref!r}; "
         + (
             f"runs: {recent}, newest first (`crucible runs` lists all)"
             if runs
@@ -145,10 +203,10 @@ def _latest(store: ResultStore, experiment: str | None) -> RunInfo:
         return runs[0]
     if experiment is None:
         raise CrucibleError(
-            f"store {store.path} holds no run yet; run an experiment with `pytest --crucible`"
+            f"store {store.location} holds no run yet; run an experiment with `pytest --crucible`"
         )
     known = sorted({run.experiment for run in store.runs()})
     raise CrucibleError(
-        f"store {store.path} has no run of experiment {experiment!r}; "
+        f"store {store.location} has no run of experiment {experiment!r}; "
         + (f"its experiments: {', '.join(known)}" if known else "it holds no run")
     )

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_crucible.cli._store import StoreLocation, check_store, open_for_reading, resolve_run
+from pytest_crucible.cli._store import StoreLocation, open_runs
 from pytest_crucible.review.request import Review, ReviewRequest
 
 __all__ = ["add_parser"]
@@ -56,13 +56,12 @@ def _analyse(options: argparse.Namespace) -> int:
     from pytest_crucible.review.session_end import review_runs
 
     request = _request(options)  # a bad margin or format fails before the store is read
-    location = check_store(StoreLocation.of(getattr(options, "store", None)))
-    store = open_for_reading(location)
-    try:
-        run_ids = tuple(resolve_run(store, ref).run_id for ref in options.run_ids)
-    finally:
-        store.close()
-    request = dataclasses.replace(request, store=location.path, run_ids=run_ids)
+    location = StoreLocation.of(getattr(options, "store", None))
+    with open_runs(options, *options.run_ids) as (_, runs):
+        run_ids = tuple(run.run_id for run in runs)
+    request = dataclasses.replace(
+        request, store=location.location, side_folder=location.side_folder, run_ids=run_ids
+    )
     if options.json_lines:
         return review_runs(request, lambda review: print(json.dumps(review.to_json())))
     return review_runs(request, lambda review: print(_text(review)))
@@ -88,7 +87,7 @@ def _request(options: argparse.Namespace) -> ReviewRequest:
 
         formats = parse_formats(options.formats)
     return ReviewRequest(
-        store=Path(),
+        store="",
         gating=gating,
         reports=Path(options.reports) if options.reports else None,
         formats=tuple(formats),

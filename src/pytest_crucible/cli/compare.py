@@ -13,7 +13,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from pytest_crucible.cli._store import StoreLocation, open_for_reading, resolve_run
+from pytest_crucible.cli._store import open_runs
 
 if TYPE_CHECKING:
     from pytest_crucible.review.gates import BaselineComparison
@@ -61,10 +61,8 @@ def _compare(options: argparse.Namespace) -> int:
     from pytest_crucible.review.gates.decide import parse_margins
 
     margins = parse_margins(options.margin, "--margin")
-    store = open_for_reading(StoreLocation.of(getattr(options, "store", None)))
-    try:
-        reference = resolve_run(store, options.run_a).run_id
-        current = resolve_run(store, options.run_b).run_id
+    with open_runs(options, options.run_a, options.run_b) as (store, (run_a, run_b)):
+        reference, current = run_a.run_id, run_b.run_id
         comparison = compare_runs(
             store,
             reference,
@@ -73,8 +71,6 @@ def _compare(options: argparse.Namespace) -> int:
             alpha=options.alpha,
             strict=options.strict,
         )
-    finally:
-        store.close()
     print(_formatted(comparison, reference, current, options.format))
     return _FAILED if options.fail_on_regression and not comparison.passed else 0
 

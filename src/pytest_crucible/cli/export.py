@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_crucible.cli._store import StoreLocation, open_for_reading, resolve_run
+from pytest_crucible.cli._store import open_runs
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.store.frames import flat_trials
 from pytest_crucible.store.records import TRIAL_COLUMNS, USAGE_COUNTS, column_names
@@ -72,12 +72,8 @@ def _export(options: argparse.Namespace) -> int:
     form = options.format or _format_of(options.output)
     if form == "parquet":
         _require_pyarrow()
-    store = open_for_reading(StoreLocation.of(getattr(options, "store", None)))
-    try:
-        run = resolve_run(store, options.run)
+    with open_runs(options, options.run) as (store, (run,)):
         columns, rows = flat_trials(store, run.run_id)
-    finally:
-        store.close()
     data = _WRITERS[form](columns, rows)
     output = options.output
     if output is None and form == "parquet":

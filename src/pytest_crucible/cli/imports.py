@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from pytest_crucible.cli._store import StoreLocation, check_store
-from pytest_crucible.store import open_store
 from pytest_crucible.store.journal import import_journals
 
 __all__ = ["add_parser"]
@@ -25,8 +24,7 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
 
 def _import(options: argparse.Namespace) -> int:
     """Import the journals of the store (`journal.py`); exit 1 when some stay unimported."""
-    location = check_store(StoreLocation.of(getattr(options, "store", None)))
-    store = open_store(location.path)
+    store = check_store(StoreLocation.of(getattr(options, "store", None))).open(readonly=False)
     try:
         imported = import_journals(store)
     finally:

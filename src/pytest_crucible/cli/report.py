@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pytest_crucible.cli._store import StoreLocation, check_store, resolve_run
-from pytest_crucible.store import open_store
+from pytest_crucible.cli._store import open_runs
 
 __all__ = ["add_parser"]
 
@@ -40,15 +39,11 @@ def _report(options: argparse.Namespace) -> int:
     from pytest_crucible.review.reports import default_output_dir, parse_formats, write_reports
 
     chosen = parse_formats(options.formats)  # a typo fails before the store is touched
-    location = check_store(StoreLocation.of(getattr(options, "store", None)))
-    store = open_store(location.path)  # a run not analysed yet gets its analysis stored
-    try:
-        run = resolve_run(store, options.run_id)
+    # writable: a run not analysed yet gets its analysis stored
+    with open_runs(options, options.run_id, writable=True) as (store, (run,)):
         output = options.output
         out = Path(output) if output else default_output_dir(run.experiment, run.run_id)
         written = write_reports(store, run.run_id, out, chosen)
-    finally:
-        store.close()
     print(f"crucible: wrote {len(written)} files for run {run.run_id} to {out}/")
     for file in written:
         print(f"  {file.name}")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import Any
 
 from pytest_crucible.cli._store import StoreLocation, open_for_reading
 from pytest_crucible.store.journal import journal_folder
+from pytest_crucible.store.locations import quoted
 
 __all__ = ["add_parser"]
 
@@ -27,11 +27,11 @@ def _runs(options: argparse.Namespace) -> int:
     location = StoreLocation.of(getattr(options, "store", None))
     store = open_for_reading(location)
     try:
-        waiting = journal_folder(store.path)
+        waiting = journal_folder(store)
         if any(waiting.glob("*.jsonl")):
             print(
                 f"crucible: finished trials wait in journals ({waiting}); "
-                f"`crucible import --store {shlex.quote(str(location.path))}` stores them",
+                f"`crucible import --store {quoted(location.location)}` stores them",
                 file=sys.stderr,
             )
         for run in store.runs(options.experiment):

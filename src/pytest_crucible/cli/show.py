@@ -11,7 +11,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from pytest_crucible.cli._store import StoreLocation, open_for_reading, resolve_run
+from pytest_crucible.cli._store import open_runs
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.interface import RunRecord
 
@@ -32,12 +32,8 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
 
 
 def _show(options: argparse.Namespace) -> int:
-    store = open_for_reading(StoreLocation.of(getattr(options, "store", None)))
-    try:
-        run_id = resolve_run(store, options.run).run_id
-        print(_summary(store, run_id))
-    finally:
-        store.close()
+    with open_runs(options, options.run) as (store, (run,)):
+        print(_summary(store, run.run_id))
     return 0
 
 

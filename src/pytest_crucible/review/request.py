@@ -45,14 +45,18 @@ class ReviewRequest:
 
     reports: write each run's reports under reports/<experiment>/<run_id>/ (None: none);
     formats: the report formats, already checked (`reports.parse_formats`); gate_summary: a
-    file the gates are appended to as Markdown (e.g. $GITHUB_STEP_SUMMARY)."""
+    file the gates are appended to as Markdown (e.g. $GITHUB_STEP_SUMMARY); store: its
+    location, unmasked (a database URL may carry its password: the request travels on the
+    child's stdin, never on a command line, and is never shown); side_folder: the store's
+    (`ResultStore.side_folder`; None: a SQLite store's own folder)."""
 
-    store: Path
+    store: str
     run_ids: tuple[str, ...] = ()
     gating: GateSettings = field(default_factory=GateSettings)
     reports: Path | None = None
     formats: tuple[str, ...] = ()
     gate_summary: Path | None = None
+    side_folder: Path | None = None
 
     def for_runs(self, run_ids: tuple[str, ...]) -> ReviewRequest:
         return dataclasses.replace(self, run_ids=run_ids)

@@ -66,7 +66,7 @@ def review_runs(request: ReviewRequest, show: Callable[[Review], None]) -> Revie
     """Review each requested run and `show` it; GATE_FAILED when a gate failed,
     INTERNAL_ERROR when a run's analysis or reports failed (the error goes to stderr; the
     other runs are still reviewed). An unknown run raises CrucibleError before any review."""
-    store = open_store(request.store)
+    store = open_store(request.store, side_folder=request.side_folder)
     failed = broken = False
     try:
         _import_quietly(store)
@@ -165,5 +165,5 @@ def _import_quietly(store: ResultStore) -> None:
 def _experiment_of(store: ResultStore, run_id: str) -> str:
     run = store.run(run_id)
     if run is None:
-        raise CrucibleError(f"store {store.path} has no run {run_id!r}; see `crucible runs`")
+        raise CrucibleError(f"store {store.location} has no run {run_id!r}; see `crucible runs`")
     return run.experiment

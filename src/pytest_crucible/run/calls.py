@@ -29,6 +29,7 @@ from pytest_crucible.declare.policies import Budget
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.llm.context import note_replayed
 from pytest_crucible.store import ResultStore, open_store
+from pytest_crucible.store.locations import may_exist
 from pytest_crucible.util.hashing import canonical_json, digest
 
 if TYPE_CHECKING:  # pydantic models: imported when a model is first called, not by pytest
@@ -127,17 +128,18 @@ class Spending:
 class CallCache:
     """Read access to the store's recorded model calls (a read-only store per process)."""
 
-    def __init__(self, store_path: Path) -> None:
-        self.path = store_path
+    def __init__(self, location: str | Path) -> None:
+        """`location`: the store's, unmasked (each process opens its own connection)."""
+        self.location = location
         self._store: ResultStore | None = None
         self._lock = threading.Lock()
 
     def get(self, key: str) -> ModelResponse | None:
         with self._lock:
             if self._store is None:
-                if not self.path.exists():
+                if not may_exist(self.location):
                     return None
-                self._store = open_store(self.path, readonly=True)
+                self._store = open_store(self.location, readonly=True)
             response = self._store.cached_response(key)
         if response is None:
             return None

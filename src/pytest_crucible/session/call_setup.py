@@ -7,7 +7,6 @@ had already spent from `workerinput` (they read the call cache, never write it).
 from __future__ import annotations
 
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 
@@ -24,6 +23,7 @@ from pytest_crucible.run.calls import (
 from pytest_crucible.run.estimate import estimate_plan, format_estimate
 from pytest_crucible.run.history import History, load_history
 from pytest_crucible.store import ResultStore, open_store
+from pytest_crucible.store.locations import may_exist
 
 __all__ = ["CallSetup", "spent_by_condition"]
 
@@ -33,7 +33,7 @@ class CallSetup:
         self,
         config: pytest.Config,
         *,
-        store_path: Path,
+        store_location: str,
         processes: int,
         spent_before: dict[str, dict[str, float]],
     ) -> None:
@@ -42,9 +42,9 @@ class CallSetup:
             mode = parse_cache_mode(option("crucible_cache"), replay=option("crucible_replay"))
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self.store_path = store_path
+        self.store_location = store_location  # unmasked: the call cache opens the store
         self.processes = max(1, processes)
-        self.cache = CallCache(store_path) if mode in ("read", "readwrite", "replay") else None
+        self.cache = CallCache(store_location) if mode in ("read", "readwrite", "replay") else None
         self.spending = Spending(budgets={}, share=1 / self.processes, spent_before=spent_before)
         self.policy = CachePolicy(mode, self.cache, self.spending)
         self.estimating = bool(option("crucible_estimate"))
@@ -87,10 +87,10 @@ class CallSetup:
 
     def _history(self, experiment: str) -> History | None:
         """What the experiment's previous run measured (None: no run, or no store)."""
-        if not self.store_path.exists():
+        if not may_exist(self.store_location):
             return None
         try:
-            with closing(open_store(self.store_path, readonly=True)) as store:
+            with closing(open_store(self.store_location, readonly=True)) as store:
                 return load_history(store, experiment)
         except StoreError:
             return None

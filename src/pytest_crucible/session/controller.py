@@ -12,7 +12,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -50,6 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Controller", "InProcessLink"]
 
+SIDE_FOLDER = DEFAULT_STORE.parent  # <rootdir>/.crucible: a database store's local side files
+
 
 class Controller:
     def __init__(self, config: pytest.Config) -> None:
@@ -62,7 +63,7 @@ class Controller:
         self.recorder = self._recorder()
         self._warnings = self.recorder.warnings
         self.calls = self._call_setup()
-        self.guard = RunGuard(config, self.store.path, self.recorder.warnings.append)
+        self.guard = RunGuard(config, self.store.side_folder, self.recorder.warnings.append)
         self.crashes = WorkerCrashes(self.guard.crashes, self.guard.publish)
         self.tally = Tally()
         self.display = ProgressDisplay(config, self.tally)
@@ -85,12 +86,15 @@ class Controller:
         option = self.config.getoption
         try:
             overrides = parse_overrides(option("crucible_set") or [])
-            self.store = open_store(self._store_path(), verify=True)
+            self.location = self._store_location()  # unmasked: only to open connections
+            self.store = open_store(
+                self.location, verify=True, side_folder=self.config.rootpath / SIDE_FOLDER
+            )
             self.imported = import_journals(self.store)  # before resume reads what is done
             resume, option_name = self._runs_to_continue()
-            self.review_request = review_request(self.config, self.store)
+            self.review_request = review_request(self.config, self.store, self.location)
             # last: a refusal here leaves nothing held and nothing written
-            self.hold = RunHold(self.store, self.warn)
+            self.hold = RunHold(self.store, self.warn, self.location)
             self.hold.take_all({name: t.run_id for name, t in resume.items()}, option_name)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -132,10 +136,11 @@ class Controller:
         option = "--sw (as --crucible-resume)"
         return resolve_resume(self.store, habit.resume, option=option), option
 
-    def _store_path(self) -> Path:
-        """Absolute: a relative path was resolved against the rootdir (plugin settings)."""
+    def _store_location(self) -> str:
+        """A database URL as given, or an absolute path (a relative one was resolved against
+        the rootdir: settings)."""
         given = self.config.getoption("crucible_store")
-        return Path(given) if given else self.config.rootpath / DEFAULT_STORE
+        return str(given) if given else str(self.config.rootpath / DEFAULT_STORE)
 
     def _recorder(self) -> Recorder:
         root = self.config.rootpath
@@ -145,6 +150,7 @@ class Controller:
             lambda: capture_environment(root),
             self.inputs.run_id_for,
             hold=self.hold,
+            location=self.location,
         )
 
     def _call_setup(self) -> CallSetup:
@@ -152,7 +158,7 @@ class Controller:
         processes = int(getattr(self.config.option, "numprocesses", None) or 1)
         return CallSetup(
             self.config,
-            store_path=self.store.path,
+            store_location=self.location,
             processes=processes,
             spent_before=spent_by_condition(self.store, resumed),
         )
@@ -164,7 +170,7 @@ class Controller:
             warnings.warn(pytest.PytestWarning(message), stacklevel=2)
 
     def pytest_report_header(self) -> list[str]:
-        lines = [f"crucible: store {self.store.path}"]
+        lines = [f"crucible: store {self.store.location}"]
         if self.habit and self.inputs.resume:
             lines.append(f"crucible: {self.habit}")
         for text in (self.imported.message(), *self.imported.kept):

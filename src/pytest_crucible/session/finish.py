@@ -29,9 +29,10 @@ __all__ = ["ConsoleSummary", "exit_status", "report_gates", "review_request", "w
 _SHOWN_WARNINGS = 10
 
 
-def review_request(config: pytest.Config, store: ResultStore) -> ReviewRequest:
+def review_request(config: pytest.Config, store: ResultStore, location: str) -> ReviewRequest:
     """What the analysis child is asked for this session (the runs are added at its end);
-    bad values raise CrucibleError."""
+    `location`: the store's, unmasked (the child opens it; the request goes on its stdin,
+    never its command line); bad values raise CrucibleError."""
     option = config.getoption
     margins = parse_margins(option("crucible_margin"))
     baselines = config.rootpath / ".crucible" / "baselines"
@@ -55,7 +56,8 @@ def review_request(config: pytest.Config, store: ResultStore) -> ReviewRequest:
     summary = option("crucible_gate_summary")
     reports, formats = _reports(config)
     return ReviewRequest(
-        store.path,
+        location,
+        side_folder=store.side_folder,
         gating=gating,
         reports=reports,
         formats=formats,
@@ -154,7 +156,7 @@ def write_results(
         reporter.write_line(f"... and {len(recorder.warnings) - _SHOWN_WARNINGS} more")
     ids = ", ".join(o.run_id for o in recorder.runs.values())
     reporter.write_line(
-        f"results stored in {store.path} (runs {ids}); load them with "
+        f"results stored in {store.location} (runs {ids}); load them with "
         f"pytest_crucible.load_trials(RUN_ID, store=...); continue an interrupted run "
         "with --crucible-resume"
     )

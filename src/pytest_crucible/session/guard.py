@@ -49,9 +49,9 @@ DEAD_LETTERS_DIR = "dead_letters"
 _FAILED_FOR_GOOD = ("failed_permanent", "failed_retries_exhausted")
 
 
-def dead_letter_path(store_path: Path, experiment: str, run_id: str) -> Path:
-    """Where a run's dead letters go: next to the store."""
-    return store_path.parent / DEAD_LETTERS_DIR / f"{experiment}-{run_id}.jsonl"
+def dead_letter_path(side_folder: Path, experiment: str, run_id: str) -> Path:
+    """Where a run's dead letters go: in the store's side folder (beside a SQLite file)."""
+    return side_folder / DEAD_LETTERS_DIR / f"{experiment}-{run_id}.jsonl"
 
 
 def run_policy(experiment: Experiment) -> dict[str, Any]:
@@ -89,8 +89,8 @@ class StopSignal:
         self._seen: tuple[tuple[int, int, int], dict[str, Any]] = ((0, 0, 0), {})
 
     @classmethod
-    def new(cls, store_path: Path) -> StopSignal:
-        return cls(store_path.parent / f"stop-{secrets.token_hex(6)}")
+    def new(cls, side_folder: Path) -> StopSignal:
+        return cls(side_folder / f"stop-{secrets.token_hex(6)}")
 
     def send(self, stopped: Mapping[str, str], crashes: Mapping[str, Mapping[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,13 +125,15 @@ class RunGuard:
     """Per session, on the controller: dead letters, breakers, and the reason to stop."""
 
     def __init__(
-        self, config: pytest.Config, store_path: Path, warn: Callable[[str], None]
+        self, config: pytest.Config, side_folder: Path, warn: Callable[[str], None]
     ) -> None:
+        """`side_folder`: the store's (`ResultStore.side_folder`), where dead letters and the
+        stop signal go."""
         self.config = config
-        self.store_path = store_path
+        self.side_folder = side_folder
         self._warn = warn
         self._fingerprints: dict[str, str] = {}
-        self.signal = StopSignal.new(store_path)
+        self.signal = StopSignal.new(side_folder)
         self.policies: dict[str, dict[str, Any]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._letters: dict[tuple[str, str], DeadLetterQueue] = {}
@@ -183,7 +185,7 @@ class RunGuard:
         key = (record.experiment, run_id)
         queue = self._letters.get(key)
         if queue is None:
-            path = dead_letter_path(self.store_path, *key)
+            path = dead_letter_path(self.side_folder, *key)
             queue = self._letters[key] = DeadLetterQueue(path)
         recovery = record.recovery or {}
         letter = DeadLetter(

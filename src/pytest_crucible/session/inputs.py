@@ -161,7 +161,7 @@ def _target(store: ResultStore, run: RunInfo, failed_only: bool = False) -> Resu
 
 
 def _unknown_run(run_id: str, runs: list[RunInfo], store: ResultStore, option: str) -> str:
-    message = f"{option}={run_id}: no such run in store {store.path}."
+    message = f"{option}={run_id}: no such run in store {store.location}."
     if not _RUN_ID.match(run_id) and ("/" in run_id or "." in run_id or "::" in run_id):
         message += (
             f" {run_id!r} looks like a path: the option took it as its value. Write "

@@ -30,6 +30,7 @@ from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import Journal, JournalImport, import_journals, journal_folder
+from pytest_crucible.store.locations import quoted
 from pytest_crucible.store.rows import utc_now
 from pytest_crucible.store.writer import TrialWriter
 
@@ -66,9 +67,12 @@ class Recorder:
         environment: Callable[[], Mapping[str, Any]],
         run_id_for: Callable[[str], str] | None = None,
         hold: RunHold | None = None,
+        location: str | None = None,
     ) -> None:
         """`hold`: this session's hold on its runs (the resumed ones are held already; a
-        new run is held as it is created; all are released at `finish`)."""
+        new run is held as it is created; all are released at `finish`); `location`: the
+        store's as the user gave it, unmasked, for the writer thread's own connection
+        (`store.location` is masked; the two are the same for a SQLite file)."""
         self.store = store
         self.resume = resume
         self._run_id_for = run_id_for or (lambda experiment: secrets.token_hex(4))
@@ -81,8 +85,10 @@ class Recorder:
         self.warnings: list[str] = []
         self.errors: list[str] = []
         self.started_at = utc_now()  # the session's wall time is kept with its runs
-        self.journal = Journal(store.path)  # this process's: trials the store refused
-        self.writer = TrialWriter(store.path, self.warnings.append, self.journal)
+        self.journal = Journal(journal_folder(store))  # this process's: trials not stored
+        self.writer = TrialWriter(
+            location or store.location, self.warnings.append, self.journal, store.side_folder
+        )
         self.unstored: list[str] = []  # why journalled trials could not be stored at the end
 
     def record(self, payload: TrialPayload) -> None:
@@ -188,8 +194,9 @@ class Recorder:
             runs = " ".join(f"--crucible-resume={o.run_id}" for o in self.runs.values())
             self.errors.append(
                 f"finished trials are not in the store yet: they wait in "
-                f"{journal_folder(self.store.path)} ({imported.kept[0]}). Once the store can "
-                f"be written, `crucible --store {self.store.path} import` stores them, as does "
+                f"{journal_folder(self.store)} ({imported.kept[0]}). Once the store can "
+                f"be written, `crucible --store {quoted(self.store.location)} import` stores "
+                "them, as does "
                 f"the next run (`pytest --crucible {runs}` continues this one)"
             )
 
@@ -227,8 +234,9 @@ class Recorder:
             self._reviewer = None
             self.errors.append(
                 f"the session-end analysis was interrupted: every trial is stored; "
-                f"`crucible --store {self.store.path} analyse {' '.join(ids)}` analyses the "
-                f"runs and decides their gates, and `crucible --store {self.store.path} "
+                f"`crucible --store {quoted(self.store.location)} analyse {' '.join(ids)}` "
+                "analyses the runs and decides their gates, and "
+                f"`crucible --store {quoted(self.store.location)} "
                 f"report RUN_ID` writes a run's reports"
             )
             return ReviewStatus.INTERRUPTED
@@ -253,7 +261,7 @@ class Recorder:
             or (returncode == ReviewStatus.GATE_FAILED and not gate_failed)
         ):
             self.errors.append(
-                _review_failure(returncode, stderr, missing, unwritten, self.store.path)
+                _review_failure(returncode, stderr, missing, unwritten, self.store.location)
             )
             return ReviewStatus.INTERNAL_ERROR
         return ReviewStatus.GATE_FAILED if gate_failed else ReviewStatus.OK
@@ -330,7 +338,7 @@ def _review_failure(
     stderr: str,
     missing: Sequence[RunOutcome],
     unwritten: Sequence[RunOutcome],
-    store: Path,
+    location: str,
 ) -> str:
     """What the summary says when the session-end analysis failed: which runs have no
     analysis, gates or reports, which reports are missing, the child's last error lines."""
@@ -354,6 +362,7 @@ def _review_failure(
         lines.extend(f"    {line}" for line in tail)
     if missing:
         ids = " ".join(outcome.run_id for outcome in missing)
+        store = quoted(location)
         lines.append(
             f"  once the cause is fixed, analyse them with `crucible --store {store} analyse "
             f"{ids}` and write their reports with `crucible --store {store} report RUN_ID`"

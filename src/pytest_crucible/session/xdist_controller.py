@@ -14,6 +14,7 @@ import pytest
 
 from pytest_crucible.session.internals import is_crash_report, show_as_crash
 from pytest_crucible.session.link import WorkerResults
+from pytest_crucible.store.journal import journal_folder
 
 if TYPE_CHECKING:
     from pytest_crucible.session.controller import Controller
@@ -36,7 +37,9 @@ class XdistController:
     def pytest_configure_node(self, node: Any) -> None:
         controller = self._controller
         node.workerinput["crucible"] = controller.inputs.to_json()
-        node.workerinput["crucible_store"] = str(controller.store.path)
+        # unmasked: a worker's call cache opens the store (workerinput is never shown)
+        node.workerinput["crucible_store"] = controller.location
+        node.workerinput["crucible_journals"] = str(journal_folder(controller.store))
         node.workerinput["crucible_spent"] = controller.calls.spending.spent_before
         node.workerinput["crucible_groups"] = group_count(controller.config)
         node.workerinput["crucible_stop"] = str(controller.guard.signal.path)

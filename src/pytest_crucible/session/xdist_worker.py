@@ -41,11 +41,10 @@ class XdistLink:
         self.inputs = SessionInputs.from_json(workerinput["crucible"])
         self.plans: dict[str, Plan] = {}
         self.group_count: int = workerinput.get("crucible_groups", 0)
-        store_path = Path(workerinput["crucible_store"])
-        self.journal: Journal | None = Journal(store_path)
+        self.journal: Journal | None = Journal(Path(workerinput["crucible_journals"]))
         self.calls = CallSetup(
             config,
-            store_path=store_path,
+            store_location=workerinput["crucible_store"],
             processes=int(workerinput.get("workercount", 1)),
             spent_before=workerinput.get("crucible_spent", {}),
         )

@@ -50,6 +50,11 @@ def _takes(option: Option) -> str:
         return f"{option.metavar} or `latest` (alone: latest; ini, env: true = latest)"
     if option.kind is Kind.PATH:
         return f"{option.metavar}, relative to the rootdir (ini: to the ini file's folder)"
+    if option.kind is Kind.LOCATION:
+        return (
+            f"{option.metavar}: a path, relative to the rootdir (ini: to the ini file's "
+            "folder), or a `postgresql://` URL, used as written"
+        )
     if option.kind is Kind.REFERENCE:
         return f"{option.metavar}: a name, a run id or a path (resolved like a PATH)"
     return option.metavar or ""

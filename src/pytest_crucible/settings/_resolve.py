@@ -30,6 +30,7 @@ from pytest_crucible.settings._table import (
     looks_like_path,
     truth,
 )
+from pytest_crucible.store.locations import is_database_url, masked_in
 
 __all__ = ["Origin", "resolve_options"]
 
@@ -45,7 +46,8 @@ class Origin:
     command_line: bool = False
 
     def label(self, text: str) -> str:
-        return f"{self.name}{self.sep}{text}"
+        """For messages and pytest's header: a database URL's password is masked."""
+        return f"{self.name}{self.sep}{masked_in(text)}"
 
 
 def resolve_options(config: pytest.Config, options: Iterable[Option] = OPTIONS) -> list[str]:
@@ -113,7 +115,9 @@ def _convert(option: Option, text: str, origin: Origin) -> Any:
     if kind is Kind.OPTIONAL:
         return text if origin.command_line else _optional(text)
     value = option.check(text) if option.check is not None else text
-    if kind is Kind.PATH or (kind is Kind.REFERENCE and looks_like_path(text)):
+    if kind is Kind.LOCATION and is_database_url(text.strip()):
+        return text.strip()  # a URL: never a path, never against the rootdir
+    if kind in (Kind.PATH, Kind.LOCATION) or (kind is Kind.REFERENCE and looks_like_path(text)):
         return str(_absolute(origin.base, text))
     return value
 
@@ -135,7 +139,7 @@ def _absolute(base: Path, text: str) -> Path:
 
 
 def _default(config: pytest.Config, option: Option) -> Any:
-    if option.kind is Kind.PATH and option.default is not None:
+    if option.kind in (Kind.PATH, Kind.LOCATION) and option.default is not None:
         return str(config.rootpath / option.default)
     return option.default
 

@@ -34,13 +34,21 @@ def space_form_problem(args: Sequence[str], invocation_dir: Path) -> str | None:
             continue
         if option.kind is Kind.REFERENCE and not _names_a_path(value, invocation_dir):
             continue  # a baseline name or run id does not move the rootdir
+        shown = masked_in(value)  # a database URL's password is never shown
         return (
-            f"{flag} {value}: write {flag}={value} (with '=', no space). Written with a "
+            f"{flag} {shown}: write {flag}={shown} (with '=', no space). Written with a "
             "space, pytest takes the path for a test path when it chooses the rootdir, "
             "which moves the rootdir (node ids, JUnit class names, where baselines and "
             "relative paths go) once the path exists."
         )
     return None
+
+
+def masked_in(text: str) -> str:
+    # imported here: this module loads in every pytest run, the store package only when needed
+    from pytest_crucible.store.locations import masked_in as mask
+
+    return mask(text)
 
 
 def _addopts() -> list[str]:

@@ -39,6 +39,7 @@ class Kind(Enum):
     TEXT = "text"  # --x=VALUE
     PATH = "path"  # --x=PATH, relative to the rootdir (ini: to the ini file's folder)
     REFERENCE = "reference"  # a name, a run id or a path (a path resolves like PATH)
+    LOCATION = "location"  # a path (resolves like PATH) or a database URL (kept as written)
     OPTIONAL = "optional"  # --x alone means `latest`; --x=VALUE
     LIST = "list"  # repeatable; ini: one per line; env: one per line
 
@@ -91,7 +92,7 @@ class Option:
 
     @property
     def takes_path(self) -> bool:
-        return self.kind in (Kind.PATH, Kind.REFERENCE)
+        return self.kind in (Kind.PATH, Kind.REFERENCE, Kind.LOCATION)
 
 
 TRUE = ("1", "true", "yes", "y", "on", "t")
@@ -202,10 +203,11 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "crucible-store",
-        Kind.PATH,
-        "the SQLite results store",
+        Kind.LOCATION,
+        "the results store: a SQLite file, or a postgresql://USER@HOST:PORT/DB URL (its "
+        "password is never shown; PGPASSWORD and ~/.pgpass work as in psql)",
         default=".crucible/crucible.db",
-        metavar="PATH",
+        metavar="PATH_OR_URL",
     ),
     Option(
         "crucible-resume",

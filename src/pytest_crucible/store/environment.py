@@ -1,4 +1,8 @@
-"""What a run records about where it ran: Python, platform, package versions, git state."""
+"""What a run records about where it ran: Python, platform, package versions, git state.
+
+No environment variable is recorded (PGPASSWORD and API keys stay out), and the command
+line is kept with every database URL's password masked.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from pytest_crucible.store.locations import masked_words
 
 __all__ = ["capture_environment"]
 
@@ -32,7 +38,7 @@ def capture_environment(cwd: Path | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "executable": sys.executable,
-        "argv": sys.argv[1:],
+        "argv": masked_words(sys.argv[1:]),
         "packages": _package_versions(),
         "git": _git_state(cwd or Path.cwd()),
     }

@@ -42,11 +42,11 @@ def load_trials(
             runs = opened.runs(experiment)
             if not runs:
                 which = f"of experiment {experiment!r} " if experiment else ""
-                raise StoreError(f"store {opened.path} holds no runs {which}yet")
+                raise StoreError(f"store {opened.location} holds no runs {which}yet")
             run_id = runs[0].run_id
         elif opened.run(run_id) is None:
             known = ", ".join(r.run_id for r in opened.runs(experiment)[:10]) or "(none)"
-            raise StoreError(f"store {opened.path} has no run {run_id!r}; runs: {known}")
+            raise StoreError(f"store {opened.location} has no run {run_id!r}; runs: {known}")
         return trials_frame(opened, run_id, include_outputs=include_outputs)
 
 

@@ -38,8 +38,13 @@ class RunHold:
     """This process's hold on the runs it writes; `warn` gets a message if another
     process took one over (after this one stopped beating for a whole lease)."""
 
-    def __init__(self, store: ResultStore, warn: Callable[[str], None]) -> None:
+    def __init__(
+        self, store: ResultStore, warn: Callable[[str], None], location: str | None = None
+    ) -> None:
+        """`location`: the store's, unmasked, for the heartbeat thread's own connection
+        (`store.location` is masked; the two are the same for a SQLite file)."""
         self._store = store
+        self._location = location or store.location
         self._warn = warn
         now = utc_now()
         self.me = RunHolder(socket.gethostname(), os.getpid(), now, now, LEASE_S)
@@ -69,7 +74,7 @@ class RunHold:
         self._runs.append(run_id)
         if self._beater is None:
             self._beater = threading.Thread(
-                target=self._beat, args=(self._store.path,), name="crucible-heartbeat", daemon=True
+                target=self._beat, args=(self._location,), name="crucible-heartbeat", daemon=True
             )
             self._beater.start()
 
@@ -85,13 +90,13 @@ class RunHold:
             except StoreError as exc:  # the hold lapses by itself: the pid ends with us
                 self._warn(f"could not release the runs {', '.join(runs)}: {exc}")
 
-    def _beat(self, path: Path) -> None:
+    def _beat(self, location: str) -> None:
         """Refresh the heartbeat every HEARTBEAT_S, on a connection of this thread's own."""
         store: ResultStore | None = None
         lost = False
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                store = store or open_store(path)
+                store = store or open_store(location, side_folder=self._store.side_folder)
                 runs = list(self._runs)
                 held = store.beat(self.me, runs) if runs else 0
             except StoreError:

@@ -113,7 +113,6 @@ class ResultStore(Protocol):
     # a local folder for what lives beside the results: journals, dead letters, stop signals
     # and worker beacons (a SQLite store's own folder; for a database, given when opened)
     side_folder: Path
-    path: Path  # the SQLite file: callers move to `location` / `side_folder` (issue 17)
     readonly: bool
 
     def close(self) -> None: ...

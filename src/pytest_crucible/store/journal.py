@@ -3,8 +3,9 @@
 A trial started ahead of its pytest item (`--crucible-concurrency`) finishes long before its
 report reaches the store; a result the store refuses (read-only, locked, full) never reaches
 it. Both go to the journal of the process that holds them: a JSONL file in
-`<store>.journals/`, one line per trial, written at once (a kill -9 loses nothing written)
-and fsync'd by a background thread within `SYNC_S` (a power cut then loses at most that).
+`<store>.journals/` (in the store's side folder), one line per trial, written at once (a
+kill -9 loses nothing written) and fsync'd by a background thread within `SYNC_S` (a power
+cut then loses at most that).
 
 The journal's owner holds an exclusive lock on its file while it lives. The controller at
 session start and end, and `crucible import`, import the journals no live process holds
@@ -28,6 +29,7 @@ from typing import IO, Any
 
 from pytest_crucible.errors import StoreError
 from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.locations import side_name
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.rows import Job
 
@@ -43,8 +45,9 @@ _ENCODE = json.JSONEncoder(default=repr).encode
 _DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
-def journal_folder(store_path: Path) -> Path:
-    return store_path.with_name(store_path.name + ".journals")
+def journal_folder(store: ResultStore) -> Path:
+    """Where the journals of `store` wait: `<side folder>/<store name>.journals`."""
+    return store.side_folder / f"{side_name(store.location)}.journals"
 
 
 def disk_full(exc: OSError) -> bool:
@@ -54,8 +57,10 @@ def disk_full(exc: OSError) -> bool:
 class Journal:
     """This process's journal: created at its first line, closed (unlocked) by `close`."""
 
-    def __init__(self, store_path: Path) -> None:
-        self.folder = journal_folder(store_path)
+    def __init__(self, folder: Path) -> None:
+        """`folder`: the store's `journal_folder` (an xdist worker gets it from its
+        controller)."""
+        self.folder = folder
         name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}.jsonl"
         self.path = self.folder / name
         self._file: IO[str] | None = None
@@ -149,7 +154,7 @@ def import_journals(store: ResultStore) -> JournalImport:
     """Import every journal of `store` that no live process holds, then delete it. A
     journal the store refuses stays for a later import."""
     summary = JournalImport()
-    folder = journal_folder(store.path)
+    folder = journal_folder(store)
     if not folder.is_dir():
         return summary
     for path in sorted(folder.glob("*.jsonl")):

@@ -34,8 +34,15 @@ GATHER_S = 0.02  # seconds a result may wait for others to share its commit
 
 
 class TrialWriter:
-    def __init__(self, path: Path, warn: Callable[[str], None], journal: Journal) -> None:
-        self.store = open_store(path)
+    def __init__(
+        self,
+        location: str | Path,
+        warn: Callable[[str], None],
+        journal: Journal,
+        side_folder: Path | None = None,
+    ) -> None:
+        """`location`: the store's, unmasked (this thread opens its own connection)."""
+        self.store = open_store(location, side_folder=side_folder)
         self.journal = journal
         self.full: StoreError | None = None  # why nothing more can be written, once it is so
         self._warn = warn

@@ -248,7 +248,7 @@ def _write_file(target: Path, name: str, baseline: Baseline) -> None:
 
 def _write_row(store: ResultStore, baseline: Baseline) -> None:
     if store.readonly:
-        raise GateError(f"store {store.path} was opened read-only; cannot save a baseline")
+        raise GateError(f"store {store.location} was opened read-only; cannot save a baseline")
     kept = StoredBaseline(baseline.name, baseline.experiment, baseline.run_id, baseline.created_at)
     try:
         store.save_baseline(kept, baseline.to_dict())

@@ -59,7 +59,7 @@ def write_readme(run: RunData, out_dir: Path) -> Path:
     text = _README.format(
         experiment=run.experiment,
         run_id=run.run_id,
-        store=run.store_path,
+        store=run.store_location,
         git_commit=run.row.get("git_commit") or "(unknown)",
         dirty=" (the run had uncommitted changes)" if run.row.get("git_dirty") else "",
         python=python,
@@ -83,7 +83,7 @@ def write_manifest(run: RunData, files: list[Path], out_dir: Path) -> Path:
         "git_dirty": run.row.get("git_dirty"),
         "started_at": run.row.get("started_at"),
         "ended_at": run.row.get("ended_at"),
-        "store": str(run.store_path),
+        "store": run.store_location,
         "files": {
             path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)} for path in files
         },

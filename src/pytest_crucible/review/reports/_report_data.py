@@ -15,6 +15,7 @@ from pytest_crucible.review.reports._artifacts import stored_artifacts
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.interface import RunInfo
+from pytest_crucible.store.locations import is_database_url, quoted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +47,7 @@ class RunData:
     items: dict[str, dict[str, Any]]
     logs: dict[str, list[tuple[str, str, str]]]
     row: dict[str, Any]
-    store_path: Path
+    store_location: str  # masked: shown in the README, the manifest and the notebook
     lines: tuple[str, ...] = ()  # results.jsonl: one JSON object per trial, as stored
     artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by trial_key
 
@@ -84,7 +85,7 @@ def load_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -
     info = store.run(run_id)
     if info is None:
         known = ", ".join(r.run_id for r in store.runs()[:10]) or "(none)"
-        raise ReportError(f"store {store.path} has no run {run_id!r}; runs: {known}")
+        raise ReportError(f"store {store.location} has no run {run_id!r}; runs: {known}")
     run = store.run_record(run_id)
     if loaded is None or not loaded.with_outputs:  # the reports show outputs and errors
         loaded = load_stored_run(store, run_id, with_outputs=True)
@@ -99,18 +100,24 @@ def load_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -
         items=store.items(run_id),
         logs=store.logs(run_id),
         row=run.columns,
-        store_path=store.path.resolve(),
+        store_location=_absolute(store.location),
         lines=loaded.lines,
         artifacts=stored_artifacts(loaded.lines),
     )
+
+
+def _absolute(location: str) -> str:
+    """A SQLite file's absolute path (the reports are read from elsewhere); a URL as it is."""
+    return location if is_database_url(location) else str(Path(location).resolve())
 
 
 def _analyse(store: ResultStore, loaded: StoredRun) -> dict[str, Any]:
     run_id = loaded.run_id
     if store.readonly:
         raise ReportError(
-            f"run {run_id} has no stored analysis and store {store.path} is open read-only; "
-            f"run `crucible analyse {run_id} --store {store.path}` first, or open it writable"
+            f"run {run_id} has no stored analysis and store {store.location} is open read-only; "
+            f"run `crucible analyse {run_id} --store {quoted(store.location)}` first, or open "
+            "it writable"
         )
     from pytest_crucible.review.analyse_run import analyse_run
 

@@ -11,13 +11,13 @@ import importlib
 from typing import Any
 
 from pytest_crucible.review.reports._report_data import RunData
+from pytest_crucible.store.locations import is_database_url, without_password
 
 __all__ = ["render_notebook"]
 
 _LOAD = """\
 import contextlib
 import os
-from pathlib import Path
 
 import pandas as pd
 
@@ -25,7 +25,7 @@ import pytest_crucible as crucible
 from pytest_crucible.store import open_store
 
 RUN_ID = {run_id}
-STORE = Path(os.environ.get("CRUCIBLE_STORE", {store}))
+{password_note}STORE = os.environ.get("CRUCIBLE_STORE", {store})
 
 trials = crucible.load_trials(RUN_ID, store=STORE)
 with contextlib.closing(open_store(STORE, readonly=True)) as store:
@@ -34,6 +34,11 @@ header, analysis = run.header, run.analysis
 METRICS = [m["name"] for m in analysis["metrics"]]
 print(f"{{len(trials):,}} trials, metrics {{METRICS}}")
 trials.head()"""
+
+_PASSWORD_NOTE = (
+    "# the store's password is not kept here: set PGPASSWORD (or ~/.pgpass) before running,\n"
+    "# or CRUCIBLE_STORE to the full postgresql:// URL\n"
+)
 
 _STORED_CONDITIONS = """\
 conditions = pd.DataFrame(
@@ -115,6 +120,15 @@ if plt is not None:
         plt.show()"""
 
 
+def _load_cell(run: RunData) -> str:
+    """The code that loads the run: a database URL without its password, which libpq then
+    takes from PGPASSWORD or ~/.pgpass (a notebook is shared: it never holds the password)."""
+    location = run.store_location
+    note = _PASSWORD_NOTE if is_database_url(location) else ""
+    store = _py(without_password(location))
+    return _LOAD.format(run_id=_py(run.run_id), store=store, password_note=note)
+
+
 def render_notebook(run: RunData) -> str:
     """The notebook as JSON text."""
     nbformat: Any = importlib.import_module("nbformat")  # untyped
@@ -127,7 +141,7 @@ def render_notebook(run: RunData) -> str:
             "reproduces the tables of `report.html`. Set the environment variable "
             "`CRUCIBLE_STORE` to read a copy of the store kept elsewhere."
         ),
-        nbf.new_code_cell(_LOAD.format(run_id=_py(run.run_id), store=_py(str(run.store_path)))),
+        nbf.new_code_cell(_load_cell(run)),
         nbf.new_markdown_cell("## Conditions, as stored with the run"),
         nbf.new_code_cell(_STORED_CONDITIONS),
         nbf.new_markdown_cell(
