@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas  # noqa: F401 - imported once here: pytester's in-process runs must not re-import
+import psycopg  # noqa: F401 - and its exception classes must stay the ones raised
 import pytest
 import scipy.stats  # noqa: F401 - C extensions that cannot be loaded twice in one process
 from hypothesis import settings
