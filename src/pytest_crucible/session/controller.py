@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_crucible.declare.config import parse_overrides
+from pytest_crucible.declare.shards import default_group
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.session.call_setup import CallSetup, spent_by_condition
 from pytest_crucible.session.crashes import WorkerCrashes
@@ -40,7 +41,7 @@ from pytest_crucible.session.progress import Tally
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.session.selection import USAGE_REPORT
 from pytest_crucible.store import DEFAULT_STORE, open_store
-from pytest_crucible.store.environment import capture_environment
+from pytest_crucible.store.environment import capture_environment, git_commit
 from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import JournalImport, import_journals
 
@@ -94,9 +95,19 @@ class Controller:
             self.hold.take_all({name: t.run_id for name, t in resume.items()}, option_name)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
+        shard = option("crucible_shard") or ""
         return SessionInputs.new(
-            seed_override=option("crucible_seed"), overrides=overrides, resume=resume
+            seed_override=option("crucible_seed"),
+            overrides=overrides,
+            resume=resume,
+            shard=shard,
+            shard_group=self._shard_group() if shard else "",
         )
+
+    def _shard_group(self) -> str:
+        """--crucible-shard-group, else the CI's run id, else the git commit."""
+        given: str | None = self.config.getoption("crucible_shard_group")
+        return given or default_group(commit=git_commit(self.config.rootpath))
 
     def _runs_to_continue(self) -> tuple[dict[str, ResumeTarget], str]:
         option = self.config.getoption
