@@ -26,7 +26,7 @@ _LISTENING = re.compile(r"Entering Accept loop \('127\.0\.0\.1', (\d+)\)")
 def _environment() -> dict[str, str]:
     """This process's environment without the settings of the test run (the conditions'
     calls file is part of their code identity: the same, relative, everywhere)."""
-    drop = ("CRUCIBLE_", "PYTEST_", "PYTHONPATH")
+    drop = ("CRUCIBLE_", "PYTEST_")
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)} | {
         "PYTHONUNBUFFERED": "1"
     }
