@@ -170,6 +170,7 @@ SLOW_E2E = {
     "tests/test_e2e_shards.py::test_a_merge_copies_everything_and_merging_again_changes_nothing",
     "tests/test_e2e_shards.py::test_a_trial_with_different_results_in_two_stores_is_refused_and_nothing_written",
     "tests/test_e2e_shards.py::test_bad_shard_values_are_refused_with_what_to_give",
+    "tests/test_e2e_shards.py::test_a_shard_without_trials_ends_cleanly_and_says_so",
     "tests/test_e2e_xdist_hosts.py::test_workers_on_other_hosts_store_the_rows_of_n2",
 }
 

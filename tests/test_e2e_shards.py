@@ -285,3 +285,32 @@ def test_bad_shard_values_are_refused_with_what_to_give(
         assert said in done.stderr, done.stderr
         assert "Traceback" not in done.stdout + done.stderr
     assert not (tmp_path / ".crucible" / "crucible.db").exists()
+
+
+ONE_TRIAL = """
+import pytest_crucible as crucible
+
+one = crucible.Experiment(
+    name="one", dataset=[{"id": "a", "input": 1}], conditions={"same": lambda x: x},
+    metrics=["value"], seed=1,
+)
+
+@one.trial
+def test_one(condition, item, trial):
+    trial.record(value=condition(item.input))
+"""
+
+
+def test_a_shard_without_trials_ends_cleanly_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "test_one.py").write_text(ONE_TRIAL)
+    done = [
+        run_pytest(tmp_path, f"--crucible-shard={i}/2", "--crucible-store=one.db") for i in (1, 2)
+    ]
+    # one shard holds the trial; the other holds none: no "no tests ran" (5) failing its job
+    assert [d.returncode for d in done] == [0, 0], [d.stdout[-2000:] for d in done]
+    empty = [d for d in done if "1 passed" not in d.stdout]
+    assert len(empty) == 1, [d.stdout[-2000:] for d in done]
+    assert "holds none of the trials of one" in empty[0].stdout
+    assert "1 deselected" in empty[0].stdout
+    (run,) = rows(tmp_path / "one.db", "SELECT total_trials FROM runs")
+    assert run["total_trials"] == 1

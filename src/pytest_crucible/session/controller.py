@@ -74,6 +74,7 @@ class Controller:
         self._finished_workers = WorkerResults()  # what every worker handed over
         self.local_results: WorkerResults | None = None  # the local worker's (no xdist)
         self._budget_skips: dict[str, int] = {}
+        self._empty_shard = ""  # what a shard that holds no trial says (its exit status 0)
         if getattr(config.option, "htmlpath", None):  # pytest-html is writing a report
             from pytest_crucible.session.html import HtmlHooks
 
@@ -294,6 +295,8 @@ class Controller:
         self.recorder.record_sessions()
         report_gates(self.config, self.recorder.gate_results())
         session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            session.exitstatus = self._empty_shard_status()
         unstored = self.recorder.store_full is not None or self.recorder.unstored
         # not all in the store: no success, and not a usage error (the analysis could not
         # save to a full store either)
@@ -302,6 +305,19 @@ class Controller:
         if self.crashes.unstored() and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # its xdist report is a rerun
         self._after_experiments()
+
+    def _empty_shard_status(self) -> int:
+        """A shard that holds none of the collected experiments' trials has nothing to do,
+        which is no failure of its CI job (pytest's "no tests ran", 5, stays otherwise)."""
+        experiments = sorted(self._finished_workers.collected)
+        if not self.inputs.shard or not experiments:
+            return int(pytest.ExitCode.NO_TESTS_COLLECTED)
+        self._empty_shard = (
+            f"crucible: shard {self.inputs.shard} holds none of the trials of "
+            f"{', '.join(experiments)} (each trial's shard is a hash of its key): nothing to "
+            "run here"
+        )
+        return int(pytest.ExitCode.OK)
 
     def _end_warnings(self) -> list[str]:
         warning = self.calls.unpriced_warning()
@@ -365,6 +381,8 @@ class Controller:
                 terminalreporter.write_line(text)
         if self.recorder.runs:
             write_results(terminalreporter, self.recorder, self.store, self.guard)
+        if self._empty_shard:
+            terminalreporter.write_line(self._empty_shard)
 
     def pytest_unconfigure(self) -> None:
         self.recorder.close_reviewer()
