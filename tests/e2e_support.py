@@ -164,6 +164,16 @@ SLOW_E2E = {
     "tests/test_e2e_results_table.py::test_a_metric_named_like_a_trial_status_is_not_taken_for_a_count",
     # issue 17 (wiring): a real pytest subprocess with its reports: 18 s on a busy machine
     "tests/test_e2e_store_url.py::test_the_environment_record_masks_a_database_url_on_the_command_line",
+    # issue 17: shard runs, merges and workers on execnet socket servers, pytest and crucible
+    # processes each (the module's runs: a whole run and three shards, 40-100 s)
+    "tests/test_e2e_shards.py::test_shards_are_disjoint_cover_every_trial_and_defer_their_gates",
+    "tests/test_e2e_shards.py::test_a_shard_under_xdist_runs_the_same_trials",
+    "tests/test_e2e_shards.py::test_merged_shards_are_one_run_analysed_as_the_run_in_one_process",
+    "tests/test_e2e_shards.py::test_a_merge_copies_everything_and_merging_again_changes_nothing",
+    "tests/test_e2e_shards.py::test_a_trial_with_different_results_in_two_stores_is_refused_and_nothing_written",
+    "tests/test_e2e_shards.py::test_bad_shard_values_are_refused_with_what_to_give",
+    "tests/test_e2e_shards.py::test_a_shard_without_trials_ends_cleanly_and_says_so",
+    "tests/test_e2e_xdist_hosts.py::test_workers_on_other_hosts_store_the_rows_of_n2",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -8,6 +8,7 @@ The conformance tests are written against `ResultStore` and run for each backend
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Iterator
@@ -252,3 +253,51 @@ def test_the_sql_check_finds_each_kind_of_sql(tmp_path: Path) -> None:
     )
     hits = _sql_outside_store(module)
     assert [hit.split(":")[0] for hit in hits] == ["line 1", "line 2", "line 2", "line 3", "line 3"]
+
+
+# -- merging stores (issue 17, point 4: `crucible merge`) ---------------------------------
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_a_runs_content_is_merged_into_another_store_once(backend: str, tmp_path: Path) -> None:
+    _, make = BACKENDS[backend]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    with closing(make(tmp_path / "in")) as source, closing(make(tmp_path / "out")) as out:
+        run_id = _run_with_trials(source)
+        call = {"cache_key": "k1", "backend": "b", "model": "m", "request": {}, "response": {}}
+        source.record_trial(run_id, _record("c", "z", model_calls=[call]), "m")
+        source.record_session(run_id, "2026-01-01T00:00:00", "2026-01-01T00:00:09")
+        kept = StoredBaseline("main", "caps", run_id, "2026-01-01T00:00:00")
+        source.save_baseline(kept, {"n": 1})
+        content = source.run_content(run_id)
+        assert content.run["run_id"] == run_id and len(content.trials) == 4
+        assert {log["item_id"] for log in content.logs} == {"x", "y", "z"}
+        assert content.sessions == [("2026-01-01T00:00:00", "2026-01-01T00:00:09")]
+        cache = source.call_cache_entries()
+        assert [entry["cache_key"] for entry in cache] == ["k1"]
+        with pytest.raises(StoreError, match="no run 'nope'"):
+            source.run_content("nope")
+
+        added = out.merge_content([content], cache, [(kept, {"n": 1})])
+        assert added == {run_id: 4}
+        again = out.run_content(run_id)
+        assert again.trials == content.trials and again.items == content.items
+        assert again.logs == content.logs and again.sessions == content.sessions
+        assert again.run == content.run
+        assert out.cached_response("k1") == {} and out.baseline_document("main", "caps") == {"n": 1}
+
+        # again, with one trial whose place is stored and one new: only the new one is added,
+        # with its logs; a stored trial is never updated; the run row is replaced
+        changed = dict(content.trials[0], status="failed")
+        new = dict(content.trials[0], item_id="w", trial_key="a-w")
+        new_log = dict(content.logs[0], item_id="w", trial_key="a-w")
+        run = dict(content.run, status="interrupted")
+        bigger = dataclasses.replace(
+            content, run=run, trials=[changed, new], logs=[*content.logs, new_log]
+        )
+        assert out.merge_content([bigger], cache) == {run_id: 1}
+        merged = out.run_content(run_id)
+        assert len(merged.trials) == 5 and len(merged.logs) == len(content.logs) + 1
+        assert merged.trials[0]["status"] == content.trials[0]["status"]
+        assert merged.run["status"] == "interrupted" and len(out.call_cache_entries()) == 1

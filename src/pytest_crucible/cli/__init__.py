@@ -7,6 +7,7 @@ crucible export    one run's trials as CSV, JSON lines or Parquet
 crucible analyse   analyse runs again (gates, baselines, reports)
 crucible report    write a run's reports
 crucible import    store the finished trials that wait in journals
+crucible merge     copy the runs of several stores into one; unite shard runs into one run
 
 `--store PATH` goes before or after the subcommand; `crucible COMMAND --help` says more.
 Exit status: 0 done, 1 a gate or a
@@ -21,7 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pytest_crucible.cli import analyse, compare, export, imports, report, runs, show
+from pytest_crucible.cli import analyse, compare, export, imports, merge, report, runs, show
 from pytest_crucible.cli._store import STORE_HELP
 from pytest_crucible.cli._version import VersionAction
 from pytest_crucible.errors import CrucibleError
@@ -36,7 +37,7 @@ GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR = (
     ReviewStatus.INTERNAL_ERROR,
 )
 _INTERRUPTED = 130  # as a shell reports a Ctrl-C
-_COMMANDS = (runs, show, compare, export, analyse, report, imports)
+_COMMANDS = (runs, show, compare, export, analyse, report, imports, merge)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from pytest_crucible.declare.datasets import Item, coerce
 from pytest_crucible.declare.hooks import Hooks
 from pytest_crucible.declare.metrics import Analysis, Metric
 from pytest_crucible.declare.policies import ErrorHandling
+from pytest_crucible.declare.shards import Shard
 from pytest_crucible.declare.validation import MetricValidation, OnInvalid
 from pytest_crucible.errors import CrucibleError, ExperimentError
 from pytest_crucible.util.hashing import canonical_json, digest
@@ -85,6 +86,7 @@ class Plan:
     dataset_fingerprint: str
     trials: tuple[TrialSpec, ...]
     fingerprint: str
+    shard: Shard | None = None  # --crucible-shard: this session runs these trials alone
 
     @property
     def name(self) -> str:
@@ -119,7 +121,15 @@ class Plan:
             "gates": list(experiment.gates),
             "total_trials": len(self.trials),
             "items": len(self.items),
-        }
+        } | self._shard_header()
+
+    def _shard_header(self) -> dict[str, Any]:
+        """A shard run's total is its shard's trials; it names its shard and group."""
+        shard = self.shard
+        if shard is None:
+            return {}
+        held = sum(1 for trial in self.trials if shard.holds(trial.key))
+        return {"total_trials": held, "shard": shard.header(len(self.trials))}
 
 
 class Experiment:

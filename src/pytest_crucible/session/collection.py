@@ -8,6 +8,7 @@ already has, and groups the trials for xdist (lookahead.py).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
@@ -27,6 +28,7 @@ from pytest_crucible.session.selection import (
     overrides_for,
     parametrized_trials,
     split_resumed,
+    split_shard,
     stale_retry_warnings,
     usage_problems,
 )
@@ -68,6 +70,9 @@ class TrialCollection:
             seed=inputs.seed_for(experiment.name),
             seed_override=inputs.seed_override,
         )
+        shard = inputs.shard_for()
+        if shard is not None:
+            plan = dataclasses.replace(plan, shard=shard)
         self.link.calls.add_plan(plan)
         self.plans[experiment.name] = plan
         return plan
@@ -93,7 +98,7 @@ class TrialCollection:
 
     def select(self, items: list[pytest.Item]) -> None:
         """Once every experiment is collected: end the collection on a usage problem, and
-        deselect the trials the resumed runs already have."""
+        deselect the trials of other shards and those the resumed runs already have."""
         config = self.config
         inputs = self.link.inputs
         command_line_gates = config.getoption("crucible_gate")
@@ -110,6 +115,12 @@ class TrialCollection:
             items[:] = []
             return
         self.collected = dict.fromkeys(self.plans, 0)
+        shard = inputs.shard_for()
+        if shard is not None:
+            keep, elsewhere = split_shard(items, shard)
+            if elsewhere:
+                config.hook.pytest_deselected(items=elsewhere)
+                items[:] = keep
         if not inputs.resume:
             return
         for warning in stale_retry_warnings(items, inputs.resume):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_crucible.declare.config import parse_overrides
+from pytest_crucible.declare.shards import default_group
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.session.call_setup import CallSetup, spent_by_condition
 from pytest_crucible.session.crashes import WorkerCrashes
@@ -39,7 +40,7 @@ from pytest_crucible.session.progress import Tally
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.session.selection import USAGE_REPORT
 from pytest_crucible.store import DEFAULT_STORE, open_store
-from pytest_crucible.store.environment import capture_environment
+from pytest_crucible.store.environment import capture_environment, git_commit
 from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import JournalImport, import_journals
 
@@ -74,6 +75,7 @@ class Controller:
         self._finished_workers = WorkerResults()  # what every worker handed over
         self.local_results: WorkerResults | None = None  # the local worker's (no xdist)
         self._budget_skips: dict[str, int] = {}
+        self._empty_shard = ""  # what a shard that holds no trial says (its exit status 0)
         if getattr(config.option, "htmlpath", None):  # pytest-html is writing a report
             from pytest_crucible.session.html import HtmlHooks
 
@@ -98,9 +100,19 @@ class Controller:
             self.hold.take_all({name: t.run_id for name, t in resume.items()}, option_name)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
+        shard = option("crucible_shard") or ""
         return SessionInputs.new(
-            seed_override=option("crucible_seed"), overrides=overrides, resume=resume
+            seed_override=option("crucible_seed"),
+            overrides=overrides,
+            resume=resume,
+            shard=shard,
+            shard_group=self._shard_group() if shard else "",
         )
+
+    def _shard_group(self) -> str:
+        """--crucible-shard-group, else the CI's run id, else the git commit."""
+        given: str | None = self.config.getoption("crucible_shard_group")
+        return given or default_group(commit=git_commit(self.config.rootpath))
 
     def _runs_to_continue(self) -> tuple[dict[str, ResumeTarget], str]:
         option = self.config.getoption
@@ -289,6 +301,8 @@ class Controller:
         self.recorder.record_sessions()
         report_gates(self.config, self.recorder.gate_results())
         session.exitstatus = exit_status(session.exitstatus, code, bool(self.recorder.runs))
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            session.exitstatus = self._empty_shard_status()
         unstored = self.recorder.store_full is not None or self.recorder.unstored
         # not all in the store: no success, and not a usage error (the analysis could not
         # save to a full store either)
@@ -297,6 +311,19 @@ class Controller:
         if self.crashes.unstored() and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # its xdist report is a rerun
         self._after_experiments()
+
+    def _empty_shard_status(self) -> int:
+        """A shard that holds none of the collected experiments' trials has nothing to do,
+        which is no failure of its CI job (pytest's "no tests ran", 5, stays otherwise)."""
+        experiments = sorted(self._finished_workers.collected)
+        if not self.inputs.shard or not experiments:
+            return int(pytest.ExitCode.NO_TESTS_COLLECTED)
+        self._empty_shard = (
+            f"crucible: shard {self.inputs.shard} holds none of the trials of "
+            f"{', '.join(experiments)} (each trial's shard is a hash of its key): nothing to "
+            "run here"
+        )
+        return int(pytest.ExitCode.OK)
 
     def _end_warnings(self) -> list[str]:
         warning = self.calls.unpriced_warning()
@@ -360,6 +387,8 @@ class Controller:
                 terminalreporter.write_line(text)
         if self.recorder.runs:
             write_results(terminalreporter, self.recorder, self.store, self.guard)
+        if self._empty_shard:
+            terminalreporter.write_line(self._empty_shard)
 
     def pytest_unconfigure(self) -> None:
         self.recorder.close_reviewer()

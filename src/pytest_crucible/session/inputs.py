@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_crucible.declare.shards import Shard, parse_shard
 from pytest_crucible.errors import ResumeError
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.interface import RunInfo
@@ -50,6 +51,8 @@ class SessionInputs:
     overrides: tuple[tuple[str | None, str, str], ...] = ()
     resume: Mapping[str, ResumeTarget] = field(default_factory=dict)
     session: str = ""  # names this session's new runs (`run_id_for`)
+    shard: str = ""  # --crucible-shard I/N ("" when the session runs every trial)
+    shard_group: str = ""  # what the shard runs of one matrix share (`declare/shards.py`)
 
     @classmethod
     def new(
@@ -58,14 +61,28 @@ class SessionInputs:
         seed_override: int | None,
         overrides: list[tuple[str | None, str, str]],
         resume: Mapping[str, ResumeTarget],
+        shard: str = "",
+        shard_group: str = "",
     ) -> SessionInputs:
+        # the shards of one group draw one seed for experiments that declare none: their
+        # trial keys (which hash the seed) must be those of one run
+        seed = _group_seed(shard_group) if shard else secrets.randbelow(2**31)
         return cls(
-            seed=secrets.randbelow(2**31),
+            seed=seed,
             seed_override=seed_override,
             overrides=tuple(overrides),
             resume=dict(resume),
             session=secrets.token_hex(8),
+            shard=shard,
+            shard_group=shard_group,
         )
+
+    def shard_for(self) -> Shard | None:
+        """This session's shard, or None when it runs every trial."""
+        if not self.shard:
+            return None
+        index, count = parse_shard(self.shard)
+        return Shard(index, count, self.shard_group)
 
     def run_id_for(self, experiment: str) -> str:
         """The id of the run an experiment's trials go to: the resumed run's, else one
@@ -110,7 +127,13 @@ class SessionInputs:
                 for name, t in data["resume"].items()
             },
             session=data["session"],
+            shard=data.get("shard", ""),
+            shard_group=data.get("shard_group", ""),
         )
+
+
+def _group_seed(group: str) -> int:
+    return int(hashlib.sha256(f"shard group {group}".encode()).hexdigest()[:8], 16) % 2**31
 
 
 @functools.lru_cache(maxsize=64)

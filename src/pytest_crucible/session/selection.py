@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_crucible.declare.experiment import Experiment, Plan
+from pytest_crucible.declare.shards import Shard
 from pytest_crucible.session.inputs import ResumeTarget
 from pytest_crucible.session.items import TRIAL_PARAM, spec_of
 
@@ -21,6 +22,7 @@ __all__ = [
     "overrides_for",
     "parametrized_trials",
     "split_resumed",
+    "split_shard",
     "stale_retry_warnings",
     "unused_override",
     "usage_problems",
@@ -182,6 +184,18 @@ def split_resumed(
         target = resume.get(spec.experiment) if spec else None
         (done if spec and target and target.skips(spec.key) else keep).append(item)
     return keep, done
+
+
+def split_shard(
+    items: Sequence[pytest.Item], shard: Shard
+) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """(items to run, trial items of other shards); items that are not trials stay."""
+    keep: list[pytest.Item] = []
+    elsewhere: list[pytest.Item] = []
+    for item in items:
+        spec = spec_of(item)
+        (elsewhere if spec and not shard.holds(spec.key) else keep).append(item)
+    return keep, elsewhere
 
 
 def stale_retry_warnings(

@@ -158,6 +158,16 @@ def _display_mode(text: str) -> str:
     return mode
 
 
+def _shard(text: str) -> str:
+    from pytest_crucible.declare.shards import parse_shard
+
+    try:
+        index, count = parse_shard(text)
+    except ValueError as exc:
+        raise BadValue(str(exc)) from None
+    return f"{index}/{count}"
+
+
 def _report_formats(text: str) -> str:
     if text.strip().lower() == "none":
         return text
@@ -331,6 +341,22 @@ OPTIONS: tuple[Option, ...] = (
         default="auto",
         metavar="MODE",
         check=_display_mode,
+    ),
+    Option(
+        "crucible-shard",
+        Kind.TEXT,
+        "run only shard I of N: the trials whose key hashes to I (a CI matrix runs 1/N to "
+        "N/N; `crucible merge` unites their stores into one run; docs/scale.md)",
+        metavar="I/N",
+        check=_shard,
+    ),
+    Option(
+        "crucible-shard-group",
+        Kind.TEXT,
+        "what the shard runs of one matrix share, so `crucible merge` unites them (default: "
+        "the CI's run id, e.g. $GITHUB_RUN_ID, else the git commit)",
+        metavar="ID",
+        check=_not_empty,
     ),
 )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_crucible.store.locations import masked_words
 
-__all__ = ["capture_environment"]
+__all__ = ["capture_environment", "git_commit"]
 
 _PACKAGES = (
     "pytest-crucible",
@@ -42,6 +42,12 @@ def capture_environment(cwd: Path | None = None) -> dict[str, Any]:
         "packages": _package_versions(),
         "git": _git_state(cwd or Path.cwd()),
     }
+
+
+def git_commit(cwd: Path) -> str | None:
+    """The commit checked out around `cwd`, or None outside a git repository."""
+    commit: str | None = _git_state(cwd)["commit"]
+    return commit
 
 
 def _package_versions() -> dict[str, str | None]:

@@ -19,6 +19,7 @@ from pytest_crucible.store.rows import Job
 __all__ = [
     "ConditionUsage",
     "ResultStore",
+    "RunContent",
     "RunHolder",
     "RunInfo",
     "RunRecord",
@@ -103,6 +104,22 @@ class StoredBaseline:
     experiment: str
     run_id: str
     created_at: str
+
+
+@dataclass(frozen=True)
+class RunContent:
+    """Everything a store keeps of one run, as plain rows (what `crucible merge` copies).
+
+    Each row is a dict of column name -> stored value, JSON columns as JSON text: `run` the
+    row of the runs table (every column), `items`, `trials` (every column, `attempts` too)
+    and `logs` (without their id) the run's rows of those tables, `sessions` its
+    (started_at, ended_at) sessions, oldest first."""
+
+    run: dict[str, Any]
+    items: list[dict[str, Any]]
+    trials: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+    sessions: list[tuple[str, str]]
 
 
 class ResultStore(Protocol):
@@ -211,3 +228,33 @@ class ResultStore(Protocol):
     ) -> list[StoredBaseline]: ...
 
     def baseline_document(self, name: str, experiment: str) -> dict[str, Any]: ...
+
+    # -- merging stores (issue 17, point 4: `crucible merge`) -------------------------------
+
+    def run_content(self, run_id: str) -> RunContent:
+        """Every row the store keeps of run `run_id` (StoreError when it has no such run):
+        read in one transaction, so the rows belong together."""
+        ...
+
+    def call_cache_entries(self) -> list[dict[str, Any]]:
+        """Every row of the call cache (the model_calls table: cache_key, backend, model,
+        request, response, run_id, trial_key, created_at; JSON as text), by cache_key."""
+        ...
+
+    def merge_content(
+        self,
+        runs: Sequence[RunContent],
+        cache: Sequence[Mapping[str, Any]] = (),
+        baselines: Sequence[tuple[StoredBaseline, Mapping[str, Any]]] = (),
+    ) -> dict[str, int]:
+        """Write `runs`, call cache rows and baselines into this store, all in ONE
+        transaction (an error writes nothing). For each run: its experiment is added if
+        missing; its runs row is inserted, or replaces every column of the stored row of
+        that run_id (the caller gives the merged row); its items, trials and sessions are
+        added where the store lacks them (an item by (run_id, item_id), a trial by (run_id,
+        condition, item_id, repeat), a session by (run_id, started_at, ended_at)): a row
+        already stored is kept as it is, never updated; its logs are added for the trials
+        this call adds, and only for those. Cache rows are added by cache_key where missing;
+        baselines are inserted or replace the one of that (name, experiment). Returns the
+        number of trials added per run_id (every run given is a key)."""
+        ...

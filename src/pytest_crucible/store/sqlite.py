@@ -8,6 +8,7 @@ processes) never block it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import shlex
@@ -18,9 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
-from pytest_crucible.store.interface import RunHolder, RunInfo, RunRecord, StoredBaseline
+from pytest_crucible.store.interface import (
+    RunContent,
+    RunHolder,
+    RunInfo,
+    RunRecord,
+    StoredBaseline,
+)
 from pytest_crucible.store.opening import DEFAULT_STORE
-from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord
+from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord, column_names
 from pytest_crucible.store.rows import Job, dump, insert_rows, table_rows, utc_now
 from pytest_crucible.store.schema import (
     BASELINES_DDL,
@@ -378,6 +385,114 @@ class Store(SQLiteReads):
         except sqlite3.DatabaseError as exc:
             raise _explain(exc, self.path) from None
 
+    # -- merging stores (issue 17, point 4: `crucible merge`) -------------------------------
+
+    def run_content(self, run_id: str) -> RunContent:
+        """Every row of one run, read in one (read) transaction."""
+        self._conn.execute("BEGIN")
+        try:
+            run = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if run is None:
+                raise StoreError(f"store {self.location} has no run {run_id!r}")
+            return RunContent(
+                run=dict(run),
+                items=self._dicts("SELECT * FROM items WHERE run_id = ? ORDER BY item_id", run_id),
+                trials=self._dicts(
+                    "SELECT * FROM trials WHERE run_id = ? ORDER BY condition, item_id, repeat",
+                    run_id,
+                ),
+                logs=self._dicts(
+                    f"SELECT {_LOG_COLUMNS} FROM logs WHERE run_id = ? ORDER BY id", run_id
+                ),
+                sessions=self.sessions(run_id),
+            )
+        finally:
+            self._conn.execute("COMMIT")
+
+    def _dicts(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._conn.execute(query, args)]
+
+    def call_cache_entries(self) -> list[dict[str, Any]]:
+        if not self._has_table("model_calls"):
+            return []
+        return self._dicts("SELECT * FROM model_calls ORDER BY cache_key")
+
+    def merge_content(
+        self,
+        runs: Sequence[RunContent],
+        cache: Sequence[Mapping[str, Any]] = (),
+        baselines: Sequence[tuple[StoredBaseline, Mapping[str, Any]]] = (),
+    ) -> dict[str, int]:
+        """One transaction: runs, then the call cache, then baselines (interface.py)."""
+        added: dict[str, int] = {}
+        with self._write():
+            self._conn.execute(SESSIONS_DDL)
+            self._conn.execute(BASELINES_DDL)
+            for content in runs:
+                added[content.run["run_id"]] = self._merge_run(content)
+            for entry in cache:
+                _insert(self._conn, "model_calls", entry, _CALL_COLUMNS, "(cache_key) DO NOTHING")
+            for baseline, document in baselines:
+                self._conn.execute(
+                    "INSERT INTO baselines(name, experiment, run_id, created_at, data)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(name, experiment) DO UPDATE SET"
+                    " run_id = excluded.run_id, created_at = excluded.created_at,"
+                    " data = excluded.data",
+                    (*dataclasses.astuple(baseline), json.dumps(document)),
+                )
+        return added
+
+    def _merge_run(self, content: RunContent) -> int:
+        """Write one run's rows (inside `merge_content`'s transaction); the trials added."""
+        run = content.run
+        run_id = run["run_id"]
+        description = decoded(run.get("header"), {}).get("description", "")
+        self._conn.execute(
+            "INSERT INTO experiments(name, description, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(name) DO NOTHING",
+            (run["experiment"], description, run["started_at"]),
+        )
+        updated = [name for name in _MERGED_RUN_COLUMNS if name in run and name != "run_id"]
+        _insert(
+            self._conn,
+            "runs",
+            run,
+            _MERGED_RUN_COLUMNS,
+            "(run_id) DO UPDATE SET " + ", ".join(f"{n} = excluded.{n}" for n in updated),
+        )
+        for item in content.items:
+            _insert(
+                self._conn,
+                "items",
+                {**item, "run_id": run_id},
+                _ITEM_COLUMNS,
+                "(run_id, item_id) DO NOTHING",
+            )
+        stored = {
+            (row[0], row[1], row[2])
+            for row in self._conn.execute(
+                "SELECT condition, item_id, repeat FROM trials WHERE run_id = ?", (run_id,)
+            )
+        }
+        added: set[tuple[str, str, int]] = set()
+        for trial in content.trials:
+            place = (trial["condition"], trial["item_id"], trial["repeat"])
+            if place not in stored and place not in added:
+                added.add(place)
+                _insert(self._conn, "trials", {**trial, "run_id": run_id}, _TRIAL_COLUMNS)
+        for log in content.logs:
+            if (log["condition"], log["item_id"], log["repeat"]) in added:
+                _insert(self._conn, "logs", {**log, "run_id": run_id}, _LOG_COLUMN_NAMES)
+        known = set(self.sessions(run_id))
+        for started_at, ended_at in content.sessions:
+            if (started_at, ended_at) not in known:
+                known.add((started_at, ended_at))
+                self._conn.execute(
+                    "INSERT INTO run_sessions(run_id, started_at, ended_at) VALUES (?, ?, ?)",
+                    (run_id, started_at, ended_at),
+                )
+        return len(added)
+
 
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
@@ -389,6 +504,53 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:  # a COMMIT that failed (a full disk) leaves it open
             conn.execute("ROLLBACK")
         raise
+
+
+_RUN_JSON = ("config", "header", "environment", "analysis", "tags")
+# the columns `merge_content` copies, by table (names of ours: safe to put in SQL text)
+_MERGED_RUN_COLUMNS = (*RUN_COLUMNS, *_RUN_JSON)
+_ITEM_COLUMNS = ("run_id", "item_id", "input", "expected", "metadata", "cluster")
+_TRIAL_COLUMNS = column_names()
+_LOG_COLUMN_NAMES = (
+    "run_id",
+    "trial_key",
+    "condition",
+    "item_id",
+    "repeat",
+    "level",
+    "message",
+    "meta",
+    "created_at",
+)
+_LOG_COLUMNS = ", ".join(_LOG_COLUMN_NAMES)
+_CALL_COLUMNS = (
+    "cache_key",
+    "backend",
+    "model",
+    "request",
+    "response",
+    "run_id",
+    "trial_key",
+    "created_at",
+)
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    table: str,
+    row: Mapping[str, Any],
+    columns: Sequence[str],
+    on_conflict: str | None = None,
+) -> None:
+    """INSERT the values of `row` for those of `columns` it has (a store of an older
+    schema lacks some), with `ON CONFLICT {on_conflict}` when given."""
+    names = [name for name in columns if name in row]
+    conflict = f" ON CONFLICT{on_conflict}" if on_conflict else ""
+    conn.execute(
+        f"INSERT INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        + conflict,
+        [row[name] for name in names],
+    )
 
 
 def _make_folder(path: Path) -> None:

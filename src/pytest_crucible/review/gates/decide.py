@@ -65,6 +65,8 @@ def gate_run(
     )
 
     header = run.header
+    if isinstance(header.get("shard"), dict):
+        return _deferred_for_shard(run)
     name = str(header["name"])
     conditions = [str(c) for c in header.get("conditions") or ()]
     gates = gates_of(
@@ -118,6 +120,24 @@ def gate_run(
     text = "\n".join(part for part in (format_text(shown, comparison), *notes) if part)
     markdown = format_markdown(results, comparison) + "".join(f"\n- {n}\n" for n in notes)
     return GateOutcome(tuple(results), text, markdown)
+
+
+def _deferred_for_shard(run: StoredRun) -> GateOutcome:
+    """A shard run (--crucible-shard) holds part of the experiment: no gate, comparison or
+    baseline is decided on it (a false failure, or a false pass); they are for the merged
+    run."""
+    shard = run.header["shard"]
+    name = run.header["name"]
+    note = (
+        f"run {run.run_id} is shard {shard.get('index')}/{shard.get('count')} of group "
+        f"{shard.get('group')!r} ({run.header.get('total_trials')} of the experiment's "
+        f"{shard.get('trials')} trials): its analysis covers this shard only, and its gates, "
+        "baseline comparison and baseline saving wait for the whole run. Once every shard "
+        "is done: `crucible merge merged.db SHARD_STORE ...` unites them into one run, then "
+        f"`crucible --store merged.db analyse latest:{name}` (with your --gate, --compare "
+        "and --save-baseline) decides them"
+    )
+    return GateOutcome((), note, f"\n- {note}\n")
 
 
 def _no_baseline_yet(ref: str, experiment: str, save_as: str | None) -> str:
