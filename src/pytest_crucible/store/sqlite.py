@@ -9,16 +9,24 @@ processes) never block it.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import shlex
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
-from pytest_crucible.store.interface import RunHolder, RunInfo, RunRecord, StoredBaseline
+from pytest_crucible.store.interface import (
+    RatePermits,
+    RunHolder,
+    RunInfo,
+    RunRecord,
+    StoredBaseline,
+)
 from pytest_crucible.store.opening import DEFAULT_STORE
 from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord
 from pytest_crucible.store.rows import Job, dump, insert_rows, table_rows, utc_now
@@ -27,6 +35,7 @@ from pytest_crucible.store.schema import (
     DDL,
     HOLDERS_DDL,
     MIGRATIONS,
+    RATE_BUCKETS_DDL,
     RUN_COLUMNS,
     SCHEMA_VERSION,
     SESSIONS_DDL,
@@ -410,6 +419,32 @@ class Store(SQLiteReads):
                 yield
         except sqlite3.DatabaseError as exc:
             raise _explain(exc, self.path) from None
+
+    # -- issue 17, point 6: shared rate limits ---------------------------------------------
+
+    def take_rate_permits(
+        self, bucket: str, wanted: int, rate: float, capacity: float, now: float | None = None
+    ) -> RatePermits:
+        """See `ResultStore.take_rate_permits`: one BEGIN IMMEDIATE transaction, so the
+        processes sharing the file take turns (each waits up to the busy timeout)."""
+        now = time.time() if now is None else now
+        with self._write():
+            self._conn.execute(RATE_BUCKETS_DDL)
+            row = self._conn.execute(
+                "SELECT level, stamp FROM rate_buckets WHERE bucket = ?", (bucket,)
+            ).fetchone()
+            level, stamp = (capacity, now) if row is None else (row[0], row[1])
+            if now > stamp:
+                level, stamp = min(capacity, level + rate * (now - stamp)), now
+            granted = max(0, min(wanted, math.floor(level)))
+            level -= granted
+            self._conn.execute(
+                "INSERT INTO rate_buckets(bucket, level, stamp) VALUES (?, ?, ?)"
+                " ON CONFLICT(bucket) DO UPDATE SET level = excluded.level,"
+                " stamp = excluded.stamp",
+                (bucket, level, stamp),
+            )
+        return RatePermits(granted, 0.0 if level >= 1 else (1 - level) / rate)
 
 
 @contextmanager
