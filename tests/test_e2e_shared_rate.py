@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from e2e_support import start_pytest
 from pytest_crucible.testing import MockModelServer
 

@@ -1,7 +1,8 @@
 """Session glue for model calls: cache mode, replay, budgets and `--crucible-estimate`.
 
-Every process holds one `CallSetup`; it gives shared rate limits the store as their bucket. Workers learn the store's path and what resumed runs
-had already spent from `workerinput` (they read the call cache, never write it).
+Every process holds one `CallSetup`. Workers learn the store's path and what resumed runs
+had already spent from `workerinput` (they read the call cache, never write it). Shared rate
+limits (`RateLimit(shared=True)`) take their permits from the store (`StorePermits`).
 """
 
 from __future__ import annotations
