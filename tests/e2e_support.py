@@ -162,6 +162,8 @@ SLOW_E2E = {
     "tests/test_e2e_progress.py::test_pytest_sugar_bar_is_not_interrupted",
     "tests/test_e2e_progress.py::test_a_passing_rerun_is_not_counted_as_a_failure",
     "tests/test_e2e_results_table.py::test_a_metric_named_like_a_trial_status_is_not_taken_for_a_count",
+    # six pytest processes, three at a time, a second or more of rate-limited calls each
+    "tests/test_e2e_shared_rate.py::test_processes_sharing_a_limit_keep_it_together",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -3,9 +3,12 @@ store, each calling the same model, send at most the shared limit (plus its burs
 one-second window, as the mock server's request log shows; the same processes without
 `shared=True` each keep the limit alone and together exceed it.
 
-An upper bound on arrivals: a slow machine only spreads them more. The processes start their
-calls together (each writes a file and waits for the others'), so that the run without
-sharing sends from all three at once."""
+An upper bound on arrivals: a slow machine only spreads them more, with one exception the
+check allows for: a request let through on time may reach the server after those let through
+after it (a new connection, a process paused by a busy machine), so a second of arrivals may
+hold a few more than a second of permits; a quarter of a second's worth is allowed (seen: up to
+two). The processes start their calls together (each writes a file and waits for the
+others'), so that the run without sharing sends from all three at once (seen: 76 to 78)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from e2e_support import start_pytest
 from pytest_crucible.testing import MockModelServer
 
 LIMIT, BURST, PROCESSES, ITEMS = 20, 5, 3, 30
+DELIVERY_SPREAD = LIMIT // 4  # requests delivered late (see above)
 
 EXPERIMENT = """
 import os, pathlib, time
@@ -99,8 +103,9 @@ def _run_three(folder: Path, server: MockModelServer, shared: bool) -> list[floa
 
 
 def test_processes_sharing_a_limit_keep_it_together(tmp_path: Path) -> None:
-    with MockModelServer() as server:
+    with MockModelServer(in_process=True) as server:  # its clock off the GIL of this process
         shared = _busiest_second(_run_three(tmp_path / "shared", server, shared=True))
         alone = _busiest_second(_run_three(tmp_path / "alone", server, shared=False))
-    assert shared <= LIMIT + BURST, (shared, alone)
-    assert alone > LIMIT + BURST, (shared, alone)
+    most = LIMIT + BURST + DELIVERY_SPREAD
+    assert shared <= most, f"shared: {shared} requests in one second (at most {most})"
+    assert alone > most, f"not shared: only {alone} requests in one second (> {most} expected)"

@@ -116,8 +116,9 @@ class SharedRequests:
         except Exception as exc:  # the store is gone or locked: limit this process alone
             return self._go_local(f"the shared bucket failed: {exc}")
         self.takes += 1
+        if wait_s > 0:  # the bucket is empty: ask again when it holds a whole block
+            self.retry_at = self.now + max(wait_s + (self.block - 1) / self.rate, 1e-3)
         if granted < 1:
-            self.retry_at = self.now + max(wait_s, 1e-3)
             return self.retry_at - self.now
         self.held, self.expires = granted, self.now + self.lease_s
         return 0.0

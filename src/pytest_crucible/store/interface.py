@@ -234,9 +234,10 @@ class ResultStore(Protocol):
         1. a bucket not stored yet starts full: level = capacity, stamp = now;
         2. refill: level = min(capacity, level + rate * (now - stamp)) when now > stamp (a
            clock that went back refills nothing and keeps the later stamp);
-        3. granted = min(wanted, floor(level)), 0 when level < 1; level -= granted;
+        3. granted = min(wanted, floor(level + 1e-9)) (the 1e-9 absorbs float rounding of
+           the refill), 0 when that is below 1; level -= granted;
         4. store (level, max(stamp, now)); return granted and wait_s, the seconds until the
-           bucket holds one whole permit again (0.0 when it does now).
+           bucket holds one whole permit again (0.0 when level + 1e-9 >= 1 now).
 
         `rate` (permits per second > 0) and `capacity` (>= 1) come with every call, so the
         latest caller's values apply; `now` is seconds since the epoch on a clock every

@@ -45,6 +45,7 @@ from pytest_crucible.store.sqlite_reads import SQLiteReads, decoded
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
 _BUSY_TIMEOUT_MS = 5000
+_ROUNDING = 1e-9  # a rate bucket this close to a whole permit holds it
 # what SQLite says when the disk is full (SQLITE_FULL), or a write fails (EFBIG: a file size
 # limit; other I/O errors, rarer, get the same advice)
 _WRITE_REFUSED = ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
@@ -436,7 +437,7 @@ class Store(SQLiteReads):
             level, stamp = (capacity, now) if row is None else (row[0], row[1])
             if now > stamp:
                 level, stamp = min(capacity, level + rate * (now - stamp)), now
-            granted = max(0, min(wanted, math.floor(level)))
+            granted = max(0, min(wanted, math.floor(level + _ROUNDING)))
             level -= granted
             self._conn.execute(
                 "INSERT INTO rate_buckets(bucket, level, stamp) VALUES (?, ?, ?)"
@@ -444,7 +445,7 @@ class Store(SQLiteReads):
                 " stamp = excluded.stamp",
                 (bucket, level, stamp),
             )
-        return RatePermits(granted, 0.0 if level >= 1 else (1 - level) / rate)
+        return RatePermits(granted, 0.0 if level + _ROUNDING >= 1 else (1 - level) / rate)
 
 
 @contextmanager
