@@ -243,5 +243,9 @@ class ResultStore(Protocol):
         latest caller's values apply; `now` is seconds since the epoch on a clock every
         caller shares (None: the store's own clock: this machine's for SQLite, the server's
         for PostgreSQL, so that machines with skewed clocks agree). Permits are never given
-        back: a caller that did not use its permits lets them lapse."""
+        back: a caller that did not use its permits lets them lapse.
+
+        Atomic per bucket: two callers never both take the same permit. SQLite gets that from
+        BEGIN IMMEDIATE; on PostgreSQL, INSERT the full row ON CONFLICT DO NOTHING, then
+        SELECT ... FOR UPDATE, then UPDATE, in one transaction."""
         ...
