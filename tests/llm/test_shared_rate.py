@@ -74,8 +74,9 @@ def _shared(clock: Clock, **options: float) -> RateLimiter:
 
 def test_processes_sharing_a_limit_take_turns_at_its_rate(clock: Clock, store: FakeStore) -> None:
     processes = [_shared(clock, requests_per_second=10, burst=4) for _ in range(3)]
-    # the burst at once, then one request every 1 / rate seconds, whichever process sends it
-    expected = [0, 0, 0, 0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    # the burst at once (less the one permit a lease may hold), then one request every
+    # 1 / rate seconds, whichever process sends it
+    expected = [0, 0, 0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     assert _grants(processes, clock, 9) == pytest.approx(expected)
     assert {bucket for bucket, _ in store.asked} == {"requests http://h/v1 m"}
 
@@ -154,3 +155,9 @@ def test_a_shared_limit_needs_a_request_rate() -> None:
         RateLimit(tokens_per_minute=1000, shared=True)
     with pytest.raises(ConfigError, match=r"shared='yes'\): give True or False"):
         RateLimit(requests_per_second=1, shared="yes")  # type: ignore[arg-type]
+
+
+def test_a_burst_of_one_is_shared_permit_by_permit(clock: Clock, store: FakeStore) -> None:
+    processes = [_shared(clock, requests_per_second=10, burst=1) for _ in range(2)]
+    assert _grants(processes, clock, 4) == pytest.approx([0, 0.1, 0.2, 0.3])
+    assert [wanted for _, wanted in store.asked if wanted != 1] == []

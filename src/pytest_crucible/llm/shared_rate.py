@@ -63,9 +63,11 @@ class SharedRequests:
     def __init__(self, bucket: str, rate: float, burst: float) -> None:
         self.bucket, self.rate = bucket, rate
         self.max_block = max(1, min(math.ceil(rate * LEASE_S), math.floor(burst) - 1))
-        # a block of one is spent at once (no lease); a larger one within its lease time
-        self.capacity = burst if self.max_block == 1 else burst - self.max_block
-        self.lease_s = 0.0 if self.max_block == 1 else self.max_block / rate
+        # the store's bucket keeps back what a lease may still spend; a burst below 2 has
+        # nothing to keep back: its single permits never lapse (a process that holds one while
+        # it waits for an in-flight slot may send it late: one request over the bound)
+        self.lease_s = 0.0 if burst < 2 else self.max_block / rate
+        self.capacity = burst if burst < 2 else burst - self.max_block
         self.block = 1
         self.held = 0
         self.expires = self.retry_at = self.now = -math.inf
