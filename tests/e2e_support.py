@@ -174,6 +174,8 @@ SLOW_E2E = {
     "tests/test_e2e_shards.py::test_bad_shard_values_are_refused_with_what_to_give",
     "tests/test_e2e_shards.py::test_a_shard_without_trials_ends_cleanly_and_says_so",
     "tests/test_e2e_xdist_hosts.py::test_workers_on_other_hosts_store_the_rows_of_n2",
+    # six pytest processes, three at a time, a second or more of rate-limited calls each
+    "tests/test_e2e_shared_rate.py::test_processes_sharing_a_limit_keep_it_together",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -54,8 +54,15 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
             r"^one writer keeps up with 2000 trials/s: postgresql (yes|NO)",
         ],
     ),
+    "shared_rate.py": (
+        ["--processes", "2", "--calls", "10", "--rate", "20", "--limit", "20"],
+        [
+            r"^shared 20/s\s+20\s+[\d.]+\s+\d+\s+\d+\s",
+            r"^shared vs local limiter, not binding: [+-][\d.]+ ms latency per call, CPU [\d.]+x$",
+        ],
+    ),
 }
-SLOW = {"overhead.py", "throughput.py"}  # several pytest processes each
+SLOW = {"overhead.py", "throughput.py", "shared_rate.py"}  # several processes each
 
 
 def test_every_benchmark_script_has_a_smoke_run() -> None:

@@ -301,3 +301,55 @@ def test_a_runs_content_is_merged_into_another_store_once(backend: str, tmp_path
         assert len(merged.trials) == 5 and len(merged.logs) == len(content.logs) + 1
         assert merged.trials[0]["status"] == content.trials[0]["status"]
         assert merged.run["status"] == "interrupted" and len(out.call_cache_entries()) == 1
+
+
+# -- issue 17, point 6: shared rate limits ------------------------------------------------
+
+
+def test_rate_permits_come_from_a_token_bucket_refilled_with_time(store: ResultStore) -> None:
+    take = store.take_rate_permits
+    # a new bucket starts full; what is left is kept, and nothing more is given
+    assert take("requests u m", 3, rate=2.0, capacity=4.0, now=100.0).granted == 3
+    left = take("requests u m", 3, rate=2.0, capacity=4.0, now=100.0)
+    assert (left.granted, left.wait_s) == (1, 0.5)  # empty: one permit back in 1 / rate s
+    assert take("requests u m", 1, rate=2.0, capacity=4.0, now=100.25).granted == 0
+    # refilled at `rate` per second, never above the capacity
+    assert take("requests u m", 9, rate=2.0, capacity=4.0, now=101.0).granted == 2
+    assert take("requests u m", 9, rate=2.0, capacity=4.0, now=200.0).granted == 4
+    # a clock that went back refills nothing; another bucket is apart
+    assert take("requests u m", 1, rate=2.0, capacity=4.0, now=150.0).granted == 0
+    assert take("requests u other", 1, rate=2.0, capacity=4.0, now=150.0).granted == 1
+    # without `now`, the store's clock
+    assert take("requests fresh", 2, rate=1.0, capacity=2.0).granted == 2
+
+
+_TAKER = """
+import sys
+from pytest_crucible.store import open_store
+store = open_store(sys.argv[1])
+granted = sum(
+    store.take_rate_permits("requests contended", 1, rate=1e-6, capacity=60.0).granted
+    for _ in range(40)
+)
+print(granted)
+"""
+
+
+def test_rate_permits_hold_when_processes_take_them_at_once(store: ResultStore) -> None:
+    """Four processes take 160 permits from a bucket of 60 that hardly refills: exactly 60
+    are granted (a lost update would grant more), and none fails on a busy store."""
+    import subprocess
+    import sys
+
+    takers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _TAKER, store.location],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [taker.communicate(timeout=120) for taker in takers]
+    assert [taker.returncode for taker in takers] == [0] * 4, outputs
+    assert sum(int(out) for out, _ in outputs) == 60

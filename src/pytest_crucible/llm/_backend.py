@@ -125,7 +125,7 @@ class HTTPBackend:
         )
         self.url = self._endpoint()
         self._hidden = credentials(self._default_headers, self.url)
-        self._limiters = build_limiters(rate_limit)
+        self._limiters = build_limiters(rate_limit, redact_url(self.base_url))
 
     # -- what a concrete backend provides ----------------------------------------------------
 

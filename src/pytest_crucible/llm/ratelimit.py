@@ -40,13 +40,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_crucible.errors import ConfigError
+from pytest_crucible.llm._bucket import Bucket
+from pytest_crucible.llm.shared_rate import SharedRequests
 from pytest_crucible.llm.types import ModelRequest
 
 __all__ = ["Permit", "RateLimit", "RateLimiter", "build_limiters", "estimate_tokens"]
 
 logger = logging.getLogger(__name__)
-
-_SLACK = 1e-9  # float rounding: a bucket this close to enough has enough
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,11 @@ class RateLimit:
     """What a backend may send: `requests_per_second` (bucket of `burst` requests, default
     one second's worth, at least 1), `tokens_per_minute` (bucket of one minute's worth),
     `max_in_flight` calls at once; `adaptive` lowers the in-flight limit on 429s and raises
-    it again on successes, never below `min_in_flight`. None: no limit of that kind."""
+    it again on successes, never below `min_in_flight`. None: no limit of that kind.
+    `shared`: `requests_per_second` and `burst` are the budget of the whole run, shared
+    through the results store by every process (xdist workers, joined machines) calling this
+    provider and model (`shared_rate.py`; off by default: a limit is per process, as before,
+    and a backend outside a pytest session has no store to share through)."""
 
     requests_per_second: float | None = None
     tokens_per_minute: float | None = None
@@ -62,8 +66,16 @@ class RateLimit:
     adaptive: bool = True
     min_in_flight: int = 1
     burst: float | None = None
+    shared: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shared, bool):
+            raise ConfigError(f"RateLimit(shared={self.shared!r}): give True or False")
+        if self.shared and self.requests_per_second is None:
+            raise ConfigError(
+                "RateLimit(shared=True) shares requests_per_second across the run's processes;"
+                " give requests_per_second= the provider's limit"
+            )
         for name in ("requests_per_second", "tokens_per_minute", "burst"):
             value = getattr(self, name)
             if value is not None and not (
@@ -133,27 +145,6 @@ class Permit:
     released: bool = False
 
 
-class _Bucket:
-    """A token bucket: `capacity` at most, refilled at `rate` per second. It may go negative
-    (a call larger than the bucket, or real usage above the estimate): a debt paid by waiting."""
-
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
-        self.rate, self.capacity, self.level, self.stamp = rate, capacity, capacity, now
-
-    def refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-            self.stamp = now
-
-    def delay(self, cost: float) -> float:
-        """Seconds until `cost` can be taken (a cost above the capacity: until it is full)."""
-        missing = min(cost, self.capacity) - self.level
-        return 0.0 if missing <= _SLACK else missing / self.rate
-
-    def give(self, amount: float) -> None:
-        self.level = min(self.capacity, self.level + amount)
-
-
 class _Waiter:
     """A caller in the queue: a thread (`Event`) or a task (a future on its loop)."""
 
@@ -192,14 +183,25 @@ def _resolve(future: asyncio.Future[None]) -> None:
 class RateLimiter:
     """The state of one `RateLimit` (see the module doc). `clock` is injectable for tests."""
 
-    def __init__(self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        scope: str = "*",
+    ) -> None:
+        """`scope` names a shared limit's bucket (the backend's base URL and model)."""
         self.limit = limit
         self._clock = clock
         self._lock = threading.Lock()
         now = clock()
         rps, tpm = limit.requests_per_second, limit.tokens_per_minute
-        self._requests = None if rps is None else _Bucket(rps, limit.request_burst, now)
-        self._tokens = None if tpm is None else _Bucket(tpm / 60.0, tpm, now)
+        self._requests: Bucket | SharedRequests | None = None
+        if rps is not None and limit.shared:
+            self._requests = SharedRequests(f"requests {scope}", rps, limit.request_burst)
+        elif rps is not None:
+            self._requests = Bucket(rps, limit.request_burst, now)
+        self._tokens = None if tpm is None else Bucket(tpm / 60.0, tpm, now)
         self._limit = limit.max_in_flight
         self._queue: deque[_Waiter] = deque()
         self._in_flight = self._peak = self._epoch = self._streak = 0
@@ -305,9 +307,9 @@ class RateLimiter:
         if self._limit is not None and self._in_flight >= self._limit:
             return math.inf
         if self._requests is not None:
-            self._requests.level -= 1
+            self._requests.take(1)
         if self._tokens is not None:
-            self._tokens.level -= tokens
+            self._tokens.take(tokens)
         self._in_flight += 1
         self._peak = max(self._peak, self._in_flight)
         self._counts["requests"] += 1
@@ -433,7 +435,15 @@ class RateLimiter:
                 "waited_s": self._waited,
                 "requests_available": None if self._requests is None else self._requests.level,
                 "tokens_available": None if self._tokens is None else self._tokens.level,
+                **self._shared_stats(),
             }
+
+    def _shared_stats(self) -> dict[str, Any]:
+        """A shared limit's store round trips (`shared_leases`) and permits left unused."""
+        shared = self._requests if isinstance(self._requests, SharedRequests) else None
+        if shared is None:
+            return {}
+        return {"shared_leases": shared.takes, "shared_lapsed": shared.lapsed}
 
     def __repr__(self) -> str:
         with self._lock:
@@ -443,12 +453,17 @@ class RateLimiter:
 RateLimitSpec = RateLimit | RateLimiter | Mapping[str, RateLimit | RateLimiter] | None
 
 
-def build_limiters(spec: RateLimitSpec) -> RateLimiter | dict[str, RateLimiter] | None:
-    """A backend's `rate_limit=` as limiters: one for every model, or one per model name."""
+def build_limiters(
+    spec: RateLimitSpec, provider: str = "*"
+) -> RateLimiter | dict[str, RateLimiter] | None:
+    """A backend's `rate_limit=` as limiters: one for every model, or one per model name.
+    `provider` (the backend's base URL) and the model name key shared limits: one `RateLimit`
+    is one bucket for all of the provider's models ("*"); a limiter given ready-made keeps
+    its own `scope`."""
     if spec is None or isinstance(spec, RateLimiter):
         return spec
     if isinstance(spec, RateLimit):
-        return RateLimiter(spec)
+        return RateLimiter(spec, scope=f"{provider} *")
     if not isinstance(spec, Mapping):
         raise ConfigError(
             f"rate_limit={spec!r}: give a RateLimit(...), or a dict of them by model name"
@@ -460,5 +475,9 @@ def build_limiters(spec: RateLimitSpec) -> RateLimiter | dict[str, RateLimiter] 
                 f"rate_limit={{{model!r}: {limit!r}}}: each entry maps a model name to a "
                 "RateLimit(...)"
             )
-        limiters[model] = limit if isinstance(limit, RateLimiter) else RateLimiter(limit)
+        limiters[model] = (
+            limit
+            if isinstance(limit, RateLimiter)
+            else RateLimiter(limit, scope=f"{provider} {model}")
+        )
     return limiters

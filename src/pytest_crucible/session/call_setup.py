@@ -1,7 +1,8 @@
 """Session glue for model calls: cache mode, replay, budgets and `--crucible-estimate`.
 
 Every process holds one `CallSetup`. Workers learn the store's path and what resumed runs
-had already spent from `workerinput` (they read the call cache, never write it).
+had already spent from `workerinput` (they read the call cache, never write it). Shared rate
+limits (`RateLimit(shared=True)`) take their permits from the store (`StorePermits`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 
 from pytest_crucible.declare.experiment import Plan, TrialSpec
 from pytest_crucible.errors import CrucibleError, ExperimentError, StoreError
+from pytest_crucible.llm.shared_rate import use_shared_permits
 from pytest_crucible.run.calls import (
     Budget,
     CachePolicy,
@@ -22,6 +24,7 @@ from pytest_crucible.run.calls import (
 )
 from pytest_crucible.run.estimate import estimate_plan, format_estimate
 from pytest_crucible.run.history import History, load_history
+from pytest_crucible.run.shared_permits import StorePermits
 from pytest_crucible.store import ResultStore, open_store
 from pytest_crucible.store.locations import may_exist
 
@@ -49,6 +52,9 @@ class CallSetup:
         self.policy = CachePolicy(mode, self.cache, self.spending)
         self.estimating = bool(option("crucible_estimate"))
         self.estimates: dict[str, str] = {}
+        # RateLimit(shared=True) limits take their permits from the store (opened on first use)
+        self.shared_permits = StorePermits(store_location)
+        use_shared_permits(self.shared_permits)
 
     def add_plan(self, plan: Plan) -> None:
         budget = plan.experiment.budget
@@ -106,6 +112,8 @@ class CallSetup:
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
+        use_shared_permits(None)
+        self.shared_permits.close()
 
 
 def spent_by_condition(store: ResultStore, run_ids: dict[str, str]) -> dict[str, dict[str, float]]:

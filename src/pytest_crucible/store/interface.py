@@ -18,6 +18,7 @@ from pytest_crucible.store.rows import Job
 
 __all__ = [
     "ConditionUsage",
+    "RatePermits",
     "ResultStore",
     "RunContent",
     "RunHolder",
@@ -55,6 +56,15 @@ class RunRecord:
     config: Any
     environment: Any
     analysis: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RatePermits:
+    """What `ResultStore.take_rate_permits` gave: `granted` permits (0 to the number asked
+    for), and `wait_s`, the seconds until the shared bucket holds another whole permit."""
+
+    granted: int
+    wait_s: float
 
 
 @dataclass(frozen=True)
@@ -257,4 +267,30 @@ class ResultStore(Protocol):
         this call adds, and only for those. Cache rows are added by cache_key where missing;
         baselines are inserted or replace the one of that (name, experiment). Returns the
         number of trials added per run_id (every run given is a key)."""
+
+    # -- issue 17, point 6: rate limits shared by every process using the store -----------
+
+    def take_rate_permits(
+        self, bucket: str, wanted: int, rate: float, capacity: float, now: float | None = None
+    ) -> RatePermits:
+        """Take up to `wanted` (>= 1) permits from the shared token bucket `bucket`, in one
+        transaction that locks its row (table rate_buckets: bucket, level, stamp):
+
+        1. a bucket not stored yet starts full: level = capacity, stamp = now;
+        2. refill: level = min(capacity, level + rate * (now - stamp)) when now > stamp (a
+           clock that went back refills nothing and keeps the later stamp);
+        3. granted = min(wanted, floor(level + 1e-9)) (the 1e-9 absorbs float rounding of
+           the refill), 0 when that is below 1; level -= granted;
+        4. store (level, max(stamp, now)); return granted and wait_s, the seconds until the
+           bucket holds one whole permit again (0.0 when level + 1e-9 >= 1 now).
+
+        `rate` (permits per second > 0) and `capacity` (>= 1) come with every call, so the
+        latest caller's values apply; `now` is seconds since the epoch on a clock every
+        caller shares (None: the store's own clock: this machine's for SQLite, the server's
+        for PostgreSQL, so that machines with skewed clocks agree). Permits are never given
+        back: a caller that did not use its permits lets them lapse.
+
+        Atomic per bucket: two callers never both take the same permit. SQLite gets that from
+        BEGIN IMMEDIATE; on PostgreSQL, INSERT the full row ON CONFLICT DO NOTHING, then
+        SELECT ... FOR UPDATE, then UPDATE, in one transaction."""
         ...

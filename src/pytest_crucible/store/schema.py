@@ -183,3 +183,17 @@ CREATE TABLE IF NOT EXISTS run_holders (
 """
 
 DDL += HOLDERS_DDL
+
+# Token buckets of rate limits shared by every process that uses the store (issue 17, point 6;
+# llm/ratelimit.py): one row per bucket (a provider's base URL and model), its level refilled
+# from its stamp when permits are taken (`ResultStore.take_rate_permits`). Stores made before
+# it get the table when permits are first taken.
+RATE_BUCKETS_DDL = """
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    bucket  TEXT PRIMARY KEY,                    -- 'requests BASE_URL MODEL' (* for all)
+    level   REAL NOT NULL,                       -- permits in the bucket at stamp
+    stamp   REAL NOT NULL                        -- seconds since the epoch of the last refill
+);
+"""
+
+DDL += RATE_BUCKETS_DDL

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import secrets
 import shlex
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
 from pytest_crucible.store.interface import (
+    RatePermits,
     RunContent,
     RunHolder,
     RunInfo,
@@ -34,6 +37,7 @@ from pytest_crucible.store.schema import (
     DDL,
     HOLDERS_DDL,
     MIGRATIONS,
+    RATE_BUCKETS_DDL,
     RUN_COLUMNS,
     SCHEMA_VERSION,
     SESSIONS_DDL,
@@ -52,6 +56,7 @@ from pytest_crucible.store.sqlite_reads import SQLiteReads
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
 _BUSY_TIMEOUT_MS = 5000
+_ROUNDING = 1e-9  # a rate bucket this close to a whole permit holds it
 # what SQLite says when the disk is full (SQLITE_FULL), or a write fails (EFBIG: a file size
 # limit; other I/O errors, rarer, get the same advice)
 _WRITE_REFUSED = ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
@@ -492,6 +497,32 @@ class Store(SQLiteReads):
                     (run_id, started_at, ended_at),
                 )
         return len(added)
+
+    # -- issue 17, point 6: shared rate limits ---------------------------------------------
+
+    def take_rate_permits(
+        self, bucket: str, wanted: int, rate: float, capacity: float, now: float | None = None
+    ) -> RatePermits:
+        """See `ResultStore.take_rate_permits`: one BEGIN IMMEDIATE transaction, so the
+        processes sharing the file take turns (each waits up to the busy timeout)."""
+        now = time.time() if now is None else now
+        with self._write():
+            self._conn.execute(RATE_BUCKETS_DDL)
+            row = self._conn.execute(
+                "SELECT level, stamp FROM rate_buckets WHERE bucket = ?", (bucket,)
+            ).fetchone()
+            level, stamp = (capacity, now) if row is None else (row[0], row[1])
+            if now > stamp:
+                level, stamp = min(capacity, level + rate * (now - stamp)), now
+            granted = max(0, min(wanted, math.floor(level + _ROUNDING)))
+            level -= granted
+            self._conn.execute(
+                "INSERT INTO rate_buckets(bucket, level, stamp) VALUES (?, ?, ?)"
+                " ON CONFLICT(bucket) DO UPDATE SET level = excluded.level,"
+                " stamp = excluded.stamp",
+                (bucket, level, stamp),
+            )
+        return RatePermits(granted, 0.0 if level + _ROUNDING >= 1 else (1 - level) / rate)
 
 
 @contextmanager
