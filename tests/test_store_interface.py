@@ -264,7 +264,7 @@ def test_a_joined_run_is_created_once_and_its_trials_claimed_by_one_holder_each(
     store.record_trials([("j1", _record("a", "x"), "main")])  # a-x is stored: never claimed
     assert store.renew_claims("p1", 60.0) == 1
     assert store.claim_trials("j1", ["a-x"], "p2", 60.0).claimed == []
-    store.release_claims("p1")  # a-y back to anyone at once
+    store.release_claims("j1", ["a-x", "a-y", "b-x"], "p1")  # a-y back to anyone at once
     assert store.claim_trials("j1", ["a-y"], "p2", 60.0).claimed == ["a-y"]
     assert store.claim_trials("j1", ["b-y"], "p3", -1.0).claimed == ["b-y"]  # expired at once
     assert store.claim_trials("j1", ["b-y"], "p2", 60.0).claimed == ["b-y"]  # taken over

@@ -50,6 +50,7 @@ class SessionInputs:
     overrides: tuple[tuple[str | None, str, str], ...] = ()
     resume: Mapping[str, ResumeTarget] = field(default_factory=dict)
     session: str = ""  # names this session's new runs (`run_id_for`)
+    join: str = ""  # --crucible-join KEY: names the runs every joined process shares
 
     @classmethod
     def new(
@@ -58,13 +59,18 @@ class SessionInputs:
         seed_override: int | None,
         overrides: list[tuple[str | None, str, str]],
         resume: Mapping[str, ResumeTarget],
+        join: str | None = None,
     ) -> SessionInputs:
+        """`join`: the --crucible-join key, from which every joined process derives the same
+        seed (for experiments that declare none) and run ids."""
+        seed = _join_seed(join) if join else secrets.randbelow(2**31)
         return cls(
-            seed=secrets.randbelow(2**31),
+            seed=seed,
             seed_override=seed_override,
             overrides=tuple(overrides),
             resume=dict(resume),
             session=secrets.token_hex(8),
+            join=join or "",
         )
 
     def run_id_for(self, experiment: str) -> str:
@@ -74,6 +80,8 @@ class SessionInputs:
         target = self.resume.get(experiment)
         if target is not None:
             return target.run_id
+        if self.join:
+            return _derived_run_id(f"join:{self.join}", experiment)
         return _derived_run_id(self.session, experiment)
 
     def seed_for(self, experiment: str) -> int:
@@ -110,12 +118,17 @@ class SessionInputs:
                 for name, t in data["resume"].items()
             },
             session=data["session"],
+            join=data.get("join", ""),
         )
 
 
 @functools.lru_cache(maxsize=64)
 def _derived_run_id(session: str, experiment: str) -> str:
     return hashlib.sha256(f"{session}/{experiment}".encode()).hexdigest()[:8]
+
+
+def _join_seed(key: str) -> int:
+    return int(hashlib.sha256(f"join:{key}".encode()).hexdigest()[:8], 16) % 2**31
 
 
 def resolve_resume(

@@ -42,6 +42,7 @@ class XdistLink:
         self.plans: dict[str, Plan] = {}
         self.group_count: int = workerinput.get("crucible_groups", 0)
         store_path = Path(workerinput["crucible_store"])
+        self.store_location = str(workerinput["crucible_store"])
         self.journal: Journal | None = Journal(store_path)
         self.calls = CallSetup(
             config,

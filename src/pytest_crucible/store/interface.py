@@ -259,9 +259,10 @@ class ResultStore(Protocol):
         `lease_s` (a heartbeat); one statement. Returns how many claims it still holds."""
         ...
 
-    def release_claims(self, holder: str) -> None:
-        """Drop the claims of `holder` whose trials are not stored (its session ends): other
-        processes may claim them at once, without waiting for the lease."""
+    def release_claims(self, run_id: str, keys: Sequence[str], holder: str) -> None:
+        """Drop the claims `holder` has on those of `keys` whose trials are not stored (trials
+        it claimed but never started, as its session ends early): other processes may claim
+        them at once, without waiting for the lease; one transaction."""
         ...
 
     def finish_joined_run(self, run_id: str, finisher: str) -> str | None:

@@ -498,14 +498,18 @@ class Store(SQLiteReads):
             )
         return cursor.rowcount
 
-    def release_claims(self, holder: str) -> None:
+    def release_claims(self, run_id: str, keys: Sequence[str], holder: str) -> None:
         with self._write():
             self._make_join_tables()
-            self._conn.execute(
-                "UPDATE trial_claims AS c SET holder = NULL, expires_at = NULL"
-                f" WHERE c.holder = ? AND {_NOT_STORED}",
-                (holder,),
-            )
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                chunk = keys[start : start + _KEYS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                self._conn.execute(
+                    "UPDATE trial_claims AS c SET holder = NULL, expires_at = NULL"
+                    f" WHERE c.run_id = ? AND c.trial_key IN ({marks}) AND c.holder = ?"
+                    f" AND {_NOT_STORED}",
+                    (run_id, *chunk, holder),
+                )
 
     def finish_joined_run(self, run_id: str, finisher: str) -> str | None:
         with self._write():
