@@ -162,6 +162,12 @@ SLOW_E2E = {
     "tests/test_e2e_progress.py::test_pytest_sugar_bar_is_not_interrupted",
     "tests/test_e2e_progress.py::test_a_passing_rerun_is_not_counted_as_a_failure",
     "tests/test_e2e_results_table.py::test_a_metric_named_like_a_trial_status_is_not_taken_for_a_count",
+    # issue 17, --crucible-join: two or three pytest processes on one run, and a run in one
+    # process to compare the analysis with (15-40 s each on 2 busy cores)
+    "tests/test_e2e_join.py::test_two_processes_share_one_run_each_trial_runs_once_and_one_analyses_it",
+    "tests/test_e2e_join.py::test_a_killed_process_claims_are_taken_over_and_the_run_completes",
+    "tests/test_e2e_join.py::test_a_joined_process_may_use_xdist",
+    "tests/test_e2e_join.py::test_a_process_with_another_experiment_definition_is_refused",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -46,8 +46,16 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
         ["--items", "30"],
         [r"^300 trials, 3 metrics, 135 comparisons: load from the store [\d.]+ s, with the"],
     ),
+    "join.py": (
+        ["--smoke"],
+        [
+            r"^one process\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+60$",  # each trial called once
+            r"^3 joined processes\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+60$",
+            r"^speed-up of 3 joined processes: [\d.]+x wall, [\d.]+x span",
+        ],
+    ),
 }
-SLOW = {"overhead.py", "throughput.py"}  # several pytest processes each
+SLOW = {"overhead.py", "throughput.py", "join.py"}  # several pytest processes each
 
 
 def test_every_benchmark_script_has_a_smoke_run() -> None:
