@@ -91,7 +91,9 @@ class Worker:
             self._runs_alone,
             on_finished=self._journal_finished,
         )
-        self.claims = joined_claims(config, link)  # --crucible-join: claims in the store
+        # --crucible-join: claims in the store (not for a run that runs nothing)
+        runs_trials = not (self.calls.estimating or config.option.collectonly)
+        self.claims = joined_claims(config, link) if runs_trials else None
         self._journal_failed = False
         self._stopping: str | None = None  # why the session stops (trial.cancelled)
         self._direct: dict[Any, tuple[str, ...]] = {}
@@ -167,7 +169,7 @@ class Worker:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         result = yield
-        if self.claims is not None and not self.config.option.collectonly:
+        if self.claims is not None:
             self.claims.sweep(self._run_taken_over, self._sweep_stops, self._claim_batch())
         return result
 
