@@ -249,22 +249,23 @@ class JoinClaims:
         self._stop.set()
         if self._beater is not None:
             self._beater.join(timeout=10)
-        unstarted = [i for i in self._mine.values() if i.nodeid not in self._started]
         try:
-            if unstarted:
-                by_run: dict[str, list[str]] = {}
-                for item in unstarted:
-                    spec = spec_of(item)
-                    assert spec is not None
-                    by_run.setdefault(self._run_id_for(spec.experiment), []).append(spec.key)
-                for run_id, keys in by_run.items():
-                    self.store.release_claims(run_id, keys, self.holder)
+            self._release_unstarted()
         except StoreError:
             pass  # they expire after the lease
         finally:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+    def _release_unstarted(self) -> None:
+        by_run: dict[str, list[str]] = {}
+        for nodeid, item in self._mine.items():
+            spec = spec_of(item)
+            if spec is not None and nodeid not in self._started:
+                by_run.setdefault(self._run_id_for(spec.experiment), []).append(spec.key)
+        for run_id, keys in by_run.items():
+            self.store.release_claims(run_id, keys, self.holder)
 
 
 def _short(value: Any) -> str:

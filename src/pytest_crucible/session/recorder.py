@@ -104,7 +104,8 @@ class Recorder:
         record = payload.record
         if payload.header is not None:  # kept first: opening the run may be interrupted
             self._headers.setdefault(record.experiment, payload.header)
-        if self._reviewer is None:
+        # a joined run is analysed by one of its processes: the others never need the child
+        if self._reviewer is None and self.joined is None:
             self._start_reviewer()
         outcome = self._run_for(record.experiment, self._headers.get(record.experiment))
         self.writer.put(outcome.run_id, record, payload.worker)
