@@ -249,6 +249,21 @@ def test_a_process_with_another_experiment_definition_is_refused(tmp_path: Path)
     assert "Traceback" not in output
     assert not (folder / "calls.log").exists()  # nothing ran
     assert len(_rows(folder, "SELECT trial_key FROM trials")) == stored  # nothing lost
+    # a condition's code differs, which no header field shows: said so
+    changed.write_text(
+        changed.read_text()
+        .replace("repeat=3", "repeat=2")
+        .replace(
+            "time.sleep(0.01)\n    return text.upper()\n",
+            "time.sleep(0.02)\n    return text.upper()\n",
+            1,
+        )
+    )
+    third = _start(folder, "-q", "--crucible-join=k")
+    output = _finish(third)
+    assert third.returncode == 4, output
+    assert "here differs from run" in output and "the code or parameters of a condition" in output
+    assert len(_rows(folder, "SELECT trial_key FROM trials")) == stored
 
 
 def test_join_with_resume_is_refused(tmp_path: Path) -> None:
