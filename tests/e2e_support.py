@@ -168,6 +168,7 @@ SLOW_E2E = {
     "tests/test_e2e_join.py::test_a_killed_process_claims_are_taken_over_and_the_run_completes",
     "tests/test_e2e_join.py::test_a_joined_process_may_use_xdist",
     "tests/test_e2e_join.py::test_a_process_with_another_experiment_definition_is_refused",
+    "tests/test_e2e_join.py::test_a_process_stopped_early_gives_back_the_claims_it_did_not_use",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

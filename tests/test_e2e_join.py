@@ -60,6 +60,8 @@ def test_demo(condition, item, trial):
     if HANG_AFTER and len(_finished) >= HANG_AFTER:
         _note("hang", name)
         threading.Event().wait()  # until the test kills this process
+    if name == os.environ.get("TEST_JOIN_FAIL"):
+        raise AssertionError("this trial fails on purpose")
     answer = condition(item.input)
     trial.log("info", "ran", pid=os.getpid())
     trial.record(correct=answer == item.expected, length=len(answer) + int(item.id[1:]))
@@ -230,6 +232,29 @@ def test_a_joined_process_may_use_xdist(tmp_path: Path) -> None:
     _check_each_trial_stored_once(folder, 2 * items * 2)
     _said_who_analysed(outputs)
     assert _analysis(folder) == _one_process_analysis(tmp_path / "alone", items)
+
+
+def test_a_process_stopped_early_gives_back_the_claims_it_did_not_use(tmp_path: Path) -> None:
+    """-x stops a process holding claims ahead (a batch, trials started ahead): those without
+    a result are given back at once, so the next process does not wait for the lease (600 s
+    here, longer than the test's timeout) and completes the run."""
+    items = 10
+    folder = _project(tmp_path / "joined", items)
+    join = ["-q", "--crucible-join=k", "--crucible-lease=600", "--crucible-concurrency=4"]
+    first = _start(folder, "-x", *join, env={"TEST_JOIN_FAIL": "plain-i2-r0"})
+    first_output = _finish(first)
+    assert first.returncode == 1, first_output
+    assert "will be made by the process that stores its last trial" in first_output
+    second = _start(folder, *join)
+    second_output = _finish(second)
+    assert second.returncode == 0, second_output
+    assert "it analysed the run" in second_output
+    done = Counter(name for _, kind, name in _calls(folder) if kind == "done")
+    assert len(done) == 2 * items * 2 - 1 and set(done.values()) == {1}
+    trials = _rows(folder, "SELECT status, attempts FROM trials")
+    assert len(trials) == 2 * items * 2 and {row["attempts"] for row in trials} == {1}
+    assert Counter(row["status"] for row in trials) == {"passed": 39, "failed": 1}
+    assert [row["status"] for row in _rows(folder, "SELECT status FROM runs")] == ["completed"]
 
 
 def test_a_process_with_another_experiment_definition_is_refused(tmp_path: Path) -> None:

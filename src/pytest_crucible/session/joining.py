@@ -97,7 +97,7 @@ class JoinClaims:
         self._run_id_for = run_id_for
         self._store: ResultStore | None = None
         self._mine: dict[str, pytest.Item] = {}  # the items this process holds the claim of
-        self._started: set[str] = set()  # ... and has started
+        self._finished: set[str] = set()  # keys of the trials this process has results of
         self._elsewhere: dict[str, pytest.Item] = {}  # claimed by others (or stored) when met
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
@@ -159,8 +159,10 @@ class JoinClaims:
         self._claim(batch)
         return item.nodeid in self._mine
 
-    def started(self, item: pytest.Item) -> None:
-        self._started.add(item.nodeid)
+    def finished(self, key: str) -> None:
+        """A trial this process has a result of (on its way to the store): its claim is
+        kept to the end, never given back."""
+        self._finished.add(key)
 
     def _unknown(self, item: pytest.Item) -> bool:
         return item.nodeid not in self._mine and item.nodeid not in self._elsewhere
@@ -244,13 +246,14 @@ class JoinClaims:
             store.close()
 
     def close(self) -> None:
-        """Stop the heartbeat; let go of the claims of trials never started (the session
-        stopped early), so that other processes need not wait for the lease."""
+        """Stop the heartbeat; give back the claims of trials without a result here (never
+        started, or cancelled: the session stopped early), so that other processes need
+        not wait for the lease."""
         self._stop.set()
         if self._beater is not None:
             self._beater.join(timeout=10)
         try:
-            self._release_unstarted()
+            self._release_unfinished()
         except StoreError:
             pass  # they expire after the lease
         finally:
@@ -258,11 +261,11 @@ class JoinClaims:
                 self._store.close()
                 self._store = None
 
-    def _release_unstarted(self) -> None:
+    def _release_unfinished(self) -> None:
         by_run: dict[str, list[str]] = {}
-        for nodeid, item in self._mine.items():
+        for item in self._mine.values():
             spec = spec_of(item)
-            if spec is not None and nodeid not in self._started:
+            if spec is not None and spec.key not in self._finished:
                 by_run.setdefault(self._run_id_for(spec.experiment), []).append(spec.key)
         for run_id, keys in by_run.items():
             self.store.release_claims(run_id, keys, self.holder)

@@ -239,8 +239,6 @@ class Worker:
     def _make_active(self, item: pytest.Item) -> ActiveTrial:
         spec = item.stash[SPEC_KEY]
         plan = self.plans[spec.experiment]
-        if self.claims is not None:
-            self.claims.started(item)
         trial = Trial(spec, plan)
         trial.call_context = self.calls.context_for(spec)
         trial.stop_check = functools.partial(self._stop_reason, spec)
@@ -408,6 +406,8 @@ class Worker:
                 trial, outcome=report.outcome, when=call.when, exception=exception
             )
             attach_result(report, payload)
+            if self.claims is not None:
+                self.claims.finished(spec.key)
         return report
 
     def snapshot(self) -> dict[str, Any]:
@@ -460,6 +460,9 @@ class Worker:
             finished = self.prefetcher.stop(STOP_GRACE_S)
         except KeyboardInterrupt:  # a second Ctrl-C: give up waiting at once
             finished = self.prefetcher.stop(0.0)
+        if self.claims is not None:
+            for started in finished:
+                self.claims.finished(started.active.trial.spec.key)
         return [self.payloads.for_started(started) for started in finished]
 
     def pytest_unconfigure(self) -> None:
