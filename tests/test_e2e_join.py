@@ -16,9 +16,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 EXPERIMENT = """
 import os, threading, time
@@ -79,9 +81,23 @@ def _project(folder: Path, items: int) -> Path:
     return folder
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """A test that fails midway leaves no pytest process behind (a hung victim, a waiter)."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def _start(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "pytest", "--crucible", "-p", "no:cacheprovider", *args]
-    return subprocess.Popen(
+    process = subprocess.Popen(
         command,
         cwd=folder,
         env={**os.environ, "TEST_JOIN_CALLS": str(folder / "calls.log"), **(env or {})},
@@ -89,10 +105,17 @@ def _start(folder: Path, *args: str, env: dict[str, str] | None = None) -> subpr
         stderr=subprocess.STDOUT,
         text=True,
     )
+    _STARTED.append(process)
+    return process
 
 
 def _finish(process: subprocess.Popen[str]) -> str:
-    output, _ = process.communicate(timeout=TIMEOUT_S)
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"a process did not end in {TIMEOUT_S} s:\n{output}") from None
     return output
 
 
@@ -184,7 +207,8 @@ def test_a_killed_process_claims_are_taken_over_and_the_run_completes(tmp_path: 
 
     def victim_stored() -> bool:  # its finished trials are in the store (kill -9 loses none)
         rows = _rows(folder, "SELECT meta FROM logs WHERE message = 'ran'")
-        return sum(json.loads(r["meta"])["pid"] == victim.pid for r in rows) == hang_after
+        pids = [int(json.loads(r["meta"])["pid"]) for r in rows]
+        return pids.count(victim.pid) == hang_after
 
     _wait_for("the victim's trials to be stored", victim_stored, [victim, *survivors])
     victim.send_signal(signal.SIGKILL)
