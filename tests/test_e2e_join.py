@@ -279,6 +279,13 @@ def test_a_process_stopped_early_gives_back_the_claims_it_did_not_use(tmp_path: 
     assert len(trials) == 2 * items * 2 and {row["attempts"] for row in trials} == {1}
     assert Counter(row["status"] for row in trials) == {"passed": 39, "failed": 1}
     assert [row["status"] for row in _rows(folder, "SELECT status FROM runs")] == ["completed"]
+    calls = len(_calls(folder))
+    late = _start(folder, *join)  # the run is complete: nothing runs, and it says who analysed
+    late_output = _finish(late)
+    assert late.returncode == 0, late_output
+    assert "40/40 trials stored: 0 ran in this process, 40 in 2 other process(es)" in late_output
+    assert "its analysis, gates and reports are made by pid" in late_output
+    assert len(_calls(folder)) == calls
 
 
 def test_a_process_with_another_experiment_definition_is_refused(tmp_path: Path) -> None:

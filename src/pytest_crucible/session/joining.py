@@ -98,7 +98,8 @@ class JoinClaims:
         self._store: ResultStore | None = None
         self._mine: dict[str, pytest.Item] = {}  # the items this process holds the claim of
         self._finished: set[str] = set()  # keys of the trials this process has results of
-        self._elsewhere: dict[str, pytest.Item] = {}  # claimed by others (or stored) when met
+        self._elsewhere: dict[str, pytest.Item] = {}  # claimed by others when met
+        self._stored: set[str] = set()  # node ids of trials found stored (by anyone)
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
 
@@ -153,7 +154,7 @@ class JoinClaims:
         spec = spec_of(item)
         if spec is None or item.nodeid in self._mine:
             return True
-        if item.nodeid in self._elsewhere:
+        if item.nodeid in self._elsewhere or item.nodeid in self._stored:
             return False
         batch = [item, *(u for u in upcoming if self._unknown(u))]
         self._claim(batch)
@@ -165,7 +166,12 @@ class JoinClaims:
         self._finished.add(key)
 
     def _unknown(self, item: pytest.Item) -> bool:
-        return item.nodeid not in self._mine and item.nodeid not in self._elsewhere
+        nodeid = item.nodeid
+        return (
+            nodeid not in self._mine
+            and nodeid not in self._elsewhere
+            and nodeid not in self._stored
+        )
 
     def _claim(self, items: Sequence[pytest.Item]) -> list[pytest.Item]:
         """Claim `items` (of trial functions: one experiment each); those now mine."""
@@ -177,8 +183,9 @@ class JoinClaims:
         got = []
         for run_id, keyed in by_run.items():
             claims = self.store.claim_trials(run_id, list(keyed), self.holder, self.lease_s)
+            claimed = set(claims.claimed)
             for key, item in keyed.items():
-                if key in claims.claimed:
+                if key in claimed:
                     self._mine[item.nodeid] = item
                     self._elsewhere.pop(item.nodeid, None)
                     got.append(item)
@@ -186,7 +193,7 @@ class JoinClaims:
                     self._elsewhere[item.nodeid] = item
                 else:  # stored already
                     self._elsewhere.pop(item.nodeid, None)
-                    self._mine.pop(item.nodeid, None)
+                    self._stored.add(item.nodeid)
         return got
 
     def sweep(
