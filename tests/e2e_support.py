@@ -176,6 +176,13 @@ SLOW_E2E = {
     "tests/test_e2e_xdist_hosts.py::test_workers_on_other_hosts_store_the_rows_of_n2",
     # six pytest processes, three at a time, a second or more of rate-limited calls each
     "tests/test_e2e_shared_rate.py::test_processes_sharing_a_limit_keep_it_together",
+    # issue 17, --crucible-join: two or three pytest processes on one run, and a run in one
+    # process to compare the analysis with (15-40 s each on 2 busy cores)
+    "tests/test_e2e_join.py::test_two_processes_share_one_run_each_trial_runs_once_and_one_analyses_it",
+    "tests/test_e2e_join.py::test_a_killed_process_claims_are_taken_over_and_the_run_completes",
+    "tests/test_e2e_join.py::test_a_joined_process_may_use_xdist",
+    "tests/test_e2e_join.py::test_a_process_with_another_experiment_definition_is_refused",
+    "tests/test_e2e_join.py::test_a_process_stopped_early_gives_back_the_claims_it_did_not_use",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

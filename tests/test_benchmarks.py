@@ -61,8 +61,16 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
             r"^shared vs local limiter, not binding: [+-][\d.]+ ms latency per call, CPU [\d.]+x$",
         ],
     ),
+    "join.py": (
+        ["--smoke"],
+        [
+            r"^one process\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+60  60$",  # each trial called once
+            r"^3 joined processes\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+60  \d+(, \d+)*$",
+            r"^speed-up of 3 joined processes: [\d.]+x wall, [\d.]+x span",
+        ],
+    ),
 }
-SLOW = {"overhead.py", "throughput.py", "shared_rate.py"}  # several processes each
+SLOW = {"overhead.py", "throughput.py", "join.py", "shared_rate.py"}  # several processes each
 
 
 def test_every_benchmark_script_has_a_smoke_run() -> None:

@@ -353,3 +353,37 @@ def test_rate_permits_hold_when_processes_take_them_at_once(store: ResultStore) 
     outputs = [taker.communicate(timeout=120) for taker in takers]
     assert [taker.returncode for taker in takers] == [0] * 4, outputs
     assert sum(int(out) for out, _ in outputs) == 60
+
+
+# -- joined runs (issue 17, point 3) ----------------------------------------------------------
+
+
+def test_a_joined_run_is_created_once_and_its_trials_claimed_by_one_holder_each(
+    store: ResultStore,
+) -> None:
+    keys = ["a-x", "a-y", "b-x", "b-y"]
+    header = {**HEADER, "total_trials": 4}
+    assert store.join_run("j1", "KEY", header, {}, keys) is None  # created
+    again = store.join_run("j1", "KEY", {**header, "fingerprint": "other"}, {}, keys)
+    assert again is not None and again["fingerprint"] == HEADER["fingerprint"]  # joined
+    first = store.claim_trials("j1", ["a-x", "a-y"], "p1", 60.0)
+    assert first.claimed == ["a-x", "a-y"] and first.held == {}
+    second = store.claim_trials("j1", ["a-y", "b-x", "zz"], "p2", 60.0)  # zz: no such trial
+    assert second.claimed == ["b-x"] and second.held == {"a-y": "p1"}
+    assert store.renew_claims("p1", 60.0) == 2
+    store.record_trials([("j1", _record("a", "x"), "main")])  # a-x is stored: never claimed
+    assert store.renew_claims("p1", 60.0) == 1
+    assert store.claim_trials("j1", ["a-x"], "p2", 60.0).claimed == []
+    store.release_claims("j1", ["a-x", "a-y", "b-x"], "p1")  # a-y back to anyone at once
+    assert store.claim_trials("j1", ["a-y"], "p2", 60.0).claimed == ["a-y"]
+    assert store.claim_trials("j1", ["b-y"], "p3", -1.0).claimed == ["b-y"]  # expired at once
+    assert store.claim_trials("j1", ["b-y"], "p2", 60.0).claimed == ["b-y"]  # taken over
+    assert store.finish_joined_run("j1", "p2") is None  # trials left
+    store.record_trials([("j1", _record(c, i), "main") for c, i in ("ay", "bx")])
+    assert store.finish_joined_run("j1", "p2") is None  # b-y is not stored yet
+    store.record_trials([("j1", _record("b", "y", "failed"), "main")])  # failed: stored too
+    assert store.finish_joined_run("j1", "p2") == "p2"  # this call finished it
+    assert store.finish_joined_run("j1", "p3") == "p2"  # later callers learn who did
+    info = store.run("j1")
+    assert info is not None and info.status == "completed" and info.ended_at
+    assert store.trials_by_holder("j1") == {"p1": 1, "p2": 3}

@@ -107,12 +107,7 @@ class TrialCollection:
         )
         problems += parametrized_trials(items)
         if problems:
-            # A failed collection report, not an exception: raised here under xdist a
-            # UsageError would crash the worker instead of reaching the user. The controller
-            # recognises the report and ends the session with exit status 4.
-            report = pytest.CollectReport(USAGE_REPORT, "failed", "\n".join(problems), [])
-            config.hook.pytest_collectreport(report=report)
-            items[:] = []
+            self.refuse(items, problems)
             return
         self.collected = dict.fromkeys(self.plans, 0)
         shard = inputs.shard_for()
@@ -131,6 +126,15 @@ class TrialCollection:
                 self.collected[item.stash[SPEC_KEY].experiment] += 1
             config.hook.pytest_deselected(items=done)
             items[:] = keep
+
+    def refuse(self, items: list[pytest.Item], problems: list[str]) -> None:
+        """End the collection with usage problems: nothing runs, exit status 4."""
+        # A failed collection report, not an exception: raised here under xdist a
+        # UsageError would crash the worker instead of reaching the user. The controller
+        # recognises the report and ends the session with exit status 4.
+        report = pytest.CollectReport(USAGE_REPORT, "failed", "\n".join(problems), [])
+        self.config.hook.pytest_collectreport(report=report)
+        items[:] = []
 
     def group(self, items: list[pytest.Item]) -> None:
         """Under xdist: each trial item's group (lookahead.py), computed alike on every

@@ -33,6 +33,7 @@ from pytest_crucible.session.guard import RunGuard
 from pytest_crucible.session.habits import continuation_for_habits
 from pytest_crucible.session.inputs import ResumeTarget, SessionInputs, resolve_resume
 from pytest_crucible.session.internals import is_rerun, result_of, skipped_trial
+from pytest_crucible.session.joining import holder_name
 from pytest_crucible.session.lifecycle import after_experiment, find_experiment
 from pytest_crucible.session.link import WorkerResults
 from pytest_crucible.session.payload import TrialPayload
@@ -107,6 +108,7 @@ class Controller:
             resume=resume,
             shard=shard,
             shard_group=self._shard_group() if shard else "",
+            join=option("crucible_join"),
         )
 
     def _shard_group(self) -> str:
@@ -117,6 +119,8 @@ class Controller:
     def _runs_to_continue(self) -> tuple[dict[str, ResumeTarget], str]:
         option = self.config.getoption
         requested, retry = option("crucible_resume"), option("crucible_retry_failed")
+        if option("crucible_join"):
+            return self._runs_joined(requested, retry)
         if requested is None and retry is None:
             return self._runs_continued_by_habit()
         resume = resolve_resume(self.store, requested)
@@ -131,6 +135,19 @@ class Controller:
             self.store, retry, option="--crucible-retry-failed", failed_only=True
         )
         return failed, "--crucible-retry-failed"
+
+    def _runs_joined(
+        self, requested: str | None, retry: str | None
+    ) -> tuple[dict[str, ResumeTarget], str]:
+        """--crucible-join continues the run of its key by itself: nothing to resume."""
+        if requested is not None or retry is not None:
+            given = "--crucible-resume" if requested is not None else "--crucible-retry-failed"
+            raise pytest.UsageError(
+                f"--crucible-join and {given} both continue a run; use one: a process "
+                "started with --crucible-join=KEY continues the run of KEY by itself (the "
+                "trials it has stored are not run again)"
+            )
+        return {}, "--crucible-join"
 
     def _runs_continued_by_habit(self) -> tuple[dict[str, ResumeTarget], str]:
         """`--lf` and `--sw` go on with the latest runs rather than start new ones
@@ -163,6 +180,7 @@ class Controller:
             self.inputs.run_id_for,
             hold=self.hold,
             location=self.location,
+            joined=holder_name(self.inputs.session, "controller") if self.inputs.join else None,
         )
 
     def _call_setup(self) -> CallSetup:
@@ -183,6 +201,12 @@ class Controller:
 
     def pytest_report_header(self) -> list[str]:
         lines = [f"crucible: store {self.store.location}"]
+        if self.inputs.join:
+            lease = self.config.getoption("crucible_lease")
+            lines.append(
+                f"crucible: joining the run(s) of --crucible-join={self.inputs.join} (claims "
+                f"last {lease:g} s without heartbeat)"
+            )
         if self.habit and self.inputs.resume:
             lines.append(f"crucible: {self.habit}")
         for text in (self.imported.message(), *self.imported.kept):
@@ -425,6 +449,7 @@ class InProcessLink:
         self.calls = controller.calls
         self.plans = controller.plans
         self.journal: Journal | None = controller.recorder.journal
+        self.store_location = controller.store.location
 
     def stopped(self) -> Mapping[str, str]:
         return self._controller.guard.stopped

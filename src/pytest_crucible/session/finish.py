@@ -155,10 +155,12 @@ def write_results(
     if len(recorder.warnings) > _SHOWN_WARNINGS:
         reporter.write_line(f"... and {len(recorder.warnings) - _SHOWN_WARNINGS} more")
     ids = ", ".join(o.run_id for o in recorder.runs.values())
+    # a joined run is continued by joining it again (its key names it)
+    again = "--crucible-resume" if recorder.joined is None else "the same --crucible-join"
     reporter.write_line(
         f"results stored in {store.location} (runs {ids}); load them with "
         f"pytest_crucible.load_trials(RUN_ID, store=...); continue an interrupted run "
-        "with --crucible-resume"
+        f"with {again}"
     )
 
 

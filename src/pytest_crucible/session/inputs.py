@@ -53,6 +53,7 @@ class SessionInputs:
     session: str = ""  # names this session's new runs (`run_id_for`)
     shard: str = ""  # --crucible-shard I/N ("" when the session runs every trial)
     shard_group: str = ""  # what the shard runs of one matrix share (`declare/shards.py`)
+    join: str = ""  # --crucible-join KEY: names the runs every joined process shares
 
     @classmethod
     def new(
@@ -63,10 +64,17 @@ class SessionInputs:
         resume: Mapping[str, ResumeTarget],
         shard: str = "",
         shard_group: str = "",
+        join: str | None = None,
     ) -> SessionInputs:
-        # the shards of one group draw one seed for experiments that declare none: their
-        # trial keys (which hash the seed) must be those of one run
-        seed = _group_seed(shard_group) if shard else secrets.randbelow(2**31)
+        """`join`: the --crucible-join key, from which every joined process derives the same
+        seed (for experiments that declare none) and run ids. The shards of one group draw
+        one seed too: their trial keys (which hash the seed) must be those of one run."""
+        if join:
+            seed = _join_seed(join)
+        elif shard:
+            seed = _group_seed(shard_group)
+        else:
+            seed = secrets.randbelow(2**31)
         return cls(
             seed=seed,
             seed_override=seed_override,
@@ -75,6 +83,7 @@ class SessionInputs:
             session=secrets.token_hex(8),
             shard=shard,
             shard_group=shard_group,
+            join=join or "",
         )
 
     def shard_for(self) -> Shard | None:
@@ -91,6 +100,8 @@ class SessionInputs:
         target = self.resume.get(experiment)
         if target is not None:
             return target.run_id
+        if self.join:
+            return _derived_run_id(f"join:{self.join}", experiment)
         return _derived_run_id(self.session, experiment)
 
     def seed_for(self, experiment: str) -> int:
@@ -129,6 +140,7 @@ class SessionInputs:
             session=data["session"],
             shard=data.get("shard", ""),
             shard_group=data.get("shard_group", ""),
+            join=data.get("join", ""),
         )
 
 
@@ -139,6 +151,10 @@ def _group_seed(group: str) -> int:
 @functools.lru_cache(maxsize=64)
 def _derived_run_id(session: str, experiment: str) -> str:
     return hashlib.sha256(f"{session}/{experiment}".encode()).hexdigest()[:8]
+
+
+def _join_seed(key: str) -> int:
+    return int(hashlib.sha256(f"join:{key}".encode()).hexdigest()[:8], 16) % 2**31
 
 
 def resolve_resume(

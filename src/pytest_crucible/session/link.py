@@ -63,6 +63,7 @@ class ControllerLink(Protocol):
     calls: CallSetup  # this process's model-call set-up
     plans: dict[str, Plan]  # this process's plans, by experiment (the worker adds them)
     journal: Journal | None  # where trials finished ahead are journalled at once
+    store_location: str  # the store's location, for a connection of the worker's own
     owns_every_item: bool  # no xdist: every collected item runs in this process
     group_count: int  # trial groups per trial function under xdist (0: none)
 

@@ -26,6 +26,7 @@ from pytest_crucible.review.request import (
     ReviewStatus,
 )
 from pytest_crucible.session.inputs import ResumeTarget
+from pytest_crucible.session.joining import other_sessions, session_of, who
 from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.holding import RunHold
@@ -55,6 +56,14 @@ class RunOutcome:
     stored: int = 0
     reused: int = 0
     review: Review | None = None
+    # a joined run (--crucible-join): the holder that analyses it ("": not known yet), and
+    # (trials run by other processes, how many processes)
+    finisher: str | None = None
+    others: tuple[int, int] = (0, 0)
+
+    @property
+    def analysed_here(self) -> bool:
+        return self.finisher is None or self.finisher == "self"
 
 
 class Recorder:
@@ -68,11 +77,16 @@ class Recorder:
         run_id_for: Callable[[str], str] | None = None,
         hold: RunHold | None = None,
         location: str | None = None,
+        joined: str | None = None,
     ) -> None:
         """`hold`: this session's hold on its runs (the resumed ones are held already; a
         new run is held as it is created; all are released at `finish`); `location`: the
         store's as the user gave it, unmasked, for the writer thread's own connection
-        (`store.location` is masked; the two are the same for a SQLite file)."""
+        (`store.location` is masked; the two are the same for a SQLite file). `joined`: this
+        session's holder name under --crucible-join (its runs were created at collection,
+        are held by no one, and are finished by whichever process stores their last
+        trial: joining.py)."""
+        self.joined = joined
         self.store = store
         self.resume = resume
         self._run_id_for = run_id_for or (lambda experiment: secrets.token_hex(4))
@@ -96,7 +110,8 @@ class Recorder:
         record = payload.record
         if payload.header is not None:  # kept first: opening the run may be interrupted
             self._headers.setdefault(record.experiment, payload.header)
-        if self._reviewer is None:
+        # a joined run is analysed by one of its processes: the others never need the child
+        if self._reviewer is None and self.joined is None:
             self._start_reviewer()
         outcome = self._run_for(record.experiment, self._headers.get(record.experiment))
         self.writer.put(outcome.run_id, record, payload.worker)
@@ -114,7 +129,9 @@ class Recorder:
         run_id = target.run_id if target is not None else self._run_id_for(experiment)
         self.writer.open_run(run_id, header)
         try:
-            if target is not None:
+            if self.joined is not None:
+                pass  # created (or joined) at collection, before any trial started
+            elif target is not None:
                 self.store.resume_run(run_id, header)
             else:
                 holder = self.hold.me if self.hold is not None else None
@@ -161,9 +178,14 @@ class Recorder:
                 header = self.store.run_header(target.run_id)
                 self.store.resume_run(target.run_id, header)
                 self.runs[name] = RunOutcome(name, target.run_id, header, resumed=True)
+        if self.joined is not None:
+            self._joined_without_trials_here(collected)
         for outcome in self.runs.values():
             info = self.store.run(outcome.run_id)
             outcome.stored = info.stored_trials if info else 0
+            if self.joined is not None:
+                self._finish_joined(outcome)
+                continue
             total = info.total_trials if info else 0
             outcome.reused = collected.get(outcome.experiment, 0) if outcome.resumed else 0
             if crashed:
@@ -178,6 +200,25 @@ class Recorder:
         if self.hold is not None:
             self.hold.release()
         return list(self.runs.values())
+
+    def _joined_without_trials_here(self, collected: Mapping[str, int]) -> None:
+        """A joined run whose trials all ran in other processes: said, and finished if
+        this process is the first to find every trial stored."""
+        for name in collected:
+            run_id = self._run_id_for(name)
+            if name not in self.runs and self.store.run(run_id) is not None:
+                header = self.store.run_header(run_id)
+                self.runs[name] = RunOutcome(name, run_id, header, resumed=False)
+
+    def _finish_joined(self, outcome: RunOutcome) -> None:
+        """A joined run: finished (completed, analysed here) by the first process to find
+        every trial stored; the others say who analyses it."""
+        assert self.joined is not None
+        finisher = self.store.finish_joined_run(outcome.run_id, self.joined)
+        outcome.status = "completed" if finisher else "running"
+        outcome.finisher = "self" if finisher == self.joined else (finisher or "")
+        counts = self.store.trials_by_holder(outcome.run_id)
+        outcome.others = other_sessions(counts, session_of(self.joined))
 
     def import_journals(self) -> None:
         """ResultStore the journalled trials the store lacks: those of this session (trials whose
@@ -218,7 +259,7 @@ class Recorder:
         failed, USAGE_ERROR for an unknown gate or baseline, INTERRUPTED on Ctrl-C,
         INTERNAL_ERROR when a run's analysis or reports are missing (the child crashed, or a
         report could not be written: `self.errors` says which and why), else OK."""
-        ids = tuple(o.run_id for o in self.runs.values() if o.stored)
+        ids = tuple(o.run_id for o in self.runs.values() if o.stored and o.analysed_here)
         if not ids:
             self.close_reviewer()
             return ReviewStatus.OK
@@ -252,7 +293,9 @@ class Recorder:
             self.errors.append(stderr.strip().removeprefix("crucible: "))
             return ReviewStatus.USAGE_ERROR
         gate_failed = any(not gate.passed for _, gate in self.gate_results())
-        missing = [o for o in self.runs.values() if o.stored and o.review is None]
+        missing = [
+            o for o in self.runs.values() if o.stored and o.analysed_here and o.review is None
+        ]
         unwritten = [o for o in self.runs.values() if o.review and o.review.report_error]
         if (
             returncode not in (ReviewStatus.OK, ReviewStatus.GATE_FAILED)
@@ -296,6 +339,8 @@ class Recorder:
 
     def summary(self, outcome: RunOutcome) -> str:
         """One run's line for the terminal, followed by its results table and analysis."""
+        if outcome.finisher is not None:
+            return self._joined_summary(outcome)
         header = outcome.header
         line = (
             f"{outcome.experiment}  run {outcome.run_id}  ({outcome.status}; "
@@ -310,6 +355,34 @@ class Recorder:
         if outcome.review.reports:
             parts.append(f"reports: {outcome.review.reports}/")
         return "\n".join(part for part in parts if part)
+
+    def _joined_summary(self, outcome: RunOutcome) -> str:
+        """A joined run's lines: who ran its trials, and who analyses it."""
+        others, processes = outcome.others
+        line = (
+            f"{outcome.experiment}  run {outcome.run_id}  ({outcome.status}; "
+            f"{outcome.stored}/{outcome.header.get('total_trials', '?')} trials stored: "
+            f"{len(outcome.ran)} ran in this process, {others} in {processes} other "
+            "process(es))"
+        )
+        if outcome.finisher == "self":
+            said = "this process found its last trial stored: it analysed the run"
+            parts = [line, said]
+            if outcome.review:
+                parts += [outcome.review.text, outcome.review.gate_text]
+                if outcome.review.reports:
+                    parts.append(f"reports: {outcome.review.reports}/")
+            return "\n".join(part for part in parts if part)
+        if outcome.finisher:
+            return (
+                f"{line}\nits analysis, gates and reports are made by {who(outcome.finisher)}, "
+                "the process that found its last trial stored"
+            )
+        return (
+            f"{line}\nits analysis, gates and reports will be made by the process that stores "
+            f"its last trial (or by `crucible --store {self.store.location} analyse "
+            f"{outcome.run_id}`)"
+        )
 
     def gate_results(self) -> list[tuple[str, GateResult]]:
         """(experiment, gate result) for every gate decided at session end."""

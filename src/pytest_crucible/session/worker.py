@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_crucible.errors import CrucibleError
 from pytest_crucible.run.recovery import TrialSkipped
 from pytest_crucible.run.runner import (
     ActiveTrial,
@@ -47,6 +48,7 @@ from pytest_crucible.session.items import (
     slot_of,
     spec_of,
 )
+from pytest_crucible.session.joining import joined_claims
 from pytest_crucible.session.lifecycle import TrialHooks
 from pytest_crucible.session.link import ControllerLink, WorkerResults
 from pytest_crucible.session.lookahead import Lookahead
@@ -54,6 +56,7 @@ from pytest_crucible.session.output import OutputRouter, RoutedPhases
 from pytest_crucible.session.payload import TrialPayloads
 from pytest_crucible.session.prefetch import Prefetcher, Started
 from pytest_crucible.session.selection import foreign_anyio_backend
+from pytest_crucible.store.environment import capture_environment
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -89,6 +92,9 @@ class Worker:
             self._runs_alone,
             on_finished=self._journal_finished,
         )
+        # --crucible-join: claims in the store (not for a run that runs nothing)
+        runs_trials = not (self.calls.estimating or config.option.collectonly)
+        self.claims = joined_claims(config, link) if runs_trials else None
         self._journal_failed = False
         self._stopping: str | None = None  # why the session stops (trial.cancelled)
         self._direct: dict[Any, tuple[str, ...]] = {}
@@ -109,7 +115,20 @@ class Worker:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> Generator[None, None, None]:
         self.collection.select(items)
+        if self.claims is not None and items:
+            self._join(items)
         return (yield)
+
+    def _join(self, items: list[pytest.Item]) -> None:
+        """Create or join the shared runs (--crucible-join) before any trial starts."""
+        assert self.claims is not None
+        root = self.config.rootpath
+        try:
+            problems = self.claims.enter(self.plans, lambda: capture_environment(root))
+        except CrucibleError as exc:
+            problems = [f"--crucible-join={self.claims.key}: {exc}"]
+        if problems:
+            self.collection.refuse(items, problems)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # grouped once every plugin has selected (--lf deselects after the other plugins):
@@ -127,6 +146,39 @@ class Worker:
                 self.calls.estimate(plan, self.lookahead.concurrency(plan.experiment.concurrency))
 
     # -- running -------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
+        """--crucible-join: a trial another process claimed (or stored) is neither run nor
+        reported here; `sweep` comes back to it after the loop."""
+        if self.claims is None or self._claimed(item):
+            return None
+        return True
+
+    def _claimed(self, item: pytest.Item) -> bool:
+        """Whether this process holds `item`'s claim, or gets it now with the items that
+        follow it (a batch: the trials the prefetcher would start with it)."""
+        assert self.claims is not None
+        if spec_of(item) is None:
+            return True
+        upcoming = self.lookahead.upcoming(item, self._claim_batch() - 1)
+        return self.claims.mine(item, upcoming)
+
+    def _claim_batch(self) -> int:
+        return max(4, 2 * self.lookahead.concurrency(None))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        result = yield
+        if self.claims is not None:
+            self.claims.sweep(self._run_taken_over, self._sweep_stops, self._claim_batch())
+        return result
+
+    def _run_taken_over(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+
+    def _sweep_stops(self) -> bool:
+        return self.session is not None and bool(self.session.shouldstop or self.session.shouldfail)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -237,7 +289,9 @@ class Worker:
         return self._experiment_stop(spec)
 
     def _may_start(self, item: pytest.Item) -> bool:
-        return self._skip_reason(item) is None
+        if self._skip_reason(item) is not None:
+            return False
+        return self.claims is None or self._claimed(item)
 
     def _skip_reason(self, item: pytest.Item) -> str | None:
         """Why a trial must not start: its experiment was stopped (a breaker, an abort;
@@ -356,6 +410,8 @@ class Worker:
                 trial, outcome=report.outcome, when=call.when, exception=exception
             )
             attach_result(report, payload)
+            if self.claims is not None:
+                self.claims.finished(spec.key)
         return report
 
     def snapshot(self) -> dict[str, Any]:
@@ -390,8 +446,11 @@ class Worker:
             if exitstatus == pytest.ExitCode.INTERRUPTED
             else "the session is ending"
         )
+        unreported = self._stop_prefetched()
+        if self.claims is not None:
+            self.claims.close()
         results = WorkerResults(
-            unreported=self._stop_prefetched(),
+            unreported=unreported,
             collected=self.collection.collected,
             estimates=self.calls.estimates,
         )
@@ -405,6 +464,9 @@ class Worker:
             finished = self.prefetcher.stop(STOP_GRACE_S)
         except KeyboardInterrupt:  # a second Ctrl-C: give up waiting at once
             finished = self.prefetcher.stop(0.0)
+        if self.claims is not None:
+            for started in finished:
+                self.claims.finished(started.active.trial.spec.key)
         return [self.payloads.for_started(started) for started in finished]
 
     def pytest_unconfigure(self) -> None:

@@ -42,6 +42,7 @@ class XdistLink:
         self.plans: dict[str, Plan] = {}
         self.group_count: int = workerinput.get("crucible_groups", 0)
         self.journal: Journal | None = Journal(Path(workerinput["crucible_journals"]))
+        self.store_location = str(workerinput["crucible_store"])
         self.calls = CallSetup(
             config,
             store_location=workerinput["crucible_store"],

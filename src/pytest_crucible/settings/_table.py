@@ -198,6 +198,18 @@ def _pair(example: str, number: bool = False) -> Check:
     return check
 
 
+def _lease(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise BadValue(
+            "give the lease of a joined run's claims in seconds, a number > 0 (default 60)"
+        )
+    return value
+
+
 def _not_empty(text: str) -> str:
     if not text.strip():
         raise BadValue("give a value")
@@ -357,6 +369,23 @@ OPTIONS: tuple[Option, ...] = (
         "the CI's run id, e.g. $GITHUB_RUN_ID, else the git commit)",
         metavar="ID",
         check=_not_empty,
+    ),
+    Option(
+        "crucible-join",
+        Kind.TEXT,
+        "work on one shared run with every process started with the same KEY against the "
+        "same store (several processes or machines; docs/scale.md)",
+        metavar="KEY",
+        check=_not_empty,
+    ),
+    Option(
+        "crucible-lease",
+        Kind.TEXT,
+        "seconds a joined process's trial claims last without a heartbeat before another "
+        "process takes them over (--crucible-join)",
+        default=60.0,
+        metavar="SECONDS",
+        check=_lease,
     ),
 )
 

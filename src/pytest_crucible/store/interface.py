@@ -17,6 +17,7 @@ from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.rows import Job
 
 __all__ = [
+    "Claims",
     "ConditionUsage",
     "RatePermits",
     "ResultStore",
@@ -130,6 +131,15 @@ class RunContent:
     trials: list[dict[str, Any]]
     logs: list[dict[str, Any]]
     sessions: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What `ResultStore.claim_trials` got: the keys now claimed by the caller, and the
+    holder of each other key that is not stored yet (keys in neither are stored)."""
+
+    claimed: list[str]
+    held: dict[str, str]
 
 
 class ResultStore(Protocol):
@@ -293,4 +303,57 @@ class ResultStore(Protocol):
         Atomic per bucket: two callers never both take the same permit. SQLite gets that from
         BEGIN IMMEDIATE; on PostgreSQL, INSERT the full row ON CONFLICT DO NOTHING, then
         SELECT ... FOR UPDATE, then UPDATE, in one transaction."""
+
+    # -- joined runs (issue 17, point 3: --crucible-join) ----------------------------------
+    # Many processes work on one run: each trial is claimed by one holder (a string naming a
+    # process) before it starts. A claim lasts until its expiry (seconds since the epoch on
+    # the store's clock: PostgreSQL's now(), SQLite's local clock), renewed by heartbeats;
+    # an expired claim may be taken by anyone. A trial is "stored" when the trials table has
+    # a row of the run with its key (passed or failed): stored trials are never claimed.
+
+    def join_run(
+        self,
+        run_id: str,
+        join_key: str,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        keys: Sequence[str],
+    ) -> dict[str, Any] | None:
+        """Create run `run_id` for `join_key`, unless it exists; one transaction (two
+        processes joining at once create one run: the run's primary key decides). A new run
+        gets status running and one unclaimed claim row per trial key, in `keys`' order.
+        Returns None when this call created the run, else the stored run's header (the
+        caller compares its fingerprint). PostgreSQL: INSERT ... ON CONFLICT DO NOTHING."""
+        ...
+
+    def claim_trials(self, run_id: str, keys: Sequence[str], holder: str, lease_s: float) -> Claims:
+        """Claim for `holder` those of `keys` (of run `run_id`) that are not stored and not
+        claimed by another holder until a time after now; one transaction. Claimed rows get
+        holder and expiry now + `lease_s` (a row `holder` holds already is renewed). Keys
+        without a claim row are ignored. Returns what was claimed (in `keys`' order) and who
+        holds the others that are not stored. PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED
+        of the claimable rows, then one UPDATE."""
+        ...
+
+    def renew_claims(self, holder: str, lease_s: float) -> int:
+        """Push the expiry of every claim of `holder` whose trial is not stored to now +
+        `lease_s` (a heartbeat); one statement. Returns how many claims it still holds."""
+        ...
+
+    def release_claims(self, run_id: str, keys: Sequence[str], holder: str) -> None:
+        """Drop the claims `holder` has on those of `keys` whose trials are not stored (trials
+        it claimed but never started, as its session ends early): other processes may claim
+        them at once, without waiting for the lease; one transaction."""
+        ...
+
+    def finish_joined_run(self, run_id: str, finisher: str) -> str | None:
+        """The atomic finishing transition of a joined run: when every trial of the run
+        (every claim row) is stored and no finisher is recorded yet, record `finisher`, set
+        the run's status to completed and its end time, in one transaction. Returns the
+        run's finisher (`finisher` when this call made the transition, the earlier one's
+        otherwise), or None while trials remain unstored."""
+        ...
+
+    def trials_by_holder(self, run_id: str) -> dict[str, int]:
+        """How many stored trials of a joined run each holder claimed last (who ran them)."""
         ...

@@ -197,3 +197,25 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
 """
 
 DDL += RATE_BUCKETS_DDL
+# Joined runs (--crucible-join, issue 17): the run a join key names, who finished it, and
+# one claim per trial (created with the run; `interface.ResultStore.claim_trials`). Made
+# when first needed, so no schema version is spent on them.
+JOIN_DDL = (
+    """
+CREATE TABLE IF NOT EXISTS run_joins (
+    run_id      TEXT PRIMARY KEY REFERENCES runs(run_id),
+    join_key    TEXT NOT NULL,
+    finisher    TEXT,                              -- the holder that analyses the run
+    finished_at TEXT                               -- ISO 8601, UTC
+)""",
+    """
+CREATE TABLE IF NOT EXISTS trial_claims (
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    trial_key  TEXT NOT NULL,
+    position   INTEGER NOT NULL,                   -- the trial's place in collection order
+    holder     TEXT,                               -- who runs (or ran) it; NULL: unclaimed
+    expires_at REAL,                               -- seconds since the epoch
+    PRIMARY KEY (run_id, trial_key)
+)""",
+    "CREATE INDEX IF NOT EXISTS trial_claims_by_holder ON trial_claims(holder)",
+)

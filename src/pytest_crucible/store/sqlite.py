@@ -22,6 +22,7 @@ from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
 from pytest_crucible.store.interface import (
+    Claims,
     RatePermits,
     RunContent,
     RunHolder,
@@ -36,6 +37,7 @@ from pytest_crucible.store.schema import (
     BASELINES_DDL,
     DDL,
     HOLDERS_DDL,
+    JOIN_DDL,
     MIGRATIONS,
     RATE_BUCKETS_DDL,
     RUN_COLUMNS,
@@ -57,6 +59,11 @@ __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
 _BUSY_TIMEOUT_MS = 5000
 _ROUNDING = 1e-9  # a rate bucket this close to a whole permit holds it
+# a claim's trial is not stored: no trial row of its run has its key (trials_by_key index)
+_NOT_STORED = (
+    "NOT EXISTS (SELECT 1 FROM trials t WHERE t.run_id = c.run_id AND t.trial_key = c.trial_key)"
+)
+_KEYS_PER_STATEMENT = 500  # below SQLite's limit of bound parameters
 # what SQLite says when the disk is full (SQLITE_FULL), or a write fails (EFBIG: a file size
 # limit; other I/O errors, rarer, get the same advice)
 _WRITE_REFUSED = ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
@@ -160,7 +167,30 @@ class Store(SQLiteReads):
                 f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES ({marks})",
                 new_run_row(run_id, header, environment, status, now),
             )
+        with self._write():
+            if holder is not None:
+                self._insert_holder(run_id, holder)
+            self._insert_run(run_id, header, environment, status)
         return run_id
+
+    def _insert_run(
+        self,
+        run_id: str,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        status: str,
+    ) -> None:
+        now = utc_now()
+        self._conn.execute(
+            "INSERT INTO experiments(name, description, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET description = excluded.description",
+            (header["name"], header.get("description", ""), now),
+        )
+        marks = ", ".join("?" * len(NEW_RUN_COLUMNS))
+        self._conn.execute(
+            f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES ({marks})",
+            new_run_row(run_id, header, environment, status, now),
+        )
 
     def resume_run(self, run_id: str, header: Mapping[str, Any]) -> None:
         """Mark a stored run as running again, with the header of this session."""
@@ -523,6 +553,131 @@ class Store(SQLiteReads):
                 (bucket, level, stamp),
             )
         return RatePermits(granted, 0.0 if level + _ROUNDING >= 1 else (1 - level) / rate)
+
+    # -- joined runs (issue 17, point 3; the semantics: interface.py) -------------------------
+
+    def join_run(
+        self,
+        run_id: str,
+        join_key: str,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        keys: Sequence[str],
+    ) -> dict[str, Any] | None:
+        with self._write():
+            self._make_join_tables()
+            row = self._conn.execute(
+                "SELECT header FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is not None:
+                return dict(json.loads(row["header"]))
+            self._insert_run(run_id, header, environment, "running")
+            self._conn.execute(
+                "INSERT INTO run_joins(run_id, join_key) VALUES (?, ?)", (run_id, join_key)
+            )
+            self._conn.executemany(
+                "INSERT INTO trial_claims(run_id, trial_key, position) VALUES (?, ?, ?)",
+                [(run_id, key, position) for position, key in enumerate(keys)],
+            )
+        return None
+
+    def claim_trials(self, run_id: str, keys: Sequence[str], holder: str, lease_s: float) -> Claims:
+        claimed: set[str] = set()
+        held: dict[str, str] = {}
+        with self._write():
+            self._make_join_tables()
+            now = time.time()
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                chunk = keys[start : start + _KEYS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    "SELECT c.trial_key, c.holder, c.expires_at FROM trial_claims c"
+                    f" WHERE c.run_id = ? AND c.trial_key IN ({marks}) AND {_NOT_STORED}",
+                    (run_id, *chunk),
+                ).fetchall()
+                free = [
+                    key
+                    for key, other, expires in rows
+                    if other is None or other == holder or expires < now
+                ]
+                held.update({key: other for key, other, _ in rows if key not in free})
+                claimed.update(free)
+                marks = ", ".join("?" * len(free))
+                self._conn.execute(
+                    "UPDATE trial_claims SET holder = ?, expires_at = ?"
+                    f" WHERE run_id = ? AND trial_key IN ({marks})",
+                    (holder, now + lease_s, run_id, *free),
+                )
+        return Claims([key for key in keys if key in claimed], held)
+
+    def renew_claims(self, holder: str, lease_s: float) -> int:
+        with self._write():
+            self._make_join_tables()
+            cursor = self._conn.execute(
+                f"UPDATE trial_claims AS c SET expires_at = ? WHERE c.holder = ? AND {_NOT_STORED}",
+                (time.time() + lease_s, holder),
+            )
+        return cursor.rowcount
+
+    def release_claims(self, run_id: str, keys: Sequence[str], holder: str) -> None:
+        with self._write():
+            self._make_join_tables()
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                chunk = keys[start : start + _KEYS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                self._conn.execute(
+                    "UPDATE trial_claims AS c SET holder = NULL, expires_at = NULL"
+                    f" WHERE c.run_id = ? AND c.trial_key IN ({marks}) AND c.holder = ?"
+                    f" AND {_NOT_STORED}",
+                    (run_id, *chunk, holder),
+                )
+
+    def finish_joined_run(self, run_id: str, finisher: str) -> str | None:
+        with self._write():
+            self._make_join_tables()
+            row = self._conn.execute(
+                "SELECT finisher FROM run_joins WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"store {self.location} has no joined run {run_id!r}")
+            if row["finisher"] is not None:
+                return str(row["finisher"])
+            left = self._conn.execute(
+                f"SELECT COUNT(*) FROM trial_claims c WHERE c.run_id = ? AND {_NOT_STORED}",
+                (run_id,),
+            ).fetchone()[0]
+            if left:
+                return None
+            now = utc_now()
+            self._conn.execute(
+                "UPDATE run_joins SET finisher = ?, finished_at = ? WHERE run_id = ?",
+                (finisher, now, run_id),
+            )
+            self._conn.execute(
+                "UPDATE runs SET status = 'completed', ended_at = ? WHERE run_id = ?",
+                (now, run_id),
+            )
+        return finisher
+
+    def trials_by_holder(self, run_id: str) -> dict[str, int]:
+        if not self._has_table("trial_claims"):
+            return {}
+        rows = self._conn.execute(
+            "SELECT c.holder, COUNT(*) FROM trial_claims c WHERE c.run_id = ?"
+            f" AND c.holder IS NOT NULL AND NOT {_NOT_STORED} GROUP BY c.holder",
+            (run_id,),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    def _make_join_tables(self) -> None:
+        for statement in JOIN_DDL:
+            self._conn.execute(statement)
+
+    def _has_table(self, name: str) -> bool:
+        found = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        )
+        return found.fetchone() is not None
 
 
 @contextmanager

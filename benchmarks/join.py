@@ -1,0 +1,162 @@
+"""One run spread over several processes (`--crucible-join`) against the same run in one.
+
+The experiment of throughput.py (one model call per trial through the project's async
+backend to a loopback `MockModelServer` with a fixed latency, default 0.2 s), N trials at
+`--crucible-concurrency` C per process:
+
+- one process: `pytest --crucible` alone;
+- joined: P processes (default 3) started at once with the same `--crucible-join=KEY` on one
+  SQLite store, each at concurrency C; timed from the first start to the last exit.
+
+The server must see exactly N answered calls in each case (every trial called once, none
+twice), and the joined run must store N passed trials. Columns: `wall s` whole processes
+(start-up, collection and the session-end analysis included: what a user waits for); `CPU s`
+user + system of every process of the case; `span s` first trial start to last trial end
+from the store. The speed-up is one process's wall over the joined wall (issue 17 asks for at
+least 2.6x with 3 processes, 3,000 trials, 0.2 s calls, C = 32); the span ratio leaves out
+the fixed start-up and analysis costs that do not shrink with more processes.
+
+    python benchmarks/join.py [--trials 3000] [--processes 3] [--concurrency 32]
+        [--latency 0.2] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from _throughput_files import CRUCIBLE_CALLS
+from _throughput_run import CaseFailed, trial_span
+
+from pytest_crucible.store import open_store
+from pytest_crucible.testing import MockModelServer
+
+
+@dataclass
+class Case:
+    name: str
+    wall: float
+    cpu: float
+    span: float
+    calls: int
+    shares: list[int]  # trials each process ran
+
+
+def shares(store: Path) -> list[int]:
+    """Trials run by each process of the store's one run, most first."""
+    opened = open_store(store, readonly=True)
+    try:
+        (run,) = opened.runs()
+        by_session: dict[str, int] = {}
+        for holder, count in opened.trials_by_holder(run.run_id).items():
+            session = holder.split("/", 1)[0]
+            by_session[session] = by_session.get(session, 0) + count
+        return sorted(by_session.values(), reverse=True) or [run.stored_trials]
+    finally:
+        opened.close()
+
+
+def run_processes(
+    commands: list[list[str]], cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[float, float]:
+    """Start every command at once; wall time to the last exit, CPU of all their processes."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        for command in commands
+    ]
+    outputs = [process.communicate(timeout=timeout)[0] for process in processes]
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for process, output in zip(processes, outputs, strict=True):
+        if process.returncode != 0:
+            raise CaseFailed(f"a process exited {process.returncode}:\n{output[-3000:]}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu
+
+
+def case(
+    name: str, folder: Path, server: MockModelServer, options: argparse.Namespace, processes: int
+) -> Case:
+    store = folder / f"{name}.db"
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--crucible"]
+    args += [f"--crucible-store={store}", "--crucible-report=none"]
+    args += [f"--crucible-concurrency={options.concurrency}"]
+    if processes > 1:
+        args.append(f"--crucible-join={name}")
+    env = {
+        **os.environ,
+        "BENCH_TRIALS": str(options.trials),
+        "BENCH_MAX_TOKENS": "16",
+        "BENCH_BASE_URL": server.base_url,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    wall, cpu = run_processes([args] * processes, folder, env, options.timeout)
+    calls = int(server.stats()["requests"])
+    server.reset()
+    span = trial_span(store)
+    if span.passed != options.trials or calls != options.trials:
+        raise CaseFailed(
+            f"{name}: {span.passed} of {options.trials} trials passed, and the server saw "
+            f"{calls} calls (each trial must call it once)"
+        )
+    return Case(name, wall, cpu, span.seconds, calls, shares(store))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=3000)
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--smoke", action="store_true", help="60 trials, 10 ms calls")
+    options = parser.parse_args()
+    if options.smoke:
+        options.trials, options.latency = 60, 0.01
+    with tempfile.TemporaryDirectory(prefix="crucible-join-") as root:
+        folder = Path(root)
+        (folder / "test_calls.py").write_text(CRUCIBLE_CALLS.lstrip())
+        with MockModelServer(latency=options.latency, in_process=True) as server:
+            one = case("one", folder, server, options, 1)
+            joined = case("joined", folder, server, options, options.processes)
+    ideal = options.trials * options.latency / options.concurrency
+    print(
+        f"{options.trials} trials, {options.latency:g} s per model call, concurrency "
+        f"{options.concurrency} per process (ideal span in one process {ideal:.1f} s)"
+    )
+    print(f"{'case':<22} {'wall s':>8} {'CPU s':>8} {'span s':>8} {'calls':>6}  trials per process")
+    for row, label in ((one, "one process"), (joined, f"{options.processes} joined processes")):
+        share = ", ".join(str(n) for n in row.shares)
+        print(f"{label:<22} {row.wall:8.2f} {row.cpu:8.2f} {row.span:8.2f} {row.calls:6d}  {share}")
+    cores = os.cpu_count() or 1
+    if cores < options.processes:
+        print(
+            f"note: this machine has {cores} core(s) for {options.processes} processes: the "
+            "joined case is bounded by CPU here, not by the model calls"
+        )
+    print(
+        f"speed-up of {options.processes} joined processes: {one.wall / joined.wall:.2f}x "
+        f"wall, {one.span / joined.span:.2f}x span (issue 17 asks >= 2.6x for 3)"
+    )
+
+
+if __name__ == "__main__":
+    main()
