@@ -28,6 +28,7 @@ from pytest_crucible.store.interface import RunHolder, StoredBaseline
 from pytest_crucible.store.locations import masked
 from pytest_crucible.store.postgres_connection import connect, explain, prepare_schema
 from pytest_crucible.store.postgres_scale import PostgresScale
+from pytest_crucible.store.postgres_values import ORDERED_JSON, value_marks
 from pytest_crucible.store.postgres_values import jsonb_text as _jsonb
 from pytest_crucible.store.postgres_values import safe_row as _safe_row
 from pytest_crucible.store.postgres_values import value_marks as _values
@@ -73,8 +74,13 @@ _INSERT_LOGS = (
     f" created_at) VALUES {_values(_LOG_KINDS)}"
 )
 _RUN_JSON = ("config", "header", "environment", "tags")
-_RUN_KINDS = "".join("j" if name in _RUN_JSON else "t" for name in NEW_RUN_COLUMNS)
-_RESUMED_KINDS = "".join("j" if name in _RUN_JSON else "t" for name in RESUMED_RUN_COLUMNS)
+_RUN_KINDS = "".join(
+    ("o" if name in ORDERED_JSON else "j") if name in _RUN_JSON else "t" for name in NEW_RUN_COLUMNS
+)
+_RESUMED_KINDS = "".join(
+    ("o" if name in ORDERED_JSON else "j") if name in _RUN_JSON else "t"
+    for name in RESUMED_RUN_COLUMNS
+)
 _HOLDER_UPSERT = (
     "INSERT INTO run_holders(run_id, host, pid, started_at, heartbeat_at, lease_s)"
     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, host, pid) DO UPDATE SET"
@@ -187,7 +193,7 @@ class PostgresStore(PostgresScale):
             cursor.execute(
                 "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1, "
                 + ", ".join(
-                    f"{name} = %s::jsonb" if kind == "j" else f"{name} = %s"
+                    f"{name} = {value_marks(kind)[1:-1]}"
                     for name, kind in zip(RESUMED_RUN_COLUMNS, _RESUMED_KINDS, strict=True)
                 )
                 + " WHERE run_id = %s",

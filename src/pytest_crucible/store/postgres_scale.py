@@ -22,7 +22,12 @@ from pytest_crucible.errors import StoreError
 from pytest_crucible.store.buckets import take_from_bucket
 from pytest_crucible.store.interface import Claims, RatePermits, RunContent, StoredBaseline
 from pytest_crucible.store.postgres_reads import PostgresReads
-from pytest_crucible.store.postgres_values import jsonb_text, safe_row
+from pytest_crucible.store.postgres_values import (
+    ORDERED_JSON,
+    jsonb_text,
+    safe_row,
+    value_marks,
+)
 from pytest_crucible.store.records import column_names
 from pytest_crucible.store.rows import utc_now
 from pytest_crucible.store.schema import RUN_COLUMNS
@@ -370,8 +375,8 @@ def _insert(
     lacks some), JSON columns from JSON text, with `ON CONFLICT {on_conflict}` when given;
     whether a row was inserted."""
     names = [name for name in columns if name in row]
-    kinds = "".join("j" if name in _JSON else "t" for name in names)
-    marks = ", ".join("%s::jsonb" if kind == "j" else "%s" for kind in kinds)
+    kinds = "".join(_kind(name) for name in names)
+    marks = value_marks(kinds)[1:-1]
     values = tuple(_json_text(row[name]) if name in _JSON else row[name] for name in names)
     conflict = f" ON CONFLICT {on_conflict}" if on_conflict else ""
     cursor.execute(
@@ -379,6 +384,13 @@ def _insert(
         safe_row(values, kinds),
     )
     return cursor.rowcount == 1
+
+
+def _kind(name: str) -> str:
+    """The `value_marks` kind of a column of the merged tables."""
+    if name in ORDERED_JSON:
+        return "o"
+    return "j" if name in _JSON else "t"
 
 
 def _json_text(value: Any) -> str | None:

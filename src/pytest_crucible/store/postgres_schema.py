@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS runs (
     dataset_fingerprint TEXT NOT NULL,
     seed                BIGINT NOT NULL,
     config              JSONB NOT NULL,
-    header              JSONB NOT NULL,
+    header              JSON NOT NULL,
     environment         JSONB NOT NULL,
     git_commit          TEXT,
     git_dirty           INTEGER,
@@ -171,4 +171,8 @@ CREATE INDEX IF NOT EXISTS trial_claims_by_holder ON trial_claims(holder);
 DDL += SCALE_DDL
 
 # Statements that bring a store of version N (the key) to version N + 1.
-MIGRATIONS: dict[int, str] = {1: SCALE_DDL}
+# (the header becomes JSON, which keeps its keys' order: a header stored as JSONB keeps its
+# sorted order, so declare metrics and conditions again by resuming or rerunning its run)
+MIGRATIONS: dict[int, str] = {
+    1: SCALE_DDL + "ALTER TABLE runs ALTER COLUMN header TYPE JSON USING header::json;"
+}

@@ -11,12 +11,19 @@ from typing import Any
 
 from pytest_crucible.store.rows import Row
 
-__all__ = ["jsonb_text", "safe_row", "value_marks"]
+__all__ = ["ORDERED_JSON", "jsonb_text", "safe_row", "value_marks"]
+
+
+# JSON whose objects keep their keys' order (a JSON column, not JSONB, which sorts them):
+# the run header, whose declared metrics and conditions are listed in that order
+ORDERED_JSON = frozenset({"header"})
+_CASTS = {"j": "%s::jsonb", "o": "%s::json", "t": "%s"}
 
 
 def value_marks(kinds: str) -> str:
-    """VALUES placeholders: one letter per column, `j` a JSONB one, `t` any other."""
-    return "(" + ", ".join("%s::jsonb" if kind == "j" else "%s" for kind in kinds) + ")"
+    """VALUES placeholders: one letter per column, `j` a JSONB one, `o` a JSON one (keys kept
+    in order), `t` any other."""
+    return "(" + ", ".join(_CASTS[kind] for kind in kinds) + ")"
 
 
 def safe_row(row: Row, kinds: str) -> Row:
@@ -35,13 +42,13 @@ def safe_row(row: Row, kinds: str) -> Row:
 def _needs_fixing(value: Any, kind: str) -> bool:
     if not isinstance(value, str):
         return False
-    if kind == "j":
+    if kind in "jo":
         return "NaN" in value or "Infinity" in value or "\\u0000" in value
     return "\x00" in value
 
 
 def _fixed(value: str, kind: str) -> str:
-    if kind == "j":
+    if kind in "jo":
         return _ENCODE(_strict(json.loads(value)))
     return value.replace("\x00", "\ufffd")
 
