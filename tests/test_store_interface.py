@@ -403,3 +403,17 @@ def test_a_joined_run_is_created_once_and_its_trials_claimed_by_one_holder_each(
     info = store.run("j1")
     assert info is not None and info.status == "completed" and info.ended_at
     assert store.trials_by_holder("j1") == {"p1": 1, "p2": 3}
+
+
+def test_a_runs_header_keeps_its_metrics_and_conditions_in_declared_order(
+    store: ResultStore,
+) -> None:
+    """The analysis lists metrics and conditions in the header's order (PostgreSQL's JSONB
+    would sort keys shortest first: 'length' before 'correct')."""
+    metrics = {"correct": {"kind": "binary"}, "length": {}, "a": {}}
+    run_id = store.create_run({**HEADER, "metrics": metrics}, {})
+    assert list(store.run_header(run_id)["metrics"]) == ["correct", "length", "a"]
+    assert list(store.run_record(run_id).header["metrics"]) == ["correct", "length", "a"]
+    joined = {**HEADER, "metrics": metrics}
+    store.join_run("j2", "KEY", joined, {}, ["k"])
+    assert list(store.run_header("j2")["metrics"]) == ["correct", "length", "a"]
