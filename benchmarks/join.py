@@ -6,7 +6,10 @@ backend to a loopback `MockModelServer` with a fixed latency, default 0.2 s), N 
 
 - one process: `pytest --crucible` alone;
 - joined: P processes (default 3) started at once with the same `--crucible-join=KEY` on one
-  SQLite store, each at concurrency C; timed from the first start to the last exit.
+  store, each at concurrency C; timed from the first start to the last exit.
+
+The store is a SQLite file per case, or with `--store URL` one PostgreSQL database for both
+cases (each case reads back its own run: the newest).
 
 The server must see exactly N answered calls in each case (every trial called once, none
 twice), and the joined run must store N passed trials. Columns: `wall s` whole processes
@@ -17,7 +20,7 @@ least 2.6x with 3 processes, 3,000 trials, 0.2 s calls, C = 32); the span ratio 
 the fixed start-up and analysis costs that do not shrink with more processes.
 
     python benchmarks/join.py [--trials 3000] [--processes 3] [--concurrency 32]
-        [--latency 0.2] [--smoke]
+        [--latency 0.2] [--store postgresql://USER:PASSWORD@HOST:PORT/DB] [--smoke]
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from _throughput_files import CRUCIBLE_CALLS
-from _throughput_run import CaseFailed, trial_span
+from _throughput_run import CaseFailed
 
 from pytest_crucible.store import open_store
 from pytest_crucible.testing import MockModelServer
@@ -49,16 +53,29 @@ class Case:
     shares: list[int]  # trials each process ran
 
 
-def shares(store: Path) -> list[int]:
-    """Trials run by each process of the store's one run, most first."""
+@dataclass
+class Stored:
+    span: float  # first trial start to last trial end, seconds
+    passed: int
+    shares: list[int]  # trials run by each process, most first
+
+
+def stored(store: str) -> Stored:
+    """What the newest run of the store holds (either backend, through the store's
+    operations)."""
     opened = open_store(store, readonly=True)
     try:
-        (run,) = opened.runs()
+        run = opened.runs()[0]
+        spans = opened.trial_spans(run.run_id)
+        starts = [datetime.fromisoformat(s.started_at) for s in spans if s.started_at]
+        ends = [datetime.fromisoformat(s.ended_at) for s in spans if s.ended_at]
+        span = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
         by_session: dict[str, int] = {}
         for holder, count in opened.trials_by_holder(run.run_id).items():
             session = holder.split("/", 1)[0]
             by_session[session] = by_session.get(session, 0) + count
-        return sorted(by_session.values(), reverse=True) or [run.stored_trials]
+        shares = sorted(by_session.values(), reverse=True) or [run.stored_trials]
+        return Stored(span, len(spans), shares)
     finally:
         opened.close()
 
@@ -94,7 +111,7 @@ def run_processes(
 def case(
     name: str, folder: Path, server: MockModelServer, options: argparse.Namespace, processes: int
 ) -> Case:
-    store = folder / f"{name}.db"
+    store = options.store or str(folder / f"{name}.db")
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--crucible"]
     args += [f"--crucible-store={store}", "--crucible-report=none"]
     args += [f"--crucible-concurrency={options.concurrency}"]
@@ -111,13 +128,13 @@ def case(
     wall, cpu = run_processes([args] * processes, folder, env, options.timeout)
     calls = int(server.stats()["requests"])
     server.reset()
-    span = trial_span(store)
-    if span.passed != options.trials or calls != options.trials:
+    found = stored(store)
+    if found.passed != options.trials or calls != options.trials:
         raise CaseFailed(
-            f"{name}: {span.passed} of {options.trials} trials passed, and the server saw "
+            f"{name}: {found.passed} of {options.trials} trials passed, and the server saw "
             f"{calls} calls (each trial must call it once)"
         )
-    return Case(name, wall, cpu, span.seconds, calls, shares(store))
+    return Case(name, wall, cpu, found.span, calls, found.shares)
 
 
 def main() -> None:
@@ -128,6 +145,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--smoke", action="store_true", help="60 trials, 10 ms calls")
+    parser.add_argument("--store", help="a PostgreSQL URL (default: a SQLite file per case)")
     options = parser.parse_args()
     if options.smoke:
         options.trials, options.latency = 60, 0.01

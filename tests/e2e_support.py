@@ -169,6 +169,7 @@ SLOW_E2E = {
     "tests/test_e2e_shards.py::test_shards_are_disjoint_cover_every_trial_and_defer_their_gates",
     "tests/test_e2e_shards.py::test_a_shard_under_xdist_runs_the_same_trials",
     "tests/test_e2e_shards.py::test_merged_shards_are_one_run_analysed_as_the_run_in_one_process",
+    "tests/test_e2e_shards.py::test_shards_merged_into_postgresql_are_analysed_as_the_run_in_one_process",
     "tests/test_e2e_shards.py::test_a_merge_copies_everything_and_merging_again_changes_nothing",
     "tests/test_e2e_shards.py::test_a_trial_with_different_results_in_two_stores_is_refused_and_nothing_written",
     "tests/test_e2e_shards.py::test_bad_shard_values_are_refused_with_what_to_give",
@@ -176,6 +177,7 @@ SLOW_E2E = {
     "tests/test_e2e_xdist_hosts.py::test_workers_on_other_hosts_store_the_rows_of_n2",
     # six pytest processes, three at a time, a second or more of rate-limited calls each
     "tests/test_e2e_shared_rate.py::test_processes_sharing_a_limit_keep_it_together",
+    "tests/test_e2e_shared_rate.py::test_processes_sharing_a_limit_through_postgresql_keep_it_together",
     # issue 17, --crucible-join: two or three pytest processes on one run, and a run in one
     # process to compare the analysis with (15-40 s each on 2 busy cores)
     "tests/test_e2e_join.py::test_two_processes_share_one_run_each_trial_runs_once_and_one_analyses_it",

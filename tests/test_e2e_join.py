@@ -1,5 +1,6 @@
 """One run over many processes (`--crucible-join=KEY`, issue 17): real pytest processes on one
-SQLite store, each trial claimed by one of them.
+store, each trial claimed by one of them; the two-process and kill -9 tests run on a SQLite
+store and on a PostgreSQL database (a real server: tests/postgres_server.py).
 
 The experiment notes every trial it finishes in a calls file ("PID done TRIAL"), so the tests
 count executions; a process given TEST_JOIN_HANG_AFTER=N hangs in its trial N + 1 ("PID hang
@@ -8,7 +9,6 @@ TRIAL"), holding its claims, until the test kills it with SIGKILL.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pytest_crucible.store import open_store
 
 EXPERIMENT = """
 import os, threading, time
@@ -95,12 +97,32 @@ def _no_process_left() -> Iterator[None]:
             process.communicate()
 
 
-def _start(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The location of the joined processes' store: the project's SQLite file, or a fresh
+    PostgreSQL database (its URL, with the password)."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return _default_store(tmp_path / "joined")
+
+
+def _default_store(folder: Path) -> str:
+    return str(folder / ".crucible" / "crucible.db")
+
+
+def _start(
+    folder: Path, *args: str, env: dict[str, str] | None = None, store: str | None = None
+) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "pytest", "--crucible", "-p", "no:cacheprovider", *args]
     process = subprocess.Popen(
         command,
         cwd=folder,
-        env={**os.environ, "TEST_JOIN_CALLS": str(folder / "calls.log"), **(env or {})},
+        env={
+            **os.environ,
+            "TEST_JOIN_CALLS": str(folder / "calls.log"),
+            "CRUCIBLE_STORE": store or _default_store(folder),
+            **(env or {}),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -144,26 +166,52 @@ def _wait_for(what: str, condition: Callable[[], bool], processes: Sequence[Any]
         time.sleep(0.05)
 
 
-def _analysis(folder: Path) -> dict[str, Any]:
-    rows = _rows(folder, "SELECT analysis FROM runs")
-    assert len(rows) == 1 and rows[0]["analysis"], "one run, analysed"
-    return dict(json.loads(rows[0]["analysis"]))
+def _the_run(location: str) -> tuple[str, str, list[dict[str, Any]], dict[str, Any] | None]:
+    """The one run of the store at `location`, read through the store's operations (either
+    backend): its id, status, stored trials and analysis."""
+    store = open_store(location, readonly=True)
+    try:
+        runs = store.runs()
+        assert len(runs) == 1, f"one run, not {len(runs)}"
+        run_id = runs[0].run_id
+        analysis = store.run_record(run_id).analysis
+        return run_id, runs[0].status, store.stored_trials(run_id), analysis
+    finally:
+        store.close()
+
+
+def _stored_names(location: str) -> set[str]:
+    """Test ids (`plain-i3-r0`) of the trials stored so far (none before the run exists)."""
+    store = open_store(location, readonly=True)
+    try:
+        return {
+            f"{row['condition']}-{row['item_id']}-r{row['repeat']}"
+            for run in store.runs()
+            for row in store.stored_trials(run.run_id)
+        }
+    finally:
+        store.close()
+
+
+def _analysis(location: str) -> dict[str, Any]:
+    analysis = _the_run(location)[3]
+    assert analysis, "one run, analysed"
+    return analysis
 
 
 def _one_process_analysis(folder: Path, items: int) -> dict[str, Any]:
     alone = _project(folder, items)
     output = _finish(_start(alone, "-q"))
     assert "passed" in output, output
-    return _analysis(alone)
+    return _analysis(_default_store(alone))
 
 
-def _check_each_trial_stored_once(folder: Path, total: int) -> None:
-    trials = _rows(folder, "SELECT trial_key, attempts, status FROM trials")
+def _check_each_trial_stored_once(location: str, total: int) -> None:
+    _, status, trials, _ = _the_run(location)
     assert len(trials) == total
     assert {row["attempts"] for row in trials} == {1}  # never stored twice over
     assert {row["status"] for row in trials} == {"passed"}
-    runs = _rows(folder, "SELECT status, sessions FROM runs")
-    assert [row["status"] for row in runs] == ["completed"]  # one run, made by one process
+    assert status == "completed"  # one run, made by one process
 
 
 def _said_who_analysed(outputs: Sequence[str]) -> None:
@@ -176,39 +224,40 @@ def _said_who_analysed(outputs: Sequence[str]) -> None:
 
 
 def test_two_processes_share_one_run_each_trial_runs_once_and_one_analyses_it(
-    tmp_path: Path,
+    tmp_path: Path, store: str
 ) -> None:
     items = 30
     folder = _project(tmp_path / "joined", items)
-    processes = [_start(folder, "-q", "--crucible-join=nightly-1") for _ in range(2)]
+    processes = [_start(folder, "-q", "--crucible-join=nightly-1", store=store) for _ in range(2)]
     outputs = [_finish(p) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], "\n\n".join(outputs)
     done = Counter(name for _, kind, name in _calls(folder) if kind == "done")
     assert len(done) == 2 * items * 2 and set(done.values()) == {1}
     assert len({pid for pid, _, _ in _calls(folder)}) == 2  # both processes ran trials
-    _check_each_trial_stored_once(folder, 2 * items * 2)
+    _check_each_trial_stored_once(store, 2 * items * 2)
     _said_who_analysed(outputs)
     for output in outputs:
         assert "ran in this process" in output and "in 1 other process(es)" in output
-    assert _analysis(folder) == _one_process_analysis(tmp_path / "alone", items)
+    assert _analysis(store) == _one_process_analysis(tmp_path / "alone", items)
 
 
-def test_a_killed_process_claims_are_taken_over_and_the_run_completes(tmp_path: Path) -> None:
+def test_a_killed_process_claims_are_taken_over_and_the_run_completes(
+    tmp_path: Path, store: str
+) -> None:
     items, hang_after = 30, 4
     folder = _project(tmp_path / "joined", items)
     join = ["-q", "--crucible-join=ci-42", "--crucible-lease=4"]
-    victim = _start(folder, *join, env={"TEST_JOIN_HANG_AFTER": str(hang_after)})
+    victim = _start(folder, *join, env={"TEST_JOIN_HANG_AFTER": str(hang_after)}, store=store)
     _wait_for(
         "the victim to hang in a trial",
         lambda: any(pid == victim.pid and kind == "hang" for pid, kind, _ in _calls(folder)),
         [victim],
     )
-    survivors = [_start(folder, *join) for _ in range(2)]
+    survivors = [_start(folder, *join, store=store) for _ in range(2)]
 
     def victim_stored() -> bool:  # its finished trials are in the store (kill -9 loses none)
-        rows = _rows(folder, "SELECT meta FROM logs WHERE message = 'ran'")
-        pids = [int(json.loads(r["meta"])["pid"]) for r in rows]
-        return pids.count(victim.pid) == hang_after
+        done = {name for pid, kind, name in _calls(folder) if pid == victim.pid and kind == "done"}
+        return len(done) == hang_after and done <= _stored_names(store)
 
     _wait_for("the victim's trials to be stored", victim_stored, [victim, *survivors])
     victim.send_signal(signal.SIGKILL)
@@ -223,9 +272,9 @@ def test_a_killed_process_claims_are_taken_over_and_the_run_completes(tmp_path: 
     assert len(by_victim) == hang_after
     hung = [name for pid, kind, name in calls if kind == "hang"]
     assert len(hung) == 1 and done[hung[0]] == 1  # the hung trial was taken over
-    _check_each_trial_stored_once(folder, 2 * items * 2)
+    _check_each_trial_stored_once(store, 2 * items * 2)
     _said_who_analysed(outputs)
-    assert _analysis(folder) == _one_process_analysis(tmp_path / "alone", items)
+    assert _analysis(store) == _one_process_analysis(tmp_path / "alone", items)
 
 
 def test_a_joined_process_may_use_xdist(tmp_path: Path) -> None:
@@ -253,9 +302,9 @@ def test_a_joined_process_may_use_xdist(tmp_path: Path) -> None:
     assert [p.returncode for p in processes] == [0, 0], "\n\n".join(outputs)
     done = Counter(name for _, kind, name in _calls(folder) if kind == "done")
     assert len(done) == 2 * items * 2 and set(done.values()) == {1}
-    _check_each_trial_stored_once(folder, 2 * items * 2)
+    _check_each_trial_stored_once(_default_store(folder), 2 * items * 2)
     _said_who_analysed(outputs)
-    assert _analysis(folder) == _one_process_analysis(tmp_path / "alone", items)
+    assert _analysis(_default_store(folder)) == _one_process_analysis(tmp_path / "alone", items)
 
 
 def test_a_process_stopped_early_gives_back_the_claims_it_did_not_use(tmp_path: Path) -> None:

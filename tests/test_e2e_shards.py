@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 import pytest
 
 from e2e_support import EXPERIMENT, sql
+from postgres_server import ROLE_PASSWORD
+from pytest_crucible.store import open_store
 
 CRUCIBLE = Path(sys.executable).parent / "crucible"
 _TIMEOUT = 300  # seconds for one pytest or crucible process: generous, the machine is shared
@@ -176,6 +179,33 @@ def test_merged_shards_are_one_run_analysed_as_the_run_in_one_process(
     assert sorted(row["trial_key"] for row in logs) == sorted(keys(runs.store("whole.db")))
     artifacts = rows(tmp_path / "merged.db", "SELECT artifacts FROM trials")
     assert all("answer.txt" in row["artifacts"] for row in artifacts)
+
+
+def test_shards_merged_into_postgresql_are_analysed_as_the_run_in_one_process(
+    runs: Runs, tmp_path: Path, postgres_url: str
+) -> None:
+    """`crucible merge URL shard1.db ...` into a PostgreSQL database (a real server), then
+    `crucible --store URL analyse`: the same run and analysis as the one-process run."""
+    inputs = [runs.store(f"shard{i}.db") for i in range(1, SHARDS + 1)]
+    merged = crucible("merge", postgres_url, *inputs, cwd=tmp_path)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    with closing(open_store(postgres_url, readonly=True)) as store:
+        (run_id,) = [run.run_id for run in store.runs()]
+        stored = store.stored_trials(run_id)
+    assert f"run {run_id} of demo: 12 trial(s) added, 12 of 12 stored (completed)" in merged.stdout
+    whole = runs.store("whole.db")
+    assert {row["trial_key"] for row in stored} == keys(whole)
+    assert all("answer.txt" in json.dumps(row["artifacts"]) for row in stored)
+    analysed = crucible("--store", postgres_url, "analyse", run_id, cwd=tmp_path)
+    assert analysed.returncode == 1, analysed.stdout + analysed.stderr  # the gate fails
+    with closing(open_store(postgres_url, readonly=True)) as store:
+        analysis = store.run_record(run_id).analysis
+        logged = store.logs(run_id)
+    (whole_id,) = run_ids(whole)
+    assert analysis == analysis_numbers(whole, whole_id)
+    assert sorted(logged) == sorted(keys(whole))  # every shard's logs are there
+    for done in (merged, analysed):
+        assert ROLE_PASSWORD not in done.stdout + done.stderr
 
 
 def table_dump(store: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -76,7 +76,9 @@ def _busiest_second(arrivals: list[float]) -> int:
     return most
 
 
-def _run_three(folder: Path, server: MockModelServer, shared: bool) -> list[float]:
+def _run_three(
+    folder: Path, server: MockModelServer, shared: bool, store: str | None = None
+) -> list[float]:
     folder.mkdir()
     constants = f"LIMIT, BURST, PROCESSES, ITEMS = {LIMIT}, {BURST}, {PROCESSES}, {ITEMS}\n"
     (folder / "test_limited.py").write_text(constants + EXPERIMENT)
@@ -91,6 +93,7 @@ def _run_three(folder: Path, server: MockModelServer, shared: bool) -> list[floa
                 "MOCK_URL": server.base_url,
                 "EXPERIMENT": f"limited{n}",
                 "SHARED": "1" if shared else "0",
+                **({"CRUCIBLE_STORE": store} if store else {}),
             },
         )
         for n in range(PROCESSES)
@@ -109,3 +112,15 @@ def test_processes_sharing_a_limit_keep_it_together(tmp_path: Path) -> None:
     most = LIMIT + BURST + DELIVERY_SPREAD
     assert shared <= most, f"shared: {shared} requests in one second (at most {most})"
     assert alone > most, f"not shared: only {alone} requests in one second (> {most} expected)"
+
+
+def test_processes_sharing_a_limit_through_postgresql_keep_it_together(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The same shared limit with a PostgreSQL store (a real server): the bucket's row is
+    locked while permits are taken, on the server's clock."""
+    with MockModelServer(in_process=True) as server:
+        arrivals = _run_three(tmp_path / "shared", server, shared=True, store=postgres_url)
+    most = LIMIT + BURST + DELIVERY_SPREAD
+    shared = _busiest_second(arrivals)
+    assert shared <= most, f"shared: {shared} requests in one second (at most {most})"

@@ -27,22 +27,31 @@ from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
 from test_store import HEADER
 
-# backend -> (its class, how a test opens a new store of it: from its tmp_path and request)
-BACKENDS: dict[str, tuple[type, Callable[[Path, pytest.FixtureRequest], ResultStore]]] = {
-    "sqlite": (Store, lambda folder, _: Store(folder / "crucible.db")),
-    "postgresql": (
-        PostgresStore,
-        lambda folder, request: open_store(
-            request.getfixturevalue("postgres_url"), side_folder=folder
-        ),
-    ),
+# backend -> (its class, the location of a new store of it: from a test's folder and request)
+BACKENDS: dict[str, tuple[type, Callable[[Path, pytest.FixtureRequest], str]]] = {
+    "sqlite": (Store, lambda folder, _: str(folder / "crucible.db")),
+    "postgresql": (PostgresStore, lambda _, request: _new_database(request)),
 }
+
+
+def _open(backend: str, folder: Path, request: pytest.FixtureRequest) -> ResultStore:
+    """A new store of `backend` (its side files in `folder`)."""
+    _, location = BACKENDS[backend]
+    return open_store(location(folder, request), side_folder=folder)
+
+
+def _new_database(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh database of the test's server, dropped after the test (a test
+    that opens two stores gets two databases)."""
+    server = request.getfixturevalue("postgres_server")
+    name = server.new_database()
+    request.addfinalizer(lambda: server.drop_database(name))
+    return str(server.url(name))
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ResultStore]:
-    _, make = BACKENDS[request.param]
-    with closing(make(tmp_path, request)) as opened:
+    with closing(_open(request.param, tmp_path, request)) as opened:
         yield opened
 
 
@@ -59,14 +68,14 @@ def _operations() -> dict[str, inspect.Signature]:
 def test_the_backend_implements_every_operation_of_the_interface(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    cls, make = BACKENDS[backend]
+    cls, _ = BACKENDS[backend]
     operations = _operations()
     assert len(operations) >= 25  # the interface is read as declared, not as an empty dict
     for name, declared in operations.items():
         implemented = getattr(cls, name, None)
         assert callable(implemented), f"{cls.__name__} lacks {name}"
         assert list(inspect.signature(implemented).parameters) == list(declared.parameters), name
-    opened = make(tmp_path, request)
+    opened = _open(backend, tmp_path, request)
     try:
         for attribute in ResultStore.__annotations__:
             assert hasattr(opened, attribute), f"{cls.__name__} lacks {attribute}"
@@ -259,11 +268,14 @@ def test_the_sql_check_finds_each_kind_of_sql(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
-def test_a_runs_content_is_merged_into_another_store_once(backend: str, tmp_path: Path) -> None:
-    _, make = BACKENDS[backend]
+def test_a_runs_content_is_merged_into_another_store_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
-    with closing(make(tmp_path / "in")) as source, closing(make(tmp_path / "out")) as out:
+    source = _open(backend, tmp_path / "in", request)
+    out = _open(backend, tmp_path / "out", request)
+    with closing(source), closing(out):
         run_id = _run_with_trials(source)
         call = {"cache_key": "k1", "backend": "b", "model": "m", "request": {}, "response": {}}
         source.record_trial(run_id, _record("c", "z", model_calls=[call]), "m")
@@ -335,15 +347,19 @@ print(granted)
 """
 
 
-def test_rate_permits_hold_when_processes_take_them_at_once(store: ResultStore) -> None:
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_rate_permits_hold_when_processes_take_them_at_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Four processes take 160 permits from a bucket of 60 that hardly refills: exactly 60
     are granted (a lost update would grant more), and none fails on a busy store."""
     import subprocess
     import sys
 
+    location = BACKENDS[backend][1](tmp_path, request)  # with its password, not masked
     takers = [
         subprocess.Popen(
-            [sys.executable, "-c", _TAKER, store.location],
+            [sys.executable, "-c", _TAKER, location],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -387,3 +403,17 @@ def test_a_joined_run_is_created_once_and_its_trials_claimed_by_one_holder_each(
     info = store.run("j1")
     assert info is not None and info.status == "completed" and info.ended_at
     assert store.trials_by_holder("j1") == {"p1": 1, "p2": 3}
+
+
+def test_a_runs_header_keeps_its_metrics_and_conditions_in_declared_order(
+    store: ResultStore,
+) -> None:
+    """The analysis lists metrics and conditions in the header's order (PostgreSQL's JSONB
+    would sort keys shortest first: 'length' before 'correct')."""
+    metrics = {"correct": {"kind": "binary"}, "length": {}, "a": {}}
+    run_id = store.create_run({**HEADER, "metrics": metrics}, {})
+    assert list(store.run_header(run_id)["metrics"]) == ["correct", "length", "a"]
+    assert list(store.run_record(run_id).header["metrics"]) == ["correct", "length", "a"]
+    joined = {**HEADER, "metrics": metrics}
+    store.join_run("j2", "KEY", joined, {}, ["k"])
+    assert list(store.run_header("j2")["metrics"]) == ["correct", "length", "a"]

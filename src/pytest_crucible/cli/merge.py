@@ -44,7 +44,9 @@ def _merge(options: argparse.Namespace) -> int:
     try:
         for location in dict.fromkeys(given):
             inputs.append(open_store(location, readonly=True))
-        if _exists(out_location):
+        if is_database_url(out_location):  # a new database gets the store's tables here
+            out = open_store(out_location)
+        elif _exists(out_location):
             out = open_store(out_location, readonly=True)
         plan = plan_merge(out, inputs, masked(out_location))
     finally:
@@ -70,9 +72,7 @@ def _merge(options: argparse.Namespace) -> int:
 
 
 def _exists(location: str) -> bool:
-    """Whether OUT holds a store already (a database is asked; a file must exist)."""
-    if is_database_url(location):
-        return True
+    """Whether the file OUT holds a store already."""
     path = Path(location)
     if path.is_dir():
         raise CrucibleError(

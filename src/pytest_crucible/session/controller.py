@@ -449,7 +449,7 @@ class InProcessLink:
         self.calls = controller.calls
         self.plans = controller.plans
         self.journal: Journal | None = controller.recorder.journal
-        self.store_location = controller.store.location
+        self.store_location = controller.location  # unmasked: the worker connects with it
 
     def stopped(self) -> Mapping[str, str]:
         return self._controller.guard.stopped

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,7 +27,11 @@ from pytest_crucible.errors import StoreError
 from pytest_crucible.store.interface import RunHolder, StoredBaseline
 from pytest_crucible.store.locations import masked
 from pytest_crucible.store.postgres_connection import connect, explain, prepare_schema
-from pytest_crucible.store.postgres_reads import PostgresReads
+from pytest_crucible.store.postgres_scale import PostgresScale
+from pytest_crucible.store.postgres_values import ORDERED_JSON, value_marks
+from pytest_crucible.store.postgres_values import jsonb_text as _jsonb
+from pytest_crucible.store.postgres_values import safe_row as _safe_row
+from pytest_crucible.store.postgres_values import value_marks as _values
 from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord, column_names
 from pytest_crucible.store.rows import Job, Row, batch_rows, dump, utc_now
 from pytest_crucible.store.shapes import (
@@ -47,11 +50,6 @@ _TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailu
 _ATTEMPTS = 10  # each retry follows a commit of the other side: a few suffice
 _JSON = frozenset(column_names(json=True))
 _UPDATED = [name for name in _WRITTEN if name not in TRIAL_PRIMARY_KEY]
-
-
-def _values(kinds: str) -> str:
-    """VALUES placeholders: one letter per column, `j` a JSONB one, `t` any other."""
-    return "(" + ", ".join("%s::jsonb" if kind == "j" else "%s" for kind in kinds) + ")"
 
 
 _TRIAL_KINDS = "".join("j" if name in _JSON else "t" for name in _WRITTEN)
@@ -76,8 +74,13 @@ _INSERT_LOGS = (
     f" created_at) VALUES {_values(_LOG_KINDS)}"
 )
 _RUN_JSON = ("config", "header", "environment", "tags")
-_RUN_KINDS = "".join("j" if name in _RUN_JSON else "t" for name in NEW_RUN_COLUMNS)
-_RESUMED_KINDS = "".join("j" if name in _RUN_JSON else "t" for name in RESUMED_RUN_COLUMNS)
+_RUN_KINDS = "".join(
+    ("o" if name in ORDERED_JSON else "j") if name in _RUN_JSON else "t" for name in NEW_RUN_COLUMNS
+)
+_RESUMED_KINDS = "".join(
+    ("o" if name in ORDERED_JSON else "j") if name in _RUN_JSON else "t"
+    for name in RESUMED_RUN_COLUMNS
+)
 _HOLDER_UPSERT = (
     "INSERT INTO run_holders(run_id, host, pid, started_at, heartbeat_at, lease_s)"
     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, host, pid) DO UPDATE SET"
@@ -86,7 +89,7 @@ _HOLDER_UPSERT = (
 )
 
 
-class PostgresStore(PostgresReads):
+class PostgresStore(PostgresScale):
     """The results store in one PostgreSQL database (implements `interface.ResultStore`)."""
 
     def __init__(
@@ -154,20 +157,35 @@ class PostgresStore(PostgresReads):
     ) -> str:
         """A new run, held by `holder` from the moment it exists."""
         run_id = run_id or secrets.token_hex(4)
-        now = utc_now()
         with self._write() as cursor:
             if holder is not None:
                 cursor.execute(_HOLDER_UPSERT, (run_id, *_holder_values(holder)))
-            cursor.execute(
-                "INSERT INTO experiments(name, description, created_at) VALUES (%s, %s, %s)"
-                " ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description",
-                (header["name"], header.get("description", ""), now),
-            )
-            cursor.execute(
-                f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES {_values(_RUN_KINDS)}",
-                _safe_row(new_run_row(run_id, header, environment, status, now), _RUN_KINDS),
-            )
+            if not self._insert_run(cursor, run_id, header, environment, status):
+                raise StoreError(f"store {self.location} has a run {run_id!r} already")
         return run_id
+
+    def _insert_run(
+        self,
+        cursor: psycopg.Cursor[tuple[Any, ...]],
+        run_id: str,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        status: str,
+    ) -> bool:
+        """A new run's rows (its experiment's too); False when run `run_id` exists (a
+        process creating it at once: ON CONFLICT waits for its commit)."""
+        now = utc_now()
+        cursor.execute(
+            "INSERT INTO experiments(name, description, created_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description",
+            (header["name"], header.get("description", ""), now),
+        )
+        cursor.execute(
+            f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES {_values(_RUN_KINDS)}"
+            " ON CONFLICT (run_id) DO NOTHING",
+            _safe_row(new_run_row(run_id, header, environment, status, now), _RUN_KINDS),
+        )
+        return cursor.rowcount == 1
 
     def resume_run(self, run_id: str, header: Mapping[str, Any]) -> None:
         """Mark a stored run as running again, with the header of this session."""
@@ -175,7 +193,7 @@ class PostgresStore(PostgresReads):
             cursor.execute(
                 "UPDATE runs SET status = 'running', ended_at = NULL, sessions = sessions + 1, "
                 + ", ".join(
-                    f"{name} = %s::jsonb" if kind == "j" else f"{name} = %s"
+                    f"{name} = {value_marks(kind)[1:-1]}"
                     for name, kind in zip(RESUMED_RUN_COLUMNS, _RESUMED_KINDS, strict=True)
                 )
                 + " WHERE run_id = %s",
@@ -334,53 +352,6 @@ def _insert(
     (Multi-row VALUES statements measured slower: psycopg adapts each one anew.)"""
     if rows:
         cursor.executemany(statement, [_safe_row(row, kinds) for row in rows])
-
-
-def _safe_row(row: Row, kinds: str) -> Row:
-    """`row` as PostgreSQL takes it: JSONB holds neither NaN/Infinity nor the character
-    U+0000, and text no U+0000 either (SQLite keeps both). A NaN becomes null, U+0000 the
-    replacement character. Checked with substring tests: rows that need nothing (nearly
-    all) are passed on as they are."""
-    if not any(_needs_fixing(value, kind) for value, kind in zip(row, kinds, strict=True)):
-        return row
-    return tuple(
-        _fixed(value, kind) if _needs_fixing(value, kind) else value
-        for value, kind in zip(row, kinds, strict=True)
-    )
-
-
-def _needs_fixing(value: Any, kind: str) -> bool:
-    if not isinstance(value, str):
-        return False
-    if kind == "j":
-        return "NaN" in value or "Infinity" in value or "\\u0000" in value
-    return "\x00" in value
-
-
-def _fixed(value: str, kind: str) -> str:
-    if kind == "j":
-        return _ENCODE(_strict(json.loads(value)))
-    return value.replace("\x00", "\ufffd")
-
-
-def _jsonb(text: str | None) -> str | None:
-    """A JSON document for a JSONB column (see `_safe_row`)."""
-    return _fixed(text, "j") if text is not None and _needs_fixing(text, "j") else text
-
-
-_ENCODE = json.JSONEncoder(default=repr, allow_nan=False).encode
-
-
-def _strict(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, list):
-        return [_strict(item) for item in value]
-    if isinstance(value, dict):
-        return {_strict(key): _strict(item) for key, item in value.items()}
-    return value
 
 
 def _holder_values(holder: RunHolder) -> tuple[Any, ...]:

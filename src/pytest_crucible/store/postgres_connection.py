@@ -109,8 +109,12 @@ def prepare_schema(
             if version is None:
                 conn.execute(VERSION_DDL)
                 conn.execute(DDL)  # our own DDL: several statements
+                # ON CONFLICT: after waiting on the advisory lock, to_regclass may still
+                # answer from this backend's catalog cache that another process's tables
+                # do not exist (seen with four processes opening a new database at once)
                 conn.execute(
-                    "INSERT INTO crucible_schema(version, updated_at) VALUES (%s, %s)",
+                    "INSERT INTO crucible_schema(version, updated_at) VALUES (%s, %s)"
+                    " ON CONFLICT (one) DO NOTHING",
                     (SCHEMA_VERSION, utc_now()),
                 )
             elif version < SCHEMA_VERSION:

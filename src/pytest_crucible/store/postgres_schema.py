@@ -14,7 +14,7 @@ from pytest_crucible.store.records import TRIAL_COLUMNS, TRIAL_PRIMARY_KEY
 
 __all__ = ["DDL", "MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "VERSION_DDL"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # pg_advisory_xact_lock key of schema creation and migration ("crucible" in ASCII)
 SCHEMA_LOCK = 0x6372756369626C65
 
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS runs (
     dataset_fingerprint TEXT NOT NULL,
     seed                BIGINT NOT NULL,
     config              JSONB NOT NULL,
-    header              JSONB NOT NULL,
+    header              JSON NOT NULL,
     environment         JSONB NOT NULL,
     git_commit          TEXT,
     git_dirty           INTEGER,
@@ -140,5 +140,39 @@ CREATE TABLE IF NOT EXISTS run_holders (
 );
 """.replace("{trials}", _trials_table())
 
+# Version 2 (issue 17, points 3 and 6; SQLite's schema.py has the same tables): token
+# buckets of shared rate limits, the run a join key names and who finished it, and one claim
+# per trial of a joined run. Times are seconds since the epoch on the server's clock.
+SCALE_DDL = """
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    bucket  TEXT PRIMARY KEY,
+    level   DOUBLE PRECISION NOT NULL,
+    stamp   DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS run_joins (
+    run_id      TEXT PRIMARY KEY REFERENCES runs(run_id),
+    join_key    TEXT NOT NULL,
+    finisher    TEXT,
+    finished_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS trial_claims (
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    trial_key  TEXT NOT NULL,
+    position   BIGINT NOT NULL,
+    holder     TEXT,
+    expires_at DOUBLE PRECISION,
+    PRIMARY KEY (run_id, trial_key)
+);
+CREATE INDEX IF NOT EXISTS trial_claims_by_holder ON trial_claims(holder);
+"""
+
+DDL += SCALE_DDL
+
 # Statements that bring a store of version N (the key) to version N + 1.
-MIGRATIONS: dict[int, str] = {}
+# (the header becomes JSON, which keeps its keys' order: a header stored as JSONB keeps its
+# sorted order, so declare metrics and conditions again by resuming or rerunning its run)
+MIGRATIONS: dict[int, str] = {
+    1: SCALE_DDL + "ALTER TABLE runs ALTER COLUMN header TYPE JSON USING header::json;"
+}

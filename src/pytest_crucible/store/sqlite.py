@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import secrets
 import shlex
 import sqlite3
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_crucible.errors import StoreError, StoreFullError
+from pytest_crucible.store.buckets import take_from_bucket
 from pytest_crucible.store.interface import (
     Claims,
     RatePermits,
@@ -58,7 +58,6 @@ from pytest_crucible.store.sqlite_reads import SQLiteReads
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
 _BUSY_TIMEOUT_MS = 5000
-_ROUNDING = 1e-9  # a rate bucket this close to a whole permit holds it
 # a claim's trial is not stored: no trial row of its run has its key (trials_by_key index)
 _NOT_STORED = (
     "NOT EXISTS (SELECT 1 FROM trials t WHERE t.run_id = c.run_id AND t.trial_key = c.trial_key)"
@@ -528,17 +527,14 @@ class Store(SQLiteReads):
                 "SELECT level, stamp FROM rate_buckets WHERE bucket = ?", (bucket,)
             ).fetchone()
             level, stamp = (capacity, now) if row is None else (row[0], row[1])
-            if now > stamp:
-                level, stamp = min(capacity, level + rate * (now - stamp)), now
-            granted = max(0, min(wanted, math.floor(level + _ROUNDING)))
-            level -= granted
+            taken = take_from_bucket(level, stamp, now, wanted, rate, capacity)
             self._conn.execute(
                 "INSERT INTO rate_buckets(bucket, level, stamp) VALUES (?, ?, ?)"
                 " ON CONFLICT(bucket) DO UPDATE SET level = excluded.level,"
                 " stamp = excluded.stamp",
-                (bucket, level, stamp),
+                (bucket, taken.level, taken.stamp),
             )
-        return RatePermits(granted, 0.0 if level + _ROUNDING >= 1 else (1 - level) / rate)
+        return taken.permits
 
     # -- joined runs (issue 17, point 3; the semantics: interface.py) -------------------------
 

@@ -1,0 +1,415 @@
+"""The PostgreSQL store's operations for runs spread over many processes and machines
+(issue 17: joined runs' claims, shared rate limits, `crucible merge`); their semantics are
+in interface.py. `PostgresStore` (postgres.py) inherits them.
+
+Many processes on many hosts call these at once, so each is one transaction that is safe
+under concurrency: claims are taken with SELECT ... FOR UPDATE SKIP LOCKED (no claimer waits
+for another), a rate bucket's row is locked while it is refilled and taken from, and the
+finishing transition of a joined run locks its row (one process wins). Times a caller does
+not give come from the server's clock, so hosts whose clocks disagree still agree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+
+from pytest_crucible.errors import StoreError
+from pytest_crucible.store.buckets import take_from_bucket
+from pytest_crucible.store.interface import Claims, RatePermits, RunContent, StoredBaseline
+from pytest_crucible.store.postgres_reads import PostgresReads
+from pytest_crucible.store.postgres_values import (
+    ORDERED_JSON,
+    jsonb_text,
+    safe_row,
+    value_marks,
+)
+from pytest_crucible.store.records import column_names
+from pytest_crucible.store.rows import utc_now
+from pytest_crucible.store.schema import RUN_COLUMNS
+from pytest_crucible.store.shapes import RUN_JSON, decoded
+
+__all__ = ["PostgresScale"]
+
+_T = TypeVar("_T")
+Cursor = psycopg.Cursor[tuple[Any, ...]]
+
+# seconds since the epoch on the server's clock (the clocks of the hosts may disagree)
+_SERVER_NOW = "extract(epoch FROM clock_timestamp())::double precision"
+# a claim's trial is not stored: no trial row of its run has its key (trials_by_key index)
+_NOT_STORED = (
+    "NOT EXISTS (SELECT 1 FROM trials t WHERE t.run_id = c.run_id AND t.trial_key = c.trial_key)"
+)
+# a key locked by another process's claim at this instant: it holds it once that commits
+_BEING_CLAIMED = "(being claimed)"
+_CLAIM = (
+    f"UPDATE trial_claims SET holder = %(holder)s, expires_at = {_SERVER_NOW} + %(lease)s"
+    " WHERE run_id = %(run)s AND trial_key IN ("
+    "  SELECT c.trial_key FROM trial_claims c"
+    "  WHERE c.run_id = %(run)s AND c.trial_key = ANY(%(keys)s)"
+    "  AND (c.holder IS NULL OR c.holder = %(holder)s"
+    f"       OR c.expires_at < {_SERVER_NOW})"
+    f"  AND {_NOT_STORED} FOR UPDATE SKIP LOCKED"
+    ") RETURNING trial_key"
+)
+
+# the columns `merge_content` copies and `run_content` reads, by table
+_RUN_TABLE = (*RUN_COLUMNS, *RUN_JSON)
+_ITEM_COLUMNS = ("run_id", "item_id", "input", "expected", "metadata", "cluster")
+_TRIAL_COLUMNS = column_names()
+_LOG_COLUMNS = (
+    "run_id",
+    "trial_key",
+    "condition",
+    "item_id",
+    "repeat",
+    "level",
+    "message",
+    "meta",
+    "created_at",
+)
+_CALL_COLUMNS = (
+    "cache_key",
+    "backend",
+    "model",
+    "request",
+    "response",
+    "run_id",
+    "trial_key",
+    "created_at",
+)
+_JSON = frozenset(
+    {*RUN_JSON, *column_names(json=True), "input", "expected", "metadata", "meta"}
+    | {"request", "response", "data"}
+)
+
+
+def _select(columns: Sequence[str]) -> str:
+    """A SELECT list giving JSON columns as JSON text, as the SQLite store keeps them."""
+    return ", ".join(f"{name}::text AS {name}" if name in _JSON else name for name in columns)
+
+
+class PostgresScale(PostgresReads):
+    """Claims, rate buckets and merging over `self._write` / `self._transact` (postgres.py)."""
+
+    def _write(self, *, transient: bool = False) -> AbstractContextManager[Cursor]:
+        raise NotImplementedError  # postgres.py: a cursor in a transaction of its own
+
+    def _transact(self, work: Callable[[Cursor], _T]) -> _T:
+        raise NotImplementedError  # postgres.py: `work` in a transaction, retried on deadlock
+
+    def _insert_run(
+        self,
+        cursor: Cursor,
+        run_id: str,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        status: str,
+    ) -> bool:
+        raise NotImplementedError  # postgres.py: a new run's rows; False when it exists
+
+    # -- issue 17, point 6: shared rate limits ---------------------------------------------
+
+    def take_rate_permits(
+        self, bucket: str, wanted: int, rate: float, capacity: float, now: float | None = None
+    ) -> RatePermits:
+        """See `ResultStore.take_rate_permits`: INSERT the full bucket ON CONFLICT DO
+        NOTHING, SELECT ... FOR UPDATE, UPDATE, in one transaction (`now` None: the
+        server's clock)."""
+
+        def take(cursor: Cursor) -> RatePermits:
+            cursor.execute(
+                "INSERT INTO rate_buckets(bucket, level, stamp)"
+                f" VALUES (%s, %s, COALESCE(%s, {_SERVER_NOW})) ON CONFLICT DO NOTHING",
+                (bucket, capacity, now),
+            )
+            cursor.execute(
+                f"SELECT level, stamp, COALESCE(%s, {_SERVER_NOW}) FROM rate_buckets"
+                " WHERE bucket = %s FOR UPDATE",
+                (now, bucket),
+            )
+            level, stamp, clock = _one(cursor)
+            taken = take_from_bucket(level, stamp, clock, wanted, rate, capacity)
+            cursor.execute(
+                "UPDATE rate_buckets SET level = %s, stamp = %s WHERE bucket = %s",
+                (taken.level, taken.stamp, bucket),
+            )
+            return taken.permits
+
+        return self._transact(take)
+
+    # -- joined runs (issue 17, point 3) ---------------------------------------------------
+
+    def join_run(
+        self,
+        run_id: str,
+        join_key: str,
+        header: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        keys: Sequence[str],
+    ) -> dict[str, Any] | None:
+        """Processes joining at once: the runs row's primary key decides (INSERT ... ON
+        CONFLICT DO NOTHING waits for the other's commit), the others read its header."""
+
+        def join(cursor: Cursor) -> dict[str, Any] | None:
+            if not self._insert_run(cursor, run_id, header, environment, "running"):
+                cursor.execute("SELECT header::text FROM runs WHERE run_id = %s", (run_id,))
+                return dict(json.loads(_one(cursor)[0]))
+            cursor.execute(
+                "INSERT INTO run_joins(run_id, join_key) VALUES (%s, %s)", (run_id, join_key)
+            )
+            cursor.execute(
+                "INSERT INTO trial_claims(run_id, trial_key, position)"
+                " SELECT %s, key, position - 1"
+                " FROM unnest(%s::text[]) WITH ORDINALITY AS k(key, position)",
+                (run_id, list(keys)),
+            )
+            return None
+
+        return self._transact(join)
+
+    def claim_trials(self, run_id: str, keys: Sequence[str], holder: str, lease_s: float) -> Claims:
+        """Rows another process is claiming at this instant are skipped (SKIP LOCKED), not
+        waited for: they are reported held, by whoever holds them before its commit."""
+
+        def claim(cursor: Cursor) -> Claims:
+            args = {"run": run_id, "keys": list(keys), "holder": holder, "lease": lease_s}
+            cursor.execute(_CLAIM, args)
+            claimed = {row[0] for row in cursor.fetchall()}
+            cursor.execute(
+                "SELECT c.trial_key, c.holder FROM trial_claims c WHERE c.run_id = %(run)s"
+                f" AND c.trial_key = ANY(%(keys)s) AND {_NOT_STORED}",
+                args,
+            )
+            held = {
+                key: other or _BEING_CLAIMED
+                for key, other in cursor.fetchall()
+                if key not in claimed
+            }
+            return Claims([key for key in keys if key in claimed], held)
+
+        return self._transact(claim)
+
+    def renew_claims(self, holder: str, lease_s: float) -> int:
+        def renew(cursor: Cursor) -> int:
+            cursor.execute(
+                f"UPDATE trial_claims c SET expires_at = {_SERVER_NOW} + %s"
+                f" WHERE c.holder = %s AND {_NOT_STORED}",
+                (lease_s, holder),
+            )
+            return cursor.rowcount
+
+        return self._transact(renew)
+
+    def release_claims(self, run_id: str, keys: Sequence[str], holder: str) -> None:
+        def release(cursor: Cursor) -> None:
+            cursor.execute(
+                "UPDATE trial_claims c SET holder = NULL, expires_at = NULL"
+                " WHERE c.run_id = %s AND c.trial_key = ANY(%s) AND c.holder = %s"
+                f" AND {_NOT_STORED}",
+                (run_id, list(keys), holder),
+            )
+
+        self._transact(release)
+
+    def finish_joined_run(self, run_id: str, finisher: str) -> str | None:
+        """The run_joins row is locked (FOR UPDATE): processes finishing at once take
+        turns, and the later ones read the finisher the first one recorded."""
+
+        def finish(cursor: Cursor) -> str | None:
+            cursor.execute("SELECT finisher FROM run_joins WHERE run_id = %s FOR UPDATE", (run_id,))
+            row = cursor.fetchone()
+            if row is None:
+                raise StoreError(f"store {self.location} has no joined run {run_id!r}")
+            if row[0] is not None:
+                return str(row[0])
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM trial_claims c WHERE c.run_id = %s"
+                f" AND {_NOT_STORED})",
+                (run_id,),
+            )
+            if _one(cursor)[0]:
+                return None
+            now = utc_now()
+            cursor.execute(
+                "UPDATE run_joins SET finisher = %s, finished_at = %s WHERE run_id = %s",
+                (finisher, now, run_id),
+            )
+            cursor.execute(
+                "UPDATE runs SET status = 'completed', ended_at = %s WHERE run_id = %s",
+                (now, run_id),
+            )
+            return finisher
+
+        return self._transact(finish)
+
+    def trials_by_holder(self, run_id: str) -> dict[str, int]:
+        rows = self._fetch(
+            "SELECT c.holder, COUNT(*) AS n FROM trial_claims c WHERE c.run_id = %s"
+            f" AND c.holder IS NOT NULL AND NOT {_NOT_STORED} GROUP BY c.holder",
+            (run_id,),
+        )
+        return {row["holder"]: row["n"] for row in rows}
+
+    # -- merging stores (issue 17, point 4: `crucible merge`) -------------------------------
+
+    def run_content(self, run_id: str) -> RunContent:
+        """Every row of one run, read in one REPEATABLE READ transaction (one snapshot)."""
+        with self._lock, _snapshot(self._connection()):
+            runs = self._fetch(
+                f"SELECT {_select(_RUN_TABLE)} FROM runs WHERE run_id = %s", (run_id,)
+            )
+            if not runs:
+                raise StoreError(f"store {self.location} has no run {run_id!r}")
+            return RunContent(
+                run=runs[0],
+                items=self._rows_of("items", _ITEM_COLUMNS, run_id, 'item_id COLLATE "C"'),
+                trials=self._rows_of(
+                    "trials",
+                    _TRIAL_COLUMNS,
+                    run_id,
+                    'condition COLLATE "C", item_id COLLATE "C", repeat',
+                ),
+                logs=self._rows_of("logs", _LOG_COLUMNS, run_id, "id"),
+                sessions=self.sessions(run_id),
+            )
+
+    def _rows_of(
+        self, table: str, columns: Sequence[str], run_id: str, order: str
+    ) -> list[dict[str, Any]]:
+        return self._fetch(
+            f"SELECT {_select(columns)} FROM {table} WHERE run_id = %s ORDER BY {order}",
+            (run_id,),
+        )
+
+    def call_cache_entries(self) -> list[dict[str, Any]]:
+        return self._fetch(
+            f'SELECT {_select(_CALL_COLUMNS)} FROM model_calls ORDER BY cache_key COLLATE "C"'
+        )
+
+    def merge_content(
+        self,
+        runs: Sequence[RunContent],
+        cache: Sequence[Mapping[str, Any]] = (),
+        baselines: Sequence[tuple[StoredBaseline, Mapping[str, Any]]] = (),
+    ) -> dict[str, int]:
+        """One transaction: runs, then the call cache, then baselines (interface.py)."""
+
+        def merge(cursor: Cursor) -> dict[str, int]:
+            added = {content.run["run_id"]: _merge_run(cursor, content) for content in runs}
+            for entry in cache:
+                _insert(cursor, "model_calls", entry, _CALL_COLUMNS, "(cache_key) DO NOTHING")
+            for baseline, document in baselines:
+                row = {**vars(baseline), "data": json.dumps(document)}
+                _insert(
+                    cursor,
+                    "baselines",
+                    row,
+                    ("name", "experiment", "run_id", "created_at", "data"),
+                    "(name, experiment) DO UPDATE SET run_id = EXCLUDED.run_id,"
+                    " created_at = EXCLUDED.created_at, data = EXCLUDED.data",
+                )
+            return added
+
+        return self._transact(merge)
+
+
+def _merge_run(cursor: Cursor, content: RunContent) -> int:
+    """Write one run's rows (inside `merge_content`'s transaction); the trials added."""
+    run = content.run
+    run_id = run["run_id"]
+    cursor.execute(
+        "INSERT INTO experiments(name, description, created_at) VALUES (%s, %s, %s)"
+        " ON CONFLICT (name) DO NOTHING",
+        (
+            run["experiment"],
+            decoded(run.get("header"), {}).get("description", ""),
+            run["started_at"],
+        ),
+    )
+    updated = [name for name in _RUN_TABLE if name in run and name != "run_id"]
+    _insert(
+        cursor,
+        "runs",
+        run,
+        _RUN_TABLE,
+        "(run_id) DO UPDATE SET " + ", ".join(f"{n} = EXCLUDED.{n}" for n in updated),
+    )
+    for item in content.items:
+        _insert(cursor, "items", {**item, "run_id": run_id}, _ITEM_COLUMNS, "DO NOTHING")
+    added: set[tuple[str, str, int]] = set()
+    for trial in content.trials:
+        row = {**trial, "run_id": run_id}
+        if _insert(cursor, "trials", row, _TRIAL_COLUMNS, "DO NOTHING"):
+            added.add((trial["condition"], trial["item_id"], trial["repeat"]))
+    for log in content.logs:
+        if (log["condition"], log["item_id"], log["repeat"]) in added:
+            _insert(cursor, "logs", {**log, "run_id": run_id}, _LOG_COLUMNS)
+    cursor.execute(
+        "INSERT INTO run_sessions(run_id, started_at, ended_at)"
+        " SELECT %s, s.started_at, s.ended_at FROM unnest(%s::text[], %s::text[])"
+        " AS s(started_at, ended_at) WHERE NOT EXISTS (SELECT 1 FROM run_sessions r"
+        " WHERE r.run_id = %s AND r.started_at = s.started_at AND r.ended_at = s.ended_at)",
+        (
+            run_id,
+            [started for started, _ in content.sessions],
+            [ended for _, ended in content.sessions],
+            run_id,
+        ),
+    )
+    return len(added)
+
+
+def _insert(
+    cursor: Cursor,
+    table: str,
+    row: Mapping[str, Any],
+    columns: Sequence[str],
+    on_conflict: str | None = None,
+) -> bool:
+    """INSERT the values of `row` for those of `columns` it has (a store of an older schema
+    lacks some), JSON columns from JSON text, with `ON CONFLICT {on_conflict}` when given;
+    whether a row was inserted."""
+    names = [name for name in columns if name in row]
+    kinds = "".join(_kind(name) for name in names)
+    marks = value_marks(kinds)[1:-1]
+    values = tuple(_json_text(row[name]) if name in _JSON else row[name] for name in names)
+    conflict = f" ON CONFLICT {on_conflict}" if on_conflict else ""
+    cursor.execute(
+        f"INSERT INTO {table}({', '.join(names)}) VALUES ({marks}){conflict}",
+        safe_row(values, kinds),
+    )
+    return cursor.rowcount == 1
+
+
+def _kind(name: str) -> str:
+    """The `value_marks` kind of a column of the merged tables."""
+    if name in ORDERED_JSON:
+        return "o"
+    return "j" if name in _JSON else "t"
+
+
+def _json_text(value: Any) -> str | None:
+    """A stored JSON value as JSON text (rows read from SQLite hold text already)."""
+    if value is None or isinstance(value, str):
+        return jsonb_text(value)
+    return json.dumps(value)
+
+
+def _one(cursor: Cursor) -> tuple[Any, ...]:
+    row = cursor.fetchone()
+    if row is None:
+        raise AssertionError("a query of one row returned none")
+    return row
+
+
+@contextmanager
+def _snapshot(conn: psycopg.Connection[tuple[Any, ...]]) -> Iterator[None]:
+    """A read transaction on `conn` whose queries all see one snapshot of the database."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield

@@ -1,0 +1,73 @@
+"""Values as PostgreSQL takes them: JSON text for JSONB columns and text without U+0000
+(SQLite keeps both as they are), and the VALUES placeholders that cast JSON text to JSONB.
+Shared by the PostgreSQL store's modules (postgres.py, postgres_scale.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from pytest_crucible.store.rows import Row
+
+__all__ = ["ORDERED_JSON", "jsonb_text", "safe_row", "value_marks"]
+
+
+# JSON whose objects keep their keys' order (a JSON column, not JSONB, which sorts them):
+# the run header, whose declared metrics and conditions are listed in that order
+ORDERED_JSON = frozenset({"header"})
+_CASTS = {"j": "%s::jsonb", "o": "%s::json", "t": "%s"}
+
+
+def value_marks(kinds: str) -> str:
+    """VALUES placeholders: one letter per column, `j` a JSONB one, `o` a JSON one (keys kept
+    in order), `t` any other."""
+    return "(" + ", ".join(_CASTS[kind] for kind in kinds) + ")"
+
+
+def safe_row(row: Row, kinds: str) -> Row:
+    """`row` as PostgreSQL takes it: JSONB holds neither NaN/Infinity nor the character
+    U+0000, and text no U+0000 either (SQLite keeps both). A NaN becomes null, U+0000 the
+    replacement character. Checked with substring tests: rows that need nothing (nearly
+    all) are passed on as they are."""
+    if not any(_needs_fixing(value, kind) for value, kind in zip(row, kinds, strict=True)):
+        return row
+    return tuple(
+        _fixed(value, kind) if _needs_fixing(value, kind) else value
+        for value, kind in zip(row, kinds, strict=True)
+    )
+
+
+def _needs_fixing(value: Any, kind: str) -> bool:
+    if not isinstance(value, str):
+        return False
+    if kind in "jo":
+        return "NaN" in value or "Infinity" in value or "\\u0000" in value
+    return "\x00" in value
+
+
+def _fixed(value: str, kind: str) -> str:
+    if kind in "jo":
+        return _ENCODE(_strict(json.loads(value)))
+    return value.replace("\x00", "\ufffd")
+
+
+def jsonb_text(text: str | None) -> str | None:
+    """A JSON document for a JSONB column (see `safe_row`)."""
+    return _fixed(text, "j") if text is not None and _needs_fixing(text, "j") else text
+
+
+_ENCODE = json.JSONEncoder(default=repr, allow_nan=False).encode
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    if isinstance(value, dict):
+        return {_strict(key): _strict(item) for key, item in value.items()}
+    return value
