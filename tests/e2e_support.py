@@ -209,6 +209,15 @@ def store_location(pytester: pytest.Pytester) -> str:
     return os.environ.get("CRUCIBLE_STORE") or str(store_path(pytester))
 
 
+def journals_folder(pytester: pytest.Pytester) -> Path:
+    """Where the project's store keeps the journals of trials not yet stored (the side folder
+    of a database store is the project's .crucible folder)."""
+    from pytest_crucible.store.locations import side_name
+
+    location = store_location(pytester)
+    return pytester.path / ".crucible" / f"{side_name(location)}.journals"
+
+
 def store_exists(pytester: pytest.Pytester) -> bool:
     location = store_location(pytester)
     return location.startswith("postgresql://") or Path(location).exists()

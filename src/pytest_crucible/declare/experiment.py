@@ -117,6 +117,9 @@ class Plan:
                 }
                 for name, m in experiment.metrics.items()
             },
+            # a JSON object's key order is not kept by every store (PostgreSQL's JSONB sorts
+            # keys): the declaration order travels as a list; read it with declared_metrics
+            "metric_order": list(experiment.metrics),
             "analysis": dataclasses.asdict(experiment.analysis),
             "gates": list(experiment.gates),
             "total_trials": len(self.trials),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pytest_crucible.errors import ExperimentError, MetricError
 from pytest_crucible.util.tracebacks import hide_library_frames
 
-__all__ = ["Analysis", "Metric", "MetricKind", "check_metric_value"]
+__all__ = ["Analysis", "Metric", "MetricKind", "check_metric_value", "declared_metrics"]
 
 # a user's error shows the user's frames, not this module's (see _tracebacks.py)
 __tracebackhide__ = hide_library_frames
@@ -99,3 +100,13 @@ def check_metric_value(name: str, value: object) -> float | bool:
         f"metric {name!r} = {value!r} ({type(value).__name__}) is not a number or a bool; "
         "record numbers (e.g. 0.85) or booleans (e.g. correct=True)"
     )
+
+
+def declared_metrics(header: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The declared metrics of a stored run header, name -> spec, in declaration order
+    (`metric_order`; a header from before it keeps its object's order)."""
+    declared = (header or {}).get("metrics") or {}
+    if not isinstance(declared, Mapping):  # an older header listing names only
+        return {str(name): {} for name in declared}
+    order = [name for name in (header or {}).get("metric_order") or [] if name in declared]
+    return {name: declared[name] for name in [*order, *(n for n in declared if n not in order)]}

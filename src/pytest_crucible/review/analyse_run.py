@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pytest_crucible.declare.metrics import Analysis, Metric
+from pytest_crucible.declare.metrics import Analysis, Metric, declared_metrics
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.frames import metric_columns
@@ -39,7 +39,7 @@ def analysis_of(loaded: StoredRun) -> RunAnalysis:
 
     header = loaded.header
     frame = loaded.trials.copy()
-    declared = header.get("metrics") or {}
+    declared = declared_metrics(header)
     for name in declared:  # no trial recorded it (all failed, say): analyse it as missing
         if name not in frame.columns:
             frame[name] = float("nan")
@@ -66,7 +66,7 @@ def stability_lines(trials: pd.DataFrame, header: Mapping[str, Any]) -> list[str
     from pytest_crucible.review.gates import GateError, stability
 
     lines = []
-    for name, spec in (header.get("metrics") or {}).items():
+    for name, spec in declared_metrics(header).items():
         try:
             found = stability(trials, name, lower_is_better=bool(spec.get("lower_is_better")))
         except GateError:  # not a 0/1 metric

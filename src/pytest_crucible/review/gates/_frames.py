@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_crucible.declare.metrics import declared_metrics
 from pytest_crucible.review.gates._errors import GateError
 
 if TYPE_CHECKING:
@@ -45,9 +46,7 @@ class MetricInfo:
 
 def metric_infos(header: Mapping[str, Any] | None) -> dict[str, MetricInfo]:
     """The declared metrics of a run header (`Store.run_header`), in declaration order."""
-    declared = (header or {}).get("metrics") or {}
-    if isinstance(declared, list | tuple):  # an older header listing names only
-        return {str(name): MetricInfo(str(name)) for name in declared}
+    declared = declared_metrics(header)
     return {
         str(name): MetricInfo(
             str(name),

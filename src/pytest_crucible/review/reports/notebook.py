@@ -93,9 +93,9 @@ comparisons"""
 
 _RERUN = """\
 from pytest_crucible.review.analysis import analyze, format_analysis
-from pytest_crucible.declare.metrics import Analysis, Metric
+from pytest_crucible.declare.metrics import Analysis, Metric, declared_metrics
 
-declared = header.get("metrics") or {}
+declared = declared_metrics(header)
 rerun = analyze(
     trials,
     conditions=analysis["conditions"],
