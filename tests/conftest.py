@@ -86,7 +86,9 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 # -- every end-to-end behaviour on both stores (issue 17) -----------------------------------
 
-STORE_BACKENDS = ["sqlite", "postgresql"]
+# The PostgreSQL variant is `slow` (a database made and dropped, a server round trip per
+# trial: 5-20 s each): the quick subset checks SQLite, the full suite (CI) both stores.
+STORE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(params=STORE_BACKENDS)

@@ -183,6 +183,8 @@ SLOW_E2E = {
     "tests/test_e2e_join.py::test_a_joined_process_may_use_xdist",
     "tests/test_e2e_join.py::test_a_process_with_another_experiment_definition_is_refused",
     "tests/test_e2e_join.py::test_a_process_stopped_early_gives_back_the_claims_it_did_not_use",
+    # issue 17, both stores: a session with every report, then the review commands (7 s)
+    "tests/test_e2e_cli.py::test_runs_analyse_and_report_read_the_run_from_its_store",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
@@ -220,7 +222,9 @@ def journals_folder(pytester: pytest.Pytester) -> Path:
 
 def store_exists(pytester: pytest.Pytester) -> bool:
     location = store_location(pytester)
-    return location.startswith("postgresql://") or Path(location).exists()
+    if not location.startswith("postgresql://"):
+        return Path(location).exists()
+    return sql(location, "SELECT to_regclass('runs') IS NOT NULL AS made")[0]["made"]
 
 
 def query(
