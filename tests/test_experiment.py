@@ -172,3 +172,27 @@ def test_a_condition_timeout_is_checked_and_not_part_of_its_identity() -> None:
     assert Condition(terse, timeout=2).named("a").identity == Condition(terse).named("a").identity
     with pytest.raises(ExperimentError, match="condition terse: timeout=-1 must be a number"):
         Condition(terse, timeout=-1)
+
+
+def test_declared_metrics_keep_their_order_when_the_store_sorts_the_header_keys() -> None:
+    from pytest_crucible.declare.metrics import declared_metrics
+
+    exp = crucible.Experiment(
+        name="ordered",
+        dataset=[{"id": "a", "input": 1}],
+        conditions={"same": lambda x: x},
+        metrics={"correct": crucible.Metric(kind="binary"), "len": crucible.Metric()},
+    )
+    header = exp.plan().header()
+    # as PostgreSQL's JSONB gives it back: an object's keys shorter first
+    stored = {
+        **header,
+        "metrics": dict(sorted(header["metrics"].items(), key=lambda kv: len(kv[0]))),
+    }
+    assert list(stored["metrics"]) == ["len", "correct"]
+    assert list(declared_metrics(stored)) == ["correct", "len"]
+    assert declared_metrics(stored)["correct"]["kind"] == "binary"
+    # a header from before metric_order keeps its object's order; one listing names only
+    assert list(declared_metrics({"metrics": {"b": {}, "a": {}}})) == ["b", "a"]
+    assert declared_metrics({"metrics": ["x", "y"]}) == {"x": {}, "y": {}}
+    assert declared_metrics(None) == {}
