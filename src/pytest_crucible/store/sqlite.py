@@ -153,20 +153,6 @@ class Store(SQLiteReads):
         """A new run, held by `holder` from the moment it exists (`run_id`: chosen by the
         session, so that its journals name it too)."""
         run_id = run_id or secrets.token_hex(4)
-        now = utc_now()
-        with self._write():
-            if holder is not None:
-                self._insert_holder(run_id, holder)
-            self._conn.execute(
-                "INSERT INTO experiments(name, description, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET description = excluded.description",
-                (header["name"], header.get("description", ""), now),
-            )
-            marks = ", ".join("?" * len(NEW_RUN_COLUMNS))
-            self._conn.execute(
-                f"INSERT INTO runs({', '.join(NEW_RUN_COLUMNS)}) VALUES ({marks})",
-                new_run_row(run_id, header, environment, status, now),
-            )
         with self._write():
             if holder is not None:
                 self._insert_holder(run_id, holder)
