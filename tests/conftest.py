@@ -82,3 +82,24 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     database = postgres_server.new_database()
     yield postgres_server.url(database)
     postgres_server.drop_database(database)
+
+
+# -- every end-to-end behaviour on both stores (issue 17) -----------------------------------
+
+# The PostgreSQL variant is `slow` (a database made and dropped, a server round trip per
+# trial: 5-20 s each): the quick subset checks SQLite, the full suite (CI) both stores.
+STORE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test once per store. For "postgresql" the pytester project (and every pytest
+    or `crucible` process it starts) stores its runs in a fresh database: CRUCIBLE_STORE names
+    it, as a user would. Read the rows through e2e_support.query/trial_rows/store_location,
+    which follow it."""
+    backend: str = request.param
+    if backend == "postgresql":
+        monkeypatch.setenv("CRUCIBLE_STORE", request.getfixturevalue("postgres_url"))
+    else:
+        monkeypatch.delenv("CRUCIBLE_STORE", raising=False)
+    return backend

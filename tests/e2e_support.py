@@ -185,6 +185,8 @@ SLOW_E2E = {
     "tests/test_e2e_join.py::test_a_joined_process_may_use_xdist",
     "tests/test_e2e_join.py::test_a_process_with_another_experiment_definition_is_refused",
     "tests/test_e2e_join.py::test_a_process_stopped_early_gives_back_the_claims_it_did_not_use",
+    # issue 17, both stores: a session with every report, then the review commands (7 s)
+    "tests/test_e2e_cli.py::test_runs_analyse_and_report_read_the_run_from_its_store",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
@@ -201,21 +203,45 @@ def read_calls(path: Path) -> list[str]:
 
 
 def store_path(pytester: pytest.Pytester) -> Path:
+    """The SQLite file of the pytester project (tests about SQLite files themselves)."""
     return pytester.path / ".crucible" / "crucible.db"
 
 
-def query(pytester: pytest.Pytester, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(store_path(pytester))
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute(sql, args)]
-    finally:
-        conn.close()
+def store_location(pytester: pytest.Pytester) -> str:
+    """Where the pytester project's runs are stored: the database URL the `store_backend`
+    fixture put in CRUCIBLE_STORE, or the project's default SQLite file."""
+    return os.environ.get("CRUCIBLE_STORE") or str(store_path(pytester))
 
 
-def sql(path: Path, statement: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-    """Run one statement on the store file at `path` (and commit it); its rows."""
-    conn = sqlite3.connect(path)
+def journals_folder(pytester: pytest.Pytester) -> Path:
+    """Where the project's store keeps the journals of trials not yet stored (the side folder
+    of a database store is the project's .crucible folder)."""
+    from pytest_crucible.store.locations import side_name
+
+    location = store_location(pytester)
+    return pytester.path / ".crucible" / f"{side_name(location)}.journals"
+
+
+def store_exists(pytester: pytest.Pytester) -> bool:
+    location = store_location(pytester)
+    if not location.startswith("postgresql://"):
+        return Path(location).exists()
+    return sql(location, "SELECT to_regclass('runs') IS NOT NULL AS made")[0]["made"]
+
+
+def query(
+    pytester: pytest.Pytester, statement: str, args: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    """The rows of one SELECT on the project's store, whichever the backend."""
+    return [dict(row) for row in sql(store_location(pytester), statement, args)]
+
+
+def sql(location: Path | str, statement: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    """Run one statement on the store at `location` (a SQLite file or a PostgreSQL URL) and
+    commit it; its rows (mappings by column name)."""
+    if str(location).startswith("postgresql://"):
+        return _postgres_sql(str(location), statement, args)
+    conn = sqlite3.connect(location)
     conn.row_factory = sqlite3.Row
     try:
         rows = conn.execute(statement, args).fetchall()
@@ -225,9 +251,25 @@ def sql(path: Path, statement: str, args: tuple[Any, ...] = ()) -> list[sqlite3.
         conn.close()
 
 
+def _postgres_sql(url: str, statement: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """The same statement on PostgreSQL: `?` placeholders become `%s`, SQLite's implicit
+    `rowid` the tables' insertion order `seq`, and JSONB columns come back as JSON text, as
+    SQLite's TEXT columns do, so one assertion holds on both stores."""
+    import psycopg
+    from psycopg.rows import dict_row
+    from psycopg.types.string import TextLoader
+
+    statement = statement.replace("?", "%s").replace("rowid", "seq")
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        conn.adapters.register_loader("jsonb", TextLoader)
+        cursor = conn.execute(statement, args)
+        return cursor.fetchall() if cursor.description else []
+
+
 def trial_rows(pytester: pytest.Pytester) -> list[dict[str, Any]]:
-    rows = query(pytester, "SELECT * FROM trials ORDER BY condition, item_id, repeat")
+    rows = query(pytester, 'SELECT * FROM trials ORDER BY condition, item_id, "repeat"')
     for row in rows:
+        row.pop("seq", None)  # PostgreSQL's insertion order, not a stored field
         row["metrics"] = json.loads(row["metrics"])
         row["output"] = json.loads(row["output"]) if row["output"] else None
         row["error"] = json.loads(row["error"]) if row["error"] else None

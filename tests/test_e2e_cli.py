@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import sql, store_path
+from e2e_support import sql, store_exists, store_location, store_path
 from pytest_crucible import load_trials
 
 CRUCIBLE = Path(sys.executable).parent / "crucible"
@@ -77,8 +77,12 @@ def crucible(
     *args: str | Path, cwd: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The installed `crucible` script, as a shell runs it (CRUCIBLE_STORE unset unless
-    given)."""
-    environment = {k: v for k, v in os.environ.items() if k != "CRUCIBLE_STORE"}
+    given, or a database URL the `store_backend` fixture set, as a team's shell would)."""
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "CRUCIBLE_STORE" or v.startswith("postgresql://")
+    }
     return subprocess.run(
         [str(CRUCIBLE), *map(str, args)],
         cwd=cwd,
@@ -100,9 +104,9 @@ def run_experiment(pytester: pytest.Pytester, *args: str) -> str:
 
 
 def _run_ids(pytester: pytest.Pytester) -> list[str]:
-    if not store_path(pytester).exists():
+    if not store_exists(pytester):
         return []
-    return [row["run_id"] for row in sql(store_path(pytester), "SELECT run_id FROM runs")]
+    return [row["run_id"] for row in sql(store_location(pytester), "SELECT run_id FROM runs")]
 
 
 def assert_clean_error(result: subprocess.CompletedProcess[str], *phrases: str) -> None:
@@ -159,7 +163,9 @@ def test_the_store_option_goes_before_or_after_the_subcommand_and_has_defaults(
     assert "CRUCIBLE_STORE" in help_text and "relative to the current directory" in help_text
 
 
-def test_show_prints_the_run_summary_of_the_session_end(pytester: pytest.Pytester) -> None:
+def test_show_prints_the_run_summary_of_the_session_end(
+    pytester: pytest.Pytester, store_backend: str
+) -> None:
     pytester.makepyfile(test_clidemo=EXPERIMENT)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run(["git", "init", "-q"], cwd=pytester.path, check=True, timeout=60)
@@ -169,7 +175,7 @@ def test_show_prints_the_run_summary_of_the_session_end(pytester: pytest.Pyteste
         ["git", "rev-parse", "HEAD"], cwd=pytester.path, capture_output=True, text=True
     ).stdout.strip()
     run_id = run_experiment(pytester)
-    stored = sql(store_path(pytester), "SELECT analysis FROM runs")[0]["analysis"]
+    stored = sql(store_location(pytester), "SELECT analysis FROM runs")[0]["analysis"]
     for ref in (run_id, run_id[:3], "latest", "latest:clidemo"):
         result = crucible("show", ref, cwd=pytester.path)
         assert result.returncode == 0, result.stderr
@@ -191,11 +197,11 @@ def test_show_prints_the_run_summary_of_the_session_end(pytester: pytest.Pyteste
         assert "gates: 1 passed, 0 failed" in result.stdout
         assert "PASS careful.correct.mean >= 0.9" in result.stdout
     # read only: the stored analysis is what the session end wrote
-    assert sql(store_path(pytester), "SELECT analysis FROM runs")[0]["analysis"] == stored
+    assert sql(store_location(pytester), "SELECT analysis FROM runs")[0]["analysis"] == stored
 
 
 def test_compare_gives_the_verdicts_of_the_baseline_gate(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, store_backend: str
 ) -> None:
     pytester.makepyfile(test_clidemo=EXPERIMENT)
     good = run_experiment(pytester)
@@ -203,7 +209,7 @@ def test_compare_gives_the_verdicts_of_the_baseline_gate(
     # the same comparison as a gate at the session end: its verdicts are stored with run B
     broken = run_experiment(pytester, f"--crucible-compare={good}", "--crucible-margin=length=1")
     stored = json.loads(
-        sql(store_path(pytester), "SELECT analysis FROM runs WHERE run_id = ?", (broken,))[0][
+        sql(store_location(pytester), "SELECT analysis FROM runs WHERE run_id = ?", (broken,))[0][
             "analysis"
         ]
     )
@@ -241,7 +247,7 @@ def test_compare_gives_the_verdicts_of_the_baseline_gate(
 
 
 def test_compare_refuses_other_experiments_and_runs_without_shared_items(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, store_backend: str
 ) -> None:
     pytester.makepyfile(test_clidemo=EXPERIMENT, test_other=OTHER)
     run_experiment_ids = _sessions(pytester)
@@ -268,16 +274,19 @@ def _sessions(pytester: pytest.Pytester) -> dict[str, str]:
     pytester.runpytest_subprocess(
         "--crucible", "--crucible-report=none", "-p", "no:cacheprovider", timeout=_TIMEOUT
     )
-    rows = sql(store_path(pytester), "SELECT run_id, experiment FROM runs")
+    rows = sql(store_location(pytester), "SELECT run_id, experiment FROM runs")
     return {row["experiment"]: row["run_id"] for row in rows}
 
 
-def test_export_writes_every_stored_column_one_row_per_trial(pytester: pytest.Pytester) -> None:
+def test_export_writes_every_stored_column_one_row_per_trial(
+    pytester: pytest.Pytester, store_backend: str
+) -> None:
     pytester.makepyfile(test_clidemo=EXPERIMENT)
     run_id = run_experiment(pytester)
-    store = store_path(pytester)
+    store = store_location(pytester)
     frame = load_trials(run_id, store=store)
-    stored = [r["name"] for r in sql(store, "PRAGMA table_info(trials)")]
+    (row,) = sql(store, "SELECT * FROM trials LIMIT 1")
+    stored = [name for name in dict(row) if name != "seq"]  # PostgreSQL's insertion order
     expected = [c for c in stored if c not in ("metrics", "usage")]
 
     as_csv = crucible("export", run_id, cwd=pytester.path)  # csv to stdout by default
@@ -438,3 +447,49 @@ def _heavy_imports(command: list[str], cwd: Path) -> set[str]:
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "pytest_crucible.cli" in imported, result.stderr[-2000:]
     return imported & {"numpy", "pandas", "scipy", "statsmodels", "pyarrow"}
+
+
+def test_runs_analyse_and_report_read_the_run_from_its_store(
+    pytester: pytest.Pytester, store_backend: str
+) -> None:
+    """The review commands give the same answers on both stores; nothing written (reports,
+    exports, side files, stored rows, output) holds a database password."""
+    pytester.makepyfile(test_clidemo=EXPERIMENT)
+    run_id = run_experiment(pytester, "--crucible-report=all")
+    listed = crucible("runs", cwd=pytester.path)
+    assert listed.returncode == 0 and f"{run_id}  clidemo" in listed.stdout, listed.stderr
+    again = crucible("analyse", run_id, "--gate", "plain.correct.mean >= 0.9", cwd=pytester.path)
+    assert again.returncode == 0, again.stderr
+    assert "PASS plain.correct.mean >= 0.9" in again.stdout
+    table = [line.split() for line in again.stdout.splitlines()]
+    assert ["condition", "stored", "analysed", "errors", "correct", "length"] in table
+    folder = pytester.path / "review"
+    written = crucible(
+        "report", "latest", "--output", folder, "--formats", "all", cwd=pytester.path
+    )
+    assert written.returncode == 0, written.stderr
+    for name in ("report.html", "report.md", "report.tex", "analysis.ipynb", "results.csv"):
+        assert (folder / name).exists(), name
+    assert len((folder / "results.csv").read_text().splitlines()) == 21
+    if store_backend == "postgresql":
+        shown = [listed.stdout, listed.stderr, again.stdout, again.stderr, written.stderr]
+        _assert_no_password(pytester, shown)
+
+
+TABLES = ("runs", "trials", "logs", "items", "run_sessions")
+
+
+def _assert_no_password(pytester: pytest.Pytester, outputs: list[str]) -> None:
+    from postgres_server import ROLE_PASSWORD
+
+    assert os.environ["CRUCIBLE_STORE"].count(ROLE_PASSWORD) == 1  # the URL carries it
+    files = [path for path in pytester.path.rglob("*") if path.is_file()]
+    assert any(path.name == "analysis.ipynb" for path in files)
+    leaked = [path for path in files if ROLE_PASSWORD.encode() in path.read_bytes()]
+    assert leaked == [], f"the password is in {leaked}"
+    assert all(ROLE_PASSWORD not in text for text in outputs)
+    stored = {table: sql(store_location(pytester), f"SELECT * FROM {table}") for table in TABLES}
+    assert stored["runs"] and stored["trials"]
+    assert ROLE_PASSWORD not in json.dumps(
+        {t: [dict(r) for r in rows] for t, rows in stored.items()}, default=str
+    )

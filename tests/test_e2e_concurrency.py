@@ -11,9 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from e2e_support import XDIST, query, read_calls, start_pytest, trial_rows
+from e2e_support import XDIST, query, read_calls, start_pytest, store_exists, trial_rows
 
 # Each condition call counts the calls in flight in its process; a trial records how many
 # were in flight when its own call started (itself included).
@@ -190,15 +191,14 @@ def test_exitfirst_stops_starting_trials_and_keeps_what_finished(
     assert len(read_calls(calls_file)) == len(calls) + 48 - passed_before
 
 
-def _wait_for_trials(db: Path, count: int, timeout: float) -> None:
+def _wait_for_trials(pytester: pytest.Pytester, count: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if db.exists():
+        if store_exists(pytester):
             try:
-                with sqlite3.connect(db) as conn:
-                    if conn.execute("SELECT count(*) FROM trials").fetchone()[0] >= count:
-                        return
-            except sqlite3.OperationalError:
+                if query(pytester, "SELECT count(*) AS n FROM trials")[0]["n"] >= count:
+                    return
+            except (sqlite3.OperationalError, psycopg.Error):  # not created yet
                 pass
         time.sleep(0.1)
     raise AssertionError(f"fewer than {count} trials stored after {timeout} s")
@@ -211,13 +211,12 @@ def _start(pytester: pytest.Pytester, *args: str, slow_from: int = 1000) -> subp
 
 @pytest.mark.parametrize("xdist", XDIST)
 def test_ctrl_c_stores_what_finished_and_the_run_resumes(
-    pytester: pytest.Pytester, calls_file: Path, xdist: list[str]
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str], store_backend: str
 ) -> None:
     write(pytester, ASYNC_TRIAL)
-    db = pytester.path / ".crucible" / "crucible.db"
     process = _start(pytester, *xdist)
     try:
-        _wait_for_trials(db, 4, timeout=60)
+        _wait_for_trials(pytester, 4, timeout=60)
         os.killpg(process.pid, signal.SIGINT)
         started = time.monotonic()
         output, _ = process.communicate(timeout=30)
@@ -242,7 +241,6 @@ def test_a_second_ctrl_c_stops_at_once(pytester: pytest.Pytester, calls_file: Pa
     sent once the run says it waits (on a busy machine pytest may still be formatting the
     first interrupt a second later, and a Ctrl-C then would not reach the wait)."""
     write(pytester, ASYNC_TRIAL)
-    db = pytester.path / ".crucible" / "crucible.db"
     process = _start(pytester, slow_from=2)
     lines: list[bytes] = []
     arrived: list[float] = []  # when each line arrived
@@ -259,7 +257,7 @@ def test_a_second_ctrl_c_stops_at_once(pytester: pytest.Pytester, calls_file: Pa
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        _wait_for_trials(db, 4, timeout=60)
+        _wait_for_trials(pytester, 4, timeout=60)
         os.killpg(process.pid, signal.SIGINT)
         assert waiting.wait(timeout=60), b"".join(lines).decode()[-2000:]
         assert process.poll() is None, "the first Ctrl-C waits for the running trials"

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import EXPERIMENT, XDIST, query, read_calls, store_path, trial_rows
+from e2e_support import (
+    EXPERIMENT,
+    XDIST,
+    journals_folder,
+    query,
+    read_calls,
+    trial_rows,
+)
 from pytest_crucible.store.sqlite import Store
 
 BIG_OUTPUTS = """
@@ -151,7 +158,7 @@ def _lines(calls_file: Path, kind: str) -> set[str]:
 def _durable(pytester: pytest.Pytester) -> set[str]:
     """The items of the trials that are stored, or journalled to be stored."""
     found = {row["item_id"] for row in query(pytester, "SELECT item_id FROM trials")}
-    folder = store_path(pytester).with_name("crucible.db.journals")
+    folder = journals_folder(pytester)
     for path in folder.glob("*.jsonl") if folder.is_dir() else ():
         for line in path.read_text().splitlines():
             try:
@@ -188,6 +195,7 @@ def test_trials_finished_ahead_of_their_items_survive_a_kill(
     processes: int,
     edited: bool,
     monkeypatch: pytest.MonkeyPatch,
+    store_backend: str,
 ) -> None:
     pytester.makepyfile(test_held=HELD_BACK)
     monkeypatch.setenv("HANG", "1")
@@ -219,7 +227,7 @@ def test_trials_finished_ahead_of_their_items_survive_a_kill(
     assert len(rerun) == 120 - len(finished)
     rows = trial_rows(pytester)
     assert len(rows) == 120 and all(row["status"] == "passed" for row in rows)
-    assert not store_path(pytester).with_name("crucible.db.journals").exists()
+    assert not journals_folder(pytester).exists()
 
 
 def _read_only(store: Path) -> Callable[[], None]:

@@ -27,7 +27,7 @@ def _with_gates(source: str, *gates: str) -> str:
 
 @pytest.mark.parametrize("xdist", XDIST)
 def test_declared_gates_are_decided_on_recorded_metrics(
-    pytester: pytest.Pytester, calls_file: Path, xdist: list[str]
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str], store_backend: str
 ) -> None:
     """Experiment(gates=...) alone decides the exit status; the metrics are not declared."""
     assert "metrics=" not in UNDECLARED
@@ -98,7 +98,7 @@ def test_usage_errors_exit_4_before_any_trial_runs(
 
 @pytest.mark.parametrize("xdist", XDIST)
 def test_a_fully_reused_resume_is_analysed_gated_and_saved(
-    pytester: pytest.Pytester, calls_file: Path, xdist: list[str]
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str], store_backend: str
 ) -> None:
     """The keep-the-store CI flow: nothing left to run is not "no tests ran" (exit 5)."""
     pytester.makepyfile(test_demo=EXPERIMENT)

@@ -11,7 +11,7 @@ from e2e_support import EXPERIMENT, XDIST, query
 
 @pytest.mark.parametrize("xdist", XDIST)
 def test_gates_pass_fail_exit_status_and_junit(
-    pytester: pytest.Pytester, calls_file: object, xdist: list[str]
+    pytester: pytest.Pytester, calls_file: object, xdist: list[str], store_backend: str
 ) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     result = pytester.runpytest(
@@ -53,7 +53,9 @@ def test_declared_gate_typo_stops_the_run_before_it_starts(
     assert not calls_file.exists()  # type: ignore[attr-defined]
 
 
-def test_baseline_saved_then_compared(pytester: pytest.Pytester, calls_file: object) -> None:
+def test_baseline_saved_then_compared(
+    pytester: pytest.Pytester, calls_file: object, store_backend: str
+) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     first = pytester.runpytest(
         "--crucible", "--crucible-report=none", "--crucible-save-baseline=main"
@@ -90,7 +92,7 @@ def test_baseline_saved_then_compared(pytester: pytest.Pytester, calls_file: obj
 
 @pytest.mark.parametrize("xdist", XDIST)
 def test_reports_are_written_for_the_run(
-    pytester: pytest.Pytester, calls_file: object, xdist: list[str]
+    pytester: pytest.Pytester, calls_file: object, xdist: list[str], store_backend: str
 ) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     result = pytester.runpytest("--crucible", "--crucible-report=html,md", *xdist)

@@ -67,7 +67,7 @@ def _dead_letters(pytester: pytest.Pytester) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("xdist", XDIST)
 def test_retries_and_failures_are_recorded_and_dead_lettered(
-    pytester: pytest.Pytester, calls_file: Path, xdist: list[str]
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str], store_backend: str
 ) -> None:
     pytester.makepyfile(test_flaky=FLAKY)
     result = pytester.runpytest("--crucible", "--crucible-report=none", *xdist)
@@ -129,6 +129,7 @@ def test_retry_failed_runs_only_the_failed_trials_into_the_same_run(
     calls_file: Path,
     xdist: list[str],
     monkeypatch: pytest.MonkeyPatch,
+    store_backend: str,
 ) -> None:
     pytester.makepyfile(test_flaky=FLAKY)
     pytester.runpytest("--crucible", "--crucible-report=none", *xdist).assert_outcomes(

@@ -58,7 +58,7 @@ def _wait_for(predicate: object, timeout: float = 60.0) -> None:
 
 @pytest.mark.parametrize("xdist", XDIST)
 def test_killed_run_resumes_without_rerunning_finished_trials(
-    pytester: pytest.Pytester, calls_file: Path, xdist: list[str]
+    pytester: pytest.Pytester, calls_file: Path, xdist: list[str], store_backend: str
 ) -> None:
     pytester.makepyfile(test_hang=HANGING)
     env = {**os.environ, "HANG": "1", "CRUCIBLE_CALLS": str(calls_file)}
@@ -99,7 +99,7 @@ def test_killed_run_resumes_without_rerunning_finished_trials(
 
 
 def test_editing_one_condition_reruns_that_condition_alone(
-    pytester: pytest.Pytester, calls_file: Path
+    pytester: pytest.Pytester, calls_file: Path, store_backend: str
 ) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     pytester.runpytest("--crucible").assert_outcomes(passed=12)
@@ -120,7 +120,9 @@ def test_editing_one_condition_reruns_that_condition_alone(
             assert now == row
 
 
-def test_resume_a_given_run_by_id(pytester: pytest.Pytester, calls_file: Path) -> None:
+def test_resume_a_given_run_by_id(
+    pytester: pytest.Pytester, calls_file: Path, store_backend: str
+) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     pytester.runpytest("--crucible", "-k", "terse").assert_outcomes(passed=6, deselected=6)
     pytester.runpytest("--crucible").assert_outcomes(passed=12)
@@ -133,7 +135,7 @@ def test_resume_a_given_run_by_id(pytester: pytest.Pytester, calls_file: Path) -
     assert {r["run_id"]: r["n"] for r in counts} == {first: 12, second: 12}
 
 
-def test_unknown_run_id_lists_the_known_runs(pytester: pytest.Pytester) -> None:
+def test_unknown_run_id_lists_the_known_runs(pytester: pytest.Pytester, store_backend: str) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     pytester.runpytest("--crucible").assert_outcomes(passed=12)
     run_id = query(pytester, "SELECT run_id FROM runs")[0]["run_id"]
@@ -149,7 +151,7 @@ def test_unknown_run_id_lists_the_known_runs(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*'tests/' looks like a path*--crucible-resume=RUN_ID*"])
 
 
-def test_run_records_what_reproduces_it(pytester: pytest.Pytester) -> None:
+def test_run_records_what_reproduces_it(pytester: pytest.Pytester, store_backend: str) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     pytester.runpytest("--crucible").assert_outcomes(passed=12)
     (run,) = query(pytester, "SELECT * FROM runs")

@@ -57,7 +57,7 @@ def test_without_flag_experiments_are_skipped_and_other_tests_run(
 
 @pytest.mark.parametrize("xdist", XDIST)
 def test_runs_every_trial_and_stores_it(
-    pytester: pytest.Pytester, calls_file: object, xdist: list[str]
+    pytester: pytest.Pytester, calls_file: object, xdist: list[str], store_backend: str
 ) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     result = pytester.runpytest("--crucible", "-v", *xdist)
@@ -100,7 +100,9 @@ def test_runs_every_trial_and_stores_it(
     assert comparison["result"]["estimate"] == pytest.approx(1.0)
 
 
-def test_n0_and_n2_store_the_same_rows(pytester: pytest.Pytester, calls_file: object) -> None:
+def test_n0_and_n2_store_the_same_rows(
+    pytester: pytest.Pytester, calls_file: object, store_backend: str
+) -> None:
     pytester.makepyfile(test_demo=EXPERIMENT)
     seen = []
     for args in ([], ["-n", "2"]):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import pytest_crucible as crucible
-from e2e_support import XDIST, query, start_pytest, store_path, trial_rows
+from e2e_support import XDIST, query, start_pytest, store_location, trial_rows
 
 RUN_TIMEOUT = 180  # seconds a pytest run may take on a busy machine (they take a few)
 
@@ -53,7 +53,7 @@ def test_kept(condition, item, trial):
 
 
 def test_trial_results_are_stored_loaded_exported_and_reported(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, store_backend: str
 ) -> None:
     pytester.makepyfile(test_kept=RESULTS)
     result = _run(pytester, "--crucible-report=html,md")
@@ -63,7 +63,7 @@ def test_trial_results_are_stored_loaded_exported_and_reported(
         "answer": {"text": "PARIS", "letters": ["A", "I", "P", "R", "S"]},
         "verdict": "looks-right-a",
     }
-    frame = crucible.load_trials(store=store_path(pytester))
+    frame = crucible.load_trials(store=store_location(pytester))
     assert frame["results"].tolist()[1]["verdict"] == "looks-right-b"
     assert "length" in frame.columns  # beside the metrics, not among them
     reports = _report_dir(pytester, "kept")
@@ -177,7 +177,7 @@ def test_author_version_and_tags_are_stored_reported_and_loaded(
     assert "| **author** | Ada Lovelace |" in markdown
     assert "| **version** | 2.1 |" in markdown
     assert "| **tags** | prompting, h1 |" in markdown
-    runs = crucible.load_runs(store_path(pytester))
+    runs = crucible.load_runs(store_location(pytester))
     assert runs.loc[0, "author"] == "Ada Lovelace" and runs.loc[0, "tags"] == ["prompting", "h1"]
 
 
@@ -193,10 +193,12 @@ def test_tags_that_are_not_a_list_of_strings_are_refused_clearly(
     assert "Traceback" not in result.stdout.str()
 
 
-def test_load_runs_returns_every_field_a_run_records(pytester: pytest.Pytester) -> None:
+def test_load_runs_returns_every_field_a_run_records(
+    pytester: pytest.Pytester, store_backend: str
+) -> None:
     pytester.makepyfile(test_labelled=LABELLED)
     assert _run(pytester, "--crucible-report=none").ret == 0
-    runs = crucible.load_runs(store_path(pytester))
+    runs = crucible.load_runs(store_location(pytester))
     run = runs.iloc[0]
     for column in ("git_commit", "git_dirty", "dataset_fingerprint", "fingerprint", "seed"):
         assert column in runs.columns, column
