@@ -9,6 +9,7 @@ from pathlib import Path
 from pytest_crucible.settings._resolve import Origin
 from pytest_crucible.store.journal import journal_folder
 from pytest_crucible.store.locations import (
+    masked,
     masked_in,
     masked_words,
     may_exist,
@@ -74,3 +75,14 @@ def test_a_sqlite_store_keeps_its_journals_beside_its_file(tmp_path: Path) -> No
         assert store.side_folder == tmp_path and store.location == str(tmp_path / "crucible.db")
     finally:
         store.close()
+
+
+def test_a_password_with_unencoded_url_characters_is_masked_whole() -> None:
+    # urllib reads "/", "?" or "#" as the end of the authority: the password's tail leaked
+    for secret in ("pa/ss", "p?w#x", "a@b", "tail/with?all#of@them"):
+        shown = masked(f"postgresql://lab:{secret}@db.example:5432/results")
+        assert shown == SHOWN, secret
+    assert masked("postgresql:///db?host=/tmp&password=x") == (
+        "postgresql:///db?host=/tmp&password=***"
+    )
+    assert masked("postgresql://lab@db.example/results") == "postgresql://lab@db.example/results"

@@ -42,23 +42,25 @@ def masked(location: str | Path) -> str:
     if not is_database_url(location):
         return str(location)
     text = str(location)
+    scheme, _, rest = text.partition("://")
+    # the credentials run to the LAST "@": a password may hold an unencoded "/", "?", "#" or
+    # "@" that urllib would read as the start of the path (over-masking is the safe error)
+    credentials, at, after = rest.rpartition("@")
+    user, has_password, _ = credentials.partition(":")
+    shown_credentials = (f"{user}:{_MASK}" if has_password else user) + at
     try:
-        parts = urlsplit(text)
-        netloc = parts.netloc
-        if "@" in netloc:
-            credentials, host = netloc.rsplit("@", 1)
-            user, has_password, _ = credentials.partition(":")
-            netloc = f"{user}:{_MASK}@{host}" if has_password else netloc
+        parts = urlsplit(f"{scheme}://{after}")
         query = "&".join(
             f"{key}={_MASK}" if key.lower() == "password" else pair
             for pair in parts.query.split("&")
             if pair
             for key in [pair.partition("=")[0]]
         )
-        shown = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+        shown = f"{scheme}://{shown_credentials}{parts.netloc}{parts.path}"
+        shown += f"?{query}" if query else ""
         return shown + (f"#{parts.fragment}" if parts.fragment else "")
     except ValueError:  # a URL urllib cannot split: show only its scheme
-        return f"{text.partition('://')[0]}://{_MASK}"
+        return f"{scheme}://{_MASK}"
 
 
 # -- used by the layers above the store (issue 17, the wiring) --------------------------------
