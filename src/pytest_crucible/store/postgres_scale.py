@@ -31,7 +31,13 @@ from pytest_crucible.store.postgres_values import (
 from pytest_crucible.store.records import column_names
 from pytest_crucible.store.rows import utc_now
 from pytest_crucible.store.schema import RUN_COLUMNS
-from pytest_crucible.store.shapes import RUN_JSON, decoded
+from pytest_crucible.store.shapes import (
+    MERGED_CALL_COLUMNS,
+    MERGED_ITEM_COLUMNS,
+    MERGED_LOG_COLUMNS,
+    RUN_JSON,
+    decoded,
+)
 
 __all__ = ["PostgresScale"]
 
@@ -59,29 +65,7 @@ _CLAIM = (
 
 # the columns `merge_content` copies and `run_content` reads, by table
 _RUN_TABLE = (*RUN_COLUMNS, *RUN_JSON)
-_ITEM_COLUMNS = ("run_id", "item_id", "input", "expected", "metadata", "cluster")
 _TRIAL_COLUMNS = column_names()
-_LOG_COLUMNS = (
-    "run_id",
-    "trial_key",
-    "condition",
-    "item_id",
-    "repeat",
-    "level",
-    "message",
-    "meta",
-    "created_at",
-)
-_CALL_COLUMNS = (
-    "cache_key",
-    "backend",
-    "model",
-    "request",
-    "response",
-    "run_id",
-    "trial_key",
-    "created_at",
-)
 _JSON = frozenset(
     {*RUN_JSON, *column_names(json=True), "input", "expected", "metadata", "meta"}
     | {"request", "response", "data"}
@@ -267,14 +251,14 @@ class PostgresScale(PostgresReads):
                 raise StoreError(f"store {self.location} has no run {run_id!r}")
             return RunContent(
                 run=runs[0],
-                items=self._rows_of("items", _ITEM_COLUMNS, run_id, 'item_id COLLATE "C"'),
+                items=self._rows_of("items", MERGED_ITEM_COLUMNS, run_id, 'item_id COLLATE "C"'),
                 trials=self._rows_of(
                     "trials",
                     _TRIAL_COLUMNS,
                     run_id,
                     'condition COLLATE "C", item_id COLLATE "C", repeat',
                 ),
-                logs=self._rows_of("logs", _LOG_COLUMNS, run_id, "id"),
+                logs=self._rows_of("logs", MERGED_LOG_COLUMNS, run_id, "id"),
                 sessions=self.sessions(run_id),
             )
 
@@ -288,7 +272,7 @@ class PostgresScale(PostgresReads):
 
     def call_cache_entries(self) -> list[dict[str, Any]]:
         return self._fetch(
-            f'SELECT {_select(_CALL_COLUMNS)} FROM model_calls ORDER BY cache_key COLLATE "C"'
+            f'SELECT {_select(MERGED_CALL_COLUMNS)} FROM model_calls ORDER BY cache_key COLLATE "C"'
         )
 
     def merge_content(
@@ -302,7 +286,7 @@ class PostgresScale(PostgresReads):
         def merge(cursor: Cursor) -> dict[str, int]:
             added = {content.run["run_id"]: _merge_run(cursor, content) for content in runs}
             for entry in cache:
-                _insert(cursor, "model_calls", entry, _CALL_COLUMNS, "(cache_key) DO NOTHING")
+                _insert(cursor, "model_calls", entry, MERGED_CALL_COLUMNS, "(cache_key) DO NOTHING")
             for baseline, document in baselines:
                 row = {**vars(baseline), "data": json.dumps(document)}
                 _insert(
@@ -340,7 +324,7 @@ def _merge_run(cursor: Cursor, content: RunContent) -> int:
         "(run_id) DO UPDATE SET " + ", ".join(f"{n} = EXCLUDED.{n}" for n in updated),
     )
     for item in content.items:
-        _insert(cursor, "items", {**item, "run_id": run_id}, _ITEM_COLUMNS, "DO NOTHING")
+        _insert(cursor, "items", {**item, "run_id": run_id}, MERGED_ITEM_COLUMNS, "DO NOTHING")
     added: set[tuple[str, str, int]] = set()
     for trial in content.trials:
         row = {**trial, "run_id": run_id}
@@ -348,7 +332,7 @@ def _merge_run(cursor: Cursor, content: RunContent) -> int:
             added.add((trial["condition"], trial["item_id"], trial["repeat"]))
     for log in content.logs:
         if (log["condition"], log["item_id"], log["repeat"]) in added:
-            _insert(cursor, "logs", {**log, "run_id": run_id}, _LOG_COLUMNS)
+            _insert(cursor, "logs", {**log, "run_id": run_id}, MERGED_LOG_COLUMNS)
     cursor.execute(
         "INSERT INTO run_sessions(run_id, started_at, ended_at)"
         " SELECT %s, s.started_at, s.ended_at FROM unnest(%s::text[], %s::text[])"

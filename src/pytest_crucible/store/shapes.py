@@ -15,6 +15,9 @@ from pytest_crucible.store.rows import dump
 from pytest_crucible.store.schema import RUN_COLUMNS
 
 __all__ = [
+    "MERGED_CALL_COLUMNS",
+    "MERGED_ITEM_COLUMNS",
+    "MERGED_LOG_COLUMNS",
     "RUN_JSON",
     "Row",
     "decoded",
@@ -26,6 +29,30 @@ __all__ = [
 ]
 
 RUN_JSON = ("config", "header", "environment", "analysis", "tags")
+# the columns `crucible merge` copies (`run_content` reads, `merge_content` writes), by table,
+# on both backends (names of ours: safe to put in SQL text)
+MERGED_ITEM_COLUMNS = ("run_id", "item_id", "input", "expected", "metadata", "cluster")
+MERGED_LOG_COLUMNS = (
+    "run_id",
+    "trial_key",
+    "condition",
+    "item_id",
+    "repeat",
+    "level",
+    "message",
+    "meta",
+    "created_at",
+)
+MERGED_CALL_COLUMNS = (
+    "cache_key",
+    "backend",
+    "model",
+    "request",
+    "response",
+    "run_id",
+    "trial_key",
+    "created_at",
+)
 PLAIN = column_names(json=False)
 JSON_COLUMNS = frozenset(column_names(json=True))
 EXPORTED = column_names(exported=True)

@@ -29,7 +29,15 @@ from pytest_crucible.store.schema import (
     RUN_COLUMNS,
     SESSIONS_DDL,
 )
-from pytest_crucible.store.shapes import NEW_RUN_COLUMNS, decoded, new_run_row
+from pytest_crucible.store.shapes import (
+    MERGED_CALL_COLUMNS,
+    MERGED_ITEM_COLUMNS,
+    MERGED_LOG_COLUMNS,
+    NEW_RUN_COLUMNS,
+    RUN_JSON,
+    decoded,
+    new_run_row,
+)
 from pytest_crucible.store.sqlite_checks import explain, transaction
 from pytest_crucible.store.sqlite_reads import SQLiteReads
 
@@ -125,7 +133,9 @@ class SQLiteScale(SQLiteReads):
             for content in runs:
                 added[content.run["run_id"]] = self._merge_run(content)
             for entry in cache:
-                _insert(self._conn, "model_calls", entry, _CALL_COLUMNS, "(cache_key) DO NOTHING")
+                _insert(
+                    self._conn, "model_calls", entry, MERGED_CALL_COLUMNS, "(cache_key) DO NOTHING"
+                )
             for baseline, document in baselines:
                 self._conn.execute(
                     "INSERT INTO baselines(name, experiment, run_id, created_at, data)"
@@ -159,7 +169,7 @@ class SQLiteScale(SQLiteReads):
                 self._conn,
                 "items",
                 {**item, "run_id": run_id},
-                _ITEM_COLUMNS,
+                MERGED_ITEM_COLUMNS,
                 "(run_id, item_id) DO NOTHING",
             )
         stored = {
@@ -176,7 +186,7 @@ class SQLiteScale(SQLiteReads):
                 _insert(self._conn, "trials", {**trial, "run_id": run_id}, _TRIAL_COLUMNS)
         for log in content.logs:
             if (log["condition"], log["item_id"], log["repeat"]) in added:
-                _insert(self._conn, "logs", {**log, "run_id": run_id}, _LOG_COLUMN_NAMES)
+                _insert(self._conn, "logs", {**log, "run_id": run_id}, MERGED_LOG_COLUMNS)
         known = set(self.sessions(run_id))
         for started_at, ended_at in content.sessions:
             if (started_at, ended_at) not in known:
@@ -330,33 +340,10 @@ class SQLiteScale(SQLiteReads):
             self._conn.execute(statement)
 
 
-_RUN_JSON = ("config", "header", "environment", "analysis", "tags")
 # the columns `merge_content` copies, by table (names of ours: safe to put in SQL text)
-_MERGED_RUN_COLUMNS = (*RUN_COLUMNS, *_RUN_JSON)
-_ITEM_COLUMNS = ("run_id", "item_id", "input", "expected", "metadata", "cluster")
+_MERGED_RUN_COLUMNS = (*RUN_COLUMNS, *RUN_JSON)
 _TRIAL_COLUMNS = column_names()
-_LOG_COLUMN_NAMES = (
-    "run_id",
-    "trial_key",
-    "condition",
-    "item_id",
-    "repeat",
-    "level",
-    "message",
-    "meta",
-    "created_at",
-)
-_LOG_COLUMNS = ", ".join(_LOG_COLUMN_NAMES)
-_CALL_COLUMNS = (
-    "cache_key",
-    "backend",
-    "model",
-    "request",
-    "response",
-    "run_id",
-    "trial_key",
-    "created_at",
-)
+_LOG_COLUMNS = ", ".join(MERGED_LOG_COLUMNS)
 
 
 def _insert(
