@@ -6,6 +6,7 @@ tests/test_store_interface.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -89,10 +90,23 @@ def test_values_jsonb_cannot_hold_are_stored_as_null_and_a_replacement_character
     store: ResultStore,
 ) -> None:
     run_id = store.create_run(HEADER, {})
-    odd = _record("x", metrics={"score": float("nan")}, output="a\x00b", logs=[])
-    store.record_trial(run_id, odd, "main")
-    trial = store.stored_trials(run_id)[0]
-    assert trial["metrics"] == {"score": None} and trial["output"] == "a\ufffdb"
+    odd = dataclasses.replace(
+        _record(
+            "x\x00",
+            metrics={"score": float("nan")},
+            output="a\x00b",
+            logs=[{"level": "info", "message": "m\x00", "at": 0.0, "meta": {"v": float("nan")}}],
+        ),
+        item={"input": float("inf"), "expected": "e\x00"},
+    )
+    plain = _record("y", output="fine")  # its columns need nothing: kept as they are
+    store.record_trials([(run_id, odd, "main"), (run_id, plain, "main")])
+    odd_trial, plain_trial = store.stored_trials(run_id)
+    assert odd_trial["metrics"] == {"score": None} and odd_trial["output"] == "a\ufffdb"
+    assert odd_trial["item_id"] == "x\ufffd" and plain_trial["output"] == "fine"
+    assert store.items(run_id)["x\ufffd"]["input"] is None
+    assert store.items(run_id)["x\ufffd"]["expected"] == "e\ufffd"
+    assert [line[2] for line in store.logs(run_id)[odd_trial["trial_key"]]] == ["m\ufffd"]
 
 
 def test_an_older_schema_is_migrated_in_place_keeping_its_results(

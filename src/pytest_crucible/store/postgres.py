@@ -16,10 +16,11 @@ import hashlib
 import json
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 
@@ -28,11 +29,21 @@ from pytest_crucible.store.interface import RunHolder, StoredBaseline
 from pytest_crucible.store.locations import masked
 from pytest_crucible.store.postgres_connection import connect, explain, prepare_schema
 from pytest_crucible.store.postgres_scale import PostgresScale
-from pytest_crucible.store.postgres_values import ORDERED_JSON, value_marks
+from pytest_crucible.store.postgres_values import (
+    ORDERED_JSON,
+    text_columns,
+    unnest_insert,
+    value_marks,
+)
 from pytest_crucible.store.postgres_values import jsonb_text as _jsonb
 from pytest_crucible.store.postgres_values import safe_row as _safe_row
 from pytest_crucible.store.postgres_values import value_marks as _values
-from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord, column_names
+from pytest_crucible.store.records import (
+    TRIAL_COLUMNS,
+    TRIAL_PRIMARY_KEY,
+    TrialRecord,
+    column_names,
+)
 from pytest_crucible.store.rows import Job, Row, batch_rows, dump, utc_now
 from pytest_crucible.store.shapes import (
     NEW_RUN_COLUMNS,
@@ -54,24 +65,50 @@ _UPDATED = [name for name in _WRITTEN if name not in TRIAL_PRIMARY_KEY]
 
 _TRIAL_KINDS = "".join("j" if name in _JSON else "t" for name in _WRITTEN)
 _INSERT_TRIALS = f"INSERT INTO trials({', '.join(_WRITTEN)}) VALUES {_values(_TRIAL_KINDS)}"
-_UPSERT_TRIALS = (
-    f"{_INSERT_TRIALS} ON CONFLICT ({', '.join(TRIAL_PRIMARY_KEY)}) DO UPDATE SET "
-    + ", ".join(["attempts = trials.attempts + 1", *(f"{n} = EXCLUDED.{n}" for n in _UPDATED)])
+_PG_TYPES = {"INTEGER": "bigint", "REAL": "double precision", "TEXT": "text"}
+_TRIAL_TYPES = [
+    "jsonb" if column.json else _PG_TYPES[column.sql.partition(" ")[0]]
+    for column in TRIAL_COLUMNS
+    if column.written
+]
+_CONFLICT_UPDATE = f" ON CONFLICT ({', '.join(TRIAL_PRIMARY_KEY)}) DO UPDATE SET " + ", ".join(
+    ["attempts = trials.attempts + 1", *(f"{n} = EXCLUDED.{n}" for n in _UPDATED)]
 )
-_ITEM_KINDS = "ttjjjt"
-_INSERT_ITEMS = (
-    "INSERT INTO items(run_id, item_id, input, expected, metadata, cluster)"
-    f" VALUES {_values(_ITEM_KINDS)} ON CONFLICT DO NOTHING"
+_UPSERT_TRIALS = f"{_INSERT_TRIALS}{_CONFLICT_UPDATE}"
+_UPSERT_TRIALS_UNNESTED = unnest_insert("trials", _WRITTEN, _TRIAL_TYPES, _CONFLICT_UPDATE)
+_KEY_AT = [_WRITTEN.index(name) for name in TRIAL_PRIMARY_KEY]
+
+
+class _Table(NamedTuple):
+    """A table a batch of trials adds rows to, written with one unnest statement."""
+
+    statement: str
+    kinds: str  # `safe_row`'s letter per column
+    types: tuple[str, ...]
+
+
+def _table(name: str, columns: str, types: str, tail: str = "") -> _Table:
+    names, kinds = columns.split(), tuple(types.split(","))
+    kind_letters = "".join("j" if kind == "jsonb" else "t" for kind in kinds)
+    return _Table(unnest_insert(name, names, kinds, tail), kind_letters, kinds)
+
+
+_ITEMS = _table(
+    "items",
+    "run_id item_id input expected metadata cluster",
+    "text,text,jsonb,jsonb,jsonb,text",
+    " ON CONFLICT DO NOTHING",
 )
-_CALL_KINDS = "tttjjttt"
-_INSERT_CALLS = (
-    "INSERT INTO model_calls(cache_key, backend, model, request, response, run_id, trial_key,"
-    f" created_at) VALUES {_values(_CALL_KINDS)} ON CONFLICT DO NOTHING"
+_CALLS = _table(
+    "model_calls",
+    "cache_key backend model request response run_id trial_key created_at",
+    "text,text,text,jsonb,jsonb,text,text,text",
+    " ON CONFLICT DO NOTHING",
 )
-_LOG_KINDS = "tttttttjt"
-_INSERT_LOGS = (
-    "INSERT INTO logs(run_id, trial_key, condition, item_id, repeat, level, message, meta,"
-    f" created_at) VALUES {_values(_LOG_KINDS)}"
+_LOGS = _table(
+    "logs",
+    "run_id trial_key condition item_id repeat level message meta created_at",
+    "text,text,text,text,bigint,text,text,jsonb,text",
 )
 _RUN_JSON = ("config", "header", "environment", "tags")
 _RUN_KINDS = "".join(
@@ -270,10 +307,10 @@ class PostgresStore(PostgresScale):
         rows = batch_rows(batch)
 
         def write(cursor: psycopg.Cursor[tuple[Any, ...]]) -> None:
-            _insert(cursor, _INSERT_ITEMS, _ITEM_KINDS, rows.items)
-            _insert(cursor, _UPSERT_TRIALS, _TRIAL_KINDS, rows.trials)
-            _insert(cursor, _INSERT_CALLS, _CALL_KINDS, rows.calls)
-            _insert(cursor, _INSERT_LOGS, _LOG_KINDS, rows.logs)
+            _insert_many(cursor, _ITEMS, rows.items)
+            _upsert_trials(cursor, rows.trials)
+            _insert_many(cursor, _CALLS, rows.calls)
+            _insert_many(cursor, _LOGS, rows.logs)
 
         self._transact(write)
 
@@ -325,9 +362,9 @@ def _import(cursor: psycopg.Cursor[tuple[Any, ...]], batch: Sequence[Job]) -> li
     runs = {row[0] for row in cursor.fetchall()}
     added = _new_trials(cursor, [job for job in batch if job[0] in runs])
     rows = batch_rows(added)
-    _insert(cursor, _INSERT_ITEMS, _ITEM_KINDS, rows.items)
-    _insert(cursor, _INSERT_CALLS, _CALL_KINDS, rows.calls)
-    _insert(cursor, _INSERT_LOGS, _LOG_KINDS, rows.logs)
+    _insert_many(cursor, _ITEMS, rows.items)
+    _insert_many(cursor, _CALLS, rows.calls)
+    _insert_many(cursor, _LOGS, rows.logs)
     return added
 
 
@@ -352,6 +389,24 @@ def _insert(
     (Multi-row VALUES statements measured slower: psycopg adapts each one anew.)"""
     if rows:
         cursor.executemany(statement, [_safe_row(row, kinds) for row in rows])
+
+
+def _insert_many(cursor: psycopg.Cursor[tuple[Any, ...]], table: _Table, rows: list[Row]) -> None:
+    if rows:
+        cursor.execute(table.statement, text_columns(rows, table.kinds, table.types))
+
+
+def _upsert_trials(cursor: psycopg.Cursor[tuple[Any, ...]], rows: list[Row]) -> None:
+    """Upsert trial rows: those whose key is once in the batch (nearly all) in one unnest
+    statement; a key met twice (a trial run again before the writer caught up) one row at a
+    time in order, so that each occurrence counts as an attempt."""
+    seen = Counter(tuple(row[at] for at in _KEY_AT) for row in rows)
+    once = [row for row in rows if seen[tuple(row[at] for at in _KEY_AT)] == 1]
+    if once:
+        cursor.execute(_UPSERT_TRIALS_UNNESTED, text_columns(once, _TRIAL_KINDS, _TRIAL_TYPES))
+    if len(once) < len(rows):
+        again = [row for row in rows if seen[tuple(row[at] for at in _KEY_AT)] > 1]
+        _insert(cursor, _UPSERT_TRIALS, _TRIAL_KINDS, again)
 
 
 def _holder_values(holder: RunHolder) -> tuple[Any, ...]:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from pytest_crucible.store.rows import Row
 
-__all__ = ["ORDERED_JSON", "jsonb_text", "safe_row", "value_marks"]
+__all__ = ["ORDERED_JSON", "jsonb_text", "safe_row", "text_columns", "unnest_insert", "value_marks"]
 
 
 # JSON whose objects keep their keys' order (a JSON column, not JSONB, which sorts them):
@@ -71,3 +72,43 @@ def _strict(value: Any) -> Any:
     if isinstance(value, dict):
         return {_strict(key): _strict(item) for key, item in value.items()}
     return value
+
+
+def unnest_insert(table: str, columns: Sequence[str], types: Sequence[str], tail: str) -> str:
+    """An INSERT of many rows in one statement: one array per column (`text_columns`), a
+    JSONB column's text cast by the server. The server plans it once and psycopg adapts one
+    array per column, instead of one statement per row; `tail` is an ON CONFLICT clause (a
+    DO UPDATE one needs rows of distinct keys)."""
+    arrays = ", ".join(f"%b::{_ARRAY_OF.get(kind, kind)}[]" for kind in types)
+    names = ", ".join(columns)
+    selected = ", ".join(
+        f"u.{name}::jsonb" if kind == "jsonb" else f"u.{name}"
+        for name, kind in zip(columns, types, strict=True)
+    )
+    return (
+        f"INSERT INTO {table}({names}) SELECT {selected} FROM unnest({arrays}) AS u({names}) {tail}"
+    )
+
+
+def text_columns(rows: Sequence[Row], kinds: str, types: Sequence[str]) -> list[list[Any]]:
+    """`rows` as one list per column for `unnest_insert`, made safe as `safe_row` makes a
+    row (checked per column: one substring search over the column's joined text, so the
+    columns that need nothing, nearly all, cost no work per value); a numeric column's
+    values all of its type (psycopg refuses a list mixing int and float)."""
+    columns: list[list[Any]] = []
+    for column, kind, sql_type in zip(zip(*rows, strict=True), kinds, types, strict=True):
+        if sql_type in _NUMBER:
+            number = _NUMBER[sql_type]
+            columns.append([None if v is None else number(v) for v in column])
+            continue
+        values = list(column)  # a list: psycopg sends a tuple as a record, not an array
+        texts = "".join(value for value in values if isinstance(value, str))
+        needles = ("NaN", "Infinity", "\\u0000") if kind in "jo" else ("\x00",)
+        if any(needle in texts for needle in needles):
+            values = [_fixed(v, kind) if _needs_fixing(v, kind) else v for v in values]
+        columns.append(values)
+    return columns
+
+
+_ARRAY_OF = {"jsonb": "text"}  # JSON goes as text, cast per value in the SELECT
+_NUMBER: dict[str, Any] = {"bigint": int, "double precision": float}
