@@ -28,7 +28,7 @@ from pytest_crucible.errors import StoreError
 from pytest_crucible.store.interface import RunHolder, StoredBaseline
 from pytest_crucible.store.locations import masked
 from pytest_crucible.store.postgres_connection import connect, explain, prepare_schema
-from pytest_crucible.store.postgres_scale import PostgresScale
+from pytest_crucible.store.postgres_console import PostgresConsole
 from pytest_crucible.store.postgres_values import (
     ORDERED_JSON,
     text_columns,
@@ -126,7 +126,7 @@ _HOLDER_UPSERT = (
 )
 
 
-class PostgresStore(PostgresScale):
+class PostgresStore(PostgresConsole):
     """The results store in one PostgreSQL database (implements `interface.ResultStore`)."""
 
     def __init__(
@@ -236,6 +236,7 @@ class PostgresStore(PostgresScale):
                 + " WHERE run_id = %s",
                 (*_safe_row(resumed_run_row(header), _RESUMED_KINDS), run_id),
             )
+            cursor.execute("DELETE FROM run_cancels WHERE run_id = %s", (run_id,))
 
     def finish_run(self, run_id: str, status: str) -> None:
         with self._write() as cursor:

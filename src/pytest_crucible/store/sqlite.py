@@ -48,12 +48,12 @@ from pytest_crucible.store.sqlite_checks import (
     explain,
     make_folder,
 )
-from pytest_crucible.store.sqlite_scale import SQLiteScale
+from pytest_crucible.store.sqlite_console import SQLiteConsole
 
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
 
-class Store(SQLiteScale):
+class Store(SQLiteConsole):
     """The results store in one SQLite file (implements `interface.ResultStore`)."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, verify: bool = False) -> None:
@@ -152,6 +152,7 @@ class Store(SQLiteScale):
                 + " WHERE run_id = ?",
                 (*resumed_run_row(header), run_id),
             )
+            self._conn.execute("DELETE FROM run_cancels WHERE run_id = ?", (run_id,))
 
     # -- run holders (holding.py) -------------------------------------------------------------
 
