@@ -43,7 +43,9 @@ def capture_environment(cwd: Path | None = None) -> dict[str, Any]:
         "argv": masked_words(sys.argv[1:]),
         "packages": _package_versions(),
         "git": _git_state(cwd or Path.cwd()),
+        # set by `crucible serve` for the runs it starts (console/launcher.py)
         "instance": os.environ.get("CRUCIBLE_INSTANCE") or None,
+        "launch": os.environ.get("CRUCIBLE_LAUNCH") or None,
     }
 
 
