@@ -140,22 +140,30 @@ def test_a_test_file_that_does_not_import_is_named(project: Path, steering: Stee
         steering.discover()
 
 
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [
-        ({"config": {"temperature": 5}}, r"'temperature' = 5.0 is above max 2.0"),
-        ({"config": {"style": "loud"}}, r"'style' = 'loud' is not one of \['plain', 'fancy'\]"),
-        ({"config": {"top_k": 3}}, r"unknown config field\(s\) \['top_k'\]"),
-        ({"conditions": ["terse", "nope"]}, r"no condition 'nope'; the conditions are terse"),
-        ({"repeats": 0}, r"repeats=0 must be >= 1"),
-    ],
-)
+BAD_VALUES = [
+    ({"config": {"temperature": 5}}, r"'temperature' = 5.0 is above max 2.0"),
+    ({"config": {"temperature": "hot"}}, r"'temperature' must be of type float, cannot read"),
+    ({"config": {"style": "loud"}}, r"'style' = 'loud' is not one of \['plain', 'fancy'\]"),
+    ({"config": {"top_k": 3}}, r"unknown config field\(s\) \['top_k'\]"),
+    ({"conditions": ["terse", "nope"]}, r"no condition 'nope'; the conditions are terse"),
+    ({"repeats": 0}, r"repeats=0 must be >= 1"),
+    ({"seed": "x"}, r"seed='x' must be an integer"),
+]
+
+
 def test_an_instance_with_a_bad_value_is_refused_naming_the_field_and_the_rule(
-    steering: Steering, values: dict[str, Any], message: str
+    steering: Steering,
 ) -> None:
-    with pytest.raises(ConsoleError, match=message):
-        steering.save_instance("hot", "tiny", "tests/test_tiny.py", **values)
+    for values, message in BAD_VALUES:
+        with pytest.raises(ConsoleError, match=message):
+            steering.save_instance("hot", "tiny", "tests/test_tiny.py", **values)
+    with pytest.raises(ConsoleError, match=r"no experiment 'tinyx' in tests/test_tiny\.py"):
+        steering.save_instance("hot", "tinyx", "tests/test_tiny.py")
+    with pytest.raises(ConsoleError, match="instance name 'a b'"):
+        steering.save_instance("a b", "tiny", "tests/test_tiny.py")
     assert steering.instances() == []
+    with pytest.raises(ConsoleError, match="no instance 'hot'"):
+        steering.start_run("hot")
 
 
 def test_start_run_runs_the_instance_with_its_config_and_conditions(

@@ -57,6 +57,9 @@ class Steering:
         self.root = Path(project_root).resolve()
         self.cancel_grace_s = cancel_grace_s
         self.discovery_timeout_s = discovery_timeout_s
+        # a test file's experiments by (file, mtime, size): saving instances of one
+        # experiment one after another discovers it once; starting a run always afresh
+        self._discovered: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
         with self._store() as store:
             folder = store.side_folder / f"{side_name(self.location)}.launches"
         self.launcher = Launcher(self.root, folder, self._run_of_launch)
@@ -84,7 +87,7 @@ class Steering:
         test file declares it now; ConsoleError names the field and the rule broken."""
         _check_name(name)
         source = self._source(source)
-        declared = self._experiment(source, experiment)
+        declared = self._experiment(source, experiment, fresh=False)
         where = f"instance {name} of experiment {experiment}"
         now = _now()
         instance = Instance(
@@ -118,7 +121,7 @@ class Steering:
         """Start a run of the instance: a child `pytest --crucible` in the project root."""
         instance = self._instance(instance_name)
         source = self._source(instance.source)
-        declared = self._experiment(source, instance.experiment)
+        declared = self._experiment(source, instance.experiment, fresh=True)
         where = f"instance {instance.name} of experiment {instance.experiment}"
         # checked again: the test file may have changed since the instance was saved
         config = _checked_config(declared, instance.config, where)
@@ -192,8 +195,8 @@ class Steering:
             )
         return relative.as_posix()
 
-    def _experiment(self, source: str, name: str) -> dict[str, Any]:
-        found = self.discover(source)
+    def _experiment(self, source: str, name: str, *, fresh: bool) -> dict[str, Any]:
+        found = self._discover_file(source, fresh=fresh)
         for experiment in found:
             if experiment["name"] == name:
                 return experiment
@@ -201,6 +204,13 @@ class Steering:
         raise ConsoleError(
             f"no experiment {name!r} in {source}; the experiments declared there: {declared}"
         )
+
+    def _discover_file(self, source: str, *, fresh: bool) -> list[dict[str, Any]]:
+        state = (self.root / source).stat()
+        key = (source, state.st_mtime_ns, state.st_size)
+        if fresh or key not in self._discovered:
+            self._discovered[key] = self.discover(source)
+        return self._discovered[key]
 
     def _instance(self, name: str) -> Instance:
         with self._store() as store:
