@@ -9,6 +9,7 @@ events (a file appearing, a launch's state), each bounded by a generous deadline
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -16,12 +17,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pytest
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 
 from pytest_crucible.console.errors import ConsoleError
 from pytest_crucible.console.steer import Steering
+from pytest_crucible.declare.config import describe_schema, schema_from_description
+from pytest_crucible.errors import ConfigError
 from pytest_crucible.store import open_store
 
 DEADLINE_S = 240.0  # generous: a shared machine runs 3x slower when busy
@@ -283,3 +289,53 @@ def test_crucible_conditions_naming_no_condition_is_a_usage_error(project: Path)
     assert "--crucible-conditions nope: experiment tiny has none of these conditions" in (
         done.stdout + done.stderr
     )
+
+
+@pytest.mark.slow  # a PostgreSQL database made and dropped, a run against it
+def test_no_secret_reaches_a_launch_its_record_or_its_command(
+    project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api_key = "sk-steer-SECRET-5b0e7c"
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    password = urlsplit(postgres_url).password
+    assert password
+    steering = Steering(postgres_url, project)
+    try:
+        steering.save_instance("pg", "tiny", "tests/test_tiny.py", conditions=["terse"], repeats=1)
+        started = steering.start_run("pg")
+        launch = exited(steering, started["launch_id"])
+    finally:
+        stop_children(steering)
+    assert launch["exit_code"] == 0, launch["output_tail"]
+    assert launch["run_id"] is not None  # the run went to the database, named by the variable
+    # the launch's record and its output log (the session masks the URL it prints)
+    on_disk = "".join(p.read_text() for p in project.glob(".crucible/*.launches/*"))
+    shown = json.dumps([started, steering.launches(), steering.instances()]) + on_disk
+    assert on_disk and "pytest" in shown
+    assert password not in shown and api_key not in shown
+
+
+def test_a_pydantic_config_is_described_and_checked_like_a_schema() -> None:
+    class Settings(BaseModel):
+        temperature: float = PydanticField(0.5, ge=0, le=2, title="Temperature")
+        style: Literal["plain", "fancy"] = "plain"
+        top_k: int | None = None
+
+    described = describe_schema(Settings)
+    fields = described["fields"]
+    assert described["kind"] == "pydantic" and "properties" in described["json_schema"]
+    assert fields["temperature"] | {"description": ""} == {
+        "type": "float",
+        "default": 0.5,
+        "min": 0,
+        "max": 2,
+        "label": "Temperature",
+        "description": "",
+        "required": False,
+        "choices": None,
+    }
+    assert (fields["style"]["choices"], fields["top_k"]["type"]) == (["plain", "fancy"], "integer")
+    schema = schema_from_description(described)
+    assert schema.validate({"temperature": "1.5", "top_k": 3}, "here")["temperature"] == 1.5
+    with pytest.raises(ConfigError, match=r"'temperature' = 3\.0 is above max 2"):
+        schema.validate({"temperature": 3}, "here")
