@@ -216,35 +216,119 @@ def test_start_run_runs_the_instance_with_its_config_and_conditions(
     assert launch_of(again, started["launch_id"])["run_id"] == run_id
 
 
-def test_cancel_stops_a_running_launched_run(
+def read_run(project: Path, run_id: str) -> tuple[str, list[str], str | None]:
+    """A stored run's status, its trials (item-repeat) and its cancel request."""
+    store = open_store(project / ".crucible" / "crucible.db", readonly=True)
+    try:
+        run = store.run(run_id)
+        assert run is not None
+        trials = sorted(f"{t['item_id']}-r{t['repeat']}" for t in store.stored_trials(run_id))
+        return run.status, trials, store.cancel_request(run_id)
+    finally:
+        store.close()
+
+
+def start_blocked(steering: Steering, gate: Path) -> tuple[str, str]:
+    """Start the instance `slow` and wait until a trial of item b blocks on `gate`: its
+    launch id and run id."""
+    steering.save_instance("slow", "tiny", "tests/test_tiny.py", conditions=["terse"])
+    launch_id = steering.start_run("slow")["launch_id"]
+    wait_for("a trial to block", Path(f"{gate}.started").exists)
+    run_id = wait_for("the run id", lambda: launch_of(steering, launch_id)["run_id"])
+    return launch_id, run_id
+
+
+def test_cancel_stops_a_running_launched_run_gracefully(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = tmp_path / "release"
     monkeypatch.setenv("STEER_GATE", str(gate))
-    steering = Steering(str(project / ".crucible" / "crucible.db"), project, cancel_grace_s=1.0)
+    steering = Steering(str(project / ".crucible" / "crucible.db"), project)
     try:
-        steering.save_instance("slow", "tiny", "tests/test_tiny.py", conditions=["terse"])
-        started = steering.start_run("slow")
-        wait_for("a trial to block", Path(f"{gate}.started").exists)
-        launch_id = started["launch_id"]
-        run_id = wait_for("the run id", lambda: launch_of(steering, launch_id)["run_id"])
-
+        launch_id, run_id = start_blocked(steering, gate)
         answer = steering.cancel_run(run_id, reason="enough")
         assert answer["cancel_requested"] and answer["launch_id"] == launch_id
+        wait_for(
+            "the session to see the request",
+            lambda: "cancel requested (enough)" in steering.launcher.output_tail(launch_id, 50),
+        )
+        gate.touch()  # the running trial finishes; no other starts
         launch = exited(steering, launch_id)
     finally:
         gate.touch()
         stop_children(steering)
-    store = open_store(project / ".crucible" / "crucible.db", readonly=True)
+    assert (launch["exit_code"], launch["stopped_by"]) == (2, None), launch["output_tail"]
+    assert read_run(project, run_id) == ("cancelled", ["a-r0", "a-r1", "b-r0"], "enough")
+    with pytest.raises(ConsoleError, match=rf"run {run_id} is cancelled, not running.*resume"):
+        steering.cancel_run(run_id)
+
+
+def test_a_cancelled_child_that_does_not_stop_in_time_is_interrupted(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = tmp_path / "release"  # never released: the blocked trial would wait for ever
+    monkeypatch.setenv("STEER_GATE", str(gate))
+    steering = Steering(str(project / ".crucible" / "crucible.db"), project, cancel_grace_s=1.0)
     try:
-        assert store.cancel_request(run_id) == "enough"
-        run = store.run(run_id)
-        assert run is not None and run.status in ("cancelled", "interrupted")
+        launch_id, run_id = start_blocked(steering, gate)
+        steering.cancel_run(run_id, reason="enough")
+        launch = exited(steering, launch_id)
+    finally:
+        gate.touch()
+        stop_children(steering)
+    assert launch["stopped_by"] == "SIGINT", launch["output_tail"]
+    status, trials, request = read_run(project, run_id)
+    assert (trials, request) == (["a-r0", "a-r1"], "enough")  # what finished is kept
+    assert status in ("cancelled", "interrupted")
+
+
+def test_a_run_started_elsewhere_is_cancelled_through_the_store_never_signalled(
+    project: Path, tmp_path: Path, steering: Steering
+) -> None:
+    gate = tmp_path / "release"
+    output = tmp_path / "terminal.log"
+    with output.open("w") as terminal:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--crucible",
+                "--crucible-conditions=terse",
+                "-p",
+                "no:cacheprovider",
+                "tests",
+            ],
+            cwd=project,
+            stdout=terminal,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "STEER_GATE": str(gate),
+                "CRUCIBLE_STORE": str(project / ".crucible" / "crucible.db"),
+            },
+        )
+    try:
+        wait_for("a trial to block", Path(f"{gate}.started").exists)
+        runs = wait_for("the run", lambda: steering_runs(project))
+        answer = steering.cancel_run(runs[0], reason="from the dashboard")
+        assert answer["launch_id"] is None  # not ours: only the store's request
+        wait_for("the session to see it", lambda: "cancel requested" in output.read_text())
+        gate.touch()
+        assert child.wait(timeout=DEADLINE_S) == 2, output.read_text()
+    finally:
+        gate.touch()
+        if child.poll() is None:
+            child.kill()
+    assert read_run(project, runs[0])[0] == "cancelled"
+
+
+def steering_runs(project: Path) -> list[str]:
+    store = open_store(project / ".crucible" / "crucible.db")
+    try:
+        return [run.run_id for run in store.runs()]
     finally:
         store.close()
-    assert launch["stopped_by"] == "SIGINT"
-    with pytest.raises(ConsoleError, match=rf"run {run_id} is \w+, not running"):
-        steering.cancel_run(run_id)
 
 
 def test_a_source_outside_the_project_root_is_refused(
