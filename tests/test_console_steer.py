@@ -27,6 +27,7 @@ from pydantic import Field as PydanticField
 from pytest_crucible.console.errors import ConsoleError
 from pytest_crucible.console.steer import Steering
 from pytest_crucible.declare.config import describe_schema, schema_from_description
+from pytest_crucible.declare.experiment import Experiment
 from pytest_crucible.errors import ConfigError
 from pytest_crucible.store import open_store
 
@@ -423,3 +424,35 @@ def test_a_pydantic_config_is_described_and_checked_like_a_schema() -> None:
     assert schema.validate({"temperature": "1.5", "top_k": 3}, "here")["temperature"] == 1.5
     with pytest.raises(ConfigError, match=r"'temperature' = 3\.0 is above max 2"):
         schema.validate({"temperature": 3}, "here")
+
+
+def test_a_plan_runs_the_chosen_conditions_and_repeats() -> None:
+    """What --crucible-conditions and --crucible-repeats make of an experiment's plan."""
+    experiment = Experiment(
+        name="pure",
+        dataset=[{"id": "a", "input": "1"}, {"id": "b", "input": "2"}],
+        conditions={"terse": str, "verbose": str, "other": str},
+        baseline="terse",
+        repeat=2,
+    )
+    whole = experiment.plan(seed=1)
+    part = experiment.plan(seed=1, conditions=("other", "verbose", "nope"), repeat=3)
+    assert [(t.condition, t.item.id, t.repeat) for t in part.trials][:4] == [
+        ("verbose", "a", 0),
+        ("verbose", "a", 1),
+        ("verbose", "a", 2),
+        ("verbose", "b", 0),
+    ]
+    header = part.header()
+    assert (header["conditions"], header["repeat"], header["baseline"]) == (
+        ["verbose", "other"],
+        3,
+        None,  # the baseline was left out
+    )
+    assert (header["total_trials"], whole.header()["total_trials"]) == (12, 12)
+    assert part.fingerprint != whole.fingerprint
+    # a trial's key does not depend on what else runs: resume finds it either way
+    assert {t.key for t in part.trials if t.repeat < 2} <= {t.key for t in whole.trials}
+    assert experiment.plan(seed=1, conditions=("terse", "verbose", "other")) == whole
+    with pytest.raises(ConfigError, match="has none of these conditions; its conditions are"):
+        experiment.plan(seed=1, conditions=("nope",))
