@@ -155,6 +155,7 @@ BAD_VALUES = [
     ({"conditions": ["terse", "nope"]}, r"no condition 'nope'; the conditions are terse"),
     ({"repeats": 0}, r"repeats=0 must be >= 1"),
     ({"seed": "x"}, r"seed='x' must be an integer"),
+    ({"config": ["temperature", 1]}, r"config must be an object of field values"),
 ]
 
 

@@ -86,6 +86,12 @@ class Steering:
         """Create or replace the instance `name`, checked against the experiment as its
         test file declares it now; ConsoleError names the field and the rule broken."""
         _check_name(name)
+        if not isinstance(config, dict | None) or not isinstance(source, str):
+            raise ConsoleError(
+                f"instance {name}: config must be an object of field values and source the "
+                f"test file's path, e.g. config={{'temperature': 0.7}}, "
+                "source='tests/test_qa.py'"
+            )
         source = self._source(source)
         declared = self._experiment(source, experiment, fresh=False)
         where = f"instance {name} of experiment {experiment}"
@@ -94,7 +100,7 @@ class Steering:
             name=name,
             experiment=experiment,
             source=source,
-            config=_checked_config(declared, dict(config or {}), where),
+            config=_checked_config(declared, config or {}, where),
             conditions=_checked_conditions(declared, conditions, where),
             repeats=_checked_count("repeats", repeats, where, minimum=1),
             seed=_checked_count("seed", seed, where, minimum=None),
