@@ -202,3 +202,51 @@ def test_cancel_names_what_is_wrong_with_its_run(
     unknown = _crucible(pytester.path, "cancel", "zzzz")
     assert unknown.returncode == 2, unknown.stderr
     assert "has no run 'zzzz'" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def _holders(pytester: pytest.Pytester) -> set[str]:
+    """The pids of the processes holding claims of the joined run."""
+    rows = query(pytester, "SELECT holder FROM trial_claims WHERE holder IS NOT NULL")
+    return {row["holder"].split(" pid ")[1].split()[0] for row in rows}
+
+
+def test_every_process_of_a_joined_run_stops_and_joining_again_completes_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_cancel_me=EXPERIMENT)
+    gate, starts = pytester.path / "gate", pytester.path / "starts.log"
+    monkeypatch.setenv("CANCEL_GATE", str(gate))
+    monkeypatch.setenv("CANCEL_STARTS", str(starts))
+    join = ("-p", "no:cacheprovider", "--crucible-join=k", "--crucible-lease=600")
+    processes = [start_pytest(pytester.path, *join) for _ in range(2)]
+    outputs = [Output(process) for process in processes]
+    try:
+        _wait_until(
+            lambda: store_exists(pytester) and len(_holders(pytester)) == 2,
+            "both processes hold claims of the run",
+        )
+        (run,) = query(pytester, "SELECT run_id FROM runs")
+        cancel = _crucible(pytester.path, "cancel", run["run_id"], "--reason", "team stop")
+        assert cancel.returncode == 0, cancel.stderr
+        for output in outputs:
+            output.wait_for("cancel requested (team stop)", _TIMEOUT_S)
+        started = _starts(starts)
+        gate.touch()
+        for process, output in zip(processes, outputs, strict=True):
+            process.wait(timeout=_TIMEOUT_S)
+            output.close()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == pytest.ExitCode.INTERRUPTED, output.text[-3000:]
+        assert "continue it with the same --crucible-join" in output.text
+    assert _starts(starts) == started, "a trial started after its process saw the request"
+    assert _stored_items(pytester) == sorted(started)
+    assert query(pytester, "SELECT status FROM runs") == [{"status": "cancelled"}]
+
+    again = pytester.runpytest("--crucible", "--crucible-report=none", *join)
+    assert again.ret == pytest.ExitCode.OK, again.stdout.str()[-3000:]
+    assert query(pytester, "SELECT status FROM runs") == [{"status": "completed"}]
+    assert sorted(_starts(starts)) == sorted(f"i{n}" for n in range(_ITEMS))

@@ -239,6 +239,13 @@ class Controller:
 
     # -- collection (done by the workers, or by the local one) ------------------------------
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """A joined run exists from collection on (joining.py): its cancel requests are
+        watched before this process stores a trial (under xdist, from its first trial)."""
+        if self.inputs.join:
+            for name in list(self.plans):
+                self.cancels.follow(name, self.inputs.run_id_for(name))
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A usage problem found at collection (by a worker: worker.py `_select`)."""
         if report.failed and report.nodeid == USAGE_REPORT:
