@@ -29,7 +29,9 @@ from pytest_crucible.store.locations import masked_in
 __all__ = ["Launch", "Launcher", "launch_as_dict"]
 
 _TAIL_LINES = 20
-_SIGNAL_WAIT_S = 15.0  # after SIGINT, then after SIGTERM, before the next signal
+# after SIGINT, before SIGTERM: pytest gives trials in flight 10 s after a Ctrl-C, then runs
+# the session end (the analysis and reports), which a busy machine may take a minute over
+_SIGNAL_WAIT_S = 90.0
 
 
 @dataclass(frozen=True)
