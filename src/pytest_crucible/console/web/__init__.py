@@ -1,0 +1,1 @@
+"""The dashboard's web app (Starlette): pages, their routes and templates."""
