@@ -190,9 +190,8 @@ def side_by_side_page(request: Request) -> Response:
 def compare_form(request: Request) -> Response:
     run_a, run_b = _text(request, "a"), _text(request, "b")
     if run_a and run_b:
-        rest = urlencode(
-            [(k, v) for k, v in request.query_params.multi_items() if k not in ("a", "b")]
-        )
+        kept = request.query_params.multi_items()
+        rest = urlencode([(k, v) for k, v in kept if k not in ("a", "b") and v])
         target = f"/compare/{_segment(run_a)}/{_segment(run_b)}" + (f"?{rest}" if rest else "")
         return RedirectResponse(target, status_code=303)
     runs = _store(request).runs()
