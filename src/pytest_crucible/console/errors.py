@@ -1,5 +1,5 @@
-"""The console's own error: a page, an API call or an MCP tool asked for something that is not
-there or not allowed. Its message names the fix (the run ids there are, the page to go to)."""
+"""The console's errors: what a dashboard, an MCP client or a steering call did wrong. Each
+message names the fix (the run ids there are, the page to go to, the limit a value broke)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ __all__ = ["ConsoleError", "NotFound"]
 
 
 class ConsoleError(CrucibleError):
-    """A request the console cannot serve: bad input, or a refused action."""
+    """A request the console cannot serve (unknown run, bad instance, source outside the
+    project root); the message names the fix."""
 
 
 class NotFound(ConsoleError):
