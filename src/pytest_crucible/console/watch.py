@@ -228,7 +228,7 @@ def _per_condition_total(store: ResultStore, run_id: str, total: int, conditions
 def _conditions_of(store: ResultStore, run_id: str) -> list[str]:
     try:
         return list(store.run_header(run_id).get("conditions") or [])
-    except Exception:  # noqa: BLE001 - a header that does not decode: fall back to the progress
+    except Exception:
         return []
 
 

@@ -54,7 +54,5 @@ class StoreAccess:
                     f"no store at {self.shown} yet: run `pytest --crucible` in the project "
                     "first (or start `crucible serve --store PATH` on an existing store)"
                 )
-            self._store = open_store(
-                self._location, readonly=True, side_folder=self._side_folder
-            )
+            self._store = open_store(self._location, readonly=True, side_folder=self._side_folder)
         return self._store

@@ -10,8 +10,9 @@ fix, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import importlib
 import json
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from pytest_crucible.console import watch
 from pytest_crucible.console.errors import ConsoleError, NotFound
 from pytest_crucible.console.web.access import StoreAccess
-from pytest_crucible.console.web.live import Feeds, View
+from pytest_crucible.console.web.live import Event, Feeds, View
 from pytest_crucible.console.web.pages import page, query_int, query_text, templates
 from pytest_crucible.console.web.security import TokenCheck
 from pytest_crucible.errors import CrucibleError, StoreError
@@ -66,7 +67,9 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={Exception: _error, HTTPException: _error},
+        # CrucibleError and HTTPException are answered in place; anything else is also
+        # re-raised by Starlette after the answer, so the server's output has its traceback
+        exception_handlers={CrucibleError: _error, HTTPException: _error, Exception: _error},
         lifespan=_lifespan(access, mounted),
     )
     app.state.feeds = feeds
@@ -178,9 +181,7 @@ class _Dashboard:
         return answer
 
     async def api_runs(self, request: Request) -> Response:
-        return JSONResponse(
-            await self._access.read(watch.runs, query_text(request, "experiment"))
-        )
+        return JSONResponse(await self._access.read(watch.runs, query_text(request, "experiment")))
 
     async def api_trials(self, request: Request) -> Response:
         view = _view(request, by_offset=True)
@@ -217,6 +218,9 @@ class _Dashboard:
     async def events(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
         view = _view(request, by_offset=True)
+        seen = request.headers.get("last-event-id", "").strip()
+        if seen.isdigit():
+            view = dataclasses.replace(view, after_id=max(view.after_id, int(seen)))
         stream = self._feeds.events(run_id, view)
         first = await anext(stream)  # an unknown run fails here, as a 404, before streaming
         return EventSourceResponse(_sse(first, stream), ping=15)
@@ -242,10 +246,19 @@ class _Dashboard:
             return [], masked_in(str(exc))
 
 
-async def _sse(first: Any, stream: AsyncIterator[Any]) -> AsyncIterator[dict[str, str]]:
-    yield {"event": first.kind, "data": json.dumps(first.data)}
+async def _sse(first: Event, stream: AsyncIterator[Event]) -> AsyncIterator[dict[str, str]]:
+    yield _sse_message(first)
     async for event in stream:
-        yield {"event": event.kind, "data": json.dumps(event.data)}
+        yield _sse_message(event)
+
+
+def _sse_message(event: Event) -> dict[str, str]:
+    """An event as SSE; a batch of log lines carries its last id, which the browser sends
+    back as Last-Event-ID when it reconnects (so no line is shown twice)."""
+    message = {"event": event.kind, "data": json.dumps(event.data)}
+    if event.kind == "logs" and event.data:
+        message["id"] = str(event.data[-1]["id"])
+    return message
 
 
 def _view(request: Request, *, by_offset: bool = False) -> View:
@@ -323,9 +336,6 @@ def _status_and_message(request: Request, exc: Exception) -> tuple[int, str]:
                 "/runs/RUN_ID and /experiments/NAME"
             )
         return exc.status_code, str(exc.detail)
-    import traceback
-
-    traceback.print_exception(exc, file=sys.stderr)
     return 500, (
         f"internal error ({type(exc).__name__}) while serving {request.url.path}; the "
         "server's output has the details: please report it"
@@ -334,13 +344,17 @@ def _status_and_message(request: Request, exc: Exception) -> tuple[int, str]:
 
 def _results_module() -> Any:
     """console/web/results.py (the finished-run pages), when it is there."""
+    return _optional_module("pytest_crucible.console.web.results")
+
+
+def _optional_module(name: str) -> Any:
+    """Module `name`, or None when it is not there (an error inside it is raised)."""
     try:
-        from pytest_crucible.console.web import results
+        return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name != "pytest_crucible.console.web.results":
+        if exc.name != name:
             raise
         return None
-    return results
 
 
 def _optional_results_routes() -> list[BaseRoute]:
@@ -350,11 +364,8 @@ def _optional_results_routes() -> list[BaseRoute]:
 
 def _optional_mcp(store_location: str, project_root: Path | None, token: str | None) -> Any:
     """The MCP server's streamable HTTP app (console/mcp_server.py), when it is there."""
-    try:
-        from pytest_crucible.console import mcp_server
-    except ModuleNotFoundError as exc:
-        if exc.name != "pytest_crucible.console.mcp_server":
-            raise
+    mcp_server = _optional_module("pytest_crucible.console.mcp_server")
+    if mcp_server is None:
         return None
     return mcp_server.mcp_asgi_app(store_location, project_root, token)
 

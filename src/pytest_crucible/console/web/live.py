@@ -50,7 +50,7 @@ class View:
 
     def shows(self, line: dict[str, Any]) -> bool:
         return (
-            (self.level is None or line["level"] == self.level)
+            (self.level is None or str(line["level"]).lower() == self.level)
             and (self.condition is None or line["condition"] == self.condition)
             and (self.item is None or line["item_id"] == self.item)
         )
@@ -103,7 +103,7 @@ class Feed:
         while True:
             try:
                 await self._poll_once()
-            except Exception as exc:  # noqa: BLE001 - a locked or lost store: say so, poll on
+            except Exception as exc:
                 self._broadcast(Event("problem", {"message": problem(exc)}))
             await asyncio.sleep(self._interval)
 
@@ -126,16 +126,17 @@ class Feed:
         self,
         store: ResultStore,
         pages: set[tuple[Any, ...]],
-        marker: tuple[Any, ...] | None,
+        last: tuple[Any, ...] | None,
         log_cursor: int | None,
     ) -> _Reading:
-        """On the store's thread: the progress marker, and what changed since `marker`."""
+        """On the store's thread: the progress marker, and what changed since `last`."""
         state = store.run_progress(self._run_id)
-        reading = _Reading((state.stored, state.last_stored_at, state.status, state.cancel_requested))
+        marker = (state.stored, state.last_stored_at, state.status, state.cancel_requested)
+        reading = _Reading(marker)
         if log_cursor is not None:
             found = store.log_page(self._run_id, after_id=log_cursor, limit=_LOG_BATCH)
             reading.lines = [dataclasses.asdict(line) for line in found]
-        if reading.marker != marker:
+        if marker != last:
             reading.progress = watch.progress(store, self._run_id)
             reading.pages = {page: _trials(store, self._run_id, page) for page in pages}
         return reading

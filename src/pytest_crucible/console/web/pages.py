@@ -64,8 +64,8 @@ def _environment() -> jinja2.Environment:
 templates = Jinja2Templates(env=_environment())
 
 
-def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
 def query_text(request: Request, name: str) -> str | None:

@@ -55,7 +55,9 @@ class TokenCheck:
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    return {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+    return {
+        key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]
+    }
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
@@ -77,9 +79,7 @@ async def _set_cookie_and_redirect(
     rest = urlencode([(key, value) for key, value in query if key != "token"])
     raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")  # as sent: percent-encoded
     location = raw_path.decode("latin-1") + (f"?{rest}" if rest else "")
-    cookie = (
-        f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={_COOKIE_LIFETIME_S}"
-    )
+    cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={_COOKIE_LIFETIME_S}"
     await _respond(
         send,
         303,
