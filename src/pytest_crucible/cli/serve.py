@@ -29,8 +29,6 @@ TOKEN_ENV = "CRUCIBLE_TOKEN"
 _AUTO = "auto"
 _MIN_TOKEN = 16
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~-]+")
-_EXTRA = "pip install 'pytest-crucible[serve]'"
-_GRACE_S = 3  # open live streams get this long to close when the server stops
 
 
 def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
@@ -67,37 +65,18 @@ def add_parser(commands: Any, shared: argparse.ArgumentParser) -> None:
 
 
 def _serve(options: argparse.Namespace) -> int:
-    uvicorn = _serve_extra()
+    from pytest_crucible.console.web.server import require_serve_extra, serve
+
+    require_serve_extra()
     token = _token(options.token, options.host)
     location = StoreLocation.of(getattr(options, "store", None))
     project = _project(options.project)
     listening = _bind(options.host, options.port)
     app = _app(location, project, token)
     _announce(listening, token, location, project)
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=_GRACE_S,
-        lifespan="on",
-    )
-    uvicorn.Server(config).run(sockets=[listening])
+    serve(app, listening)
     print("crucible: dashboard stopped", file=sys.stderr)
     return 0
-
-
-def _serve_extra() -> Any:
-    """uvicorn, once the serve extra's packages are all there."""
-    try:
-        import jinja2  # noqa: F401
-        import sse_starlette  # noqa: F401
-        import starlette  # noqa: F401
-        import uvicorn
-    except ImportError as exc:
-        raise CrucibleError(
-            f"crucible serve needs the serve extra ({exc.name} is missing): {_EXTRA}"
-        ) from None
-    return uvicorn
 
 
 def _token(given: str | None, host: str) -> str | None:

@@ -30,7 +30,7 @@ from pytest_crucible.console import watch
 from pytest_crucible.console.errors import ConsoleError, NotFound
 from pytest_crucible.console.web.access import StoreAccess
 from pytest_crucible.console.web.live import Event, Feeds, View
-from pytest_crucible.console.web.pages import page, query_int, query_text, templates
+from pytest_crucible.console.web.pages import STRICT_HEADERS, page, query_int, query_text, templates
 from pytest_crucible.console.web.security import TokenCheck
 from pytest_crucible.errors import CrucibleError, StoreError
 from pytest_crucible.store.locations import masked_in
@@ -112,6 +112,7 @@ class _Dashboard:
         return page(
             request,
             "experiments.html",
+            headers=STRICT_HEADERS,
             stored=stored,
             discovered=[one for one in found if one.get("name") not in known],
             discovered_all=found,
@@ -134,6 +135,7 @@ class _Dashboard:
         return page(
             request,
             "experiment.html",
+            headers=STRICT_HEADERS,
             name=name,
             stored=stored,
             declared=declared,
@@ -147,7 +149,14 @@ class _Dashboard:
             runs = await self._access.read(watch.runs, experiment)
         except NotFound as exc:  # no store yet
             note = str(exc)
-        return page(request, "runs.html", runs=runs, experiment=experiment, note=note)
+        return page(
+            request,
+            "runs.html",
+            headers=STRICT_HEADERS,
+            runs=runs,
+            experiment=experiment,
+            note=note,
+        )
 
     async def run_page(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -160,6 +169,7 @@ class _Dashboard:
         return page(
             request,
             "run.html",
+            headers=STRICT_HEADERS,
             run=run,
             trials=trials,
             view=view,
@@ -319,7 +329,14 @@ async def _error(request: Request, exc: Exception) -> Response:
     status, message = _status_and_message(request, exc)
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": message}, status_code=status)
-    return page(request, "error.html", status_code=status, status=status, message=message)
+    return page(
+        request,
+        "error.html",
+        status_code=status,
+        headers=STRICT_HEADERS,
+        status=status,
+        message=message,
+    )
 
 
 def _status_and_message(request: Request, exc: Exception) -> tuple[int, str]:
