@@ -1,1 +1,1 @@
-"""The dashboard's web app (Starlette): pages, their routes and templates."""
+"""The dashboard of `crucible serve` (app.py): pages, JSON and live events over the store."""
