@@ -171,21 +171,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 @pytest.fixture(scope="module")
 def server(project: Project) -> Iterator[str]:
-    """The results pages served by uvicorn on a free loopback port, in a thread, with a
-    secret in the server's environment."""
+    """The dashboard (`create_app`, as `crucible serve` builds it) served by uvicorn on a
+    free loopback port, in a thread, with a secret in the server's environment."""
     import uvicorn
-    from starlette.applications import Starlette
 
-    from pytest_crucible.console.web.results import routes
-    from pytest_crucible.store import open_store
+    from pytest_crucible.console.web.app import create_app
 
-    app = Starlette(routes=routes)
-    app.state.store = open_store(project.store, readonly=True)
+    app = create_app(str(project.store), project_root=None, token=None)
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
     listening.listen()  # connections wait in the backlog until the server accepts them
     port = listening.getsockname()[1]
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn_server = uvicorn.Server(config)
     thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [listening]})
     saved = os.environ.get("OPENAI_API_KEY")
     os.environ["OPENAI_API_KEY"] = SECRET
@@ -195,7 +193,6 @@ def server(project: Project) -> Iterator[str]:
     finally:
         uvicorn_server.should_exit = True
         thread.join(timeout=60)
-        app.state.store.close()
         listening.close()
         if saved is None:
             os.environ.pop("OPENAI_API_KEY", None)

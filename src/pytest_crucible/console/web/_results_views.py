@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_crucible.errors import CrucibleError
+from pytest_crucible.console.errors import NotFound
 from pytest_crucible.review.reports._artifacts import page_artifacts
 from pytest_crucible.store import ResultStore
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAGE_SIZE",
-    "NotFound",
     "artifact_of",
     "compare_view",
     "results_view",
@@ -35,10 +34,6 @@ __all__ = [
 PAGE_SIZE = 25  # trials or items on one page
 _REPORTS_KEPT = 4  # built reports kept in memory (a report of a large run takes seconds)
 _reports: OrderedDict[tuple[str, str, str, int], tuple[Report, dict[str, Any]]] = OrderedDict()
-
-
-class NotFound(CrucibleError):
-    """No such run, trial, condition or artifact: the page says which exist."""
 
 
 @dataclass(frozen=True)

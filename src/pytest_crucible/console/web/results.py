@@ -20,27 +20,27 @@ import base64
 import binascii
 import mimetypes
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from pytest_crucible.console.errors import ConsoleError, NotFound
 from pytest_crucible.console.web import _results_views as views
+from pytest_crucible.console.web.access import StoreAccess
+from pytest_crucible.console.web.pages import STRICT_HEADERS, query_int, query_text, templates
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.review.reports._format import ci_cell, num, pnum, usd
 from pytest_crucible.review.reports._safe import safe_name
 from pytest_crucible.review.reports.html import TEMPLATES as REPORT_TEMPLATES
-from pytest_crucible.store import ResultStore
 
 if TYPE_CHECKING:
     import jinja2
 
 __all__ = ["routes"]
 
-TEMPLATES = Path(__file__).parent / "templates"
 _IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 # a downloaded artifact is data, never a document: no script, no plugin, no sniffing
 _DOWNLOAD_HEADERS = {
@@ -48,23 +48,26 @@ _DOWNLOAD_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Cache-Control": "no-store",
 }
+# report.css rules for a whole page: the dashboard's own style lays out the page around
+_PAGE_RULES = ("body ", "header, main", "nav a", "h1 ", "h2 ", "h3 ")
 
 
-def _store(request: Request) -> ResultStore:
-    store: ResultStore = request.app.state.store
-    return store
+def _access(request: Request) -> StoreAccess:
+    access: StoreAccess = request.app.state.access
+    return access
 
 
 @cache
 def _environment() -> jinja2.Environment:
+    """The dashboard's environment (autoescape, its filters), also finding the report's
+    section templates (_results.html.j2, _failures.html.j2)."""
     import jinja2
 
-    loader = jinja2.ChoiceLoader(
-        [jinja2.FileSystemLoader(TEMPLATES), jinja2.FileSystemLoader(REPORT_TEMPLATES)]
-    )
-    env = jinja2.Environment(loader=loader, autoescape=True)
-    env.globals.update(num=num, ci_cell=ci_cell, pnum=pnum, usd=usd, fmt=_fmt, q=_segment)
-    return env
+    own = templates.env
+    loader = jinja2.ChoiceLoader([own.loader, jinja2.FileSystemLoader(REPORT_TEMPLATES)])  # type: ignore[list-item]
+    environment = own.overlay(loader=loader)
+    environment.globals.update(num=num, ci_cell=ci_cell, pnum=pnum, usd=usd, fmt=_fmt, q=_segment)
+    return environment
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -78,37 +81,22 @@ def _segment(text: Any) -> str:
     return quote(str(text), safe="")
 
 
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     html = _environment().get_template(template).render(request=request, **context)
-    return HTMLResponse(html, status_code=status)
+    return Response(html, status, headers=STRICT_HEADERS, media_type="text/html")
 
 
-def _failed(request: Request, error: CrucibleError) -> HTMLResponse:
-    status = 404 if isinstance(error, views.NotFound) else 400
-    return _page(request, "results_error.html", status, message=str(error))
+def _page_number(request: Request) -> int:
+    return max(1, query_int(request, "page", 1))
 
 
-def _int(request: Request, name: str, default: int = 1) -> int:
-    try:
-        return max(1, int(request.query_params.get(name, default)))
-    except ValueError:
-        return default
-
-
-def _text(request: Request, name: str) -> str | None:
-    return request.query_params.get(name) or None
-
-
-def results_page(request: Request) -> Response:
+async def results_page(request: Request) -> Response:
     run_id = request.path_params["run_id"]
-    condition, status = _text(request, "condition"), _text(request, "status")
-    try:
-        report, plots = views.results_view(_store(request), run_id)
-        trials, pages = views.trials_listing(
-            _store(request), run_id, _int(request, "page"), condition, status
-        )
-    except CrucibleError as error:
-        return _failed(request, error)
+    condition, status = query_text(request, "condition"), query_text(request, "status")
+    report, plots = await _access(request).read(views.results_view, run_id)
+    trials, pages = await _access(request).read(
+        views.trials_listing, run_id, _page_number(request), condition, status
+    )
     filters = {k: v for k, v in (("condition", condition), ("status", status)) if v}
     return _page(
         request,
@@ -123,23 +111,17 @@ def results_page(request: Request) -> Response:
     )
 
 
-def trial_page(request: Request) -> Response:
+async def trial_page(request: Request) -> Response:
     run_id, key = request.path_params["run_id"], request.path_params["trial_key"]
-    try:
-        trial = views.trial_view(_store(request), run_id, key)
-    except CrucibleError as error:
-        return _failed(request, error)
+    trial = await _access(request).read(views.trial_view, run_id, key)
     return _page(request, "results_trial.html", run_id=run_id, t=trial)
 
 
-def artifact_download(request: Request) -> Response:
+async def artifact_download(request: Request) -> Response:
     params = request.path_params
-    try:
-        entry = views.artifact_of(
-            _store(request), params["run_id"], params["trial_key"], params["name"]
-        )
-    except CrucibleError as error:
-        return _failed(request, error)
+    entry = await _access(request).read(
+        views.artifact_of, params["run_id"], params["trial_key"], params["name"]
+    )
     return _artifact_response(str(entry.get("name", "artifact")), entry)
 
 
@@ -175,61 +157,75 @@ def _text_or_bytes(raw: bytes) -> str:
     return "text/plain; charset=utf-8"
 
 
-def side_by_side_page(request: Request) -> Response:
+async def side_by_side_page(request: Request) -> Response:
     run_id = request.path_params["run_id"]
-    try:
-        view = views.side_by_side_view(
-            _store(request), run_id, _text(request, "a"), _text(request, "b"), _int(request, "page")
-        )
-    except CrucibleError as error:
-        return _failed(request, error)
+    a, b = query_text(request, "a"), query_text(request, "b")
+    view = await _access(request).read(views.side_by_side_view, run_id, a, b, _page_number(request))
     query = urlencode({"a": view["a"], "b": view["b"]})
     return _page(request, "results_side_by_side.html", run_id=run_id, v=view, query=query)
 
 
-def compare_form(request: Request) -> Response:
-    run_a, run_b = _text(request, "a"), _text(request, "b")
+async def compare_form(request: Request) -> Response:
+    run_a, run_b = query_text(request, "a"), query_text(request, "b")
     if run_a and run_b:
         kept = request.query_params.multi_items()
         rest = urlencode([(k, v) for k, v in kept if k not in ("a", "b") and v])
         target = f"/compare/{_segment(run_a)}/{_segment(run_b)}" + (f"?{rest}" if rest else "")
         return RedirectResponse(target, status_code=303)
-    runs = _store(request).runs()
+    runs = await _access(request).read(_runs)
     return _page(request, "results_compare.html", runs=runs, chosen=(run_a, run_b), view=None)
 
 
-def compare_page(request: Request) -> Response:
+async def compare_page(request: Request) -> Response:
     from pytest_crucible.review.gates.decide import parse_margins
 
     run_a, run_b = request.path_params["run_a"], request.path_params["run_b"]
-    store = _store(request)
-    context: dict[str, Any] = {"runs": store.runs(), "chosen": (run_a, run_b), "view": None}
+    context: dict[str, Any] = {
+        "runs": await _access(request).read(_runs),
+        "chosen": (run_a, run_b),
+        "view": None,
+    }
     try:
         margins = parse_margins(request.query_params.getlist("margin"), "margin")
-        comparison, title = views.compare_view(
-            store, run_a, run_b, margins, _alpha(request), bool(_text(request, "strict"))
+        comparison, title = await _access(request).read(
+            views.compare_view,
+            run_a,
+            run_b,
+            margins,
+            _alpha(request),
+            bool(query_text(request, "strict")),
         )
-    except CrucibleError as error:
-        status = 404 if isinstance(error, views.NotFound) else 400
+    except CrucibleError as error:  # shown above the form, to pick again
+        status = 404 if isinstance(error, NotFound) else 400
         return _page(request, "results_compare.html", status, error=str(error), **context)
     context["view"] = {"comparison": comparison, "title": title, "run_a": run_a, "run_b": run_b}
     return _page(request, "results_compare.html", **context)
 
 
+def _runs(store: Any) -> list[Any]:
+    return list(store.runs())
+
+
 def _alpha(request: Request) -> float | None:
-    text = _text(request, "alpha")
+    text = query_text(request, "alpha")
     if text is None:
         return None
     try:
         return float(text)
     except ValueError:
-        raise CrucibleError(f"alpha {text!r}: expected a number such as 0.05") from None
+        raise ConsoleError(f"alpha {text!r}: give a number such as 0.05") from None
 
 
-def report_css(request: Request) -> Response:
-    """The report's stylesheet: the results page lays out its sections as report.html does."""
-    css = (REPORT_TEMPLATES / "report.css").read_text(encoding="utf-8")
-    return Response(css, media_type="text/css")
+async def report_css(request: Request) -> Response:
+    """The report's rules for its tables and plots: the results page lays out the report's
+    sections as report.html does, inside the dashboard's frame."""
+    return Response(_report_css(), media_type="text/css")
+
+
+@cache
+def _report_css() -> str:
+    text = (REPORT_TEMPLATES / "report.css").read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if not line.startswith(_PAGE_RULES))
 
 
 routes: list[Route] = [
