@@ -10,6 +10,7 @@ Screenshots go to $CRUCIBLE_SCREENSHOTS or tests/.artifacts/screenshots/.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -395,3 +397,37 @@ def test_two_runs_compared_as_crucible_compare_decides(
     error = browser.find_element(By.ID, "compare-error").text
     assert "compare two runs of one experiment" in error
     assert "'qa'" in error and "'other'" in error
+
+
+@pytest.mark.parametrize(
+    ("address", "status", "says"),
+    [
+        ("/runs/nope/results", 404, "no run 'nope' in this store; the newest runs are: "),
+        ("/runs/FIRST/trials/nope", 404, "has no trial 'nope': pick one from /runs/FIRST/results"),
+        ("/runs/FIRST/trials/KEY/artifacts/nope.txt", 404, "its artifacts: 'plot.png', "),
+        ("/runs/FIRST/side-by-side?a=nope", 404, "its conditions: plain, shouty"),
+        ("/runs/FIRST/results?page=two", 400, "page='two': give a whole number"),
+        ("/compare/FIRST/SECOND?alpha=2", 400, "alpha"),
+        ("/compare/FIRST/SECOND?margin=correct", 400, "expected METRIC=NUMBER"),
+        ("/compare/FIRST/nope", 404, "no run 'nope' in this store"),
+    ],
+)
+def test_a_bad_address_gets_a_page_that_says_what_to_do(
+    server: str, project: Project, address: str, status: int, says: str
+) -> None:
+    from pytest_crucible.store import open_store
+
+    store = open_store(project.store, readonly=True)
+    try:
+        key = store.trial_page(project.first, limit=1).rows[0]["trial_key"]
+    finally:
+        store.close()
+    names = {"FIRST": project.first, "SECOND": project.second, "KEY": key}
+    for name, value in names.items():
+        address, says = address.replace(name, value), says.replace(name, value)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(server + address, timeout=TIMEOUT)
+    page = caught.value.read().decode()
+    assert caught.value.code == status
+    assert says in html.unescape(page)
+    assert "Traceback" not in page
