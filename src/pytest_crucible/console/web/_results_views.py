@@ -33,6 +33,7 @@ __all__ = [
 
 PAGE_SIZE = 25  # trials or items on one page
 _REPORTS_KEPT = 4  # built reports kept in memory (a report of a large run takes seconds)
+_REPEATS_READ = 1000  # trials of one item and condition read to find the same repeat
 _reports: OrderedDict[tuple[str, str, str, int], tuple[Report, dict[str, Any]]] = OrderedDict()
 
 
@@ -181,7 +182,7 @@ def _partner(
     store: ResultStore, run_id: str, condition: str, row: dict[str, Any]
 ) -> dict[str, Any] | None:
     item = str(row["item_id"])
-    page = store.trial_page(run_id, limit=PAGE_SIZE, condition=condition, item=item)
+    page = store.trial_page(run_id, limit=_REPEATS_READ, condition=condition, item=item)
     same = [r for r in page.rows if str(r["item_id"]) == item]
     match = next((r for r in same if r["repeat"] == row["repeat"]), None)
     return None if match is None else _shown(store, run_id, match)
