@@ -1,7 +1,8 @@
 """A finished run's pages: results, one trial, two conditions side by side, two runs compared.
 
-`routes` is included by the app (console/web/app.py), which keeps the open store as
-`app.state.store`. Every page has its own address:
+`routes` is included by the app (console/web/app.py), which keeps its store reader as
+`app.state.access` (reads run on a worker thread, one at a time). Every page has its own
+address:
 
 - `/runs/{run_id}/results`: the report's results (summary, gates, conditions, comparisons,
   plots, failures) and the trials a page at a time, each linked to its own page;
