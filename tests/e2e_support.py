@@ -64,6 +64,13 @@ async def test_demo(condition, item, trial):
 # (-m "not slow"); every parameter of a listed function. The -n 2 variants are marked in
 # XDIST, other slow tests where they are defined; tests/conftest.py marks these.
 SLOW_E2E = {
+    # the dashboard's results pages: three pytest runs and Chromium for the module (issue 18)
+    "tests/test_e2e_dashboard_results.py::test_results_page_shows_the_numbers_crucible_show_prints",
+    "tests/test_e2e_dashboard_results.py::test_a_failed_trial_is_shown_whole_and_its_hostile_text_stays_text",
+    "tests/test_e2e_dashboard_results.py::test_artifact_downloads_are_never_rendered_as_pages",
+    "tests/test_e2e_dashboard_results.py::test_side_by_side_pages_two_conditions_outputs_per_item",
+    "tests/test_e2e_dashboard_results.py::test_two_runs_compared_as_crucible_compare_decides",
+    "tests/test_e2e_dashboard_results.py::test_a_bad_address_gets_a_page_that_says_what_to_do",
     "tests/solvers/test_e2e_experiment.py::test_editing_a_chain_reruns_its_condition_alone",
     "tests/solvers/test_e2e_experiment.py::test_chains_run_as_conditions",
     "tests/test_e2e_bad_input.py::test_crucible_set_reaches_the_trial_and_the_run",

@@ -79,9 +79,12 @@ class RunData:
         return renamed if renamed in self.trials.columns else name
 
 
-def load_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -> RunData:
-    """Load a run; analyse it first (and store the analysis) if it has none yet. `loaded`:
-    the run's header and trials with their outputs, when the caller has loaded them."""
+def load_run(
+    store: ResultStore, run_id: str, loaded: StoredRun | None = None, *, save_analysis: bool = True
+) -> RunData:
+    """Load a run; analyse it first (and store the analysis, unless `save_analysis` is False:
+    a reader such as the dashboard never writes) if it has none yet. `loaded`: the run's
+    header and trials with their outputs, when the caller has loaded them."""
     info = store.run(run_id)
     if info is None:
         known = ", ".join(r.run_id for r in store.runs()[:10]) or "(none)"
@@ -95,7 +98,9 @@ def load_run(store: ResultStore, run_id: str, loaded: StoredRun | None = None) -
         header=loaded.header,
         config=run.config,
         environment=run.environment,
-        analysis=run.analysis if run.analysis is not None else _analyse(store, loaded),
+        analysis=run.analysis
+        if run.analysis is not None
+        else _analyse(store, loaded, save_analysis),
         trials=loaded.trials,
         items=store.items(run_id),
         logs=store.logs(run_id),
@@ -111,8 +116,12 @@ def _absolute(location: str) -> str:
     return location if is_database_url(location) else str(Path(location).resolve())
 
 
-def _analyse(store: ResultStore, loaded: StoredRun) -> dict[str, Any]:
+def _analyse(store: ResultStore, loaded: StoredRun, save: bool) -> dict[str, Any]:
     run_id = loaded.run_id
+    if not save:
+        from pytest_crucible.review.analyse_run import analysis_of
+
+        return analysis_of(loaded).to_dict()
     if store.readonly:
         raise ReportError(
             f"run {run_id} has no stored analysis and store {store.location} is open read-only; "

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import jinja2
     import pandas as pd
 
-__all__ = ["render_html", "render_summary"]
+__all__ = ["TEMPLATES", "render_html", "render_summary", "report_plots"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEXT_LIMIT = 4000  # characters of one output, input or error kept in the page
@@ -61,7 +61,7 @@ def render_html(report: Report) -> str:
             script=Markup(script),
             style_hash=_csp_hash(css),
             script_hash=_csp_hash(script),
-            plots=_plots(report),
+            plots=report_plots(report),
             trial_columns=columns,
             trials_json=Markup(script_json(payload)),
             config_text=_pretty(run.config),
@@ -157,7 +157,9 @@ def _numbers(series: pd.Series) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in series.astype(float).tolist()]
 
 
-def _plots(report: Report) -> dict[str, Any]:
+def report_plots(report: Report) -> dict[str, Any]:
+    """The report's plots as inline SVG (`Markup`): per metric its means, forest and
+    distribution plots, then quality against latency and cost. The dashboard shows them too."""
     from markupsafe import Markup
 
     run = report.run
