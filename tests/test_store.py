@@ -14,6 +14,7 @@ from e2e_support import sql
 from pytest_crucible.session.inputs import resolve_resume
 from pytest_crucible.store.frames import metric_columns
 from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.schema import SCHEMA_VERSION
 from pytest_crucible.store.sqlite import Store
 
 HEADER = {
@@ -172,7 +173,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
             "DROP TABLE model_calls; PRAGMA user_version = 1;"
         )
     store = Store(tmp_path / "s.db")
-    assert sql(store.path, "PRAGMA user_version")[0][0] == 4
+    assert sql(store.path, "PRAGMA user_version")[0][0] == SCHEMA_VERSION
     assert [r["status"] for r in sql(store.path, "SELECT status FROM trials")] == ["passed"]
     result = _result("b", "x", correct=False)
     result.recovery = {"attempts": 2, "final_status": "success"}
@@ -218,10 +219,42 @@ def test_a_version_3_store_reads_read_only_and_gains_the_new_columns_when_writte
     runs = crucible.load_runs(tmp_path / "s.db")
     assert runs.loc[0, "author"] is None and runs.loc[0, "tags"] == ["h1"]  # from the header
     store = Store(tmp_path / "s.db")
-    assert sql(store.path, "PRAGMA user_version")[0][0] == 4
+    assert sql(store.path, "PRAGMA user_version")[0][0] == SCHEMA_VERSION
     record = _result("b", "x", correct=False)
     record.results = {"why": "kept"}
     store.record_trial(run_id, record, "main")
     rows = sql(store.path, "SELECT condition, results FROM trials ORDER BY condition")
     assert [(r["condition"], r["results"]) for r in rows] == [("a", None), ("b", '{"why": "kept"}')]
+    store.close()
+
+
+def test_a_version_4_store_reads_without_cancels_or_instances_and_gains_them_when_written(
+    tmp_path: Path,
+) -> None:
+    """Schema 5 (issue 18) adds the tables run_cancels and instances and the index
+    trials_by_status: a version 4 store read as it is has no requests and no instances;
+    opened for writing, it is migrated and keeps its trials."""
+    store = Store(tmp_path / "s.db")
+    run_id = store.create_run(HEADER, {})
+    store.record_trial(run_id, _result("a", "x", correct=True), "main")
+    store.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # what version 4 looked like
+        conn.executescript(
+            "DROP TABLE run_cancels; DROP TABLE instances; DROP INDEX trials_by_status;"
+            "PRAGMA user_version = 4;"
+        )
+    old = Store(tmp_path / "s.db", readonly=True)
+    assert old.cancel_request(run_id) is None and old.instances() == []
+    assert old.instance("x") is None and old.run_progress(run_id).stored == 1
+    old.close()
+    store = Store(tmp_path / "s.db")
+    assert sql(store.path, "PRAGMA user_version")[0][0] == SCHEMA_VERSION == 5
+    assert store.request_cancel(run_id, "stop") and store.cancel_request(run_id) == "stop"
+    plan = sql(
+        store.path,
+        "EXPLAIN QUERY PLAN SELECT condition FROM trials WHERE run_id = 'r' AND status = 'failed'"
+        " ORDER BY condition, item_id, repeat LIMIT 50",
+    )
+    assert "trials_by_status" in " ".join(row["detail"] for row in plan)
+    assert store.completed_keys(run_id) == [store.stored_trials(run_id)[0]["trial_key"]]
     store.close()

@@ -21,7 +21,13 @@ import pytest
 import pytest_crucible
 from pytest_crucible.errors import StoreError
 from pytest_crucible.store import open_store
-from pytest_crucible.store.interface import ResultStore, RunHolder, StoredBaseline
+from pytest_crucible.store.interface import (
+    Instance,
+    ResultStore,
+    RunHolder,
+    StoredBaseline,
+    TrialPage,
+)
 from pytest_crucible.store.postgres import PostgresStore
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.sqlite import Store
@@ -417,3 +423,126 @@ def test_a_runs_header_keeps_its_metrics_and_conditions_in_declared_order(
     joined = {**HEADER, "metrics": metrics}
     store.join_run("j2", "KEY", joined, {}, ["k"])
     assert list(store.run_header("j2")["metrics"]) == ["correct", "length", "a"]
+
+
+# -- watching and steering runs (issue 18) ----------------------------------------------------
+
+
+def test_a_cancel_request_is_stored_for_a_running_run_and_cleared_by_resuming(
+    store: ResultStore,
+) -> None:
+    run_id = store.create_run(HEADER, {})
+    assert store.cancel_request(run_id) is None
+    assert store.request_cancel(run_id, "cancelled by ada") is True
+    assert store.request_cancel(run_id, "cancelled again") is True  # still pending: first kept
+    assert store.cancel_request(run_id) == "cancelled by ada"
+    assert store.run_progress(run_id).cancel_requested == "cancelled by ada"
+    store.finish_run(run_id, "cancelled")
+    assert store.request_cancel(run_id, "too late") is False  # not running
+    assert store.request_cancel("nope", "unknown") is False and store.cancel_request("nope") is None
+    store.resume_run(run_id, HEADER)
+    assert store.cancel_request(run_id) is None
+    info = store.run(run_id)
+    assert info is not None and info.status == "running"
+
+
+def test_a_runs_progress_counts_its_trials_by_condition_and_status(store: ResultStore) -> None:
+    run_id = _run_with_trials(store)
+    store.record_trials([(run_id, _record("b", "y", "skipped", ended_at=5.0), "gw1")])
+    progress = store.run_progress(run_id)
+    assert (progress.run_id, progress.status, progress.total_trials) == (run_id, "running", 4)
+    assert progress.stored == 4 and progress.cancel_requested is None
+    assert [dataclasses.astuple(c) for c in progress.by_condition] == [
+        ("a", 1, 1, 0),
+        ("b", 1, 0, 1),
+    ]
+    assert progress.last_stored_at is not None and progress.last_stored_at.startswith("1970")
+    empty = store.run_progress(store.create_run(HEADER, {}))
+    assert (empty.stored, empty.by_condition, empty.last_stored_at) == (0, [], None)
+    with pytest.raises(StoreError, match="no run 'nope'"):
+        store.run_progress("nope")
+
+
+def test_a_runs_trials_are_paged_filtered_and_read_one_by_one(store: ResultStore) -> None:
+    run_id = _run_with_trials(store)
+    other = store.create_run(HEADER, {})  # another run's trials never show
+    store.record_trials([(other, _record("a", "z"), "main")])
+    page = store.trial_page(run_id, limit=2)
+    assert page.total == 3
+    assert [(r["condition"], r["item_id"]) for r in page.rows] == [("a", "x"), ("a", "y")]
+    assert page.rows[0]["metrics"] == {"correct": True} and "output" not in page.rows[0]
+    assert page.rows == store.trial_table(run_id)[:2]  # the same row shape
+    rest = store.trial_page(run_id, offset=2, limit=2)
+    assert rest.total == 3 and [r["trial_key"] for r in rest.rows] == ["b-x"]
+    failed = store.trial_page(run_id, status="failed")
+    assert (failed.total, [r["trial_key"] for r in failed.rows]) == (1, ["a-y"])
+    by_item = store.trial_page(run_id, item="x", condition="b")
+    assert (by_item.total, [r["trial_key"] for r in by_item.rows]) == (1, ["b-x"])
+    assert store.trial_page(run_id, condition="nope") == TrialPage(0, [])
+    detail = store.trial_detail(run_id, "a-y")
+    assert detail is not None and detail["status"] == "failed" and detail["worker"] == "gw1"
+    assert detail["output"] == "out-y" and detail["metrics"] == {}
+    assert detail["item"] == {"input": "in-y", "expected": "E", "metadata": {}, "cluster": None}
+    [line] = detail["logs"]
+    assert (line["level"], line["message"], line["trial_key"]) == ("info", "log y", "a-y")
+    assert store.trial_detail(run_id, "nope") is None
+
+
+def test_log_lines_are_read_after_an_id_with_filters(store: ResultStore) -> None:
+    run_id = store.create_run(HEADER, {})
+    logs = [
+        {"level": "info", "message": "one", "meta": {}, "at": 0.0},
+        {"level": "WARNING", "message": "two", "meta": {}, "at": 0.5},
+    ]
+    store.record_trials(
+        [(run_id, _record(c, i, logs=logs), "main") for c, i in (("a", "x"), ("b", "y"))]
+    )
+    lines = store.log_page(run_id)
+    assert [(line.trial_key, line.message) for line in lines] == [
+        ("a-x", "one"),
+        ("a-x", "two"),
+        ("b-y", "one"),
+        ("b-y", "two"),
+    ]
+    assert [line.id for line in lines] == sorted(line.id for line in lines)
+    assert lines[0].condition == "a" and lines[0].item_id == "x" and lines[0].repeat == 0
+    later = store.log_page(run_id, after_id=lines[1].id, limit=1)
+    assert [(line.trial_key, line.message) for line in later] == [("b-y", "one")]
+    warnings = store.log_page(run_id, level="warning")
+    assert [line.trial_key for line in warnings] == ["a-x", "b-y"]
+    assert [line.message for line in store.log_page(run_id, condition="b", item="y")] == [
+        "one",
+        "two",
+    ]
+    assert store.log_page(run_id, item="nope") == []
+
+
+def test_instances_are_saved_replaced_listed_and_deleted(store: ResultStore) -> None:
+    first = Instance(
+        name="small",
+        experiment="caps",
+        source="tests/test_caps.py",
+        config={"model": "m1", "temperature": 0.5},
+        conditions=["a"],
+        repeats=2,
+        seed=7,
+        description="a quick look",
+        created_at="2026-01-01T00:00:00.000+00:00",
+        updated_at="2026-01-01T00:00:00.000+00:00",
+    )
+    every = dataclasses.replace(
+        first, name="all", conditions=None, repeats=None, seed=None, config={}
+    )
+    other = dataclasses.replace(first, name="other", experiment="qa")
+    for instance in (first, every, other):
+        store.save_instance(instance)
+    assert store.instance("small") == first and store.instance("nope") is None
+    assert [i.name for i in store.instances()] == ["all", "other", "small"]
+    assert store.instances("caps") == [every, first]
+    edited = dataclasses.replace(
+        first, config={"model": "m2"}, created_at="2027-01-01", updated_at="2027-01-02"
+    )
+    store.save_instance(edited)
+    assert store.instance("small") == dataclasses.replace(edited, created_at=first.created_at)
+    assert store.delete_instance("small") is True and store.delete_instance("small") is False
+    assert [i.name for i in store.instances()] == ["all", "other"]

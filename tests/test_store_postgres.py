@@ -114,6 +114,29 @@ def test_an_older_schema_is_migrated_in_place_keeping_its_results(
         assert conn.execute("SELECT reviewed FROM trials").fetchall() == [(None,)]
 
 
+def test_a_version_2_store_reads_without_cancels_or_instances_and_gains_them_when_written(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Version 3 (issue 18) adds run_cancels, instances and two trial indexes: a version 2
+    store read as it is has no requests and no instances; opened to write, it is migrated."""
+    with closing(open_store(postgres_url, side_folder=tmp_path)) as store:
+        run_id = store.create_run(HEADER, {})
+        store.record_trial(run_id, _record("x"), "main")
+    with psycopg.connect(postgres_url) as conn:  # what version 2 looked like
+        conn.execute(
+            "DROP TABLE run_cancels; DROP TABLE instances; DROP INDEX trials_in_order;"
+            " DROP INDEX trials_by_status; UPDATE crucible_schema SET version = 2"
+        )
+    with closing(open_store(postgres_url, side_folder=tmp_path, readonly=True)) as old:
+        assert old.cancel_request(run_id) is None and old.instances() == []
+        assert old.instance("x") is None and old.run_progress(run_id).stored == 1
+    with closing(open_store(postgres_url, side_folder=tmp_path)) as store:
+        assert store.request_cancel(run_id, "stop") and store.cancel_request(run_id) == "stop"
+        assert store.completed_keys(run_id) == ["a-x-0"]
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM crucible_schema").fetchone() == (3,)
+
+
 def test_two_stores_write_one_run_at_once_and_one_of_many_takes_its_hold(
     store: ResultStore, postgres_url: str, tmp_path: Path
 ) -> None:

@@ -18,14 +18,19 @@ from pytest_crucible.store.rows import Job
 
 __all__ = [
     "Claims",
+    "ConditionProgress",
     "ConditionUsage",
+    "Instance",
+    "LogLine",
     "RatePermits",
     "ResultStore",
     "RunContent",
     "RunHolder",
     "RunInfo",
+    "RunProgress",
     "RunRecord",
     "StoredBaseline",
+    "TrialPage",
     "TrialSpan",
 ]
 
@@ -140,6 +145,69 @@ class Claims:
 
     claimed: list[str]
     held: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A named, saved configuration of an experiment: what the dashboard starts runs of."""
+
+    name: str  # unique in the store
+    experiment: str  # Experiment(name=...)
+    source: str  # the test file, relative to the project root, e.g. "tests/test_qa.py"
+    config: dict[str, Any]  # --crucible-set values (field -> value)
+    conditions: list[str] | None  # None: all conditions
+    repeats: int | None  # None: as declared
+    seed: int | None  # None: as declared
+    description: str
+    created_at: str  # ISO 8601 UTC
+    updated_at: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log line of a trial (`ResultStore.log_page`); `id` grows as lines are stored."""
+
+    id: int
+    trial_key: str
+    condition: str
+    item_id: str
+    repeat: int
+    level: str
+    message: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ConditionProgress:
+    """Stored trials of one condition of a run, by status."""
+
+    condition: str
+    passed: int
+    failed: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """How far a run is (`ResultStore.run_progress`): `stored` trials of `total_trials`,
+    per condition (in condition order); `last_stored_at` the latest end time of a stored
+    trial; `cancel_requested` the reason of a pending cancel request."""
+
+    run_id: str
+    status: str
+    total_trials: int
+    stored: int
+    by_condition: list[ConditionProgress]
+    last_stored_at: str | None
+    cancel_requested: str | None
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    """One page of a run's trials (`ResultStore.trial_page`): `total` matching trials."""
+
+    total: int
+    rows: list[dict[str, Any]]
 
 
 class ResultStore(Protocol):
@@ -356,4 +424,76 @@ class ResultStore(Protocol):
 
     def trials_by_holder(self, run_id: str) -> dict[str, int]:
         """How many stored trials of a joined run each holder claimed last (who ran them)."""
+        ...
+
+    # -- watching and steering runs (issue 18) ---------------------------------------------
+    # The dashboard, the MCP server and `crucible cancel` read runs while they go on and
+    # write control rows the session polls (tables run_cancels and instances).
+
+    def request_cancel(self, run_id: str, reason: str) -> bool:
+        """Ask the sessions running `run_id` to stop (they poll `cancel_request`). True when
+        the run's status is running and a request is now stored (a request already pending
+        keeps its reason); False for an unknown run or one that is not running."""
+        ...
+
+    def cancel_request(self, run_id: str) -> str | None:
+        """The reason of the run's pending cancel request, or None. One indexed read (the
+        sessions poll it about twice a second); `resume_run` clears it."""
+        ...
+
+    def run_progress(self, run_id: str) -> RunProgress:
+        """The run's status and its stored trials counted by condition and status, in one
+        query (StoreError for an unknown run)."""
+        ...
+
+    def trial_page(
+        self,
+        run_id: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        condition: str | None = None,
+        item: str | None = None,
+        status: str | None = None,
+    ) -> TrialPage:
+        """One page of a run's stored trials, ordered by condition, item, repeat, with those
+        filters given: LIMIT/OFFSET in SQL over an index (never every trial loaded). Rows as
+        `trial_table` gives them (no output, error or artifacts; metrics decoded); `total`
+        counts every trial matching the filters."""
+        ...
+
+    def trial_detail(self, run_id: str, trial_key: str) -> dict[str, Any] | None:
+        """One stored trial, every column decoded (output, error, artifacts, metrics,
+        results, usage, ...), plus `item` (input, expected, metadata, cluster; None when not
+        stored) and `logs` (its LogLines as dicts, oldest first); None when not stored."""
+        ...
+
+    def log_page(
+        self,
+        run_id: str,
+        *,
+        after_id: int = 0,
+        limit: int = 200,
+        level: str | None = None,
+        condition: str | None = None,
+        item: str | None = None,
+    ) -> list[LogLine]:
+        """Up to `limit` log lines of the run with id > `after_id`, ascending id, with
+        those filters given (`level` is matched without regard to case). Poll with the last
+        line's id as the next `after_id`."""
+        ...
+
+    def save_instance(self, instance: Instance) -> None:
+        """Insert `instance`, or replace the one of its name (its created_at kept; its
+        updated_at as given)."""
+        ...
+
+    def instances(self, experiment: str | None = None) -> list[Instance]:
+        """The stored instances (of `experiment`), by name."""
+        ...
+
+    def instance(self, name: str) -> Instance | None: ...
+
+    def delete_instance(self, name: str) -> bool:
+        """Delete the instance `name`; False when there was none."""
         ...

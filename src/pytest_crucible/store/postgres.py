@@ -27,7 +27,7 @@ from pytest_crucible.errors import StoreError
 from pytest_crucible.store.interface import RunHolder, StoredBaseline
 from pytest_crucible.store.locations import masked
 from pytest_crucible.store.postgres_connection import connect, explain, prepare_schema
-from pytest_crucible.store.postgres_scale import PostgresScale
+from pytest_crucible.store.postgres_console import PostgresConsole
 from pytest_crucible.store.postgres_values import ORDERED_JSON, value_marks
 from pytest_crucible.store.postgres_values import jsonb_text as _jsonb
 from pytest_crucible.store.postgres_values import safe_row as _safe_row
@@ -89,7 +89,7 @@ _HOLDER_UPSERT = (
 )
 
 
-class PostgresStore(PostgresScale):
+class PostgresStore(PostgresConsole):
     """The results store in one PostgreSQL database (implements `interface.ResultStore`)."""
 
     def __init__(
@@ -199,6 +199,7 @@ class PostgresStore(PostgresScale):
                 + " WHERE run_id = %s",
                 (*_safe_row(resumed_run_row(header), _RESUMED_KINDS), run_id),
             )
+            cursor.execute("DELETE FROM run_cancels WHERE run_id = %s", (run_id,))
 
     def finish_run(self, run_id: str, status: str) -> None:
         with self._write() as cursor:

@@ -38,17 +38,18 @@ from pytest_crucible.store.shapes import (
     trial_line,
 )
 
-__all__ = ["PostgresReads"]
+__all__ = ["IN_ORDER", "TRIALS_OF_RUN", "PostgresReads"]
 
-_IN_ORDER = ' ORDER BY condition COLLATE "C", item_id COLLATE "C", repeat'
+_IN_ORDER = IN_ORDER = ' ORDER BY condition COLLATE "C", item_id COLLATE "C", repeat'
 _USAGE = ", ".join(f"(usage->>'{name}')::bigint AS {name}" for name in USAGE_COUNTS)
 _AS_TEXT = ", ".join(f"{name}::text AS {name}" for name in sorted(JSON_COLUMNS))
 # every column a trial_table row and its line need, JSON as text, in one read
-_TRIAL_SELECT = (
+TRIALS_OF_RUN = (
     f"SELECT {', '.join(PLAIN)}, {_USAGE}, {_AS_TEXT},"
     " CASE WHEN jsonb_typeof(error) = 'object' THEN error->>'type' END AS error_type"
-    f" FROM trials WHERE run_id = %s{_IN_ORDER}"
+    " FROM trials WHERE run_id = %s"
 )
+_TRIAL_SELECT = TRIALS_OF_RUN + _IN_ORDER
 _RUN_SELECT = (
     f"SELECT {', '.join(f'r.{name}' for name in RUN_COLUMNS)},"
     f" {', '.join(f'r.{name}::text AS {name}' for name in RUN_JSON)},"

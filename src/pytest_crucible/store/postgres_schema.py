@@ -14,7 +14,7 @@ from pytest_crucible.store.records import TRIAL_COLUMNS, TRIAL_PRIMARY_KEY
 
 __all__ = ["DDL", "MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "VERSION_DDL"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # pg_advisory_xact_lock key of schema creation and migration ("crucible" in ASCII)
 SCHEMA_LOCK = 0x6372756369626C65
 
@@ -170,9 +170,43 @@ CREATE INDEX IF NOT EXISTS trial_claims_by_holder ON trial_claims(holder);
 
 DDL += SCALE_DDL
 
+# Version 3 (issue 18; SQLite's schema.py has the same tables): a cancel request per run,
+# which the running sessions poll, and the saved instances of experiments. The indexes give
+# the dashboard's pages in the reads' byte order (COLLATE "C"), whatever the database's
+# locale, and its counts by condition and status without reading the trials.
+CONSOLE_DDL = """
+CREATE TABLE IF NOT EXISTS run_cancels (
+    run_id       TEXT PRIMARY KEY REFERENCES runs(run_id),
+    reason       TEXT NOT NULL,
+    requested_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS instances (
+    name         TEXT PRIMARY KEY,
+    experiment   TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    config       JSONB NOT NULL,
+    conditions   JSONB,
+    repeats      BIGINT,
+    seed         BIGINT,
+    description  TEXT NOT NULL DEFAULT '',
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instances_by_experiment ON instances(experiment, name);
+
+CREATE INDEX IF NOT EXISTS trials_in_order
+    ON trials(run_id, condition COLLATE "C", item_id COLLATE "C", repeat);
+CREATE INDEX IF NOT EXISTS trials_by_status
+    ON trials(run_id, status, condition COLLATE "C", item_id COLLATE "C", repeat, ended_at);
+"""
+
+DDL += CONSOLE_DDL
+
 # Statements that bring a store of version N (the key) to version N + 1.
 # (the header becomes JSON, which keeps its keys' order: a header stored as JSONB keeps its
 # sorted order, so declare metrics and conditions again by resuming or rerunning its run)
 MIGRATIONS: dict[int, str] = {
-    1: SCALE_DDL + "ALTER TABLE runs ALTER COLUMN header TYPE JSON USING header::json;"
+    1: SCALE_DDL + "ALTER TABLE runs ALTER COLUMN header TYPE JSON USING header::json;",
+    2: CONSOLE_DDL,
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pytest_crucible.store.records import TRIAL_COLUMNS, TRIAL_PRIMARY_KEY
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The plain columns of the runs table (its JSON columns: config, header, environment, analysis,
 # tags)
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS experiments (
 CREATE TABLE IF NOT EXISTS runs (
     run_id              TEXT PRIMARY KEY,
     experiment          TEXT NOT NULL REFERENCES experiments(name),
-    status              TEXT NOT NULL,          -- running | completed | interrupted | failed
+    status              TEXT NOT NULL,          -- running|completed|interrupted|failed|cancelled
     fingerprint         TEXT NOT NULL,          -- experiment fingerprint (config, code, data)
     dataset_fingerprint TEXT NOT NULL,
     seed                INTEGER NOT NULL,
@@ -219,3 +219,36 @@ CREATE TABLE IF NOT EXISTS trial_claims (
 )""",
     "CREATE INDEX IF NOT EXISTS trial_claims_by_holder ON trial_claims(holder)",
 )
+
+# Watching and steering runs (issue 18; docs/store.md): a cancel request per run, which the
+# running sessions poll (`ResultStore.cancel_request`), and the saved instances of
+# experiments the dashboard starts runs of. `trials_by_status` serves the dashboard's counts
+# by condition and status and its pages of trials of one status without reading the trials
+# table (the primary key serves the unfiltered pages: run, condition, item, repeat order).
+CONSOLE_DDL = """
+CREATE TABLE IF NOT EXISTS run_cancels (
+    run_id       TEXT PRIMARY KEY REFERENCES runs(run_id),
+    reason       TEXT NOT NULL,                  -- who asked, and why
+    requested_at TEXT NOT NULL                   -- ISO 8601, UTC
+);
+
+CREATE TABLE IF NOT EXISTS instances (
+    name         TEXT PRIMARY KEY,
+    experiment   TEXT NOT NULL,                  -- Experiment(name=...)
+    source       TEXT NOT NULL,                  -- the test file, relative to the project root
+    config       TEXT NOT NULL,                  -- JSON: --crucible-set values
+    conditions   TEXT,                           -- JSON list; NULL: every condition
+    repeats      INTEGER,                        -- NULL: as declared
+    seed         INTEGER,                        -- NULL: as declared
+    description  TEXT NOT NULL DEFAULT '',
+    created_at   TEXT NOT NULL,                  -- ISO 8601, UTC
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instances_by_experiment ON instances(experiment, name);
+
+CREATE INDEX IF NOT EXISTS trials_by_status
+    ON trials(run_id, status, condition, item_id, repeat, ended_at);
+"""
+
+DDL += CONSOLE_DDL
+MIGRATIONS[4] = CONSOLE_DDL

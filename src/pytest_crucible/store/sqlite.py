@@ -53,7 +53,7 @@ from pytest_crucible.store.shapes import (
     run_fields,
     run_info,
 )
-from pytest_crucible.store.sqlite_reads import SQLiteReads
+from pytest_crucible.store.sqlite_console import SQLiteConsole
 
 __all__ = ["DEFAULT_STORE", "RunHolder", "RunInfo", "Store", "utc_now"]
 
@@ -68,7 +68,7 @@ _KEYS_PER_STATEMENT = 500  # below SQLite's limit of bound parameters
 _WRITE_REFUSED = ("SQLITE_FULL", "SQLITE_IOERR_WRITE")
 
 
-class Store(SQLiteReads):
+class Store(SQLiteConsole):
     """The results store in one SQLite file (implements `interface.ResultStore`)."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, verify: bool = False) -> None:
@@ -186,6 +186,7 @@ class Store(SQLiteReads):
                 + " WHERE run_id = ?",
                 (*resumed_run_row(header), run_id),
             )
+            self._conn.execute("DELETE FROM run_cancels WHERE run_id = ?", (run_id,))
 
     # -- run holders (holding.py) -------------------------------------------------------------
 

@@ -39,12 +39,7 @@ class SQLiteReads:
     def trial_table(
         self, run_id: str, *, include_outputs: bool = False, with_lines: bool = False
     ) -> list[dict[str, Any]]:
-        extra = ", output, error" if include_outputs else ""
-        results = self._column_or_null("results")
-        select = (
-            f"SELECT {', '.join(_PLAIN)}, {', '.join(self._usage_selects())}, metrics,"
-            f" {results}, {_ERROR_TYPE}{extra}"
-        )
+        select = self._table_select(", output, error" if include_outputs else "")
         where = f" FROM trials WHERE run_id = ?{_IN_ORDER}"
         lines: list[str] | None = None
         try:
@@ -62,6 +57,14 @@ class SQLiteReads:
                 record["line"] = row["line"] if lines is None else lines[number]
             table.append(record)
         return table
+
+    def _table_select(self, extra: str = "") -> str:
+        """The SELECT of the columns a `trial_table` row is shaped from (`extra` added)."""
+        results = self._column_or_null("results")
+        return (
+            f"SELECT {', '.join(_PLAIN)}, {', '.join(self._usage_selects())}, metrics,"
+            f" {results}, {_ERROR_TYPE}{extra}"
+        )
 
     def _line_select(self) -> str:
         present = self._trial_columns()
