@@ -14,7 +14,14 @@ from typing import Any
 
 from pytest_crucible.errors import ConfigError
 
-__all__ = ["ConfigSchema", "Field", "parse_overrides", "resolve_config"]
+__all__ = [
+    "ConfigSchema",
+    "Field",
+    "describe_schema",
+    "parse_overrides",
+    "resolve_config",
+    "schema_from_description",
+]
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "integer": int,
@@ -178,6 +185,94 @@ def _validate_pydantic(model: Any, values: Mapping[str, Any], where: str) -> Any
             for e in exc.errors()
         )
         raise ConfigError(f"{where}: invalid config: {problems}") from None
+
+
+def describe_schema(schema: Any) -> dict[str, Any]:
+    """A config schema as JSON-safe data, for forms and agents (`crucible serve`): `kind`
+    (none, fields or pydantic) and each field's type, default, min, max, label, description,
+    required and choices; a pydantic model's own JSON Schema too."""
+    if schema is None:
+        return {"kind": "none", "fields": {}}
+    if isinstance(schema, ConfigSchema):
+        return {"kind": "fields", "fields": _described_fields(schema.fields)}
+    if isinstance(schema, Mapping):
+        return {"kind": "fields", "fields": _described_fields(_infer_fields(schema))}
+    if _is_pydantic_model(schema):
+        json_schema = schema.model_json_schema()
+        fields = _pydantic_fields(json_schema, schema)
+        return {"kind": "pydantic", "fields": fields, "json_schema": json_schema}
+    return {"kind": "none", "fields": {}}
+
+
+def schema_from_description(description: Mapping[str, Any]) -> ConfigSchema:
+    """The `ConfigSchema` of a `describe_schema` description: a pydantic model's fields as
+    far as they are types, limits and choices (the run itself validates with the model)."""
+    fields = {
+        name: Field(
+            type=spec["type"],
+            default=spec.get("default"),
+            min=spec.get("min"),
+            max=spec.get("max"),
+            label=spec.get("label", ""),
+            description=spec.get("description", ""),
+            required=bool(spec.get("required")),
+            choices=None if spec.get("choices") is None else tuple(spec["choices"]),
+        )
+        for name, spec in description.get("fields", {}).items()
+    }
+    return ConfigSchema(fields)
+
+
+def _described_fields(fields: Mapping[str, Field]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "type": spec.type,
+            "default": spec.default,
+            "min": spec.min,
+            "max": spec.max,
+            "label": spec.label or name,
+            "description": spec.description,
+            "required": spec.required,
+            "choices": None if spec.choices is None else list(spec.choices),
+        }
+        for name, spec in fields.items()
+    }
+
+
+_JSON_TYPES = {
+    "integer": "integer",
+    "number": "float",
+    "string": "string",
+    "boolean": "boolean",
+    "array": "list",
+    "object": "dict",
+}
+
+
+def _pydantic_fields(json_schema: Mapping[str, Any], model: Any) -> dict[str, dict[str, Any]]:
+    required = set(json_schema.get("required", ()))
+    fields: dict[str, dict[str, Any]] = {}
+    for name, prop in json_schema.get("properties", {}).items():
+        default = model.model_fields[name].default if name in model.model_fields else None
+        fields[name] = {
+            "type": _JSON_TYPES.get(str(prop.get("type")), "string"),
+            "default": None if name in required else _json_safe(default),
+            "min": prop.get("minimum", prop.get("exclusiveMinimum")),
+            "max": prop.get("maximum", prop.get("exclusiveMaximum")),
+            "label": prop.get("title", name),
+            "description": prop.get("description", ""),
+            "required": name in required,
+            "choices": prop.get("enum"),
+        }
+    return fields
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

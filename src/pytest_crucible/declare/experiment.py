@@ -22,7 +22,7 @@ from pytest_crucible.declare.metrics import Analysis, Metric
 from pytest_crucible.declare.policies import ErrorHandling
 from pytest_crucible.declare.shards import Shard
 from pytest_crucible.declare.validation import MetricValidation, OnInvalid
-from pytest_crucible.errors import CrucibleError, ExperimentError
+from pytest_crucible.errors import ConfigError, CrucibleError, ExperimentError
 from pytest_crucible.util.hashing import canonical_json, digest
 from pytest_crucible.util.names import EXPERIMENT_ATTRIBUTE
 from pytest_crucible.util.tracebacks import hide_library_frames
@@ -87,6 +87,21 @@ class Plan:
     trials: tuple[TrialSpec, ...]
     fingerprint: str
     shard: Shard | None = None  # --crucible-shard: this session runs these trials alone
+    # --crucible-conditions / --crucible-repeats: what this session runs of the declared
+    # conditions and repeats (empty / 0: all of them, as declared)
+    conditions: tuple[str, ...] = ()
+    repeat: int = 0
+
+    @property
+    def condition_names(self) -> list[str]:
+        """The conditions this plan runs, in declared order."""
+        return list(self.conditions or self.experiment.conditions)
+
+    @property
+    def baseline(self) -> str | None:
+        """The declared baseline, or None when this plan leaves it out."""
+        baseline = self.experiment.baseline
+        return baseline if baseline in self.condition_names else None
 
     @property
     def name(self) -> str:
@@ -105,9 +120,9 @@ class Plan:
             "dataset_fingerprint": self.dataset_fingerprint,
             "config": self.config_dict,
             "seed": self.seed,
-            "repeat": experiment.repeat,
-            "conditions": list(experiment.conditions),
-            "baseline": experiment.baseline,
+            "repeat": self.repeat or experiment.repeat,
+            "conditions": self.condition_names,
+            "baseline": self.baseline,
             "metrics": {
                 name: {
                     "kind": m.kind,
@@ -271,14 +286,20 @@ class Experiment:
         overrides: Mapping[str, Any] | None = None,
         seed: int | None = None,
         seed_override: int | None = None,
+        conditions: Sequence[str] = (),
+        repeat: int | None = None,
     ) -> Plan:
         """Resolve config, dataset and trials.
 
         `seed` is used when the experiment declares none; `seed_override` (--crucible-seed)
-        replaces the declared one.
+        replaces the declared one. `conditions` (--crucible-conditions) keeps only those of
+        the declared conditions that it names; `repeat` (--crucible-repeats) replaces the
+        declared repeats.
         """
         where = f"experiment {self.name}"
         self._check_conditions()
+        chosen = self._chosen_conditions(conditions)
+        repeats = self._chosen_repeat(repeat)
         config = resolve_config(self.config_schema, dict(overrides or {}), where)
         config_dict = config_to_dict(config)
         if seed_override is not None:
@@ -295,19 +316,19 @@ class Experiment:
             raise type(exc)(f"{where}: {exc}") from None
         trials = tuple(
             _spec(self.name, condition, item, repeat, run_seed, config_dict)
-            for condition in self.conditions.values()
+            for condition in chosen.values()
             for item in items
-            for repeat in range(self.repeat)
+            for repeat in range(repeats)
         )
         fingerprint = digest(
             canonical_json(
                 {
                     "name": self.name,
                     "config": config_dict,
-                    "conditions": {n: c.identity for n, c in self.conditions.items()},
+                    "conditions": {n: c.identity for n, c in chosen.items()},
                     "dataset": dataset_fingerprint,
                     "metrics": sorted(self.metrics),
-                    "repeat": self.repeat,
+                    "repeat": repeats,
                     "seed": run_seed,
                 }
             )
@@ -321,7 +342,30 @@ class Experiment:
             dataset_fingerprint=dataset_fingerprint,
             trials=trials,
             fingerprint=fingerprint,
+            conditions=tuple(chosen) if len(chosen) < len(self.conditions) else (),
+            repeat=repeats if repeats != self.repeat else 0,
         )
+
+    def _chosen_conditions(self, names: Sequence[str]) -> dict[str, Condition]:
+        """The declared conditions that `names` names (all of them when it is empty)."""
+        if not names:
+            return self.conditions
+        chosen = {name: c for name, c in self.conditions.items() if name in names}
+        if not chosen:
+            raise ConfigError(
+                f"--crucible-conditions {','.join(names)}: experiment {self.name} has none "
+                f"of these conditions; its conditions are {', '.join(self.conditions)}"
+            )
+        return chosen
+
+    def _chosen_repeat(self, repeat: int | None) -> int:
+        if repeat is None:
+            return self.repeat
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise ConfigError(
+                f"--crucible-repeats {repeat!r}: experiment {self.name} needs an integer >= 1"
+            )
+        return repeat
 
     def _check_conditions(self) -> None:
         if not self.conditions:

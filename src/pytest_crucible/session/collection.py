@@ -69,6 +69,8 @@ class TrialCollection:
             overrides=applicable,
             seed=inputs.seed_for(experiment.name),
             seed_override=inputs.seed_override,
+            conditions=self.config.getoption("crucible_conditions") or (),
+            repeat=self.config.getoption("crucible_repeats"),
         )
         shard = inputs.shard_for()
         if shard is not None:

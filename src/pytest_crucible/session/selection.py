@@ -66,7 +66,7 @@ def usage_problems(
         from pytest_crucible.review.gates import check_gates
 
         names = {
-            name: (list(plan.experiment.conditions), list(plan.experiment.gates))
+            name: (plan.condition_names, list(plan.experiment.gates))
             for name, plan in plans.items()
         }
         problems += check_gates(names, command_line_gates)

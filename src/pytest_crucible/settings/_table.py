@@ -122,6 +122,23 @@ def _integer(text: str) -> int:
         raise BadValue("give an integer") from None
 
 
+def _positive_integer(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BadValue("give an integer >= 1, e.g. 3")
+    return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise BadValue("give condition names separated by commas, e.g. terse,few_shot")
+    return names
+
+
 def _concurrency(text: str) -> int:
     try:
         value = int(text.strip())
@@ -386,6 +403,20 @@ OPTIONS: tuple[Option, ...] = (
         default=60.0,
         metavar="SECONDS",
         check=_lease,
+    ),
+    Option(
+        "crucible-conditions",
+        Kind.TEXT,
+        "run only these conditions of each experiment (comma-separated names; default: all)",
+        metavar="NAMES",
+        check=_names,
+    ),
+    Option(
+        "crucible-repeats",
+        Kind.TEXT,
+        "override every experiment's repeats",
+        metavar="INT",
+        check=_positive_integer,
     ),
 )
 

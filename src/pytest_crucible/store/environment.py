@@ -1,11 +1,13 @@
 """What a run records about where it ran: Python, platform, package versions, git state.
 
-No environment variable is recorded (PGPASSWORD and API keys stay out), and the command
-line is kept with every database URL's password masked.
+No environment variable is recorded (PGPASSWORD and API keys stay out) but CRUCIBLE_INSTANCE,
+the name of the instance a run was started from (`crucible serve`, docs/steering.md), and the
+command line is kept with every database URL's password masked.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -41,6 +43,9 @@ def capture_environment(cwd: Path | None = None) -> dict[str, Any]:
         "argv": masked_words(sys.argv[1:]),
         "packages": _package_versions(),
         "git": _git_state(cwd or Path.cwd()),
+        # set by `crucible serve` for the runs it starts (console/launcher.py)
+        "instance": os.environ.get("CRUCIBLE_INSTANCE") or None,
+        "launch": os.environ.get("CRUCIBLE_LAUNCH") or None,
     }
 
 
