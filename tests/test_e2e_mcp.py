@@ -180,7 +180,8 @@ class Agent:
     async def finished_run(self, run_id: str) -> dict[str, Any]:
         async def finished() -> dict[str, Any] | None:
             progress = await self.call("get_progress", run_id=run_id)
-            return None if progress["status"] == "running" else progress
+            done = progress["status"] != "running" and progress["analysis_ready"]
+            return progress if done else None
 
         result: dict[str, Any] = await self.wait_for(f"run {run_id} to end", finished)
         return result
@@ -411,10 +412,15 @@ ACCEPT = "application/json, text/event-stream"
 
 
 def _post(url: str, headers: dict[str, str]) -> tuple[int, str]:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    hello = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"},
+    }
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello})
     request = urllib.request.Request(
         url,
-        data=body,
+        data=body.encode(),
         headers={"Content-Type": "application/json", "Accept": ACCEPT, **headers},
     )
     try:

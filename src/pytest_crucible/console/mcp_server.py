@@ -351,11 +351,15 @@ class _Tools:
     def get_progress(self, run_id: RunId) -> dict[str, Any]:
         """A run's progress, cheap enough to poll every second: status (running, completed,
         interrupted, cancelled, failed), total_trials, stored (trials finished and stored),
-        per condition passed/failed/skipped, last_stored_at (ISO 8601 UTC), and a pending
-        cancel request's reason. Poll until status is not "running", then get_analysis."""
+        per condition passed/failed/skipped, last_stored_at (ISO 8601 UTC), a pending
+        cancel request's reason, and analysis_ready (the session end stores the analysis a
+        few seconds after the status leaves "running"). Poll until status is not "running"
+        and analysis_ready is true, then call get_analysis."""
         with self._store() as store:
             self._known_run(store, run_id)
-            return watch.progress(store, run_id)
+            progress = watch.progress(store, run_id)
+            analysed = store.run_record(run_id).analysis is not None
+        return {**progress, "analysis_ready": analysed}
 
     def cancel_run(
         self,
@@ -454,11 +458,7 @@ class _Tools:
             self._known_run(store, run_id)
             record = store.run_record(run_id)
         if record.analysis is None:
-            raise ToolError(
-                f"run {run_id} has no analysis (status {record.columns.get('status')!r}): it "
-                "is made when the run ends; poll get_progress until the status is not "
-                "'running', or `crucible analyse` it if it ended without one"
-            )
+            raise ToolError(_no_analysis(run_id, str(record.columns.get("status"))))
         analysis = dict(record.analysis)
         gates = analysis.pop("gates", [])
         return {
@@ -503,6 +503,19 @@ class _Tools:
                 store, run_a, run_b, margins=margins, alpha=alpha, strict=strict
             )
         return {"run_a": run_a, "run_b": run_b, **comparison.to_dict()}
+
+
+def _no_analysis(run_id: str, status: str) -> str:
+    if status == "running":
+        return (
+            f"run {run_id} is still running: its analysis is made when it ends; poll "
+            "get_progress until analysis_ready is true"
+        )
+    return (
+        f"run {run_id} ({status}) has no analysis stored yet: the session end stores it a "
+        "few seconds after the last trial (get_progress says analysis_ready); if it stays "
+        f"missing, the session ended without one: `crucible analyse {run_id}` makes it"
+    )
 
 
 def _stored_experiment(store: ResultStore, name: str) -> dict[str, Any] | None:
