@@ -8,6 +8,7 @@ crucible analyse   analyse runs again (gates, baselines, reports)
 crucible report    write a run's reports
 crucible import    store the finished trials that wait in journals
 crucible merge     copy the runs of several stores into one; unite shard runs into one run
+crucible serve     the web dashboard: experiments, runs, a live run, results (--host, --port)
 crucible mcp       serve the MCP tools for agents over stdio (docs/mcp.md)
 
 `--store PATH` goes before or after the subcommand; `crucible COMMAND --help` says more.
@@ -23,7 +24,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pytest_crucible.cli import analyse, compare, export, imports, mcp, merge, report, runs, show
+from pytest_crucible.cli import (
+    analyse,
+    compare,
+    export,
+    imports,
+    mcp,
+    merge,
+    report,
+    runs,
+    serve,
+    show,
+)
 from pytest_crucible.cli._store import STORE_HELP
 from pytest_crucible.cli._version import VersionAction
 from pytest_crucible.errors import CrucibleError
@@ -38,7 +50,7 @@ GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR = (
     ReviewStatus.INTERNAL_ERROR,
 )
 _INTERRUPTED = 130  # as a shell reports a Ctrl-C
-_COMMANDS = (runs, show, compare, export, analyse, report, imports, merge, mcp)
+_COMMANDS = (runs, show, compare, export, analyse, report, imports, merge, serve, mcp)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""The dashboard of `crucible serve` (app.py): pages, JSON and live events over the store."""
