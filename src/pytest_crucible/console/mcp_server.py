@@ -23,6 +23,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from pytest_crucible.console import steer, watch
+from pytest_crucible.console.errors import NotFound
 from pytest_crucible.console.mcp_http import McpHttpApp
 from pytest_crucible.console.mcp_scrub import Scrubber
 from pytest_crucible.errors import CrucibleError
@@ -41,9 +42,9 @@ To run one: create_instance (a saved configuration), start_run, then poll get_pr
 its status is no longer "running"; read results with get_analysis, list_trials, get_trial and \
 query_logs; compare two runs of one experiment with compare_runs; stop a run with cancel_run."""
 
-_READ = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
-_WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
-_DESTROY = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
+_READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+_DESTROY = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 
 # parameter types shared by the tools (their descriptions reach the JSON schema)
 RunId = Annotated[str, Field(description="a run id, as list_runs gives it")]
@@ -140,7 +141,8 @@ class _Tools:
         @wraps(tool)
         def call(**arguments: Any) -> dict[str, Any]:
             try:
-                return self._scrubber.scrub(tool(**arguments))
+                result: dict[str, Any] = self._scrubber.scrub(tool(**arguments))
+                return result
             except ToolError as exc:
                 raise ToolError(self._scrubber.scrub_text(str(exc))) from None
             except CrucibleError as exc:
@@ -310,6 +312,11 @@ class _Tools:
         the project root. Returns {launch_id, pid, run_id, command}; run_id is null until the
         run has registered in the store (call list_launches to learn it). Next: poll
         get_progress(run_id) every few seconds until its status is not "running"."""
+        if self._instance(instance) is None:
+            raise ToolError(
+                f"no instance {instance!r}: call list_instances for the names, or "
+                "create_instance to save one"
+            )
         return self._steering.start_run(instance)
 
     def list_launches(self) -> dict[str, Any]:
@@ -395,11 +402,11 @@ class _Tools:
     ) -> dict[str, Any]:
         """The log lines trials wrote (trial.log), oldest first: id, trial_key, condition,
         item_id, repeat, level, message, created_at (ISO 8601 UTC). Pages by id: call again
-        with after_id = next_after_id for the next page, or to follow a running run's new
-        lines."""
+        with after_id = next_after_id for the next page (`more` is true when this page was
+        full), or later with the same after_id to follow a running run's new lines."""
         with self._store() as store:
             self._known_run(store, run_id)
-            return watch.logs(
+            page = watch.logs(
                 store,
                 run_id,
                 after_id=after_id,
@@ -408,6 +415,8 @@ class _Tools:
                 condition=condition,
                 item=item,
             )
+        lines = page["lines"]
+        return {"lines": lines, "next_after_id": page["after_id"], "more": len(lines) == limit}
 
     def list_trials(
         self,
@@ -446,7 +455,13 @@ class _Tools:
         latency (seconds) and its log lines."""
         with self._store() as store:
             self._known_run(store, run_id)
-            return watch.trial(store, run_id, trial_key)
+            try:
+                return watch.trial(store, run_id, trial_key)
+            except NotFound:
+                raise ToolError(
+                    f"run {run_id} has no trial {trial_key!r}: call list_trials(run_id) for "
+                    "its trial keys"
+                ) from None
 
     def get_analysis(self, run_id: RunId) -> dict[str, Any]:
         """A finished run's statistics, as the session end computed them: per metric, each
