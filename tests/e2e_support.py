@@ -187,6 +187,10 @@ SLOW_E2E = {
     "tests/test_e2e_join.py::test_a_process_stopped_early_gives_back_the_claims_it_did_not_use",
     # issue 17, both stores: a session with every report, then the review commands (7 s)
     "tests/test_e2e_cli.py::test_runs_analyse_and_report_read_the_run_from_its_store",
+    # issue 18, cancelling from outside: a run, `crucible cancel`, the resume (15-60 s each)
+    "tests/test_e2e_cancel.py::test_a_run_cancelled_from_outside_stops_gracefully_and_resumes",
+    "tests/test_e2e_cancel.py::test_every_process_of_a_joined_run_stops_and_joining_again_completes_it",
+    "tests/test_e2e_cancel.py::test_cancel_names_what_is_wrong_with_its_run",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

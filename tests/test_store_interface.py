@@ -411,6 +411,20 @@ def test_a_joined_run_is_created_once_and_its_trials_claimed_by_one_holder_each(
     assert store.trials_by_holder("j1") == {"p1": 1, "p2": 3}
 
 
+def test_joining_a_cancelled_run_continues_it(store: ResultStore) -> None:
+    header = {**HEADER, "total_trials": 2}
+    store.join_run("j3", "KEY", header, {}, ["a-x", "a-y"])
+    assert store.request_cancel("j3", "stop") is True
+    store.finish_run("j3", "cancelled")
+    store.join_run("j3", "KEY", header, {}, ["a-x", "a-y"])  # a process joins again
+    info = store.run("j3")
+    assert info is not None and (info.status, info.ended_at) == ("running", None)
+    assert store.cancel_request("j3") is None
+    store.finish_run("j3", "completed")
+    store.join_run("j3", "KEY", header, {}, ["a-x", "a-y"])  # only a cancelled run goes on
+    assert store.run_progress("j3").status == "completed"
+
+
 def test_a_runs_header_keeps_its_metrics_and_conditions_in_declared_order(
     store: ResultStore,
 ) -> None:

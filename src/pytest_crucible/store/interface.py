@@ -391,7 +391,8 @@ class ResultStore(Protocol):
         processes joining at once create one run: the run's primary key decides). A new run
         gets status running and one unclaimed claim row per trial key, in `keys`' order.
         Returns None when this call created the run, else the stored run's header (the
-        caller compares its fingerprint). PostgreSQL: INSERT ... ON CONFLICT DO NOTHING."""
+        caller compares its fingerprint); joining a `cancelled` run continues it (status
+        running, its cancel request deleted). PostgreSQL: INSERT ... ON CONFLICT DO NOTHING."""
         ...
 
     def claim_trials(self, run_id: str, keys: Sequence[str], holder: str, lease_s: float) -> Claims:

@@ -157,6 +157,7 @@ class PostgresScale(PostgresReads):
 
         def join(cursor: Cursor) -> dict[str, Any] | None:
             if not self._insert_run(cursor, run_id, header, environment, "running"):
+                _continue_cancelled(cursor, run_id)
                 cursor.execute("SELECT header::text FROM runs WHERE run_id = %s", (run_id,))
                 return dict(json.loads(_one(cursor)[0]))
             cursor.execute(
@@ -398,6 +399,17 @@ def _json_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return jsonb_text(value)
     return json.dumps(value)
+
+
+def _continue_cancelled(cursor: Cursor, run_id: str) -> None:
+    """Joining a cancelled run continues it: running again, its request cleared."""
+    cursor.execute(
+        "UPDATE runs SET status = 'running', ended_at = NULL"
+        " WHERE run_id = %s AND status = 'cancelled'",
+        (run_id,),
+    )
+    if cursor.rowcount:
+        cursor.execute("DELETE FROM run_cancels WHERE run_id = %s", (run_id,))
 
 
 def _one(cursor: Cursor) -> tuple[Any, ...]:

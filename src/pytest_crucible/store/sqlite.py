@@ -553,6 +553,7 @@ class Store(SQLiteConsole):
                 "SELECT header FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
             if row is not None:
+                self._continue_cancelled(run_id)
                 return dict(json.loads(row["header"]))
             self._insert_run(run_id, header, environment, "running")
             self._conn.execute(
@@ -563,6 +564,16 @@ class Store(SQLiteConsole):
                 [(run_id, key, position) for position, key in enumerate(keys)],
             )
         return None
+
+    def _continue_cancelled(self, run_id: str) -> None:
+        """Joining a cancelled run continues it: running again, its request cleared."""
+        resumed = self._conn.execute(
+            "UPDATE runs SET status = 'running', ended_at = NULL"
+            " WHERE run_id = ? AND status = 'cancelled'",
+            (run_id,),
+        )
+        if resumed.rowcount:
+            self._conn.execute("DELETE FROM run_cancels WHERE run_id = ?", (run_id,))
 
     def claim_trials(self, run_id: str, keys: Sequence[str], holder: str, lease_s: float) -> Claims:
         claimed: set[str] = set()
