@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -62,7 +65,8 @@ def test_tiny(condition, item, trial):
     trial.record(correct=answer == item.expected, length=len(answer))
 """
 
-# trials wait until the test creates the file `release` beside the test file
+# the first trial is stored (a run is registered with its first trial); the others wait
+# until the test creates the file `release` beside the test file
 BLOCKING = """
 import pathlib, time
 import pytest_crucible as crucible
@@ -71,6 +75,8 @@ RELEASE = pathlib.Path(__file__).with_name("release")
 STARTED = pathlib.Path(__file__).with_name("started")
 
 def wait(text):
+    if text == "0":
+        return text
     STARTED.touch()
     while not RELEASE.exists():
         time.sleep(0.02)
@@ -348,20 +354,25 @@ async def _read_results(agent: Agent, store: str, run_id: str) -> None:
 
 def test_cancel_run_stops_a_run_started_from_a_terminal(project: Path, store: str) -> None:
     process = start_pytest(project, "tests/test_blocking.py", f"--crucible-store={store}")
+    output: list[str] = []
+    reader = threading.Thread(
+        target=lambda: output.extend(line.decode(errors="replace") for line in process.stdout or ())
+    )
+    reader.start()
     try:
-        run_agent(lambda: _cancel_the_blocking_run(project, store))
-        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
+        run_agent(lambda: _cancel_the_blocking_run(project, store, output))
+        process.wait(timeout=RUN_TIMEOUT_S)
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+        reader.join(timeout=CALL_TIMEOUT_S)
     (run,) = sql(store, "SELECT run_id, status FROM runs WHERE experiment = 'blocking'")
-    assert run["status"] == "cancelled", output.decode(errors="replace")
+    assert run["status"] == "cancelled", "".join(output)
     stored = sql(store, "SELECT count(*) AS n FROM trials WHERE run_id = ?", (run["run_id"],))
-    assert 1 <= stored[0]["n"] < 6, output.decode(errors="replace")
+    assert 1 <= stored[0]["n"] < 6, "".join(output)
 
 
-async def _cancel_the_blocking_run(project: Path, store: str) -> None:
+async def _cancel_the_blocking_run(project: Path, store: str, output: list[str]) -> None:
     async with stdio_agent(store, project) as agent:
 
         async def running() -> str | None:
@@ -369,13 +380,18 @@ async def _cancel_the_blocking_run(project: Path, store: str) -> None:
             started = (project / "tests" / "started").exists()
             return runs[0]["run_id"] if runs and started else None
 
+        async def seen_by_the_session() -> bool:
+            return any("cancel requested (enough)" in line for line in output)
+
         run_id = await agent.wait_for("the blocking run to start a trial", running)
         cancelled = await agent.call("cancel_run", run_id=run_id, reason="enough")
-        assert cancelled, cancelled
+        assert cancelled["cancel_requested"] is True, cancelled
         progress = await agent.call("get_progress", run_id=run_id)
         assert progress["cancel_requested"] == "enough", progress
+        await agent.wait_for("the session to see the request", seen_by_the_session)
         (project / "tests" / "release").touch()  # the trial in flight may now finish
         assert (await agent.finished_run(run_id))["status"] == "cancelled"
+        assert "not running" in await agent.error("cancel_run", run_id=run_id)
 
 
 # -- streamable HTTP --------------------------------------------------------------------------
@@ -463,6 +479,63 @@ def test_without_a_token_only_loopback_host_names_are_served(project: Path, stor
         # a page of another site that reached the port through DNS rebinding
         status, _ = _post(url, {"Host": "evil.example:80"})
         assert status in (403, 421)
+
+
+@contextmanager
+def crucible_serve(store: str, project: Path, token: str) -> Iterator[str]:
+    """`crucible serve --token TOKEN` in a subprocess on a free port: its /mcp URL, once it
+    printed where it listens."""
+    command = [sys.executable, "-m", "pytest_crucible.cli", "serve", "--store", store]
+    command += ["--project", str(project), "--port", "0", "--token", token]
+    process = subprocess.Popen(
+        command, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()]).start()
+    try:
+        address = _printed_address(lines, process)
+        yield address.split("?", 1)[0] + "mcp"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=CALL_TIMEOUT_S)
+
+
+def _printed_address(lines: queue.Queue[str], process: subprocess.Popen[str]) -> str:
+    seen = []
+    deadline = time.monotonic() + CALL_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            assert process.poll() is None, f"crucible serve ended: {seen}"
+            continue
+        seen.append(line)
+        if line.startswith("crucible: dashboard at "):
+            return line.split(" at ", 1)[1].strip()
+    raise AssertionError(f"crucible serve said no address: {seen}")
+
+
+def test_crucible_serve_serves_the_tools_at_mcp_behind_its_token(project: Path, store: str) -> None:
+    with crucible_serve(store, project, TOKEN) as url:
+        assert _post(url, {})[0] == 401
+        assert _post(url, {"Authorization": "Bearer not-the-token-at-all"})[0] == 401
+
+        async def main() -> None:
+            import httpx2
+
+            client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
+            async with (
+                client,
+                streamable_http_client(url, http_client=client) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                with anyio.fail_after(CALL_TIMEOUT_S):
+                    await session.initialize()
+                agent = Agent(session)
+                assert len((await session.list_tools()).tools) >= 15
+                assert "list_runs" in await agent.error("get_run", run_id="nope")
+
+        run_agent(main)
 
 
 # -- secrets ----------------------------------------------------------------------------------
