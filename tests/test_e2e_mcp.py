@@ -351,6 +351,13 @@ async def _read_results(agent: Agent, store: str, run_id: str) -> None:
     assert analysis["status"] == "completed" and isinstance(analysis["gates"], list)
     assert (await agent.call("get_run", run_id=run_id))["run_id"] == run_id
 
+    # the run against itself: the same values, so no regression on any metric
+    compared = await agent.call("compare_runs", run_a=run_id, run_b=run_id, margins={"*": 1.0})
+    assert compared["passed"] is True, compared
+    verdicts = {(v["condition"], v["metric"]): v["verdict"] for v in compared["verdicts"]}
+    assert verdicts[("shout", "length")] == "noninferior", verdicts
+    assert "regression" not in verdicts.values(), verdicts
+
 
 def test_cancel_run_stops_a_run_started_from_a_terminal(project: Path, store: str) -> None:
     process = start_pytest(project, "tests/test_blocking.py", f"--crucible-store={store}")
