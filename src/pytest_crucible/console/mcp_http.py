@@ -51,6 +51,7 @@ class McpHttpApp:
         self._transport = StreamableHTTPASGIApp(self._manager)
         self._running = False
         self._started: asyncio.Event | None = None
+        self._alone: asyncio.Task[None] | None = None  # the task group's task, started alone
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -92,7 +93,7 @@ class McpHttpApp:
         (started once; requests that come meanwhile wait for it)."""
         if self._started is None:
             self._started = asyncio.Event()
-            self._runner = asyncio.get_running_loop().create_task(self._run_alone())
+            self._alone = asyncio.get_running_loop().create_task(self._run_alone())
         await self._started.wait()
 
     async def _run_alone(self) -> None:
