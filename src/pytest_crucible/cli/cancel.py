@@ -69,7 +69,7 @@ def _who() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container)
         user = "someone"
-    return f"cancelled by {user}@{socket.gethostname()} with `crucible cancel`"
+    return f"by {user}@{socket.gethostname()} with `crucible cancel`"
 
 
 def _not_running(run: RunInfo) -> str:
