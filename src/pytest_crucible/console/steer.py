@@ -57,6 +57,9 @@ class Steering:
         self.root = Path(project_root).resolve()
         self.cancel_grace_s = cancel_grace_s
         self.discovery_timeout_s = discovery_timeout_s
+        # a test file's experiments by (file, mtime, size): saving instances of one
+        # experiment one after another discovers it once; starting a run always afresh
+        self._discovered: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
         with self._store() as store:
             folder = store.side_folder / f"{side_name(self.location)}.launches"
         self.launcher = Launcher(self.root, folder, self._run_of_launch)
@@ -83,15 +86,21 @@ class Steering:
         """Create or replace the instance `name`, checked against the experiment as its
         test file declares it now; ConsoleError names the field and the rule broken."""
         _check_name(name)
+        if not isinstance(config, dict | None) or not isinstance(source, str):
+            raise ConsoleError(
+                f"instance {name}: config must be an object of field values and source the "
+                f"test file's path, e.g. config={{'temperature': 0.7}}, "
+                "source='tests/test_qa.py'"
+            )
         source = self._source(source)
-        declared = self._experiment(source, experiment)
+        declared = self._experiment(source, experiment, fresh=False)
         where = f"instance {name} of experiment {experiment}"
         now = _now()
         instance = Instance(
             name=name,
             experiment=experiment,
             source=source,
-            config=_checked_config(declared, dict(config or {}), where),
+            config=_checked_config(declared, config or {}, where),
             conditions=_checked_conditions(declared, conditions, where),
             repeats=_checked_count("repeats", repeats, where, minimum=1),
             seed=_checked_count("seed", seed, where, minimum=None),
@@ -118,7 +127,7 @@ class Steering:
         """Start a run of the instance: a child `pytest --crucible` in the project root."""
         instance = self._instance(instance_name)
         source = self._source(instance.source)
-        declared = self._experiment(source, instance.experiment)
+        declared = self._experiment(source, instance.experiment, fresh=True)
         where = f"instance {instance.name} of experiment {instance.experiment}"
         # checked again: the test file may have changed since the instance was saved
         config = _checked_config(declared, instance.config, where)
@@ -192,8 +201,8 @@ class Steering:
             )
         return relative.as_posix()
 
-    def _experiment(self, source: str, name: str) -> dict[str, Any]:
-        found = self.discover(source)
+    def _experiment(self, source: str, name: str, *, fresh: bool) -> dict[str, Any]:
+        found = self._discover_file(source, fresh=fresh)
         for experiment in found:
             if experiment["name"] == name:
                 return experiment
@@ -201,6 +210,13 @@ class Steering:
         raise ConsoleError(
             f"no experiment {name!r} in {source}; the experiments declared there: {declared}"
         )
+
+    def _discover_file(self, source: str, *, fresh: bool) -> list[dict[str, Any]]:
+        state = (self.root / source).stat()
+        key = (source, state.st_mtime_ns, state.st_size)
+        if fresh or key not in self._discovered:
+            self._discovered[key] = self.discover(source)
+        return self._discovered[key]
 
     def _instance(self, name: str) -> Instance:
         with self._store() as store:
