@@ -38,4 +38,7 @@ def serve(app: Any, listening: socket.socket) -> None:
         timeout_graceful_shutdown=_GRACE_S,
         lifespan="on",
     )
-    uvicorn.Server(config).run(sockets=[listening])
+    try:
+        uvicorn.Server(config).run(sockets=[listening])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it handled again, once it stopped
+        pass
