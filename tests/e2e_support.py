@@ -187,6 +187,11 @@ SLOW_E2E = {
     "tests/test_e2e_join.py::test_a_process_stopped_early_gives_back_the_claims_it_did_not_use",
     # issue 17, both stores: a session with every report, then the review commands (7 s)
     "tests/test_e2e_cli.py::test_runs_analyse_and_report_read_the_run_from_its_store",
+    # issue 18: `crucible serve` beside real pytest runs, Chromium for the live page (10-35 s)
+    "tests/test_e2e_dashboard.py::test_a_live_run_advances_on_the_page_and_hostile_text_is_inert",
+    "tests/test_e2e_dashboard.py::test_another_address_needs_a_token_and_every_request_must_carry_it",
+    "tests/test_e2e_dashboard.py::test_a_taken_port_and_a_missing_store_are_clear",
+    "tests/test_e2e_dashboard.py::test_no_database_password_or_api_key_reaches_a_page_or_json",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
