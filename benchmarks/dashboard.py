@@ -58,13 +58,17 @@ def test_trial(condition, item, trial):
 """
 
 
+SERVE = (sys.executable, "-m", "pytest_crucible.cli", "serve")
+PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--crucible")
+PYTEST += ("--crucible-report=none",)
+
+
 class Serve:
     """`crucible serve --port 0` on a store, as a subprocess."""
 
     def __init__(self, folder: Path, store: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_crucible.cli", "serve", "--port", "0"]
-            + ["--store", str(store)],
+            [*SERVE, "--port", "0", "--store", str(store)],
             cwd=folder,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -133,8 +137,7 @@ def paging(folder: Path, count: int) -> None:
 def run_pytest(folder: Path, store: Path) -> float:
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--crucible"]
-        + ["--crucible-report=none", f"--crucible-store={store}"],
+        [*PYTEST, f"--crucible-store={store}"],
         cwd=folder,
         capture_output=True,
         text=True,
