@@ -78,6 +78,11 @@ SLOW_E2E = {
     # the single-process tests that took 3.5 s or more on a quiet machine
     "tests/test_e2e_seeds.py::test_the_same_seed_stores_the_same_metrics_and_another_seed_does_not",
     "tests/test_e2e_gate_trust.py::test_the_github_workflow_of_the_docs_works_as_written",
+    # steering (issue 18): a child pytest run started, or cancelled, from outside
+    "tests/test_console_steer.py::test_start_run_runs_the_instance_with_its_config_and_conditions",
+    "tests/test_console_steer.py::test_cancel_stops_a_running_launched_run_gracefully",
+    "tests/test_console_steer.py::test_a_cancelled_child_that_does_not_stop_in_time_is_interrupted",
+    "tests/test_console_steer.py::test_a_run_started_elsewhere_is_cancelled_through_the_store_never_signalled",
     "tests/test_e2e_gates_reports.py::test_baseline_saved_then_compared",
     "tests/test_e2e_gate_trust.py::test_a_fully_reused_resume_is_analysed_gated_and_saved",
     "tests/test_e2e_bad_input.py::test_locked_store_is_reported",

@@ -8,6 +8,7 @@ crucible analyse   analyse runs again (gates, baselines, reports)
 crucible report    write a run's reports
 crucible import    store the finished trials that wait in journals
 crucible merge     copy the runs of several stores into one; unite shard runs into one run
+crucible cancel    stop a running run gracefully: no new trials start, it can be resumed
 crucible serve     the web dashboard: experiments, runs, a live run, results (--host, --port)
 
 `--store PATH` goes before or after the subcommand; `crucible COMMAND --help` says more.
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 
 from pytest_crucible.cli import (
     analyse,
+    cancel,
     compare,
     export,
     imports,
@@ -48,7 +50,7 @@ GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR = (
     ReviewStatus.INTERNAL_ERROR,
 )
 _INTERRUPTED = 130  # as a shell reports a Ctrl-C
-_COMMANDS = (runs, show, compare, export, analyse, report, imports, merge, serve)
+_COMMANDS = (runs, show, compare, export, analyse, report, imports, merge, cancel, serve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

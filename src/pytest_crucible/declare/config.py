@@ -255,7 +255,7 @@ def _pydantic_fields(json_schema: Mapping[str, Any], model: Any) -> dict[str, di
     for name, prop in json_schema.get("properties", {}).items():
         default = model.model_fields[name].default if name in model.model_fields else None
         fields[name] = {
-            "type": _JSON_TYPES.get(str(prop.get("type")), "string"),
+            "type": _json_type(prop),
             "default": None if name in required else _json_safe(default),
             "min": prop.get("minimum", prop.get("exclusiveMinimum")),
             "max": prop.get("maximum", prop.get("exclusiveMaximum")),
@@ -265,6 +265,16 @@ def _pydantic_fields(json_schema: Mapping[str, Any], model: Any) -> dict[str, di
             "choices": prop.get("enum"),
         }
     return fields
+
+
+def _json_type(prop: Mapping[str, Any]) -> str:
+    """A JSON Schema property's type as a field type (`Optional[int]`: its anyOf's first
+    type that is not null)."""
+    kinds = [prop.get("type")] + [option.get("type") for option in prop.get("anyOf", ())]
+    for kind in kinds:
+        if kind in _JSON_TYPES:
+            return _JSON_TYPES[kind]
+    return "string"
 
 
 def _json_safe(value: Any) -> Any:

@@ -20,6 +20,7 @@ from pytest_crucible.declare.config import parse_overrides
 from pytest_crucible.declare.shards import default_group
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.session.call_setup import CallSetup, spent_by_condition
+from pytest_crucible.session.cancelling import Cancels
 from pytest_crucible.session.crashes import WorkerCrashes
 from pytest_crucible.session.display import PYTEST_RICH, ProgressDisplay
 from pytest_crucible.session.finish import (
@@ -67,6 +68,14 @@ class Controller:
         self.calls = self._call_setup()
         self.guard = RunGuard(config, self.store.side_folder, self.recorder.warnings.append)
         self.crashes = WorkerCrashes(self.guard.crashes, self.guard.publish)
+        self.cancels = Cancels(
+            config,
+            self.guard,
+            self.location,
+            self.store.side_folder,
+            planned=lambda: list(self.plans),
+            joined=bool(self.inputs.join),
+        )
         self.tally = Tally()
         self.display = ProgressDisplay(config, self.tally)
         config.pluginmanager.register(self.display, "crucible-progress")
@@ -226,7 +235,7 @@ class Controller:
         return lines
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.session = session
+        self.session = self.cancels.session = session
 
     # -- collection (done by the workers, or by the local one) ------------------------------
 
@@ -276,6 +285,9 @@ class Controller:
             self.recorder.record(payload)
         except CrucibleError as exc:
             raise pytest.UsageError(str(exc)) from None
+        outcome = self.recorder.runs.get(payload.record.experiment)
+        if outcome is not None:
+            self.cancels.follow(outcome.experiment, outcome.run_id)
         self.tally.record(payload.record, rerun=rerun)
         self._guard(payload, rerun=rerun)
         if self.recorder.store_full is not None:
@@ -313,6 +325,7 @@ class Controller:
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.cancels.close()  # before the runs' statuses are set
         self.calls.close()
         self.recorder.warnings.extend(self._end_warnings())
         if self.local_results is not None:
@@ -334,6 +347,8 @@ class Controller:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
         if self.crashes.unstored() and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # its xdist report is a rerun
+        if self.cancels.cancelled and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED  # as Ctrl-C: not complete
         self._after_experiments()
 
     def _empty_shard_status(self) -> int:
@@ -367,6 +382,7 @@ class Controller:
                 crashed=exitstatus == pytest.ExitCode.INTERNAL_ERROR,
                 collected=self._finished_workers.collected,
                 stopped=self.guard.stopped,
+                cancelled=self.cancels.statuses(),
             )
         except CrucibleError as exc:  # the trials are stored; only the run's status is not
             self.recorder.warnings.append(f"could not finish the runs: {exc}")
@@ -415,6 +431,7 @@ class Controller:
             terminalreporter.write_line(self._empty_shard)
 
     def pytest_unconfigure(self) -> None:
+        self.cancels.close()  # a session that broke off before its end
         self.recorder.close_reviewer()
         self.hold.release()  # done at the runs' finish; here when the session broke off
         self.store.close()

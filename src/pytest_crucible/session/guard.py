@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,6 +141,8 @@ class RunGuard:
         self.stopped: dict[str, str] = {}  # experiment -> why it stopped
         self.crashes: dict[str, dict[str, Any]] = {}  # node id -> crash (crashes.py)
         self.errors: list[str] = []
+        # a cancel request stops a run from the cancel watch's thread (cancelling.py)
+        self._stopping = threading.RLock()
 
     def note_policy(self, experiment: str, policy: Mapping[str, Any] | None) -> None:
         if policy is None or experiment in self.policies:
@@ -209,15 +212,17 @@ class RunGuard:
 
     def stop(self, experiment: str, reason: str) -> None:
         """Start no more trials of `experiment`, here and on every xdist worker."""
-        if experiment in self.stopped:
-            return
-        self.stopped[experiment] = reason
-        self.publish()
+        with self._stopping:
+            if experiment in self.stopped:
+                return
+            self.stopped[experiment] = reason
+            self.publish()
 
     def publish(self) -> None:
         """Write the stopped experiments and the crashed trials for the xdist workers."""
         if self.config.pluginmanager.getplugin("dsession") is not None:
-            self.signal.send(self.stopped, self.crashes)
+            with self._stopping:
+                self.signal.send(dict(self.stopped), dict(self.crashes))
 
     def dead_letters(self, experiment: str, run_id: str) -> tuple[int, Path] | None:
         queue = self._letters.get((experiment, run_id))

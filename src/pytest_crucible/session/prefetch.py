@@ -65,6 +65,10 @@ class _Gate:
     def running(self) -> bool:
         return self._state == "running"
 
+    @property
+    def cancelled(self) -> bool:
+        return self._state == "cancelled"
+
     def cancel(self) -> bool:
         """Cancel a trial that has not begun; False when it is already running."""
         with self._lock:
@@ -129,8 +133,12 @@ class Prefetcher:
         return [s.active for s in started if s.gate.running and not s.future.done()]
 
     def active_for(self, item: pytest.Item) -> ActiveTrial | None:
-        """The trial started ahead for `item` (its setup installs it), if any."""
+        """The trial started ahead for `item` (its setup installs it), if any: not one that
+        never began (its run was stopped meanwhile: the setup decides again)."""
         started = self._started.get(item.nodeid)
+        if started is not None and started.gate.cancelled:
+            del self._started[item.nodeid]
+            return None
         return started.active if started is not None else None
 
     def run(
@@ -170,11 +178,25 @@ class Prefetcher:
             active = self._make_active(upcoming)
             own = {"condition": active.condition, "item": active.item, "trial": active.trial}
             call_kwargs = {name: own.get(name, value) for name, value in kwargs.items()}
-            self._started[upcoming.nodeid] = self._start(upcoming.obj, active, call_kwargs, limit)  # type: ignore[attr-defined]
+            self._started[upcoming.nodeid] = self._start(
+                upcoming.obj,  # type: ignore[attr-defined]
+                active,
+                call_kwargs,
+                limit,
+                ahead=True,
+            )
 
     def _start(
-        self, fn: Callable[..., Any], active: ActiveTrial, kwargs: dict[str, Any], limit: int
+        self,
+        fn: Callable[..., Any],
+        active: ActiveTrial,
+        kwargs: dict[str, Any],
+        limit: int,
+        *,
+        ahead: bool = False,
     ) -> Started:
+        """Start `active`'s trial; one started `ahead` of its item does not begin if its
+        run stopped while it waited for its slot (a cancel, a breaker, a spent budget)."""
         active.trial.concurrent = True
         gate = _Gate()
         semaphore = self._semaphore(limit)
@@ -183,7 +205,7 @@ class Prefetcher:
             body = functools.partial(run_trial_async, fn, kwargs, active.trial)
         else:
             body = functools.partial(_in_pool, self._thread_pool(limit), fn, kwargs, active)
-        coro = _run_started(body, active, semaphore, gate, self._interrupts)
+        coro = _run_started(body, active, semaphore, gate, self._interrupts, ahead=ahead)
         future = self._loop.submit(coro)
         started = Started(active, future, gate)
         future.add_done_callback(lambda _: self._on_finished(started))
@@ -271,10 +293,15 @@ async def _run_started(
     semaphore: asyncio.Semaphore,
     gate: _Gate,
     interrupts: list[BaseException],
+    *,
+    ahead: bool,
 ) -> None:
-    """A started trial: it waits for its slot, then runs `body` as its own trial."""
+    """A started trial: it waits for its slot, then runs `body` as its own trial (one
+    started ahead whose run stopped meanwhile never begins)."""
     async with semaphore:
-        if not gate.begin():  # stop() cancelled it before it took its slot
+        if ahead and active.trial.cancelled:
+            gate.cancel()
+        if not gate.begin():  # cancelled before it took its slot
             raise asyncio.CancelledError
         enter_trial(active.trial)  # in this task's own context
         try:

@@ -162,13 +162,16 @@ class Recorder:
         crashed: bool,
         collected: Mapping[str, int] | None = None,
         stopped: Collection[str] = (),
+        cancelled: Collection[str] = (),
     ) -> list[RunOutcome]:
         """Set each run's final status.
 
         collected: the experiments this session collected, each with how many of its
         trials were left out because the resumed run has them (reused). A resumed run that
         ran nothing now is finished too, and counts the session, when its experiment was
-        collected. stopped: experiments stopped early (a breaker, an abort): interrupted."""
+        collected. stopped: experiments stopped early (a breaker, an abort): interrupted.
+        cancelled: experiments whose runs a cancel request stopped: cancelled (unless every
+        trial was stored)."""
         self.writer.close()
         self.journal.close()
         self.import_journals()
@@ -184,7 +187,7 @@ class Recorder:
             info = self.store.run(outcome.run_id)
             outcome.stored = info.stored_trials if info else 0
             if self.joined is not None:
-                self._finish_joined(outcome)
+                self._finish_joined(outcome, cancelled=outcome.experiment in cancelled)
                 continue
             total = info.total_trials if info else 0
             outcome.reused = collected.get(outcome.experiment, 0) if outcome.resumed else 0
@@ -196,6 +199,9 @@ class Recorder:
                 outcome.status = "interrupted"
             if outcome.experiment in stopped and outcome.status == "completed":
                 outcome.status = "interrupted"
+            if outcome.experiment in cancelled and outcome.status == "interrupted":
+                complete = info is not None and outcome.stored >= total
+                outcome.status = "completed" if complete else "cancelled"
             self.store.finish_run(outcome.run_id, outcome.status)
         if self.hold is not None:
             self.hold.release()
@@ -210,12 +216,16 @@ class Recorder:
                 header = self.store.run_header(run_id)
                 self.runs[name] = RunOutcome(name, run_id, header, resumed=False)
 
-    def _finish_joined(self, outcome: RunOutcome) -> None:
+    def _finish_joined(self, outcome: RunOutcome, *, cancelled: bool) -> None:
         """A joined run: finished (completed, analysed here) by the first process to find
-        every trial stored; the others say who analyses it."""
+        every trial stored; the others say who analyses it. A cancelled one that is not
+        complete is marked cancelled by each of its processes as it stops."""
         assert self.joined is not None
         finisher = self.store.finish_joined_run(outcome.run_id, self.joined)
         outcome.status = "completed" if finisher else "running"
+        if cancelled and not finisher:
+            self.store.finish_run(outcome.run_id, "cancelled")
+            outcome.status = "cancelled"
         outcome.finisher = "self" if finisher == self.joined else (finisher or "")
         counts = self.store.trials_by_holder(outcome.run_id)
         outcome.others = other_sessions(counts, session_of(self.joined))

@@ -301,6 +301,8 @@ class Worker:
     def _experiment_stop(self, spec: TrialSpec) -> str | None:
         reason = self.link.stopped().get(spec.experiment)
         if reason is not None:
+            if "continue it with" in reason:  # a cancelled run says how (cancelling.py)
+                return f"stopped: {reason}"
             return f"stopped: {reason}; continue the run with --crucible-resume"
         return self.calls.skip_reason(spec)
 
