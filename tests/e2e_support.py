@@ -197,6 +197,7 @@ SLOW_E2E = {
     "tests/test_e2e_dashboard.py::test_another_address_needs_a_token_and_every_request_must_carry_it",
     "tests/test_e2e_dashboard.py::test_a_taken_port_and_a_missing_store_are_clear",
     "tests/test_e2e_dashboard.py::test_no_database_password_or_api_key_reaches_a_page_or_json",
+    "tests/test_e2e_dashboard.py::test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_page",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

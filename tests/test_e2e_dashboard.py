@@ -430,3 +430,96 @@ def test_no_database_password_or_api_key_reaches_a_page_or_json(
         assert "***" in "".join(server.output)  # the store's URL is shown, masked
     finally:
         assert server.stop() == 0
+
+
+# An experiment with a config schema; with STEER_GATE set, the trials of item b wait for that
+# file (and say so with STEER_GATE.started): a run started from the dashboard stays running.
+STEERED = """
+import os, pathlib, time
+import pytest_crucible as crucible
+
+tiny = crucible.Experiment(
+    name="tiny",
+    description="two answers, three ways",
+    dataset=[{"id": "a", "input": "1"}, {"id": "b", "input": "2"}, {"id": "c", "input": "3"}],
+    conditions={"terse": str, "verbose": lambda x: x * 2},
+    metrics=["temperature"],
+    repeat=1,
+    seed=5,
+    config=crucible.ConfigSchema(
+        temperature=crucible.Field(
+            "float", default=0.5, min=0.0, max=2.0, label="Temperature",
+            description="sampling temperature",
+        ),
+        style=crucible.Field("string", default="plain", choices=("plain", "fancy")),
+    ),
+)
+
+@tiny.trial
+def test_tiny(condition, item, trial):
+    gate = os.environ.get("STEER_GATE")
+    if gate and item.id == "b":
+        pathlib.Path(gate + ".started").touch()
+        while not os.path.exists(gate):
+            time.sleep(0.05)
+    condition(item.input)
+    trial.record(temperature=trial.config["temperature"])
+"""
+
+
+def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_page(
+    tmp_path: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    (tmp_path / "test_tiny.py").write_text(STEERED)
+    gate = tmp_path / "release"
+    server = Server(tmp_path, "--project", ".", env={"STEER_GATE": str(gate)})
+    find = browser.find_element
+    try:
+        browser.get(f"{server.base}/experiments/tiny")  # found in the test file, never run
+        assert "sampling temperature" in find(By.CSS_SELECTOR, "table.schema").text
+        find(By.ID, "new-instance").click()
+        find(By.NAME, "name").send_keys("fast")
+        temperature = find(By.NAME, "config.temperature")
+        temperature.clear()
+        temperature.send_keys("5")
+        find(By.CSS_SELECTOR, "input[name=conditions][value=terse]").click()
+        _screenshot(browser, "instance-form")
+        # the browser itself refuses 5 (the field's max is 2); the server must refuse it too
+        browser.execute_script("document.querySelector('form.instance').noValidate = true;")
+        find(By.ID, "save-instance").click()
+        shown = lambda: browser.find_elements(By.ID, "form-problem")  # noqa: E731
+        problem = _wait_until(shown, f"the refusal: {browser.page_source[-2000:]}")[0].text
+        assert "temperature" in problem and "above max 2.0" in problem
+        temperature = find(By.NAME, "config.temperature")  # the form kept what was given
+        temperature.clear()
+        temperature.send_keys("0.7")
+        assert find(By.CSS_SELECTOR, "input[name=conditions][value=terse]").is_selected()
+        find(By.ID, "save-instance").click()
+
+        row = find(By.CSS_SELECTOR, "tr[data-instance=fast]")
+        assert '"temperature": 0.7' in row.text and "terse" in row.text
+        _screenshot(browser, "instances")
+        row.find_element(By.CSS_SELECTOR, "button.start").click()
+        _wait_until(lambda: "/runs/" in browser.current_url, "the started run's page")
+        run_id = browser.current_url.rsplit("/", 1)[1]
+        _wait_until(Path(f"{gate}.started").exists, "a trial of the run to block")
+
+        find(By.ID, "cancel-run").click()
+        _wait_until(lambda: find(By.ID, "cancel-note").is_displayed(), "the cancel note")
+        with httpx.Client(base_url=server.base, timeout=WAIT_S) as client:
+            _wait_until(
+                lambda: "cancel requested" in client.get("/instances").text,
+                "the session to see the request",
+            )
+        gate.touch()  # the blocked trial finishes; no other starts
+        _wait_until(lambda: find(By.ID, "run-status").text == "cancelled", "the run cancelled")
+        _screenshot(browser, "run-cancelled")
+    finally:
+        gate.touch()
+        status = server.stop()
+    assert status == 0, "".join(server.output)
+    (run,) = sql(tmp_path / ".crucible" / "crucible.db", "SELECT * FROM runs")
+    assert (run["run_id"], run["status"]) == (run_id, "cancelled")
+    assert '"temperature": 0.7' in run["config"] and '"conditions": ["terse"]' in run["header"]

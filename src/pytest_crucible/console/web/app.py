@@ -32,6 +32,7 @@ from pytest_crucible.console.web.access import StoreAccess
 from pytest_crucible.console.web.live import Event, Feeds, View
 from pytest_crucible.console.web.pages import STRICT_HEADERS, page, query_int, query_text, templates
 from pytest_crucible.console.web.security import TokenCheck
+from pytest_crucible.console.web.steering import SteeringPages
 from pytest_crucible.errors import CrucibleError, StoreError
 from pytest_crucible.store.locations import masked_in
 
@@ -58,6 +59,7 @@ def create_app(
     dashboard = _Dashboard(access, feeds, steering)
     mounted = _optional_mcp(store_location, project_root, token)
     routes: list[BaseRoute] = [
+        *(SteeringPages(steering).routes() if steering is not None else []),
         *dashboard.routes(),
         *_optional_results_routes(),
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
@@ -74,6 +76,7 @@ def create_app(
     )
     app.state.feeds = feeds
     app.state.access = access
+    app.state.steering = steering
     return app
 
 
@@ -179,6 +182,7 @@ class _Dashboard:
             statuses=("passed", "failed", "skipped"),
             events_url=_events_url(request, run_id, view),
             has_results=_results_module() is not None,
+            steering=self._steering is not None,
         )
 
     # -- JSON ---------------------------------------------------------------------------
