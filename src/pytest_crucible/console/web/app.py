@@ -63,7 +63,8 @@ def create_app(
         *dashboard.routes(),
         *_optional_results_routes(),
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
-        *([Mount("/mcp", app=mounted)] if mounted is not None else []),
+        # the MCP endpoint answers at /mcp itself (a Mount would redirect POSTs to /mcp/)
+        *([Route("/mcp", endpoint=mounted)] if mounted is not None else []),
     ]
     middleware = [Middleware(TokenCheck, token=token)] if token else []
     app = Starlette(
@@ -394,11 +395,10 @@ def _optional_mcp(store_location: str, project_root: Path | None, token: str | N
 def _lifespan(access: StoreAccess, mounted: Any) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # a mounted Starlette app's own lifespan (the MCP session manager) runs with ours
-        inner = getattr(getattr(mounted, "router", None), "lifespan_context", None)
+        # the MCP app's own lifespan (its sessions' task group) runs with ours
         async with contextlib.AsyncExitStack() as stack:
-            if inner is not None:
-                await stack.enter_async_context(inner(mounted))
+            if mounted is not None and hasattr(mounted, "lifespan"):
+                await stack.enter_async_context(mounted.lifespan())
             try:
                 yield
             finally:
