@@ -9,7 +9,9 @@ browser that can reach the dashboard.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -21,14 +23,35 @@ from starlette.routing import BaseRoute, Route
 from pytest_crucible.console.errors import ConsoleError, NotFound
 from pytest_crucible.console.web.pages import STRICT_HEADERS, page, query_text
 
-__all__ = ["SteeringPages"]
+__all__ = ["Discovery", "SteeringPages"]
 
 _MAX_FORM_BYTES = 1_000_000
+_FRESH_S = 5.0
+
+
+class Discovery:
+    """The project's experiments, found again at most every `fresh_s` seconds: every page
+    that lists them would otherwise start a child pytest collection."""
+
+    def __init__(self, steering: Any, fresh_s: float = _FRESH_S) -> None:
+        self._steering = steering
+        self._fresh_s = fresh_s
+        self._found: list[dict[str, Any]] = []
+        self._at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def experiments(self) -> list[dict[str, Any]]:
+        async with self._lock:  # watchers arriving together share one collection
+            if self._at is None or time.monotonic() - self._at > self._fresh_s:
+                self._found = list(await run_in_threadpool(self._steering.discover))
+                self._at = time.monotonic()
+            return self._found
 
 
 class SteeringPages:
-    def __init__(self, steering: Any) -> None:
+    def __init__(self, steering: Any, discovery: Discovery) -> None:
         self._steering = steering
+        self._discovery = discovery
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -114,7 +137,7 @@ class SteeringPages:
         return await run_in_threadpool(method, *args, **kwargs)
 
     async def _declared(self, experiment: str | None) -> dict[str, Any]:
-        found = await self._call(self._steering.discover)
+        found = await self._discovery.experiments()
         declared = next((one for one in found if one["name"] == experiment), None)
         if declared is None:
             names = ", ".join(sorted(one["name"] for one in found)) or "none"
