@@ -204,6 +204,12 @@ SLOW_E2E = {
     "tests/test_e2e_cancel.py::test_a_run_cancelled_from_outside_stops_gracefully_and_resumes",
     "tests/test_e2e_cancel.py::test_every_process_of_a_joined_run_stops_and_joining_again_completes_it",
     "tests/test_e2e_cancel.py::test_cancel_names_what_is_wrong_with_its_run",
+    # issue 18: `crucible serve` beside real pytest runs, Chromium for the live page (10-35 s)
+    "tests/test_e2e_dashboard.py::test_a_live_run_advances_on_the_page_and_hostile_text_is_inert",
+    "tests/test_e2e_dashboard.py::test_another_address_needs_a_token_and_every_request_must_carry_it",
+    "tests/test_e2e_dashboard.py::test_a_taken_port_and_a_missing_store_are_clear",
+    "tests/test_e2e_dashboard.py::test_no_database_password_or_api_key_reaches_a_page_or_json",
+    "tests/test_e2e_dashboard.py::test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_page",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two
