@@ -199,10 +199,24 @@ SLOW_E2E = {
     "tests/test_e2e_join.py::test_a_process_stopped_early_gives_back_the_claims_it_did_not_use",
     # issue 17, both stores: a session with every report, then the review commands (7 s)
     "tests/test_e2e_cli.py::test_runs_analyse_and_report_read_the_run_from_its_store",
+    # issue 18, the MCP server: `crucible mcp` or `crucible serve` started with the SDK (5-10 s
+    # each), real runs it starts and the discoveries they need (20-100 s)
+    "tests/test_e2e_mcp.py::test_the_tools_have_descriptions_and_input_schemas",
+    "tests/test_e2e_mcp.py::test_an_unknown_run_or_instance_is_a_tool_error_that_names_the_fix",
+    "tests/test_e2e_mcp.py::test_an_agent_creates_an_instance_runs_it_and_reads_its_results",
+    "tests/test_e2e_mcp.py::test_cancel_run_stops_a_run_started_from_a_terminal",
+    "tests/test_e2e_mcp.py::test_crucible_serve_serves_the_tools_at_mcp_behind_its_token",
+    "tests/test_e2e_mcp.py::test_no_database_password_or_api_key_reaches_an_agent",
     # issue 18, cancelling from outside: a run, `crucible cancel`, the resume (15-60 s each)
     "tests/test_e2e_cancel.py::test_a_run_cancelled_from_outside_stops_gracefully_and_resumes",
     "tests/test_e2e_cancel.py::test_every_process_of_a_joined_run_stops_and_joining_again_completes_it",
     "tests/test_e2e_cancel.py::test_cancel_names_what_is_wrong_with_its_run",
+    # issue 18: `crucible serve` beside real pytest runs, Chromium for the live page (10-35 s)
+    "tests/test_e2e_dashboard.py::test_a_live_run_advances_on_the_page_and_hostile_text_is_inert",
+    "tests/test_e2e_dashboard.py::test_another_address_needs_a_token_and_every_request_must_carry_it",
+    "tests/test_e2e_dashboard.py::test_a_taken_port_and_a_missing_store_are_clear",
+    "tests/test_e2e_dashboard.py::test_no_database_password_or_api_key_reaches_a_page_or_json",
+    "tests/test_e2e_dashboard.py::test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_page",
 }
 
 # Every end-to-end behaviour with and without xdist. The -n 2 variant is `slow`: it starts two

@@ -69,8 +69,22 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
             r"^speed-up of 3 joined processes: [\d.]+x wall, [\d.]+x span",
         ],
     ),
+    "dashboard.py": (
+        ["--trials", "1000", "--watch-trials", "40", "--watchers", "2", "--rounds", "1"],
+        [
+            r"^the run's page \(first page\)\s+[\d.]+ s$",
+            r"^API: last page of trials\s+[\d.]+ s$",
+            r"^watched/alone: [\d.]+x",
+        ],
+    ),
 }
-SLOW = {"overhead.py", "throughput.py", "join.py", "shared_rate.py"}  # several processes each
+SLOW = {
+    "overhead.py",
+    "throughput.py",
+    "join.py",
+    "shared_rate.py",
+    "dashboard.py",
+}  # several processes each
 
 
 def test_every_benchmark_script_has_a_smoke_run() -> None:

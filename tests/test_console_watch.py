@@ -17,10 +17,8 @@ from pytest_crucible.console import watch
 from pytest_crucible.console.errors import ConsoleError, NotFound
 from pytest_crucible.store import ResultStore, open_store
 
-CONFIGURED = EXPERIMENT.replace(
-    "    seed=7,\n",
-    '    seed=7,\n    description="Shouting or not",\n    config={"style": "plain"},\n',
-)
+DECLARED = '    seed=7,\n    description="Shouting or not",\n    config={"style": "plain"},\n'
+CONFIGURED = EXPERIMENT.replace("    seed=7,\n", DECLARED)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ crucible import    store the finished trials that wait in journals
 crucible merge     copy the runs of several stores into one; unite shard runs into one run
 crucible cancel    stop a running run gracefully: no new trials start, it can be resumed
 crucible serve     the web dashboard: experiments, runs, a live run, results (--host, --port)
+crucible mcp       serve the MCP tools for agents over stdio (docs/mcp.md)
 
 `--store PATH` goes before or after the subcommand; `crucible COMMAND --help` says more.
 Exit status: 0 done, 1 a gate or a
@@ -30,6 +31,7 @@ from pytest_crucible.cli import (
     compare,
     export,
     imports,
+    mcp,
     merge,
     report,
     runs,
@@ -50,7 +52,7 @@ GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR = (
     ReviewStatus.INTERNAL_ERROR,
 )
 _INTERRUPTED = 130  # as a shell reports a Ctrl-C
-_COMMANDS = (runs, show, compare, export, analyse, report, imports, merge, cancel, serve)
+_COMMANDS = (runs, show, compare, export, analyse, report, imports, merge, cancel, serve, mcp)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

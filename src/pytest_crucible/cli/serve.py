@@ -73,8 +73,13 @@ def _serve(options: argparse.Namespace) -> int:
     project = _project(options.project)
     listening = _bind(options.host, options.port)
     app = _app(location, project, token)
-    _announce(listening, token, location, project)
-    serve(app, listening)
+    try:
+        _announce(listening, token, location, project)
+        serve(app, listening)
+    except KeyboardInterrupt:  # Ctrl-C is how a dashboard ends, even while it starts
+        pass
+    finally:
+        listening.close()
     print("crucible: dashboard stopped", file=sys.stderr)
     return 0
 

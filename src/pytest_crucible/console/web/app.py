@@ -32,6 +32,7 @@ from pytest_crucible.console.web.access import StoreAccess
 from pytest_crucible.console.web.live import Event, Feeds, View
 from pytest_crucible.console.web.pages import STRICT_HEADERS, page, query_int, query_text, templates
 from pytest_crucible.console.web.security import TokenCheck
+from pytest_crucible.console.web.steering import Discovery, SteeringPages
 from pytest_crucible.errors import CrucibleError, StoreError
 from pytest_crucible.store.locations import masked_in
 
@@ -55,13 +56,16 @@ def create_app(
     console.steer.Steering, for the experiments found in the project's test files."""
     access = StoreAccess(store_location, side_folder)
     feeds = Feeds(access)
-    dashboard = _Dashboard(access, feeds, steering)
+    discovery = Discovery(steering) if steering is not None else None
+    dashboard = _Dashboard(access, feeds, discovery)
     mounted = _optional_mcp(store_location, project_root, token)
     routes: list[BaseRoute] = [
+        *(SteeringPages(steering, discovery).routes() if discovery is not None else []),
         *dashboard.routes(),
         *_optional_results_routes(),
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
-        *([Mount("/mcp", app=mounted)] if mounted is not None else []),
+        # the MCP endpoint answers at /mcp itself (a Mount would redirect POSTs to /mcp/)
+        *([Route("/mcp", endpoint=mounted)] if mounted is not None else []),
     ]
     middleware = [Middleware(TokenCheck, token=token)] if token else []
     app = Starlette(
@@ -74,16 +78,17 @@ def create_app(
     )
     app.state.feeds = feeds
     app.state.access = access
+    app.state.steering = steering
     return app
 
 
 class _Dashboard:
     """The pages and JSON of the dashboard's own addresses."""
 
-    def __init__(self, access: StoreAccess, feeds: Feeds, steering: Any) -> None:
+    def __init__(self, access: StoreAccess, feeds: Feeds, discovery: Discovery | None) -> None:
         self._access = access
         self._feeds = feeds
-        self._steering = steering
+        self._discovery = discovery
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -116,7 +121,7 @@ class _Dashboard:
             stored=stored,
             discovered=[one for one in found if one.get("name") not in known],
             discovered_all=found,
-            steering=self._steering is not None,
+            steering=self._discovery is not None,
             note=note,
             problem=problem,
             store=self._access.shown,
@@ -179,6 +184,7 @@ class _Dashboard:
             statuses=("passed", "failed", "skipped"),
             events_url=_events_url(request, run_id, view),
             has_results=_results_module() is not None,
+            steering=self._discovery is not None,
         )
 
     # -- JSON ---------------------------------------------------------------------------
@@ -246,12 +252,10 @@ class _Dashboard:
     async def _discovered(self) -> tuple[list[dict[str, Any]], str | None]:
         """The experiments in the project's test files (none without steering), or why they
         could not be found."""
-        if self._steering is None:
+        if self._discovery is None:
             return [], None
-        from starlette.concurrency import run_in_threadpool
-
         try:
-            return list(await run_in_threadpool(self._steering.discover)), None
+            return await self._discovery.experiments(), None
         except CrucibleError as exc:
             return [], masked_in(str(exc))
 
@@ -390,11 +394,10 @@ def _optional_mcp(store_location: str, project_root: Path | None, token: str | N
 def _lifespan(access: StoreAccess, mounted: Any) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # a mounted Starlette app's own lifespan (the MCP session manager) runs with ours
-        inner = getattr(getattr(mounted, "router", None), "lifespan_context", None)
+        # the MCP app's own lifespan (its sessions' task group) runs with ours
         async with contextlib.AsyncExitStack() as stack:
-            if inner is not None:
-                await stack.enter_async_context(inner(mounted))
+            if mounted is not None and hasattr(mounted, "lifespan"):
+                await stack.enter_async_context(mounted.lifespan())
             try:
                 yield
             finally:

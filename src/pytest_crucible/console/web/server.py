@@ -3,6 +3,7 @@ clear message before anything starts), and the check that the serve extra is ins
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Any
 
@@ -38,4 +39,6 @@ def serve(app: Any, listening: socket.socket) -> None:
         timeout_graceful_shutdown=_GRACE_S,
         lifespan="on",
     )
-    uvicorn.Server(config).run(sockets=[listening])
+    # uvicorn raises the Ctrl-C it handled again, once it stopped
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[listening])

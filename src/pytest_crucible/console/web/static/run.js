@@ -103,7 +103,9 @@
     for (const line of lines) {
       const entry = el("li", null, "level-" + String(line.level).toLowerCase().replace(/[^a-z]/g, ""));
       entry.dataset.id = line.id;
-      entry.appendChild(el("time", when(line.created_at)));
+      const time = el("time", when(line.created_at).slice(11, 19));
+      time.title = when(line.created_at);
+      entry.appendChild(time);
       entry.appendChild(el("span", line.level, "level"));
       entry.appendChild(el("span", line.condition + " / " + line.item_id + " / r" + line.repeat, "where"));
       entry.appendChild(el("span", line.message, "message"));
