@@ -72,7 +72,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
-    from pytest_crucible.review.gates._result import fmt
+    from pytest_crucible.review.gates import fmt
 
     return fmt(value, digits)
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pytest_crucible.review.gates._evaluate import evaluate_gates
     from pytest_crucible.review.gates._grammar import Gate, parse_gate
     from pytest_crucible.review.gates._report import format_markdown, format_text
-    from pytest_crucible.review.gates._result import GateResult
+    from pytest_crucible.review.gates._result import GateResult, fmt
     from pytest_crucible.review.gates._scope import check_gates, gates_of, split_scope
     from pytest_crucible.review.gates._stability import (
         ConditionStability,
@@ -62,6 +62,7 @@ _LAZY = LazyNames(
         "Gate": "._grammar",
         "GateError": "._errors",
         "GateResult": "._result",
+        "fmt": "._result",
         "ItemStability": "._stability",
         "KnownBaseline": "._baseline_store",
         "MetricVerdict": "._verdicts",
@@ -106,6 +107,7 @@ __all__ = [
     "compare_to_baseline",
     "evaluate_gates",
     "find_baseline",
+    "fmt",
     "format_markdown",
     "format_text",
     "gates_of",
