@@ -283,7 +283,7 @@ def sql(location: Path | str, statement: str, args: tuple[Any, ...] = ()) -> lis
 
 def _postgres_sql(url: str, statement: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
     """The same statement on PostgreSQL: `?` placeholders become `%s`, SQLite's implicit
-    `rowid` the tables' insertion order `seq`, and JSONB columns come back as JSON text, as
+    `rowid` the tables' insertion order `seq`, and JSON(B) columns come back as JSON text, as
     SQLite's TEXT columns do, so one assertion holds on both stores."""
     import psycopg
     from psycopg.rows import dict_row
@@ -292,6 +292,7 @@ def _postgres_sql(url: str, statement: str, args: tuple[Any, ...]) -> list[dict[
     statement = statement.replace("?", "%s").replace("rowid", "seq")
     with psycopg.connect(url, row_factory=dict_row) as conn:
         conn.adapters.register_loader("jsonb", TextLoader)
+        conn.adapters.register_loader("json", TextLoader)  # the run header's column
         cursor = conn.execute(statement, args)
         return cursor.fetchall() if cursor.description else []
 
