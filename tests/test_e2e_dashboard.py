@@ -498,7 +498,9 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
         assert find(By.CSS_SELECTOR, "input[name=conditions][value=terse]").is_selected()
         find(By.ID, "save-instance").click()
 
-        row = find(By.CSS_SELECTOR, "tr[data-instance=fast]")
+        # the save answers once the test file is collected again: slow on a busy machine
+        saved = lambda: browser.find_elements(By.CSS_SELECTOR, "tr[data-instance=fast]")  # noqa: E731
+        row = _wait_until(saved, f"the saved instance: {browser.page_source[-2000:]}")[0]
         assert '"temperature": 0.7' in row.text and "terse" in row.text
         _screenshot(browser, "instances")
         row.find_element(By.CSS_SELECTOR, "button.start").click()
@@ -506,8 +508,11 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
         run_id = browser.current_url.rsplit("/", 1)[1]
         _wait_until(Path(f"{gate}.started").exists, "a trial of the run to block")
 
-        find(By.ID, "cancel-run").click()
-        _wait_until(lambda: find(By.ID, "cancel-note").is_displayed(), "the cancel note")
+        _wait_until(lambda: browser.find_elements(By.ID, "cancel-run"), "the cancel button")[
+            0
+        ].click()
+        noted = lambda: [e for e in browser.find_elements(By.ID, "cancel-note") if e.is_displayed()]  # noqa: E731
+        _wait_until(noted, "the cancel note")
         with httpx.Client(base_url=server.base, timeout=WAIT_S) as client:
             _wait_until(
                 lambda: "cancel requested" in client.get("/instances").text,

@@ -32,7 +32,7 @@ from pytest_crucible.declare.config import schema_from_description
 from pytest_crucible.errors import ConfigError
 from pytest_crucible.store import ResultStore, open_store
 from pytest_crucible.store.interface import Instance
-from pytest_crucible.store.locations import masked, masked_words, side_name
+from pytest_crucible.store.locations import is_database_url, masked, masked_words, side_name
 
 __all__ = ["CANCEL_GRACE_S", "Steering"]
 
@@ -60,8 +60,14 @@ class Steering:
         # a test file's experiments by (file, mtime, size): saving instances of one
         # experiment one after another discovers it once; starting a run always afresh
         self._discovered: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
-        with self._store() as store:
-            folder = store.side_folder / f"{side_name(self.location)}.launches"
+        # the store's side folder, known without opening it: a dashboard that only reads
+        # must not create a store where none is yet
+        side = (
+            self.root / ".crucible"
+            if is_database_url(self.location)
+            else Path(self.location).absolute().parent
+        )
+        folder = side / f"{side_name(self.location)}.launches"
         self.launcher = Launcher(self.root, folder, self._run_of_launch)
 
     # -- experiments in test files
