@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,7 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -59,8 +61,10 @@ def test_trial(condition, item, trial):
 
 
 SERVE = (sys.executable, "-m", "pytest_crucible.cli", "serve")
-PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--crucible")
-PYTEST += ("--crucible-report=none",)
+PYTEST = (
+    *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+    *("--crucible", "--crucible-report=none"),
+)
 
 
 class Serve:
@@ -148,40 +152,81 @@ def run_pytest(folder: Path, store: Path) -> float:
     return time.perf_counter() - start
 
 
-def watcher(base: str, stop: threading.Event, events: queue.Queue[int]) -> None:
-    """Follows the newest run's events until `stop`; counts what it got."""
-    seen = 0
+def newest_running_run(base: str, stop: threading.Event) -> str | None:
+    """The id of the run that appears while pytest runs (asked 5 times a second by one
+    client, as one open dashboard page would; a run is stored with its first trial)."""
     with httpx.Client(base_url=base, timeout=300) as client:
-        run_id = None
-        while run_id is None and not stop.is_set():
-            runs = client.get("/api/runs").json()
-            running = [run for run in runs if run["status"] == "running"]
-            run_id = running[0]["run_id"] if running else None
-            if run_id is None:
-                time.sleep(0.05)
-        if run_id is not None:
-            with client.stream("GET", f"/api/runs/{run_id}/events") as stream:
-                for line in stream.iter_lines():
-                    seen += line.startswith("event:")
-                    if stop.is_set():
-                        break
+        while not stop.is_set():
+            running = [run for run in client.get("/api/runs").json() if run["status"] == "running"]
+            if running:
+                return str(running[0]["run_id"])
+            stop.wait(0.2)
+    return None
+
+
+def watcher(base: str, run_id: str, stop: threading.Event, events: queue.Queue[int]) -> None:
+    """Follows a run's events until `stop`; counts what it got."""
+    seen = 0
+    with (
+        httpx.Client(base_url=base, timeout=300) as client,
+        client.stream("GET", f"/api/runs/{run_id}/events") as stream,
+    ):
+        for line in stream.iter_lines():
+            seen += line.startswith("event:")
+            if stop.is_set():
+                break
     events.put(seen)
 
 
-def watched_run(folder: Path, store: Path, base: str, watchers: int) -> tuple[float, int]:
+def server_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Round(NamedTuple):
+    wall: float  # of the pytest run
+    pytest_cpu: float
+    server_cpu: float  # of crucible serve meanwhile
+    client_cpu: float  # of this process's watcher threads meanwhile
+    events: int
+
+
+def measured_run(folder: Path, store: Path, server: Serve, watchers: int) -> Round:
+    """One pytest run, followed by `watchers` event-stream clients (none: alone)."""
     stop = threading.Event()
     counts: queue.Queue[int] = queue.Queue()
-    threads = [
-        threading.Thread(target=watcher, args=(base, stop, counts), daemon=True)
-        for _ in range(watchers)
-    ]
-    for thread in threads:
-        thread.start()
+
+    def follow() -> None:
+        run_id = newest_running_run(server.base, stop)
+        if run_id is None:
+            return
+        threads = [
+            threading.Thread(target=watcher, args=(server.base, run_id, stop, counts))
+            for _ in range(watchers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    follower = threading.Thread(target=follow, daemon=True)
+    before = (children_cpu_s(), server_cpu_s(server.process.pid), time.process_time())
+    if watchers:
+        follower.start()
     wall = run_pytest(folder, store)
     stop.set()
-    for thread in threads:
-        thread.join(timeout=60)
-    return wall, sum(counts.get() for _ in range(counts.qsize()))
+    if watchers:
+        follower.join(timeout=120)
+    pytest_cpu = children_cpu_s() - before[0]
+    server_cpu = server_cpu_s(server.process.pid) - before[1]
+    events = sum(counts.get() for _ in range(counts.qsize()))
+    return Round(wall, pytest_cpu, server_cpu, time.process_time() - before[2], events)
 
 
 def watching(folder: Path, count: int, watchers: int, rounds: int) -> None:
@@ -191,22 +236,24 @@ def watching(folder: Path, count: int, watchers: int, rounds: int) -> None:
     store = project / "watched.db"
     run_pytest(project, store)  # warm-up, and the store exists for the server
     server = Serve(folder, store)
-    alone: list[float] = []
-    watched: list[float] = []
-    events = 0
+    alone: list[Round] = []
+    watched: list[Round] = []
     try:
         for _ in range(rounds):
-            alone.append(run_pytest(project, store))
-            wall, seen = watched_run(project, store, server.base, watchers)
-            watched.append(wall)
-            events += seen
+            alone.append(measured_run(project, store, server, 0))
+            watched.append(measured_run(project, store, server, watchers))
     finally:
         server.stop()
-    plain, busy = statistics.median(alone), statistics.median(watched)
-    print(f"{count:,} trials, median of {rounds} alternating rounds")
-    print(f"{'run alone':<32} {plain:7.2f} s")
-    print(f"{f'run watched by {watchers} clients':<32} {busy:7.2f} s  ({events} events received)")
-    print(f"watched/alone: {busy / plain:.3f}x (target: 1.05x at most)")
+    print(f"{count:,} trials, medians of {rounds} alternating rounds (CPU in seconds)")
+    print(f"{'':<30} {'wall s':>7} {'pytest CPU':>11} {'server CPU':>11} {'client CPU':>11}")
+    for label, found in (("run alone", alone), (f"watched by {watchers} clients", watched)):
+        median = [statistics.median(getattr(r, name) for r in found) for name in Round._fields]
+        print(f"{label:<30} {median[0]:7.2f} {median[1]:11.2f} {median[2]:11.2f} {median[3]:11.2f}")
+    plain = statistics.median(r.wall for r in alone)
+    busy = statistics.median(r.wall for r in watched)
+    events = sum(r.events for r in watched)
+    print(f"events received by the clients: {events}")
+    print(f"watched/alone wall: {busy / plain:.3f}x (target: 1.05x at most)")
 
 
 def main() -> None:

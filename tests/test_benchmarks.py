@@ -74,7 +74,8 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
         [
             r"^the run's page \(first page\)\s+[\d.]+ s$",
             r"^API: last page of trials\s+[\d.]+ s$",
-            r"^watched/alone: [\d.]+x",
+            r"^watched by 2 clients\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$",
+            r"^watched/alone wall: [\d.]+x",
         ],
     ),
 }
