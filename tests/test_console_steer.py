@@ -270,7 +270,9 @@ def test_a_cancelled_child_that_does_not_stop_in_time_is_interrupted(
 ) -> None:
     gate = tmp_path / "release"  # never released: the blocked trial would wait for ever
     monkeypatch.setenv("STEER_GATE", str(gate))
-    steering = Steering(str(project / ".crucible" / "crucible.db"), project, cancel_grace_s=1.0)
+    steering = Steering(
+        str(project / ".crucible" / "crucible.db"), project, cancel_grace_s=1.0, signal_wait_s=10
+    )
     try:
         launch_id, run_id = start_blocked(steering, gate)
         steering.cancel_run(run_id, reason="enough")
@@ -278,7 +280,8 @@ def test_a_cancelled_child_that_does_not_stop_in_time_is_interrupted(
     finally:
         gate.touch()
         stop_children(steering)
-    assert launch["stopped_by"] == "SIGINT", launch["output_tail"]
+    # SIGINT first; SIGTERM too when pytest had not ended 10 s later (seen on a busy machine)
+    assert launch["stopped_by"] in ("SIGINT", "SIGINT, SIGTERM"), launch["output_tail"]
     status, trials, request = read_run(project, run_id)
     assert (trials, request) == (["a-r0", "a-r1"], "enough")  # what finished is kept
     assert status in ("cancelled", "interrupted")

@@ -26,12 +26,12 @@ from typing import Any
 
 from pytest_crucible.store.locations import masked_in
 
-__all__ = ["Launch", "Launcher", "launch_as_dict"]
+__all__ = ["SIGNAL_WAIT_S", "Launch", "Launcher", "launch_as_dict"]
 
 _TAIL_LINES = 20
 # after SIGINT, before SIGTERM: pytest gives trials in flight 10 s after a Ctrl-C, then runs
 # the session end (the analysis and reports), which a busy machine may take a minute over
-_SIGNAL_WAIT_S = 90.0
+SIGNAL_WAIT_S = 90.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,11 @@ RunFinder = Callable[[Launch], "str | None"]
 class Launcher:
     """Starts child pytest processes in `root` and tracks them (records in `folder`)."""
 
-    def __init__(self, root: Path, folder: Path, find_run: RunFinder) -> None:
+    def __init__(
+        self, root: Path, folder: Path, find_run: RunFinder, signal_wait_s: float = SIGNAL_WAIT_S
+    ) -> None:
         self.root = root
+        self.signal_wait_s = signal_wait_s
         self.folder = folder
         self._find_run = find_run
         self._lock = threading.Lock()
@@ -136,7 +139,7 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 pass
             self._signal(launch_id, child, signal_number)
-            waited = _SIGNAL_WAIT_S
+            waited = self.signal_wait_s
 
     def _signal(
         self, launch_id: str, child: subprocess.Popen[bytes], signal_number: signal.Signals

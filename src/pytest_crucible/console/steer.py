@@ -27,7 +27,7 @@ from pytest_crucible.console.discovery import (
     inside_root,
 )
 from pytest_crucible.console.errors import ConsoleError
-from pytest_crucible.console.launcher import Launch, Launcher, launch_as_dict
+from pytest_crucible.console.launcher import SIGNAL_WAIT_S, Launch, Launcher, launch_as_dict
 from pytest_crucible.declare.config import schema_from_description
 from pytest_crucible.errors import ConfigError
 from pytest_crucible.store import ResultStore, open_store
@@ -51,6 +51,7 @@ class Steering:
         project_root: Path,
         *,
         cancel_grace_s: float = CANCEL_GRACE_S,
+        signal_wait_s: float = SIGNAL_WAIT_S,
         discovery_timeout_s: float = DISCOVERY_TIMEOUT_S,
     ) -> None:
         self.location = str(store_location)
@@ -68,7 +69,7 @@ class Steering:
             else Path(self.location).absolute().parent
         )
         folder = side / f"{side_name(self.location)}.launches"
-        self.launcher = Launcher(self.root, folder, self._run_of_launch)
+        self.launcher = Launcher(self.root, folder, self._run_of_launch, signal_wait_s)
 
     # -- experiments in test files
 
