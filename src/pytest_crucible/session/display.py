@@ -74,6 +74,8 @@ class ProgressDisplay:
         return self.tally.views()
 
     def _read_workers(self, force: bool = False) -> None:
+        if self._stopped:  # settled: a beacon written before the end would undo that
+            return
         now = time.monotonic()
         if not force and now - self._read_at < INTERVAL_S / 2:
             return
@@ -149,7 +151,10 @@ class ProgressDisplay:
 
     def stop(self) -> None:
         """Take the live region away (its last state stays as plain lines)."""
-        self._stopped = True
+        if not self._stopped:  # the tests have ended: the counts are final
+            self._read_workers(force=True)
+            self.tally.settle()
+            self._stopped = True
         live, self._live = self._live, None
         if live is not None:
             live.stop()

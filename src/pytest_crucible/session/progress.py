@@ -156,6 +156,11 @@ class Tally:
         with self._lock:
             self._condition(experiment, condition).skipped += 1
 
+    def settle(self) -> None:
+        """The session's tests have ended: nothing is in flight any more."""
+        with self._lock:
+            self.workers = WorkerView(self.workers.collected, [])
+
     def see(self, workers: WorkerView) -> None:
         with self._lock:
             # a worker that ended takes its beacon along: the totals stay
@@ -193,13 +198,16 @@ class Tally:
         for name in dict.fromkeys([*(collected or {}), *counted]):
             counts = counted.get(name, _Counts())
             mine = [r for r in running if r.condition == name]
+            total = collected.get(name, 0) if collected is not None else None
+            if total is not None:  # a beacon (rewritten every 0.5 s) may lag the store
+                mine = mine[: max(0, total - counts.done - counts.skipped)]
             views.append(
                 ConditionView(
                     name,
                     counts.done,
                     counts.failed,
                     counts.skipped,
-                    collected.get(name, 0) if collected is not None else None,
+                    total,
                     len(mine),
                     counts.tokens,
                     counts.cost,
