@@ -443,3 +443,28 @@ def test_power_line_says_when_no_difference_of_proportions_is_detectable() -> No
     assert "no difference of proportions is detectable at 80% power" in line, line
     assert "50-point difference you need about" in line
     assert "points" not in line.split("(alpha")[0]
+
+
+def test_an_interval_of_the_median_difference_says_so_beside_the_mean_difference() -> None:
+    # one large difference pulls the mean far from the median: the Hodges-Lehmann interval
+    # of Wilcoxon's test is centred on 1, the table's "diff" column shows the mean, 5.9
+    diffs = [1.0] * 9 + [50.0]
+    rows = [{"condition": "base", "item_id": f"q{i}", "score": 10.0} for i in range(10)]
+    rows += [
+        {"condition": "new", "item_id": f"q{i}", "score": 10.0 + d} for i, d in enumerate(diffs)
+    ]
+    result = run(
+        frame(rows),
+        conditions=["base", "new"],
+        baseline="base",
+        metrics={"score": Metric(kind="continuous")},
+        settings=Analysis(test="wilcoxon"),
+    )
+    (row,) = result.metrics[0].comparisons
+    assert row.result.estimate == pytest.approx(5.9)
+    assert row.result.ci_estimate == pytest.approx(1.0)
+    assert row.interval_note.startswith(
+        "the interval is of the median difference (Hodges-Lehmann estimate +1.00), "
+        "not of the mean difference +5.90"
+    )
+    assert "not of the mean difference +5.90" in format_analysis(result)

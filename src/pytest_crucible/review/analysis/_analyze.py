@@ -13,7 +13,7 @@ import numpy as np
 
 from pytest_crucible.declare.metrics import Analysis, Metric
 from pytest_crucible.errors import StatsError
-from pytest_crucible.review.analysis._family import family_text, interval_note
+from pytest_crucible.review.analysis._family import estimand_note, family_text, interval_note
 from pytest_crucible.review.analysis._model import (
     ComparisonRow,
     ConditionSummary,
@@ -327,6 +327,7 @@ def _finish(draft: _Draft, adjusted: Any, settings: Analysis, size: int) -> Metr
                 f"with {result.n} items the {result.ci_method} interval has no finite bound "
                 "(shown as the whole range): too few items to say anything"
             )
+        why = "; ".join(n for n in (estimand_note(result, draft.kind == "binary"), why) if n)
         text = sentence(
             draft.name, draft.kind, draft.metric, first, second, result, p_adj, direction, settings
         )

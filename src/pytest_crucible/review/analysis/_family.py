@@ -11,10 +11,11 @@ import math
 from collections.abc import Sequence
 
 from pytest_crucible.declare.metrics import Analysis
+from pytest_crucible.review._numbers import number_text
 from pytest_crucible.review.analysis._model import MetricAnalysis
 from pytest_crucible.stats import Comparison
 
-__all__ = ["CORRECTION_LABELS", "family_text", "interval_note"]
+__all__ = ["CORRECTION_LABELS", "estimand_note", "family_text", "interval_note"]
 
 CORRECTION_LABELS = {
     "holm": "Holm-adjusted",
@@ -71,4 +72,18 @@ def interval_note(
         f"the {level} {result.ci_method} interval {side} 0 while the "
         f"{result.method.removesuffix(' test')} test "
         f"{'does not reject' if excludes else 'rejects'}: the two methods differ at the margin"
+    )
+
+
+def estimand_note(result: Comparison, binary: bool) -> str:
+    """When the interval is not of the mean difference the table shows beside it (Wilcoxon's
+    Hodges-Lehmann interval is of the median of pairwise averages): say so, with its centre,
+    so that "+208.9 [209.0, 209.0]" is not read as an interval that misses its estimate."""
+    centre = result.ci_estimate
+    if centre is None or not (math.isfinite(centre) and math.isfinite(result.estimate)):
+        return ""
+    return (
+        f"the interval is of the median difference (Hodges-Lehmann estimate "
+        f"{number_text(centre, binary, True)}), not of the mean difference "
+        f"{number_text(result.estimate, binary, True)}"
     )
