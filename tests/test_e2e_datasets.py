@@ -115,3 +115,56 @@ def test_a_gate_names_the_items_added_removed_and_changed_since_the_baseline(
             "a changed item is compared by id with its old version*"
         ]
     )
+
+
+_FOLDS = """
+import pytest_crucible as crucible
+
+folds = crucible.datasets.jsonl("capitals.jsonl", id="country", input="city").folds(2, seed=4)
+
+
+def memorised(train):
+    def answer(city):  # knows the train items' answers alone
+        return {item.input: item.expected for item in train.items}.get(city, "?")
+
+    return answer
+
+
+def fold_trial(experiment):
+    @experiment.trial
+    def trial_function(condition, item, trial):
+        trial.record(correct=condition(item.input) == item.expected)
+
+    return trial_function
+
+
+for number, (train, test) in enumerate(folds, start=1):
+    fold = crucible.Experiment(
+        name=f"fold{number}",
+        dataset=test,
+        conditions={"memorised": memorised(train)},
+        metrics={"correct": crucible.Metric(kind="binary")},
+    )
+    globals()[f"test_fold{number}"] = fold_trial(fold)
+"""
+
+
+def test_one_experiment_per_fold_as_docs_datasets_md_shows(pytester: pytest.Pytester) -> None:
+    _write_jsonl(pytester.path / "capitals.jsonl", _ROWS)
+    pytester.makepyfile(test_folds=_FOLDS)
+    result = pytester.runpytest_subprocess(
+        "--crucible", "--crucible-report=none", "-p", "no:cacheprovider", timeout=_TIMEOUT_S
+    )
+    result.assert_outcomes(passed=4)  # 2 folds x 2 test items
+    runs = query(pytester, "SELECT header FROM runs")
+    headers = sorted((json.loads(r["header"]) for r in runs), key=lambda h: h["name"])
+    assert [h["name"] for h in headers] == ["fold1", "fold2"]
+    assert [h["dataset"] for h in headers] == [
+        "capitals.jsonl | fold 1/2 test (seed=4)",
+        "capitals.jsonl | fold 2/2 test (seed=4)",
+    ]
+    tested = [set(h["dataset_items"]) for h in headers]
+    assert tested[0].isdisjoint(tested[1])
+    assert tested[0] | tested[1] == {r["country"] for r in _ROWS}
+    # no test item is in its own fold's train set: the memorised answers are all wrong
+    assert {r["metrics"]["correct"] for r in trial_rows(pytester)} == {False}
