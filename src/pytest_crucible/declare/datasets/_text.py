@@ -147,5 +147,6 @@ def coerce(source: Any) -> Dataset:
         return from_callable(source)
     raise DatasetError(
         f"dataset={source!r:.80} is not a dataset; pass a list of dicts or Items, "
-        "crucible.datasets.jsonl(...) / csv(...), or a function returning records"
+        "crucible.datasets.jsonl(...) / csv(...) / parquet(...) / huggingface(...), "
+        "or a function returning records"
     )
