@@ -5,10 +5,12 @@ mappings; the on-disk cache; and the errors each source gives for bad input."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,6 +89,35 @@ def test_rows_are_cached_by_path_size_and_mtime(tmp_path: Path, row_cache: Path)
     _write_parquet(path, ROWS[:2])
     assert [i.id for i in datasets.parquet(path, id="qid").items] == ["q1", "q2"]
     assert len(list(row_cache.glob("*.jsonl"))) == 2
+
+
+def test_a_loader_waits_for_the_process_converting_the_same_file(
+    tmp_path: Path, row_cache: Path
+) -> None:
+    """While another process holds the cache entry's lock, a loader waits, then reads the rows
+    that process cached instead of converting the file again."""
+    path = _write_parquet(tmp_path / "d.parquet", ROWS)
+    _ = datasets.parquet(path, id="qid").items  # learn the cache entry's name
+    (entry,) = row_cache.glob("*.jsonl")
+    entry.unlink()
+    loaded: list[list[str]] = []
+    finished = threading.Event()
+
+    def load() -> None:
+        loaded.append([i.id for i in datasets.parquet(path, id="qid").items])
+        finished.set()
+
+    with entry.with_suffix(".lock").open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # as a converting xdist worker would
+        loader = threading.Thread(target=load)
+        loader.start()
+        assert not finished.is_set()  # it cannot finish without the lock or the rows
+        partial = entry.with_suffix(".partial")  # renamed into place, as the loader does
+        partial.write_text('{"qid": "from the other process"}\n')
+        os.replace(partial, entry)
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    loader.join(timeout=120)
+    assert loaded == [["from the other process"]]
 
 
 def test_save_to_disk_dataset_and_dataset_dict(tmp_path: Path) -> None:

@@ -8,14 +8,20 @@ workers and later runs read the cached JSON Lines instead of starting the child 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+try:  # POSIX: concurrent loaders of one file wait for the first; elsewhere each converts
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from pytest_crucible.declare.datasets import _arrow_child
 from pytest_crucible.declare.datasets._dataset import Dataset
@@ -102,12 +108,28 @@ def read_rows(source: ArrowSource, label: str, *, extra: str) -> list[dict[str, 
     stamp = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in source.files]
     cached = cache_dir() / f"{digest(canonical_json([source.kind, stamp]))}.jsonl"
     if not cached.is_file():
-        _convert(source, cached, label, extra)
+        with _converting(cached):  # xdist workers collect at once: one converts, others wait
+            if not cached.is_file():
+                _convert(source, cached, label, extra)
     rows: list[dict[str, Any]] = []
     with cached.open(encoding="utf-8") as lines:
         for line in lines:
             rows.append(json.loads(line))
     return rows
+
+
+@contextlib.contextmanager
+def _converting(cached: Path) -> Iterator[None]:
+    """Hold the cache entry's lock file (released by the kernel if this process dies)."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with cached.with_suffix(".lock").open("a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def _convert(source: ArrowSource, cached: Path, label: str, extra: str) -> None:
