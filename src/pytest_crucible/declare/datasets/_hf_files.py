@@ -78,7 +78,8 @@ def _hub_snapshot(name: str) -> Path:
         f"dataset {name!r} is not in the Hugging Face hub cache (looked in "
         f"{', '.join(map(str, searched))}); pytest-crucible never downloads: fetch it once "
         "with `datasets.load_dataset(...)` or `huggingface-cli download --repo-type dataset "
-        f"{name}`, or pass the path of a save_to_disk folder"
+        f"{name}`, or pass the path of a save_to_disk folder (there is no folder {name!r} "
+        f"in {Path.cwd()})"
     )
 
 
