@@ -104,7 +104,8 @@ def test_a_gate_names_the_items_added_removed_and_changed_since_the_baseline(
     edited.append({"country": "Kenya", "city": "nairobi", "answer": "NAIROBI", "region": "af"})
     _write_jsonl(pytester.path / "capitals.jsonl", edited)
     compared = pytester.runpytest_subprocess(
-        *common, "--crucible-compare=main", "--crucible-margin", "correct=0.5",
+        "--crucible", "--crucible-report=html", "-p", "no:cacheprovider",
+        "--crucible-compare=main", "--crucible-margin", "correct=0.5",
         timeout=_TIMEOUT_S,
     )  # fmt: skip
     compared.assert_outcomes(passed=10)  # 8 trials and the 2 comparisons with the baseline
@@ -115,6 +116,9 @@ def test_a_gate_names_the_items_added_removed_and_changed_since_the_baseline(
             "a changed item is compared by id with its old version*"
         ]
     )
+    # the HTML report counts the per-item fingerprints rather than listing one per line
+    (report,) = (pytester.path / "crucible-results" / "capitals").glob("*/report.html")
+    assert "4 item fingerprints (in the stored header)" in report.read_text()
 
 
 _FOLDS = """
