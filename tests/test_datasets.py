@@ -85,7 +85,9 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"id": 1}\n[1, 2]\n')
     with pytest.raises(DatasetError, match="line 2: expected a JSON object"):
         _ = datasets.jsonl(tmp_path / "bad.jsonl").items
-    with pytest.raises(DatasetError, match="id field 'key' is missing"):
+    with pytest.raises(
+        DatasetError, match=r"id field .key. \(named in the field mapping\) is missing"
+    ):
         _ = datasets.from_records([{"id": 1}], id="key").items
     (tmp_path / "bad.csv").write_text("a,b\n1,2,3\n")
     with pytest.raises(DatasetError, match="line 2: more cells than the header"):

@@ -91,6 +91,7 @@ class Plan:
     # conditions and repeats (empty / 0: all of them, as declared)
     conditions: tuple[str, ...] = ()
     repeat: int = 0
+    dataset_name: str = ""  # what the dataset is called, with its sampling ("x.jsonl | ...")
 
     @property
     def condition_names(self) -> list[str]:
@@ -118,6 +119,9 @@ class Plan:
             "tags": list(experiment.tags),
             "fingerprint": self.fingerprint,
             "dataset_fingerprint": self.dataset_fingerprint,
+            "dataset": self.dataset_name,
+            # each item's content hash: a gate tells which items changed since its baseline
+            "dataset_items": {item.id: item.fingerprint for item in self.items},
             "config": self.config_dict,
             "seed": self.seed,
             "repeat": self.repeat or experiment.repeat,
@@ -340,6 +344,7 @@ class Experiment:
             config_dict=config_dict,
             items=items,
             dataset_fingerprint=dataset_fingerprint,
+            dataset_name=dataset.name,
             trials=trials,
             fingerprint=fingerprint,
             conditions=tuple(chosen) if len(chosen) < len(self.conditions) else (),

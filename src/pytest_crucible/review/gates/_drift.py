@@ -75,9 +75,8 @@ def find_drift(trials: pd.DataFrame, header: Mapping[str, Any], baseline: Baseli
     if dataset:
         warnings.append(
             f"the dataset differs from the baseline's (dataset fingerprint "
-            f"{old.get('dataset_fingerprint')} -> {header.get('dataset_fingerprint')}); "
-            "items are compared by id, so an item whose content changed under the same id "
-            "is compared as if unchanged"
+            f"{old.get('dataset_fingerprint')} -> {header.get('dataset_fingerprint')})"
+            + _item_changes(old.get("dataset_items"), header.get("dataset_items"))
         )
     warnings.extend(_item_warnings(only_current, only_base))
     new_conditions = tuple(c for c in current_items if c not in base_items)
@@ -103,6 +102,29 @@ def find_drift(trials: pd.DataFrame, header: Mapping[str, Any], baseline: Baseli
 
 def _changed(new: Mapping[str, Any], old: Mapping[str, Any], key: str) -> bool:
     return bool(new.get(key)) and bool(old.get(key)) and new.get(key) != old.get(key)
+
+
+def _item_changes(old: Any, new: Any) -> str:
+    """Which items were added, removed or edited, from both runs' per-item fingerprints."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):  # a baseline before them
+        return (
+            "; items are compared by id, so an item whose content changed under the same id "
+            "is compared as if unchanged"
+        )
+    added = sorted(str(i) for i in new if i not in old)
+    removed = sorted(str(i) for i in old if i not in new)
+    edited = sorted(str(i) for i in new if i in old and new[i] != old[i])
+    parts = [
+        f"{len(ids)} item(s) {label}: "
+        + ", ".join(ids[:_SHOWN])
+        + (", ..." if len(ids) > _SHOWN else "")
+        for label, ids in (("added", added), ("removed", removed), ("changed", edited))
+        if ids
+    ]
+    if not parts:
+        return ": the same items in another order"
+    note = "; a changed item is compared by id with its old version" if edited else ""
+    return ": " + "; ".join(parts) + note
 
 
 def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:

@@ -65,7 +65,7 @@ def render_html(report: Report) -> str:
             trial_columns=columns,
             trials_json=Markup(script_json(payload)),
             config_text=_pretty(run.config),
-            header_text=_pretty(run.header),
+            header_text=_pretty(_shown_header(run.header)),
             environment_text=_pretty(run.environment),
         )
     )
@@ -98,6 +98,14 @@ def _environment() -> jinja2.Environment:
 def _csp_hash(text: str) -> str:
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def _shown_header(header: dict[str, Any]) -> dict[str, Any]:
+    """The header with its per-item fingerprints counted, not listed (one line per item)."""
+    items = header.get("dataset_items")
+    if not isinstance(items, dict):
+        return header
+    return header | {"dataset_items": f"{len(items)} item fingerprints (in the stored header)"}
 
 
 def _pretty(value: Any) -> str:
