@@ -128,3 +128,23 @@ def write_gsm8k_hub(cache: Path) -> Path:
                 [{"question": q, "answer": a} for q, a in rows],
             )
     return cache
+
+
+# A conftest for pytester projects: each pytest process writes, as it unconfigures, the
+# modules it has loaded (as tests/test_e2e_light_pytest.py does).
+PROBE = """
+import json, os, sys
+
+def pytest_unconfigure(config):
+    role = getattr(config, "workerinput", {}).get("workerid", "controller")
+    with open(os.path.join(str(config.rootpath), f"modules-{role}.json"), "w") as f:
+        json.dump(sorted(sys.modules), f)
+"""
+
+
+def loaded_modules(pytester: Any) -> dict[str, list[str]]:
+    """Each pytest process's loaded modules, by role (controller, gw0, gw1, ...)."""
+    return {
+        path.stem.removeprefix("modules-"): json.loads(path.read_text())
+        for path in sorted(pytester.path.glob("modules-*.json"))
+    }

