@@ -5,7 +5,9 @@ with pyarrow), holding the same rows."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +82,19 @@ def _hub_snapshot(cache: Path, repo: str) -> Path:
 
 
 def _write_parquet(file: Path, rows: list[dict[str, Any]]) -> None:
+    """`file` in a snapshot (.../snapshots/<rev>/<config>/<name>.parquet) as the hub writes
+    it: a relative symbolic link to a blob named by its content's hash."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    blobs = file.parents[3] / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    written = blobs / "incoming.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), written)
+    blob = written.rename(blobs / hashlib.sha256(written.read_bytes()).hexdigest())
     file.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), file)
+    file.unlink(missing_ok=True)
+    file.symlink_to(os.path.relpath(blob, file.parent))
 
 
 def write_mmlu_hub(cache: Path, *, per_subject: bool = False) -> Path:
