@@ -15,6 +15,7 @@ from pytest_crucible.util.lazy import LazyNames
 moved.install()  # old import paths of moved modules keep working for one release
 
 if TYPE_CHECKING:
+    from pytest_crucible import benchmarks
     from pytest_crucible.declare import datasets, validation
     from pytest_crucible.declare.conditions import Condition
     from pytest_crucible.declare.config import ConfigSchema, Field
@@ -79,6 +80,7 @@ _LAZY = LazyNames(
         "load_trials": "pytest_crucible.store.frames",
     },
     modules={
+        "benchmarks": "pytest_crucible.benchmarks",
         "datasets": "pytest_crucible.declare.datasets",
         "validation": "pytest_crucible.declare.validation",
     },
@@ -112,6 +114,7 @@ __all__ = [
     "Trial",
     "TrialTimeout",
     "TrialUsageError",
+    "benchmarks",
     "datasets",
     "load_runs",
     "load_trials",

@@ -11,6 +11,7 @@ crucible merge     copy the runs of several stores into one; unite shard runs in
 crucible cancel    stop a running run gracefully: no new trials start, it can be resumed
 crucible serve     the web dashboard: experiments, runs, a live run, results (--host, --port)
 crucible mcp       serve the MCP tools for agents over stdio (docs/mcp.md)
+crucible benchmarks  the built-in benchmarks; `crucible benchmarks NAME`: how to use one
 
 `--store PATH` goes before or after the subcommand; `crucible COMMAND --help` says more.
 Exit status: 0 done, 1 a gate or a
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 
 from pytest_crucible.cli import (
     analyse,
+    benchmarks,
     cancel,
     compare,
     export,
@@ -52,7 +54,20 @@ GATE_FAILED, USAGE_ERROR, INTERNAL_ERROR = (
     ReviewStatus.INTERNAL_ERROR,
 )
 _INTERRUPTED = 130  # as a shell reports a Ctrl-C
-_COMMANDS = (runs, show, compare, export, analyse, report, imports, merge, cancel, serve, mcp)
+_COMMANDS = (
+    runs,
+    show,
+    compare,
+    export,
+    analyse,
+    report,
+    imports,
+    merge,
+    cancel,
+    serve,
+    mcp,
+    benchmarks,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
