@@ -90,7 +90,7 @@ class GeminiBackend(HTTPBackend):
         rate_limit: RateLimitSpec = None,
     ) -> None:
         self.api_version = api_version.strip("/")
-        self.__key = api_key or None  # name-mangled: kept out of vars() dumps and reprs
+        self._key = _Secret(api_key) if api_key else None
         super().__init__(
             base_url=base_url,
             api_key_env=api_key_env,
@@ -105,8 +105,6 @@ class GeminiBackend(HTTPBackend):
             async_client=async_client,
             rate_limit=rate_limit,
         )
-        if self.__key is not None:
-            self._hidden = (self.__key, *self._hidden)
 
     def _endpoint(self) -> str:
         root = self.base_url.partition("?")[0].rstrip("/")
@@ -120,8 +118,8 @@ class GeminiBackend(HTTPBackend):
         return self.url.replace("{model}", quote(model, safe=""))
 
     def _api_key(self) -> str | None:
-        if self.__key is not None:
-            return self.__key
+        if self._key is not None:
+            return self._key.value  # each call's errors mask the key it sent
         return super()._api_key() or os.environ.get(FALLBACK_KEY_ENV) or None
 
     def _auth_headers(self, key: str | None) -> dict[str, str]:
@@ -181,6 +179,18 @@ class GeminiBackend(HTTPBackend):
             tool_calls=(),
             model=version if isinstance(version, str) and version else None,
         )
+
+
+class _Secret:
+    """A key held by the backend: its repr (in tracebacks, debuggers, vars()) hides it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "_Secret('[REDACTED]')"
 
 
 def _contents(messages: tuple[ChatMessage, ...]) -> list[dict[str, Any]]:
