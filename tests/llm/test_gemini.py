@@ -135,9 +135,11 @@ def test_the_retryinfo_delay_is_read_without_a_header() -> None:
 @pytest.mark.usefixtures("keyed")
 def test_retries_exhausted_say_so(server: MockModelServer) -> None:
     server.set_faults([Fault(status=503, times=None)])
-    with GeminiBackend(server.url, retry=RetryPolicy(max_attempts=2, initial_delay=0.01)) as b:
-        with pytest.raises(ModelUnavailableError) as caught:
-            b.chat(MODEL, "hello")
+    with (
+        GeminiBackend(server.url, retry=RetryPolicy(max_attempts=2, initial_delay=0.01)) as b,
+        pytest.raises(ModelUnavailableError) as caught,
+    ):
+        b.chat(MODEL, "hello")
     assert caught.value.attempts == 2
     assert "retries exhausted" in str(caught.value)
 
@@ -146,9 +148,11 @@ def test_retries_exhausted_say_so(server: MockModelServer) -> None:
 def test_a_wrong_key_is_an_auth_error_naming_where_to_set_it(server: MockModelServer) -> None:
     message = "API key not valid. Please pass a valid API key."
     server.set_faults([Fault(status=400, message=message)])
-    with GeminiBackend(server.url, retry=FAST) as backend:
-        with pytest.raises(ModelAuthError) as caught:
-            backend.chat(MODEL, "hello")
+    with (
+        GeminiBackend(server.url, retry=FAST) as backend,
+        pytest.raises(ModelAuthError) as caught,
+    ):
+        backend.chat(MODEL, "hello")
     error = caught.value
     assert error.attempts == 1 and error.status == 400
     assert "GEMINI_API_KEY" in error.hint and "GOOGLE_API_KEY" in error.hint
@@ -170,9 +174,11 @@ def test_403_and_404_are_not_retried_and_name_the_fix(server: MockModelServer) -
 
 
 def test_without_a_key_nothing_is_sent(server: MockModelServer) -> None:
-    with GeminiBackend(server.url, retry=FAST) as backend:
-        with pytest.raises(ModelConfigError) as caught:
-            backend.chat(MODEL, "hello")
+    with (
+        GeminiBackend(server.url, retry=FAST) as backend,
+        pytest.raises(ModelConfigError) as caught,
+    ):
+        backend.chat(MODEL, "hello")
     assert "GEMINI_API_KEY" in str(caught.value) and "GOOGLE_API_KEY" in str(caught.value)
     assert server.stats()["requests"] == 0
 
@@ -180,18 +186,22 @@ def test_without_a_key_nothing_is_sent(server: MockModelServer) -> None:
 @pytest.mark.usefixtures("keyed")
 def test_tools_are_refused_before_sending(server: MockModelServer) -> None:
     tool = {"name": "add", "description": "adds", "parameters": {"type": "object"}}
-    with GeminiBackend(server.url, retry=FAST) as backend:
-        with pytest.raises(ModelConfigError, match="does not send tools"):
-            backend.chat(MODEL, "hello", tools=[tool])
+    with (
+        GeminiBackend(server.url, retry=FAST) as backend,
+        pytest.raises(ModelConfigError, match="does not send tools"),
+    ):
+        backend.chat(MODEL, "hello", tools=[tool])
     assert server.stats()["requests"] == 0
 
 
 @pytest.mark.usefixtures("keyed")
 def test_a_malformed_answer_is_a_response_error(server: MockModelServer) -> None:
     server.set_faults([Fault(kind="malformed")])
-    with GeminiBackend(server.url, retry=FAST) as backend:
-        with pytest.raises(ModelResponseError, match="not a JSON object"):
-            backend.chat(MODEL, "hello")
+    with (
+        GeminiBackend(server.url, retry=FAST) as backend,
+        pytest.raises(ModelResponseError, match="not a JSON object"),
+    ):
+        backend.chat(MODEL, "hello")
 
 
 @pytest.mark.usefixtures("keyed")

@@ -202,10 +202,12 @@ def test_accuracy_answers_over_http_match_the_direct_draws() -> None:
 
 def test_accuracy_in_a_child_process_and_with_a_question_mapping() -> None:
     accuracy = Accuracy({"*": 1.0}, correct={"capital of France": "Paris"}, seed=3)
-    with MockModelServer(answers=accuracy, in_process=True) as server:
-        with httpx.Client(trust_env=False, timeout=30) as client:
-            body = {"model": "x", "messages": [{"role": "user", "content": "capital of France?"}]}
-            reply = client.post(server.base_url + "/chat/completions", json=body).json()
+    body = {"model": "x", "messages": [{"role": "user", "content": "capital of France?"}]}
+    with (
+        MockModelServer(answers=accuracy, in_process=True) as server,
+        httpx.Client(trust_env=False, timeout=30) as client,
+    ):
+        reply = client.post(server.base_url + "/chat/completions", json=body).json()
     assert reply["choices"][0]["message"]["content"] == "Paris"
     with pytest.raises(MockServerError, match="cannot be sent to the child process"):
         MockModelServer(answers=Accuracy({"*": 0.5}, correct=lambda body: "x"), in_process=True)
