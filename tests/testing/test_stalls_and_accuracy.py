@@ -196,8 +196,13 @@ def test_accuracy_answers_over_http_match_the_direct_draws() -> None:
             assert text == accuracy.draw("m2", question, expected, i % 3).text
         unmarked = {"model": "m1", "messages": [{"role": "user", "content": "no marker"}]}
         refused = client.post(server.base_url + "/chat/completions", json=unmarked)
+        unknown = {"model": "m3", "messages": [{"role": "user", "content": _item(1)[0]}]}
+        unpriced = client.post(server.base_url + "/chat/completions", json=unknown)
     assert refused.status_code == 500
     assert "[answer: X]" in refused.json()["error"]["message"]
+    assert unpriced.status_code == 500
+    assert "no probability for model 'm3'" in unpriced.json()["error"]["message"]
+    assert "'*' entry" in unpriced.json()["error"]["message"]
 
 
 def test_accuracy_in_a_child_process_and_with_a_question_mapping() -> None:
@@ -211,6 +216,11 @@ def test_accuracy_in_a_child_process_and_with_a_question_mapping() -> None:
     assert reply["choices"][0]["message"]["content"] == "Paris"
     with pytest.raises(MockServerError, match="cannot be sent to the child process"):
         MockModelServer(answers=Accuracy({"*": 0.5}, correct=lambda body: "x"), in_process=True)
+
+
+def test_accuracy_and_an_answer_callable_exclude_each_other() -> None:
+    with pytest.raises(MockServerError, match="give one of them"):
+        MockModelServer(answers=Accuracy({"*": 0.5}), answer=lambda body: "x")
 
 
 @pytest.mark.parametrize(
