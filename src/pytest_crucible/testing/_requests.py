@@ -244,7 +244,7 @@ def parse_gemini(body: Any, model: str) -> ChatRequest:
         system=text_of((system or {}).get("parts")),
         messages=messages,
         last_user=_gemini_last_user(contents),
-        temperature=_number(config, "temperature", 0.0, 2.0, 1.0),
+        temperature=_number(config, "temperature", 0.0, _MAX_TEMPERATURE["gemini"], 1.0),
         seed=_seed(config),
         max_tokens=_count(config, "maxOutputTokens"),
         body=body,
