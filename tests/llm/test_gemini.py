@@ -273,3 +273,12 @@ def test_safety_blocks_say_so(blocking_server: str) -> None:
     assert "blocked the answer (finishReason SAFETY): HARASSMENT (HIGH)" in str(answer.value)
     assert "safetySettings" in answer.value.hint
     assert "blocked the prompt (promptFeedback.blockReason SAFETY)" in str(prompt.value)
+
+
+def test_gemini_names_are_priced_with_versions_and_prefixes() -> None:
+    prices = PriceTable()
+    flash = prices.price("gemini-2.0-flash")
+    assert flash is not None
+    assert prices.price("models/gemini-2.0-flash") == flash
+    assert prices.price("gemini-1.5-flash-002") == prices.price("gemini-1.5-flash")
+    assert prices.price("gemini-2.0-flash-exp-image") is None  # nothing looser
