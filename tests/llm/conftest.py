@@ -22,6 +22,8 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's real keys never reach the loopback servers of these tests."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
 
 
 @pytest.fixture(scope="package")

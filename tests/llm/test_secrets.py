@@ -12,6 +12,7 @@ import pytest
 
 from pytest_crucible.llm import (
     AnthropicBackend,
+    GeminiBackend,
     ModelCallError,
     OpenAICompatibleBackend,
     RetryPolicy,
@@ -36,6 +37,10 @@ Make = Callable[[MockModelServer], HTTPBackend]
 BACKENDS: dict[str, Make] = {
     "openai": lambda s: OpenAICompatibleBackend(s.base_url, timeout=0.2, retry=POLICY),
     "anthropic": lambda s: AnthropicBackend(s.url, timeout=0.2, retry=POLICY),
+    "gemini": lambda s: GeminiBackend(s.url, timeout=0.2, retry=POLICY),
+    "gemini api_key=": lambda s: GeminiBackend(
+        s.url, api_key_env="UNSET_VARIABLE", api_key=KEY, timeout=0.2, retry=POLICY
+    ),
 }
 
 
@@ -43,6 +48,7 @@ BACKENDS: dict[str, Make] = {
 def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
 
 
 @pytest.fixture
@@ -79,7 +85,8 @@ def test_no_error_path_reveals_the_key(
     _assert_error_clean(raised.value)
     _assert_clean(repr(backend), str(backend), logs.text)
     headers = {k.lower(): v for k, v in server.request_log()[-1]["headers"].items()}
-    assert KEY in (headers.get("authorization", "") + headers.get("x-api-key", ""))  # it was sent
+    sent = headers.get("authorization", "") + headers.get("x-api-key", "")
+    assert KEY in sent + headers.get("x-goog-api-key", "")  # it was sent
 
 
 @pytest.mark.parametrize("api", sorted(BACKENDS))
@@ -120,7 +127,7 @@ def test_responses_never_hold_the_key(
 
 
 def test_reprs_name_the_variable_not_the_key() -> None:
-    for backend in (OpenAICompatibleBackend(), AnthropicBackend()):
+    for backend in (OpenAICompatibleBackend(), AnthropicBackend(), GeminiBackend(api_key=KEY)):
         assert KEY not in repr(backend)
         assert backend.api_key_env is not None
         assert backend.api_key_env in repr(backend)
@@ -137,7 +144,9 @@ HEADERS = {
 }
 
 
-@pytest.mark.parametrize("api", sorted(BACKENDS))
+# Not Gemini: the mock's Gemini endpoint refuses a key in the URL (it leaks into logs), so a
+# `?key=` base URL never reaches the fault this test needs.
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
 def test_credentials_in_default_headers_and_the_url_are_masked(
     server: MockModelServer, logs: pytest.LogCaptureFixture, api: str
 ) -> None:

@@ -1,4 +1,5 @@
-"""Model access: backends for OpenAI-compatible and Anthropic APIs, a local llama.cpp server.
+"""Model access: backends for OpenAI-compatible, Anthropic and Gemini APIs, a local llama.cpp
+server.
 
     backend = OpenAICompatibleBackend("http://127.0.0.1:8080/v1")
     response = backend.chat(model, "What is the capital of Japan?")      # or await achat(...)
@@ -31,6 +32,7 @@ from pytest_crucible.util.lazy import LazyNames
 
 if TYPE_CHECKING:
     from pytest_crucible.llm.anthropic import AnthropicBackend
+    from pytest_crucible.llm.gemini import GeminiBackend
     from pytest_crucible.llm.local import LocalServer, find_model, local_server
     from pytest_crucible.llm.openai_chat import Message, achat, chat
     from pytest_crucible.llm.openai_compat import OpenAICompatibleBackend
@@ -52,6 +54,7 @@ __all__ = [
     "Backend",
     "ChatMessage",
     "FailedAttempt",
+    "GeminiBackend",
     "LocalServer",
     "Message",
     "ModelAuthError",
@@ -95,6 +98,7 @@ _LAZY = LazyNames(
             ".types",
         ),
         "AnthropicBackend": ".anthropic",
+        "GeminiBackend": ".gemini",
         "Message": ".openai_chat",
         "OpenAICompatibleBackend": ".openai_compat",
         "RateLimit": ".ratelimit",

@@ -141,6 +141,15 @@ class HTTPBackend:
     def _parse(self, data: dict[str, Any]) -> Parsed:
         raise NotImplementedError
 
+    def _api_key(self) -> str | None:
+        """The key of a call: `api_key_env`'s value at call time (empty counts as unset)."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return key or None
+
+    def _request_url(self, request: ModelRequest) -> str:
+        """Where this request goes: `self.url`, unless the API puts the model in the path."""
+        return self.url
+
     # -- the Backend protocol ----------------------------------------------------------------
 
     def generate(self, request: ModelRequest) -> ModelResponse:
@@ -283,8 +292,7 @@ class HTTPBackend:
         return await aretry_call(attempt, tries.decide, sleep=self.retry.async_sleep)
 
     def _prepare(self, request: ModelRequest) -> Call:
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        key = key or None  # an empty variable is an unset one
+        key = self._api_key()
         if key is None and self.key_required:
             raise self._failures().error(
                 ModelConfigError,
@@ -307,7 +315,15 @@ class HTTPBackend:
         tokens = estimate_tokens(request) if limiter is not None else 0
         hidden = self._hidden if key is None else (key, *self._hidden)
         return Call(
-            request, self.url, body, headers, key, hidden, limiter, tokens, time.perf_counter()
+            request,
+            self._request_url(request),
+            body,
+            headers,
+            key,
+            hidden,
+            limiter,
+            tokens,
+            time.perf_counter(),
         )
 
     @contextmanager

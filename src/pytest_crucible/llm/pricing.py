@@ -7,8 +7,9 @@
 
 A model without a price costs None, never a guess. Names are matched exactly first, then
 without a provider prefix ("openai/gpt-4o" -> "gpt-4o"), a date suffix
-("gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022", "...@20240620") or "-latest",
-case-insensitively. Nothing looser: "gpt-4o-mini-audio" is not "gpt-4o-mini".
+("gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022", "...@20240620"), a version
+("gemini-1.5-flash-002") or "-latest", case-insensitively. Nothing looser:
+"gpt-4o-mini-audio" is not "gpt-4o-mini".
 
 The default prices are list prices as published by the providers in mid-2025
 (`DEFAULT_PRICES_AS_OF`); providers change them, so pass your own for anything that matters.
@@ -47,12 +48,21 @@ DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
     "claude-3-5-haiku": (0.80, 4.00),
     "claude-3-opus": (15.00, 75.00),
     "claude-3-haiku": (0.25, 1.25),
+    # Gemini: the prices of prompts up to 200k tokens (longer ones cost more: pass your own)
+    "gemini-2.5-pro": (1.25, 10.00),
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.5-flash-lite": (0.10, 0.40),
+    "gemini-2.0-flash": (0.10, 0.40),
+    "gemini-2.0-flash-lite": (0.075, 0.30),
+    "gemini-1.5-pro": (1.25, 5.00),
+    "gemini-1.5-flash": (0.075, 0.30),
 }
 
 _SUFFIXES = (
     re.compile(r"-\d{4}-\d{2}-\d{2}$"),  # gpt-4o-mini-2024-07-18
     re.compile(r"[-@]\d{8}$"),  # claude-3-5-haiku-20241022, claude-3-5-sonnet@20240620
     re.compile(r"-latest$"),  # claude-3-5-sonnet-latest
+    re.compile(r"-\d{3}$"),  # gemini-1.5-flash-002
 )
 
 

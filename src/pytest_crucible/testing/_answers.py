@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from pytest_crucible.testing._accuracy import Accuracy, AccuracyError
 from pytest_crucible.testing._errors import MockServerError
 from pytest_crucible.testing._requests import ChatRequest
 
@@ -112,11 +113,21 @@ def to_reply(value: Any, request: ChatRequest) -> Reply:
 
 class Answerer:
     """Picks the reply: the first `answers` key found in the last user message, else `answer`
-    (called with the request JSON, may be async), else `default_answer`."""
+    (called with the request JSON, may be async), else `default_answer`. `answers` may be an
+    `Accuracy` instead: every reply is then drawn from it."""
 
     def __init__(
-        self, answer: AnswerFn | None = None, answers: Mapping[str, ReplyValue] | None = None
+        self,
+        answer: AnswerFn | None = None,
+        answers: Mapping[str, ReplyValue] | Accuracy | None = None,
     ) -> None:
+        self.accuracy = answers if isinstance(answers, Accuracy) else None
+        if self.accuracy is not None:
+            if answer is not None:
+                raise MockServerError(
+                    "MockModelServer(answer=..., answers=Accuracy(...)): give one of them"
+                )
+            answers = None
         if answer is not None and not callable(answer):
             raise MockServerError(
                 f"answer={answer!r} is not callable; pass a function taking the request JSON "
@@ -132,6 +143,8 @@ class Answerer:
         self.answers = dict(answers or {})
 
     async def reply(self, request: ChatRequest) -> Reply:
+        if self.accuracy is not None:
+            return to_reply(self._drawn(self.accuracy, request), request)
         for key, reply in self.answers.items():
             if key in request.last_user:
                 return to_reply(reply, request)
@@ -144,3 +157,27 @@ class Answerer:
             name = getattr(self.answer, "__name__", repr(self.answer))
             raise AnswerError(f"answer callable {name} raised {type(exc).__name__}: {exc}") from exc
         return to_reply(value, request)
+
+    @staticmethod
+    def _drawn(accuracy: Accuracy, request: ChatRequest) -> str:
+        try:
+            expected = accuracy.expected(request.body, request.last_user)
+            draw = accuracy.draw(request.model, request.last_user, expected, request.seed)
+        except AccuracyError as exc:
+            raise AnswerError(str(exc)) from None
+        except Exception as exc:  # the user's correct= callable
+            raise AnswerError(f"Accuracy(correct=...) raised {type(exc).__name__}: {exc}") from exc
+        return draw.text
+
+    def config(self) -> dict[str, Any]:
+        """What a child-process server needs to answer the same way (JSON-safe)."""
+        if self.accuracy is not None:
+            return {"accuracy": self.accuracy.to_dict()}
+        return {"answers": self.answers}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Answerer:
+        accuracy = config.get("accuracy")
+        if accuracy is not None:
+            return cls(answers=Accuracy.from_dict(accuracy))
+        return cls(answers=config.get("answers"))

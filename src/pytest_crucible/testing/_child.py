@@ -18,7 +18,7 @@ from typing import Any
 
 from pytest_crucible.testing._answers import Answerer
 from pytest_crucible.testing._faults import Fault, FaultPlan
-from pytest_crucible.testing._latency import Latency
+from pytest_crucible.testing._latency import latency_from_json
 from pytest_crucible.testing._process import ERROR_PREFIX, READY_PREFIX
 from pytest_crucible.testing._server import ServerState, build_app, serve
 
@@ -27,9 +27,9 @@ __all__ = ["main"]
 
 def state_from_config(config: dict[str, Any]) -> ServerState:
     return ServerState(
-        latency=Latency.from_dict(config["latency"]),
+        latency=latency_from_json(config["latency"]),
         faults=FaultPlan([Fault.from_dict(item) for item in config["faults"]]),
-        answerer=Answerer(answers=config.get("answers")),
+        answerer=Answerer.from_config(config),
         models=tuple(config["models"]),
     )
 

@@ -14,6 +14,7 @@ __all__ = ["Fault", "FaultPlan"]
 FaultKind = Literal["status", "timeout", "malformed", "disconnect"]
 _KINDS = ("status", "timeout", "malformed", "disconnect")
 GENERATION_PATHS = ("/v1/chat/completions", "/v1/messages")
+GEMINI_GENERATION = ("/v1beta/models/", ":generateContent")  # prefix and suffix of its path
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,9 @@ class Fault:
     body that is not JSON) and `disconnect` (close the connection without a response).
     `kind` is inferred as "status" when only `status` is given.
 
-    A fault matches a request when `path` (default: both generation endpoints) equals the
-    request's path and `match` (default: anything) is a substring of the last user message.
+    A fault matches a request when `path` (default: every generation endpoint, Gemini's
+    too) equals the request's path and `match` (default: anything) is a substring of the last
+    user message.
     For kinds other than timeout, `delay` (default 0) is waited before the fault happens.
     """
 
@@ -104,7 +106,9 @@ class Fault:
 
     def matches(self, path: str, last_user: str) -> bool:
         if self.path is None:
-            if path not in GENERATION_PATHS:
+            prefix, suffix = GEMINI_GENERATION
+            gemini = path.startswith(prefix) and path.endswith(suffix)
+            if path not in GENERATION_PATHS and not gemini:
                 return False
         elif path != self.path:
             return False

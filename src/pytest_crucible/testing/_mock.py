@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 
+from pytest_crucible.testing._accuracy import Accuracy
 from pytest_crucible.testing._answers import Answerer, AnswerFn, ReplyValue
 from pytest_crucible.testing._errors import MockServerError
 from pytest_crucible.testing._faults import Fault, FaultPlan
-from pytest_crucible.testing._latency import Latency
+from pytest_crucible.testing._latency import Latency, LatencyByModel, coerce_latency
 from pytest_crucible.testing._process import ProcessRunner
 from pytest_crucible.testing._server import ServerState, build_app
 from pytest_crucible.testing._thread import ThreadRunner
@@ -43,10 +44,10 @@ class MockModelServer:
     def __init__(
         self,
         *,
-        latency: float | Latency | None = None,
+        latency: float | Latency | Mapping[str, float | Latency | None] | None = None,
         faults: Fault | Sequence[Fault] | None = None,
         answer: AnswerFn | None = None,
-        answers: Mapping[str, ReplyValue] | None = None,
+        answers: Mapping[str, ReplyValue] | Accuracy | None = None,
         in_process: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -61,14 +62,14 @@ class MockModelServer:
         if isinstance(models, str) or not all(isinstance(m, str) for m in models):
             raise MockServerError(f"models={models!r}: give a list of model names")
         self._state = ServerState(
-            latency=Latency.coerce(latency),
+            latency=coerce_latency(latency),
             faults=FaultPlan(_fault_list(faults)),
             answerer=Answerer(answer, answers),
             models=tuple(models),
         )
         if in_process:
             try:
-                json.dumps(self._state.answerer.answers)
+                json.dumps(self._state.answerer.config())
             except (TypeError, ValueError) as exc:
                 raise MockServerError(
                     f"MockModelServer(in_process=True): answers must be JSON-safe to reach the "
@@ -179,9 +180,11 @@ class MockModelServer:
             return faults
         return self._state.faults.describe()
 
-    def set_latency(self, latency: float | Latency | None) -> None:
-        """Replace the latency of the answers that follow."""
-        self._state.latency = Latency.coerce(latency)
+    def set_latency(
+        self, latency: float | Latency | LatencyByModel | Mapping[str, Any] | None
+    ) -> None:
+        """Replace the latency of the answers that follow (one for all, or a dict by model)."""
+        self._state.latency = coerce_latency(latency)
         if self._control is not None:
             self._call("PUT", "/_mock/latency", self._state.latency.to_dict())
 
@@ -198,7 +201,7 @@ class MockModelServer:
             "port": self._want_port,
             "latency": self._state.latency.to_dict(),
             "faults": [fault.to_dict() for fault in self._state.faults.current()],
-            "answers": self._state.answerer.answers,
+            **self._state.answerer.config(),
             "models": list(self._state.models),
         }
 

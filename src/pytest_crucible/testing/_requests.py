@@ -8,12 +8,20 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ChatRequest", "RequestError", "last_user_text", "parse_anthropic", "parse_openai"]
+__all__ = [
+    "ChatRequest",
+    "RequestError",
+    "last_user_text",
+    "parse_anthropic",
+    "parse_gemini",
+    "parse_openai",
+]
 
-Api = Literal["openai", "anthropic"]
+Api = Literal["openai", "anthropic", "gemini"]
 OPENAI_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 ANTHROPIC_ROLES = ("user", "assistant")
-_MAX_TEMPERATURE: dict[Api, float] = {"openai": 2.0, "anthropic": 1.0}
+GEMINI_ROLES = ("user", "model")
+_MAX_TEMPERATURE: dict[Api, float] = {"openai": 2.0, "anthropic": 1.0, "gemini": 2.0}
 
 
 class RequestError(Exception):
@@ -80,6 +88,8 @@ def text_of(content: Any) -> str:
 
 def last_user_text(body: Any) -> str:
     """The text of the last user message of a request body; "" when there is none."""
+    if isinstance(body, dict) and "messages" not in body and "contents" in body:
+        return _gemini_last_user(body.get("contents"))
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list):
         return ""
@@ -191,6 +201,63 @@ def parse_anthropic(body: Any) -> ChatRequest:
     if system is not None and not isinstance(system, str | list):
         raise RequestError("system: must be a string or an array of text blocks", "system")
     return _chat_request("anthropic", body, model, text_of(system), messages, max_tokens)
+
+
+def parse_gemini(body: Any, model: str) -> ChatRequest:
+    """A `POST /v1beta/models/{model}:generateContent` body, validated; raises `RequestError`.
+    The contents become OpenAI-like messages (role "model" -> "assistant", parts joined)."""
+    body = _require_object(body)
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise RequestError(
+            "* GenerateContentRequest.contents: contents is not specified", "contents"
+        )
+    messages: list[dict[str, Any]] = []
+    for index, content in enumerate(contents):
+        where = f"contents[{index}]"
+        if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
+            raise RequestError(f"{where} must be an object with a 'parts' array", where)
+        role = content.get("role", "user")
+        if role not in GEMINI_ROLES:
+            raise RequestError(
+                f"{where}.role must be one of {list(GEMINI_ROLES)}, got {role!r}", where
+            )
+        role = "assistant" if role == "model" else "user"
+        messages.append({"role": role, "content": text_of(content["parts"])})
+    system = body.get("systemInstruction")
+    if system is not None and not (
+        isinstance(system, dict) and isinstance(system.get("parts"), list)
+    ):
+        raise RequestError("systemInstruction must be an object with a 'parts' array", "system")
+    config = body.get("generationConfig") or {}
+    if not isinstance(config, dict):
+        raise RequestError("generationConfig must be an object", "generationConfig")
+    candidates = config.get("candidateCount")
+    if candidates is not None and candidates != 1:
+        raise RequestError(
+            f"candidateCount={candidates!r}: MockModelServer returns one candidate; send 1",
+            "generationConfig.candidateCount",
+        )
+    return ChatRequest(
+        api="gemini",
+        model=model,
+        system=text_of((system or {}).get("parts")),
+        messages=messages,
+        last_user=_gemini_last_user(contents),
+        temperature=_number(config, "temperature", 0.0, _MAX_TEMPERATURE["gemini"], 1.0),
+        seed=_seed(config),
+        max_tokens=_count(config, "maxOutputTokens"),
+        body=body,
+    )
+
+
+def _gemini_last_user(contents: Any) -> str:
+    if not isinstance(contents, list):
+        return ""
+    for content in reversed(contents):
+        if isinstance(content, dict) and content.get("role", "user") == "user":
+            return text_of(content.get("parts"))
+    return ""
 
 
 def _chat_request(

@@ -15,18 +15,20 @@ from aiohttp import web
 from pytest_crucible.testing._answers import Answerer, AnswerError
 from pytest_crucible.testing._errors import MockServerError
 from pytest_crucible.testing._faults import Fault, FaultPlan
-from pytest_crucible.testing._latency import Latency
+from pytest_crucible.testing._latency import Latency, LatencyByModel, latency_from_json
 from pytest_crucible.testing._requests import (
     Api,
     RequestError,
     last_user_text,
     parse_anthropic,
+    parse_gemini,
     parse_openai,
 )
 from pytest_crucible.testing._shapes import (
     anthropic_message,
     error_body,
     fault_message,
+    gemini_response,
     models_list,
     openai_completion,
 )
@@ -39,6 +41,7 @@ logger = logging.getLogger("pytest_crucible.testing")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MALFORMED_BODY = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{"mess'
 SHUTDOWN_TIMEOUT = 0.1
+GEMINI_PREFIX = "/v1beta/"
 MAX_BODY = 64 * 1024 * 1024
 
 
@@ -46,7 +49,7 @@ MAX_BODY = 64 * 1024 * 1024
 class ServerState:
     """Everything the handlers read: shared by the app and, in thread mode, the front object."""
 
-    latency: Latency
+    latency: Latency | LatencyByModel
     faults: FaultPlan
     answerer: Answerer
     models: tuple[str, ...]
@@ -59,15 +62,22 @@ class ServerState:
 
 
 def _api_of(request: web.Request) -> Api:
+    if request.path.startswith(GEMINI_PREFIX):
+        return "gemini"
     if request.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
         return "anthropic"
     return "openai"
 
 
 def _error(
-    api: Api, status: int, message: str, param: str | None = None, **headers: str
+    api: Api,
+    status: int,
+    message: str,
+    param: str | None = None,
+    retry_after: float | None = None,
+    **headers: str,
 ) -> web.Response:
-    body = error_body(api, status, message, param)
+    body = error_body(api, status, message, param, retry_after)
     return web.json_response(body, status=status, headers=headers or None)
 
 
@@ -103,6 +113,32 @@ def _anthropic_headers(request: web.Request) -> web.Response | None:
     return None
 
 
+def _gemini_key(request: web.Request) -> web.Response | None:
+    """Gemini's key goes in the x-goog-api-key header; the mock refuses one in the URL, which
+    would leak into every log that records URLs."""
+    if "key" in request.query:
+        return _error(
+            "gemini",
+            400,
+            "MockModelServer: the API key is in the URL (?key=...); send it in the "
+            "x-goog-api-key header instead (a key in a URL leaks into logs)",
+        )
+    if not request.headers.get("x-goog-api-key"):
+        return _error(
+            "gemini",
+            403,
+            "Method doesn't allow unregistered callers (callers without established identity)."
+            " Please use API Key or other form of API consumer identity to call this API.",
+        )
+    return None
+
+
+def _gemini_model(request: web.Request) -> str | None:
+    """The model of `/v1beta/models/{model}:generateContent`; None for another method."""
+    model, colon, method = request.match_info["target"].rpartition(":")
+    return model if colon and model and method == "generateContent" else None
+
+
 class _Handlers:
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -110,7 +146,7 @@ class _Handlers:
     @web.middleware
     async def account(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Count every /v1/ request and its outcome; render unknown routes as API errors."""
-        if not request.path.startswith("/v1/"):
+        if not request.path.startswith(("/v1/", GEMINI_PREFIX)):
             return await handler(request)
         stats = self.state.stats
         stats.begin(request.path)
@@ -135,6 +171,17 @@ class _Handlers:
     async def messages(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, "anthropic")
 
+    async def gemini(self, request: web.Request) -> web.StreamResponse:
+        if _gemini_model(request) is None:
+            method = request.match_info["target"].rpartition(":")[2] or "(none)"
+            return _error(
+                "gemini",
+                404,
+                f"MockModelServer serves only POST /v1beta/models/{{model}}:generateContent, "
+                f"not the method {method!r}",
+            )
+        return await self._generate(request, "gemini")
+
     async def _generate(self, request: web.Request, api: Api) -> web.StreamResponse:
         received = time.time()
         raw = await request.read()
@@ -148,16 +195,23 @@ class _Handlers:
         self.state.stats.log(entry)
         status = None  # the client went away before the answer
         try:
-            response = await self._answer(request, api, body, problem)
+            response = await self._answer(request, api, body, problem, entry)
             status = response.status
             return response
         finally:
             self.state.stats.answered(entry, status)
 
     async def _answer(
-        self, request: web.Request, api: Api, body: Any, problem: str | None
+        self,
+        request: web.Request,
+        api: Api,
+        body: Any,
+        problem: str | None,
+        entry: dict[str, Any],
     ) -> web.StreamResponse:
         if api == "anthropic" and (refusal := _anthropic_headers(request)) is not None:
+            return refusal
+        if api == "gemini" and (refusal := _gemini_key(request)) is not None:
             return refusal
         fault = self.state.faults.take(request.path, last_user_text(body))
         if fault is not None:
@@ -168,7 +222,10 @@ class _Handlers:
         if problem is not None:
             return _error(api, 400, problem)
         try:
-            chat = parse_openai(body) if api == "openai" else parse_anthropic(body)
+            if api == "gemini":
+                chat = parse_gemini(body, str(_gemini_model(request)))
+            else:
+                chat = parse_openai(body) if api == "openai" else parse_anthropic(body)
         except RequestError as exc:
             return _error(api, exc.status, exc.message, exc.param)
         try:
@@ -178,9 +235,12 @@ class _Handlers:
             return _error(api, 500, f"MockModelServer: {exc}")
         if api == "openai":
             answer = openai_completion(chat, reply, int(time.time()))
+        elif api == "gemini":
+            answer = gemini_response(chat, reply)
         else:
             answer = anthropic_message(chat, reply)
-        delay = self.state.latency.sample() if fault is None else 0.0
+        delay = self.state.latency.sample_for(chat.model) if fault is None else 0.0
+        self.state.stats.delayed(entry, delay)
         if delay > 0:
             await asyncio.sleep(delay)
         return web.json_response(answer)
@@ -196,7 +256,7 @@ class _Handlers:
                 headers["Retry-After"] = _seconds(fault.retry_after)
                 headers["retry-after-ms"] = str(round(fault.retry_after * 1000))
             message = fault.message or fault_message(fault.status)
-            return _error(api, fault.status, message, **headers)
+            return _error(api, fault.status, message, None, fault.retry_after, **headers)
         if fault.kind == "malformed":
             return web.Response(status=200, body=MALFORMED_BODY, content_type="application/json")
         if fault.kind == "disconnect" or fault.then == "drop":
@@ -235,7 +295,7 @@ class _Handlers:
     async def put_latency(self, request: web.Request) -> web.StreamResponse:
         try:
             data = await request.json()
-            latency = Latency.from_dict(data) if isinstance(data, dict) else Latency.coerce(data)
+            latency: Latency | LatencyByModel = latency_from_json(data)
         except (ValueError, MockServerError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         self.state.latency = latency
@@ -250,6 +310,7 @@ def build_app(state: ServerState) -> web.Application:
         [
             web.post("/v1/chat/completions", handlers.chat),
             web.post("/v1/messages", handlers.messages),
+            web.post(GEMINI_PREFIX + "models/{target}", handlers.gemini),
             web.get("/v1/models", handlers.models),
             web.get("/health", handlers.health),
             web.get("/_mock/stats", handlers.get_stats),

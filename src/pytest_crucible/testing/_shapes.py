@@ -13,6 +13,7 @@ __all__ = [
     "anthropic_message",
     "error_body",
     "fault_message",
+    "gemini_response",
     "models_list",
     "openai_completion",
 ]
@@ -33,6 +34,22 @@ _ANTHROPIC_ERROR_TYPES = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
+
+# google.rpc status names of the HTTP statuses the Generative Language API answers with
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
 
 def openai_completion(request: ChatRequest, reply: Reply, created: int) -> dict[str, Any]:
@@ -88,8 +105,51 @@ def anthropic_message(request: ChatRequest, reply: Reply) -> dict[str, Any]:
     }
 
 
-def error_body(api: Api, status: int, message: str, param: str | None = None) -> dict[str, Any]:
-    """The error JSON of `api` for an HTTP `status`."""
+def gemini_response(request: ChatRequest, reply: Reply) -> dict[str, Any]:
+    """A generateContent answer: one candidate, its finish reason, usage metadata."""
+    parts: list[dict[str, Any]] = []
+    if reply.content or not reply.tool_calls:
+        parts.append({"text": reply.content or ""})
+    parts.extend(
+        {"functionCall": {"name": call.name, "args": call.arguments}} for call in reply.tool_calls
+    )
+    prompt, completion = request.prompt_words, reply.words
+    return {
+        "candidates": [
+            {
+                "content": {"parts": parts, "role": "model"},
+                "finishReason": "MAX_TOKENS" if reply.truncated else "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": completion,
+            "totalTokenCount": prompt + completion,
+        },
+        "modelVersion": request.model,
+        "responseId": request.digest[:24],
+    }
+
+
+def error_body(
+    api: Api,
+    status: int,
+    message: str,
+    param: str | None = None,
+    retry_after: float | None = None,
+) -> dict[str, Any]:
+    """The error JSON of `api` for an HTTP `status` (Gemini's carries `retry_after` as a
+    RetryInfo detail, as the real API does on 429)."""
+    if api == "gemini":
+        error: dict[str, Any] = {
+            "code": status,
+            "message": message,
+            "status": _GEMINI_STATUS.get(status, "UNKNOWN"),
+        }
+        if retry_after is not None:
+            error["details"] = [{"@type": RETRY_INFO, "retryDelay": f"{retry_after:g}s"}]
+        return {"error": error}
     if api == "anthropic":
         kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}

@@ -72,6 +72,11 @@ class Stats:
             entry["answered_at"] = time.time()
             entry["status"] = status
 
+    def delayed(self, entry: dict[str, Any], seconds: float) -> None:
+        """Note the latency the server applied to a logged request before answering it."""
+        with self._lock:
+            entry["delay_s"] = seconds
+
     def request_log(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(entry) for entry in self._log]
