@@ -15,6 +15,7 @@ from pytest_crucible.util.lazy import LazyNames
 moved.install()  # old import paths of moved modules keep working for one release
 
 if TYPE_CHECKING:
+    from pytest_crucible import scorers
     from pytest_crucible.declare import datasets, validation
     from pytest_crucible.declare.conditions import Condition
     from pytest_crucible.declare.config import ConfigSchema, Field
@@ -80,6 +81,7 @@ _LAZY = LazyNames(
     },
     modules={
         "datasets": "pytest_crucible.declare.datasets",
+        "scorers": "pytest_crucible.scorers",
         "validation": "pytest_crucible.declare.validation",
     },
 )
@@ -115,6 +117,7 @@ __all__ = [
     "datasets",
     "load_runs",
     "load_trials",
+    "scorers",
     "validation",
 ]
 
