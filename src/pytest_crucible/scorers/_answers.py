@@ -8,7 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from pytest_crucible.errors import ScorerError
-from pytest_crucible.scorers._text import as_text
+from pytest_crucible.scorers._text import as_text, expected_texts
 
 __all__ = [
     "extract_number",
@@ -50,8 +50,7 @@ def extract_number(text: object) -> float | None:
 def _expected_number(expected: object) -> float:
     if isinstance(expected, int | float) and not isinstance(expected, bool):
         return float(expected)
-    text = as_text(expected, what="expected answer")
-    found = _numbers(text or "")
+    found = _numbers(expected_texts(expected)[0])
     if not found:
         raise ScorerError(
             f"the expected answer {expected!r} holds no number; numeric_match compares numbers"
@@ -66,10 +65,10 @@ def numeric_match(
     tolerances (`math.isclose`). `expected`: a number, or a text whose last number counts.
     A percentage in the output also matches its fraction ("45%" matches 45 and 0.45).
     None output, or an output with no number: False."""
+    want = _expected_number(expected)
     found = _numbers(as_text(output) or "")
     if not found:
         return False
-    want = _expected_number(expected)
     value, percent = found[-1]
     candidates = [float(value)] + ([float(value) / 100] if percent else [])
     return any(math.isclose(c, want, rel_tol=rel_tol, abs_tol=abs_tol) for c in candidates)
