@@ -52,7 +52,9 @@ SYS = "Producția de zahăr primă va fi exprimată în ceea ce privește zahăr
         ({"smooth_method": "add-k", "smooth_value": 2}, 21.389),
     ],
 )
-def test_sentence_bleu_matches_sacrebleus_tests(options: dict[str, object], expected: float) -> None:
+def test_sentence_bleu_matches_sacrebleus_tests(
+    options: dict[str, object], expected: float
+) -> None:
     assert scorers.bleu(SYS, [REF], **options) == pytest.approx(expected, abs=1e-3)
     assert scorers.bleu(SYS, REF, **options) == pytest.approx(expected, abs=1e-3)  # one text
 

@@ -43,7 +43,9 @@ def test_normalize(text: str | None, options: dict[str, bool], expected: str) ->
         (b"Oslo", "oslo", {}, True),
     ],
 )
-def test_exact_match(output: object, expected: object, options: dict[str, bool], result: bool) -> None:
+def test_exact_match(
+    output: object, expected: object, options: dict[str, bool], result: bool
+) -> None:
     assert scorers.exact_match(output, expected, **options) is result
 
 
@@ -147,7 +149,10 @@ def test_gsm8k_answer(text: str | None, answer: str | None) -> None:
 
 
 def test_gsm8k_match() -> None:
-    reference = "Weng earns 12/60 = $0.2 per minute.\nWorking 50 minutes, she earned 0.2 x 50 = $10.\n#### 10"
+    reference = (
+        "Weng earns 12/60 = $0.2 per minute.\n"
+        "Working 50 minutes, she earned 0.2 x 50 = $10.\n#### 10"
+    )
     assert scorers.gsm8k_match("She earned $10.", reference)
     assert scorers.gsm8k_match("#### 10.00", "10")
     assert scorers.gsm8k_match("The answer is 10", 10)
