@@ -141,6 +141,7 @@ graded = crucible.Experiment(
         ),
         "direct": crucible.Metric(kind="binary"),
     },
+    seed=11,  # a replay finds calls by their request, the trial's seed included
 )
 
 @graded.trial
@@ -201,3 +202,24 @@ def test_the_judges_tokens_cost_and_reasoning_are_stored_with_the_trial(
     # the judge's calls are recorded like any model call (replay, the call cache); the two
     # judge calls of a trial are the same request, so they share one cache entry
     assert len(query(pytester, "SELECT * FROM model_calls")) == 2
+
+
+def test_a_replayed_run_answers_the_judge_from_the_recording(
+    pytester: pytest.Pytester, judge_server: MockModelServer
+) -> None:
+    run(pytester).assert_outcomes(passed=2)
+    requests = judge_server.stats()["requests"]
+    run(pytester, "--crucible-replay").assert_outcomes(passed=2)
+    assert judge_server.stats()["requests"] == requests, "the replay asked the judge again"
+    latest = query(pytester, "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")[0]
+    replayed = query(
+        pytester,
+        "SELECT item_id, metrics, results FROM trials WHERE run_id = ?",
+        (latest["run_id"],),
+    )
+    assert {
+        r["item_id"]: json.loads(r["results"])["judged_judgement"]["reasoning"] for r in replayed
+    } == {
+        "fr": "It names Paris.",
+        "it": "It names Milan, not Rome.",
+    }
