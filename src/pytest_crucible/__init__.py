@@ -15,7 +15,7 @@ from pytest_crucible.util.lazy import LazyNames
 moved.install()  # old import paths of moved modules keep working for one release
 
 if TYPE_CHECKING:
-    from pytest_crucible import benchmarks
+    from pytest_crucible import benchmarks, scorers
     from pytest_crucible.declare import datasets, validation
     from pytest_crucible.declare.conditions import Condition
     from pytest_crucible.declare.config import ConfigSchema, Field
@@ -82,6 +82,7 @@ _LAZY = LazyNames(
     modules={
         "benchmarks": "pytest_crucible.benchmarks",
         "datasets": "pytest_crucible.declare.datasets",
+        "scorers": "pytest_crucible.scorers",
         "validation": "pytest_crucible.declare.validation",
     },
 )
@@ -118,6 +119,7 @@ __all__ = [
     "datasets",
     "load_runs",
     "load_trials",
+    "scorers",
     "validation",
 ]
 

@@ -13,6 +13,7 @@ __all__ = [
     "ExperimentError",
     "MetricError",
     "ResumeError",
+    "ScorerError",
     "StatsError",
     "StoreError",
     "StoreFullError",
@@ -66,3 +67,8 @@ class TrialTimeout(CrucibleError, TimeoutError):
 class TrialUsageError(CrucibleError, TypeError, ValueError):
     """A trial's runtime API got a value it cannot keep: `trial.result` a value that is not
     JSON, `trial.log_batch` an entry that is not a log line."""
+
+
+class ScorerError(CrucibleError, ValueError):
+    """A scorer got an argument it cannot score (a non-text output, no expected answer, a bad
+    pattern), or sacrebleu, which BLEU and chrF need, is not installed."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pytest_crucible.errors import ExperimentError, MetricError
 from pytest_crucible.util.tracebacks import hide_library_frames
@@ -27,18 +28,27 @@ class Metric:
     timings, "auto" to decide from the recorded values.
     lower_is_better: True for latency, cost, error rates; it orients "better"/"worse" in the
     analysis and in gates.
+    scorer: a function `scorer(output, expected)` (e.g. `scorers.exact_match`) that computes
+    the metric after the trial function returns, from the condition's last output and the
+    item's expected answer, unless the trial recorded the metric itself (docs/scorers.md).
     """
 
     kind: MetricKind = "auto"
     lower_is_better: bool = False
     description: str = ""
     unit: str = ""
+    scorer: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("auto", "binary", "continuous"):
             raise ExperimentError(
                 f"Metric(kind={self.kind!r}) is not a metric kind; "
                 "use 'binary', 'continuous' or 'auto'"
+            )
+        if self.scorer is not None and not callable(self.scorer):
+            raise ExperimentError(
+                f"Metric(scorer={self.scorer!r}) is not callable; give a function "
+                "scorer(output, expected), e.g. pytest_crucible.scorers.exact_match"
             )
 
 

@@ -422,7 +422,7 @@ async def run_trial_async(
     async def attempt() -> None:
         await fn(**kwargs)
         if trial is not None:
-            trial.complete_metrics()
+            await trial.acomplete_metrics()
 
     run = aretry_call(attempt, lambda exc: _rerun_delay(trial, exc))
     seconds = trial.timeout if trial is not None else None

@@ -29,6 +29,7 @@ from pytest_crucible.declare.validation import (
 )
 from pytest_crucible.errors import MetricError, TrialUsageError
 from pytest_crucible.run.recovery import NO_RETRIES, TrialRecovery
+from pytest_crucible.run.scoring import score_declared, score_declared_async
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.util.tracebacks import format_user_traceback, hide_library_frames
 
@@ -176,9 +177,24 @@ class Trial:
             self.stop_reason = f"metric validation (on_invalid='abort'): {error}"
         raise error
 
+    @property
+    def declared_metrics(self) -> Mapping[str, Metric]:
+        """The experiment's declared metrics, by name."""
+        return self._declared
+
     def complete_metrics(self) -> None:
-        """After the trial function returned: fill schema defaults for metrics it did not
-        record, and apply the policy to required ones it missed."""
+        """After the trial function returned: compute the declared scorers' metrics it did
+        not record (run/scoring.py), fill schema defaults, and apply the policy to required
+        metrics it missed."""
+        score_declared(self)
+        self._complete_defaults()
+
+    async def acomplete_metrics(self) -> None:
+        """`complete_metrics` after an async trial function (async scorers are awaited)."""
+        await score_declared_async(self)
+        self._complete_defaults()
+
+    def _complete_defaults(self) -> None:
         if self._validation is None:
             return
         with self._lock:
