@@ -1,0 +1,72 @@
+"""End to end: the built-in benchmarks with their recommended scorers, declared as metric
+scorers (`Metric(scorer=benchmark(NAME).scorer)`), on files in the official formats."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark_files import GSM8K, MMLU, write_gsm8k_release, write_mmlu_release
+from e2e_support import trial_rows
+from pytest_crucible import benchmarks
+
+EXPERIMENT = """
+from pathlib import Path
+import pytest_crucible as crucible
+from pytest_crucible import benchmarks
+
+HERE = Path(__file__).parent
+MMLU = benchmarks.benchmark("mmlu")
+GSM8K = benchmarks.benchmark("gsm8k")
+
+def answers_a(prompt):
+    return "Let me think. The answer is (A)."
+
+def answers_b(prompt):
+    return "**B**"
+
+mmlu = crucible.Experiment(
+    name="mmlu-scored",
+    dataset=MMLU.load(HERE / "mmlu"),
+    conditions={"a": answers_a, "b": answers_b},
+    metrics={"correct": crucible.Metric(kind="binary", scorer=MMLU.scorer)},
+)
+
+@mmlu.trial
+def test_mmlu(condition, item, trial):
+    condition(benchmarks.format_mmlu_prompt(item))
+
+def reads_the_reference(question):
+    return "I worked it out: 7 apples, so the answer is 7."
+
+gsm8k = crucible.Experiment(
+    name="gsm8k-scored",
+    dataset=GSM8K.load(HERE / "gsm8k"),
+    conditions={"seven": reads_the_reference},
+    metrics={"correct": crucible.Metric(kind="binary", scorer=GSM8K.scorer)},
+)
+
+@gsm8k.trial
+def test_gsm8k(condition, item, trial):
+    condition(item.input)
+"""
+
+
+def test_recommended_scorers_score_model_answers_in_their_usual_forms(
+    pytester: pytest.Pytester,
+) -> None:
+    write_mmlu_release(pytester.path / "mmlu")
+    write_gsm8k_release(pytester.path / "gsm8k")
+    pytester.makepyfile(test_scored=EXPERIMENT)
+    result = pytester.runpytest_subprocess("--crucible", "--crucible-report=none", timeout=300)
+    mmlu_size = sum(len(splits["test"]) for splits in MMLU.values())
+    result.assert_outcomes(passed=2 * mmlu_size + len(GSM8K["test"]))
+    rows = trial_rows(pytester)
+    letters = {item.id: item.expected for item in benchmarks.mmlu(pytester.path / "mmlu").items}
+    mmlu_rows = [r for r in rows if r["item_id"] in letters]
+    assert len(mmlu_rows) == 2 * mmlu_size
+    for row in mmlu_rows:
+        assert row["metrics"]["correct"] == (letters[row["item_id"]] == row["condition"].upper())
+    # "the answer is 7" is right for the first GSM8K problem only (7; 2,000; 4.5)
+    problems = [item.id for item in benchmarks.gsm8k(pytester.path / "gsm8k").items]
+    by_id = {r["item_id"]: r["metrics"]["correct"] for r in rows if r["item_id"] in problems}
+    assert [by_id[i] for i in problems] == [True, False, False]
