@@ -13,6 +13,7 @@ __all__ = [
     "ExperimentError",
     "MetricError",
     "ResumeError",
+    "ScorerError",
     "StatsError",
     "StoreError",
     "StoreFullError",
@@ -51,6 +52,11 @@ class StoreFullError(StoreError):
 
 class ResumeError(CrucibleError):
     """`--crucible-resume` names a run that does not exist."""
+
+
+class ScorerError(CrucibleError):
+    """A scorer got input it cannot score: a program that is not text, a HumanEval problem
+    without its test, a limit that is not a positive number."""
 
 
 class StatsError(CrucibleError):
