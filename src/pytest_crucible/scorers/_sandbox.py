@@ -260,7 +260,8 @@ def _guard(workdir: str, stop: Any) -> Any:
     def inside(path: Any, dir_fd: Any = None) -> bool:
         if isinstance(path, int):
             return True  # an open descriptor: opened (and checked) before
-        base = os.readlink(f"/proc/self/fd/{dir_fd}") if isinstance(dir_fd, int) else None
+        usable = isinstance(dir_fd, int) and dir_fd >= 0  # None or -1: relative to the cwd
+        base = os.readlink(f"/proc/self/fd/{dir_fd}") if usable else None
         text = os.fsdecode(path)
         if base is not None and not os.path.isabs(text):
             text = os.path.join(base, text)
@@ -309,7 +310,8 @@ def _run(program: str) -> dict[str, Any]:
     except SystemExit as exc:
         return {"reason": "exit", "message": f"the program called sys.exit({exc.code!r})"}
     except BaseException as exc:  # any failure of the program is its verdict
-        trace = "".join(traceback.format_exception(exc))
+        program_frames = exc.__traceback__.tb_next if exc.__traceback__ else None
+        trace = "".join(traceback.format_exception(type(exc), exc, program_frames))
         verdict = {"reason": "exception", "message": f"{type(exc).__name__}: {exc}"}
         if isinstance(exc, AssertionError):
             verdict["reason"] = "assertion"
