@@ -236,8 +236,8 @@ def _longest_parsing(text: str) -> str:
     lines = text.rstrip().splitlines()
     for end in range(len(lines), 0, -1):
         candidate = "\n".join(lines[:end])
-        if _parses(candidate):
-            return candidate + "\n"
+        if candidate.strip() and _parses(candidate):
+            return candidate.rstrip() + "\n"
     return text.rstrip() + "\n"
 
 
