@@ -67,7 +67,12 @@ class CodeResult:
         """Keep the verdict in the trial's log: one line, with stdout, stderr, the failing
         assertion and the traceback as its metadata (stored with the trial)."""
         level = "info" if self.passed else "warning"
-        text = "the program passed" if self.passed else f"{self.reason}: {self.message}"
+        if self.passed:
+            text = "the program passed"
+        elif self.assertion:
+            text = f"assertion failed: {self.assertion} ({self.message})"
+        else:
+            text = f"{self.reason}: {self.message}"
         meta = {
             "reason": self.reason,
             "assertion": self.assertion,

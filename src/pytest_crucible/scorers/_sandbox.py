@@ -312,7 +312,9 @@ def _run(program: str) -> dict[str, Any]:
     except BaseException as exc:  # any failure of the program is its verdict
         program_frames = exc.__traceback__.tb_next if exc.__traceback__ else None
         trace = "".join(traceback.format_exception(type(exc), exc, program_frames))
-        verdict = {"reason": "exception", "message": f"{type(exc).__name__}: {exc}"}
+        said = str(exc)
+        message = f"{type(exc).__name__}: {said}" if said else type(exc).__name__
+        verdict = {"reason": "exception", "message": message}
         if isinstance(exc, AssertionError):
             verdict["reason"] = "assertion"
             verdict["assertion"] = _failing_line(exc, lines)
