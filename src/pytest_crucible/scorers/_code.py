@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, cast
 
 from pytest_crucible.declare.datasets import Item
 from pytest_crucible.errors import ScorerError
-from pytest_crucible.scorers._sandbox import run_program
+from pytest_crucible.scorers._sandbox import STARTUP_TIMEOUT_S, run_program
 
 __all__ = ["CodeResult", "Reason", "code_execution", "extract_code", "humaneval_check"]
 
@@ -111,6 +111,9 @@ def code_execution(
     )
     verdict = raw.verdict or {}
     reason, message = _reason(verdict, raw.timed_out, raw.returncode, timeout_s)
+    if not raw.started:
+        reason = "crash"
+        message = f"the sandbox's Python did not start within {STARTUP_TIMEOUT_S:g} s"
     return CodeResult(
         passed=reason == "passed",
         reason=reason,

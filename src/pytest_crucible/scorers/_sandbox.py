@@ -34,6 +34,8 @@ from typing import Any
 
 # Seconds a child may take to start Python and report ready (a busy machine is slow).
 STARTUP_TIMEOUT_S = 120.0
+# What _read_verdict gives when the child never said it was ready.
+NOT_STARTED = "not started"
 # Exit code of a child stopped by its guard (its verdict is already on the pipe).
 _STOPPED = 86
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -84,6 +86,7 @@ class RawRun:
     """What the parent saw of one child: its verdict (None if it died without one)."""
 
     verdict: dict[str, Any] | None  # reason, message, [assertion, traceback], duration_s
+    started: bool  # the child's interpreter started and said it was ready
     timed_out: bool
     returncode: int
     stdout: str
@@ -112,7 +115,7 @@ def _supervise(
     env["OMP_NUM_THREADS"] = "1"
     stdout_path, stderr_path = files / "stdout", files / "stderr"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        try:
+        try:  # the parent keeps only the read end; the child ends the write end's life
             child = subprocess.Popen(
                 [sys.executable, "-I", "-B", __file__, str(files / "program.py"), limits],
                 cwd=workdir,
@@ -123,6 +126,9 @@ def _supervise(
                 pass_fds=(write_end,),
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
     try:
@@ -131,8 +137,10 @@ def _supervise(
         os.close(read_end)
         kill_group(child.pid)
         child.wait()
+        _await_group_end(child.pid)
     return RawRun(
         verdict=_parse_verdict(text),
+        started=text != NOT_STARTED,
         timed_out=timed_out,
         returncode=child.returncode,
         stdout=_read_capped(stdout_path, output_limit),
@@ -154,7 +162,7 @@ def _read_verdict(fd: int, timeout_s: float) -> tuple[str, bool, float]:
             started = now
             deadline = now + timeout_s
         if now >= deadline:
-            return "", True, now - (started or now)
+            return ("" if started else NOT_STARTED), True, now - (started or now)
         readable, _, _ = select.select([fd], [], [], deadline - now)
         if not readable:
             continue
@@ -178,6 +186,36 @@ def kill_group(pgid: int) -> None:
     """SIGKILL every process of the child's group (the child leads it: its pid is the id)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _await_group_end(pgid: int, limit_s: float = 30.0) -> None:
+    """Wait until no process of the group runs (SIGKILL is delivered asynchronously): only
+    a process the program started around the guard can be left, so this is rarely more than
+    one check. Zombies count as ended (their new parent reaps them); bounded by `limit_s`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return  # the usual case: the child was alone in its group
+    deadline = time.monotonic() + limit_s
+    while _running_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _running_members(pgid: int) -> bool:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return False
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) "
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _read_capped(path: Path, limit: int) -> str:
