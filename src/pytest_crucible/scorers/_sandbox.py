@@ -60,24 +60,25 @@ _PROCESS_EVENTS = {
     "subprocess.Popen",
     "pty.spawn",
 }
-# events that change the file system: the argument positions that name a path
-_PATH_EVENTS = {
-    "os.remove": (0,),
-    "os.rmdir": (0,),
-    "os.mkdir": (0,),
-    "os.rename": (0, 1),
-    "os.link": (0, 1),
-    "os.symlink": (1,),
-    "os.chmod": (0,),
-    "os.chown": (0,),
-    "os.chflags": (0,),
-    "os.truncate": (0,),
-    "os.utime": (0,),
-    "os.mkfifo": (0,),
-    "os.mknod": (0,),
-    "os.setxattr": (0,),
-    "os.removexattr": (0,),
-    "shutil.rmtree": (0,),
+# events that change the file system: the argument positions that name a path, and whether
+# the last argument is a dir_fd those paths are relative to
+_PATH_EVENTS: dict[str, tuple[tuple[int, ...], bool]] = {
+    "os.remove": ((0,), True),
+    "os.rmdir": ((0,), True),
+    "os.mkdir": ((0,), True),
+    "os.rename": ((0, 1), False),
+    "os.link": ((0, 1), False),
+    "os.symlink": ((1,), True),
+    "os.chmod": ((0,), True),
+    "os.chown": ((0,), True),
+    "os.chflags": ((0,), False),
+    "os.truncate": ((0,), False),
+    "os.utime": ((0,), True),
+    "os.mkfifo": ((0,), True),
+    "os.mknod": ((0,), True),
+    "os.setxattr": ((0,), False),
+    "os.removexattr": ((0,), False),
+    "shutil.rmtree": ((0,), True),
 }
 
 
@@ -316,8 +317,9 @@ def _guard(workdir: str, stop: Any) -> Any:
             if flags & _WRITE_FLAGS and path is not None and not inside(path):
                 stop("write", f"writing outside the sandbox directory refused ({path!r})")
         elif event in _PATH_EVENTS:
-            dir_fd = args[-1] if event not in ("os.rename", "os.link") else None
-            for position in _PATH_EVENTS[event]:
+            positions, relative = _PATH_EVENTS[event]
+            dir_fd = args[-1] if relative else None
+            for position in positions:
                 if not inside(args[position], dir_fd):
                     stop("write", f"{event} outside the sandbox directory refused")
         elif event in ("os.kill", "os.killpg") and args[0] not in (0, os.getpid()):
