@@ -88,6 +88,12 @@ def test_a_program_that_loops_forever_is_stopped_at_its_time_limit() -> None:
     assert_nothing_left(result)
 
 
+def test_output_before_the_time_limit_is_kept() -> None:
+    # unbuffered: what was printed before the kill is not lost with a buffer
+    result = code_execution("print('so far')\nwhile True:\n    pass\n", timeout_s=1.0)
+    assert result.reason == "timeout" and result.stdout == "so far\n"
+
+
 def test_a_process_that_escaped_the_guard_is_killed_with_the_group() -> None:
     # ctypes steps around the audit hook (the guard is no security boundary); the process
     # group still ends every process the program made when its time is up

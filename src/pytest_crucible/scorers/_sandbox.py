@@ -118,7 +118,7 @@ def _supervise(
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         try:  # the parent keeps only the read end; the child ends the write end's life
             child = subprocess.Popen(
-                [sys.executable, "-I", "-B", __file__, str(files / "program.py"), limits],
+                [sys.executable, "-I", "-B", "-u", __file__, str(files / "program.py"), limits],
                 cwd=workdir,
                 env=env,
                 stdin=subprocess.DEVNULL,
