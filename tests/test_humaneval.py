@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from e2e_support import query
+from e2e_support import XDIST, query
 from pytest_crucible.benchmarks import humaneval
 from pytest_crucible.errors import DatasetError
 from pytest_crucible.scorers import humaneval_check
@@ -128,12 +128,13 @@ def test_coding(condition, item, trial):
 '''
 
 
-@pytest.mark.slow  # 328 trials, each a child process: about a minute under -n 2
+@pytest.mark.slow  # 328 trials, each a child process: a minute or two
+@pytest.mark.parametrize("xdist", XDIST)
 def test_a_flipped_operator_is_found_significantly_worse_end_to_end(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, xdist: list[str]
 ) -> None:
     pytester.makepyfile(test_coding=FLIPPED)
-    result = pytester.runpytest("--crucible", "-n", "2", "-p", "no:randomly")
+    result = pytester.runpytest("--crucible", *xdist, "-p", "no:randomly")
     result.assert_outcomes(passed=328)
     rows = query(pytester, "SELECT condition, metrics FROM trials")
     passes = {"canonical": 0, "flipped": 0}

@@ -13,7 +13,7 @@ import re
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast, get_args
 
 from pytest_crucible.declare.datasets import Item
 from pytest_crucible.errors import ScorerError
@@ -38,7 +38,7 @@ Reason = Literal[
     "exit",
     "crash",
 ]
-_REASONS = set(Reason.__args__)  # type: ignore[attr-defined]
+_REASONS = frozenset(get_args(Reason))
 
 
 class TrialLog(Protocol):

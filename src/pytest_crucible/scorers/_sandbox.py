@@ -240,16 +240,14 @@ def remove_tree(folder: Path) -> None:
         except OSError:
             pass
 
-    shutil.rmtree(folder, onerror=make_writable)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=make_writable)
+    else:  # onexc is new in 3.12, where onerror is deprecated
+        shutil.rmtree(folder, onerror=make_writable)
 
 
 # ---------------------------------------------------------------- the child's side
 # Below runs in the child (this file as a script): the standard library only.
-
-
-class _Stop(BaseException):
-    """Raised by the guard; a BaseException so `except Exception` in the program does not
-    swallow it (the guard also reports before raising, so nothing can hide it)."""
 
 
 def _child_main(program_path: str, limits_json: str) -> None:
