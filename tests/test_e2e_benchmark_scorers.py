@@ -70,3 +70,40 @@ def test_recommended_scorers_score_model_answers_in_their_usual_forms(
     problems = [item.id for item in benchmarks.gsm8k(pytester.path / "gsm8k").items]
     by_id = {r["item_id"]: r["metrics"]["correct"] for r in rows if r["item_id"] in problems}
     assert [by_id[i] for i in problems] == [True, False, False]
+
+
+HUMANEVAL = """
+import pytest_crucible as crucible
+from pytest_crucible import benchmarks, scorers
+
+HUMANEVAL = benchmarks.benchmark("humaneval")
+
+def explains_the_solution(item):
+    body = item.expected["canonical_solution"]
+    return "Here is my solution:\\n```python\\n" + item.input["prompt"] + body + "```\\nDone."
+
+def gives_up(item):
+    return "I do not know."
+
+humaneval = crucible.Experiment(
+    name="humaneval-scored",
+    dataset=HUMANEVAL.load(sample=4, seed=3),
+    conditions={"solves": explains_the_solution, "gives_up": gives_up},
+    metrics={"passed": crucible.Metric(kind="binary", scorer=HUMANEVAL.scorer)},
+)
+
+@humaneval.trial
+def test_humaneval(condition, item, trial):
+    condition(item)
+"""
+
+
+def test_humaneval_answers_in_prose_are_extracted_run_and_scored(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_scored=HUMANEVAL)
+    result = pytester.runpytest_subprocess("--crucible", "--crucible-report=none", timeout=300)
+    result.assert_outcomes(passed=8)
+    scores = {(r["condition"], r["item_id"]): r["metrics"]["passed"] for r in trial_rows(pytester)}
+    assert len(scores) == 8
+    assert all(passed == (condition == "solves") for (condition, _), passed in scores.items())

@@ -71,4 +71,5 @@ class TrialUsageError(CrucibleError, TypeError, ValueError):
 
 class ScorerError(CrucibleError, ValueError):
     """A scorer got an argument it cannot score (a non-text output, no expected answer, a bad
-    pattern), or sacrebleu, which BLEU and chrF need, is not installed."""
+    pattern, a HumanEval problem without its test, a limit that is not a positive number), or
+    sacrebleu, which BLEU and chrF need, is not installed."""

