@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from pytest_crucible.declare.aggregates import Aggregate, parse_aggregates
 from pytest_crucible.errors import ExperimentError, MetricError
 from pytest_crucible.util.tracebacks import hide_library_frames
 
@@ -27,12 +28,16 @@ class Metric:
     timings, "auto" to decide from the recorded values.
     lower_is_better: True for latency, cost, error rates; it orients "better"/"worse" in the
     analysis and in gates.
+    aggregate: what the results table and reports show per condition besides the mean:
+    "mean", "median", "pNN" (percentile 1-99) or "pass@K" (binary metrics), or a tuple of
+    them, e.g. ("mean", "p95"); each with a bootstrap interval over items (docs/aggregates.md).
     """
 
     kind: MetricKind = "auto"
     lower_is_better: bool = False
     description: str = ""
     unit: str = ""
+    aggregate: str | tuple[str, ...] = "mean"
 
     def __post_init__(self) -> None:
         if self.kind not in ("auto", "binary", "continuous"):
@@ -40,6 +45,14 @@ class Metric:
                 f"Metric(kind={self.kind!r}) is not a metric kind; "
                 "use 'binary', 'continuous' or 'auto'"
             )
+        if isinstance(self.aggregate, list):  # as read back from a run's stored header
+            object.__setattr__(self, "aggregate", tuple(self.aggregate))
+        parse_aggregates(self.aggregate, kind=self.kind)
+
+    @property
+    def aggregates(self) -> tuple[Aggregate, ...]:
+        """The declared aggregates, parsed (`aggregate` in its checked form)."""
+        return parse_aggregates(self.aggregate, kind=self.kind)
 
 
 @dataclass(frozen=True)
