@@ -46,7 +46,8 @@ def test_pass_at_k_is_stable_for_many_attempts() -> None:
 
 
 def test_pass_at_k_refuses_k_above_n_and_says_what_to_do() -> None:
-    with pytest.raises(StatsError, match=r"pass@5 needs at least 5 repeats per item; the run has 3"):
+    message = r"pass@5 needs at least 5 repeats per item; the run has 3"
+    with pytest.raises(StatsError, match=message):
         pass_at_k(3, 1, 5)
     with pytest.raises(StatsError, match="k=0 must be at least 1"):
         pass_at_k(3, 1, 0)
