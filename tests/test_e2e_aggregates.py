@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -132,6 +134,7 @@ def test_aggregates_in_the_table_the_analysis_and_the_markdown_report(
     (run,) = query(pytester, "SELECT run_id, analysis FROM runs")
     expected = expected_values(store_location(pytester), run["run_id"])
     cells = table_cells(result.stdout.lines)
+    expected_columns = {column for column, _ in expected}
     lines = result.stdout.lines
     header = next(i for i, line in enumerate(lines) if line.startswith("condition "))
     assert "aggregates [95% bootstrap CI]" in lines[header - 1]
@@ -141,6 +144,20 @@ def test_aggregates_in_the_table_the_analysis_and_the_markdown_report(
         assert cell.startswith(f"{number} ["), (column, condition, cell, value)
         low, high = (float(v) for v in re.findall(r"\[(\S+), (\S+)\]", cell)[0])
         assert low <= float(number) <= high or math.isclose(low, high), cell
+
+    # `crucible show` prints the same table from the store
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest_crucible.cli", "show", run["run_id"]],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    show_lines = ["crucible results", *shown.stdout.splitlines()]
+    assert {k: v for k, v in table_cells(show_lines).items() if k[0] in expected_columns} == {
+        k: v for k, v in cells.items() if k[0] in expected_columns
+    }
 
     # the stored analysis: the same numbers at full precision, old fields unchanged
     analysis = json.loads(run["analysis"])
