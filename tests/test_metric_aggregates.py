@@ -44,3 +44,38 @@ def test_pass_at_k_above_the_repeats_is_refused_by_the_experiment() -> None:
             metrics={"ok": crucible.Metric(kind="binary", aggregate="pass@5")},
             repeat=3,
         )
+
+
+def test_the_analysis_resamples_clusters_when_items_carry_one() -> None:
+    import pandas as pd
+
+    from pytest_crucible.review.analysis import analyze
+
+    rows = [
+        {
+            "condition": condition,
+            "item_id": f"i{item}",
+            "cluster": f"c{item // 2}",
+            "status": "passed",
+            "ok": (item + repeat) % 3 == 0,
+            "lat": 0.1 * (item + 1) + 0.01 * repeat,
+            "cost_usd": 0.002,
+        }
+        for condition in ("a", "b")
+        for item in range(6)
+        for repeat in range(4)
+    ]
+    metrics = {
+        "ok": crucible.Metric(kind="binary", aggregate=("pass@2",)),
+        "lat": crucible.Metric(aggregate="p90"),
+    }
+    analysis = analyze(pd.DataFrame(rows), conditions=["a", "b"], baseline="a", metrics=metrics)
+    lat = next(m for m in analysis.metrics if m.name == "lat")
+    (p90, _) = lat.aggregates
+    assert p90.label == "lat p90" and p90.condition == "a"
+    assert "bootstrap over 3 clusters" in p90.notes[0]
+    per_trial = next(c for c in analysis.costs if c.condition == "a" and c.name == "cost_per_trial")
+    assert per_trial.estimate == pytest.approx(0.002)
+    per_correct = next(c for c in analysis.costs if c.name == "cost_per_correct")
+    correct = sum(r["ok"] for r in rows if r["condition"] == "a")
+    assert per_correct.estimate == pytest.approx(0.002 * 24 / correct)
