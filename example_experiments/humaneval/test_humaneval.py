@@ -61,7 +61,13 @@ coding = crucible.Experiment(
     conditions={"complete": complete, "code_only": code_only},
     baseline="complete",
     metrics={
-        "passed": crucible.Metric(kind="binary", description="the code passed the tests"),
+        # pass@1 and pass@5: the chance that 1 (or 5) sampled answers include a passing one,
+        # the unbiased estimator over each problem's repeats (docs/aggregates.md)
+        "passed": crucible.Metric(
+            kind="binary",
+            description="the code passed the tests",
+            aggregate=("mean", "pass@1", "pass@5"),
+        ),
         "latency_s": crucible.Metric(lower_is_better=True, unit="s"),
     },
     repeat=5,

@@ -84,8 +84,9 @@ RunFactory = Callable[..., tuple[Store, str]]
 
 @pytest.fixture
 def make_run(tmp_path: Path) -> RunFactory:
-    """make_run(conditions=..., items=..., repeats=..., evil=False, costs=True, analyse=False)
-    -> (open store, run id). few_shot answers better and costs more than terse."""
+    """make_run(conditions=..., items=..., repeats=..., evil=False, costs=True, analyse=False,
+    aggregates={metric: [...]}) -> (open store, run id). few_shot answers better and costs
+    more than terse."""
 
     def build(
         conditions: Sequence[str] = ("terse", "few_shot"),
@@ -98,11 +99,15 @@ def make_run(tmp_path: Path) -> RunFactory:
         costs: bool = True,
         failures: int = 1,
         store_path: Path | None = None,
+        aggregates: dict[str, list[str]] | None = None,
     ) -> tuple[Store, str]:
         store = Store(store_path or tmp_path / "crucible.db")
         rng = random.Random(7)
+        declared = header(name, conditions, items, repeats, baseline)
+        for metric, names in (aggregates or {}).items():  # Metric(aggregate=...) per metric
+            declared["metrics"][metric]["aggregate"] = names
         run_id = store.create_run(
-            header(name, conditions, items, repeats, baseline),
+            declared,
             {"python": "3.11.7", "git": {"commit": "abc1234", "dirty": False}},
         )
         skill = {c: 0.3 + 0.5 * (i > 0) for i, c in enumerate(conditions)}

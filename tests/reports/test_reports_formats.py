@@ -131,7 +131,9 @@ def test_latex_tables(make_run: RunFactory, tmp_path: Path) -> None:
     store, run_id = make_run(conditions=("terse", "few_shot & 50%"))
     write_reports(store, run_id, tmp_path, ["tex"])
     text = (tmp_path / "report.tex").read_text()
-    assert text.count("\\toprule") == 2 and text.count("\\bottomrule") == 2
+    # conditions, comparisons, and the aggregates (the trials have a cost)
+    assert text.count("\\toprule") == 3 and text.count("\\bottomrule") == 3
+    assert "Condition & cost per trial (\\$) & cost per correct correct (\\$) \\\\" in text
     assert "few\\_shot \\& 50\\%" in text and "few_shot & 50%" not in text
     assert "Condition & correct $\\uparrow$ & latency\\_s $\\downarrow$ \\\\" in text
     assert "\\begin{tabular}{lrr}" in text and "\\label{tab:capitals-" in text

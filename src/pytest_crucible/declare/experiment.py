@@ -134,6 +134,8 @@ class Plan:
                     "description": m.description,
                     "unit": m.unit,
                 }
+                # only when declared, so the header of a metric without aggregates is unchanged
+                | ({"aggregate": [a.name for a in m.aggregates]} if m.aggregate != "mean" else {})
                 for name, m in experiment.metrics.items()
             },
             "analysis": dataclasses.asdict(experiment.analysis),
@@ -204,6 +206,7 @@ class Experiment:
         self.dataset = coerce(dataset)
         self.baseline = baseline
         self.metrics = _coerce_metrics(name, metrics)
+        _check_pass_at_k(name, self.metrics, repeat)
         self.repeat = repeat
         self.seed = seed
         self.config_schema = config
@@ -413,6 +416,18 @@ def _spec(
         key=key,
         seed=int(key[:8], 16),
     )
+
+
+def _check_pass_at_k(experiment: str, metrics: Mapping[str, Metric], repeat: int) -> None:
+    """pass@K needs at least K repeats of each item."""
+    for name, metric in metrics.items():
+        for aggregate in metric.aggregates:
+            if aggregate.kind == "pass_at_k" and aggregate.value > repeat:
+                raise ExperimentError(
+                    f"experiment {experiment}: metric {name!r} asks for {aggregate.name}, which "
+                    f"needs at least {aggregate.value} repeats per item; the experiment has "
+                    f"repeat={repeat}: raise repeat or lower K"
+                )
 
 
 def _coerce_metrics(

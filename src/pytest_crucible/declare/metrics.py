@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pytest_crucible.declare.aggregates import Aggregate, parse_aggregates
 from pytest_crucible.errors import ExperimentError, MetricError
 from pytest_crucible.util.tracebacks import hide_library_frames
 
@@ -31,6 +32,9 @@ class Metric:
     scorer: a function `scorer(output, expected)` (e.g. `scorers.exact_match`) that computes
     the metric after the trial function returns, from the condition's last output and the
     item's expected answer, unless the trial recorded the metric itself (docs/scorers.md).
+    aggregate: what the results table and reports show per condition besides the mean:
+    "mean", "median", "pNN" (percentile 1-99) or "pass@K" (binary metrics), or a tuple of
+    them, e.g. ("mean", "p95"); each with a bootstrap interval over items (docs/aggregates.md).
     """
 
     kind: MetricKind = "auto"
@@ -38,6 +42,7 @@ class Metric:
     description: str = ""
     unit: str = ""
     scorer: Callable[..., Any] | None = None
+    aggregate: str | tuple[str, ...] = "mean"
 
     def __post_init__(self) -> None:
         if self.kind not in ("auto", "binary", "continuous"):
@@ -50,6 +55,14 @@ class Metric:
                 f"Metric(scorer={self.scorer!r}) is not callable; give a function "
                 "scorer(output, expected), e.g. pytest_crucible.scorers.exact_match"
             )
+        if isinstance(self.aggregate, list):  # as read back from a run's stored header
+            object.__setattr__(self, "aggregate", tuple(self.aggregate))
+        parse_aggregates(self.aggregate, kind=self.kind)
+
+    @property
+    def aggregates(self) -> tuple[Aggregate, ...]:
+        """The declared aggregates, parsed (`aggregate` in its checked form)."""
+        return parse_aggregates(self.aggregate, kind=self.kind)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ column is marked `(metric)`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas loads at session end, not when pytest starts
@@ -56,7 +56,14 @@ def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:
         for metric in analysis.metrics
         for summary in metric.conditions
     }
-    header = ["condition", *labels, *(_metric_label(m, set(labels)) for m in metrics)]
+    extras = _aggregate_cells(analysis)
+    extra_labels = list(dict.fromkeys(label for label, _ in extras))
+    header = [
+        "condition",
+        *labels,
+        *(_metric_label(m, set(labels)) for m in metrics),
+        *extra_labels,
+    ]
     rows: list[list[str]] = [header]
     for condition in analysis.conditions:
         status = trials.loc[trials["condition"] == condition, "status"]
@@ -65,15 +72,61 @@ def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:
                 condition,
                 *(_count(status, wanted) for _, wanted in counts),
                 *(cells.get((condition, m), "-") for m in metrics),
+                *(extras.get((label, condition), "-") for label in extra_labels),
             ]
         )
     level = f"{round(analysis.settings.level * 100):g}%"
-    groups = ("", "trials", f"mean [{level} CI]" if metrics else "")
-    spans = (1, len(counts), len(metrics))
+    groups = (
+        "",
+        "trials",
+        f"mean [{level} CI]" if metrics else "",
+        f"aggregates [{level} bootstrap CI]" if extra_labels else "",
+    )
+    spans = (1, len(counts), len(metrics), len(extra_labels))
     footnote = _COUNTS_FOOTNOTE + ("; skipped = not run" if _SKIPPED in counts else "")
     return "\n".join(
-        [_layout(rows, groups, spans), footnote, *_timeouts(trials), *interval_lines(analysis)]
+        [
+            _layout(rows, groups, spans),
+            footnote,
+            *_timeouts(trials),
+            *interval_lines(analysis),
+            *aggregate_lines(analysis),
+        ]
     )
+
+
+def _aggregate_cells(analysis: RunAnalysis) -> dict[tuple[str, str], str]:
+    """(column label, condition) -> `value [low, high]` of the declared aggregates, then the
+    costs (in US dollars)."""
+    cells = {
+        (a.label, a.condition): _cell(a.estimate, a.ci)
+        for metric in analysis.metrics
+        for a in metric.aggregates
+    }
+    for cost in analysis.costs:
+        cells[(f"{cost.label} ($)", cost.condition)] = _cell(cost.estimate, cost.ci, _dollars)
+    return cells
+
+
+def aggregate_lines(analysis: RunAnalysis) -> list[str]:
+    """Under the table: how the aggregates were computed, and why one is missing."""
+    rows = [a for m in analysis.metrics for a in m.aggregates] + list(analysis.costs)
+    if not rows:
+        return []
+    lines = [
+        "aggregates: pNN = percentile of every trial value; pass@K = mean over items of the "
+        "unbiased pass@K of each item's repeats; cost per trial = mean cost of every trial "
+        "(failed ones too); cost per correct = total cost / correct answers; intervals: "
+        "bootstrap over items with their repeats (docs/aggregates.md)"
+    ]
+    seen: set[str] = set()
+    for row in rows:
+        if row.estimate != row.estimate:  # NaN: say why once
+            for note in row.notes:
+                if note not in seen:
+                    seen.add(note)
+                    lines.append(f"note: {note}")
+    return lines
 
 
 def _timeouts(trials: pd.DataFrame) -> list[str]:
@@ -134,13 +187,21 @@ def _group_row(groups: Sequence[str], spans: Sequence[int], widths: Sequence[int
     return "  ".join(parts).rstrip()
 
 
-def _cell(mean: float, ci: tuple[float, float]) -> str:
+def _cell(
+    mean: float, ci: tuple[float, float], number: Callable[[float], str] | None = None
+) -> str:
+    shown = number or _number
     if mean != mean:  # NaN: nothing recorded
         return "-"
     low, high = ci
     if low != low or high != high:
-        return f"{_number(mean)} [too few items]"
-    return f"{_number(mean)} [{_number(low)}, {_number(high)}]"
+        return f"{shown(mean)} [too few items]"
+    return f"{shown(mean)} [{shown(low)}, {shown(high)}]"
+
+
+def _dollars(value: float) -> str:
+    """A cost: three significant digits (a trial often costs a fraction of a cent)."""
+    return f"{value:.3g}" if value != float("inf") else "inf"
 
 
 def _number(value: float) -> str:

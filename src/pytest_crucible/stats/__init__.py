@@ -13,6 +13,7 @@ Tests follow R's conventions and are checked against published R and NIST values
 from __future__ import annotations
 
 from pytest_crucible.stats._adjust import ADJUST_METHODS, adjust
+from pytest_crucible.stats._aggregates import pass_at_k, pass_at_k_ci, percentile_ci, ratio_ci
 from pytest_crucible.stats._bootstrap import BOOTSTRAP_METHODS, bootstrap_ci
 from pytest_crucible.stats._compare import TESTS, compare
 from pytest_crucible.stats._descriptive import mean_ci, mean_proportion_ci, proportion_ci
@@ -77,10 +78,14 @@ __all__ = [
     "noninferiority",
     "odds_ratio",
     "omnibus",
+    "pass_at_k",
+    "pass_at_k_ci",
+    "percentile_ci",
     "plan_paired_eval",
     "power",
     "proportion_ci",
     "rank_biserial",
+    "ratio_ci",
     "risk_difference",
     "sample_size",
 ]

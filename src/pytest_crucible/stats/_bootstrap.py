@@ -34,12 +34,14 @@ def bootstrap_ci(
     n_resamples: int = 9999,
     seed: int | None = 0,
     level: float = 0.95,
+    batch: int | None = None,
 ) -> BootstrapCI:
     """Bootstrap CI of `statistic` over the items of x (missing values dropped).
 
     statistic: "mean", "median" or a callable of one sample; a callable with an `axis`
     parameter is called vectorized. method: "percentile", "bca" (bias-corrected and
-    accelerated) or "basic". The same seed gives the same interval.
+    accelerated) or "basic". The same seed gives the same interval. batch: resamples computed
+    at once by a vectorized statistic (None: all), to bound memory.
     """
     check_level(level)
     if method not in BOOTSTRAP_METHODS:
@@ -72,6 +74,7 @@ def bootstrap_ci(
             confidence_level=level,
             method=BOOTSTRAP_METHODS[method],
             rng=np.random.default_rng(seed),
+            batch=batch,
         )
     interval = result.confidence_interval
     ci = (float(interval.low), float(interval.high))

@@ -13,6 +13,7 @@ import numpy as np
 
 from pytest_crucible.declare.metrics import Analysis, Metric
 from pytest_crucible.errors import StatsError
+from pytest_crucible.review.analysis._aggregates import condition_costs, metric_aggregates
 from pytest_crucible.review.analysis._family import estimand_note, family_text, interval_note
 from pytest_crucible.review.analysis._model import (
     ComparisonRow,
@@ -93,6 +94,13 @@ def analyze(
     p_values = [c.p_value for d in drafts for _, _, c in d.pairs]
     families = [drafts] if settings.family == "experiment" else [[d] for d in drafts]
     results = tuple(result for family in families for result in _finish_family(family, settings))
+    frame = trials.assign(
+        condition=trials["condition"].astype(str), item_id=trials["item_id"].astype(str)
+    )
+    results = tuple(
+        dataclasses.replace(m, aggregates=metric_aggregates(frame, m, metrics[m.name], settings))
+        for m in results
+    )
     return RunAnalysis(
         conditions=tuple(names),
         baseline=baseline,
@@ -105,6 +113,7 @@ def analyze(
         family_size=int(sum(math.isfinite(p) for p in p_values)),
         notes=prepared.notes,
         family=family_text(results, settings),
+        costs=condition_costs(frame[frame["condition"].isin(names)], names, results, settings),
     )
 
 

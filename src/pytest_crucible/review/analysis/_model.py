@@ -10,7 +10,30 @@ from typing import Any
 from pytest_crucible.declare.metrics import Analysis
 from pytest_crucible.stats import Comparison, OmnibusResult
 
-__all__ = ["ComparisonRow", "ConditionSummary", "MetricAnalysis", "RunAnalysis", "json_safe"]
+__all__ = [
+    "AggregateSummary",
+    "ComparisonRow",
+    "ConditionSummary",
+    "MetricAnalysis",
+    "RunAnalysis",
+    "json_safe",
+]
+
+
+@dataclass(frozen=True)
+class AggregateSummary:
+    """One condition's aggregate beyond the mean: a declared one of a metric ("p95",
+    "pass@3", "median") or a cost ("cost_per_trial", "cost_per_correct"), with its bootstrap
+    interval over items. label is the column header ("latency_s p95", "cost per trial").
+    estimate and ci are NaN (None in JSON) when undefined; notes say why."""
+
+    name: str
+    label: str
+    condition: str
+    estimate: float
+    ci: tuple[float, float]
+    method: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,7 @@ class MetricAnalysis:
     power_line: str
     notes: tuple[str, ...] = ()
     family_size: int = 0  # the comparisons sharing this metric's p-value adjustment
+    aggregates: tuple[AggregateSummary, ...] = ()  # declared beyond the mean, per condition
 
 
 @dataclass(frozen=True)
@@ -86,6 +110,7 @@ class RunAnalysis:
     family_size: int
     notes: tuple[str, ...] = ()
     family: str = ""  # which comparisons and metrics share the p-value adjustment, in words
+    costs: tuple[AggregateSummary, ...] = ()  # cost per trial and per correct, per condition
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for json.dumps: tuples become lists, NaN and infinities None."""

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_crucible.review.reports._aggregates import AggregateTable, aggregate_table
 from pytest_crucible.review.reports._costs import CostRow, cost_rows, usage_notes
 from pytest_crucible.review.reports._format import finite, marker, num, pval
 from pytest_crucible.review.reports._gates import GateRow, gate_rows, gate_tally
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "AggregateTable",
     "ComparisonView",
     "ConditionRow",
     "CostRow",
@@ -124,6 +126,7 @@ class Report:
     ci_label: str = "95% CI"  # the comparisons' interval column ("unadjusted 95% CI")
     results: tuple[ResultRow, ...] = ()  # the first trials that kept trial.result values
     n_results: int = 0  # how many trials kept some
+    aggregates: AggregateTable | None = None  # percentiles, pass@K, costs per condition
 
     @property
     def gates_tally(self) -> str:
@@ -157,6 +160,7 @@ def build_report(run: RunData) -> Report:
         ci_label=_ci_label(settings),
         results=tuple(_result_row(r) for r in _records(kept.head(FAILURES_SHOWN))),
         n_results=len(kept),
+        aggregates=aggregate_table(analysis),
     )
 
 

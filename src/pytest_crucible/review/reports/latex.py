@@ -8,6 +8,7 @@ escaped (`& % $ # _ { } ~ ^ \\ < > |`).
 
 from __future__ import annotations
 
+from pytest_crucible.review.reports._aggregates import AGGREGATES_NOTE, AggregateTable
 from pytest_crucible.review.reports._content import MetricView, Report
 from pytest_crucible.review.reports._format import num, pnum
 from pytest_crucible.review.reports._safe import latex, latex_label
@@ -28,6 +29,8 @@ def render_latex(report: Report) -> str:
     comparisons = [m for m in report.metrics if m.comparisons]
     if comparisons:
         lines += ["", *_comparisons_table(report, comparisons, label)]
+    if report.aggregates is not None:
+        lines += ["", *_aggregates_table(report, report.aggregates, label)]
     return "\n".join(lines) + "\n"
 
 
@@ -136,3 +139,24 @@ _DAGGER = "$^\\dagger$"
 def _signed(text: str) -> str:
     """A number with a proper minus sign in math mode."""
     return f"${text}$" if text[:1] in "+-" else text
+
+
+def _aggregates_table(report: Report, table: AggregateTable, label: str) -> list[str]:
+    """Table 3: per condition, the aggregates beyond the mean and the costs."""
+    level = report.level.replace("%", "\\%")
+    caption = f"{latex(report.run.experiment)}: aggregates with {level} bootstrap intervals. "
+    caption += latex(AGGREGATES_NOTE)
+    lines = [
+        "\\begin{table}[htbp]",
+        "\\centering",
+        f"\\caption{{{caption}}}",
+        f"\\label{{tab:{label}-aggregates}}",
+        "\\begin{tabular}{l" + "r" * len(table.columns) + "}",
+        "\\toprule",
+        "Condition & " + " & ".join(latex(c) for c in table.columns) + " \\\\",
+        "\\midrule",
+    ]
+    for condition, cells in table.rows:
+        row = [latex(condition), *(latex(cell) if cell != "-" else "--" for cell in cells)]
+        lines.append(" & ".join(row) + " \\\\")
+    return [*lines, "\\bottomrule", "\\end{tabular}", "\\end{table}"]

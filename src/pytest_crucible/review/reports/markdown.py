@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytest_crucible.review.reports._aggregates import AGGREGATES_NOTE
 from pytest_crucible.review.reports._content import MetricView, Report
 from pytest_crucible.review.reports._format import ci_cell, num, pnum, usd
 from pytest_crucible.review.reports._safe import md_cell
@@ -38,6 +39,7 @@ def render_markdown(report: Report) -> str:
             lines += ["", f"Power: {md_cell(metric.power_line)}"]
         lines += [f"\n> Note: {md_cell(note)}" for note in metric.notes]
     lines += ["", f"<sub>{md_cell(report.legend)}; {md_cell(report.family)}.</sub>"]
+    lines += _aggregates(report)
     if report.costs:
         lines += ["", "### Cost and latency", "", *_costs(report)]
     lines += _failures(report)
@@ -107,6 +109,18 @@ def _comparisons(metric: MetricView, ci_label: str) -> list[str]:
     if rest := len(metric.comparisons) - len(shown):
         table.append(f"\n{rest} more comparison(s) in report.html and analysis.json.")
     return table
+
+
+def _aggregates(report: Report) -> list[str]:
+    table = report.aggregates
+    if table is None:
+        return []
+    header = ["condition", *(f"{md_cell(c)} [{report.level} CI]" for c in table.columns)]
+    # the cells are numbers we wrote ("0.85 [0.74, 0.95]"): only names need escaping
+    rows = [[md_cell(name), *cells] for name, cells in table.rows]
+    lines = ["", "### Aggregates", "", *_table(header, rows, right=1)]
+    lines += ["", f"<sub>{md_cell(AGGREGATES_NOTE)}</sub>"]
+    return lines + [f"\n> Note: {md_cell(note)}" for note in table.notes]
 
 
 def _costs(report: Report) -> list[str]:

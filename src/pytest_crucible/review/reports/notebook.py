@@ -70,6 +70,25 @@ for _, row in conditions.dropna(subset=["mean"]).iterrows():
 print("every stored condition mean matches the trials")
 recomputed"""
 
+_STORED_AGGREGATES = """\
+# percentiles and pass@K declared with Metric(aggregate=...), and the cost per trial and per
+# correct answer, each with a bootstrap interval over items (absent from older analyses)
+aggregates = pd.DataFrame(
+    [
+        {
+            "aggregate": a["label"],
+            "condition": a["condition"],
+            "estimate": a["estimate"],
+            "ci_low": a["ci"][0],
+            "ci_high": a["ci"][1],
+        }
+        for a in [x for m in analysis["metrics"] for x in m.get("aggregates", [])]
+        + list(analysis.get("costs", []))
+    ],
+    columns=["aggregate", "condition", "estimate", "ci_low", "ci_high"],
+)
+aggregates"""
+
 _STORED_COMPARISONS = """\
 comparisons = pd.DataFrame(
     [
@@ -149,6 +168,8 @@ def render_notebook(run: RunData) -> str:
             "item, then the mean over items."
         ),
         nbf.new_code_cell(_RECOMPUTE),
+        nbf.new_markdown_cell("## Aggregates beyond the mean (percentiles, pass@K, costs)"),
+        nbf.new_code_cell(_STORED_AGGREGATES),
         nbf.new_markdown_cell("## Paired comparisons, as stored with the run"),
         nbf.new_code_cell(_STORED_COMPARISONS),
         nbf.new_markdown_cell("## The analysis, run again from the trials"),
