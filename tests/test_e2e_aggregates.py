@@ -137,7 +137,7 @@ def test_aggregates_in_the_table_the_analysis_and_the_markdown_report(
     expected_columns = {column for column, _ in expected}
     lines = result.stdout.lines
     header = next(i for i, line in enumerate(lines) if line.startswith("condition "))
-    assert "aggregates [95% bootstrap CI]" in lines[header - 1]
+    assert "aggregates [95% CI]" in lines[header - 1]
     for (column, condition), value in expected.items():
         cell = cells[(column, condition)]
         number = f"{value:.3g}" if column in COSTS else f"{value:.3f}"

@@ -113,3 +113,31 @@ def test_one_item_gives_an_estimate_without_an_interval() -> None:
     assert result.estimate == pytest.approx(2.0)
     assert all(math.isnan(bound) for bound in result.ci)
     assert any("at least 2" in note for note in result.notes)
+
+
+def test_a_ratio_over_many_items_gets_the_delta_interval_the_bootstrap_converges_to() -> None:
+    # 2,000 items of skewed costs, 0-3 correct answers each: above RATIO_BOOTSTRAP_UNITS the
+    # interval is the delta method's
+    from pytest_crucible.stats import ratio_of_sums_ci
+    from pytest_crucible.stats._aggregates import RATIO_BOOTSTRAP_UNITS, _delta_ratio
+
+    rng = np.random.default_rng(7)
+    n = 2_000
+    assert n > RATIO_BOOTSTRAP_UNITS
+    cost = rng.lognormal(mean=-7.0, sigma=1.0, size=n)
+    hits = rng.integers(0, 4, size=n).astype(float)
+    delta = ratio_of_sums_ci(cost, hits, n_resamples=999)
+    assert delta.method == "delta" and delta.n_resamples == 0
+    assert delta.estimate == pytest.approx(cost.sum() / hits.sum())
+    assert "delta-method interval over 2000 items" in delta.notes[0]
+    boot = ratio_ci([[c] for c in cost], [[h] for h in hits], n_resamples=999)
+    assert boot.method == "delta"  # ratio_ci takes the same path from per-item values
+    # below the threshold the bootstrap runs; on the same 400 items the delta interval (the
+    # formula the large case uses) has a width within 15% of the bootstrap's
+    small = ratio_of_sums_ci(cost[:400], hits[:400], n_resamples=4999, seed=3)
+    small_delta = _delta_ratio(cost[:400], hits[:400], 0.95, "items")
+    assert small.method == "percentile" and small_delta.method == "delta"
+    assert small.estimate == pytest.approx(small_delta.estimate)
+    width_boot = small.ci[1] - small.ci[0]
+    width_delta = small_delta.ci[1] - small_delta.ci[0]
+    assert width_delta == pytest.approx(width_boot, rel=0.15)

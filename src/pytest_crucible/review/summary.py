@@ -80,7 +80,7 @@ def format_table(trials: pd.DataFrame, analysis: RunAnalysis) -> str:
         "",
         "trials",
         f"mean [{level} CI]" if metrics else "",
-        f"aggregates [{level} bootstrap CI]" if extra_labels else "",
+        f"aggregates [{level} CI]" if extra_labels else "",
     )
     spans = (1, len(counts), len(metrics), len(extra_labels))
     footnote = _COUNTS_FOOTNOTE + ("; skipped = not run" if _SKIPPED in counts else "")
@@ -119,6 +119,13 @@ def aggregate_lines(analysis: RunAnalysis) -> list[str]:
         "(failed ones too); cost per correct = total cost / correct answers; intervals: "
         "bootstrap over items with their repeats (docs/aggregates.md)"
     ]
+    if any(row.method == "delta method" for row in rows):
+        from pytest_crucible.stats._aggregates import RATIO_BOOTSTRAP_UNITS
+
+        lines.append(
+            f"note: a ratio over more than {RATIO_BOOTSTRAP_UNITS} items has the delta-method "
+            "interval, which the bootstrap converges to, at a fraction of its cost"
+        )
     seen: set[str] = set()
     for row in rows:
         if row.estimate != row.estimate:  # NaN: say why once

@@ -13,7 +13,13 @@ Tests follow R's conventions and are checked against published R and NIST values
 from __future__ import annotations
 
 from pytest_crucible.stats._adjust import ADJUST_METHODS, adjust
-from pytest_crucible.stats._aggregates import pass_at_k, pass_at_k_ci, percentile_ci, ratio_ci
+from pytest_crucible.stats._aggregates import (
+    pass_at_k,
+    pass_at_k_ci,
+    percentile_ci,
+    ratio_ci,
+    ratio_of_sums_ci,
+)
 from pytest_crucible.stats._bootstrap import BOOTSTRAP_METHODS, bootstrap_ci
 from pytest_crucible.stats._compare import TESTS, compare
 from pytest_crucible.stats._descriptive import mean_ci, mean_proportion_ci, proportion_ci
@@ -86,6 +92,7 @@ __all__ = [
     "proportion_ci",
     "rank_biserial",
     "ratio_ci",
+    "ratio_of_sums_ci",
     "risk_difference",
     "sample_size",
 ]

@@ -15,7 +15,7 @@ from pytest_crucible.declare.aggregates import Aggregate
 from pytest_crucible.declare.metrics import Analysis, Metric
 from pytest_crucible.errors import StatsError
 from pytest_crucible.review.analysis._model import AggregateSummary, MetricAnalysis
-from pytest_crucible.stats import BootstrapCI, pass_at_k_ci, percentile_ci, ratio_ci
+from pytest_crucible.stats import BootstrapCI, pass_at_k_ci, percentile_ci, ratio_of_sums_ci
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,25 +59,20 @@ def condition_costs(
     if column is None:
         return ()
     correct = next((m.name for m in metrics if m.kind == "binary" and m.name in trials), None)
-    frame = trials.assign(_cost=trials[column].fillna(0.0).astype(float))
-    if correct is not None:
-        outcome = frame[correct].where(_passed_mask(frame), 0.0).fillna(0.0).astype(float)
-        frame = frame.assign(_correct=outcome)
+    sums, unit = _unit_sums(trials, column, correct)
     rows: list[AggregateSummary] = []
     for condition in conditions:
-        mine = frame[frame["condition"].astype(str) == condition]
-        if mine.empty:
+        if condition not in sums.index.get_level_values(0):
             continue
-        columns, clusters = _by_item(mine, ["_cost", "_correct"] if correct else ["_cost"])
-        costs = columns["_cost"]
-        ones = [np.ones(len(c)) for c in costs]
-        result = ratio_ci(costs, ones, clusters, level=settings.level)
+        mine = sums.loc[condition]
+        cost = mine["_cost"].to_numpy()
+        result = ratio_of_sums_ci(cost, mine["_trials"].to_numpy(), level=settings.level, unit=unit)
         rows.append(_summary("cost_per_trial", "cost per trial", condition, result))
         if correct is None:
             continue
         label = f"cost per correct {correct}"
-        hits = columns["_correct"]
-        if sum(float(h.sum()) for h in hits) == 0:
+        hits = mine["_correct"].to_numpy()
+        if hits.sum() == 0:
             why = (
                 f"no trial of {condition} is correct on {correct}: "
                 "the cost per correct answer is undefined"
@@ -88,9 +83,29 @@ def condition_costs(
                 )
             )
             continue
-        result = ratio_ci(costs, hits, clusters, level=settings.level)
+        result = ratio_of_sums_ci(cost, hits, level=settings.level, unit=unit)
         rows.append(_summary("cost_per_correct", label, condition, result))
     return tuple(rows)
+
+
+def _unit_sums(trials: pd.DataFrame, column: str, correct: str | None) -> tuple[pd.DataFrame, str]:
+    """Per condition and unit (the item, or its cluster when items carry one; sorted), the
+    sums of cost, trials and correct outcomes (of passed trials), in one groupby."""
+    frame = trials.assign(_cost=trials[column].fillna(0.0).astype(float), _trials=1.0)
+    if correct is not None:
+        outcome = frame[correct].where(_passed_mask(frame), 0.0).fillna(0.0).astype(float)
+        frame = frame.assign(_correct=outcome)
+    items = frame["item_id"].astype(str)
+    clustered = "cluster" in frame.columns and bool(frame["cluster"].notna().any())
+    if clustered:
+        cluster = frame["cluster"].astype(object)
+        units = cluster.where(cluster.notna(), "item:" + items).astype(str)
+    else:
+        units = items
+    frame = frame.assign(_condition=frame["condition"].astype(str), _unit=units)
+    columns = ["_cost", "_trials", *(["_correct"] if correct is not None else [])]
+    sums = frame.groupby(["_condition", "_unit"], sort=True)[columns].sum()
+    return sums, "clusters" if clustered else "items"
 
 
 def _aggregate(
@@ -136,17 +151,10 @@ def _resamples(n_values: int) -> int:
 
 def _summary(name: str, label: str, condition: str, result: BootstrapCI) -> AggregateSummary:
     notes = result.notes
-    if result.n_resamples != _RESAMPLES:
+    if result.n_resamples and result.n_resamples != _RESAMPLES:
         notes = (*notes, f"{result.n_resamples:,} bootstrap resamples (many trial values)")
-    return AggregateSummary(
-        name,
-        label,
-        condition,
-        result.estimate,
-        result.ci,
-        f"bootstrap {result.method}",
-        notes,
-    )
+    method = f"bootstrap {result.method}" if result.n_resamples else f"{result.method} method"
+    return AggregateSummary(name, label, condition, result.estimate, result.ci, method, notes)
 
 
 def _per_item(
