@@ -279,6 +279,25 @@ def test_a_second_ctrl_c_stops_at_once(pytester: pytest.Pytester, calls_file: Pa
     assert len(trial_rows(pytester)) == 4
 
 
+def test_sigterm_stops_the_session_as_ctrl_c_does(
+    pytester: pytest.Pytester, calls_file: Path
+) -> None:
+    """A scheduler or `crucible serve` sends SIGTERM: the run is marked interrupted (not left
+    "running" by a killed process), what finished is stored, and it resumes."""
+    write(pytester, ASYNC_TRIAL)
+    process = _start(pytester, slow_from=2)  # items from i2 on take 30 s
+    try:
+        _wait_for_trials(pytester, 4, timeout=60)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output.decode()[-2000:]
+    assert query(pytester, "SELECT status FROM runs")[0]["status"] == "interrupted"
+    assert len(trial_rows(pytester)) == 4
+
+
 # A trial started ahead prints exactly while pytest is between two phases of another item
 # (after i0's call phase, while its report is logged), forced with events rather than luck:
 # i0's trial ends only once i2's is waiting; the hook that logs i0's call report lets i2

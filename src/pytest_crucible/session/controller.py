@@ -41,6 +41,7 @@ from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.session.progress import Tally
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.session.selection import USAGE_REPORT
+from pytest_crucible.session.termination import TermAsInterrupt
 from pytest_crucible.store import DEFAULT_STORE, open_store
 from pytest_crucible.store.environment import capture_environment, git_commit
 from pytest_crucible.store.holding import RunHold
@@ -58,6 +59,7 @@ SIDE_FOLDER = DEFAULT_STORE.parent  # <rootdir>/.crucible: a database store's lo
 class Controller:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.terminate = TermAsInterrupt()  # SIGTERM stops the session as Ctrl-C does
         self._warnings: list[str] | None = None  # the recorder's, once it exists (`warn`)
         self.plans: dict[str, Plan] = {}  # the local worker's, in a run without xdist
         self.imported = JournalImport()
@@ -236,6 +238,7 @@ class Controller:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = self.cancels.session = session
+        self.terminate.install()
 
     # -- collection (done by the workers, or by the local one) ------------------------------
 
@@ -438,6 +441,7 @@ class Controller:
             terminalreporter.write_line(self._empty_shard)
 
     def pytest_unconfigure(self) -> None:
+        self.terminate.uninstall()
         self.cancels.close()  # a session that broke off before its end
         self.recorder.close_reviewer()
         self.hold.release()  # done at the runs' finish; here when the session broke off
