@@ -62,8 +62,13 @@ from pytest_crucible.llm._wire import (
     redact,
     redact_url,
 )
-from pytest_crucible.llm.context import current_call_context
-from pytest_crucible.llm.errors import FailedAttempt, ModelConfigError, ModelResponseError
+from pytest_crucible.llm.context import current_call_context, current_call_watcher
+from pytest_crucible.llm.errors import (
+    FailedAttempt,
+    ModelConfigError,
+    ModelResponseError,
+    PermitUnavailable,
+)
 from pytest_crucible.llm.pricing import PriceTable
 from pytest_crucible.llm.ratelimit import (
     Permit,
@@ -170,10 +175,17 @@ class HTTPBackend:
         """The trial's call context (None outside a trial), the request as it will be sent
         (seeded), and the stored answer the context gives instead of a call (cache, replay)."""
         context = current_call_context()
-        if context is None:
-            return None, request, None
-        request = seeded(request, context)
-        return context, request, context.before_call(self.name, request)
+        stored = None
+        if context is not None:
+            request = seeded(request, context)
+            stored = context.before_call(self.name, request)
+        watcher = current_call_watcher()  # a strategy around this call (strategies/)
+        if watcher is not None:
+            if stored is not None:
+                watcher.stored(stored)
+            else:
+                watcher.sending(request, self.prices)
+        return context, request, stored
 
     def _after_call(
         self, context: Any, request: ModelRequest, response: ModelResponse
@@ -181,6 +193,9 @@ class HTTPBackend:
         response = self._priced(response)
         if context is not None:
             context.after_call(self.name, request, response)
+        watcher = current_call_watcher()
+        if watcher is not None:
+            watcher.answered(response)
         return response
 
     # -- conveniences ------------------------------------------------------------------------
@@ -284,12 +299,28 @@ class HTTPBackend:
 
         async def attempt() -> ModelResponse:
             number = tries.start()
-            permit = await call.limiter.aacquire(call.tokens) if call.limiter else None
+            permit = await self._apermit(call)
             with self._exchange(call, permit, number, tries.history, client.timeout) as sent:
                 sent.answer = await client.post(call.url, content=call.body, headers=call.headers)
             return sent.response
 
         return await aretry_call(attempt, tries.decide, sleep=self.retry.async_sleep)
+
+    async def _apermit(self, call: Call) -> Permit | None:
+        """The attempt's rate-limit permit (None: not limited). A watched call that may not
+        queue (a hedge's backup) takes one only if it is free now."""
+        if call.limiter is None:
+            return None
+        watcher = current_call_watcher()
+        if watcher is None or watcher.waits_for_permit:
+            return await call.limiter.aacquire(call.tokens)
+        permit = call.limiter.try_acquire(call.tokens)
+        if isinstance(permit, Permit):
+            return permit
+        raise PermitUnavailable(
+            f"no rate-limit permit free for a {self.name} call to {call.request.model!r}; "
+            "a request that may not wait (a hedge's backup) is not sent"
+        )
 
     def _prepare(self, request: ModelRequest) -> Call:
         key = self._api_key()
