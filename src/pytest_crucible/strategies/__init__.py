@@ -1,9 +1,9 @@
 """Reliability strategies around model calls and conditions: request hedging (docs/strategies.md).
 
-    from pytest_crucible.strategies import Percentile, hedge
+from pytest_crucible.strategies import Percentile, hedge
 
-    p95 = Percentile(95)  # made once, shared by the calls: it learns their latencies
-    answer = await hedge(lambda: backend.achat(model, prompt), policy=p95, budget=0.1)
+p95 = Percentile(95)  # made once, shared by the calls: it learns their latencies
+answer = await hedge(lambda: backend.achat(model, prompt), policy=p95, budget=0.1)
 """
 
 from __future__ import annotations

@@ -181,7 +181,11 @@ async def hedge_outcome(
         for task in (primary, backup):
             if task is not None and not task.done():
                 await _settle(task)
-    if backup is not None and isinstance(backup.exception(), PermitUnavailable):
+    if (
+        backup is not None
+        and not backup.cancelled()
+        and isinstance(backup.exception(), PermitUnavailable)
+    ):
         policy.refund_backup()
         skipped, backup = "rate_limit", None
     fired = backup is not None
@@ -198,9 +202,7 @@ async def hedge_outcome(
     if fired:
         loser = first if record.winner == "backup" else second
         assert loser is not None
-        record.extra_input_tokens, record.extra_output_tokens, record.extra_cost_usd = (
-            loser.cost()
-        )
+        record.extra_input_tokens, record.extra_output_tokens, record.extra_cost_usd = loser.cost()
     _note_on_trial(record)
     return Hedged(value, record)
 

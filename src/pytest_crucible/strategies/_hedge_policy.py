@@ -156,9 +156,7 @@ class Percentile(HedgePolicy):
     ) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p < 100:
-            raise ConfigError(
-                f"Percentile(p={p!r}): give a percentile between 0 and 100, e.g. 95"
-            )
+            raise ConfigError(f"Percentile(p={p!r}): give a percentile between 0 and 100, e.g. 95")
         _check_learning(type(self).__name__, warmup, warmup_delay_s, window)
         self.p = float(p)
         self.key = key
