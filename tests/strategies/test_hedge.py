@@ -161,7 +161,7 @@ def test_adaptive_learns_the_delay_that_spends_its_target() -> None:
         fires = delay is not None and latency > delay
         fired += fires
         policy.observe(None, latency if not fires else max(delay or 0.0, 0.0) + 0.1)
-        policy.settled(None, fires)
+        policy.settled(None, fires, delay)
     assert abs(fired / calls - 0.05) < 0.01
 
 

@@ -190,7 +190,7 @@ async def hedge_outcome(
         skipped, backup = "rate_limit", None
     fired = backup is not None
     _observe(policy, key, first, started)
-    policy.settled(key, fired)
+    policy.settled(key, fired, delay)
     record = HedgeRecord(
         fired=fired,
         winner="backup" if winner is backup and backup is not None else "primary",

@@ -15,6 +15,7 @@ new one per call.
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -40,8 +41,9 @@ class HedgePolicy:
     def observe(self, key: Hashable, latency_s: float) -> None:
         """How long a first request took (or had taken when it was cancelled)."""
 
-    def settled(self, key: Hashable, fired: bool) -> None:
-        """A hedged call is over; `fired`: its backup request was sent."""
+    def settled(self, key: Hashable, fired: bool, delay_s: float | None = None) -> None:
+        """A hedged call is over; `fired`: its backup request was sent; `delay_s`: the
+        delay it was given (None: none, no backup was possible)."""
 
     # -- the budget (called by `hedge`) ------------------------------------------------------
 
@@ -193,10 +195,13 @@ class Percentile(HedgePolicy):
 
 class Adaptive(Percentile):
     """Learns the delay that spends `target_extra` backups per call (0.05: 5% extra
-    requests): the delay is a quantile of the observed latencies whose level starts at
-    1 - target_extra and is nudged after each call (up when a backup fired, down when
-    none did) so that the share of calls that fired converges on the target, whatever
-    the warm-up, the censoring or a changing latency did."""
+    requests). The first delay is the (1 - target_extra) quantile of the warm-up's
+    latencies; then, after each call, the delay grows by a factor exp(gain x (1 - target))
+    when a backup fired and shrinks by exp(-gain x target) when none did (a stochastic
+    approximation of the quantile, after Robbins and Monro), so the share of calls that
+    fired converges on the target whatever the latencies do. A quantile of the observed
+    latencies alone would not: once backups fire, a cancelled first request is only known
+    to have taken longer than the delay, and the tail it would show is cut off."""
 
     def __init__(
         self,
@@ -206,7 +211,7 @@ class Adaptive(Percentile):
         warmup: int = 20,
         warmup_delay_s: float | None = None,
         window: int = 1000,
-        gain: float = 0.01,
+        gain: float = 0.03,
     ) -> None:
         if (
             isinstance(target_extra, bool)
@@ -217,8 +222,8 @@ class Adaptive(Percentile):
                 f"Adaptive(target_extra={target_extra!r}): give the share of calls that may "
                 "send a backup, between 0 and 0.5 (0.05: 5% extra requests)"
             )
-        if not isinstance(gain, int | float) or not 0 < gain <= 0.1:
-            raise ConfigError(f"Adaptive(gain={gain!r}): give a step between 0 and 0.1")
+        if isinstance(gain, bool) or not isinstance(gain, int | float) or not 0 < gain <= 1:
+            raise ConfigError(f"Adaptive(gain={gain!r}): give a step between 0 and 1")
         super().__init__(
             100 * (1 - target_extra),
             key=key,
@@ -228,16 +233,31 @@ class Adaptive(Percentile):
         )
         self.target_extra = float(target_extra)
         self.gain = float(gain)
-        self._levels: dict[Hashable, float] = {}
+        self._delays: dict[Hashable, float] = {}
 
-    def _level(self, workload: Hashable) -> float:
-        return self._levels.get(workload, 1 - self.target_extra)
-
-    def settled(self, key: Hashable, fired: bool) -> None:
+    def delay(self, key: Hashable) -> float | None:
         workload = self._workload(key)
         with self._lock:
-            level = self._level(workload) + self.gain * (float(fired) - self.target_extra)
-            self._levels[workload] = min(0.9999, max(0.5, level))
+            learned = self._delays.get(workload)
+            if learned is not None:
+                return learned
+        first = super().delay(key)
+        window = self._windows.get(workload)
+        if window is not None and len(window.sorted) >= self.warmup and first is not None:
+            with self._lock:
+                self._delays.setdefault(workload, first)
+        return first
+
+    def settled(self, key: Hashable, fired: bool, delay_s: float | None = None) -> None:
+        if delay_s is None:  # a call of the warm-up (no delay): nothing to learn
+            return
+        workload = self._workload(key)
+        with self._lock:
+            learned = self._delays.get(workload)
+            if learned is None:
+                return
+            step = (1 - self.target_extra) if fired else -self.target_extra
+            self._delays[workload] = max(1e-4, learned * math.exp(self.gain * step))
 
     def __repr__(self) -> str:
         return f"Adaptive(target_extra={self.target_extra:g})"
@@ -283,8 +303,8 @@ class WorkloadAware(HedgePolicy):
     def observe(self, key: Hashable, latency_s: float) -> None:
         self._policy(key).observe(key, latency_s)
 
-    def settled(self, key: Hashable, fired: bool) -> None:
-        self._policy(key).settled(key, fired)
+    def settled(self, key: Hashable, fired: bool, delay_s: float | None = None) -> None:
+        self._policy(key).settled(key, fired, delay_s)
 
     def __repr__(self) -> str:
         return f"WorkloadAware({len(self.policies)} workloads)"
