@@ -284,7 +284,7 @@ class HTTPBackend:
 
         def attempt() -> ModelResponse:
             number = tries.start()
-            permit = call.limiter.acquire(call.tokens) if call.limiter else None
+            permit = self._permit(call)
             client = self._pool.client()
             with self._exchange(call, permit, number, tries.history, client.timeout) as sent:
                 sent.answer = client.post(call.url, content=call.body, headers=call.headers)
@@ -306,15 +306,27 @@ class HTTPBackend:
 
         return await aretry_call(attempt, tries.decide, sleep=self.retry.async_sleep)
 
-    async def _apermit(self, call: Call) -> Permit | None:
+    def _permit(self, call: Call) -> Permit | None:
         """The attempt's rate-limit permit (None: not limited). A watched call that may not
         queue (a hedge's backup) takes one only if it is free now."""
         if call.limiter is None:
             return None
         watcher = current_call_watcher()
         if watcher is None or watcher.waits_for_permit:
+            return call.limiter.acquire(call.tokens)
+        return self._free_permit(call, call.limiter)
+
+    async def _apermit(self, call: Call) -> Permit | None:
+        """The async twin of `_permit`."""
+        if call.limiter is None:
+            return None
+        watcher = current_call_watcher()
+        if watcher is None or watcher.waits_for_permit:
             return await call.limiter.aacquire(call.tokens)
-        permit = call.limiter.try_acquire(call.tokens)
+        return self._free_permit(call, call.limiter)
+
+    def _free_permit(self, call: Call, limiter: RateLimiter) -> Permit:
+        permit = limiter.try_acquire(call.tokens)
         if isinstance(permit, Permit):
             return permit
         raise PermitUnavailable(
