@@ -197,11 +197,16 @@ def test_workload_aware_keeps_separate_delays_per_bucket(server: MockModelServer
                         lambda: backend.achat("mock-model", short), policy=policy, key=short
                     )
                 )
-            server.set_faults([STALL])  # a long prompt stalls: its bucket has no delay yet
+            # the long prompt stalls: its bucket has no delay yet, so it sends no backup
+            server.set_faults([Fault(kind="timeout", delay=120.0, match="long question")])
             task = asyncio.ensure_future(
                 hedge_outcome(lambda: backend.achat("mock-model", long), policy=policy, key=long)
             )
-            await asyncio.sleep(0)  # the long call is under way (stalled, no backup)
+            for _ in range(1200):  # until the long call is held at the server (60 s at most)
+                if server.stats()["faults"] == {"timeout": 1}:
+                    break
+                await asyncio.sleep(0.05)
+            assert server.stats()["faults"] == {"timeout": 1}, "the long call never arrived"
             records.append(
                 await hedge_outcome(
                     lambda: backend.achat("mock-model", short), policy=policy, key=short
