@@ -236,7 +236,7 @@ def test_the_budget_caps_the_share_of_calls_with_a_backup(server: MockModelServe
     records = run(main())
     assert [r.fired for r in records] == [False, False, False, True] * 2
     assert [r.skipped for r in records[:3]] == ["budget"] * 3
-    assert (policy.calls, policy.backups) == (8, 2)
+    assert (policy.calls, policy.backups, policy.extra_share) == (8, 2, 0.25)
     assert server.stats()["requests"] == 10
 
 
