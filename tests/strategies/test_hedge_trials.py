@@ -83,7 +83,13 @@ def test_each_trial_records_its_hedge(pytester: pytest.Pytester, server: MockMod
         assert (hedges[item]["backups"], hedges[item]["extra_cost_usd"]) == (0, None)
     assert server.stats()["requests"] == 4  # three primaries and one backup
     # the recording keeps one answer per call: the winner's (the loser never finished)
-    assert len(query(pytester, "SELECT * FROM model_calls")) == 3
+    calls = query(pytester, "SELECT request, response FROM model_calls")
+    assert len(calls) == 3
+    durations = {
+        json.loads(c["request"])["messages"][-1]["content"]: json.loads(c["response"])["duration_s"]
+        for c in calls
+    }
+    assert durations["question number 1"] >= 0.2  # the backup's, with the delay it waited
 
 
 @pytest.mark.parametrize("xdist", XDIST)
@@ -102,6 +108,14 @@ def test_replay_gives_the_recorded_winner_without_hedging(
         for r in query(pytester, "SELECT item_id, output FROM trials WHERE run_id = ?", (run_id,))
     }
     assert replayed == recorded
+    # the recorded winner's duration counts the delay it started after, and so does the
+    # replay: q1's latency is at least that delay, as when it was recorded
+    latency = query(
+        pytester,
+        "SELECT latency_s FROM trials WHERE run_id = ? AND item_id = 'q1'",
+        (run_id,),
+    )[0]["latency_s"]
+    assert latency >= 0.2
     for record in hedge_results(pytester, run_id).values():
         call = record["per_call"][0]  # type: ignore[index]
         assert (call["fired"], call["winner"], call["stored"]) == (False, "primary", True)

@@ -191,9 +191,13 @@ class HTTPBackend:
         self, context: Any, request: ModelRequest, response: ModelResponse
     ) -> ModelResponse:
         response = self._priced(response)
+        watcher = current_call_watcher()
+        head_start = watcher.take_head_start() if watcher is not None else 0.0
+        if head_start:
+            took = response.duration_s if response.duration_s is not None else response.latency_s
+            response = response.model_copy(update={"duration_s": took + head_start})
         if context is not None:
             context.after_call(self.name, request, response)
-        watcher = current_call_watcher()
         if watcher is not None:
             watcher.answered(response)
         return response

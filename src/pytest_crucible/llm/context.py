@@ -132,6 +132,12 @@ class CallWatcher(Protocol):
         """A call that went to the model got its response (usage and cost in it)."""
         ...
 
+    def take_head_start(self) -> float:
+        """Seconds the watched calls began after the call they stand in for (a hedge's
+        backup: the delay it waited), once (then 0): added to the first response's
+        `duration_s`, so the recording, and a replay of it, count the whole hedged call."""
+        ...
+
 
 _WATCHER: contextvars.ContextVar[CallWatcher | None] = contextvars.ContextVar(
     "crucible_call_watcher", default=None

@@ -80,6 +80,11 @@ class _Watch:
     answers: list[ModelResponse] = field(default_factory=list)
     stored_hits: int = 0
     finished_at: float | None = None
+    head_start_s: float = 0.0  # a backup's: the time since the primary started
+
+    def take_head_start(self) -> float:
+        head_start, self.head_start_s = self.head_start_s, 0.0
+        return head_start
 
     def stored(self, response: ModelResponse) -> None:
         self.stored_hits += 1
@@ -175,6 +180,7 @@ async def hedge_outcome(
                 skipped = "budget"
             else:
                 second = _Watch(waits_for_permit=False, parent=parent)
+                second.head_start_s = time.perf_counter() - started
                 backup = asyncio.ensure_future(_run(call, second))
         winner, value = await _first_success(primary, backup)
     finally:
