@@ -79,6 +79,18 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
+SMOKE["strategies.py"] = (
+    ["--smoke"],
+    [
+        r"^stalls\s+no hedging\s+100\s+\d+\s+\d+\s+\d+\s+0\.0%",
+        r"^stalls\s+P95, budget 10%\s+100\s",
+        r"^stalls\s+adaptive 5%\s+100\s",
+        r"^sigma 1\.0\s+P95, budget 10%\s+100\s",
+        r"^stalls, P95 hedging: P99 -?\d+% lower for [\d.]+% extra requests .*: (yes|NO)$",
+        r"^stalls, adaptive 5%: [\d.]+% extra requests .*: (yes|NO)$",
+        r"^hedging run: [\d.]+ s$",
+    ],
+)
 SLOW = {
     "overhead.py",
     "throughput.py",

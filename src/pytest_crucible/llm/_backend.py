@@ -62,8 +62,13 @@ from pytest_crucible.llm._wire import (
     redact,
     redact_url,
 )
-from pytest_crucible.llm.context import current_call_context
-from pytest_crucible.llm.errors import FailedAttempt, ModelConfigError, ModelResponseError
+from pytest_crucible.llm.context import current_call_context, current_call_watcher
+from pytest_crucible.llm.errors import (
+    FailedAttempt,
+    ModelConfigError,
+    ModelResponseError,
+    PermitUnavailable,
+)
 from pytest_crucible.llm.pricing import PriceTable
 from pytest_crucible.llm.ratelimit import (
     Permit,
@@ -170,17 +175,31 @@ class HTTPBackend:
         """The trial's call context (None outside a trial), the request as it will be sent
         (seeded), and the stored answer the context gives instead of a call (cache, replay)."""
         context = current_call_context()
-        if context is None:
-            return None, request, None
-        request = seeded(request, context)
-        return context, request, context.before_call(self.name, request)
+        stored = None
+        if context is not None:
+            request = seeded(request, context)
+            stored = context.before_call(self.name, request)
+        watcher = current_call_watcher()  # a strategy around this call (strategies/)
+        if watcher is not None:
+            if stored is not None:
+                watcher.stored(stored)
+            else:
+                watcher.sending(request, self.prices)
+        return context, request, stored
 
     def _after_call(
         self, context: Any, request: ModelRequest, response: ModelResponse
     ) -> ModelResponse:
         response = self._priced(response)
+        watcher = current_call_watcher()
+        head_start = watcher.take_head_start() if watcher is not None else 0.0
+        if head_start:
+            took = response.duration_s if response.duration_s is not None else response.latency_s
+            response = response.model_copy(update={"duration_s": took + head_start})
         if context is not None:
             context.after_call(self.name, request, response)
+        if watcher is not None:
+            watcher.answered(response)
         return response
 
     # -- conveniences ------------------------------------------------------------------------
@@ -269,7 +288,7 @@ class HTTPBackend:
 
         def attempt() -> ModelResponse:
             number = tries.start()
-            permit = call.limiter.acquire(call.tokens) if call.limiter else None
+            permit = self._permit(call)
             client = self._pool.client()
             with self._exchange(call, permit, number, tries.history, client.timeout) as sent:
                 sent.answer = client.post(call.url, content=call.body, headers=call.headers)
@@ -284,12 +303,40 @@ class HTTPBackend:
 
         async def attempt() -> ModelResponse:
             number = tries.start()
-            permit = await call.limiter.aacquire(call.tokens) if call.limiter else None
+            permit = await self._apermit(call)
             with self._exchange(call, permit, number, tries.history, client.timeout) as sent:
                 sent.answer = await client.post(call.url, content=call.body, headers=call.headers)
             return sent.response
 
         return await aretry_call(attempt, tries.decide, sleep=self.retry.async_sleep)
+
+    def _permit(self, call: Call) -> Permit | None:
+        """The attempt's rate-limit permit (None: not limited). A watched call that may not
+        queue (a hedge's backup) takes one only if it is free now."""
+        if call.limiter is None:
+            return None
+        watcher = current_call_watcher()
+        if watcher is None or watcher.waits_for_permit:
+            return call.limiter.acquire(call.tokens)
+        return self._free_permit(call, call.limiter)
+
+    async def _apermit(self, call: Call) -> Permit | None:
+        """The async twin of `_permit`."""
+        if call.limiter is None:
+            return None
+        watcher = current_call_watcher()
+        if watcher is None or watcher.waits_for_permit:
+            return await call.limiter.aacquire(call.tokens)
+        return self._free_permit(call, call.limiter)
+
+    def _free_permit(self, call: Call, limiter: RateLimiter) -> Permit:
+        permit = limiter.try_acquire(call.tokens)
+        if isinstance(permit, Permit):
+            return permit
+        raise PermitUnavailable(
+            f"no rate-limit permit free for a {self.name} call to {call.request.model!r}; "
+            "a request that may not wait (a hedge's backup) is not sent"
+        )
 
     def _prepare(self, request: ModelRequest) -> Call:
         key = self._api_key()

@@ -13,6 +13,10 @@ around each condition call, the call context adds each stored answer's recorded 
 to it (`note_replayed`), and the wrapper adds that to the time it measured. Stored answers
 served concurrently inside one condition call are summed (the recording's overlap is not
 known).
+
+A strategy around an opaque call (a hedge: strategies/) watches the model calls made inside
+it with `watch_calls`: which were answered from the recording, which went to the model and
+what they cost, and whether they may queue for a rate-limit permit.
 """
 
 from __future__ import annotations
@@ -23,15 +27,19 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from pytest_crucible.llm.pricing import PriceTable
     from pytest_crucible.llm.types import ModelRequest, ModelResponse
 
 __all__ = [
     "CallContext",
+    "CallWatcher",
     "ReplayClock",
     "call_context",
     "current_call_context",
+    "current_call_watcher",
     "note_replayed",
     "start_replay_clock",
+    "watch_calls",
 ]
 
 
@@ -102,3 +110,49 @@ def note_replayed(seconds: float) -> None:
     clock = _CLOCK.get()
     if clock is not None:
         clock.seconds += seconds
+
+
+class CallWatcher(Protocol):
+    """Sees the model calls made in its context (`watch_calls`): what a strategy wrapped
+    around an opaque call (hedging, strategies/) needs to know about the calls inside it."""
+
+    # False: a call must not queue for a rate-limit permit; when none is free at once it
+    # raises `PermitUnavailable` instead (a hedge's backup request is sent now or never).
+    waits_for_permit: bool
+
+    def stored(self, response: ModelResponse) -> None:
+        """A call was answered from the recording (call cache, replay): no request sent."""
+        ...
+
+    def sending(self, request: ModelRequest, prices: PriceTable) -> None:
+        """A call is going to the model (`prices`: the backend's, to price what it costs)."""
+        ...
+
+    def answered(self, response: ModelResponse) -> None:
+        """A call that went to the model got its response (usage and cost in it)."""
+        ...
+
+    def take_head_start(self) -> float:
+        """Seconds the watched calls began after the call they stand in for (a hedge's
+        backup: the delay it waited), once (then 0): added to the first response's
+        `duration_s`, so the recording, and a replay of it, count the whole hedged call."""
+        ...
+
+
+_WATCHER: contextvars.ContextVar[CallWatcher | None] = contextvars.ContextVar(
+    "crucible_call_watcher", default=None
+)
+
+
+def current_call_watcher() -> CallWatcher | None:
+    return _WATCHER.get()
+
+
+@contextmanager
+def watch_calls(watcher: CallWatcher | None) -> Iterator[None]:
+    """Let `watcher` see the model calls made in this context (and the tasks it starts)."""
+    token = _WATCHER.set(watcher)
+    try:
+        yield
+    finally:
+        _WATCHER.reset(token)

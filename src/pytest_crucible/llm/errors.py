@@ -30,6 +30,7 @@ __all__ = [
     "ModelRequestError",
     "ModelResponseError",
     "ModelUnavailableError",
+    "PermitUnavailable",
 ]
 
 SHOWN_ATTEMPTS = 5  # the last few attempt failures quoted in a message
@@ -140,3 +141,8 @@ class ModelResponseError(ModelCallError):
 class ModelUnavailableError(ModelCallError):
     """Retryable failures (timeouts, connection errors, 429, 5xx) that did not clear up within
     the retry policy, or a server that asked to wait longer than the policy allows."""
+
+
+class PermitUnavailable(CrucibleError):
+    """A call watched with `waits_for_permit=False` (a hedge's backup request) found no
+    rate-limit permit free at once, so it was not sent (llm/context.py, `CallWatcher`)."""

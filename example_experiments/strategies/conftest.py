@@ -1,0 +1,44 @@
+"""The strategies examples run only when named, so `pytest --crucible example_experiments`
+(scripts/example.sh, run by CI) stays quick:
+
+    pytest --crucible example_experiments/strategies
+
+Their model is the project's mock server (`pytest_crucible.testing`), with the latency of
+"The Tail at Scale": a lognormal body (median 100 ms, sigma 0.3) and a 3% chance of a 2-5 s
+stall. One server per process (each pytest-xdist worker starts its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_crucible.testing import Latency, MockModelServer, Stall
+
+HERE = Path(__file__).resolve().parent
+
+
+def _named(config: pytest.Config) -> bool:
+    """Whether the command line names this folder or something inside it."""
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::", 1)[0]).resolve()
+        if path == HERE or HERE in path.parents:
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.parent == HERE and collection_path.name != "conftest.py":
+        return None if _named(config) else True
+    return None
+
+
+@pytest.fixture(scope="session")
+def stalling_model() -> Iterator[MockModelServer]:
+    latency = Latency.lognormal(
+        median=0.1, sigma=0.3, seed=1, stall=Stall(probability=0.03, low=2.0, high=5.0)
+    )
+    with MockModelServer(latency=latency) as server:
+        yield server
