@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
@@ -116,7 +117,7 @@ def _anthropic_headers(request: web.Request) -> web.Response | None:
 def _gemini_key(request: web.Request) -> web.Response | None:
     """Gemini's key goes in the x-goog-api-key header; the mock refuses one in the URL, which
     would leak into every log that records URLs."""
-    if "key" in request.query:
+    if "key" in parse_qs(request.query_string):
         return _error(
             "gemini",
             400,
