@@ -13,14 +13,18 @@ around each condition call, the call context adds each stored answer's recorded 
 to it (`note_replayed`), and the wrapper adds that to the time it measured. Stored answers
 served concurrently inside one condition call are summed (the recording's overlap is not
 known).
+
+Strategies that call models (ensembles, hedging) keep what they did on the running trial
+through `note_trial_result(key, value)`: the session points it at the trial's
+`trial.result` (`trial_result_sink`), so this layer never imports the trial.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pytest_crucible.llm.types import ModelRequest, ModelResponse
@@ -31,7 +35,9 @@ __all__ = [
     "call_context",
     "current_call_context",
     "note_replayed",
+    "note_trial_result",
     "start_replay_clock",
+    "trial_result_sink",
 ]
 
 
@@ -102,3 +108,27 @@ def note_replayed(seconds: float) -> None:
     clock = _CLOCK.get()
     if clock is not None:
         clock.seconds += seconds
+
+
+# `trial.result` of the trial running in this context (None outside a trial)
+ResultSink = Callable[[str, Any], None]
+_RESULT_SINK: contextvars.ContextVar[ResultSink | None] = contextvars.ContextVar(
+    "crucible_trial_result_sink", default=None
+)
+
+
+def trial_result_sink(sink: ResultSink | None) -> Callable[[], None]:
+    """Send `note_trial_result` calls in this context to `sink` (the running trial's
+    `result`); returns the function that restores the previous sink."""
+    token = _RESULT_SINK.set(sink)
+    return lambda: _RESULT_SINK.reset(token)
+
+
+def note_trial_result(key: str, value: Any) -> bool:
+    """Keep a JSON value on the running trial (`trial.result(key, value)`); False, and
+    nothing kept, outside a trial."""
+    sink = _RESULT_SINK.get()
+    if sink is None:
+        return False
+    sink(key, value)
+    return True
