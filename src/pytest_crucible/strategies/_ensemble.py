@@ -116,15 +116,15 @@ class Ensemble:
 
     async def arun(self, *args: Any, **kwargs: Any) -> EnsembleResult:
         """Call the members (backends with `agenerate`) and vote."""
-        return await self._run(args, kwargs, sync=False)
+        return await self._run(args, kwargs)
 
     def run(self, *args: Any, **kwargs: Any) -> EnsembleResult:
-        """The sync twin of `arun`: backends' `generate` in threads, on an event loop of its
-        own (so it cannot be called from async code: await `arun` there)."""
+        """The sync twin of `arun`, on an event loop of its own (so it cannot be called from
+        async code: await `arun` there)."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self._run(args, kwargs, sync=True))
+            return asyncio.run(self._run(args, kwargs))
         raise StrategyError(
             "ensemble.run() was called inside a running event loop; use "
             "`await ensemble.arun(...)` (or `await ensemble(...)`) in async code"
@@ -145,9 +145,7 @@ class Ensemble:
             )
         return args[0]
 
-    async def _run(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, sync: bool
-    ) -> EnsembleResult:
+    async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EnsembleResult:
         prompt = self._prompt(args, kwargs)
         started = time.perf_counter()
 
@@ -159,7 +157,6 @@ class Ensemble:
                 args,
                 kwargs,
                 offset=self._offsets[index],
-                sync=sync,
                 confidence=self.confidence,
                 normalize=self.normalize,
             )

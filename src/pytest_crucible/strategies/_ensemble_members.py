@@ -1,9 +1,10 @@
 """The members of an ensemble: a backend and a model name, or a callable; calling one.
 
-A backend member's call goes through the backend as any call does (`agenerate`, or
-`generate` in a thread for a sync run), so the trial's call cache, replay, budget, rate
-limits and retries apply to each member's call. A callable member (a condition, a function,
-sync or async) returns an answer, or `(answer, confidence)`.
+A backend member's call goes through the backend as any call does (`agenerate`; a sync
+`run` has an event loop of its own, and the backend a client for it), so the trial's call
+cache, replay, budget, rate limits and retries apply to each member's call. A callable
+member (a condition, a function, sync or async) returns an answer, or
+`(answer, confidence)`.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def _is_async(fn: Any) -> bool:
 async def _call_callable(member: Member, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if _is_async(member.target):
         output = member.target(*args, **kwargs)
-    else:  # a thread, so that members run at once and the loop stays free
+    else:  # a thread, so that members run at once (a thread cannot be cancelled: a sync
+        # member that lost a hedge runs to its end)
         output = await asyncio.to_thread(member.target, *args, **kwargs)
     if inspect.isawaitable(output):
         output = await output
@@ -154,7 +156,6 @@ async def call_member(
     kwargs: dict[str, Any],
     *,
     offset: int,
-    sync: bool,
     confidence: ConfidenceParser | None,
     normalize: Normalizer | None,
 ) -> MemberAnswer:
@@ -174,10 +175,7 @@ async def call_member(
         params["seed"] = seed
     assert member.model is not None
     request = member.target.request(member.model, prompt, **params)
-    if sync:
-        response = await asyncio.to_thread(member.target.generate, request)
-    else:
-        response = await member.target.agenerate(request)
+    response = await member.target.agenerate(request)
     seconds = time.perf_counter() - started
     if response.cached:  # a stored answer: the time it took when it was recorded
         seconds = response.duration_s if response.duration_s is not None else response.latency_s

@@ -21,14 +21,19 @@ Run = tuple[list[MemberAnswer], str]
 
 
 async def run_parallel(count: int, call: MemberCall) -> Run:
-    """Every member at once; a member's error cancels the others and is raised."""
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(_awaited(call(index))) for index in range(count)]
+    """Every member at once; a member's error cancels the others and is raised (the error
+    of the earliest member among those that failed together)."""
+    tasks = [asyncio.ensure_future(call(index)) for index in range(count)]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when="FIRST_EXCEPTION")
+        for task in tasks:
+            if task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return [task.result() for task in tasks], f"parallel: all {count} members called"
-
-
-async def _awaited(awaitable: Awaitable[MemberAnswer]) -> MemberAnswer:
-    return await awaitable
 
 
 async def run_sequential(
