@@ -176,9 +176,11 @@ async def call_member(
     assert member.model is not None
     request = member.target.request(member.model, prompt, **params)
     response = await member.target.agenerate(request)
-    seconds = time.perf_counter() - started
-    if response.cached:  # a stored answer: the time it took when it was recorded
-        seconds = response.duration_s if response.duration_s is not None else response.latency_s
+    # the call's own duration (retries included), which a stored answer keeps: a replay
+    # shows the latencies of the recording
+    seconds = response.duration_s
+    if seconds is None:
+        seconds = response.latency_s if response.cached else time.perf_counter() - started
     text = response.content
     answer = _answer(member, index, text, text, None, seconds, confidence, normalize)
     return replace(
