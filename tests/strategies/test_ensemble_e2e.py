@@ -23,8 +23,7 @@ backend = OpenAICompatibleBackend(
     os.environ["MOCK_URL"], prices=PriceTable({m: (1000.0, 2000.0) for m in ("m1", "m2", "m3")})
 )
 
-def ask(question):
-    return question
+BUDGET = os.environ.get("BUDGET")
 
 votes = crucible.Experiment(
     name="votes",
@@ -40,6 +39,7 @@ votes = crucible.Experiment(
     metrics=["correct"],
     repeat=2,
     seed=11,
+    budget=crucible.Budget(max_total_usd=float(BUDGET)) if BUDGET else None,
 )
 
 if os.environ.get("SYNC_TRIAL"):
@@ -144,3 +144,25 @@ def test_replay_reproduces_every_members_answer_without_http(
         assert [m["latency_s"] for m in after["members"]] == [
             m["latency_s"] for m in before["members"]
         ]
+
+
+def test_a_budget_counts_every_members_call(
+    pytester: pytest.Pytester, server: MockModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trials of five-member ensembles stop once the calls of all members spent the budget:
+    the trials run before the last one had spent less, the last one reached it."""
+    monkeypatch.setenv("BUDGET", "0.05")
+    result = run(pytester, "--crucible-conditions=five", "-p", "no:randomly")
+    rows = sorted(
+        query(pytester, "SELECT status, cost_usd, results, started_at FROM trials"),
+        key=lambda row: row["started_at"],
+    )
+    passed = [row for row in rows if row["status"] == "passed"]
+    assert 1 <= len(passed) < 16, result.stdout.str()[-3000:]
+    costs = [row["cost_usd"] for row in passed]
+    for row in passed:
+        record = json.loads(row["results"])["ensemble"]
+        assert record["members_called"] == 5
+        assert row["cost_usd"] == pytest.approx(record["cost_usd"])
+    assert sum(costs[:-1]) < 0.05 <= sum(costs)
+    assert "budget" in result.stdout.str()

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_crucible.errors import StrategyError
-from pytest_crucible.llm import OpenAICompatibleBackend, RetryPolicy
+from pytest_crucible.llm import OpenAICompatibleBackend, RateLimit, RetryPolicy
 from pytest_crucible.strategies import ensemble, trailing_confidence
-from pytest_crucible.testing import Accuracy, Latency, MockModelServer
+from pytest_crucible.testing import Accuracy, Fault, Latency, MockModelServer
 
 from .helpers import expected, question, run_many
 
@@ -163,3 +163,30 @@ def test_bad_calls_say_what_to_do(backend: OpenAICompatibleBackend) -> None:
         ensemble([lambda q: object()]).run("q")
     with pytest.raises(StrategyError, match="must be a confidence"):
         ensemble([lambda q: ("a", "high")]).run("q")
+
+
+def test_members_keep_to_the_backends_rate_limit_and_retry_its_errors() -> None:
+    """Five parallel members through a backend limited to 2 calls in flight: the server never
+    has more than 2 at once; two 503s on the way are retried by the backend."""
+    accuracy = Accuracy({"*": 0.7}, seed=6)
+    with (
+        MockModelServer(
+            answers=accuracy, latency=0.02, faults=[Fault(status=503, times=2)]
+        ) as server,
+        OpenAICompatibleBackend(
+            server.base_url, retry=FAST, rate_limit=RateLimit(max_in_flight=2, adaptive=False)
+        ) as backend,
+    ):
+        results = run_many(ensemble([(backend, f"m{k}") for k in range(5)]), range(6))
+        log = server.request_log()
+    assert all(r.members_called == 5 for r in results)
+    assert [e["status"] for e in log].count(503) == 2
+    events = sorted(
+        [(e["received_at"], 1) for e in log] + [(e["answered_at"], -1) for e in log],
+        key=lambda event: (event[0], event[1]),  # an answer before a request at one instant
+    )
+    in_flight = peak = 0
+    for _, step in events:
+        in_flight += step
+        peak = max(peak, in_flight)
+    assert peak <= 2
