@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from e2e_support import XDIST, query
-from pytest_crucible.testing import Accuracy, MockModelServer
+from pytest_crucible.testing import Accuracy, Latency, MockModelServer
 
 EXPERIMENT = """
 import os
@@ -35,6 +35,9 @@ votes = crucible.Experiment(
         "single": ensemble([(backend, "m1")]),
         "three": ensemble([(backend, m) for m in ("m1", "m2", "m3")], execution="sequential"),
         "five": ensemble([(backend, "m1")] * 5),
+        # the primary hangs: a backup answers, the primary's call is cancelled
+        "hedged": ensemble([(backend, "hangs"), (backend, "m2")], execution="hedged",
+                           hedge_delay=0.05),
     },
     metrics=["correct"],
     repeat=2,
@@ -54,12 +57,14 @@ else:
         trial.record(correct=answer == item.expected)
 """
 
-TRIALS = 3 * 8 * 2
+TRIALS = 4 * 8 * 2
+HEDGED = 8 * 2
 
 
 @pytest.fixture
 def server(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[MockModelServer]:
-    with MockModelServer(answers=Accuracy({"*": 0.7}, seed=4)) as running:
+    latency = {"hangs": Latency.fixed(60.0), "*": 0.0}
+    with MockModelServer(answers=Accuracy({"*": 0.7}, seed=4), latency=latency) as running:
         monkeypatch.setenv("MOCK_URL", running.base_url)
         pytester.makepyfile(test_votes=EXPERIMENT)
         yield running
@@ -100,7 +105,7 @@ def test_every_members_answer_is_stored_on_the_trial(
     for (condition, _item, _repeat), row in rows.items():
         record = json.loads(row["results"])["ensemble"]
         usage = json.loads(row["usage"])
-        size = {"single": 1, "three": 3, "five": 5}[condition]
+        size = {"single": 1, "three": 3, "five": 5, "hedged": 2}[condition]
         assert record["members_total"] == size
         assert usage["model_calls"] == record["members_called"] == len(record["members"])
         calls += usage["model_calls"]
@@ -117,7 +122,11 @@ def test_every_members_answer_is_stored_on_the_trial(
                 "decided after 2 of 3 members",
                 "all 3 members called",
             )
-    assert server.stats()["requests"] == calls
+        if condition == "hedged":
+            assert record["members"][0]["member"] == "openai-compatible:m2"
+            assert record["stop_reason"].startswith("hedged: backup 1 answered first")
+    # and each hedged trial's primary, cancelled
+    assert server.stats()["requests"] == calls + HEDGED
     # the five repeats of one model are independent samples: they do not all agree
     fives = [json.loads(r["results"])["ensemble"] for k, r in rows.items() if k[0] == "five"]
     assert any(len(set(record["answers"])) > 1 for record in fives)
