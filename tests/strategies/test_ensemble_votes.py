@@ -1,4 +1,5 @@
-"""The votes of an ensemble and when a sequential run may stop, on ballots directly."""
+"""The votes of an ensemble and when a sequential run may stop, on ballots directly; an
+ensemble's identity as a condition."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import itertools
 
 import pytest
 
+from pytest_crucible.declare.conditions import Condition
 from pytest_crucible.errors import StrategyError
+from pytest_crucible.llm import OpenAICompatibleBackend
+from pytest_crucible.strategies import ensemble
 from pytest_crucible.strategies._ensemble_vote import Ballot, decided, tally
 
 
@@ -84,3 +88,19 @@ def test_weighted_unanimous_and_confidence_runs_stop_when_nothing_can_change() -
     assert decided("best_confidence", [Ballot(0, "A", 1.0)], [Ballot(1, None, None)])
     assert not decided("best_confidence", [Ballot(0, "A", 0.9)], [Ballot(1, None, None)])
     assert decided("majority", ballots("A", "B"), [])
+
+
+def test_an_ensembles_identity_as_a_condition_follows_its_members_and_vote() -> None:
+    """Trial keys (and so --crucible-resume) see a change of members or vote."""
+    backend = OpenAICompatibleBackend("http://127.0.0.1:9/v1")
+
+    def identity(**kwargs: object) -> str:
+        members = kwargs.pop("members", [(backend, "m1"), (backend, "m2"), (backend, "m3")])
+        return Condition(ensemble(members, **kwargs), name="ens").identity  # type: ignore[arg-type]
+
+    assert identity() == identity()
+    assert identity() != identity(members=[(backend, "m1"), (backend, "m2")])
+    assert identity() != identity(vote="unanimous")
+    assert identity() != identity(execution="sequential")
+    assert identity() != identity(normalize=str.strip)
+    assert identity() != identity(weights=[1, 1, 2])

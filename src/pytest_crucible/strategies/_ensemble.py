@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pytest_crucible.declare.conditions import code_identity
 from pytest_crucible.errors import StrategyError
 from pytest_crucible.llm.context import note_trial_result
 from pytest_crucible.strategies._ensemble_members import (
@@ -106,6 +107,39 @@ class Ensemble:
             raise StrategyError(f"ensemble(record_as={record_as!r}): give a name, or None")
         self.record_as = record_as
         self._offsets = repeat_offsets(self.members)
+
+    def crucible_identity(self) -> dict[str, Any]:
+        """What this ensemble computes, for its trial keys as a condition: its members (a
+        backend's name, address and model; a callable's code), vote, execution, thresholds
+        and functions. Changing any of them reruns its trials under --crucible-resume."""
+
+        def code(fn: Any) -> str | None:
+            return None if fn is None else code_identity(fn)
+
+        members = [
+            {
+                "backend": getattr(m.target, "name", type(m.target).__name__),
+                "url": str(getattr(m.target, "url", "")),
+                "model": m.model,
+                "weight": m.weight,
+                "seed": m.seed,
+                "params": {k: repr(v) for k, v in sorted(m.params.items())},
+            }
+            if m.is_backend
+            else {"callable": code(m.target), "weight": m.weight}
+            for m in self.members
+        ]
+        return {
+            "ensemble": members,
+            "vote": self.vote,
+            "execution": self.execution,
+            "hedge_delay": self.hedge_delay,
+            "min_confidence": self.min_confidence,
+            "min_agreement": self.min_agreement,
+            "normalize": code(self.normalize),
+            "confidence": code(self.confidence),
+            "prompt": code(self.prompt),
+        }
 
     def __repr__(self) -> str:
         names = ", ".join(member.label for member in self.members)
