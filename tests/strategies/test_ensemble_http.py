@@ -9,7 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_crucible.llm import OpenAICompatibleBackend, PriceTable, RetryPolicy
+from pytest_crucible.llm import (
+    AnthropicBackend,
+    GeminiBackend,
+    OpenAICompatibleBackend,
+    PriceTable,
+    RetryPolicy,
+)
 from pytest_crucible.strategies import Member, ensemble
 from pytest_crucible.testing import Accuracy, MockModelServer
 
@@ -133,3 +139,43 @@ def test_normalize_makes_differently_written_answers_one_vote(
     assert all(r.answer == expected(i) for i, r in enumerate(results))
     assert all(r.members[0].raw.startswith("  THE ANSWER") for r in results)
     assert all(r.members[0].answer == expected(i) for i, r in enumerate(results))
+
+
+def test_three_providers_vote_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OpenAI-compatible, an Anthropic and a Gemini model, each speaking its own wire
+    format to the mock server: each member's answer is its model's draw, and the majority
+    of the three is the answer."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "ak-test")
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-test-key")
+    accuracy = Accuracy({"gpt-x": 0.7, "claude-x": 0.7, "gemini-x": 0.7}, seed=8)
+    retry = RetryPolicy(initial_delay=0.01, max_delay=0.05)
+    with (
+        MockModelServer(answers=accuracy) as server,
+        OpenAICompatibleBackend(server.base_url, retry=retry) as openai,
+        AnthropicBackend(server.url, retry=retry) as anthropic,
+        GeminiBackend(server.url, retry=retry) as gemini,
+    ):
+        ens = ensemble([(openai, "gpt-x"), (anthropic, "claude-x"), (gemini, "gemini-x")])
+        results = run_many(ens, range(60))
+    for i, result in enumerate(results):
+        draws = [
+            accuracy.draw(m, question(i), expected(i)).answer
+            for m in ("gpt-x", "claude-x", "gemini-x")
+        ]
+        assert result.answers == draws
+        assert result.answer == Counter(draws).most_common(1)[0][0]
+    assert [m.member for m in results[0].members] == [
+        "openai-compatible:gpt-x",
+        "anthropic:claude-x",
+        "gemini:gemini-x",
+    ]
+
+
+def test_a_tie_of_two_members_goes_to_the_first_over_http(
+    backend: OpenAICompatibleBackend,
+) -> None:
+    for first, second in (("m1", "m2"), ("m2", "m1")):
+        results = run_many(ensemble([(backend, first), (backend, second)]), range(60))
+        split = [r for r in results if r.answers[0] != r.answers[1]]
+        assert split, "no disagreement among 60 items at p=0.7"
+        assert all(r.answer == r.answers[0] and r.consensus == 0.5 for r in split)
