@@ -24,6 +24,10 @@ backend = OpenAICompatibleBackend(
 )
 
 BUDGET = os.environ.get("BUDGET")
+inner = ensemble([(backend, m) for m in ("m1", "m2", "m3")], record_as="inner")
+
+def inside(question):  # a sync condition that calls an ensemble itself
+    return inner.run(question).answer
 
 votes = crucible.Experiment(
     name="votes",
@@ -35,6 +39,7 @@ votes = crucible.Experiment(
         "single": ensemble([(backend, "m1")]),
         "three": ensemble([(backend, m) for m in ("m1", "m2", "m3")], execution="sequential"),
         "five": ensemble([(backend, "m1")] * 5),
+        "inside": inside,
         # the primary hangs: a backup answers, the primary's call is cancelled
         "hedged": ensemble([(backend, "hangs"), (backend, "m2")], execution="hedged",
                            hedge_delay=0.05),
@@ -57,7 +62,7 @@ else:
         trial.record(correct=answer == item.expected)
 """
 
-TRIALS = 4 * 8 * 2
+TRIALS = 5 * 8 * 2
 HEDGED = 8 * 2
 
 
@@ -103,9 +108,10 @@ def test_every_members_answer_is_stored_on_the_trial(
     assert len(rows) == TRIALS
     calls = 0
     for (condition, _item, _repeat), row in rows.items():
-        record = json.loads(row["results"])["ensemble"]
+        key = "inner" if condition == "inside" else "ensemble"
+        record = json.loads(row["results"])[key]
         usage = json.loads(row["usage"])
-        size = {"single": 1, "three": 3, "five": 5, "hedged": 2}[condition]
+        size = {"single": 1, "three": 3, "five": 5, "hedged": 2, "inside": 3}[condition]
         assert record["members_total"] == size
         assert usage["model_calls"] == record["members_called"] == len(record["members"])
         calls += usage["model_calls"]
@@ -144,8 +150,9 @@ def test_replay_reproduces_every_members_answer_without_http(
     replayed = stored(pytester)
     assert replayed.keys() == recorded.keys()
     for key, row in replayed.items():
-        before = json.loads(recorded[key]["results"])["ensemble"]
-        after = json.loads(row["results"])["ensemble"]
+        name = "inner" if key[0] == "inside" else "ensemble"
+        before = json.loads(recorded[key]["results"])[name]
+        after = json.loads(row["results"])[name]
         assert after["answers"] == before["answers"]
         assert after["answer"] == before["answer"]
         assert all(m["cached"] for m in after["members"])
