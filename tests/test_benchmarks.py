@@ -78,6 +78,14 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
             r"^watched/alone wall: [\d.]+x",
         ],
     ),
+    "strategies_ensemble.py": (
+        ["--smoke"],
+        [
+            r"^\s+3\s+60\s+[\d.]+\s+0\.784\s+[+-][\d.]+\s+[\d.]+\s+2\.42\s+[\d.]+%\s+19\.3%  yes$",
+            r"^\s+5\s+60\s+[\d.]+\s+0\.837\s+[+-][\d.]+\s+[\d.]+\s+3\.89\s+[\d.]+%\s+22\.1%  yes$",
+            r"^target 5: majority within 2 points (yes|NO); sequential calls within 3% (yes|NO)$",
+        ],
+    ),
 }
 SMOKE["strategies.py"] = (
     ["--smoke"],

@@ -3,9 +3,11 @@
 
     pytest --crucible example_experiments/strategies
 
-Their model is the project's mock server (`pytest_crucible.testing`), with the latency of
-"The Tail at Scale": a lognormal body (median 100 ms, sigma 0.3) and a 3% chance of a 2-5 s
-stall. One server per process (each pytest-xdist worker starts its own).
+The hedging example's model is the project's mock server (`pytest_crucible.testing`), with the
+latency of "The Tail at Scale": a lognormal body (median 100 ms, sigma 0.3) and a 3% chance of
+a 2-5 s stall; one server per process (each pytest-xdist worker starts its own). The
+ensembles example answers from its own mock server (`ensemble_server.py`), started when its
+module is imported and stopped here when the session ends.
 """
 
 from __future__ import annotations
@@ -42,3 +44,11 @@ def stalling_model() -> Iterator[MockModelServer]:
     )
     with MockModelServer(latency=latency) as server:
         yield server
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import sys
+
+    server = sys.modules.get("ensemble_server")
+    if server is not None:
+        server.stop()

@@ -15,7 +15,7 @@ from pytest_crucible.util.lazy import LazyNames
 moved.install()  # old import paths of moved modules keep working for one release
 
 if TYPE_CHECKING:
-    from pytest_crucible import benchmarks, scorers
+    from pytest_crucible import benchmarks, scorers, strategies
     from pytest_crucible.declare import datasets, validation
     from pytest_crucible.declare.conditions import Condition
     from pytest_crucible.declare.config import ConfigSchema, Field
@@ -83,6 +83,7 @@ _LAZY = LazyNames(
         "benchmarks": "pytest_crucible.benchmarks",
         "datasets": "pytest_crucible.declare.datasets",
         "scorers": "pytest_crucible.scorers",
+        "strategies": "pytest_crucible.strategies",
         "validation": "pytest_crucible.declare.validation",
     },
 )
@@ -120,6 +121,7 @@ __all__ = [
     "load_runs",
     "load_trials",
     "scorers",
+    "strategies",
     "validation",
 ]
 

@@ -17,6 +17,7 @@ __all__ = [
     "StatsError",
     "StoreError",
     "StoreFullError",
+    "StrategyError",
     "TrialTimeout",
     "TrialUsageError",
 ]
@@ -73,3 +74,10 @@ class ScorerError(CrucibleError, ValueError):
     """A scorer got an argument it cannot score (a non-text output, no expected answer, a bad
     pattern, a HumanEval problem without its test, a limit that is not a positive number), or
     sacrebleu, which BLEU and chrF need, is not installed."""
+
+
+class StrategyError(CrucibleError, ValueError):
+    """A reliability strategy (`strategies.ensemble`, hedging) is declared or called
+    wrongly: an unknown vote or execution mode, a member that is neither a backend and a
+    model nor a callable, weights that do not match the members, confidences missing where
+    the vote needs them."""

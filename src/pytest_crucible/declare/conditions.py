@@ -98,6 +98,11 @@ def code_identity(fn: Any, _seen: frozenset[int] = frozenset()) -> str:
     if isinstance(fn, functools.partial):
         inner = code_identity(fn.func, _seen)
         return digest(canonical_json([inner, repr(fn.args), repr(sorted(fn.keywords.items()))]))
+    # a callable object that says what it computes (e.g. a strategies.ensemble: its members
+    # and vote, which its class's source does not show)
+    describe = getattr(fn, "crucible_identity", None)
+    if callable(describe) and not inspect.isclass(fn):
+        return digest(canonical_json(["described", describe()]))
     target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn)
     try:
         source = inspect.getsource(target)

@@ -17,14 +17,18 @@ known).
 A strategy around an opaque call (a hedge: strategies/) watches the model calls made inside
 it with `watch_calls`: which were answered from the recording, which went to the model and
 what they cost, and whether they may queue for a rate-limit permit.
+
+Strategies that call models (ensembles, hedging) keep what they did on the running trial
+through `note_trial_result(key, value)`: the session points it at the trial's
+`trial.result` (`trial_result_sink`), so this layer never imports the trial.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pytest_crucible.llm.pricing import PriceTable
@@ -38,7 +42,9 @@ __all__ = [
     "current_call_context",
     "current_call_watcher",
     "note_replayed",
+    "note_trial_result",
     "start_replay_clock",
+    "trial_result_sink",
     "watch_calls",
 ]
 
@@ -156,3 +162,27 @@ def watch_calls(watcher: CallWatcher | None) -> Iterator[None]:
         yield
     finally:
         _WATCHER.reset(token)
+
+
+# `trial.result` of the trial running in this context (None outside a trial)
+ResultSink = Callable[[str, Any], None]
+_RESULT_SINK: contextvars.ContextVar[ResultSink | None] = contextvars.ContextVar(
+    "crucible_trial_result_sink", default=None
+)
+
+
+def trial_result_sink(sink: ResultSink | None) -> Callable[[], None]:
+    """Send `note_trial_result` calls in this context to `sink` (the running trial's
+    `result`); returns the function that restores the previous sink."""
+    token = _RESULT_SINK.set(sink)
+    return lambda: _RESULT_SINK.reset(token)
+
+
+def note_trial_result(key: str, value: Any) -> bool:
+    """Keep a JSON value on the running trial (`trial.result(key, value)`); False, and
+    nothing kept, outside a trial."""
+    sink = _RESULT_SINK.get()
+    if sink is None:
+        return False
+    sink(key, value)
+    return True

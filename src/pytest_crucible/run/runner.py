@@ -25,7 +25,7 @@ from pytest_crucible.declare.datasets import Item
 from pytest_crucible.declare.validation import MetricValidationError
 from pytest_crucible.errors import TrialTimeout
 from pytest_crucible.llm.context import _CURRENT as _CALL_CONTEXT
-from pytest_crucible.llm.context import ReplayClock, start_replay_clock
+from pytest_crucible.llm.context import ReplayClock, start_replay_clock, trial_result_sink
 from pytest_crucible.run.recovery import Classification, TrialSkipped
 from pytest_crucible.run.timeouts import (
     await_within,
@@ -71,8 +71,11 @@ def enter_trial(trial: Trial | None) -> Callable[[], None]:
     returns the function that restores the previous one."""
     trial_token = CURRENT_TRIAL.set(trial)
     calls_token = _CALL_CONTEXT.set(trial.call_context if trial is not None else None)
+    # strategies (ensembles, hedging) keep their records on the trial (llm/context.py)
+    leave_sink = trial_result_sink(trial.result if trial is not None else None)
 
     def leave() -> None:
+        leave_sink()
         _CALL_CONTEXT.reset(calls_token)
         CURRENT_TRIAL.reset(trial_token)
 
