@@ -49,11 +49,14 @@ def test_the_main_example_run_leaves_the_ensembles_out(examples: Path) -> None:
 
 def test_the_ensembles_example_runs_small_with_paired_statistics(examples: Path) -> None:
     done = pytest_in(
-        examples, "--crucible", "example_experiments/strategies", CRUCIBLE_ENSEMBLE_ITEMS="8"
+        examples,
+        "--crucible",
+        "example_experiments/strategies/test_ensembles.py",
+        CRUCIBLE_ENSEMBLE_ITEMS="8",
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-5000:]
-    assert "24 passed" in done.stdout
+    assert " 24 passed" in done.stdout
     for line in ("majority_of_3 - single", "majority_of_5 - single", "cost per trial"):
         assert line in done.stdout, output[-5000:]
     store = examples / ".crucible" / "crucible.db"
