@@ -12,7 +12,7 @@ import pytest
 import scipy.stats  # noqa: F401 - C extensions that cannot be loaded twice in one process
 from hypothesis import settings
 
-from e2e_support import SLOW_E2E
+from e2e_support import EXAMPLES, SLOW_E2E
 from postgres_server import PostgresServer, find_bindir
 
 # No property test is timed: Hypothesis's default 200 ms deadline per example failed on a
@@ -103,3 +103,14 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     else:
         monkeypatch.delenv("CRUCIBLE_STORE", raising=False)
     return backend
+
+
+@pytest.fixture
+def examples(tmp_path: Path) -> Path:
+    """A copy of example_experiments/, so the examples' runs store nothing in the repository."""
+    import shutil
+
+    shutil.copytree(
+        EXAMPLES, tmp_path / "example_experiments", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return tmp_path

@@ -331,3 +331,25 @@ def start_pytest(
 
 def _ctrl_c_enabled() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "example_experiments"
+
+
+def pytest_in(
+    folder: Path, *args: str, timeout: float = 1800, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pytest ARGS` in `folder` (the examples' tests: a copy of
+    example_experiments/ made by the `examples` fixture), its output captured. `timeout`
+    catches a hang; a busy machine answers a small local model slowly: never a timing check."""
+    environment = {**os.environ, **env}
+    environment.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

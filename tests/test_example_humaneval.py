@@ -4,39 +4,11 @@ and, when named, run end to end at a tiny size against the real local model."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from e2e_support import sql
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "example_experiments"
-
-
-def pytest_in(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **env}
-    environment.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=folder,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=1800,  # a busy machine answers a small model slowly; never a timing check
-    )
-
-
-@pytest.fixture
-def examples(tmp_path: Path) -> Path:
-    """A copy of example_experiments/, so the runs store nothing in the repository."""
-    shutil.copytree(
-        EXAMPLES, tmp_path / "example_experiments", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return tmp_path
+from e2e_support import pytest_in, sql
 
 
 def test_the_main_example_run_leaves_humaneval_out_and_naming_it_brings_it_in(

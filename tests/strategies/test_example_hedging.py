@@ -4,40 +4,9 @@ and, when named, run end to end at a small size against the stalling mock server
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from e2e_support import sql
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_experiments"
-
-
-def pytest_in(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **env}
-    environment.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=folder,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=1200,  # a hang, not a slow machine
-        check=False,
-    )
-
-
-@pytest.fixture
-def examples(tmp_path: Path) -> Path:
-    """A copy of example_experiments/, so the runs store nothing in the repository."""
-    shutil.copytree(
-        EXAMPLES, tmp_path / "example_experiments", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return tmp_path
+from e2e_support import pytest_in, sql
 
 
 def test_the_hedging_example_runs_when_named_and_only_then(examples: Path) -> None:
