@@ -97,6 +97,8 @@ SMOKE["strategies.py"] = (
         r"^stalls, P95 hedging: P99 -?\d+% lower for [\d.]+% extra requests .*: (yes|NO)$",
         r"^stalls, adaptive 5%: [\d.]+% extra requests .*: (yes|NO)$",
         r"^hedging run: [\d.]+ s$",
+        r"^\s+3\s+60\s+[\d.]+\s+0\.784\s",
+        r"^ensemble run: [\d.]+ s wall, [\d.]+ s CPU",
     ],
 )
 SLOW = {
