@@ -170,11 +170,22 @@ def _missing(message: str) -> None:
     pytest.skip(message)
 
 
+try:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    _NOT_YET: tuple[type[Exception], ...] = (NoSuchElementException, StaleElementReferenceException)
+except ImportError:  # the browser tests report the missing package themselves
+    _NOT_YET = ()
+
+
 def _wait_until(check: Any, what: str) -> Any:
     """Poll `check()` until it gives a true value (an event of another process)."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        found = check()
+        try:
+            found = check()
+        except _NOT_YET:  # the page navigated or re-rendered between finding and reading
+            found = None
         if found:
             return found
         time.sleep(0.05)
