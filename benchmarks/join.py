@@ -42,6 +42,8 @@ from _throughput_run import CaseFailed
 from pytest_crucible.store import open_store
 from pytest_crucible.testing import MockModelServer
 
+NO_HYPOTHESIS = "no:hypothesispytest"
+
 
 @dataclass
 class Case:
@@ -112,7 +114,10 @@ def case(
     name: str, folder: Path, server: MockModelServer, options: argparse.Namespace, processes: int
 ) -> Case:
     store = options.store or str(folder / f"{name}.db")
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--crucible"]
+    # hypothesis comes with the project's dev tools, not with what a user installs: its
+    # plugin's start-up and summary (0.4 s per process) would count as ours
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", NO_HYPOTHESIS]
+    args.append("--crucible")
     args += [f"--crucible-store={store}", "--crucible-report=none"]
     args += [f"--crucible-concurrency={options.concurrency}"]
     if processes > 1:

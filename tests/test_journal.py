@@ -53,3 +53,30 @@ def test_a_journal_the_store_cannot_take_stays(tmp_path: Path) -> None:
     imported = import_journals(store)
     assert imported.added == {} and "run00002 is not in the store" in imported.kept[0]
     assert json.loads(journal.path.read_text())["run_id"] == "run00002"
+
+
+def test_the_lines_of_stored_trials_are_skipped_without_being_decoded(tmp_path: Path) -> None:
+    """A session's own journal holds every trial it ran, and the store has them all: the
+    import reads each line's run and key, and decodes only the trials the store lacks (a
+    line of an older journal, without the key up front, is decoded as before)."""
+    store = Store(tmp_path / "s.db")
+    run_id = store.create_run(HEADER, {})
+    store.record_trial(run_id, _result("a", "x"), "main")
+    journal = Journal(journal_folder(store))
+    journal.append(run_id, HEADER, _result("a", "x"), "gw0")
+    journal.close()
+    written = journal.path.read_text().splitlines()
+    stored_key = json.loads(written[-1])["key"]
+    assert written[-1].startswith(f'{{"run_id": "{run_id}", "key": "{stored_key}", ')
+    older = json.loads(written[-1])
+    older["trial"] = _result("a", "y").to_json()
+    del older["key"]  # the format before keys led the line
+    with journal.path.open("a") as file:
+        # the body of a stored trial's line is never read: not even a record here
+        file.write(json.dumps({"run_id": run_id, "key": stored_key, "trial": {"no": 1}}) + "\n")
+        file.write(json.dumps(older) + "\n")
+    imported = import_journals(store)
+    assert imported.added == {run_id: 1} and imported.kept == []
+    rows = sql(store.path, "SELECT item_id FROM trials ORDER BY item_id")
+    assert [row[0] for row in rows] == ["x", "y"]
+    assert not journal_folder(store).exists()

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_LEASE_S = 60.0
-_POLL_S = 1.0  # the longest the sweep waits before looking at other processes' claims again
+_POLL_S = 0.2  # the longest the sweep waits before looking at other processes' claims again
 # header fields that show how two definitions of an experiment differ
 _COMPARED = {
     "conditions": "its conditions",
@@ -159,6 +159,10 @@ class JoinClaims:
         batch = [item, *(u for u in upcoming if self._unknown(u))]
         self._claim(batch)
         return item.nodeid in self._mine
+
+    def taken_elsewhere(self, item: pytest.Item) -> bool:
+        """Whether `item` is known to be another process's (claimed by it, or stored)."""
+        return item.nodeid in self._elsewhere or item.nodeid in self._stored
 
     def finished(self, key: str) -> None:
         """A trial this process has a result of (on its way to the store): its claim is

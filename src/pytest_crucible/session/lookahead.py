@@ -14,7 +14,7 @@ groups and may start any item of a group it was sent ahead.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -89,6 +89,14 @@ class Lookahead:
         group)."""
         members, position = self._position(item.nodeid)
         return members[position + 1 : position + 1 + count] if position >= 0 else []
+
+    def following(self, item: pytest.Item) -> Iterator[pytest.Item]:
+        """Every trial item after `item` of the same trial function (and xdist group), in
+        order."""
+        members, position = self._position(item.nodeid)
+        if position >= 0:
+            for index in range(position + 1, len(members)):
+                yield members[index]
 
     def follows(self, item: pytest.Item, nodeid: str, distance: int) -> bool:
         """Whether `item` comes at most `distance` places after the item `nodeid` among the

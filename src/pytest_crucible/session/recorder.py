@@ -110,8 +110,10 @@ class Recorder:
         record = payload.record
         if payload.header is not None:  # kept first: opening the run may be interrupted
             self._headers.setdefault(record.experiment, payload.header)
-        # a joined run is analysed by one of its processes: the others never need the child
-        if self._reviewer is None and self.joined is None:
+        # in a joined run only the process that finds every trial stored analyses it, but
+        # which one is not known until then: each warms a child (at low priority), and the
+        # others end theirs unused
+        if self._reviewer is None:
             self._start_reviewer()
         outcome = self._run_for(record.experiment, self._headers.get(record.experiment))
         self.writer.put(outcome.run_id, record, payload.worker)
@@ -339,9 +341,11 @@ class Recorder:
         )
 
     def close_reviewer(self) -> None:
-        """End an analysis child that will not be needed (no run to analyse)."""
+        """End an analysis child that will not be needed (no run to analyse): killed, since
+        it holds nothing and may still be importing at its low priority."""
         if self._reviewer is not None:
-            self._reviewer.communicate("")
+            self._reviewer.kill()
+            self._reviewer.communicate()
             self._reviewer = None
 
     def summaries(self) -> str:

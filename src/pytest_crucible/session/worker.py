@@ -87,7 +87,7 @@ class Worker:
         self.prefetcher = Prefetcher(
             self.loop,
             self._make_active,
-            self.lookahead.upcoming,
+            self._upcoming,
             self._may_start,
             self._runs_alone,
             on_finished=self._journal_finished,
@@ -161,11 +161,27 @@ class Worker:
         assert self.claims is not None
         if spec_of(item) is None:
             return True
-        upcoming = self.lookahead.upcoming(item, self._claim_batch() - 1)
+        upcoming = self._upcoming(item, self._claim_batch() - 1)
         return self.claims.mine(item, upcoming)
 
     def _claim_batch(self) -> int:
         return max(4, 2 * self.lookahead.concurrency(None))
+
+    def _upcoming(self, item: pytest.Item, count: int) -> list[pytest.Item]:
+        """The next `count` trial items after `item` that this process may run (lookahead.py).
+        In a joined run the items other processes took are passed over: counted by position,
+        a window that reached the next process's batch would start almost nothing, and the
+        trials in flight here would drain to none at each of its batches."""
+        claims = self.claims
+        if claims is None:
+            return self.lookahead.upcoming(item, count)
+        found: list[pytest.Item] = []
+        for candidate in self.lookahead.following(item):
+            if len(found) >= count:
+                break
+            if not claims.taken_elsewhere(candidate):
+                found.append(candidate)
+        return found
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import socket
 import threading
@@ -42,6 +43,8 @@ __all__ = ["Journal", "JournalImport", "disk_full", "import_journals", "journal_
 
 SYNC_S = 0.05  # the longest a written line waits for its fsync
 _ENCODE = json.JSONEncoder(default=repr).encode
+_STRING = r'"(?:[^"\\]|\\.)*"'  # a JSON string literal
+_HEAD = re.compile(rf'\{{"run_id": ({_STRING}), "key": ({_STRING}), ')
 _DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -81,7 +84,9 @@ class Journal:
         lines = []
         if run_id not in self._headers and header is not None:
             lines.append(_ENCODE({"run_id": run_id, "header": header}))
-        lines.append(_ENCODE({"run_id": run_id, "worker": worker, "trial": record.to_json()}))
+        # run id and key first: an import skips the lines of stored trials without decoding them
+        trial = {"run_id": run_id, "key": record.key, "worker": worker, "trial": record.to_json()}
+        lines.append(_ENCODE(trial))
         text = "\n".join(lines) + "\n"
         with self._lock:
             if self._closed.is_set():  # a trial ending as the session ends: its item reports it
@@ -201,7 +206,7 @@ def _taken(path: Path) -> Iterator[IO[str] | None]:
 def _import_file(store: ResultStore, file: IO[str]) -> dict[str, int]:
     headers: dict[str, Mapping[str, Any]] = {}
     trials: list[Job] = []
-    for line in _lines(file):
+    for line in _lines(file, _StoredKeys(store)):
         if "header" in line:
             headers[line["run_id"]] = line["header"]
         elif "trial" in line:
@@ -216,8 +221,41 @@ def _import_file(store: ResultStore, file: IO[str]) -> dict[str, int]:
     return store.import_trials(trials)
 
 
-def _lines(file: IO[str]) -> Iterator[dict[str, Any]]:
+class _StoredKeys:
+    """Whether the store has a trial, by its run and key (one query per run, when asked)."""
+
+    def __init__(self, store: ResultStore) -> None:
+        self._store = store
+        self._keys: dict[str, set[str]] = {}
+
+    def __contains__(self, place: tuple[str, str]) -> bool:
+        run_id, key = place
+        keys = self._keys.get(run_id)
+        if keys is None:
+            keys = set()
+            if self._store.run(run_id) is not None:
+                keys.update(self._store.completed_keys(run_id))
+                keys.update(self._store.failed_keys(run_id))
+            self._keys[run_id] = keys
+        return key in keys
+
+
+def _stored_line(line: str, stored: _StoredKeys) -> bool:
+    """Whether `line` is a trial the store has (read from the line's start, not decoded:
+    a session's own journal holds every trial it ran, and the store has them all)."""
+    found = _HEAD.match(line)
+    if found is None:  # a header, or a line of an older journal: decoded
+        return False
+    try:
+        return (json.loads(found[1]), json.loads(found[2])) in stored
+    except ValueError:
+        return False
+
+
+def _lines(file: IO[str], stored: _StoredKeys) -> Iterator[dict[str, Any]]:
     for line in file:
+        if _stored_line(line, stored):
+            continue
         try:
             record = json.loads(line)
         except ValueError:  # the last line of a journal whose process died mid-write
