@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -121,7 +122,8 @@ def case(
     args += [f"--crucible-store={store}", "--crucible-report=none"]
     args += [f"--crucible-concurrency={options.concurrency}"]
     if processes > 1:
-        args.append(f"--crucible-join={name}")
+        # a new key each time: a PostgreSQL store keeps the joined runs of earlier invocations
+        args.append(f"--crucible-join={name}-{uuid.uuid4().hex[:8]}")
     env = {
         **os.environ,
         "BENCH_TRIALS": str(options.trials),

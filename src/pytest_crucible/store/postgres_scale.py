@@ -50,17 +50,28 @@ _SERVER_NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _NOT_STORED = (
     "NOT EXISTS (SELECT 1 FROM trials t WHERE t.run_id = c.run_id AND t.trial_key = c.trial_key)"
 )
+# the same for a claim batch: its stored keys are looked up once, by the index (run, key).
+# (A correlated NOT EXISTS lets the planner, misled by a new run's stale statistics, scan
+# every stored trial of the run once per claim row: seconds per batch of a large run.)
+_NOT_STORED_OF_KEYS = (
+    "c.trial_key NOT IN (SELECT t.trial_key FROM trials t WHERE t.run_id = %(run)s"
+    " AND t.trial_key = ANY(%(keys)s) AND t.trial_key IS NOT NULL)"
+)
 # a key locked by another process's claim at this instant: it holds it once that commits
 _BEING_CLAIMED = "(being claimed)"
+# the rows are picked and locked once (MATERIALIZED), then updated by key: a semi-join of
+# the UPDATE on the subquery could run the subquery again for every claim row of the run
 _CLAIM = (
-    f"UPDATE trial_claims SET holder = %(holder)s, expires_at = {_SERVER_NOW} + %(lease)s"
-    " WHERE run_id = %(run)s AND trial_key IN ("
+    "WITH picked AS MATERIALIZED ("
     "  SELECT c.trial_key FROM trial_claims c"
     "  WHERE c.run_id = %(run)s AND c.trial_key = ANY(%(keys)s)"
     "  AND (c.holder IS NULL OR c.holder = %(holder)s"
     f"       OR c.expires_at < {_SERVER_NOW})"
-    f"  AND {_NOT_STORED} FOR UPDATE SKIP LOCKED"
-    ") RETURNING trial_key"
+    f"  AND {_NOT_STORED_OF_KEYS} FOR UPDATE SKIP LOCKED"
+    ")"
+    f" UPDATE trial_claims u SET holder = %(holder)s, expires_at = {_SERVER_NOW} + %(lease)s"
+    " FROM picked WHERE u.run_id = %(run)s AND u.trial_key = picked.trial_key"
+    " RETURNING u.trial_key"
 )
 
 # the columns `merge_content` copies and `run_content` reads, by table
@@ -167,7 +178,7 @@ class PostgresScale(PostgresReads):
             claimed = {row[0] for row in cursor.fetchall()}
             cursor.execute(
                 "SELECT c.trial_key, c.holder FROM trial_claims c WHERE c.run_id = %(run)s"
-                f" AND c.trial_key = ANY(%(keys)s) AND {_NOT_STORED}",
+                f" AND c.trial_key = ANY(%(keys)s) AND {_NOT_STORED_OF_KEYS}",
                 args,
             )
             held = {
@@ -212,10 +223,12 @@ class PostgresScale(PostgresReads):
                 raise StoreError(f"store {self.location} has no joined run {run_id!r}")
             if row[0] is not None:
                 return str(row[0])
+            # a set difference (hashed, once) rather than a correlated NOT EXISTS, which
+            # stale statistics can turn into a scan of the stored trials per claim row
             cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM trial_claims c WHERE c.run_id = %s"
-                f" AND {_NOT_STORED})",
-                (run_id,),
+                "SELECT EXISTS (SELECT trial_key FROM trial_claims WHERE run_id = %(run)s"
+                " EXCEPT SELECT trial_key FROM trials WHERE run_id = %(run)s)",
+                {"run": run_id},
             )
             if _one(cursor)[0]:
                 return None
