@@ -85,3 +85,10 @@ def test_an_update_that_is_not_json_is_refused_and_the_value_kept() -> None:
     finally:
         leave()
     assert trial.results == {"hedge": {"calls": 1}}
+
+
+def test_a_trial_function_updates_its_own_result_as_documented() -> None:
+    trial = _trial()
+    trial.update_result("retries", lambda n: (n or 0) + 1)  # docs/running.md
+    trial.update_result("retries", lambda n: (n or 0) + 1)
+    assert trial.results == {"retries": 2}
