@@ -18,9 +18,11 @@ A strategy around an opaque call (a hedge: strategies/) watches the model calls 
 it with `watch_calls`: which were answered from the recording, which went to the model and
 what they cost, and whether they may queue for a rate-limit permit.
 
-Strategies that call models (ensembles, hedging) keep what they did on the running trial
-through `note_trial_result(key, value)`: the session points it at the trial's
-`trial.result` (`trial_result_sink`), so this layer never imports the trial.
+Library code below the trial (ensembles, hedging, scorers) keeps what it did on the running
+trial through one sink: `note_trial_result(key, value)` sets a result, and
+`update_trial_result(key, update)` replaces it by `update(current)` in one step (a hedge's
+totals accumulate over the trial's calls). The runner points the sink at the running trial
+(`trial_result_sink`, any `TrialResults`), so this layer never imports the trial.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "CallContext",
     "CallWatcher",
     "ReplayClock",
+    "TrialResults",
     "call_context",
     "current_call_context",
     "current_call_watcher",
@@ -45,6 +48,7 @@ __all__ = [
     "note_trial_result",
     "start_replay_clock",
     "trial_result_sink",
+    "update_trial_result",
     "watch_calls",
 ]
 
@@ -164,25 +168,51 @@ def watch_calls(watcher: CallWatcher | None) -> Iterator[None]:
         _WATCHER.reset(token)
 
 
-# `trial.result` of the trial running in this context (None outside a trial)
-ResultSink = Callable[[str, Any], None]
-_RESULT_SINK: contextvars.ContextVar[ResultSink | None] = contextvars.ContextVar(
+class TrialResults(Protocol):
+    """The running trial's JSON results as library code sees them (the runner gives its
+    `run/trial.py:Trial`)."""
+
+    def result(self, key: str, value: Any) -> None:
+        """Keep `value` under `key` (replacing what was there)."""
+        ...
+
+    def update_result(self, key: str, update: Callable[[Any | None], Any]) -> None:
+        """Replace the value under `key` by `update(current)` (None when unset), in one step
+        that concurrent updates of the same trial cannot interleave with."""
+        ...
+
+
+# the results of the trial running in this context (None outside a trial)
+_RESULT_SINK: contextvars.ContextVar[TrialResults | None] = contextvars.ContextVar(
     "crucible_trial_result_sink", default=None
 )
 
 
-def trial_result_sink(sink: ResultSink | None) -> Callable[[], None]:
-    """Send `note_trial_result` calls in this context to `sink` (the running trial's
-    `result`); returns the function that restores the previous sink."""
-    token = _RESULT_SINK.set(sink)
+def trial_result_sink(results: TrialResults | None) -> Callable[[], None]:
+    """Send `note_trial_result` and `update_trial_result` calls in this context (and the
+    tasks and threads started from it) to `results`, the running trial's; returns the
+    function that restores the previous sink."""
+    token = _RESULT_SINK.set(results)
     return lambda: _RESULT_SINK.reset(token)
 
 
 def note_trial_result(key: str, value: Any) -> bool:
     """Keep a JSON value on the running trial (`trial.result(key, value)`); False, and
     nothing kept, outside a trial."""
-    sink = _RESULT_SINK.get()
-    if sink is None:
+    results = _RESULT_SINK.get()
+    if results is None:
         return False
-    sink(key, value)
+    results.result(key, value)
+    return True
+
+
+def update_trial_result(key: str, update: Callable[[Any | None], Any]) -> bool:
+    """Replace the running trial's result under `key` by `update(current)` (current: None
+    when unset), e.g. totals that add up over a trial's calls. `update` is called at most
+    once, and must return a JSON value and leave the trial alone (it runs under the trial's
+    lock). False, `update` not called and nothing kept, outside a trial."""
+    results = _RESULT_SINK.get()
+    if results is None:
+        return False
+    results.update_result(key, update)
     return True

@@ -71,8 +71,8 @@ def enter_trial(trial: Trial | None) -> Callable[[], None]:
     returns the function that restores the previous one."""
     trial_token = CURRENT_TRIAL.set(trial)
     calls_token = _CALL_CONTEXT.set(trial.call_context if trial is not None else None)
-    # strategies (ensembles, hedging) keep their records on the trial (llm/context.py)
-    leave_sink = trial_result_sink(trial.result if trial is not None else None)
+    # library code (ensembles, hedging) keeps its records on the trial (llm/context.py)
+    leave_sink = trial_result_sink(trial)
 
     def leave() -> None:
         leave_sink()

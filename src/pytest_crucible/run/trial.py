@@ -223,10 +223,28 @@ class Trial:
         metrics: stored with the trial, a `results` column of `load_trials`, in the exports and
         the reports. E.g. `trial.result("answer", {"text": text, "citations": ids})`. Setting a
         key again replaces its value. A value that is not JSON raises TrialUsageError."""
+        self._check_key(key)
+        self._check_json(key, value)
+        with self._lock:
+            self.results[key] = value
+
+    def update_result(self, key: str, update: Callable[[Any | None], Any]) -> None:
+        """Replace the value under `key` by `update(current)` (None when unset) in one step:
+        updates from the trial's threads and tasks all count (e.g. totals over its calls).
+        `update` runs under the trial's lock, so it must not call the trial's methods."""
+        self._check_key(key)
+        with self._lock:
+            value = update(self.results.get(key))
+            self._check_json(key, value)
+            self.results[key] = value
+
+    def _check_key(self, key: str) -> None:
         if not isinstance(key, str) or not key:
             raise TrialUsageError(
                 f"trial {self.spec.test_id}: trial.result key {key!r} must be a non-empty string"
             )
+
+    def _check_json(self, key: str, value: Any) -> None:
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -235,8 +253,6 @@ class Trial:
                 f"(dict, list, str, int, float, bool, None), got {type(value).__name__} "
                 f"({exc}); convert it first, e.g. str(value), list(value) or value.tolist()"
             ) from None
-        with self._lock:
-            self.results[key] = value
 
     def log(self, level: str, message: str, **meta: Any) -> None:
         """Keep a log line attributed to this trial (stored with it)."""

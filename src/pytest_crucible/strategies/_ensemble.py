@@ -68,7 +68,20 @@ def _seconds(what: str, value: Any) -> float:
 
 
 class Ensemble:
-    """Members that answer, a vote over their answers, and how they are called.
+    """An ensemble of `members` (`(backend, "model")`, `Member(...)`, or callables): members
+    that answer, a vote over their answers, and how they are called. Made by
+    `ensemble(members, ...)` (the same class).
+
+    vote: "majority" (ties: the earliest member's answer among the tied), "weighted"
+    (`weights=` or `Member(weight=)`), "best_confidence", "unanimous" (None on disagreement).
+    execution: "parallel", "sequential" (in order, stop once the vote is decided), "hedged"
+    (the first member, then each next one after `hedge_delay` s without an answer; the first
+    answer wins), "cascade" (in order, cheap first; stop at confidence >= `min_confidence`
+    or, from two answers on, consensus >= `min_agreement`). `normalize(text)` turns each
+    answer into what is compared (None: no answer); `confidence(text)` splits a model's text
+    into (answer, confidence), e.g. `trailing_confidence`. `prompt(*args, **kwargs)` builds
+    backend members' prompt from the call's arguments (default: the one argument).
+    `record_as`: the `trial.result` key of the `EnsembleResult` (None: not kept).
 
     An async callable, so it can be an experiment's condition (from sync and async trial
     functions alike): `await ens(*args)` gives the voted answer and keeps the
@@ -258,43 +271,6 @@ class Ensemble:
         return None
 
 
-def ensemble(
-    members: Sequence[Any],
-    *,
-    vote: str = "majority",
-    execution: str = "parallel",
-    normalize: Normalizer | None = None,
-    weights: Sequence[float] | None = None,
-    confidence: ConfidenceParser | None = None,
-    prompt: Callable[..., Any] | None = None,
-    hedge_delay: float = 1.0,
-    min_confidence: float = 0.8,
-    min_agreement: float = 1.0,
-    record_as: str | None = "ensemble",
-) -> Ensemble:
-    """An ensemble of `members` (`(backend, "model")`, `Member(...)`, or callables).
-
-    vote: "majority" (ties: the earliest member's answer among the tied), "weighted"
-    (`weights=` or `Member(weight=)`), "best_confidence", "unanimous" (None on disagreement).
-    execution: "parallel", "sequential" (in order, stop once the vote is decided), "hedged"
-    (the first member, then each next one after `hedge_delay` s without an answer; the first
-    answer wins), "cascade" (in order, cheap first; stop at confidence >= `min_confidence`
-    or, from two answers on, consensus >= `min_agreement`). `normalize(text)` turns each
-    answer into what is compared (None: no answer); `confidence(text)` splits a model's text
-    into (answer, confidence), e.g. `trailing_confidence`. `prompt(*args, **kwargs)` builds
-    backend members' prompt from the call's arguments (default: the one argument).
-    `record_as`: the `trial.result` key of the `EnsembleResult` (None: not kept).
-    """
-    return Ensemble(
-        members,
-        vote=vote,
-        execution=execution,
-        normalize=normalize,
-        weights=weights,
-        confidence=confidence,
-        prompt=prompt,
-        hedge_delay=hedge_delay,
-        min_confidence=min_confidence,
-        min_agreement=min_agreement,
-        record_as=record_as,
-    )
+# `ensemble(...)` is the documented way to make one: the class itself, so its signature,
+# types and documentation have one home (`Ensemble.__init__`).
+ensemble = Ensemble

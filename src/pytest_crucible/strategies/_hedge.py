@@ -28,9 +28,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from pytest_crucible.errors import ConfigError
-from pytest_crucible.llm.context import CallWatcher, current_call_watcher, watch_calls
+from pytest_crucible.llm.context import (
+    CallWatcher,
+    current_call_watcher,
+    update_trial_result,
+    watch_calls,
+)
 from pytest_crucible.llm.errors import PermitUnavailable
-from pytest_crucible.run.runner import CURRENT_TRIAL
 from pytest_crucible.strategies._hedge_policy import HedgePolicy, check_budget
 
 if TYPE_CHECKING:
@@ -236,22 +240,19 @@ def _observe(policy: HedgePolicy, key: Hashable, first: _Watch, started: float) 
 
 
 def _note_on_trial(record: HedgeRecord) -> None:
-    """Add the call to the running trial's "hedge" result (totals and the first calls)."""
-    trial = CURRENT_TRIAL.get()
-    if trial is None:
-        return
-    totals: dict[str, Any] = dict(trial.results.get("hedge") or {})
-    calls = int(totals.get("calls", 0)) + 1
-    cost = totals.get("extra_cost_usd")
-    if record.extra_cost_usd is not None:
-        cost = (cost or 0.0) + record.extra_cost_usd
-    kept = list(totals.get("per_call", []))
-    if len(kept) < _KEPT_CALLS:
-        kept.append(asdict(record))
-    trial.result(
-        "hedge",
-        {
-            "calls": calls,
+    """Add the call to the running trial's "hedge" result (totals and the first calls);
+    nothing outside a trial."""
+
+    def add(previous: Any | None) -> dict[str, Any]:
+        totals: dict[str, Any] = dict(previous or {})
+        cost = totals.get("extra_cost_usd")
+        if record.extra_cost_usd is not None:
+            cost = (cost or 0.0) + record.extra_cost_usd
+        kept = list(totals.get("per_call", []))
+        if len(kept) < _KEPT_CALLS:
+            kept.append(asdict(record))
+        return {
+            "calls": int(totals.get("calls", 0)) + 1,
             "backups": int(totals.get("backups", 0)) + record.fired,
             "backup_won": int(totals.get("backup_won", 0)) + (record.winner == "backup"),
             "extra_input_tokens": int(totals.get("extra_input_tokens", 0))
@@ -260,8 +261,9 @@ def _note_on_trial(record: HedgeRecord) -> None:
             + record.extra_output_tokens,
             "extra_cost_usd": cost,
             "per_call": kept,
-        },
-    )
+        }
+
+    update_trial_result("hedge", add)
 
 
 async def hedge(
