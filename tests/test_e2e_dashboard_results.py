@@ -234,6 +234,21 @@ def _visit(browser: Any, url: str) -> None:
     _check_inert_and_secret_free(browser)
 
 
+def _follow(browser: Any, selector: str) -> None:
+    """Click a link or a form's button and wait until the next page replaced this one (read
+    at once, the old page's elements go stale under the test)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, selector).click()
+    WebDriverWait(browser, 120).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 120).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
+    )
+
+
 def _check_inert_and_secret_free(browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
@@ -249,6 +264,15 @@ def _screenshot(browser: Any, name: str) -> None:
     folder = Path(os.environ.get("CRUCIBLE_SCREENSHOTS") or default)
     folder.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(folder / f"results-{name}.png"))
+
+
+def _lines_of(browser: Any, element: Any) -> int:
+    """How many lines the element's text takes as laid out (one box per line)."""
+    script = (
+        "const range = document.createRange(); range.selectNodeContents(arguments[0]);"
+        "return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;"
+    )
+    return int(browser.execute_script(script, element))
 
 
 def _cells(row: Any) -> list[str]:
@@ -293,7 +317,7 @@ def test_a_failed_trial_is_shown_whole_and_its_hostile_text_stays_text(
     _visit(browser, f"{server}/runs/{project.first}/results?condition=shouty&status=failed")
     links = browser.find_elements(By.CSS_SELECTOR, "#trial-list a.trial-link")
     assert len(links) == 2  # shouty x q5 x two repeats
-    links[0].click()
+    _follow(browser, "#trial-list a.trial-link")  # the first of them
     _check_inert_and_secret_free(browser)
     text = {key: browser.find_element(By.ID, key).text for key in ("trial-input", "trial-output")}
     assert text["trial-input"] == "question 5 </script><script>document.title='PWNED'</script>"
@@ -315,7 +339,7 @@ def test_artifact_downloads_are_never_rendered_as_pages(
     from selenium.webdriver.common.by import By
 
     _visit(browser, f"{server}/runs/{project.first}/results?condition=shouty&status=passed")
-    browser.find_element(By.CSS_SELECTOR, "#trial-list a.trial-link").click()
+    _follow(browser, "#trial-list a.trial-link")
     links = {
         e.find_element(By.XPATH, "preceding-sibling::span[@class='artifact-name']").text: (
             e.get_attribute("href")
@@ -352,14 +376,14 @@ def test_side_by_side_pages_two_conditions_outputs_per_item(
     first = rows[0].find_elements(By.CSS_SELECTOR, "pre.sbs-output")
     assert [e.text for e in first] == ["A1", f"{HOSTILE} A0"]  # q0: plain misses, shouty hits
     _screenshot(browser, "side-by-side")
-    browser.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
+    _follow(browser, "a[rel=next]")
     _check_inert_and_secret_free(browser)
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.sbs-row")
     assert len(rows) == 5
     assert "no trial of this item and repeat" not in rows[0].text
     Select(browser.find_element(By.NAME, "a")).select_by_value("shouty")
     Select(browser.find_element(By.NAME, "b")).select_by_value("plain")
-    browser.find_element(By.CSS_SELECTOR, "#sbs-form button").click()
+    _follow(browser, "#sbs-form button")
     _check_inert_and_secret_free(browser)
     assert "a=shouty" in browser.current_url
     heads = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#sbs-table thead th")]
@@ -377,7 +401,7 @@ def test_two_runs_compared_as_crucible_compare_decides(
     _visit(browser, f"{server}/compare")
     Select(browser.find_element(By.NAME, "a")).select_by_value(project.first)
     Select(browser.find_element(By.NAME, "b")).select_by_value(project.second)
-    browser.find_element(By.CSS_SELECTOR, "#compare-form button").click()
+    _follow(browser, "#compare-form button")
     _check_inert_and_secret_free(browser)
     assert browser.current_url == f"{server}/compare/{project.first}/{project.second}"
     title = browser.find_element(By.ID, "compare-title").text
@@ -392,6 +416,15 @@ def test_two_runs_compared_as_crucible_compare_decides(
         assert row[10:] == [verdict["verdict"], verdict["explanation"]]
     plain = next(r for r in rows if r[1:3] == ["plain", "correct"])
     assert float(plain[5]) > 0  # run B's plain answers every item
+    # numbers and one-word cells are never broken across lines; a wide table scrolls
+    numbers = browser.find_elements(By.CSS_SELECTOR, "#compare-table td.num")
+    assert len(numbers) == 4 * 7
+    assert {cell.value_of_css_property("white-space") for cell in numbers} == {"nowrap"}
+    words = browser.find_elements(By.CSS_SELECTOR, "#compare-table td:first-child")
+    for cell in [*numbers, *words]:
+        assert _lines_of(browser, cell) == 1, cell.text
+    box = browser.find_element(By.CSS_SELECTOR, ".table-scroll:has(> #compare-table)")
+    assert box.value_of_css_property("overflow-x") == "auto"
     _screenshot(browser, "compare")
     _visit(browser, f"{server}/compare/{project.first}/{project.other}")
     error = browser.find_element(By.ID, "compare-error").text

@@ -54,5 +54,36 @@ def test_pass_at_k_with_too_few_repeats_of_an_item_is_undefined_with_a_note(
     by_condition = {a["condition"]: a for a in metric["aggregates"]}
     assert by_condition["few_shot"]["estimate"] is None
     assert by_condition["terse"]["estimate"] is not None
-    markdown = (tmp_path / "report.md").read_text()
-    assert "pass@2 needs at least 2 repeats per item; the run has 1" in markdown
+    markdown = (tmp_path / "report.md").read_text().replace("\\", "")
+    why = "counting passed trials only: pass@2 needs at least 2 repeats per item; 1 of 12 items"
+    assert f"correct pass@2 of few_shot, {why} has fewer (as few as 1)" in markdown
+
+
+def test_a_run_with_fewer_repeats_than_pass_at_k_says_why_once_in_every_report(
+    make_run: RunFactory, tmp_path: Path
+) -> None:
+    """As a run with --crucible-repeats=1 under a declared pass@2: every cell of pass@2 is
+    "-", and one note per condition says why, once, under the table of each report."""
+    from pytest_crucible.review.analyse_run import analyse_run
+    from pytest_crucible.review.stored_run import load_stored_run
+    from pytest_crucible.review.summary import run_summary
+
+    store, run_id = make_run(aggregates={"correct": ["pass@2"]}, repeats=1, failures=0)
+    write_reports(store, run_id, tmp_path, ["md", "html", "tex"])
+    loaded = load_stored_run(store, run_id)
+    reports = {
+        "the results table": run_summary(loaded, analyse_run(store, run_id, loaded)),
+        "report.md": (tmp_path / "report.md").read_text().replace("\\", ""),
+        "report.html": (tmp_path / "report.html").read_text(),
+        "report.tex": (tmp_path / "report.tex").read_text().replace("\\", ""),
+    }
+    for condition in ("terse", "few_shot"):
+        why = (
+            f"correct pass@2 of {condition}, counting passed trials only: pass@2 needs at "
+            "least 2 repeats per item; 12 of 12 items have fewer (as few as 1)"
+        )
+        for name, text in reports.items():
+            assert text.count(why) == 1, (name, condition)
+    rows = reports["the results table"].splitlines()[3:5]  # under the headers and the rule
+    assert [row.split()[0] for row in rows] == ["terse", "few_shot"]
+    assert all(" - " in row.split("]", 2)[2] for row in rows), rows  # pass@2 after the means

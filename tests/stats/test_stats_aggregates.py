@@ -46,7 +46,7 @@ def test_pass_at_k_is_stable_for_many_attempts() -> None:
 
 
 def test_pass_at_k_refuses_k_above_n_and_says_what_to_do() -> None:
-    message = r"pass@5 needs at least 5 repeats per item; the run has 3"
+    message = r"pass@5 needs at least 5 repeats per item; the item has 3"
     with pytest.raises(StatsError, match=message):
         pass_at_k(3, 1, 5)
     with pytest.raises(StatsError, match="k=0 must be at least 1"):
@@ -64,6 +64,17 @@ def test_pass_at_k_of_a_condition_is_the_mean_of_the_per_item_estimator() -> Non
     assert 0 <= low <= result.estimate <= high <= 1
     assert pass_at_k_ci(outcomes, 3) == result  # seeded: the same interval every time
     assert "bootstrap over 4 items" in result.notes[0]
+
+
+def test_pass_at_k_ci_with_items_short_of_k_repeats_says_how_many() -> None:
+    outcomes = [[1, 0, 1], [1], [0, 1], [1, 1, 0]]
+    message = r"pass@3 needs at least 3 repeats per item; 2 of 4 items have fewer \(as few as 1\)"
+    with pytest.raises(StatsError, match=message):
+        pass_at_k_ci(outcomes, 3)
+    with pytest.raises(StatsError, match=r"; 1 of 2 items has fewer \(as few as 2\)"):
+        pass_at_k_ci([[1, 0, 1], [0, 1]], 3)
+    with pytest.raises(StatsError, match="k=0 must be an integer of at least 1"):
+        pass_at_k_ci(outcomes, 0)
 
 
 def test_pass_at_k_ci_refuses_values_other_than_0_and_1() -> None:

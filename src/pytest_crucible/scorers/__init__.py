@@ -23,6 +23,7 @@ from pytest_crucible.scorers._answers import (
 )
 from pytest_crucible.scorers._code import (
     CodeResult,
+    Reason,
     code_execution,
     extract_code,
     humaneval_check,
@@ -36,6 +37,7 @@ from pytest_crucible.scorers._text import exact_match, includes, normalize, rege
 __all__ = [
     "CodeResult",
     "Judgement",
+    "Reason",
     "ScorerError",
     "ajudge",
     "bleu",

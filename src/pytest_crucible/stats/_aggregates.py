@@ -39,7 +39,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         raise StatsError(f"pass_at_k: c={c} correct must lie between 0 and n={n}")
     if k > n:
         raise StatsError(
-            f"pass@{k} needs at least {k} repeats per item; the run has {n}: "
+            f"pass@{k} needs at least {k} repeats per item; the item has {n}: "
             "raise the experiment's repeat or lower k"
         )
     if n - c < k:
@@ -57,12 +57,23 @@ def pass_at_k_ci(
     n_resamples: int = 9999,
 ) -> BootstrapCI:
     """pass@k of a condition: the mean over items of the per-item estimator (outcomes[i]:
-    item i's repeats, each 0 or 1), with a bootstrap interval over items (or clusters)."""
-    estimates, ones = [], []
-    for index, values in enumerate(outcomes):
-        array = _values(values, f"outcomes[{index}]")
+    item i's repeats, each 0 or 1), with a bootstrap interval over items (or clusters).
+    Undefined (a StatsError saying how many items) when an item has fewer than k repeats."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise StatsError(f"pass_at_k_ci: k={k!r} must be an integer of at least 1")
+    arrays = [_values(values, f"outcomes[{index}]") for index, values in enumerate(outcomes)]
+    for index, array in enumerate(arrays):
         if not np.isin(array, (0, 1)).all():
             raise StatsError(f"pass_at_k_ci: outcomes[{index}] holds values other than 0 and 1")
+    short = sorted(int(array.size) for array in arrays if array.size < k)
+    if short:
+        have = "has" if len(short) == 1 else "have"
+        raise StatsError(
+            f"pass@{k} needs at least {k} repeats per item; {len(short)} of {len(arrays)} "
+            f"items {have} fewer (as few as {short[0]}): raise the repeats or lower k"
+        )
+    estimates, ones = [], []
+    for array in arrays:
         estimates.append([pass_at_k(int(array.size), int(array.sum()), k)])
         ones.append([1.0])
     return ratio_ci(estimates, ones, clusters, level=level, seed=seed, n_resamples=n_resamples)

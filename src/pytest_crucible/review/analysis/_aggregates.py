@@ -136,7 +136,9 @@ def _aggregate(
                 )
             result = pass_at_k_ci(items, aggregate.value, clusters, level=settings.level)
     except StatsError as error:
-        why = f"{label} of {condition}: {error}"
+        # pass@K counts an item's passed repeats: a failed trial leaves its item one short
+        counted = ", counting passed trials only" if aggregate.kind == "pass_at_k" else ""
+        why = f"{label} of {condition}{counted}: {error}"
         return AggregateSummary(
             aggregate.name, label, condition, _NAN, (_NAN, _NAN), "none", (why,)
         )

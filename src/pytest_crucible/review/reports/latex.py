@@ -159,4 +159,7 @@ def _aggregates_table(report: Report, table: AggregateTable, label: str) -> list
     for condition, cells in table.rows:
         row = [latex(condition), *(latex(cell) if cell != "-" else "--" for cell in cells)]
         lines.append(" & ".join(row) + " \\\\")
-    return [*lines, "\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    # why a cell is "--" (pass@K short of repeats, no correct answer), under the table
+    lines += [f"\\par\\footnotesize Note: {latex(note)}" for note in table.notes]
+    return [*lines, "\\end{table}"]
