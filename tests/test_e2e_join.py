@@ -377,3 +377,77 @@ def test_join_with_resume_is_refused(tmp_path: Path) -> None:
     output = _finish(process)
     assert process.returncode == 4, output
     assert "--crucible-join and --crucible-resume both continue a run; use one" in output
+
+
+WINDOW_EXPERIMENT = """
+import asyncio, os, pathlib
+import pytest_crucible as crucible
+
+GATES = pathlib.Path(os.environ["TEST_JOIN_GATES"])
+
+window = crucible.Experiment(
+    name="window",
+    dataset=[{"id": f"i{n:02d}", "input": "x"} for n in range(16)],
+    conditions={"echo": lambda text: text},
+    seed=3,
+)
+
+@window.trial
+async def test_window(condition, item, trial):
+    (GATES / f"started-{item.id}").touch()
+    while not (GATES / f"release-{item.id}").exists() and not (GATES / "release-all").exists():
+        await asyncio.sleep(0.02)
+    trial.record(length=len(await condition(item.input)))
+"""
+
+
+def test_a_joined_process_starts_its_next_trials_past_those_another_process_holds(
+    tmp_path: Path,
+) -> None:
+    """The trials a process starts ahead are the next ones it may run: a window counted by
+    position would stop at another process's claims (here items 8-13, held by a 'ghost'
+    holder through the store's own claim operation) and start nothing more until pytest's
+    loop walked past them. With concurrency 2 (claims in batches of 4, a window of 4), item
+    14 must start while item 7, released last, still runs."""
+    folder = tmp_path / "window"
+    folder.mkdir()
+    (folder / "test_window.py").write_text(WINDOW_EXPERIMENT)
+    gates = folder / "gates"
+    gates.mkdir()
+    location = _default_store(folder)
+    process = _start(
+        folder,
+        "-q",
+        "--crucible-join=window-1",
+        "--crucible-concurrency=2",
+        env={"TEST_JOIN_GATES": str(gates)},
+    )
+    started = lambda name: (gates / f"started-{name}").exists()  # noqa: E731
+    _wait_for("the first two trials", lambda: started("i00") and started("i01"), [process])
+    store = open_store(location)
+    try:
+        (run,) = store.runs()
+        keys = [
+            row[0]
+            for row in sqlite3.connect(location).execute(
+                "SELECT trial_key FROM trial_claims WHERE run_id = ? ORDER BY position",
+                (run.run_id,),
+            )
+        ]
+        ghost = "ghost-session/main pid 1 on elsewhere"
+        claimed = store.claim_trials(run.run_id, keys[8:14], ghost, 600.0).claimed
+        assert claimed == keys[8:14]  # the process had not reached them yet
+        for n in range(7):  # items 0-6 finish in order; 7 goes on running
+            (gates / f"release-i{n:02d}").touch()
+        _wait_for("item 14 to start while item 7 runs", lambda: started("i14"), [process])
+        assert not (gates / "release-i07").exists() and started("i07")
+        assert not any(started(f"i{n:02d}") for n in range(8, 14))  # the ghost's
+        store.release_claims(run.run_id, keys[8:14], ghost)  # the process takes them over
+    finally:
+        store.close()
+        (gates / "release-all").touch()
+    output = _finish(process)
+    assert process.returncode == 0, output
+    _, status, trials, _ = _the_run(location)
+    attempts = {row["item_id"]: row["attempts"] for row in trials}
+    assert (status, len(trials), set(attempts.values())) == ("completed", 16, {1}), str(attempts)

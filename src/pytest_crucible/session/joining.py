@@ -160,9 +160,14 @@ class JoinClaims:
         self._claim(batch)
         return item.nodeid in self._mine
 
-    def taken_elsewhere(self, item: pytest.Item) -> bool:
-        """Whether `item` is known to be another process's (claimed by it, or stored)."""
-        return item.nodeid in self._elsewhere or item.nodeid in self._stored
+    def not_to_start(self, item: pytest.Item) -> bool:
+        """Whether `item` is not this process's to start ahead: another process holds it, it
+        is stored, or it ran here already (the sweep's trials come after items that pytest's
+        loop ran: a window looking past them must not start those again)."""
+        if item.nodeid in self._elsewhere or item.nodeid in self._stored:
+            return True
+        spec = spec_of(item)
+        return spec is not None and spec.key in self._finished
 
     def finished(self, key: str) -> None:
         """A trial this process has a result of (on its way to the store): its claim is

@@ -171,7 +171,8 @@ class Worker:
         """The next `count` trial items after `item` that this process may run (lookahead.py).
         In a joined run the items other processes took are passed over: counted by position,
         a window that reached the next process's batch would start almost nothing, and the
-        trials in flight here would drain to none at each of its batches."""
+        trials in flight here would drain to none at each of its batches. So are those that
+        ran here already (the sweep runs taken-over trials that come before them)."""
         claims = self.claims
         if claims is None:
             return self.lookahead.upcoming(item, count)
@@ -179,7 +180,7 @@ class Worker:
         for candidate in self.lookahead.following(item):
             if len(found) >= count:
                 break
-            if not claims.taken_elsewhere(candidate):
+            if not claims.not_to_start(candidate):
                 found.append(candidate)
         return found
 
