@@ -31,12 +31,28 @@ from e2e_support import (
 )
 from pytest_crucible.store.sqlite import Store
 
+# Each call first waits (10 s at most) until the store holds the trials this process ran
+# before it: otherwise 80 quick trials could all finish before the writer thread meets the
+# full disk, and nothing would be left to stop. Once the store refuses, the wait runs out
+# once, and the next result recorded stops the session.
 BIG_OUTPUTS = """
-import json
-import os
+import os, sqlite3, time
 import pytest_crucible as crucible
 
+_ran = [0]
+
+def _stored():
+    try:
+        with sqlite3.connect(".crucible/crucible.db", timeout=10) as conn:
+            return conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
 def big(text):
+    deadline = time.monotonic() + 10
+    while _stored() < _ran[0] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    _ran[0] += 1
     with open(os.environ["CRUCIBLE_CALLS"], "a") as f:
         f.write(f"call {text}\\n")
     return text * 50_000          # 50 KB per output: 80 of them need 4 MB
