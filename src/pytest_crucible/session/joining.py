@@ -22,7 +22,8 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import filterfalse, islice
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import StoreError
@@ -160,10 +161,16 @@ class JoinClaims:
         self._claim(batch)
         return item.nodeid in self._mine
 
-    def not_to_start(self, item: pytest.Item) -> bool:
-        """Whether `item` is not this process's to start ahead: another process holds it, it
-        is stored, or it ran here already (the sweep's trials come after items that pytest's
-        loop ran: a window looking past them must not start those again)."""
+    def next_to_start(self, following: Iterable[pytest.Item], count: int) -> list[pytest.Item]:
+        """The first `count` of `following` (the items after one, in order) that this
+        process may start ahead. Counted by position, a window that reached another
+        process's batch would start almost nothing, and the trials in flight here would
+        drain at each of its batches; so the items others hold or stored are passed over,
+        and so are those that ran here already (the sweep's trials come after items that
+        pytest's loop ran: a window looking past them must not start those again)."""
+        return list(islice(filterfalse(self._not_to_start, following), count))
+
+    def _not_to_start(self, item: pytest.Item) -> bool:
         if item.nodeid in self._elsewhere or item.nodeid in self._stored:
             return True
         spec = spec_of(item)

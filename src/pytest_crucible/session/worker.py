@@ -168,21 +168,12 @@ class Worker:
         return max(4, 2 * self.lookahead.concurrency(None))
 
     def _upcoming(self, item: pytest.Item, count: int) -> list[pytest.Item]:
-        """The next `count` trial items after `item` that this process may run (lookahead.py).
-        In a joined run the items other processes took are passed over: counted by position,
-        a window that reached the next process's batch would start almost nothing, and the
-        trials in flight here would drain to none at each of its batches. So are those that
-        ran here already (the sweep runs taken-over trials that come before them)."""
-        claims = self.claims
-        if claims is None:
+        """The next `count` trial items after `item` that this process may start
+        (lookahead.py; in a joined run, joining.py passes over the others' and its own
+        finished ones)."""
+        if self.claims is None:
             return self.lookahead.upcoming(item, count)
-        found: list[pytest.Item] = []
-        for candidate in self.lookahead.following(item):
-            if len(found) >= count:
-                break
-            if not claims.not_to_start(candidate):
-                found.append(candidate)
-        return found
+        return self.claims.next_to_start(self.lookahead.following(item), count)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
