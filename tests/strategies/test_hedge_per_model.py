@@ -49,5 +49,7 @@ def test_one_percentile_policy_keeps_a_delay_per_model() -> None:
     assert after_slow.delay_s is not None and after_slow.delay_s >= SLOW_S
     assert after_fast.delay_s is not None and after_fast.delay_s < SLOW_S
     assert policy.delay("never-called") is None  # a third model warms up on its own
+    # eight calls, plus at most one backup each for the last two (a backup that lost may be
+    # cancelled before its request reached the server)
     backups = sum(r.fired for r in records["after"])
-    assert requests == 8 + backups
+    assert 8 <= requests <= 8 + backups
