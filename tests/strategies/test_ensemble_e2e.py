@@ -29,6 +29,9 @@ inner = ensemble([(backend, m) for m in ("m1", "m2", "m3")], record_as="inner")
 def inside(question):  # a sync condition that calls an ensemble itself
     return inner.run(question).answer
 
+async def inside_async(question):  # an async condition that calls an ensemble itself
+    return (await inner.arun(question)).answer
+
 votes = crucible.Experiment(
     name="votes",
     dataset=[
@@ -40,6 +43,7 @@ votes = crucible.Experiment(
         "three": ensemble([(backend, m) for m in ("m1", "m2", "m3")], execution="sequential"),
         "five": ensemble([(backend, "m1")] * 5),
         "inside": inside,
+        "inside_async": inside_async,
         # the primary hangs: a backup answers, the primary's call is cancelled
         "hedged": ensemble([(backend, "hangs"), (backend, "m2")], execution="hedged",
                            hedge_delay=0.05),
@@ -62,7 +66,7 @@ else:
         trial.record(correct=answer == item.expected)
 """
 
-TRIALS = 5 * 8 * 2
+TRIALS = 6 * 8 * 2
 HEDGED = 8 * 2
 
 
@@ -108,10 +112,11 @@ def test_every_members_answer_is_stored_on_the_trial(
     assert len(rows) == TRIALS
     calls = 0
     for (condition, _item, _repeat), row in rows.items():
-        key = "inner" if condition == "inside" else "ensemble"
+        key = "inner" if condition.startswith("inside") else "ensemble"
         record = json.loads(row["results"])[key]
         usage = json.loads(row["usage"])
-        size = {"single": 1, "three": 3, "five": 5, "hedged": 2, "inside": 3}[condition]
+        size = {"single": 1, "three": 3, "five": 5, "hedged": 2, "inside": 3, "inside_async": 3}
+        size = size[condition]
         assert record["members_total"] == size
         assert usage["model_calls"] == record["members_called"] == len(record["members"])
         calls += usage["model_calls"]
@@ -150,7 +155,7 @@ def test_replay_reproduces_every_members_answer_without_http(
     replayed = stored(pytester)
     assert replayed.keys() == recorded.keys()
     for key, row in replayed.items():
-        name = "inner" if key[0] == "inside" else "ensemble"
+        name = "inner" if key[0].startswith("inside") else "ensemble"
         before = json.loads(recorded[key]["results"])[name]
         after = json.loads(row["results"])[name]
         assert after["answers"] == before["answers"]
