@@ -46,10 +46,12 @@ def test_parquet_with_a_full_field_mapping(tmp_path: Path) -> None:
         id="qid",
         input=["question", "choices"],
         expected="answer",
+        cluster="subject",
         metadata={"topic": "subject"},
     )
     first = data.items[0]
     assert first.id == "q1"
+    assert [i.cluster for i in data.items] == ["math", "geo", "math"]
     assert first.input == {"question": "2+2", "choices": ["3", "4"]}
     assert first.expected == "4" and first.metadata == {"topic": "math"}
     assert [i.id for i in data.items] == ["q1", "q2", "q3"]
@@ -124,8 +126,17 @@ def test_save_to_disk_dataset_and_dataset_dict(tmp_path: Path) -> None:
     import datasets as hf  # the `datasets` library (a dev dependency), not ours
 
     hf.Dataset.from_list(ROWS).save_to_disk(str(tmp_path / "single"))
-    single = datasets.huggingface(tmp_path / "single", id="qid", expected="answer")
+    single = datasets.huggingface(
+        tmp_path / "single", id="qid", expected="answer", cluster="subject", metadata=["choices"]
+    )
     assert [(i.id, i.expected) for i in single.items] == [("q1", "4"), ("q2", "Lima"), ("q3", "9")]
+    # no input field: the input is the record less its expected and cluster fields (a mapped
+    # id field stays: it may be content, as a country is; docs/datasets.md)
+    assert [(i.cluster, i.input) for i in single.items][:2] == [
+        ("math", {"qid": "q1", "question": "2+2", "choices": ["3", "4"]}),
+        ("geo", {"qid": "q2", "question": "Capital of Peru", "choices": ["Lima"]}),
+    ]
+    assert single.items[1].metadata == {"choices": ["Lima"]}
     hf.DatasetDict(
         {"train": hf.Dataset.from_list(ROWS[:1]), "test": hf.Dataset.from_list(ROWS[1:])}
     ).save_to_disk(str(tmp_path / "dict"))

@@ -3,10 +3,12 @@ scorers (`Metric(scorer=benchmark(NAME).scorer)`), on files in the official form
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from benchmark_files import GSM8K, MMLU, write_gsm8k_release, write_mmlu_release
-from e2e_support import trial_rows
+from e2e_support import query, trial_rows
 from pytest_crucible import benchmarks
 
 EXPERIMENT = """
@@ -107,3 +109,17 @@ def test_humaneval_answers_in_prose_are_extracted_run_and_scored(
     scores = {(r["condition"], r["item_id"]): r["metrics"]["passed"] for r in trial_rows(pytester)}
     assert len(scores) == 8
     assert all(passed == (condition == "solves") for (condition, _), passed in scores.items())
+    # the declared scorer keeps each verdict in its trial's log: why it passed or failed
+    logs = query(pytester, "SELECT condition, level, message, meta FROM logs")
+    assert len(logs) == 8
+    for log in logs:
+        meta = json.loads(log["meta"])
+        if log["condition"] == "solves":
+            assert (log["level"], log["message"], meta["reason"]) == (
+                "info",
+                "the program passed",
+                "passed",
+            )
+        else:  # "I do not know." after the prompt is not Python
+            assert log["level"] == "warning" and meta["reason"] == "syntax", log
+            assert log["message"].startswith("syntax: invalid syntax (line "), log

@@ -1,11 +1,15 @@
-"""extract_code on the shapes of model answers, and humaneval_check on good and bad input."""
+"""extract_code on the shapes of model answers, humaneval_check on good and bad input, and
+humaneval_result declared for a metric."""
 
 from __future__ import annotations
 
 import pytest
 
+import pytest_crucible as crucible
+from pytest_crucible import scorers
 from pytest_crucible.benchmarks import humaneval
 from pytest_crucible.errors import ScorerError
+from pytest_crucible.run.trial import Trial
 from pytest_crucible.scorers import extract_code, humaneval_check
 
 ADD = "def add(a, b):\n    return a + b\n"
@@ -91,3 +95,30 @@ def test_a_model_answer_in_a_fence_passes_once_extracted() -> None:
 def test_a_problem_without_its_fields_is_a_clear_error(problem: object, words: str) -> None:
     with pytest.raises(ScorerError, match=words):
         humaneval_check(problem, "pass")  # type: ignore[arg-type]
+
+
+def test_a_declared_humaneval_result_records_passed_and_logs_the_verdict() -> None:
+    """`Metric(scorer=scorers.humaneval_result)`: the trial records whether the answer passed
+    and keeps the sandbox's verdict (the failing assertion, the output) in its log."""
+    experiment = crucible.Experiment(
+        "declared-code",
+        dataset=humaneval(sample=1, seed=5),
+        conditions={"answer": lambda prompt: prompt},
+        metrics={"passed": crucible.Metric(kind="binary", scorer=scorers.humaneval_result)},
+    )
+    plan = experiment.plan()
+    trial = Trial(plan.trials[0], plan)
+    entry_point = plan.trials[0].item.input["entry_point"]
+    trial.note_call(
+        f"```python\nprint('checking')\ndef {entry_point}(*args):\n    return None\n```", 0.1
+    )
+    trial.complete_metrics()
+    assert trial.metrics == {"passed": False}
+    (entry,) = trial.logs
+    assert entry["level"] == "warning", entry
+    assert entry["message"].startswith(("assertion failed: assert ", "exception: ")), entry
+    assert entry["meta"]["stdout"] == "checking\n" and entry["meta"]["reason"] != "passed"
+    missing = Trial(plan.trials[0], plan)  # no output at all: failed, and said why
+    missing.complete_metrics()
+    assert missing.metrics == {"passed": False}
+    assert missing.logs[0]["message"] == "exception: the trial gave no output to run"

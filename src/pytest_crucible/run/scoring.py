@@ -5,7 +5,9 @@ For each declared metric with a scorer that the trial did not record itself, the
 parameter, as `scorers.judged(...)` has) and records what it returns. A scorer may be async
 (or return an awaitable): an async trial function awaits it on its loop, a sync one runs it
 to completion. A scorer that returns a `scorers.Judgement` records its `passed` (a binary
-metric) or its `score`, and keeps the judgement as the trial's result `<metric>_judgement`.
+metric) or its `score`, and keeps the judgement as the trial's result `<metric>_judgement`;
+one that returns a `scorers.CodeResult` (`scorers.humaneval_result`) records its `passed`
+and keeps its verdict (stdout, stderr, the failing assertion) in the trial's log.
 A scorer that raises fails the trial with a message naming the metric and the scorer.
 """
 
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_crucible.declare.metrics import Metric
 from pytest_crucible.declare.validation import MetricValidationError
 from pytest_crucible.errors import MetricError, ScorerError
-from pytest_crucible.scorers import Judgement
+from pytest_crucible.scorers import CodeResult, Judgement
 from pytest_crucible.util.tracebacks import hide_library_frames
 
 if TYPE_CHECKING:
@@ -78,7 +80,11 @@ def _call(trial: Trial, name: str, scorer: Scorer) -> Any:
 
 
 def _settle(trial: Trial, name: str, metric: Metric, scorer: Scorer, value: Any) -> None:
-    """Record what a scorer returned (a judgement: its value, and keep it as a result)."""
+    """Record what a scorer returned (a judgement: its value, and keep it as a result; a
+    code result: whether it passed, and keep its verdict in the trial's log)."""
+    if isinstance(value, CodeResult):
+        value.log_to(trial)
+        value = value.passed if metric.kind != "continuous" else float(value.passed)
     if isinstance(value, Judgement):
         trial.result(f"{name}_judgement", value.to_dict())
         try:

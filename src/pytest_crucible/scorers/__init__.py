@@ -28,6 +28,7 @@ from pytest_crucible.scorers._code import (
     extract_code,
     humaneval_check,
     humaneval_passed,
+    humaneval_result,
 )
 from pytest_crucible.scorers._judge import Judgement, ajudge, judge, judged, parse_judgement
 from pytest_crucible.scorers._mt import bleu, chrf, corpus_bleu, corpus_chrf
@@ -52,6 +53,7 @@ __all__ = [
     "gsm8k_match",
     "humaneval_check",
     "humaneval_passed",
+    "humaneval_result",
     "includes",
     "judge",
     "judged",

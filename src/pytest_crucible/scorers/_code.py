@@ -19,7 +19,15 @@ from pytest_crucible.declare.datasets import Item
 from pytest_crucible.errors import ScorerError
 from pytest_crucible.scorers._sandbox import STARTUP_TIMEOUT_S, run_program
 
-__all__ = ["CodeResult", "Reason", "code_execution", "extract_code", "humaneval_check"]
+__all__ = [
+    "CodeResult",
+    "Reason",
+    "code_execution",
+    "extract_code",
+    "humaneval_check",
+    "humaneval_passed",
+    "humaneval_result",
+]
 
 # Why a program passed or not. "process": it tried to start or signal a process (fork,
 # subprocess, os.system, exec); "write": to change files outside its directory; "exit": it
@@ -174,15 +182,27 @@ def humaneval_check(
 def humaneval_passed(
     output: Any, expected: Any = None, *, item: Item | None = None, timeout_s: float = 10.0
 ) -> bool:
+    """Whether the code of the model's answer (`extract_code`) passes the problem's tests in
+    the sandbox: `trial.record(passed=scorers.humaneval_passed(answer, item=item))`. The
+    verdict's details are dropped; declare `humaneval_result` to keep them in the log."""
+    return humaneval_result(output, expected, item=item, timeout_s=timeout_s).passed
+
+
+def humaneval_result(
+    output: Any, expected: Any = None, *, item: Item | None = None, timeout_s: float = 10.0
+) -> CodeResult:
     """HumanEval's recommended scorer, declarable for a metric
-    (`Metric(kind="binary", scorer=scorers.humaneval_passed)`): the code of the model's
-    answer (`extract_code`) passes the problem's tests in the sandbox. The trial passes its
-    `item` (the prompt is in its input, the tests in its expected answer)."""
+    (`Metric(kind="binary", scorer=scorers.humaneval_result)`): the code of the model's
+    answer (`extract_code`) run against the problem's tests in the sandbox. The trial passes
+    its `item` (the prompt is in its input, the tests in its expected answer), records the
+    result's `passed` and keeps the verdict (stdout, the failing assertion) in its log."""
     problem = item if item is not None else expected
-    if output is None:
-        return False
-    completion = extract_code(str(output), _problem_fields(problem)["entry_point"])
-    return humaneval_check(problem, completion, timeout_s=timeout_s).passed
+    entry_point = _problem_fields(problem)["entry_point"]
+    if output is None:  # the trial gave no answer: nothing to run
+        return CodeResult(
+            False, "exception", "the trial gave no output to run", "", "", "", "", 0.0
+        )
+    return humaneval_check(problem, extract_code(str(output), entry_point), timeout_s=timeout_s)
 
 
 def _problem_fields(problem: Mapping[str, Any] | Item) -> dict[str, str]:
