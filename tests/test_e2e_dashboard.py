@@ -493,6 +493,16 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
         find(By.ID, "new-instance").click()
         find(By.NAME, "name").send_keys("fast")
         temperature = find(By.NAME, "config.temperature")
+        # the form comes from the config schema: its type, limits, label and choices
+        assert temperature.get_attribute("type") == "number"
+        limits = [temperature.get_attribute(limit) for limit in ("min", "max", "step")]
+        assert limits == ["0.0", "2.0", "any"]
+        assert temperature.find_element(By.XPATH, "ancestor::label").text.startswith("Temperature")
+        assert temperature.get_attribute("value") == "0.5"  # the default
+        style = find(By.NAME, "config.style")
+        assert style.tag_name == "select"
+        options = style.find_elements(By.TAG_NAME, "option")
+        assert [option.get_attribute("value") for option in options] == ["plain", "fancy"]
         temperature.clear()
         temperature.send_keys("5")
         find(By.CSS_SELECTOR, "input[name=conditions][value=terse]").click()
