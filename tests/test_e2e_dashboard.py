@@ -298,6 +298,8 @@ def _addresses(run_id: str) -> list[str]:
         f"/api/runs/{run_id}",
         f"/api/runs/{run_id}/trials",
         f"/api/runs/{run_id}/logs",
+        f"/runs/{run_id}/results",
+        "/compare",
         "/static/style.css",
     ]
 
@@ -344,6 +346,7 @@ def test_another_address_needs_a_token_and_every_request_must_carry_it(
                 assert client.get(address, headers=bearer).status_code == 200, address
             events = f"/api/runs/{run_id}/events"
             assert _status_of_events(client, events) == 401
+            assert client.post(f"/runs/{run_id}/cancel").status_code == 401  # a change too
             assert _status_of_events(client, events, **bearer) == 200
             assert "Bearer TOKEN" in client.get("/api/runs").json()["error"]
 
@@ -354,6 +357,37 @@ def test_another_address_needs_a_token_and_every_request_must_carry_it(
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
             assert client.get(f"/runs/{run_id}").status_code == 200  # with the cookie now
             assert _status_of_events(client, events) == 200
+    finally:
+        assert server.stop() == 0
+
+
+def test_without_a_token_another_site_can_neither_read_nor_steer_the_dashboard(
+    finished: tuple[Path, str],
+) -> None:
+    folder, run_id = finished
+    server = Server(folder, "--store", "c.db", "--project", ".")
+    try:
+        port = urlsplit(server.address).port
+        # DNS rebinding: a page of another site whose name now resolves to 127.0.0.1; its
+        # requests carry that name in Host (and, for a form, in Origin too)
+        rebound = {"Host": f"evil.example:{port}"}
+        with httpx.Client(base_url=server.base, timeout=WAIT_S) as client:
+            for address in ("/", f"/runs/{run_id}", "/api/runs", "/instances", "/mcp"):
+                refused = client.get(address, headers=rebound)
+                assert refused.status_code == 403, (address, refused.text)
+                assert "127.0.0.1" in refused.text and run_id not in refused.text, address
+            origin = {"Origin": f"http://evil.example:{port}"}
+            refused = client.post(f"/runs/{run_id}/cancel", headers={**rebound, **origin})
+            assert refused.status_code == 403, refused.text
+            # a form posted to 127.0.0.1 by another site's page (CSRF): refused by its Origin
+            crossed = client.post(
+                f"/runs/{run_id}/cancel", headers={"Origin": "http://evil.example"}
+            )
+            assert crossed.status_code == 400 and "another site" in crossed.text
+            fetched = client.post("/instances", headers={"Sec-Fetch-Site": "cross-site"})
+            assert fetched.status_code == 400 and "another site" in fetched.text
+            for name in ("localhost", "127.0.0.1"):  # the loopback names are served
+                assert client.get("/", headers={"Host": f"{name}:{port}"}).status_code == 200
     finally:
         assert server.stop() == 0
 
