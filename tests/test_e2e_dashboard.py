@@ -575,6 +575,7 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
             )
         gate.touch()  # the blocked trial finishes; no other starts
         _wait_until(lambda: find(By.ID, "run-status").text == "cancelled", "the run cancelled")
+        _wait_until(lambda: not find(By.ID, "cancel-run").is_displayed(), "the cancel button to go")
         _screenshot(browser, "run-cancelled")
     finally:
         gate.touch()
