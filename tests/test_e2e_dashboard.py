@@ -584,3 +584,65 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
     (run,) = sql(tmp_path / ".crucible" / "crucible.db", "SELECT * FROM runs")
     assert (run["run_id"], run["status"]) == (run_id, "cancelled")
     assert '"temperature": 0.7' in run["config"] and '"conditions": ["terse"]' in run["header"]
+
+
+def _events(answer: httpx.Response) -> Iterator[tuple[str, Any]]:
+    """(kind, data) of each server-sent event of a streamed answer."""
+    import json
+
+    kind = ""
+    for line in answer.iter_lines():
+        if line.startswith("event:"):
+            kind = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            yield kind, json.loads(line.split(":", 1)[1])
+
+
+@pytest.mark.slow
+def test_the_event_stream_follows_a_run_under_xdist_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The same live feed for a run whose trials two xdist workers run, stored in
+    PostgreSQL: each trial released shows up in the stream, then the run's end."""
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    (tmp_path / "test_live.py").write_text(LIVE_EXPERIMENT)
+    store = {"CRUCIBLE_STORE": postgres_url}
+    run = start_pytest(
+        tmp_path, "-p", "no:cacheprovider", "-n", "2", env={"CRUCIBLE_GATES": str(gates), **store}
+    )
+    server = Server(tmp_path, env=store)
+    seen: list[int] = []
+    try:
+        (gates / "item0").touch()
+        with httpx.Client(base_url=server.base, timeout=WAIT_S) as client:
+
+            def started() -> list[dict[str, Any]] | None:
+                answer = client.get("/api/runs")  # 404 until the run has made the store
+                listed = answer.json() if answer.status_code == 200 else []
+                return [run for run in listed if run["stored"] >= 1] or None
+
+            runs = _wait_until(started, "the first trial stored")
+            run_id = runs[0]["run_id"]
+            with client.stream("GET", f"/api/runs/{run_id}/events") as answer:
+                for kind, data in _events(answer):
+                    if kind != "progress":
+                        continue
+                    if not seen or data["stored"] != seen[-1]:
+                        seen.append(data["stored"])
+                        (gates / f"item{data['stored']}").touch()  # release the next one
+                    if data["status"] == "completed":
+                        break
+            logs = client.get(f"/api/runs/{run_id}/logs").json()["lines"]
+            trials = client.get(f"/api/runs/{run_id}/trials").json()["rows"]
+        assert seen[-1] == 4 and seen == sorted(seen), seen
+        assert len(seen) >= 2, seen  # the stream showed the run before its end
+        assert {line["item_id"] for line in logs} == {"item0", "item1", "item2", "item3"}
+        assert {trial["worker"] for trial in trials} <= {"gw0", "gw1"}, trials  # xdist ran them
+        assert run.wait(timeout=WAIT_S) == 0, run.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
+    finally:
+        for gate in ("item0", "item1", "item2", "item3"):
+            (gates / gate).touch()
+        if run.poll() is None:
+            run.kill()
+        assert server.stop() == 0, "".join(server.output)
