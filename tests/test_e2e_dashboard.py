@@ -298,6 +298,8 @@ def _addresses(run_id: str) -> list[str]:
         f"/api/runs/{run_id}",
         f"/api/runs/{run_id}/trials",
         f"/api/runs/{run_id}/logs",
+        f"/runs/{run_id}/results",
+        "/compare",
         "/static/style.css",
     ]
 
@@ -344,6 +346,7 @@ def test_another_address_needs_a_token_and_every_request_must_carry_it(
                 assert client.get(address, headers=bearer).status_code == 200, address
             events = f"/api/runs/{run_id}/events"
             assert _status_of_events(client, events) == 401
+            assert client.post(f"/runs/{run_id}/cancel").status_code == 401  # a change too
             assert _status_of_events(client, events, **bearer) == 200
             assert "Bearer TOKEN" in client.get("/api/runs").json()["error"]
 
@@ -354,6 +357,37 @@ def test_another_address_needs_a_token_and_every_request_must_carry_it(
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
             assert client.get(f"/runs/{run_id}").status_code == 200  # with the cookie now
             assert _status_of_events(client, events) == 200
+    finally:
+        assert server.stop() == 0
+
+
+def test_without_a_token_another_site_can_neither_read_nor_steer_the_dashboard(
+    finished: tuple[Path, str],
+) -> None:
+    folder, run_id = finished
+    server = Server(folder, "--store", "c.db", "--project", ".")
+    try:
+        port = urlsplit(server.address).port
+        # DNS rebinding: a page of another site whose name now resolves to 127.0.0.1; its
+        # requests carry that name in Host (and, for a form, in Origin too)
+        rebound = {"Host": f"evil.example:{port}"}
+        with httpx.Client(base_url=server.base, timeout=WAIT_S) as client:
+            for address in ("/", f"/runs/{run_id}", "/api/runs", "/instances", "/mcp"):
+                refused = client.get(address, headers=rebound)
+                assert refused.status_code == 403, (address, refused.text)
+                assert "127.0.0.1" in refused.text and run_id not in refused.text, address
+            origin = {"Origin": f"http://evil.example:{port}"}
+            refused = client.post(f"/runs/{run_id}/cancel", headers={**rebound, **origin})
+            assert refused.status_code == 403, refused.text
+            # a form posted to 127.0.0.1 by another site's page (CSRF): refused by its Origin
+            crossed = client.post(
+                f"/runs/{run_id}/cancel", headers={"Origin": "http://evil.example"}
+            )
+            assert crossed.status_code == 400 and "another site" in crossed.text
+            fetched = client.post("/instances", headers={"Sec-Fetch-Site": "cross-site"})
+            assert fetched.status_code == 400 and "another site" in fetched.text
+            for name in ("localhost", "127.0.0.1"):  # the loopback names are served
+                assert client.get("/", headers={"Host": f"{name}:{port}"}).status_code == 200
     finally:
         assert server.stop() == 0
 
@@ -493,6 +527,16 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
         find(By.ID, "new-instance").click()
         find(By.NAME, "name").send_keys("fast")
         temperature = find(By.NAME, "config.temperature")
+        # the form comes from the config schema: its type, limits, label and choices
+        assert temperature.get_attribute("type") == "number"
+        limits = [temperature.get_attribute(limit) for limit in ("min", "max", "step")]
+        assert limits == ["0.0", "2.0", "any"]
+        assert temperature.find_element(By.XPATH, "ancestor::label").text.startswith("Temperature")
+        assert temperature.get_attribute("value") == "0.5"  # the default
+        style = find(By.NAME, "config.style")
+        assert style.tag_name == "select"
+        options = style.find_elements(By.TAG_NAME, "option")
+        assert [option.get_attribute("value") for option in options] == ["plain", "fancy"]
         temperature.clear()
         temperature.send_keys("5")
         find(By.CSS_SELECTOR, "input[name=conditions][value=terse]").click()
@@ -531,6 +575,7 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
             )
         gate.touch()  # the blocked trial finishes; no other starts
         _wait_until(lambda: find(By.ID, "run-status").text == "cancelled", "the run cancelled")
+        _wait_until(lambda: not find(By.ID, "cancel-run").is_displayed(), "the cancel button to go")
         _screenshot(browser, "run-cancelled")
     finally:
         gate.touch()
@@ -539,3 +584,65 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
     (run,) = sql(tmp_path / ".crucible" / "crucible.db", "SELECT * FROM runs")
     assert (run["run_id"], run["status"]) == (run_id, "cancelled")
     assert '"temperature": 0.7' in run["config"] and '"conditions": ["terse"]' in run["header"]
+
+
+def _events(answer: httpx.Response) -> Iterator[tuple[str, Any]]:
+    """(kind, data) of each server-sent event of a streamed answer."""
+    import json
+
+    kind = ""
+    for line in answer.iter_lines():
+        if line.startswith("event:"):
+            kind = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            yield kind, json.loads(line.split(":", 1)[1])
+
+
+@pytest.mark.slow
+def test_the_event_stream_follows_a_run_under_xdist_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The same live feed for a run whose trials two xdist workers run, stored in
+    PostgreSQL: each trial released shows up in the stream, then the run's end."""
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    (tmp_path / "test_live.py").write_text(LIVE_EXPERIMENT)
+    store = {"CRUCIBLE_STORE": postgres_url}
+    run = start_pytest(
+        tmp_path, "-p", "no:cacheprovider", "-n", "2", env={"CRUCIBLE_GATES": str(gates), **store}
+    )
+    server = Server(tmp_path, env=store)
+    seen: list[int] = []
+    try:
+        (gates / "item0").touch()
+        with httpx.Client(base_url=server.base, timeout=WAIT_S) as client:
+
+            def started() -> list[dict[str, Any]] | None:
+                answer = client.get("/api/runs")  # 404 until the run has made the store
+                listed = answer.json() if answer.status_code == 200 else []
+                return [run for run in listed if run["stored"] >= 1] or None
+
+            runs = _wait_until(started, "the first trial stored")
+            run_id = runs[0]["run_id"]
+            with client.stream("GET", f"/api/runs/{run_id}/events") as answer:
+                for kind, data in _events(answer):
+                    if kind != "progress":
+                        continue
+                    if not seen or data["stored"] != seen[-1]:
+                        seen.append(data["stored"])
+                        (gates / f"item{data['stored']}").touch()  # release the next one
+                    if data["status"] == "completed":
+                        break
+            logs = client.get(f"/api/runs/{run_id}/logs").json()["lines"]
+            trials = client.get(f"/api/runs/{run_id}/trials").json()["rows"]
+        assert seen[-1] == 4 and seen == sorted(seen), seen
+        assert len(seen) >= 2, seen  # the stream showed the run before its end
+        assert {line["item_id"] for line in logs} == {"item0", "item1", "item2", "item3"}
+        assert {trial["worker"] for trial in trials} <= {"gw0", "gw1"}, trials  # xdist ran them
+        assert run.wait(timeout=WAIT_S) == 0, run.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
+    finally:
+        for gate in ("item0", "item1", "item2", "item3"):
+            (gates / gate).touch()
+        if run.poll() is None:
+            run.kill()
+        assert server.stop() == 0, "".join(server.output)

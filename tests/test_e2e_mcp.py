@@ -287,33 +287,39 @@ def test_an_agent_creates_an_instance_runs_it_and_reads_its_results(
 ) -> None:
     async def main() -> None:
         async with stdio_agent(store, project) as agent:
-            found = (await agent.call("discover_experiments"))["experiments"]
-            (tiny,) = [e for e in found if e["name"] == "tiny"]
-            bad = await agent.error(
-                "create_instance", name="big", experiment="tiny", source=tiny["source"],
-                config={"scale": 99},
-            )  # fmt: skip
-            assert "scale" in bad, bad
-            await agent.call(
-                "create_instance", name="double", experiment="tiny", source=tiny["source"],
-                config={"scale": 1}, conditions=["echo", "shout"],
-            )  # fmt: skip
-            assert "update_instance" in await agent.error(
-                "create_instance", name="double", experiment="tiny", source=tiny["source"]
-            )
-            updated = await agent.call("update_instance", name="double", config={"scale": 2})
-            assert updated["config"] == {"scale": 2}, updated
-            described = await agent.call("describe_experiment", name="tiny")
-            assert described["declared"]["conditions"] == ["echo", "shout"], described
-
-            launch = await agent.call("start_run", instance="double")
-            run_id = await agent.launched_run_id(launch["launch_id"])
-            progress = await agent.finished_run(run_id)
-            assert progress["status"] == "completed", progress
-            assert progress["stored"] == progress["total_trials"] == 12, progress
-            await _read_results(agent, store, run_id)
+            await _run_an_instance_and_read_it(agent, store)
 
     run_agent(main)
+
+
+async def _run_an_instance_and_read_it(agent: Agent, store: str) -> None:
+    """discover, create (a bad value refused), update and describe, start a run, poll it to
+    completion, and read its results."""
+    found = (await agent.call("discover_experiments"))["experiments"]
+    (tiny,) = [e for e in found if e["name"] == "tiny"]
+    bad = await agent.error(
+        "create_instance", name="big", experiment="tiny", source=tiny["source"],
+        config={"scale": 99},
+    )  # fmt: skip
+    assert "scale" in bad, bad
+    await agent.call(
+        "create_instance", name="double", experiment="tiny", source=tiny["source"],
+        config={"scale": 1}, conditions=["echo", "shout"],
+    )  # fmt: skip
+    assert "update_instance" in await agent.error(
+        "create_instance", name="double", experiment="tiny", source=tiny["source"]
+    )
+    updated = await agent.call("update_instance", name="double", config={"scale": 2})
+    assert updated["config"] == {"scale": 2}, updated
+    described = await agent.call("describe_experiment", name="tiny")
+    assert described["declared"]["conditions"] == ["echo", "shout"], described
+
+    launch = await agent.call("start_run", instance="double")
+    run_id = await agent.launched_run_id(launch["launch_id"])
+    progress = await agent.finished_run(run_id)
+    assert progress["status"] == "completed", progress
+    assert progress["stored"] == progress["total_trials"] == 12, progress
+    await _read_results(agent, store, run_id)
 
 
 async def _read_results(agent: Agent, store: str, run_id: str) -> None:
@@ -367,7 +373,12 @@ def test_cancel_run_stops_a_run_started_from_a_terminal(project: Path, store: st
     )
     reader.start()
     try:
-        run_agent(lambda: _cancel_the_blocking_run(project, store, output))
+
+        async def main() -> None:
+            async with stdio_agent(store, project) as agent:
+                await _cancel_the_blocking_run(agent, project, output)
+
+        run_agent(main)
         process.wait(timeout=RUN_TIMEOUT_S)
     finally:
         if process.poll() is None:
@@ -379,26 +390,27 @@ def test_cancel_run_stops_a_run_started_from_a_terminal(project: Path, store: st
     assert 1 <= stored[0]["n"] < 6, "".join(output)
 
 
-async def _cancel_the_blocking_run(project: Path, store: str, output: list[str]) -> None:
-    async with stdio_agent(store, project) as agent:
+async def _cancel_the_blocking_run(agent: Agent, project: Path, output: list[str]) -> None:
+    """Wait for the blocking run (started from a terminal) to start a trial, cancel it,
+    see the session take the request, release the trial: the run ends cancelled."""
 
-        async def running() -> str | None:
-            runs = (await agent.call("list_runs", experiment="blocking"))["runs"]
-            started = (project / "tests" / "started").exists()
-            return runs[0]["run_id"] if runs and started else None
+    async def running() -> str | None:
+        runs = (await agent.call("list_runs", experiment="blocking"))["runs"]
+        started = (project / "tests" / "started").exists()
+        return runs[0]["run_id"] if runs and started else None
 
-        async def seen_by_the_session() -> bool:
-            return any("cancel requested (enough)" in line for line in output)
+    async def seen_by_the_session() -> bool:
+        return any("cancel requested (enough)" in line for line in output)
 
-        run_id = await agent.wait_for("the blocking run to start a trial", running)
-        cancelled = await agent.call("cancel_run", run_id=run_id, reason="enough")
-        assert cancelled["cancel_requested"] is True, cancelled
-        progress = await agent.call("get_progress", run_id=run_id)
-        assert progress["cancel_requested"] == "enough", progress
-        await agent.wait_for("the session to see the request", seen_by_the_session)
-        (project / "tests" / "release").touch()  # the trial in flight may now finish
-        assert (await agent.finished_run(run_id))["status"] == "cancelled"
-        assert "not running" in await agent.error("cancel_run", run_id=run_id)
+    run_id = await agent.wait_for("the blocking run to start a trial", running)
+    cancelled = await agent.call("cancel_run", run_id=run_id, reason="enough")
+    assert cancelled["cancel_requested"] is True, cancelled
+    progress = await agent.call("get_progress", run_id=run_id)
+    assert progress["cancel_requested"] == "enough", progress
+    await agent.wait_for("the session to see the request", seen_by_the_session)
+    (project / "tests" / "release").touch()  # the trial in flight may now finish
+    assert (await agent.finished_run(run_id))["status"] == "cancelled"
+    assert "not running" in await agent.error("cancel_run", run_id=run_id)
 
 
 # -- streamable HTTP --------------------------------------------------------------------------
@@ -477,6 +489,59 @@ def test_over_http_the_token_is_required_and_the_tools_answer(project: Path, sto
                 assert "list_runs" in await agent.error("get_progress", run_id="nope")
 
         run_agent(main)
+
+
+@asynccontextmanager
+async def http_agent(url: str, token: str) -> AsyncIterator[Agent]:
+    """An SDK client session over streamable HTTP at `url`, carrying the bearer token."""
+    import httpx2
+
+    client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+    async with (
+        client,
+        streamable_http_client(url, http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        with anyio.fail_after(CALL_TIMEOUT_S):
+            await session.initialize()
+        yield Agent(session)
+
+
+def test_over_http_an_agent_runs_an_instance_reads_it_and_cancels_a_terminal_run(
+    project: Path, store: str
+) -> None:
+    """The stdio flow again, over `crucible serve`'s /mcp: create an instance, start a run,
+    poll it to completion, read its results; then cancel a run started from a terminal."""
+    output: list[str] = []
+    started: list[subprocess.Popen[bytes]] = []
+
+    async def main() -> None:
+        async with http_agent(url, TOKEN) as agent:
+            assert len((await agent.session.list_tools()).tools) >= 15
+            await _run_an_instance_and_read_it(agent, store)
+            process = start_pytest(project, "tests/test_blocking.py", f"--crucible-store={store}")
+            started.append(process)
+            threading.Thread(
+                target=lambda: output.extend(
+                    line.decode(errors="replace") for line in process.stdout or ()
+                ),
+                daemon=True,
+            ).start()
+            await _cancel_the_blocking_run(agent, project, output)
+
+    try:
+        with crucible_serve(store, project, TOKEN) as url:
+            run_agent(main)
+        (process,) = started
+        process.wait(timeout=RUN_TIMEOUT_S)  # the cancelled run's session has ended
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+    (run,) = sql(store, "SELECT run_id, status FROM runs WHERE experiment = 'blocking'")
+    assert run["status"] == "cancelled", "".join(output)
+    stored = sql(store, "SELECT count(*) AS n FROM trials WHERE run_id = ?", (run["run_id"],))
+    assert 1 <= stored[0]["n"] < 6, "".join(output)
 
 
 def test_without_a_token_only_loopback_host_names_are_served(project: Path, store: str) -> None:

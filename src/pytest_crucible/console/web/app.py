@@ -31,7 +31,7 @@ from pytest_crucible.console.errors import ConsoleError, NotFound
 from pytest_crucible.console.web.access import StoreAccess
 from pytest_crucible.console.web.live import Event, Feeds, View
 from pytest_crucible.console.web.pages import STRICT_HEADERS, page, query_int, query_text, templates
-from pytest_crucible.console.web.security import TokenCheck
+from pytest_crucible.console.web.security import LoopbackHostCheck, TokenCheck
 from pytest_crucible.console.web.steering import Discovery, SteeringPages
 from pytest_crucible.errors import CrucibleError, StoreError
 from pytest_crucible.store.locations import masked_in
@@ -67,7 +67,8 @@ def create_app(
         # the MCP endpoint answers at /mcp itself (a Mount would redirect POSTs to /mcp/)
         *([Route("/mcp", endpoint=mounted)] if mounted is not None else []),
     ]
-    middleware = [Middleware(TokenCheck, token=token)] if token else []
+    # without a token the server is on loopback: only loopback names are answered
+    middleware = [Middleware(TokenCheck, token=token) if token else Middleware(LoopbackHostCheck)]
     app = Starlette(
         routes=routes,
         middleware=middleware,

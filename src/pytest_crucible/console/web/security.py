@@ -5,6 +5,11 @@ clients, MCP clients), or the cookie a browser got by opening any page once with
 `?token=TOKEN`: the server answers that visit with a redirect to the same address without the
 token (so it leaves the address bar and the history) and an HttpOnly, SameSite=Strict cookie.
 Anything else gets 401, with a page or JSON that says how to give the token.
+
+Without a token the server listens on a loopback address only, and answers only requests
+addressed to a loopback name (the Host header): a page of another site whose name was made to
+resolve to 127.0.0.1 (DNS rebinding) would otherwise read the dashboard and steer runs as if
+it were the dashboard's own page (its Origin matches its Host).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["COOKIE", "TokenCheck", "loopback"]
+__all__ = ["COOKIE", "LoopbackHostCheck", "TokenCheck", "loopback"]
 
 COOKIE = "crucible_token"
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -52,6 +57,39 @@ class TokenCheck:
 
     def _given(self, value: str | None) -> bool:
         return value is not None and hmac.compare_digest(value.encode(), self._token)
+
+
+class LoopbackHostCheck:
+    """ASGI middleware of a server without a token: a request whose Host is not a loopback
+    name gets 403 (see the module)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or loopback(_host_name(_headers(scope).get("host", ""))):
+            await self._app(scope, receive, send)
+            return
+        problem = "this server answers only to the address it printed (127.0.0.1 or localhost)"
+        fix = (
+            "open the address `crucible serve` printed; to be reached by another name, serve "
+            "with --host and a token (--token auto)"
+        )
+        path: str = scope["path"]
+        if path.startswith(("/api/", "/mcp")) or path == "/api":
+            body = json.dumps({"error": f"{problem}: {fix}"}).encode()
+            content_type = b"application/json"
+        else:
+            body = _REFUSED_PAGE.format(code=403, problem=problem, fix=fix).encode()
+            content_type = b"text/html; charset=utf-8"
+        await _respond(send, 403, body, [(b"content-type", content_type)])
+
+
+def _host_name(host: str) -> str:
+    """The name of a Host header, without its port ("[::1]:8765" -> "::1")."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -100,7 +138,7 @@ async def _refuse(scope: Scope, send: Send, *, wrong: bool) -> None:
         body = json.dumps({"error": f"{problem}: {fix}"}).encode()
         content_type = b"application/json"
     else:
-        body = _REFUSED_PAGE.format(problem=problem, fix=fix).encode()
+        body = _REFUSED_PAGE.format(code=401, problem=problem, fix=fix).encode()
         content_type = b"text/html; charset=utf-8"
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", content_type),
@@ -117,6 +155,6 @@ async def _respond(send: Send, status: int, body: bytes, headers: list[Any]) -> 
 
 # no data of the request goes into this page: nothing to escape
 _REFUSED_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Token needed - crucible</title></head>
-<body><h1>401: {problem}</h1><p>{fix}.</p></body></html>
+<html lang="en"><head><meta charset="utf-8"><title>Refused - crucible</title></head>
+<body><h1>{code}: {problem}</h1><p>{fix}.</p></body></html>
 """

@@ -64,6 +64,8 @@
       row.querySelector(".stored").textContent = condition.stored + " / " + condition.total;
       setWidth(row.querySelector(".fill"), condition.stored, condition.total);
     }
+    const cancelForm = document.querySelector("form.cancel");
+    if (cancelForm) cancelForm.hidden = progress.status !== "running";  // ended: nothing to cancel
     const note = document.getElementById("cancel-note");
     note.hidden = !progress.cancel_requested;
     document.getElementById("cancel-reason").textContent = progress.cancel_requested || "";
