@@ -15,7 +15,6 @@ new one per call.
 from __future__ import annotations
 
 import bisect
-import math
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -195,13 +194,22 @@ class Percentile(HedgePolicy):
 
 class Adaptive(Percentile):
     """Learns the delay that spends `target_extra` backups per call (0.05: 5% extra
-    requests). The first delay is the (1 - target_extra) quantile of the warm-up's
-    latencies; then, after each call, the delay grows by a factor exp(gain x (1 - target))
-    when a backup fired and shrinks by exp(-gain x target) when none did (a stochastic
-    approximation of the quantile, after Robbins and Monro), so the share of calls that
-    fired converges on the target whatever the latencies do. A quantile of the observed
-    latencies alone would not: once backups fire, a cancelled first request is only known
-    to have taken longer than the delay, and the tail it would show is cut off."""
+    requests). The delay is a quantile of the workload's recent latencies, as for
+    `Percentile`, at a level that is learned: it starts at 1 - target_extra and, after each
+    call, rises by `gain` x (1 - target) when a backup fired and falls by `gain` x target
+    when none did (a Robbins-Monro stochastic approximation), so the share of calls that
+    fired converges on the target whatever the latencies do.
+
+    Why the level and not the delay itself: the share of calls slower than a quantile is
+    one minus its level, so the learning has the same slope in any latency regime, and the
+    window keeps tracking the latencies (its first, warm-up quantile is biased low under
+    concurrency: the calls that finish first are the fast ones). A delay learned directly
+    in seconds had to pay for that bias in extra backups, and with many calls in flight its
+    late feedback made it oscillate. A quantile of the latencies at the fixed level alone
+    would not meet the target either: once backups fire, a cancelled first request is only
+    known to have taken longer than the delay (its tail is cut off). The default gain is
+    small enough to stay stable with a few hundred calls in flight (the feedback of a call
+    arrives after those started meanwhile)."""
 
     def __init__(
         self,
@@ -211,7 +219,7 @@ class Adaptive(Percentile):
         warmup: int = 20,
         warmup_delay_s: float | None = None,
         window: int = 1000,
-        gain: float = 0.03,
+        gain: float = 0.002,
     ) -> None:
         if (
             isinstance(target_extra, bool)
@@ -222,8 +230,11 @@ class Adaptive(Percentile):
                 f"Adaptive(target_extra={target_extra!r}): give the share of calls that may "
                 "send a backup, between 0 and 0.5 (0.05: 5% extra requests)"
             )
-        if isinstance(gain, bool) or not isinstance(gain, int | float) or not 0 < gain <= 1:
-            raise ConfigError(f"Adaptive(gain={gain!r}): give a step between 0 and 1")
+        if isinstance(gain, bool) or not isinstance(gain, int | float) or not 0 < gain <= 0.1:
+            raise ConfigError(
+                f"Adaptive(gain={gain!r}): give the level's step per call, between 0 and 0.1 "
+                "(default 0.002; smaller with more calls in flight)"
+            )
         super().__init__(
             100 * (1 - target_extra),
             key=key,
@@ -233,31 +244,26 @@ class Adaptive(Percentile):
         )
         self.target_extra = float(target_extra)
         self.gain = float(gain)
-        self._delays: dict[Hashable, float] = {}
+        self._levels: dict[Hashable, float] = {}
 
-    def delay(self, key: Hashable) -> float | None:
+    def _level(self, workload: Hashable) -> float:
+        return self._levels.get(workload, 1 - self.target_extra)
+
+    def level(self, key: Hashable = None) -> float:
+        """The quantile level learned for `key`'s workload (0-1)."""
         workload = self._workload(key)
         with self._lock:
-            learned = self._delays.get(workload)
-            if learned is not None:
-                return learned
-        first = super().delay(key)
-        window = self._windows.get(workload)
-        if window is not None and len(window.sorted) >= self.warmup and first is not None:
-            with self._lock:
-                self._delays.setdefault(workload, first)
-        return first
+            return self._level(workload)
 
     def settled(self, key: Hashable, fired: bool, delay_s: float | None = None) -> None:
-        if delay_s is None:  # a call of the warm-up (no delay): nothing to learn
-            return
+        # A call of the warm-up (no delay) counts too, as one that did not fire: the target
+        # is a share of all the calls, and under concurrency the warm-up is not short.
         workload = self._workload(key)
+        step = (1 - self.target_extra) if fired else -self.target_extra
         with self._lock:
-            learned = self._delays.get(workload)
-            if learned is None:
-                return
-            step = (1 - self.target_extra) if fired else -self.target_extra
-            self._delays[workload] = max(1e-4, learned * math.exp(self.gain * step))
+            level = self._level(workload) + self.gain * step
+            # within the window's resolution: the median at the least, its last rank at most
+            self._levels[workload] = min(1.0, max(0.5, level))
 
     def __repr__(self) -> str:
         return f"Adaptive(target_extra={self.target_extra:g})"
