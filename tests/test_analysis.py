@@ -468,3 +468,26 @@ def test_an_interval_of_the_median_difference_says_so_beside_the_mean_difference
         "not of the mean difference +5.90"
     )
     assert "not of the mean difference +5.90" in format_analysis(result)
+
+
+def test_a_significant_wilcoxon_result_is_oriented_by_its_shift_not_by_the_mean() -> None:
+    """Slow is 1 s slower on 15 items and 100 s faster on one: the mean difference is
+    negative, the Hodges-Lehmann shift (what Wilcoxon tests) positive. The verdict and the
+    sentence follow the test: slower, so worse for a lower-is-better latency."""
+    fast = [{"condition": "fast", "item_id": f"q{i}", "latency": 10.0 + i} for i in range(16)]
+    slow = [
+        {"condition": "slow", "item_id": f"q{i}", "latency": 10.0 + i + (1.0 if i else -100.0)}
+        for i in range(16)
+    ]
+    result = run(
+        frame(fast + slow),
+        conditions=["fast", "slow"],
+        baseline="fast",
+        metrics={"latency": Metric(kind="continuous", lower_is_better=True)},
+    )
+    (row,) = result.metrics[0].comparisons
+    assert row.result.test == "wilcoxon"
+    assert row.result.estimate < 0 < (row.result.ci_estimate or 0.0)
+    assert row.significant
+    assert row.direction == "worse"
+    assert row.sentence.startswith("slow scored higher (worse) than fast on latency")

@@ -21,7 +21,7 @@ from pytest_crucible.review.analysis._model import (
     MetricAnalysis,
     RunAnalysis,
 )
-from pytest_crucible.review.analysis._text import power_line, sentence
+from pytest_crucible.review.analysis._text import power_line, sentence, tested_shift
 from pytest_crucible.stats import (
     Comparison,
     OmnibusResult,
@@ -326,7 +326,7 @@ def _finish(draft: _Draft, adjusted: Any, settings: Analysis, size: int) -> Metr
     for first, second, result in draft.pairs:
         p_adj = float(next(adjusted))
         significant = math.isfinite(p_adj) and p_adj <= settings.alpha
-        direction = _direction(result.estimate, significant, draft.metric.lower_is_better)
+        direction = _direction(tested_shift(result), significant, draft.metric.lower_is_better)
         unbounded = math.isinf(result.ci[0]) and math.isinf(result.ci[1])
         if draft.kind == "binary":  # a difference of proportions lies in [-1, 1]
             result = _bounded(result)

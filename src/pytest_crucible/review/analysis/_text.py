@@ -114,12 +114,23 @@ def sentence(
     if direction == "no difference":
         opening = f"{first} and {second} did not differ significantly on {name}"
     else:
-        higher = "higher" if result.estimate > 0 else "lower"
+        higher = "higher" if tested_shift(result) > 0 else "lower"
         opening = f"{first} scored {higher} ({direction}) than {second} on {name}"
     adjusted = CORRECTION_LABELS[settings.correction]
     test = test_text(result)
     test = f"{test}, {fmt_p(p_adjusted)}" if "=" in test else f"{test} {fmt_p(p_adjusted)}"
     return f"{opening} ({numbers}), {test}, {adjusted}; {effect_text(result.effect_size)}"
+
+
+def tested_shift(result: Comparison) -> float:
+    """The difference the test is about, which orients a significant result: the
+    Hodges-Lehmann shift for a Wilcoxon test (its interval's centre), else the mean
+    difference. The two can disagree in sign (one far outlier against many small shifts the
+    other way); then "higher" must follow the test, or the sentence contradicts it."""
+    centre = result.ci_estimate
+    if centre is not None and math.isfinite(centre) and centre != 0:
+        return centre
+    return result.estimate
 
 
 def interval_text(result: Comparison, settings: Analysis, binary: bool) -> str:
