@@ -171,11 +171,21 @@ def _missing(message: str) -> None:
 
 
 try:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        ElementNotInteractableException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
 
     _NOT_YET: tuple[type[Exception], ...] = (NoSuchElementException, StaleElementReferenceException)
+    _NOT_CLICKABLE_YET: tuple[type[Exception], ...] = (
+        *_NOT_YET,
+        ElementNotInteractableException,
+        ElementClickInterceptedException,
+    )
 except ImportError:  # the browser tests report the missing package themselves
-    _NOT_YET = ()
+    _NOT_YET = _NOT_CLICKABLE_YET = ()
 
 
 def _wait_until(check: Any, what: str) -> Any:
@@ -190,6 +200,23 @@ def _wait_until(check: Any, what: str) -> Any:
             return found
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def _click(locate: Any, what: str) -> None:
+    """Click the element `locate()` finds once it can be clicked: a page that has just
+    navigated, or whose script has not shown the element yet, is 'not yet'."""
+
+    def clicked() -> bool:
+        try:
+            element = locate()
+            if not (element.is_displayed() and element.is_enabled()):
+                return False
+            element.click()
+        except _NOT_CLICKABLE_YET:
+            return False
+        return True
+
+    _wait_until(clicked, what)
 
 
 def _assert_inert(browser: Any, page: str) -> None:
@@ -558,14 +585,12 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
         row = _wait_until(saved, f"the saved instance: {browser.page_source[-2000:]}")[0]
         assert '"temperature": 0.7' in row.text and "terse" in row.text
         _screenshot(browser, "instances")
-        row.find_element(By.CSS_SELECTOR, "button.start").click()
+        _click(lambda: find(By.CSS_SELECTOR, "tr[data-instance=fast] button.start"), "Start run")
         _wait_until(lambda: "/runs/" in browser.current_url, "the started run's page")
         run_id = browser.current_url.rsplit("/", 1)[1]
         _wait_until(Path(f"{gate}.started").exists, "a trial of the run to block")
 
-        _wait_until(lambda: browser.find_elements(By.ID, "cancel-run"), "the cancel button")[
-            0
-        ].click()
+        _click(lambda: find(By.ID, "cancel-run"), "the cancel button")
         noted = lambda: [e for e in browser.find_elements(By.ID, "cancel-note") if e.is_displayed()]  # noqa: E731
         _wait_until(noted, "the cancel note")
         with httpx.Client(base_url=server.base, timeout=WAIT_S) as client:
