@@ -30,12 +30,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from browser_support import WAIT_S, chrome, click, screenshot, wait_until
 from e2e_support import EXPERIMENT, sql, start_pytest
 
-SCREENSHOTS = Path(
-    os.environ.get("CRUCIBLE_SCREENSHOTS") or Path(__file__).parent / ".artifacts" / "screenshots"
-)
-WAIT_S = 240  # generous: the machine may be busy and 3x slower
 TOKEN = "t0ken-for-the-dashboard-tests-0123456789"
 
 # Untrusted text (as the reports' tests use): had any of it run, the title would change, an
@@ -140,85 +137,6 @@ class Server:
             raise
 
 
-def _screenshot(browser: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / f"dashboard-{name}.png"))
-
-
-def _driver_or_skip() -> Any:
-    try:
-        from selenium import webdriver
-    except ImportError:
-        _missing("Selenium is needed for the dashboard's browser test: pip install selenium")
-    import shutil
-
-    if shutil.which("chromedriver") is None:
-        _missing("chromedriver is needed: apt-get install --no-install-recommends chromium-driver")
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1400,1000")
-    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(WAIT_S)
-    return driver
-
-
-def _missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-try:
-    from selenium.common.exceptions import (
-        ElementClickInterceptedException,
-        ElementNotInteractableException,
-        NoSuchElementException,
-        StaleElementReferenceException,
-    )
-
-    _NOT_YET: tuple[type[Exception], ...] = (NoSuchElementException, StaleElementReferenceException)
-    _NOT_CLICKABLE_YET: tuple[type[Exception], ...] = (
-        *_NOT_YET,
-        ElementNotInteractableException,
-        ElementClickInterceptedException,
-    )
-except ImportError:  # the browser tests report the missing package themselves
-    _NOT_YET = _NOT_CLICKABLE_YET = ()
-
-
-def _wait_until(check: Any, what: str) -> Any:
-    """Poll `check()` until it gives a true value (an event of another process)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            found = check()
-        except _NOT_YET:  # the page navigated or re-rendered between finding and reading
-            found = None
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _click(locate: Any, what: str) -> None:
-    """Click the element `locate()` finds once it can be clicked: a page that has just
-    navigated, or whose script has not shown the element yet, is 'not yet'."""
-
-    def clicked() -> bool:
-        try:
-            element = locate()
-            if not (element.is_displayed() and element.is_enabled()):
-                return False
-            element.click()
-        except _NOT_CLICKABLE_YET:
-            return False
-        return True
-
-    _wait_until(clicked, what)
-
-
 def _assert_inert(browser: Any, page: str) -> None:
     state = browser.execute_script(CHECK_INERT)
     assert state["pwned"] is None and state["injected"] == 0, (page, state)
@@ -237,11 +155,8 @@ def _first_trial_run(store: Path) -> str | None:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    driver = _driver_or_skip()
-    try:
+    with chrome() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_a_live_run_advances_on_the_page_and_hostile_text_is_inert(
@@ -260,37 +175,37 @@ def test_a_live_run_advances_on_the_page_and_hostile_text_is_inert(
     server = Server(tmp_path, "--store", str(store))
     try:
         (gates / "item0").touch()
-        run_id = _wait_until(lambda: _first_trial_run(store), "the first trial stored")
+        run_id = wait_until(lambda: _first_trial_run(store), "the first trial stored")
 
         browser.get(f"{server.base}/runs/{run_id}")
         text = lambda selector: browser.find_element(By.CSS_SELECTOR, selector).text  # noqa: E731
-        _wait_until(lambda: text("#progress-stored") == "1", "the page to show 1 trial")
-        _wait_until(lambda: "released item0" in text("#log-lines"), "the first log line")
+        wait_until(lambda: text("#progress-stored") == "1", "the page to show 1 trial")
+        wait_until(lambda: "released item0" in text("#log-lines"), "the first log line")
         browser.execute_script("window.stillTheSamePage = true;")
 
         (gates / "item1").touch()  # the next trial is stored: the page follows, no reload
-        _wait_until(lambda: text("#progress-stored") == "2", "the page to show 2 trials")
-        _wait_until(lambda: "released item1" in text("#log-lines"), "the new log line")
+        wait_until(lambda: text("#progress-stored") == "2", "the page to show 2 trials")
+        wait_until(lambda: "released item1" in text("#log-lines"), "the new log line")
         assert browser.execute_script("return window.stillTheSamePage === true;")
         assert len(browser.find_elements(By.CSS_SELECTOR, "#trials-body tr")) == 2
         assert "2 / 4" in text("#conditions-body")  # echo: 2 of its 4 trials
         _assert_inert(browser, "live run")
         assert "<img src=x id=pwned-img" in text("#log-lines")  # shown, as text
-        _screenshot(browser, "run-live")
+        screenshot(browser, "dashboard-run-live")
 
         (gates / "item2").touch()
         (gates / "item3").touch()
-        _wait_until(lambda: text("#run-status") == "completed", "the run to be shown completed")
+        wait_until(lambda: text("#run-status") == "completed", "the run to be shown completed")
         assert text("#progress-stored") == "4"
         _assert_inert(browser, "finished run")
-        _screenshot(browser, "run-finished")
+        screenshot(browser, "dashboard-run-finished")
         assert run.wait(timeout=WAIT_S) == 0, run.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
 
         for name, address in (("experiments", "/"), ("experiment", "/experiments/live-demo")):
             browser.get(server.base + address)
             assert "live-demo" in browser.find_element(By.TAG_NAME, "main").text
             _assert_inert(browser, address)
-            _screenshot(browser, name)
+            screenshot(browser, f"dashboard-{name}")
         assert "<b id=pwned-b" in browser.find_element(By.CSS_SELECTOR, ".description").text
     finally:
         for gate in ("item0", "item1", "item2", "item3"):
@@ -567,12 +482,12 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
         temperature.clear()
         temperature.send_keys("5")
         find(By.CSS_SELECTOR, "input[name=conditions][value=terse]").click()
-        _screenshot(browser, "instance-form")
+        screenshot(browser, "dashboard-instance-form")
         # the browser itself refuses 5 (the field's max is 2); the server must refuse it too
         browser.execute_script("document.querySelector('form.instance').noValidate = true;")
         find(By.ID, "save-instance").click()
         shown = lambda: browser.find_elements(By.ID, "form-problem")  # noqa: E731
-        problem = _wait_until(shown, f"the refusal: {browser.page_source[-2000:]}")[0].text
+        problem = wait_until(shown, f"the refusal: {browser.page_source[-2000:]}")[0].text
         assert "temperature" in problem and "above max 2.0" in problem
         temperature = find(By.NAME, "config.temperature")  # the form kept what was given
         temperature.clear()
@@ -582,26 +497,26 @@ def test_an_instance_made_in_the_form_starts_a_run_that_is_cancelled_from_its_pa
 
         # the save answers once the test file is collected again: slow on a busy machine
         saved = lambda: browser.find_elements(By.CSS_SELECTOR, "tr[data-instance=fast]")  # noqa: E731
-        row = _wait_until(saved, f"the saved instance: {browser.page_source[-2000:]}")[0]
+        row = wait_until(saved, f"the saved instance: {browser.page_source[-2000:]}")[0]
         assert '"temperature": 0.7' in row.text and "terse" in row.text
-        _screenshot(browser, "instances")
-        _click(lambda: find(By.CSS_SELECTOR, "tr[data-instance=fast] button.start"), "Start run")
-        _wait_until(lambda: "/runs/" in browser.current_url, "the started run's page")
+        screenshot(browser, "dashboard-instances")
+        click(lambda: find(By.CSS_SELECTOR, "tr[data-instance=fast] button.start"), "Start run")
+        wait_until(lambda: "/runs/" in browser.current_url, "the started run's page")
         run_id = browser.current_url.rsplit("/", 1)[1]
-        _wait_until(Path(f"{gate}.started").exists, "a trial of the run to block")
+        wait_until(Path(f"{gate}.started").exists, "a trial of the run to block")
 
-        _click(lambda: find(By.ID, "cancel-run"), "the cancel button")
+        click(lambda: find(By.ID, "cancel-run"), "the cancel button")
         noted = lambda: [e for e in browser.find_elements(By.ID, "cancel-note") if e.is_displayed()]  # noqa: E731
-        _wait_until(noted, "the cancel note")
+        wait_until(noted, "the cancel note")
         with httpx.Client(base_url=server.base, timeout=WAIT_S) as client:
-            _wait_until(
+            wait_until(
                 lambda: "cancel requested" in client.get("/instances").text,
                 "the session to see the request",
             )
         gate.touch()  # the blocked trial finishes; no other starts
-        _wait_until(lambda: find(By.ID, "run-status").text == "cancelled", "the run cancelled")
-        _wait_until(lambda: not find(By.ID, "cancel-run").is_displayed(), "the cancel button to go")
-        _screenshot(browser, "run-cancelled")
+        wait_until(lambda: find(By.ID, "run-status").text == "cancelled", "the run cancelled")
+        wait_until(lambda: not find(By.ID, "cancel-run").is_displayed(), "the cancel button to go")
+        screenshot(browser, "dashboard-run-cancelled")
     finally:
         gate.touch()
         status = server.stop()
@@ -647,7 +562,7 @@ def test_the_event_stream_follows_a_run_under_xdist_on_postgresql(
                 listed = answer.json() if answer.status_code == 200 else []
                 return [run for run in listed if run["stored"] >= 1] or None
 
-            runs = _wait_until(started, "the first trial stored")
+            runs = wait_until(started, "the first trial stored")
             run_id = runs[0]["run_id"]
             with client.stream("GET", f"/api/runs/{run_id}/events") as answer:
                 for kind, data in _events(answer):

@@ -14,7 +14,6 @@ import html
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from browser_support import chrome, screenshot
 
 TIMEOUT = 300  # seconds for one pytest run or CLI call on a busy machine
 SECRET = "sk-test-DASHBOARD-SECRET-4242"
@@ -204,29 +205,8 @@ def server(project: Project) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from selenium import webdriver
-    except ImportError:
-        _missing("Selenium is needed for these browser tests: pip install selenium")
-    if shutil.which("chromedriver") is None:
-        _missing("chromedriver is needed: apt-get install --no-install-recommends chromium-driver")
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(120)
-    driver.set_window_size(1400, 1000)
-    try:
+    with chrome() as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def _missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def _visit(browser: Any, url: str) -> None:
@@ -257,13 +237,6 @@ def _check_inert_and_secret_free(browser: Any) -> None:
     for element_id in ("pwned-img", "pwned-link", "pwned-b"):
         assert not browser.find_elements(By.ID, element_id), element_id
     assert SECRET not in browser.page_source
-
-
-def _screenshot(browser: Any, name: str) -> None:
-    default = Path(__file__).parent / ".artifacts" / "screenshots"
-    folder = Path(os.environ.get("CRUCIBLE_SCREENSHOTS") or default)
-    folder.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(folder / f"results-{name}.png"))
 
 
 def _lines_of(browser: Any, element: Any) -> int:
@@ -306,7 +279,7 @@ def test_results_page_shows_the_numbers_crucible_show_prints(
     status, name, explanation, _test = _cells(gate)
     assert f"{status} {name}: {explanation}" in project.show
     assert len(browser.find_elements(By.CSS_SELECTOR, "#plots svg")) >= 4
-    _screenshot(browser, "run")
+    screenshot(browser, "results-run")
 
 
 def test_a_failed_trial_is_shown_whole_and_its_hostile_text_stays_text(
@@ -330,7 +303,7 @@ def test_a_failed_trial_is_shown_whole_and_its_hostile_text_stays_text(
     assert names == ["plot.png", TEXT_ARTIFACT, "weights.bin"]
     texts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "pre.artifact-text")]
     assert texts == ["<script>alert('artifact')</script>"]
-    _screenshot(browser, "trial")
+    screenshot(browser, "results-trial")
 
 
 def test_artifact_downloads_are_never_rendered_as_pages(
@@ -375,7 +348,7 @@ def test_side_by_side_pages_two_conditions_outputs_per_item(
     assert len(rows) == 25  # a page of 30 trials of plain (15 items x 2 repeats)
     first = rows[0].find_elements(By.CSS_SELECTOR, "pre.sbs-output")
     assert [e.text for e in first] == ["A1", f"{HOSTILE} A0"]  # q0: plain misses, shouty hits
-    _screenshot(browser, "side-by-side")
+    screenshot(browser, "results-side-by-side")
     _follow(browser, "a[rel=next]")
     _check_inert_and_secret_free(browser)
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.sbs-row")
@@ -425,7 +398,7 @@ def test_two_runs_compared_as_crucible_compare_decides(
         assert _lines_of(browser, cell) == 1, cell.text
     box = browser.find_element(By.CSS_SELECTOR, ".table-scroll:has(> #compare-table)")
     assert box.value_of_css_property("overflow-x") == "auto"
-    _screenshot(browser, "compare")
+    screenshot(browser, "results-compare")
     _visit(browser, f"{server}/compare/{project.first}/{project.other}")
     error = browser.find_element(By.ID, "compare-error").text
     assert "compare two runs of one experiment" in error

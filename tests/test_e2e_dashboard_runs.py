@@ -16,7 +16,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,15 +24,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from browser_support import WAIT_S, chrome, wait_until
 from e2e_support import sql
 from pytest_crucible.testing import MockModelServer
-
-WAIT_S = 240  # generous: the machine may be busy and 3x slower
 
 PRICED = """
 import os
@@ -216,17 +213,16 @@ def test_the_log_api_filters_by_level_condition_and_item(finished: Finished, bas
 def test_the_run_page_shows_only_the_log_lines_its_filters_ask_for(
     finished: Finished, base: str
 ) -> None:
-    driver = _driver_or_skip()
     from selenium.webdriver.common.by import By
 
-    try:
+    with chrome() as driver:
         driver.get(f"{base}/runs/{finished.run_id}?level=warning&condition=polite&item=q1")
-        entries = _wait_until(
+        entries = wait_until(
             lambda: driver.find_elements(By.CSS_SELECTOR, "#log-lines li"), "log lines"
         )
         assert len(entries) == 1 and entries[0].text.endswith("long answer to q1 by polite")
         driver.get(f"{base}/runs/{finished.run_id}?level=info&item=q0")
-        _wait_until(
+        wait_until(
             lambda: len(driver.find_elements(By.CSS_SELECTOR, "#log-lines li")) == 2,
             "q0's two info lines",
         )
@@ -234,8 +230,6 @@ def test_the_run_page_shows_only_the_log_lines_its_filters_ask_for(
         assert all("asked q0" in text and "warning" not in text for text in texts), texts
         filters = driver.find_element(By.CSS_SELECTOR, "form.filters")
         assert filters.find_element(By.NAME, "item").get_attribute("value") == "q0"
-    finally:
-        driver.quit()
 
 
 def test_a_trials_page_shows_its_expected_answer_and_metrics(finished: Finished, base: str) -> None:
@@ -252,36 +246,3 @@ def test_a_trials_page_shows_its_expected_answer_and_metrics(finished: Finished,
     assert metrics, page.text[-3000:]
     length = re.sub(r"<[^>]+>", " ", metrics.group(1)).split()
     assert length[length.index("length") + 1] == str(json.loads(row["metrics"])["length"])
-
-
-def _driver_or_skip() -> Any:
-    try:
-        from selenium import webdriver
-    except ImportError:
-        _missing("Selenium is needed for the dashboard's browser test: pip install selenium")
-    if shutil.which("chromedriver") is None:
-        _missing("chromedriver is needed: apt-get install --no-install-recommends chromium-driver")
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(WAIT_S)
-    return driver
-
-
-def _missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _wait_until(check: Any, what: str) -> Any:
-    """Poll `check()` until it gives a true value (the page's event stream filled it)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

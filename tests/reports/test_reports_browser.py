@@ -9,8 +9,6 @@ with `pip install selenium` and `apt-get install -y --no-install-recommends chro
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from browser_support import chrome
 
 EXPERIMENT = """
 import pytest_crucible as crucible
@@ -59,26 +59,6 @@ def test_sbs(condition, item, trial):
 """
 
 
-def _driver_or_skip() -> Any:
-    try:
-        from selenium import webdriver
-    except ImportError:
-        _missing("Selenium is needed for these browser tests: pip install selenium")
-    if shutil.which("chromedriver") is None:
-        _missing("chromedriver is needed: apt-get install --no-install-recommends chromium-driver")
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-    return webdriver.Chrome(options=options, service=service)
-
-
-def _missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """report.html of a real run: 3 conditions x 3 items x 2 repeats, four artifacts each."""
@@ -102,12 +82,8 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    driver = _driver_or_skip()
-    driver.set_page_load_timeout(120)
-    try:
+    with chrome(1280, 1000) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _open(browser: Any, page: Path, fragment: str = "", width: int = 1280) -> None:
