@@ -108,6 +108,9 @@ def click(locate: Callable[[], Any], what: str) -> None:
 
 
 def screenshot(browser: Any, name: str) -> None:
-    """Keep the page as SCREENSHOTS/NAME.png, for a person to look at after the run."""
+    """Keep the page as SCREENSHOTS/NAME.png, for a person to look at after the run, once
+    its transitions have ended (a progress bar caught mid-way looks like a wrong count)."""
+    settled = "return document.getAnimations().every(a => a.playState !== 'running')"
+    wait_until(lambda: browser.execute_script(settled), f"the animations of {name} to end")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
