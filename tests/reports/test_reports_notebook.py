@@ -82,3 +82,23 @@ def test_notebook_of_a_database_store_loads_it_without_its_password(
     assert f'STORE = os.environ.get("CRUCIBLE_STORE", {expected})' in text
     assert "set PGPASSWORD (or ~/.pgpass)" in text
     compile(text, "cell", "exec")
+
+
+def test_notebook_says_why_an_aggregate_has_no_value(make_run: Any, tmp_path: Path) -> None:
+    """pass@2 declared, one repeat run: the notebook prints why, as the other reports do."""
+    store, run_id = make_run(aggregates={"correct": ["pass@2"]}, repeats=1, failures=0)
+    write_reports(store, run_id, tmp_path, ["ipynb"])
+    notebook = nbformat.read(tmp_path / "analysis.ipynb", as_version=4)
+    NotebookClient(
+        notebook,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    text = _outputs(notebook)
+    for condition in ("terse", "few_shot"):
+        why = (
+            f"note: correct pass@2 of {condition}, counting passed trials only: pass@2 needs "
+            "at least 2 repeats per item; 12 of 12 items have fewer (as few as 1)"
+        )
+        assert text.count(why) == 1, (condition, text[-3000:])

@@ -87,6 +87,15 @@ aggregates = pd.DataFrame(
     ],
     columns=["aggregate", "condition", "estimate", "ci_low", "ci_high"],
 )
+# why an aggregate has no value (e.g. pass@K over fewer than K repeats of an item)
+for note in dict.fromkeys(
+    note
+    for m in analysis["metrics"]
+    for a in m.get("aggregates", [])
+    if a["estimate"] is None
+    for note in a.get("notes", [])
+):
+    print("note:", note)
 aggregates"""
 
 _STORED_COMPARISONS = """\
