@@ -26,7 +26,8 @@ from pytest_crucible.llm import (
     RateLimiter,
     RetryPolicy,
 )
-from pytest_crucible.llm.ratelimit import Permit, estimate_tokens
+from pytest_crucible.llm._rate_limiter import Permit
+from pytest_crucible.llm.ratelimit import estimate_tokens
 from pytest_crucible.testing import Fault, MockModelServer
 
 from .conftest import FAST

@@ -14,7 +14,7 @@ import pytest
 
 from pytest_crucible.errors import ConfigError
 from pytest_crucible.llm import OpenAICompatibleBackend, RateLimit, RateLimiter
-from pytest_crucible.llm.ratelimit import Permit
+from pytest_crucible.llm._rate_limiter import Permit
 from pytest_crucible.llm.shared_rate import use_shared_permits
 
 from .test_ratelimit import Clock

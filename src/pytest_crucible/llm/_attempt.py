@@ -1,7 +1,8 @@
 """One model call being made: the request as sent (`Call`), an attempt's answer
 (`Exchange`), and the attempts with the retry policy's answer to each failure (`Tries`).
 
-`HTTPBackend` (`_backend.py`) drives them the same way for `generate` and `agenerate`.
+`HTTPBackend`'s base `BackendCalls` (`_backend_calls.py`) drives them the same way for
+`generate` and `agenerate`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 import httpx
 
 from pytest_crucible.llm._failures import Failures
+from pytest_crucible.llm._rate_limiter import RateLimiter
 from pytest_crucible.llm.errors import FailedAttempt
-from pytest_crucible.llm.ratelimit import RateLimiter
 from pytest_crucible.llm.retry import RetryableFailure, RetryPolicy
 from pytest_crucible.llm.types import ModelRequest, ModelResponse
 from pytest_crucible.util.tracebacks import hide_library_frames
@@ -52,7 +53,7 @@ class Call:
 
 
 class Exchange:
-    """One attempt's HTTP answer, and the response made of it (`HTTPBackend._exchange`)."""
+    """One attempt's HTTP answer, and the response made of it (`BackendCalls._exchange`)."""
 
     answer: httpx.Response | None = None
     _response: ModelResponse | None = None

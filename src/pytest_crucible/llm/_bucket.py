@@ -1,4 +1,4 @@
-"""A token bucket, the unit of every rate limit (`ratelimit.py`, `shared_rate.py`)."""
+"""A token bucket, the unit of every rate limit (`_rate_limiter.py`, `shared_rate.py`)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A transport exception or an HTTP status becomes a `RetryableFailure` (the retry 
 again) or a permanent `ModelCallError`; the last failure of exhausted retries becomes a
 `ModelUnavailableError`. Each error says what to do about it in its hint. `Failures` holds what
 those messages quote of the backend. The call flow, and the history of failed attempts that
-every error carries, are in `_backend.py`.
+every error carries, are in `_backend_calls.py`.
 
 The call is passed whole, never its key: pytest prints a failing frame's arguments, and a
 `Call` keeps its secret out of its repr.

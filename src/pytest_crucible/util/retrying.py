@@ -12,7 +12,7 @@ caller's `decide`, usually a declared policy's (`ErrorHandling.decide`, in `decl
   only when a retry is due, so a call that works at once pays nothing for being retryable.
 
 Condition calls (`run/runner.py`), trial reruns after invalid metrics and model calls
-(`llm/_backend.py`) all retry through here.
+(`llm/_backend_calls.py`) all retry through here.
 """
 
 from __future__ import annotations
