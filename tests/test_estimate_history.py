@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_crucible.run.history import history_of
-from pytest_crucible.store.interface import TrialSpan
+from pytest_crucible.store.run_records import TrialSpan
 
 
 def _at(second: float) -> str:

@@ -21,15 +21,11 @@ import pytest
 import pytest_crucible
 from pytest_crucible.errors import StoreError
 from pytest_crucible.store import open_store
-from pytest_crucible.store.interface import (
-    Instance,
-    ResultStore,
-    RunHolder,
-    StoredBaseline,
-    TrialPage,
-)
+from pytest_crucible.store.console_records import Instance, TrialPage
+from pytest_crucible.store.interface import ResultStore
 from pytest_crucible.store.postgres import PostgresStore
 from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.run_records import RunHolder, StoredBaseline
 from pytest_crucible.store.sqlite import Store
 from test_store import HEADER
 

@@ -21,8 +21,9 @@ import pytest
 from postgres_server import ROLE, ROLE_PASSWORD, PostgresServer
 from pytest_crucible.errors import StoreError
 from pytest_crucible.store import open_store
-from pytest_crucible.store.interface import ResultStore, RunHolder
+from pytest_crucible.store.interface import ResultStore
 from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.run_records import RunHolder
 from test_store import HEADER
 
 

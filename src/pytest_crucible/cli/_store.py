@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.store import DEFAULT_STORE, ResultStore, open_store
-from pytest_crucible.store.interface import RunInfo
 from pytest_crucible.store.locations import is_database_url, masked
+from pytest_crucible.store.run_records import RunInfo
 
 __all__ = [
     "STORE_ENV",

@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_crucible.cli._store import open_runs
 from pytest_crucible.errors import CrucibleError
-from pytest_crucible.store.interface import RunInfo
+from pytest_crucible.store.run_records import RunInfo
 
 __all__ = ["add_parser"]
 

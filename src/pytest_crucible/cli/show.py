@@ -13,7 +13,7 @@ from typing import Any
 
 from pytest_crucible.cli._store import open_runs
 from pytest_crucible.store import ResultStore
-from pytest_crucible.store.interface import RunRecord
+from pytest_crucible.store.run_records import RunRecord
 
 __all__ = ["add_parser"]
 

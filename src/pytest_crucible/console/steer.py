@@ -31,7 +31,7 @@ from pytest_crucible.console.launcher import SIGNAL_WAIT_S, Launch, Launcher, la
 from pytest_crucible.declare.config import schema_from_description
 from pytest_crucible.errors import ConfigError
 from pytest_crucible.store import ResultStore, open_store
-from pytest_crucible.store.interface import Instance
+from pytest_crucible.store.console_records import Instance
 from pytest_crucible.store.locations import is_database_url, masked, masked_words, side_name
 
 __all__ = ["CANCEL_GRACE_S", "Steering"]

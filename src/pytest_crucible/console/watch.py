@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pytest_crucible.console.errors import ConsoleError, NotFound
-from pytest_crucible.store.interface import ResultStore, RunInfo
+from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.run_records import RunInfo
 
 __all__ = [
     "MAX_PAGE",

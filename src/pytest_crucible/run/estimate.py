@@ -27,7 +27,7 @@ from pytest_crucible.errors import ExperimentError
 from pytest_crucible.run.history import History, MeasuredCondition
 
 if TYPE_CHECKING:
-    from pytest_crucible.declare.experiment import Plan, TrialSpec
+    from pytest_crucible.declare.plan import Plan, TrialSpec
     from pytest_crucible.llm.pricing import PriceTable
 
 __all__ = [

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pytest_crucible.store.interface import ResultStore, TrialSpan
+from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.run_records import TrialSpan
 
 __all__ = ["History", "MeasuredCondition", "history_of", "load_history"]
 

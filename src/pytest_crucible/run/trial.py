@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pytest_crucible.declare.experiment import Plan, TrialSpec
 from pytest_crucible.declare.metrics import Metric, check_metric_value
+from pytest_crucible.declare.plan import Plan, TrialSpec
 from pytest_crucible.declare.validation import (
     MetricValidation,
     MetricValidationError,

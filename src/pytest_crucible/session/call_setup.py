@@ -11,7 +11,7 @@ from contextlib import closing
 
 import pytest
 
-from pytest_crucible.declare.experiment import Plan, TrialSpec
+from pytest_crucible.declare.plan import Plan, TrialSpec
 from pytest_crucible.errors import CrucibleError, ExperimentError, StoreError
 from pytest_crucible.llm.shared_rate import use_shared_permits
 from pytest_crucible.run.calls import (

@@ -34,7 +34,8 @@ from pytest_crucible.session.selection import (
 )
 
 if TYPE_CHECKING:
-    from pytest_crucible.declare.experiment import Experiment, Plan
+    from pytest_crucible.declare.experiment import Experiment
+    from pytest_crucible.declare.plan import Plan
     from pytest_crucible.session.link import ControllerLink
 
 __all__ = ["TrialCollection"]

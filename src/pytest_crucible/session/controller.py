@@ -48,7 +48,8 @@ from pytest_crucible.store.holding import RunHold
 from pytest_crucible.store.journal import JournalImport, import_journals
 
 if TYPE_CHECKING:
-    from pytest_crucible.declare.experiment import Experiment, Plan
+    from pytest_crucible.declare.experiment import Experiment
+    from pytest_crucible.declare.plan import Plan
     from pytest_crucible.store.journal import Journal
 
 __all__ = ["Controller", "InProcessLink"]

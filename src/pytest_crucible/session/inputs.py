@@ -19,7 +19,7 @@ from typing import Any
 from pytest_crucible.declare.shards import Shard, parse_shard
 from pytest_crucible.errors import ResumeError
 from pytest_crucible.store import ResultStore
-from pytest_crucible.store.interface import RunInfo
+from pytest_crucible.store.run_records import RunInfo
 
 __all__ = ["ResumeTarget", "SessionInputs", "resolve_resume"]
 

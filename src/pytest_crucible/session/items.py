@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from pytest_crucible.declare.experiment import Experiment, TrialSpec
+from pytest_crucible.declare.experiment import Experiment
+from pytest_crucible.declare.plan import TrialSpec
 from pytest_crucible.run.runner import ActiveTrial
 from pytest_crucible.run.trial import Trial
 from pytest_crucible.session.internals import fixture_info

@@ -33,7 +33,7 @@ from pytest_crucible.store import ResultStore, open_store
 if TYPE_CHECKING:
     import pytest
 
-    from pytest_crucible.declare.experiment import Plan
+    from pytest_crucible.declare.plan import Plan
     from pytest_crucible.session.link import ControllerLink
 
 __all__ = [

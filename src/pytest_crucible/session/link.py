@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from pytest_crucible.declare.experiment import Plan
+    from pytest_crucible.declare.plan import Plan
     from pytest_crucible.session.call_setup import CallSetup
     from pytest_crucible.session.inputs import SessionInputs
     from pytest_crucible.store.journal import Journal

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from pytest_crucible.declare.experiment import TrialSpec
+from pytest_crucible.declare.plan import TrialSpec
 from pytest_crucible.session.async_fixtures import is_plugin_loop_runner
 from pytest_crucible.session.internals import fixture_info
 from pytest_crucible.session.items import GROUP_KEY, TRIAL_FIXTURES, TRIAL_PARAM, spec_of

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_crucible.declare.experiment import Plan
+from pytest_crucible.declare.plan import Plan
 from pytest_crucible.run.recovery import TrialSkipped
 from pytest_crucible.run.trial import Trial, describe_exception
 from pytest_crucible.session.guard import run_policy

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_crucible.declare.experiment import Experiment, Plan
+from pytest_crucible.declare.experiment import Experiment
+from pytest_crucible.declare.plan import Plan
 from pytest_crucible.declare.shards import Shard
 from pytest_crucible.session.inputs import ResumeTarget
 from pytest_crucible.session.items import TRIAL_PARAM, spec_of

@@ -61,7 +61,7 @@ from pytest_crucible.store.environment import capture_environment
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from pytest_crucible.declare.experiment import TrialSpec
+    from pytest_crucible.declare.plan import TrialSpec
 
 
 __all__ = ["STOP_GRACE_S", "Worker"]

@@ -25,7 +25,7 @@ from pytest_crucible.util.utf8 import escape_unencodable, has_unencodable
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from pytest_crucible.declare.experiment import Plan
+    from pytest_crucible.declare.plan import Plan
     from pytest_crucible.session.link import WorkerResults
 
 __all__ = ["XdistLink"]

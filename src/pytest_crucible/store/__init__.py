@@ -1,7 +1,9 @@
 """Where results live, and the only place that speaks SQL: the operations every backend
-implements (`interface.py`), the trial record and the trials table's columns (`records.py`),
-the SQLite backend (`sqlite.py`, `sqlite_reads.py`), its schema and rows, the writer thread,
-the journals, the run holders, the environment record, and the pandas frames read back."""
+implements (`interface.py`) and the records they exchange (`run_records.py`,
+`scale_records.py`, `console_records.py`), the trial record and the trials table's columns
+(`records.py`), the SQLite backend (`sqlite.py`, `sqlite_reads.py`), its schema and rows, the
+writer thread, the journals, the run holders, the environment record, and the pandas frames
+read back."""
 
 from __future__ import annotations
 

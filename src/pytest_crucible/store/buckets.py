@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pytest_crucible.store.interface import RatePermits
+from pytest_crucible.store.scale_records import RatePermits
 
 __all__ = ["TakenPermits", "take_from_bucket"]
 

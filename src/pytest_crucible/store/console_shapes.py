@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pytest_crucible.store.interface import ConditionProgress, Instance, LogLine, RunProgress
+from pytest_crucible.store.console_records import ConditionProgress, Instance, LogLine, RunProgress
 from pytest_crucible.store.rows import dump
 from pytest_crucible.store.shapes import Row, decoded
 

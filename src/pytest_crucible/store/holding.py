@@ -24,9 +24,10 @@ from datetime import datetime
 from pathlib import Path
 
 from pytest_crucible.errors import ResumeError, StoreError
-from pytest_crucible.store.interface import ResultStore, RunHolder
+from pytest_crucible.store.interface import ResultStore
 from pytest_crucible.store.opening import open_store
 from pytest_crucible.store.rows import utc_now
+from pytest_crucible.store.run_records import RunHolder
 
 __all__ = ["HEARTBEAT_S", "LEASE_S", "RunHold", "is_stale"]
 

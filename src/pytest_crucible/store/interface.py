@@ -1,213 +1,33 @@
-"""What every results store does: the named operations the other layers call, and the
-records they exchange.
+"""What every results store does: the named operations the other layers call.
 
 `ResultStore` is the whole surface a backend implements (`sqlite.py` today; PostgreSQL next):
 no module outside `store/` writes SQL or sees a connection. tests/test_store_interface.py runs
-every operation against each backend.
+every operation against each backend. The records the operations exchange are in
+`run_records.py` (runs, holders, usage, baselines), `scale_records.py` (rate permits, claims,
+a run's content for merging), `console_records.py` (watching and steering runs) and
+`records.py` (the trial record).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytest_crucible.store.console_records import Instance, LogLine, RunProgress, TrialPage
 from pytest_crucible.store.records import TrialRecord
 from pytest_crucible.store.rows import Job
+from pytest_crucible.store.run_records import (
+    ConditionUsage,
+    RunHolder,
+    RunInfo,
+    RunRecord,
+    StoredBaseline,
+    TrialSpan,
+)
+from pytest_crucible.store.scale_records import Claims, RatePermits, RunContent
 
-__all__ = [
-    "Claims",
-    "ConditionProgress",
-    "ConditionUsage",
-    "Instance",
-    "LogLine",
-    "RatePermits",
-    "ResultStore",
-    "RunContent",
-    "RunHolder",
-    "RunInfo",
-    "RunProgress",
-    "RunRecord",
-    "StoredBaseline",
-    "TrialPage",
-    "TrialSpan",
-]
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """A stored run, as listed by `ResultStore.runs`."""
-
-    run_id: str
-    experiment: str
-    status: str
-    seed: int
-    fingerprint: str
-    total_trials: int
-    started_at: str
-    ended_at: str | None
-    sessions: int
-    stored_trials: int
-    passed_trials: int
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A stored run's own data: `columns` holds its plain columns (fingerprints, seed, git,
-    timings, sessions, status, total_trials); JSON that does not decode is kept as text."""
-
-    columns: dict[str, Any]
-    header: dict[str, Any]
-    config: Any
-    environment: Any
-    analysis: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class RatePermits:
-    """What `ResultStore.take_rate_permits` gave: `granted` permits (0 to the number asked
-    for), and `wait_s`, the seconds until the shared bucket holds another whole permit."""
-
-    granted: int
-    wait_s: float
-
-
-@dataclass(frozen=True)
-class RunHolder:
-    """A process that holds a run (`holding.py` decides staleness)."""
-
-    host: str
-    pid: int
-    started_at: str
-    heartbeat_at: str
-    lease_s: float
-
-
-@dataclass(frozen=True)
-class ConditionUsage:
-    """Model usage of one condition's trials in a run (sums over its trials)."""
-
-    condition: str
-    input_tokens: int | None
-    output_tokens: int | None
-    cost_usd: float | None
-    priced_trials: int  # trials with a cost
-    counted_trials: int  # trials with token counts
-    model_calls: int | None
-    cache_hits: int | None  # answers that came from the recording or the cache
-    truncated: int | None  # answers cut at max_tokens
-    truncated_at: int | None  # the largest max_tokens that cut one
-
-
-@dataclass(frozen=True)
-class TrialSpan:
-    """A passed trial's times (ISO 8601 UTC, None when not recorded) and usage."""
-
-    condition: str
-    started_at: str | None
-    ended_at: str | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cost_usd: float | None
-
-
-@dataclass(frozen=True)
-class StoredBaseline:
-    """A named baseline kept in the store (its document: `ResultStore.baseline_document`)."""
-
-    name: str
-    experiment: str
-    run_id: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class RunContent:
-    """Everything a store keeps of one run, as plain rows (what `crucible merge` copies).
-
-    Each row is a dict of column name -> stored value, JSON columns as JSON text: `run` the
-    row of the runs table (every column), `items`, `trials` (every column, `attempts` too)
-    and `logs` (without their id) the run's rows of those tables, `sessions` its
-    (started_at, ended_at) sessions, oldest first."""
-
-    run: dict[str, Any]
-    items: list[dict[str, Any]]
-    trials: list[dict[str, Any]]
-    logs: list[dict[str, Any]]
-    sessions: list[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class Claims:
-    """What `ResultStore.claim_trials` got: the keys now claimed by the caller, and the
-    holder of each other key that is not stored yet (keys in neither are stored)."""
-
-    claimed: list[str]
-    held: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Instance:
-    """A named, saved configuration of an experiment: what the dashboard starts runs of."""
-
-    name: str  # unique in the store
-    experiment: str  # Experiment(name=...)
-    source: str  # the test file, relative to the project root, e.g. "tests/test_qa.py"
-    config: dict[str, Any]  # --crucible-set values (field -> value)
-    conditions: list[str] | None  # None: all conditions
-    repeats: int | None  # None: as declared
-    seed: int | None  # None: as declared
-    description: str
-    created_at: str  # ISO 8601 UTC
-    updated_at: str  # ISO 8601 UTC
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One log line of a trial (`ResultStore.log_page`); `id` grows as lines are stored."""
-
-    id: int
-    trial_key: str
-    condition: str
-    item_id: str
-    repeat: int
-    level: str
-    message: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class ConditionProgress:
-    """Stored trials of one condition of a run, by status."""
-
-    condition: str
-    passed: int
-    failed: int
-    skipped: int
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    """How far a run is (`ResultStore.run_progress`): `stored` trials of `total_trials`,
-    per condition (in condition order); `last_stored_at` the latest end time of a stored
-    trial; `cancel_requested` the reason of a pending cancel request."""
-
-    run_id: str
-    status: str
-    total_trials: int
-    stored: int
-    by_condition: list[ConditionProgress]
-    last_stored_at: str | None
-    cancel_requested: str | None
-
-
-@dataclass(frozen=True)
-class TrialPage:
-    """One page of a run's trials (`ResultStore.trial_page`): `total` matching trials."""
-
-    total: int
-    rows: list[dict[str, Any]]
+__all__ = ["ResultStore"]
 
 
 class ResultStore(Protocol):

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_crucible.errors import StoreError
-from pytest_crucible.store.interface import ResultStore, RunContent, StoredBaseline
+from pytest_crucible.store.interface import ResultStore
+from pytest_crucible.store.run_records import StoredBaseline
+from pytest_crucible.store.scale_records import RunContent
 
 __all__ = ["MergePlan", "MergedRun", "Part", "merged_run_id", "plan_merge"]
 

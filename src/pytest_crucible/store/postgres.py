@@ -25,7 +25,6 @@ from typing import Any, NamedTuple, TypeVar
 import psycopg
 
 from pytest_crucible.errors import StoreError
-from pytest_crucible.store.interface import RunHolder, StoredBaseline
 from pytest_crucible.store.locations import masked
 from pytest_crucible.store.postgres_connection import connect, explain, prepare_schema
 from pytest_crucible.store.postgres_console import PostgresConsole
@@ -45,6 +44,7 @@ from pytest_crucible.store.records import (
     column_names,
 )
 from pytest_crucible.store.rows import Job, Row, batch_rows, dump, utc_now
+from pytest_crucible.store.run_records import RunHolder, StoredBaseline
 from pytest_crucible.store.shapes import (
     NEW_RUN_COLUMNS,
     RESUMED_RUN_COLUMNS,

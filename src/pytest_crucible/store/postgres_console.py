@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any
 
 from pytest_crucible.errors import StoreError
+from pytest_crucible.store.console_records import Instance, LogLine, RunProgress, TrialPage
 from pytest_crucible.store.console_shapes import (
     INSTANCE_COLUMNS,
     LOG_LINE_COLUMNS,
@@ -22,7 +23,6 @@ from pytest_crucible.store.console_shapes import (
     run_progress,
     where_clause,
 )
-from pytest_crucible.store.interface import Instance, LogLine, RunProgress, TrialPage
 from pytest_crucible.store.postgres_reads import IN_ORDER, TRIALS_OF_RUN
 from pytest_crucible.store.postgres_scale import PostgresScale
 from pytest_crucible.store.postgres_values import safe_row

@@ -17,15 +17,15 @@ import psycopg
 from psycopg.rows import dict_row
 
 from pytest_crucible.errors import StoreError
-from pytest_crucible.store.interface import (
+from pytest_crucible.store.postgres_connection import explain
+from pytest_crucible.store.records import USAGE_COUNTS
+from pytest_crucible.store.run_records import (
     ConditionUsage,
     RunInfo,
     RunRecord,
     StoredBaseline,
     TrialSpan,
 )
-from pytest_crucible.store.postgres_connection import explain
-from pytest_crucible.store.records import USAGE_COUNTS
 from pytest_crucible.store.schema import RUN_COLUMNS
 from pytest_crucible.store.shapes import (
     JSON_COLUMNS,

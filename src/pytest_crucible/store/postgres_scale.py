@@ -20,7 +20,6 @@ import psycopg
 
 from pytest_crucible.errors import StoreError
 from pytest_crucible.store.buckets import take_from_bucket
-from pytest_crucible.store.interface import Claims, RatePermits, RunContent, StoredBaseline
 from pytest_crucible.store.postgres_reads import PostgresReads
 from pytest_crucible.store.postgres_values import (
     ORDERED_JSON,
@@ -30,6 +29,8 @@ from pytest_crucible.store.postgres_values import (
 )
 from pytest_crucible.store.records import column_names
 from pytest_crucible.store.rows import utc_now
+from pytest_crucible.store.run_records import StoredBaseline
+from pytest_crucible.store.scale_records import Claims, RatePermits, RunContent
 from pytest_crucible.store.schema import RUN_COLUMNS
 from pytest_crucible.store.shapes import (
     MERGED_CALL_COLUMNS,

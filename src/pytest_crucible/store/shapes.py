@@ -9,9 +9,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from pytest_crucible.store.interface import RunInfo
 from pytest_crucible.store.records import USAGE_COUNTS, column_names
 from pytest_crucible.store.rows import dump
+from pytest_crucible.store.run_records import RunInfo
 from pytest_crucible.store.schema import RUN_COLUMNS
 
 __all__ = [

@@ -16,15 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_crucible.errors import StoreError
-from pytest_crucible.store.interface import (
-    RunHolder,
-    RunInfo,
-    RunRecord,
-    StoredBaseline,
-)
 from pytest_crucible.store.opening import DEFAULT_STORE
 from pytest_crucible.store.records import TRIAL_PRIMARY_KEY, TrialRecord
 from pytest_crucible.store.rows import Job, dump, insert_rows, table_rows, utc_now
+from pytest_crucible.store.run_records import RunHolder, RunInfo, RunRecord, StoredBaseline
 from pytest_crucible.store.schema import (
     BASELINES_DDL,
     DDL,

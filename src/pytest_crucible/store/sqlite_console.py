@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from pytest_crucible.errors import StoreError
+from pytest_crucible.store.console_records import Instance, LogLine, RunProgress, TrialPage
 from pytest_crucible.store.console_shapes import (
     INSTANCE_COLUMNS,
     LOG_LINE_COLUMNS,
@@ -21,7 +22,6 @@ from pytest_crucible.store.console_shapes import (
     run_progress,
     where_clause,
 )
-from pytest_crucible.store.interface import Instance, LogLine, RunProgress, TrialPage
 from pytest_crucible.store.rows import utc_now
 from pytest_crucible.store.shapes import JSON_COLUMNS, decoded, trial_fields
 from pytest_crucible.store.sqlite_scale import SQLiteScale

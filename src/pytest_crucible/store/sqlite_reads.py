@@ -8,8 +8,8 @@ import json
 import sqlite3
 from typing import Any
 
-from pytest_crucible.store.interface import ConditionUsage, StoredBaseline, TrialSpan
 from pytest_crucible.store.records import USAGE_COUNTS, column_names
+from pytest_crucible.store.run_records import ConditionUsage, StoredBaseline, TrialSpan
 from pytest_crucible.store.shapes import decoded, trial_fields, trial_line
 
 __all__ = ["SQLiteReads", "decoded"]

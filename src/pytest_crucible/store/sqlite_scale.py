@@ -19,9 +19,10 @@ from typing import Any
 
 from pytest_crucible.errors import StoreError
 from pytest_crucible.store.buckets import take_from_bucket
-from pytest_crucible.store.interface import Claims, RatePermits, RunContent, StoredBaseline
 from pytest_crucible.store.records import column_names
 from pytest_crucible.store.rows import utc_now
+from pytest_crucible.store.run_records import StoredBaseline
+from pytest_crucible.store.scale_records import Claims, RatePermits, RunContent
 from pytest_crucible.store.schema import (
     BASELINES_DDL,
     JOIN_DDL,

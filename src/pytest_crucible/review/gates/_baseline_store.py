@@ -21,8 +21,8 @@ from pytest_crucible.review.gates._baseline import Baseline, dumps_file, read_fi
 from pytest_crucible.review.gates._errors import GateError
 from pytest_crucible.store import DEFAULT_BASELINES_DIR, ResultStore
 from pytest_crucible.store.frames import trials_frame
-from pytest_crucible.store.interface import StoredBaseline
 from pytest_crucible.store.rows import utc_now
+from pytest_crucible.store.run_records import StoredBaseline
 
 if TYPE_CHECKING:
     from pytest_crucible.review.stored_run import StoredRun

@@ -14,8 +14,8 @@ from pytest_crucible.errors import CrucibleError
 from pytest_crucible.review.reports._artifacts import stored_artifacts
 from pytest_crucible.review.stored_run import StoredRun, load_stored_run
 from pytest_crucible.store import ResultStore
-from pytest_crucible.store.interface import RunInfo
 from pytest_crucible.store.locations import is_database_url, quoted
+from pytest_crucible.store.run_records import RunInfo
 
 if TYPE_CHECKING:
     import pandas as pd
