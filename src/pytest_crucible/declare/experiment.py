@@ -23,6 +23,8 @@ from pytest_crucible.declare.datasets import coerce
 from pytest_crucible.declare.hooks import Hooks
 from pytest_crucible.declare.metrics import Analysis, Metric
 from pytest_crucible.declare.plan import Plan, trial_spec
+from pytest_crucible.declare.plan import TrialSpec as TrialSpec  # old path: util/moved.py
+from pytest_crucible.declare.plan import node_safe as node_safe
 from pytest_crucible.declare.policies import ErrorHandling
 from pytest_crucible.declare.validation import MetricValidation
 from pytest_crucible.errors import ConfigError, CrucibleError, ExperimentError
