@@ -27,6 +27,13 @@ def _outputs(notebook: Any) -> str:
     return "\n".join(texts)
 
 
+def _execute(notebook: Any, folder: Path) -> None:
+    """Run every cell in a real python3 kernel, in `folder` (where the report was written)."""
+    NotebookClient(
+        notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+
+
 def test_notebook_runs_top_to_bottom(run: tuple[Store, str], tmp_path: Path) -> None:
     store, run_id = run
     write_reports(store, run_id, tmp_path, ["ipynb"])
@@ -34,12 +41,7 @@ def test_notebook_runs_top_to_bottom(run: tuple[Store, str], tmp_path: Path) -> 
     nbformat.validate(notebook)
     assert notebook.metadata["kernelspec"]["name"] == "python3"
     assert f"RUN_ID = '{run_id}'" in notebook.cells[1].source
-    NotebookClient(
-        notebook,
-        timeout=180,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    _execute(notebook, tmp_path)
     text = _outputs(notebook)
     assert "48 trials, metrics ['correct', 'latency_s']" in text
     assert "every stored condition mean matches the trials" in text
@@ -89,12 +91,7 @@ def test_notebook_says_why_an_aggregate_has_no_value(make_run: Any, tmp_path: Pa
     store, run_id = make_run(aggregates={"correct": ["pass@2"]}, repeats=1, failures=0)
     write_reports(store, run_id, tmp_path, ["ipynb"])
     notebook = nbformat.read(tmp_path / "analysis.ipynb", as_version=4)
-    NotebookClient(
-        notebook,
-        timeout=180,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    _execute(notebook, tmp_path)
     text = _outputs(notebook)
     for condition in ("terse", "few_shot"):
         why = (

@@ -75,14 +75,7 @@ class LoopbackHostCheck:
             "open the address `crucible serve` printed; to be reached by another name, serve "
             "with --host and a token (--token auto)"
         )
-        path: str = scope["path"]
-        if path.startswith(("/api/", "/mcp")) or path == "/api":
-            body = json.dumps({"error": f"{problem}: {fix}"}).encode()
-            content_type = b"application/json"
-        else:
-            body = _REFUSED_PAGE.format(code=403, problem=problem, fix=fix).encode()
-            content_type = b"text/html; charset=utf-8"
-        await _respond(send, 403, body, [(b"content-type", content_type)])
+        await _respond(send, 403, *_refusal(scope, 403, problem, fix))
 
 
 def _host_name(host: str) -> str:
@@ -133,18 +126,20 @@ async def _refuse(scope: Scope, send: Send, *, wrong: bool) -> None:
         "`Authorization: Bearer TOKEN`; the token is the one given with --token or "
         "$CRUCIBLE_TOKEN, or the one the server printed when it started"
     )
+    body, headers = _refusal(scope, 401, problem, fix)
+    await _respond(send, 401, body, [*headers, (b"www-authenticate", b'Bearer realm="crucible"')])
+
+
+def _refusal(
+    scope: Scope, code: int, problem: str, fix: str
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The body and content type of a refusal: JSON for the API and MCP, a page otherwise."""
     path: str = scope["path"]
     if path.startswith(("/api/", "/mcp")) or path == "/api":
         body = json.dumps({"error": f"{problem}: {fix}"}).encode()
-        content_type = b"application/json"
-    else:
-        body = _REFUSED_PAGE.format(code=401, problem=problem, fix=fix).encode()
-        content_type = b"text/html; charset=utf-8"
-    headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", content_type),
-        (b"www-authenticate", b'Bearer realm="crucible"'),
-    ]
-    await _respond(send, 401, body, headers)
+        return body, [(b"content-type", b"application/json")]
+    body = _REFUSED_PAGE.format(code=code, problem=problem, fix=fix).encode()
+    return body, [(b"content-type", b"text/html; charset=utf-8")]
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[Any]) -> None:
