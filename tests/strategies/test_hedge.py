@@ -356,3 +356,17 @@ def test_bad_calls_and_budgets_say_what_to_give() -> None:
     with pytest.raises(ConfigError, match=r"lambda: backend\.achat"):
         run(hedge(lambda: 42, policy=Fixed(1)))  # type: ignore[arg-type, return-value]
     assert run(hedge(ok, policy=Fixed(1), budget=0.1)) == 1
+
+
+def test_adaptive_is_not_pulled_down_by_calls_that_observe_no_latency() -> None:
+    """A replay answers from the recording: no latency observed, no delay, no backup. Such
+    calls leave the learned level alone, so live calls after them start at 1 - target."""
+    policy = Adaptive(target_extra=0.05)
+    for _ in range(500):
+        policy.start_call()
+        assert policy.delay(None) is None
+        policy.settled(None, False, None)
+    assert policy.level() == pytest.approx(0.95)
+    policy.observe(None, 0.1)  # a live call's latency: the warm-up counts from now on
+    policy.settled(None, False, None)
+    assert policy.level() == pytest.approx(0.95 - 0.002 * 0.05)

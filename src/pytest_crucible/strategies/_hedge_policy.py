@@ -257,10 +257,14 @@ class Adaptive(Percentile):
 
     def settled(self, key: Hashable, fired: bool, delay_s: float | None = None) -> None:
         # A call of the warm-up (no delay) counts too, as one that did not fire: the target
-        # is a share of all the calls, and under concurrency the warm-up is not short.
+        # is a share of all the calls, and under concurrency the warm-up is not short. Not
+        # before a latency was observed: calls answered from a recording (a replay) observe
+        # none and would pull the level down to the median for the live calls after them.
         workload = self._workload(key)
         step = (1 - self.target_extra) if fired else -self.target_extra
         with self._lock:
+            if delay_s is None and workload not in self._windows:
+                return
             level = self._level(workload) + self.gain * step
             # within the window's resolution: the median at the least, its last rank at most
             self._levels[workload] = min(1.0, max(0.5, level))
