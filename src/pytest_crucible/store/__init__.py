@@ -2,8 +2,8 @@
 implements (`interface.py`) and the records they exchange (`run_records.py`,
 `scale_records.py`, `console_records.py`), the trial record and the trials table's columns
 (`records.py`), the SQLite backend (`sqlite.py`, `sqlite_reads.py`), its schema and rows, the
-writer thread, the journals, the run holders, the environment record, and the pandas frames
-read back."""
+PostgreSQL backend (`postgres.py` and its `postgres_*.py` parts), the writer thread, the
+journals, the run holders, the environment record, and the pandas frames read back."""
 
 from __future__ import annotations
 

@@ -8,6 +8,11 @@ incremented in place, and the one read-then-write (taking a run's hold) serialis
 advisory lock of that run. One connection per store object, used by one operation at a time
 (the writer thread, the call cache and readers open their own stores, as with SQLite); a
 connection the server dropped is opened again at the next operation.
+
+Here: the connection and its transactions, runs, run holders and trials. Trial batches'
+statements are in postgres_trial_writes.py; the read side, the console's operations and
+those of runs spread over many processes are inherited (postgres_reads.py,
+postgres_console.py, postgres_scale.py, postgres_merging.py).
 """
 
 from __future__ import annotations
@@ -16,11 +21,10 @@ import hashlib
 import json
 import secrets
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -28,22 +32,20 @@ from pytest_crucible.errors import StoreError
 from pytest_crucible.store.locations import masked
 from pytest_crucible.store.postgres_connection import connect, explain, prepare_schema
 from pytest_crucible.store.postgres_console import PostgresConsole
-from pytest_crucible.store.postgres_values import (
-    ORDERED_JSON,
-    text_columns,
-    unnest_insert,
-    value_marks,
+from pytest_crucible.store.postgres_trial_writes import (
+    CALLS,
+    ITEMS,
+    LOGS,
+    import_new_trials,
+    insert_many,
+    upsert_trials,
 )
+from pytest_crucible.store.postgres_values import ORDERED_JSON, value_marks
 from pytest_crucible.store.postgres_values import jsonb_text as _jsonb
 from pytest_crucible.store.postgres_values import safe_row as _safe_row
 from pytest_crucible.store.postgres_values import value_marks as _values
-from pytest_crucible.store.records import (
-    TRIAL_COLUMNS,
-    TRIAL_PRIMARY_KEY,
-    TrialRecord,
-    column_names,
-)
-from pytest_crucible.store.rows import Job, Row, batch_rows, dump, utc_now
+from pytest_crucible.store.records import TrialRecord
+from pytest_crucible.store.rows import Job, batch_rows, dump, utc_now
 from pytest_crucible.store.run_records import RunHolder, StoredBaseline
 from pytest_crucible.store.shapes import (
     NEW_RUN_COLUMNS,
@@ -55,61 +57,9 @@ from pytest_crucible.store.shapes import (
 __all__ = ["PostgresStore"]
 
 _T = TypeVar("_T")
-_WRITTEN = column_names(written=True)
 # aborted by the server for a conflict with another transaction: worth running again
 _TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 _ATTEMPTS = 10  # each retry follows a commit of the other side: a few suffice
-_JSON = frozenset(column_names(json=True))
-_UPDATED = [name for name in _WRITTEN if name not in TRIAL_PRIMARY_KEY]
-
-
-_TRIAL_KINDS = "".join("j" if name in _JSON else "t" for name in _WRITTEN)
-_INSERT_TRIALS = f"INSERT INTO trials({', '.join(_WRITTEN)}) VALUES {_values(_TRIAL_KINDS)}"
-_PG_TYPES = {"INTEGER": "bigint", "REAL": "double precision", "TEXT": "text"}
-_TRIAL_TYPES = [
-    "jsonb" if column.json else _PG_TYPES[column.sql.partition(" ")[0]]
-    for column in TRIAL_COLUMNS
-    if column.written
-]
-_CONFLICT_UPDATE = f" ON CONFLICT ({', '.join(TRIAL_PRIMARY_KEY)}) DO UPDATE SET " + ", ".join(
-    ["attempts = trials.attempts + 1", *(f"{n} = EXCLUDED.{n}" for n in _UPDATED)]
-)
-_UPSERT_TRIALS = f"{_INSERT_TRIALS}{_CONFLICT_UPDATE}"
-_UPSERT_TRIALS_UNNESTED = unnest_insert("trials", _WRITTEN, _TRIAL_TYPES, _CONFLICT_UPDATE)
-_KEY_AT = [_WRITTEN.index(name) for name in TRIAL_PRIMARY_KEY]
-
-
-class _Table(NamedTuple):
-    """A table a batch of trials adds rows to, written with one unnest statement."""
-
-    statement: str
-    kinds: str  # `safe_row`'s letter per column
-    types: tuple[str, ...]
-
-
-def _table(name: str, columns: str, types: str, tail: str = "") -> _Table:
-    names, kinds = columns.split(), tuple(types.split(","))
-    kind_letters = "".join("j" if kind == "jsonb" else "t" for kind in kinds)
-    return _Table(unnest_insert(name, names, kinds, tail), kind_letters, kinds)
-
-
-_ITEMS = _table(
-    "items",
-    "run_id item_id input expected metadata cluster",
-    "text,text,jsonb,jsonb,jsonb,text",
-    " ON CONFLICT DO NOTHING",
-)
-_CALLS = _table(
-    "model_calls",
-    "cache_key backend model request response run_id trial_key created_at",
-    "text,text,text,jsonb,jsonb,text,text,text",
-    " ON CONFLICT DO NOTHING",
-)
-_LOGS = _table(
-    "logs",
-    "run_id trial_key condition item_id repeat level message meta created_at",
-    "text,text,text,text,bigint,text,text,jsonb,text",
-)
 _RUN_JSON = ("config", "header", "environment", "tags")
 _RUN_KINDS = "".join(
     ("o" if name in ORDERED_JSON else "j") if name in _RUN_JSON else "t" for name in NEW_RUN_COLUMNS
@@ -308,10 +258,10 @@ class PostgresStore(PostgresConsole):
         rows = batch_rows(batch)
 
         def write(cursor: psycopg.Cursor[tuple[Any, ...]]) -> None:
-            _insert_many(cursor, _ITEMS, rows.items)
-            _upsert_trials(cursor, rows.trials)
-            _insert_many(cursor, _CALLS, rows.calls)
-            _insert_many(cursor, _LOGS, rows.logs)
+            insert_many(cursor, ITEMS, rows.items)
+            upsert_trials(cursor, rows.trials)
+            insert_many(cursor, CALLS, rows.calls)
+            insert_many(cursor, LOGS, rows.logs)
 
         self._transact(write)
 
@@ -322,7 +272,7 @@ class PostgresStore(PostgresConsole):
         run."""
         if not batch:
             return {}
-        added = self._transact(lambda cursor: _import(cursor, batch))
+        added = self._transact(lambda cursor: import_new_trials(cursor, batch))
         counts: dict[str, int] = {}
         for run_id, _, _ in added:
             counts[run_id] = counts.get(run_id, 0) + 1
@@ -352,62 +302,6 @@ class PostgresStore(PostgresConsole):
                     _jsonb(json.dumps(document)),
                 ),
             )
-
-
-def _import(cursor: psycopg.Cursor[tuple[Any, ...]], batch: Sequence[Job]) -> list[Job]:
-    """Store the trials of `batch` whose run is stored and that are not; those it stored."""
-    cursor.execute(
-        "SELECT run_id FROM runs WHERE run_id = ANY(%s)",
-        (sorted({run_id for run_id, _, _ in batch}),),
-    )
-    runs = {row[0] for row in cursor.fetchall()}
-    added = _new_trials(cursor, [job for job in batch if job[0] in runs])
-    rows = batch_rows(added)
-    _insert_many(cursor, _ITEMS, rows.items)
-    _insert_many(cursor, _CALLS, rows.calls)
-    _insert_many(cursor, _LOGS, rows.logs)
-    return added
-
-
-def _new_trials(cursor: psycopg.Cursor[tuple[Any, ...]], jobs: Sequence[Job]) -> list[Job]:
-    """Insert the trials of `jobs` that are not stored; the jobs it inserted."""
-    added = []
-    for job, row in zip(jobs, batch_rows(jobs).trials, strict=True):
-        cursor.execute(
-            f"{_INSERT_TRIALS} ON CONFLICT DO NOTHING RETURNING 1",
-            _safe_row(row, _TRIAL_KINDS),
-        )
-        if cursor.fetchone() is not None:
-            added.append(job)
-    return added
-
-
-def _insert(
-    cursor: psycopg.Cursor[tuple[Any, ...]], statement: str, kinds: str, rows: list[Row]
-) -> None:
-    """INSERT `rows`, one statement each, sent in one pipeline (psycopg's executemany): no
-    round trip per row, and an upsert that meets one trial twice counts both attempts.
-    (Multi-row VALUES statements measured slower: psycopg adapts each one anew.)"""
-    if rows:
-        cursor.executemany(statement, [_safe_row(row, kinds) for row in rows])
-
-
-def _insert_many(cursor: psycopg.Cursor[tuple[Any, ...]], table: _Table, rows: list[Row]) -> None:
-    if rows:
-        cursor.execute(table.statement, text_columns(rows, table.kinds, table.types))
-
-
-def _upsert_trials(cursor: psycopg.Cursor[tuple[Any, ...]], rows: list[Row]) -> None:
-    """Upsert trial rows: those whose key is once in the batch (nearly all) in one unnest
-    statement; a key met twice (a trial run again before the writer caught up) one row at a
-    time in order, so that each occurrence counts as an attempt."""
-    seen = Counter(tuple(row[at] for at in _KEY_AT) for row in rows)
-    once = [row for row in rows if seen[tuple(row[at] for at in _KEY_AT)] == 1]
-    if once:
-        cursor.execute(_UPSERT_TRIALS_UNNESTED, text_columns(once, _TRIAL_KINDS, _TRIAL_TYPES))
-    if len(once) < len(rows):
-        again = [row for row in rows if seen[tuple(row[at] for at in _KEY_AT)] > 1]
-        _insert(cursor, _UPSERT_TRIALS, _TRIAL_KINDS, again)
 
 
 def _holder_values(holder: RunHolder) -> tuple[Any, ...]:

@@ -1,6 +1,7 @@
 """Values as PostgreSQL takes them: JSON text for JSONB columns and text without U+0000
 (SQLite keeps both as they are), and the VALUES placeholders that cast JSON text to JSONB.
-Shared by the PostgreSQL store's modules (postgres.py, postgres_scale.py).
+Shared by the PostgreSQL store's modules (postgres.py, postgres_trial_writes.py,
+postgres_merging.py, postgres_console.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The SQLite store's operations for runs spread over many processes (issue 17: `crucible
 merge`, shared rate limits, joined runs' claims); their semantics are in interface.py.
-`Store` (sqlite.py) inherits them, as `PostgresStore` inherits postgres_scale.py's.
+`Store` (sqlite.py) inherits them, as `PostgresStore` inherits postgres_scale.py's
+(and postgres_merging.py's).
 
 Each is one BEGIN IMMEDIATE transaction: SQLite has one writer at a time, so a claim or a
 bucket read and updated inside it cannot interleave with another process's.
