@@ -12,8 +12,10 @@ import pytest
 
 import pytest_crucible as crucible
 from pytest_crucible.llm import OpenAICompatibleBackend
+from pytest_crucible.run.bound_condition import BoundCondition
 from pytest_crucible.run.calls import CachePolicy, CallCache, TrialCalls
-from pytest_crucible.run.runner import BoundCondition, LoopThread, run_trial_function
+from pytest_crucible.run.loop_thread import LoopThread
+from pytest_crucible.run.runner import run_trial_function
 from pytest_crucible.run.trial import Trial
 from pytest_crucible.store.sqlite import Store
 from pytest_crucible.testing import MockModelServer

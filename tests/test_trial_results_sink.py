@@ -11,7 +11,7 @@ import pytest
 import pytest_crucible as crucible
 from pytest_crucible.errors import TrialUsageError
 from pytest_crucible.llm.context import note_trial_result, update_trial_result
-from pytest_crucible.run.runner import enter_trial
+from pytest_crucible.run.current_trial import enter_trial
 from pytest_crucible.run.trial import Trial
 
 

@@ -16,7 +16,7 @@ from pytest_crucible.util.names import EXPERIMENT_ATTRIBUTE, TRIAL_PARAM, WORKER
 
 if TYPE_CHECKING:
     from pytest_crucible.declare.datasets import Item
-    from pytest_crucible.run.runner import BoundCondition
+    from pytest_crucible.run.bound_condition import BoundCondition
     from pytest_crucible.run.trial import Trial
     from pytest_crucible.session.items import TrialSlot
     from pytest_crucible.session.worker import Worker

@@ -14,7 +14,8 @@ import pytest_crucible as crucible
 from pytest_crucible.declare.policies import ErrorHandling
 from pytest_crucible.llm import OpenAICompatibleBackend, RetryPolicy
 from pytest_crucible.llm.retry import RetryableFailure
-from pytest_crucible.run.runner import BoundCondition, LoopThread
+from pytest_crucible.run.bound_condition import BoundCondition
+from pytest_crucible.run.loop_thread import LoopThread
 from pytest_crucible.run.trial import Trial
 from pytest_crucible.testing import Fault, MockModelServer
 from pytest_crucible.util import retrying

@@ -4,14 +4,14 @@ A `Trial` collects what happens in one trial: the condition's outputs, timings a
 (recorded by the `condition` wrapper), the metrics the test records, its JSON results, logs
 and artifacts. `Trial.to_record()` turns it into a `TrialRecord` (`store/records.py`): the
 one record that travels with the pytest report (as its JSON form, across processes under
-xdist) to the controller, which stores it.
+xdist) to the controller, which stores it. Its log lines are checked in `trial_logs.py`;
+errors and values are made what the store keeps in `stored_values.py`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import math
 import random
 import threading
 import time
@@ -30,16 +30,17 @@ from pytest_crucible.declare.validation import (
 from pytest_crucible.errors import MetricError, TrialUsageError
 from pytest_crucible.run.recovery import NO_RETRIES, TrialRecovery
 from pytest_crucible.run.scoring import score_declared, score_declared_async
+from pytest_crucible.run.stored_values import describe_exception, json_safe
+from pytest_crucible.run.trial_logs import batch_log_entry, log_entry
 from pytest_crucible.store.records import TrialRecord
-from pytest_crucible.util.tracebacks import format_user_traceback, hide_library_frames
+from pytest_crucible.util.tracebacks import hide_library_frames
 
+# describe_exception and json_safe stay importable from here for the old path
+# `pytest_crucible.trial` (util/moved.py); our own code imports them from stored_values.py.
 __all__ = ["Trial", "describe_exception", "json_safe"]
 
 # a user's error shows the user's frames, not this module's (see _tracebacks.py)
 __tracebackhide__ = hide_library_frames
-
-_LEVELS = ("debug", "info", "warning", "error", "critical")
-_TRACEBACK_LINES = 12
 
 
 class Trial:
@@ -256,7 +257,7 @@ class Trial:
 
     def log(self, level: str, message: str, **meta: Any) -> None:
         """Keep a log line attributed to this trial (stored with it)."""
-        entry = self._log_entry(level, message, meta, "trial.log")
+        entry = log_entry(level, message, meta, "trial.log", self.warnings)
         with self._lock:
             self.logs.append(entry)
 
@@ -270,44 +271,9 @@ class Trial:
                 f"trial.log_batch takes a list of entries, got {type(entries).__name__}; "
                 'e.g. trial.log_batch([("info", "step 1"), {"level": "debug", "message": "x"}])'
             )
-        kept = [self._batch_entry(index, entry) for index, entry in enumerate(entries)]
+        kept = [batch_log_entry(i, entry, self.warnings) for i, entry in enumerate(entries)]
         with self._lock:
             self.logs.extend(kept)
-
-    def _batch_entry(self, index: int, entry: Any) -> dict[str, Any]:
-        where = f"trial.log_batch entry {index}"
-        if isinstance(entry, Mapping):
-            unknown = sorted(set(entry) - {"level", "message", "meta", "metadata"})
-            if unknown or "level" not in entry or "message" not in entry:
-                raise TrialUsageError(
-                    f"{where}: a dict entry has keys level, message and optionally meta "
-                    f"(or metadata); got {sorted(entry)}"
-                )
-            level, message = entry["level"], entry["message"]
-            meta = entry.get("meta", entry.get("metadata")) or {}
-        elif isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) in (2, 3):
-            level, message = entry[0], entry[1]
-            meta = entry[2] if len(entry) == 3 else {}
-        else:
-            raise TrialUsageError(
-                f"{where}: expected a dict (level, message, meta) or a tuple (level, message"
-                f"[, meta]), got {entry!r:.80}"
-            )
-        if not isinstance(meta, Mapping):
-            raise TrialUsageError(f"{where}: meta must be a dict, got {type(meta).__name__}")
-        return self._log_entry(level, message, dict(meta), where)
-
-    def _log_entry(
-        self, level: Any, message: Any, meta: dict[str, Any], where: str
-    ) -> dict[str, Any]:
-        if not isinstance(level, str) or level.lower() not in _LEVELS:
-            raise TrialUsageError(f"{where}: level {level!r} must be one of {_LEVELS}")
-        return {
-            "level": level.lower(),
-            "message": str(message),
-            "meta": json_safe(meta, self.warnings),
-            "at": time.time(),
-        }
 
     def artifact(self, name: str, data: str | bytes) -> None:
         """Keep a named artifact (text or bytes) with this trial's stored result."""
@@ -409,39 +375,3 @@ class Trial:
             ended_at=time.time(),
             **(self.call_context.result_fields() if self.call_context is not None else {}),
         )
-
-
-def describe_exception(exc: BaseException, *, where: str) -> dict[str, Any]:
-    """Type, message and the last lines of the traceback (the user's frames of a user's
-    error): what the store keeps of an error."""
-    excerpt = format_user_traceback(exc).splitlines()[-_TRACEBACK_LINES:]
-    return {
-        "type": type(exc).__name__,
-        "message": _exit_message(exc, where) if isinstance(exc, SystemExit) else str(exc),
-        "where": where,
-        "traceback": "\n".join(excerpt),
-    }
-
-
-def _exit_message(exc: SystemExit, where: str) -> str:
-    return (
-        f"the {where} called sys.exit({exc.code!r}): the trial fails; "
-        "return a value or raise an exception instead of exiting"
-    )
-
-
-def json_safe(value: Any, warnings: list[str], what: str = "value") -> Any:
-    """`value` if JSON can hold it, else its repr, with a warning saying so."""
-    if value is None or isinstance(value, (str, bool, int)):  # the common case, per trial
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        warnings.append(
-            f"{what} of type {type(value).__name__} is not JSON serialisable; stored its repr. "
-            "Return JSON-safe values (str, numbers, lists, dicts) to store them as data"
-        )
-        return repr(value)

@@ -1,6 +1,6 @@
 """Async plugins (pytest-asyncio, anyio) beside the session's own event loop (worker role).
 
-Trials run on the process's loop (`run/runner.py:LoopThread`), many in flight at once; an
+Trials run on the process's loop (`run/loop_thread.py:LoopThread`), many in flight at once; an
 async plugin would run each async trial function on its own loop, one at a time. So:
 
 - Trial items stay the session's: the worker calls the trial function as collected (not the
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_crucible.run.runner import LoopThread
+from pytest_crucible.run.loop_thread import LoopThread
 
 __all__ = ["is_plugin_loop_runner", "on_session_loop", "runs_on_session_loop"]
 

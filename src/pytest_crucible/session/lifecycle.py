@@ -20,14 +20,15 @@ from pytest_crucible.declare.conditions import Condition
 from pytest_crucible.declare.config import config_to_dict, resolve_config
 from pytest_crucible.declare.experiment import Experiment, registered_experiment
 from pytest_crucible.declare.hooks import ON_ERROR_ANSWERS, HookError, Hooks, describe_callable
-from pytest_crucible.run.trial import Trial, describe_exception
+from pytest_crucible.run.stored_values import describe_exception
+from pytest_crucible.run.trial import Trial
 from pytest_crucible.store import ResultStore
 
 __all__ = ["TrialHooks", "after_experiment", "before_experiment", "find_experiment"]
 
 
 class TrialHooks:
-    """The `runner.ConditionHooks` of one experiment: its `Hooks`, then pytest's hooks."""
+    """The `bound_condition.ConditionHooks` of one experiment: its `Hooks`, then pytest's hooks."""
 
     def __init__(self, config: pytest.Config, hooks: Hooks) -> None:
         self._pytest_hooks = config.hook

@@ -4,7 +4,7 @@ pytest captures output per item by pointing `sys.stdout` / `sys.stderr` at the i
 capture while a phase runs, and back at the stream it found when capture started between
 phases. A trial started ahead (prefetch.py) that prints would land in whichever item is
 being captured at that moment, or on the terminal between phases. The router keeps text
-written inside a concurrent trial (known from the context, see runner.CURRENT_TRIAL) for that
+written inside a concurrent trial (known from the context, see current_trial.CURRENT_TRIAL) for that
 trial; it is added to the trial's own report as "Captured stdout call". Everything else goes
 through. It sits at two places (_stdio.py):
 - below pytest's capture, from before capture starts to the end of the run: the stream
@@ -24,7 +24,7 @@ from typing import TextIO
 
 import pytest
 
-from pytest_crucible.run.runner import CURRENT_TRIAL
+from pytest_crucible.run.current_trial import CURRENT_TRIAL
 from pytest_crucible.run.trial import Trial
 from pytest_crucible.session.stdio import BOTTOM_KEY, RoutedStream
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from pytest_crucible.declare.plan import Plan
 from pytest_crucible.run.recovery import TrialSkipped
-from pytest_crucible.run.trial import Trial, describe_exception
+from pytest_crucible.run.stored_values import describe_exception
+from pytest_crucible.run.trial import Trial
 from pytest_crucible.session.guard import run_policy
 from pytest_crucible.session.prefetch import Started, interrupted
 from pytest_crucible.store.records import TrialRecord

@@ -28,14 +28,10 @@ from typing import Any
 
 import pytest
 
-from pytest_crucible.run.runner import (
-    ActiveTrial,
-    LoopThread,
-    enter_trial,
-    run_trial_async,
-    run_trial_sync,
-)
-from pytest_crucible.run.trial import describe_exception
+from pytest_crucible.run.current_trial import enter_trial
+from pytest_crucible.run.loop_thread import LoopThread
+from pytest_crucible.run.runner import ActiveTrial, run_trial_async, run_trial_sync
+from pytest_crucible.run.stored_values import describe_exception
 from pytest_crucible.util.threads import DaemonThreadPool
 from pytest_crucible.util.tracebacks import hide_library_frames
 

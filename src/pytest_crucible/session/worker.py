@@ -17,15 +17,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_crucible.errors import CrucibleError
+from pytest_crucible.run.bound_condition import BoundCondition
+from pytest_crucible.run.current_trial import ForeignTrialFilter, TrialLogHandler
+from pytest_crucible.run.loop_thread import LoopThread
 from pytest_crucible.run.recovery import TrialSkipped
-from pytest_crucible.run.runner import (
-    ActiveTrial,
-    BoundCondition,
-    ForeignTrialFilter,
-    LoopThread,
-    TrialLogHandler,
-    run_trial_function,
-)
+from pytest_crucible.run.runner import ActiveTrial, run_trial_function
 from pytest_crucible.run.trial import Trial
 from pytest_crucible.session.async_fixtures import on_session_loop, runs_on_session_loop
 from pytest_crucible.session.collection import TrialCollection

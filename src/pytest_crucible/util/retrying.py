@@ -11,7 +11,7 @@ caller's `decide`, usually a declared policy's (`ErrorHandling.decide`, in `decl
 - The first attempt is a plain call: tenacity's loop, which costs tens of microseconds, starts
   only when a retry is due, so a call that works at once pays nothing for being retryable.
 
-Condition calls (`run/runner.py`), trial reruns after invalid metrics and model calls
+Condition calls (`run/bound_condition.py`), trial reruns after invalid metrics and model calls
 (`llm/_backend_calls.py`) all retry through here.
 """
 
