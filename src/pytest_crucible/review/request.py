@@ -1,10 +1,11 @@
 """What the session end asks of its analysis child, and what the child answers.
 
 The controller builds a `ReviewRequest` from pytest's options (`session/finish.py`) and sends
-its JSON form, one line, on the stdin of the child it started early (`session/recorder.py`);
-the child (`review/session_end.py`: `main`) validates that line back into a `ReviewRequest`.
-`crucible analyse` builds the same request from its command line. Each run reviewed comes
-back as a `Review` (one JSON line on stdout) and the child exits with a `ReviewStatus`.
+its JSON form, one line, on the stdin of the child it started early (`session/recorder.py`,
+through `session/analysis_child.py`); the child (`review/session_end.py`: `main`) validates
+that line back into a `ReviewRequest`. `crucible analyse` builds the same request from its
+command line. Each run reviewed comes back as a `Review` (one JSON line on stdout) and the
+child exits with a `ReviewStatus`.
 
 Imported by the pytest process: nothing here loads numpy, pandas or scipy.
 """

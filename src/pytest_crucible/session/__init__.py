@@ -41,7 +41,8 @@ def start_session(config: pytest.Config) -> None:
         config.pluginmanager.register(link, "crucible-xdist-worker")
         config.pluginmanager.register(Worker(config, link), WORKER_PLUGIN)
         return
-    from pytest_crucible.session.controller import Controller, InProcessLink
+    from pytest_crucible.session.controller import Controller
+    from pytest_crucible.session.in_process import InProcessLink
     from pytest_crucible.session.xdist_controller import XdistController
 
     controller = Controller(config)

@@ -5,7 +5,7 @@ The controller names a folder in `workerinput`; each worker keeps one small JSON
 (`<worker id>.json`), rewritten by a daemon thread every `INTERVAL_S` when its content
 changed (written whole, then renamed: a reader never sees half a file). Nothing of this runs
 in a trial's thread: `trial.progress()` only sets an attribute the thread reads. Without
-xdist the display asks the local worker directly (controller.py `InProcessLink`).
+xdist the display asks the local worker directly (in_process.py `InProcessLink`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The controller: owns the store and the runs (controller role).
 
 Registered in the pytest process that is not an xdist worker: the xdist controller, or the
-single process of a run without xdist (beside a worker, linked by `InProcessLink`). It fixes
-the session inputs, records every trial report as it arrives, stops experiments whose breaker
+single process of a run without xdist (beside a worker, linked by `InProcessLink`:
+in_process.py). It fixes the session inputs (the store and the runs it continues are opened
+by opening.py), records every trial report as it arrives, stops experiments whose breaker
 trips, and at the session end finishes the runs, has them analysed and gated, and prints the
 results. The xdist-only hooks are in xdist_controller.py.
 """
@@ -10,51 +11,40 @@ results. The xdist-only hooks are in xdist_controller.py.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_crucible.declare.config import parse_overrides
-from pytest_crucible.declare.shards import default_group
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.session.call_setup import CallSetup, spent_by_condition
 from pytest_crucible.session.cancelling import Cancels
 from pytest_crucible.session.crashes import WorkerCrashes
-from pytest_crucible.session.display import PYTEST_RICH, ProgressDisplay
+from pytest_crucible.session.display import ProgressDisplay
 from pytest_crucible.session.finish import (
-    ConsoleSummary,
+    SummaryElsewhere,
     exit_status,
     report_gates,
-    review_request,
     write_results,
 )
 from pytest_crucible.session.guard import RunGuard
-from pytest_crucible.session.habits import continuation_for_habits
-from pytest_crucible.session.inputs import ResumeTarget, SessionInputs, resolve_resume
 from pytest_crucible.session.internals import is_rerun, result_of, skipped_trial
 from pytest_crucible.session.joining import holder_name
 from pytest_crucible.session.lifecycle import after_experiment, find_experiment
 from pytest_crucible.session.link import WorkerResults
+from pytest_crucible.session.opening import open_runs
 from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.session.progress import Tally
 from pytest_crucible.session.recorder import Recorder
 from pytest_crucible.session.selection import USAGE_REPORT
 from pytest_crucible.session.termination import TermAsInterrupt
-from pytest_crucible.store import DEFAULT_STORE, open_store
-from pytest_crucible.store.environment import capture_environment, git_commit
-from pytest_crucible.store.holding import RunHold
-from pytest_crucible.store.journal import JournalImport, import_journals
+from pytest_crucible.store.environment import capture_environment
 
 if TYPE_CHECKING:
     from pytest_crucible.declare.experiment import Experiment
     from pytest_crucible.declare.plan import Plan
-    from pytest_crucible.store.journal import Journal
 
-__all__ = ["Controller", "InProcessLink"]
-
-SIDE_FOLDER = DEFAULT_STORE.parent  # <rootdir>/.crucible: a database store's local side files
+__all__ = ["Controller"]
 
 
 class Controller:
@@ -63,9 +53,14 @@ class Controller:
         self.terminate = TermAsInterrupt()  # SIGTERM stops the session as Ctrl-C does
         self._warnings: list[str] | None = None  # the recorder's, once it exists (`warn`)
         self.plans: dict[str, Plan] = {}  # the local worker's, in a run without xdist
-        self.imported = JournalImport()
-        self.habit = ""  # why --lf or --sw continues the latest runs (habits.py)
-        self.inputs = self._open_runs()
+        opened = open_runs(config, self.warn)
+        self.location = opened.location  # unmasked: only to open connections
+        self.store = opened.store
+        self.imported = opened.imported
+        self.habit = opened.habit  # why --lf or --sw continues the latest runs (habits.py)
+        self.review_request = opened.review_request
+        self.hold = opened.hold
+        self.inputs = opened.inputs
         self.recorder = self._recorder()
         self._warnings = self.recorder.warnings
         self.calls = self._call_setup()
@@ -95,93 +90,6 @@ class Controller:
             config.pluginmanager.register(HtmlHooks(self.recorder.summaries), "crucible-html")
 
     # -- set-up -------------------------------------------------------------------------------
-
-    def _open_runs(self) -> SessionInputs:
-        """Open the store, find the runs to continue and hold them; the session inputs."""
-        option = self.config.getoption
-        try:
-            overrides = parse_overrides(option("crucible_set") or [])
-            self.location = self._store_location()  # unmasked: only to open connections
-            self.store = open_store(
-                self.location, verify=True, side_folder=self.config.rootpath / SIDE_FOLDER
-            )
-            self.imported = import_journals(self.store)  # before resume reads what is done
-            resume, option_name = self._runs_to_continue()
-            self.review_request = review_request(self.config, self.store, self.location)
-            # last: a refusal here leaves nothing held and nothing written
-            self.hold = RunHold(self.store, self.warn, self.location)
-            self.hold.take_all({name: t.run_id for name, t in resume.items()}, option_name)
-        except CrucibleError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        shard = option("crucible_shard") or ""
-        return SessionInputs.new(
-            seed_override=option("crucible_seed"),
-            overrides=overrides,
-            resume=resume,
-            shard=shard,
-            shard_group=self._shard_group() if shard else "",
-            join=option("crucible_join"),
-        )
-
-    def _shard_group(self) -> str:
-        """--crucible-shard-group, else the CI's run id, else the git commit."""
-        given: str | None = self.config.getoption("crucible_shard_group")
-        return given or default_group(commit=git_commit(self.config.rootpath))
-
-    def _runs_to_continue(self) -> tuple[dict[str, ResumeTarget], str]:
-        option = self.config.getoption
-        requested, retry = option("crucible_resume"), option("crucible_retry_failed")
-        if option("crucible_join"):
-            return self._runs_joined(requested, retry)
-        if requested is None and retry is None:
-            return self._runs_continued_by_habit()
-        resume = resolve_resume(self.store, requested)
-        if retry is None:
-            return resume, "--crucible-resume"
-        if resume:
-            raise pytest.UsageError(
-                "--crucible-resume and --crucible-retry-failed both continue a run; "
-                "use one (--crucible-retry-failed runs only the failed trials again)"
-            )
-        failed = resolve_resume(
-            self.store, retry, option="--crucible-retry-failed", failed_only=True
-        )
-        return failed, "--crucible-retry-failed"
-
-    def _runs_joined(
-        self, requested: str | None, retry: str | None
-    ) -> tuple[dict[str, ResumeTarget], str]:
-        """--crucible-join continues the run of its key by itself: nothing to resume."""
-        if requested is not None or retry is not None:
-            given = "--crucible-resume" if requested is not None else "--crucible-retry-failed"
-            raise pytest.UsageError(
-                f"--crucible-join and {given} both continue a run; use one: a process "
-                "started with --crucible-join=KEY continues the run of KEY by itself (the "
-                "trials it has stored are not run again)"
-            )
-        return {}, "--crucible-join"
-
-    def _runs_continued_by_habit(self) -> tuple[dict[str, ResumeTarget], str]:
-        """`--lf` and `--sw` go on with the latest runs rather than start new ones
-        (habits.py); said in the header."""
-        habit = continuation_for_habits(self.config)
-        if habit is None:
-            return {}, "--crucible-resume"
-        self.habit = habit.reason
-        if habit.retry_failed is not None:
-            option = "--lf (as --crucible-retry-failed)"
-            targets = resolve_resume(
-                self.store, habit.retry_failed, option=option, failed_only=True
-            )
-            return targets, option
-        option = "--sw (as --crucible-resume)"
-        return resolve_resume(self.store, habit.resume, option=option), option
-
-    def _store_location(self) -> str:
-        """A database URL as given, or an absolute path (a relative one was resolved against
-        the rootdir: settings)."""
-        given = self.config.getoption("crucible_store")
-        return str(given) if given else str(self.config.rootpath / DEFAULT_STORE)
 
     def _recorder(self) -> Recorder:
         root = self.config.rootpath
@@ -448,49 +356,3 @@ class Controller:
         self.hold.release()  # done at the runs' finish; here when the session broke off
         self.store.close()
         self.guard.close()
-
-
-class SummaryElsewhere:
-    """The results when pytest-rich (`--rich` on a terminal) replaced pytest's terminal
-    reporter: printed through its console, after its own summary."""
-
-    def __init__(self, controller: Controller) -> None:
-        self._controller = controller
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self) -> None:
-        plugins = self._controller.config.pluginmanager
-        rich = plugins.get_plugin(PYTEST_RICH)
-        if plugins.get_plugin("terminalreporter") is None and rich is not None:
-            self._controller.pytest_terminal_summary(ConsoleSummary(rich.console))
-
-
-class InProcessLink:
-    """A run without xdist: the local worker reaches the controller directly (link.py)."""
-
-    worker_id = "main"
-    owns_every_item = True
-    group_count = 0
-
-    def __init__(self, controller: Controller) -> None:
-        self._controller = controller
-        self.inputs = controller.inputs
-        self.calls = controller.calls
-        self.plans = controller.plans
-        self.journal: Journal | None = controller.recorder.journal
-        self.store_location = controller.location  # unmasked: the worker connects with it
-
-    def stopped(self) -> Mapping[str, str]:
-        return self._controller.guard.stopped
-
-    def crashes(self) -> Mapping[str, Mapping[str, Any]]:
-        return {}  # only an xdist worker can crash and leave the run going
-
-    def warn(self, message: str) -> None:
-        self._controller.warn(message)
-
-    def hand_over(self, results: WorkerResults) -> None:
-        self._controller.local_results = results  # received at the controller's finish
-
-    def watch(self, snapshot: Callable[[], dict[str, Any]]) -> None:
-        self._controller.display.watch_local(snapshot)

@@ -1,5 +1,5 @@
 """The session end on the controller: what the analysis child is asked to do, its gates,
-and the results section of the terminal summary.
+and the results section of the terminal summary (through pytest-rich's console too).
 
 The heavy work (analysis, gates, reports) runs in a child process (`review/session_end.py`);
 this module turns pytest's options into that child's `ReviewRequest` (checking them before
@@ -18,14 +18,23 @@ import pytest
 from pytest_crucible.review.gates.decide import GateSettings, parse_margins
 from pytest_crucible.review.request import ReviewRequest, ReviewStatus
 from pytest_crucible.session.call_setup import cost_lines
+from pytest_crucible.session.display import PYTEST_RICH
 from pytest_crucible.store import ResultStore
 
 if TYPE_CHECKING:
     from pytest_crucible.review.gates._result import GateResult
+    from pytest_crucible.session.controller import Controller
     from pytest_crucible.session.guard import RunGuard
     from pytest_crucible.session.recorder import Recorder
 
-__all__ = ["ConsoleSummary", "exit_status", "report_gates", "review_request", "write_results"]
+__all__ = [
+    "ConsoleSummary",
+    "SummaryElsewhere",
+    "exit_status",
+    "report_gates",
+    "review_request",
+    "write_results",
+]
 _SHOWN_WARNINGS = 10
 
 
@@ -184,6 +193,21 @@ class ConsoleSummary:
         from rich.text import Text
 
         self._console.print(Text(text, style=_style(markup)), end="", soft_wrap=True)
+
+
+class SummaryElsewhere:
+    """The results when pytest-rich (`--rich` on a terminal) replaced pytest's terminal
+    reporter: printed through its console, after its own summary."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        plugins = self._controller.config.pluginmanager
+        rich = plugins.get_plugin(PYTEST_RICH)
+        if plugins.get_plugin("terminalreporter") is None and rich is not None:
+            self._controller.pytest_terminal_summary(ConsoleSummary(rich.console))
 
 
 def _style(markup: dict[str, bool]) -> str:

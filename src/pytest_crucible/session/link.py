@@ -2,7 +2,7 @@
 
 The worker (worker.py) collects and runs trials; the controller (controller.py) owns the
 store and the run. A worker reaches its controller only through a `ControllerLink`:
-- in a run without xdist, `InProcessLink` (controller.py) calls the controller itself;
+- in a run without xdist, `InProcessLink` (in_process.py) calls the controller itself;
 - on an xdist worker, `XdistLink` (xdist_worker.py) reads `workerinput` and the stop file,
   keeps its progress beacon (beacon.py), and hands its results back in `workeroutput`.
 

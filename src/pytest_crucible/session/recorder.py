@@ -2,31 +2,29 @@
 
 Each trial result arrives with its pytest report (from this process or from an xdist worker)
 and is committed at once. The first result of an experiment carries the experiment's header,
-from which the run is created, or the resumed run is reopened.
+from which the run is created, or the resumed run is reopened. At the session end the runs
+are finished and sent to the analysis child (analysis_child.py); what happened to each run is
+a `RunOutcome` (outcomes.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import sys
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_crucible.errors import StoreError
-from pytest_crucible.review.request import (
-    AWAIT_REQUEST,
-    CHILD_MODULE,
-    Review,
-    ReviewRequest,
-    ReviewStatus,
+from pytest_crucible.review.request import ReviewRequest, ReviewStatus
+from pytest_crucible.session.analysis_child import (
+    review_failure,
+    reviews_from,
+    start_analysis_child,
 )
 from pytest_crucible.session.inputs import ResumeTarget
-from pytest_crucible.session.joining import other_sessions, session_of, who
+from pytest_crucible.session.joining import other_sessions, session_of
+from pytest_crucible.session.outcomes import RunOutcome, outcome_summary
 from pytest_crucible.session.payload import TrialPayload
 from pytest_crucible.store import ResultStore
 from pytest_crucible.store.holding import RunHold
@@ -38,32 +36,7 @@ from pytest_crucible.store.writer import TrialWriter
 if TYPE_CHECKING:
     from pytest_crucible.review.gates._result import GateResult
 
-__all__ = ["Recorder", "RunOutcome"]
-
-_STDERR_LINES = 15  # of a failed analysis child's error output, shown in the summary
-
-
-@dataclass
-class RunOutcome:
-    """What happened to one run in this session."""
-
-    experiment: str
-    run_id: str
-    header: Mapping[str, Any]
-    resumed: bool
-    ran: set[str] = field(default_factory=set)
-    status: str = "running"
-    stored: int = 0
-    reused: int = 0
-    review: Review | None = None
-    # a joined run (--crucible-join): the holder that analyses it ("": not known yet), and
-    # (trials run by other processes, how many processes)
-    finisher: str | None = None
-    others: tuple[int, int] = (0, 0)
-
-    @property
-    def analysed_here(self) -> bool:
-        return self.finisher is None or self.finisher == "self"
+__all__ = ["Recorder"]
 
 
 class Recorder:
@@ -114,7 +87,7 @@ class Recorder:
         # which one is not known until then: each warms a child (at low priority), and the
         # others end theirs unused
         if self._reviewer is None:
-            self._start_reviewer()
+            self._reviewer = start_analysis_child()
         outcome = self._run_for(record.experiment, self._headers.get(record.experiment))
         self.writer.put(outcome.run_id, record, payload.worker)
         outcome.ran.add(record.key)
@@ -276,7 +249,7 @@ class Recorder:
             self.close_reviewer()
             return ReviewStatus.OK
         if self._reviewer is None:
-            self._start_reviewer()
+            self._reviewer = start_analysis_child()
         assert self._reviewer is not None
         message = json.dumps(request.for_runs(ids).to_json()) + "\n"
         try:
@@ -295,7 +268,7 @@ class Recorder:
             return ReviewStatus.INTERRUPTED
         returncode = self._reviewer.returncode
         self._reviewer = None
-        reviews = _reviews(stdout)
+        reviews = reviews_from(stdout)
         for outcome in self.runs.values():
             outcome.review = reviews.get(outcome.run_id)
         return self._review_status(returncode, stderr)
@@ -316,29 +289,10 @@ class Recorder:
             or (returncode == ReviewStatus.GATE_FAILED and not gate_failed)
         ):
             self.errors.append(
-                _review_failure(returncode, stderr, missing, unwritten, self.store.location)
+                review_failure(returncode, stderr, missing, unwritten, self.store.location)
             )
             return ReviewStatus.INTERNAL_ERROR
         return ReviewStatus.GATE_FAILED if gate_failed else ReviewStatus.OK
-
-    def _start_reviewer(self) -> None:
-        """Start the analysis child now: it imports numpy, pandas, scipy and the reports
-        (about 2 s) while the trials run, then waits for its request on stdin."""
-        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding the package
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (package_root, os.environ.get("PYTHONPATH")) if p
-            ),
-        }
-        self._reviewer = subprocess.Popen(
-            [sys.executable, "-m", CHILD_MODULE, AWAIT_REQUEST],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
 
     def close_reviewer(self) -> None:
         """End an analysis child that will not be needed (no run to analyse): killed, since
@@ -353,50 +307,7 @@ class Recorder:
 
     def summary(self, outcome: RunOutcome) -> str:
         """One run's line for the terminal, followed by its results table and analysis."""
-        if outcome.finisher is not None:
-            return self._joined_summary(outcome)
-        header = outcome.header
-        line = (
-            f"{outcome.experiment}  run {outcome.run_id}  ({outcome.status}; "
-            f"{outcome.stored}/{header.get('total_trials', '?')} trials stored: "
-            f"{len(outcome.ran)} ran now"
-            + (f", {outcome.reused} reused from the resumed run" if outcome.resumed else "")
-            + ")"
-        )
-        if not outcome.review:
-            return line
-        parts = [line, outcome.review.text, outcome.review.gate_text]
-        if outcome.review.reports:
-            parts.append(f"reports: {outcome.review.reports}/")
-        return "\n".join(part for part in parts if part)
-
-    def _joined_summary(self, outcome: RunOutcome) -> str:
-        """A joined run's lines: who ran its trials, and who analyses it."""
-        others, processes = outcome.others
-        line = (
-            f"{outcome.experiment}  run {outcome.run_id}  ({outcome.status}; "
-            f"{outcome.stored}/{outcome.header.get('total_trials', '?')} trials stored: "
-            f"{len(outcome.ran)} ran in this process, {others} in {processes} other "
-            "process(es))"
-        )
-        if outcome.finisher == "self":
-            said = "this process found its last trial stored: it analysed the run"
-            parts = [line, said]
-            if outcome.review:
-                parts += [outcome.review.text, outcome.review.gate_text]
-                if outcome.review.reports:
-                    parts.append(f"reports: {outcome.review.reports}/")
-            return "\n".join(part for part in parts if part)
-        if outcome.finisher:
-            return (
-                f"{line}\nits analysis, gates and reports are made by {who(outcome.finisher)}, "
-                "the process that found its last trial stored"
-            )
-        return (
-            f"{line}\nits analysis, gates and reports will be made by the process that stores "
-            f"its last trial (or by `crucible --store {self.store.location} analyse "
-            f"{outcome.run_id}`)"
-        )
+        return outcome_summary(outcome, self.store.location)
 
     def gate_results(self) -> list[tuple[str, GateResult]]:
         """(experiment, gate result) for every gate decided at session end."""
@@ -405,53 +316,3 @@ class Recorder:
             for outcome in self.runs.values()
             for gate in (outcome.review.gates if outcome.review else ())
         ]
-
-
-def _reviews(stdout: str) -> dict[str, Review]:
-    """The analysis child's one JSON line per run it reviewed, by run id."""
-    reviews = {}
-    for line in stdout.splitlines():
-        if line.startswith("{"):
-            try:
-                review = Review.from_json(json.loads(line))
-            except ValueError:  # a line cut short by a crash
-                continue
-            reviews[review.run_id] = review
-    return reviews
-
-
-def _review_failure(
-    returncode: int,
-    stderr: str,
-    missing: Sequence[RunOutcome],
-    unwritten: Sequence[RunOutcome],
-    location: str,
-) -> str:
-    """What the summary says when the session-end analysis failed: which runs have no
-    analysis, gates or reports, which reports are missing, the child's last error lines."""
-    lines = [
-        f"the session-end analysis failed (`crucible analyse` exited with status {returncode})"
-        "; the trials are stored"
-    ]
-    for outcome in missing:
-        lines.append(
-            f"  run {outcome.run_id} of {outcome.experiment!r}: no analysis, no gates and no "
-            "reports"
-        )
-    said = []
-    for outcome in unwritten:
-        error = outcome.review.report_error if outcome.review else None
-        said.append(f"crucible: run {outcome.run_id}: {error}")
-        lines.append(f"  run {outcome.run_id}: {error}")
-    tail = [line for line in stderr.strip().splitlines() if line not in said][-_STDERR_LINES:]
-    if tail:
-        lines.append("  its error output ends with:")
-        lines.extend(f"    {line}" for line in tail)
-    if missing:
-        ids = " ".join(outcome.run_id for outcome in missing)
-        store = quoted(location)
-        lines.append(
-            f"  once the cause is fixed, analyse them with `crucible --store {store} analyse "
-            f"{ids}` and write their reports with `crucible --store {store} report RUN_ID`"
-        )
-    return "\n".join(lines)
