@@ -29,7 +29,7 @@ __all__ = [
 
 def start_session(config: pytest.Config) -> None:
     """Register this process's role(s) with pytest's plugin manager."""
-    from pytest_crucible.session.exiting import freeze_at_exit
+    from pytest_crucible.session.heap import freeze_at_exit
     from pytest_crucible.session.worker import Worker
 
     freeze_at_exit()

@@ -98,9 +98,13 @@ class JoinClaims:
         self._run_id_for = run_id_for
         self._store: ResultStore | None = None
         self._mine: dict[str, pytest.Item] = {}  # the items this process holds the claim of
+        self._nodeids: dict[str, str] = {}  # trial key -> node id, of the items claimed here
         self._finished: set[str] = set()  # keys of the trials this process has results of
         self._elsewhere: dict[str, pytest.Item] = {}  # claimed by others when met
         self._stored: set[str] = set()  # node ids of trials found stored (by anyone)
+        # node ids not to start ahead: claimed elsewhere, stored, or finished here (one set:
+        # each item's call phase looks past a few hundred of them)
+        self._passed_over: set[str] = set()
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
 
@@ -149,17 +153,22 @@ class JoinClaims:
 
     # -- running ------------------------------------------------------------------------------
 
-    def mine(self, item: pytest.Item, upcoming: Sequence[pytest.Item] = ()) -> bool:
+    def mine(
+        self, item: pytest.Item, upcoming: Callable[[], Sequence[pytest.Item]] = tuple
+    ) -> bool:
         """Whether this process runs `item`: it holds the item's claim, or gets it now with
-        the unknown ones of `upcoming` (claimed in the same transaction)."""
-        spec = spec_of(item)
-        if spec is None or item.nodeid in self._mine:
+        the unknown ones of `upcoming()` (claimed in the same transaction; listed only
+        then)."""
+        nodeid = item.nodeid
+        if nodeid in self._mine:
             return True
-        if item.nodeid in self._elsewhere or item.nodeid in self._stored:
+        if nodeid in self._elsewhere or nodeid in self._stored:
             return False
-        batch = [item, *(u for u in upcoming if self._unknown(u))]
+        if spec_of(item) is None:
+            return True
+        batch = [item, *(u for u in upcoming() if self._unknown(u))]
         self._claim(batch)
-        return item.nodeid in self._mine
+        return nodeid in self._mine
 
     def next_to_start(self, following: Iterable[pytest.Item], count: int) -> list[pytest.Item]:
         """The first `count` of `following` (the items after one, in order) that this
@@ -171,15 +180,15 @@ class JoinClaims:
         return list(islice(filterfalse(self._not_to_start, following), count))
 
     def _not_to_start(self, item: pytest.Item) -> bool:
-        if item.nodeid in self._elsewhere or item.nodeid in self._stored:
-            return True
-        spec = spec_of(item)
-        return spec is not None and spec.key in self._finished
+        return item.nodeid in self._passed_over
 
     def finished(self, key: str) -> None:
         """A trial this process has a result of (on its way to the store): its claim is
         kept to the end, never given back."""
         self._finished.add(key)
+        nodeid = self._nodeids.get(key)
+        if nodeid is not None:
+            self._passed_over.add(nodeid)
 
     def _unknown(self, item: pytest.Item) -> bool:
         nodeid = item.nodeid
@@ -201,15 +210,21 @@ class JoinClaims:
             claims = self.store.claim_trials(run_id, list(keyed), self.holder, self.lease_s)
             claimed = set(claims.claimed)
             for key, item in keyed.items():
+                nodeid = item.nodeid
                 if key in claimed:
-                    self._mine[item.nodeid] = item
-                    self._elsewhere.pop(item.nodeid, None)
+                    self._mine[nodeid] = item
+                    self._nodeids[key] = nodeid
+                    self._elsewhere.pop(nodeid, None)
+                    if key not in self._finished:
+                        self._passed_over.discard(nodeid)
                     got.append(item)
                 elif key in claims.held:
-                    self._elsewhere[item.nodeid] = item
+                    self._elsewhere[nodeid] = item
+                    self._passed_over.add(nodeid)
                 else:  # stored already
-                    self._elsewhere.pop(item.nodeid, None)
-                    self._stored.add(item.nodeid)
+                    self._elsewhere.pop(nodeid, None)
+                    self._stored.add(nodeid)
+                    self._passed_over.add(nodeid)
         return got
 
     def sweep(

@@ -26,6 +26,7 @@ from pytest_crucible.run.trial import Trial
 from pytest_crucible.session.async_fixtures import on_session_loop, runs_on_session_loop
 from pytest_crucible.session.collection import TrialCollection
 from pytest_crucible.session.crashes import CrashVerdict, crash_verdict
+from pytest_crucible.session.heap import freeze_collected
 from pytest_crucible.session.internals import (
     argument_names,
     attach_result,
@@ -140,6 +141,7 @@ class Worker:
         if self.calls.estimating:
             for plan in self.plans.values():
                 self.calls.estimate(plan, self.lookahead.concurrency(plan.experiment.concurrency))
+        freeze_collected()  # the items live as long as the session (heap.py)
 
     # -- running -------------------------------------------------------------------------------
 
@@ -155,10 +157,7 @@ class Worker:
         """Whether this process holds `item`'s claim, or gets it now with the items that
         follow it (a batch: the trials the prefetcher would start with it)."""
         assert self.claims is not None
-        if spec_of(item) is None:
-            return True
-        upcoming = self._upcoming(item, self._claim_batch() - 1)
-        return self.claims.mine(item, upcoming)
+        return self.claims.mine(item, lambda: self._upcoming(item, self._claim_batch() - 1))
 
     def _claim_batch(self) -> int:
         return max(4, 2 * self.lookahead.concurrency(None))
