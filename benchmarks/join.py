@@ -111,28 +111,67 @@ def run_processes(
     return wall, cpu
 
 
+def pytest_command() -> list[str]:
+    """pytest as a user's install runs it: hypothesis comes with the project's dev tools,
+    not with what a user installs, and its plugin's start-up and summary (0.4 s per process)
+    would count as ours."""
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", NO_HYPOTHESIS]
+
+
+def environment(
+    options: argparse.Namespace, server: MockModelServer, folder: Path
+) -> dict[str, str]:
+    """The processes' environment: the experiment's size and server, Python writing its
+    bytecode caches as it does by default (a PYTHONDONTWRITEBYTECODE of the calling shell
+    would have every process compile again what changed since the caches were written), and
+    no trio: only the dev tools install it, and anyio's pytest plugin (which every install
+    has, through httpx) imports it when it is there (70 ms per process)."""
+    blocked = folder / "without-dev-tools"
+    (blocked / "trio").mkdir(parents=True, exist_ok=True)
+    (blocked / "trio" / "__init__.py").write_text(
+        'raise ImportError("trio is one of the dev tools, not of a user\'s install")\n'
+    )
+    path = os.pathsep.join(p for p in (str(blocked), os.environ.get("PYTHONPATH")) if p)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env.update(
+        PYTHONPATH=path,
+        BENCH_TRIALS=str(options.trials),
+        BENCH_MAX_TOKENS="16",
+        BENCH_BASE_URL=server.base_url,
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    return env
+
+
+def warm_up(folder: Path, server: MockModelServer, options: argparse.Namespace) -> None:
+    """Collect once before the timed cases, so that both start from the same warm caches
+    (bytecode, the file system's), not the first one alone from cold ones."""
+    command = [*pytest_command(), "--crucible", "--crucible-report=none", "--collect-only"]
+    command.append(f"--crucible-store={folder / 'warm-up.db'}")
+    subprocess.run(
+        command,
+        cwd=folder,
+        env=environment(options, server, folder),
+        stdout=subprocess.DEVNULL,
+        timeout=options.timeout,
+        check=True,
+    )
+
+
 def case(
     name: str, folder: Path, server: MockModelServer, options: argparse.Namespace, processes: int
 ) -> Case:
     store = options.store or str(folder / f"{name}.db")
-    # hypothesis comes with the project's dev tools, not with what a user installs: its
-    # plugin's start-up and summary (0.4 s per process) would count as ours
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", NO_HYPOTHESIS]
-    args.append("--crucible")
+    args = [*pytest_command(), "--crucible"]
     args += [f"--crucible-store={store}", "--crucible-report=none"]
     args += [f"--crucible-concurrency={options.concurrency}"]
     if processes > 1:
         # a new key each time: a PostgreSQL store keeps the joined runs of earlier invocations
         args.append(f"--crucible-join={name}-{uuid.uuid4().hex[:8]}")
-    env = {
-        **os.environ,
-        "BENCH_TRIALS": str(options.trials),
-        "BENCH_MAX_TOKENS": "16",
-        "BENCH_BASE_URL": server.base_url,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    wall, cpu = run_processes([args] * processes, folder, env, options.timeout)
+    wall, cpu = run_processes(
+        [args] * processes, folder, environment(options, server, folder), options.timeout
+    )
     calls = int(server.stats()["requests"])
     server.reset()
     found = stored(store)
@@ -160,6 +199,7 @@ def main() -> None:
         folder = Path(root)
         (folder / "test_calls.py").write_text(CRUCIBLE_CALLS.lstrip())
         with MockModelServer(latency=options.latency, in_process=True) as server:
+            warm_up(folder, server, options)
             one = case("one", folder, server, options, 1)
             joined = case("joined", folder, server, options, options.processes)
     ideal = options.trials * options.latency / options.concurrency
