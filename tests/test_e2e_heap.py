@@ -1,7 +1,7 @@
-"""The session keeps what collection made out of the garbage collector's full collections
-(session/heap.py), and the next session in the same process gives it back: a process that
-runs pytest many times (an IDE, a notebook calling `pytest.main`) frees each session's items.
-"""
+"""The first session of a process keeps what collection made out of the garbage collector's
+full collections (session/heap.py), and the next session in the same process gives it back:
+a process that runs pytest many times (an IDE, a notebook calling `pytest.main`) frees each
+session's items."""
 
 from __future__ import annotations
 
@@ -74,7 +74,6 @@ def test_collected_objects_are_frozen_while_the_trials_run_and_given_back_by_the
     # gives it back to the collector
     assert seen["after_first"] > 10_000, seen
     assert seen["after_plain"] == 0, seen
-    # the next --crucible session freezes its own
-    assert len(seen["in_second"]) == 3
-    assert min(seen["in_second"]) > 10_000, seen
-    assert seen["after_second"] > 10_000, seen
+    # a later session does not freeze again (it would freeze the garbage of the earlier ones)
+    assert seen["in_second"] == [0, 0, 0], seen
+    assert seen["after_second"] == 0, seen

@@ -10,8 +10,8 @@ collections skip; reference counting still frees them) take that away:
 - `freeze_collected`, once collection is done. The objects made later (trials, results,
   reports) are collected as before. A process that runs another session afterwards (an IDE,
   pytester) gives the frozen objects back to the collector when that session is configured,
-  with `--crucible` or without (`thaw_earlier_session`, called by the plugin), and collects
-  them before it freezes its own: a session's items are freed by the next one.
+  with `--crucible` or without (`thaw_earlier_session`, called by the plugin), and does not
+  freeze again: the first session's items are freed after it, as every later one's.
 - `freeze_at_exit`: as the interpreter exits, its last collection would walk everything
   still alive (0.7 s after 3,000 trials). Python never promised to finalise objects alive at
   exit; the session closes its own files, store and threads before this point. An atexit
@@ -39,14 +39,15 @@ def freeze_at_exit() -> None:
 
 
 def freeze_collected() -> None:
-    """Keep what collection made out of the collector's full collections. After an earlier
-    session in this process, its garbage is collected first (given back at configure, it
-    may not have been collected since, and would be frozen again)."""
+    """Keep what collection made out of the collector's full collections, in the first
+    session of the process only: a later one would freeze the garbage of the sessions
+    before it too (given back at configure, not yet collected), or need a full collection
+    first, which in a process running hundreds of sessions (pytester) costs more than it
+    saves."""
     global _frozen, _froze_before
-    if _froze_before:
-        gc.collect()
-    _frozen = _froze_before = True
-    gc.freeze()
+    if not _froze_before:
+        _frozen = _froze_before = True
+        gc.freeze()
 
 
 def thaw_earlier_session() -> None:
