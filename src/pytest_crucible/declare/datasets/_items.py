@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pytest_crucible.errors import DatasetError
@@ -40,7 +41,7 @@ class Item:
             "cluster": self.cluster,
         }
 
-    @property
+    @cached_property  # once per item: every trial key and the run's header ask for it
     def fingerprint(self) -> str:
         """A hash of the item's content: editing the item changes its trials' keys."""
         return digest(canonical_json(self.to_dict()))
