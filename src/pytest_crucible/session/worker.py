@@ -2,30 +2,27 @@
 
 Registered in every process that collects: each xdist worker, and the single process of a
 run without xdist (beside the controller). It plans each experiment, parametrizes one item
-per trial, gives each item its running trial at set-up, runs trials (many in flight, see
-prefetch.py), and attaches each trial's result to its report. What it needs from the
-controller, and what it hands back at its end, goes through a `ControllerLink` (link.py).
+per trial, gives each item its running trial at set-up (trial_starts.py), runs trials (many
+in flight, see prefetch.py and trial_call.py), and attaches each trial's result to its report.
+In a run joined by many processes it runs only the trials it claimed (joined_worker.py). What
+it needs from the controller, and what it hands back at its end, goes through a
+`ControllerLink` (link.py).
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_crucible.errors import CrucibleError
-from pytest_crucible.run.bound_condition import BoundCondition
 from pytest_crucible.run.current_trial import ForeignTrialFilter, TrialLogHandler
 from pytest_crucible.run.loop_thread import LoopThread
 from pytest_crucible.run.recovery import TrialSkipped
-from pytest_crucible.run.runner import ActiveTrial, run_trial_function
+from pytest_crucible.run.runner import run_trial_function
 from pytest_crucible.run.trial import Trial
 from pytest_crucible.session.async_fixtures import on_session_loop, runs_on_session_loop
 from pytest_crucible.session.collection import TrialCollection
-from pytest_crucible.session.crashes import CrashVerdict, crash_verdict
 from pytest_crucible.session.heap import freeze_collected
 from pytest_crucible.session.internals import (
     argument_names,
@@ -39,26 +36,29 @@ from pytest_crucible.session.internals import (
 from pytest_crucible.session.items import (
     ALONE_KEY,
     FUNCTION_KEY,
-    SPEC_KEY,
     TRIAL_KEY,
     direct_arguments,
     slot_of,
     spec_of,
 )
+from pytest_crucible.session.joined_worker import JoinedWorker
 from pytest_crucible.session.joining import joined_claims
-from pytest_crucible.session.lifecycle import TrialHooks
 from pytest_crucible.session.link import ControllerLink, WorkerResults
 from pytest_crucible.session.lookahead import Lookahead
 from pytest_crucible.session.output import OutputRouter, RoutedPhases
 from pytest_crucible.session.payload import TrialPayloads
-from pytest_crucible.session.prefetch import Prefetcher, Started
+from pytest_crucible.session.prefetch import Prefetcher
 from pytest_crucible.session.selection import foreign_anyio_backend
-from pytest_crucible.store.environment import capture_environment
+from pytest_crucible.session.trial_call import (
+    AheadJournal,
+    add_output_sections,
+    fail_for_missing_metrics,
+    run_ahead,
+)
+from pytest_crucible.session.trial_starts import TrialStarts
 
 if TYPE_CHECKING:
     from collections.abc import Generator
-
-    from pytest_crucible.declare.plan import TrialSpec
 
 
 __all__ = ["STOP_GRACE_S", "Worker"]
@@ -81,23 +81,26 @@ class Worker:
             owns_every_item=link.owns_every_item,
             warn=link.warn,
         )
-        self.prefetcher = Prefetcher(
-            self.loop,
-            self._make_active,
-            self._upcoming,
-            self._may_start,
-            self._runs_alone,
-            on_finished=self._journal_finished,
-        )
+        self.starts = TrialStarts(config, link, self.lookahead, self.loop)
         # --crucible-join: claims in the store (not for a run that runs nothing)
         runs_trials = not (self.calls.estimating or config.option.collectonly)
         self.claims = joined_claims(config, link) if runs_trials else None
-        self._journal_failed = False
-        self._stopping: str | None = None  # why the session stops (trial.cancelled)
+        self.joined: JoinedWorker | None = None
+        if self.claims is not None:
+            self.joined = JoinedWorker(
+                self.claims, config, self.plans, self.collection, self.lookahead
+            )
+        self.prefetcher = Prefetcher(
+            self.loop,
+            self.starts.make_active,
+            self.lookahead.upcoming if self.joined is None else self.joined.upcoming,
+            self._may_start,
+            self.starts.runs_alone,
+            on_finished=AheadJournal(link, self.plans, self.payloads).finished,
+        )
         self._direct: dict[Any, tuple[str, ...]] = {}
         self._collected: dict[str, dict[str, int]] = {}  # trials to run, for the display
         self._current: Trial | None = None  # the trial of the item in its phases now
-        self._trial_hooks: dict[str, TrialHooks] = {}
         self.session: pytest.Session | None = None
         self.log_handler = TrialLogHandler()
         self.log_filter = ForeignTrialFilter()
@@ -112,20 +115,9 @@ class Worker:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> Generator[None, None, None]:
         self.collection.select(items)
-        if self.claims is not None and items:
-            self._join(items)
+        if self.joined is not None and items:
+            self.joined.enter(items)
         return (yield)
-
-    def _join(self, items: list[pytest.Item]) -> None:
-        """Create or join the shared runs (--crucible-join) before any trial starts."""
-        assert self.claims is not None
-        root = self.config.rootpath
-        try:
-            problems = self.claims.enter(self.plans, lambda: capture_environment(root))
-        except CrucibleError as exc:
-            problems = [f"--crucible-join={self.claims.key}: {exc}"]
-        if problems:
-            self.collection.refuse(items, problems)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # grouped once every plugin has selected (--lf deselects after the other plugins):
@@ -149,39 +141,16 @@ class Worker:
     def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
         """--crucible-join: a trial another process claimed (or stored) is neither run nor
         reported here; `sweep` comes back to it after the loop."""
-        if self.claims is None or self._claimed(item):
+        if self.joined is None or self.joined.claimed(item):
             return None
         return True
-
-    def _claimed(self, item: pytest.Item) -> bool:
-        """Whether this process holds `item`'s claim, or gets it now with the items that
-        follow it (a batch: the trials the prefetcher would start with it)."""
-        assert self.claims is not None
-        return self.claims.mine(item, lambda: self._upcoming(item, self._claim_batch() - 1))
-
-    def _claim_batch(self) -> int:
-        return max(4, 2 * self.lookahead.concurrency(None))
-
-    def _upcoming(self, item: pytest.Item, count: int) -> list[pytest.Item]:
-        """The next `count` trial items after `item` that this process may start
-        (lookahead.py; in a joined run, joining.py passes over the others' and its own
-        finished ones)."""
-        if self.claims is None:
-            return self.lookahead.upcoming(item, count)
-        return self.claims.next_to_start(self.lookahead.following(item), count)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         result = yield
-        if self.claims is not None:
-            self.claims.sweep(self._run_taken_over, self._sweep_stops, self._claim_batch())
+        if self.joined is not None:
+            self.joined.sweep(session)
         return result
-
-    def _run_taken_over(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
-        item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-
-    def _sweep_stops(self) -> bool:
-        return self.session is not None and bool(self.session.shouldstop or self.session.shouldfail)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -190,11 +159,11 @@ class Worker:
             return
         active = self.prefetcher.active_for(item)
         if active is None:
-            reason = self._skip_reason(item)
+            reason = self.starts.skip_reason(item)
             if reason is not None:
                 pytest.skip(reason)
-            self._apply_crash_verdict(item)
-            active = self._make_active(item)
+            self.starts.apply_crash_verdict(item)
+            active = self.starts.make_active(item)
         item.stash[TRIAL_KEY] = self._current = active.trial
         item.stash[FUNCTION_KEY] = item.obj  # type: ignore[attr-defined]
         slot = slot_of(item)
@@ -209,105 +178,10 @@ class Worker:
             known = self._direct[function] = direct_arguments(item)
         return known
 
-    def _crash_verdict(self, item: pytest.Item) -> CrashVerdict | None:
-        """After a worker crashed (crashes.py): record this trial as crashed, or run it
-        alone, or None (as ever)."""
-        crashes = self.link.crashes()
-        if not crashes:
-            return None
-        follows = self.lookahead.follows
-        return crash_verdict(
-            item.nodeid, crashes, self._limit(item), lambda nodeid, n: follows(item, nodeid, n)
-        )
-
-    def _limit(self, item: pytest.Item) -> int:
-        """How many trials may be in flight when `item` runs (lookahead.py)."""
-        spec = item.stash[SPEC_KEY]
-        return self.lookahead.limit(item, spec, self.plans[spec.experiment].experiment.concurrency)
-
-    def _apply_crash_verdict(self, item: pytest.Item) -> None:
-        verdict = self._crash_verdict(item)
-        if verdict is None:
-            return
-        if verdict.alone:
-            item.stash[ALONE_KEY] = True
-            return
-        spec = item.stash[SPEC_KEY]
-        trial = item.stash[TRIAL_KEY] = Trial(spec, self.plans[spec.experiment])
-        pytest.fail(verdict.record_as_crashed(trial), pytrace=False)
-
-    def _runs_alone(self, item: pytest.Item) -> bool:
-        """Whether a trial must not be started ahead: it runs with no other in flight."""
-        return bool(self.link.crashes()) and self._crash_verdict(item) is not None
-
-    def _make_active(self, item: pytest.Item) -> ActiveTrial:
-        spec = item.stash[SPEC_KEY]
-        plan = self.plans[spec.experiment]
-        trial = Trial(spec, plan)
-        trial.call_context = self.calls.context_for(spec)
-        trial.stop_check = functools.partial(self._stop_reason, spec)
-        condition = plan.experiment.conditions[spec.condition]
-        awaited = inspect.iscoroutinefunction(item.obj)  # type: ignore[attr-defined]
-        hooks = self._trial_hooks.get(spec.experiment)
-        if hooks is None:
-            hooks = self._trial_hooks[spec.experiment] = TrialHooks(
-                self.config, plan.experiment.hooks
-            )
-        bound = BoundCondition(condition, trial, self.loop, awaited=awaited, hooks=hooks)
-        return ActiveTrial(trial, bound, spec.item)
-
-    def _journal_finished(self, started: Started) -> None:
-        """Journal a trial started ahead as soon as it ends (on the loop's thread): its item
-        may report it much later, or never (a kill -9), and only then is it stored."""
-        journal = self.link.journal
-        if journal is None or self._journal_failed:
-            return
-        try:
-            result = self.payloads.for_journal(started)
-            if result is None:
-                return
-            run_id = self.link.inputs.run_id_for(result.experiment)
-            header = None
-            if not journal.has_header(run_id):
-                header = self.plans[result.experiment].header()
-            journal.append(run_id, header, result, self.link.worker_id)
-        except Exception as exc:  # the report still brings the result: warn, go on
-            self._journal_failed = True
-            self.link.warn(
-                f"could not journal finished trials ({type(exc).__name__}: {exc}); they are "
-                "stored when their items report, and a kill before that loses them"
-            )
-
-    def _stop_reason(self, spec: TrialSpec) -> str | None:
-        """Why a running trial should stop (`trial.cancelled`): the session stops (Ctrl-C,
-        -x), its experiment was stopped (a breaker, an abort, a full disk: the stop file
-        under xdist), or its budget is spent."""
-        if self._stopping is not None:
-            return self._stopping
-        session_stop = self.session is not None and (
-            self.session.shouldstop or self.session.shouldfail
-        )
-        if session_stop:
-            return f"the session stops ({session_stop})"
-        return self._experiment_stop(spec)
-
     def _may_start(self, item: pytest.Item) -> bool:
-        if self._skip_reason(item) is not None:
+        if self.starts.skip_reason(item) is not None:
             return False
-        return self.claims is None or self._claimed(item)
-
-    def _skip_reason(self, item: pytest.Item) -> str | None:
-        """Why a trial must not start: its experiment was stopped (a breaker, an abort;
-        see guard.py), or its budget is spent."""
-        return self._experiment_stop(item.stash[SPEC_KEY])
-
-    def _experiment_stop(self, spec: TrialSpec) -> str | None:
-        reason = self.link.stopped().get(spec.experiment)
-        if reason is not None:
-            if "continue it with" in reason:  # a cancelled run says how (cancelling.py)
-                return f"stopped: {reason}"
-            return f"stopped: {reason}; continue the run with --crucible-resume"
-        return self.calls.skip_reason(spec)
+        return self.joined is None or self.joined.claimed(item)
 
     # Outermost: an async plugin (pytest-asyncio, anyio) then sees a sync fixture and leaves
     # it alone (async_fixtures.py).
@@ -347,53 +221,22 @@ class Worker:
             pytest.fail(foreign, pytrace=False)
         kwargs = {name: pyfuncitem.funcargs[name] for name in argument_names(pyfuncitem)}
         function = pyfuncitem.stash.get(FUNCTION_KEY, pyfuncitem.obj)
-        limit = self._limit(pyfuncitem)
+        limit = self.starts.limit(pyfuncitem)
         if pyfuncitem.stash.get(ALONE_KEY, False):
             limit = 1
         try:
             if limit > 1:
-                self._run_ahead(pyfuncitem, function, kwargs, limit)
+                run_ahead(self.prefetcher, self.output, pyfuncitem, function, kwargs, limit)
             else:
                 run_trial_function(function, kwargs, trial, self.loop)
         except TrialSkipped as exc:  # an on_error hook answered "skip"
             pytest.skip(exc.reason)
         finally:
-            self._add_output_sections(pyfuncitem, trial)
+            add_output_sections(self.output, pyfuncitem, trial)
         missing = trial.missing_metrics()
         if missing:
-            self._fail_for_missing_metrics(trial, missing)
+            fail_for_missing_metrics(trial, missing)
         return True
-
-    def _run_ahead(
-        self, item: pytest.Function, function: Any, kwargs: dict[str, Any], limit: int
-    ) -> None:
-        slot = slot_of(item)
-        assert slot is not None and slot.active is not None
-        self.output.install()
-        try:
-            self.prefetcher.run(item, function, slot.active, kwargs, limit)
-        finally:
-            self.output.uninstall()
-
-    def _add_output_sections(self, item: pytest.Function, trial: Trial) -> None:
-        if trial.concurrent and trial.captured_log():
-            item.add_report_section("call", "log", trial.captured_log())
-        for stream, text in self.output.take(trial).items():
-            item.add_report_section("call", stream, text)
-
-    @staticmethod
-    def _fail_for_missing_metrics(trial: Trial, missing: list[str]) -> None:
-        message = (
-            f"trial {trial.spec.test_id} of experiment {trial.spec.experiment} did not "
-            f"record the declared metric(s) {missing}; call trial.record({missing[0]}=...)"
-        )
-        trial.error = {
-            "type": "MetricError",
-            "message": message,
-            "where": "trial function",
-            "traceback": "",
-        }
-        pytest.fail(message, pytrace=False)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -437,7 +280,7 @@ class Worker:
     # -- session start and end -------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.session = session
+        self.session = self.starts.session = session
         # added here, not in __init__: a session whose set-up fails is never unconfigured
         logging.getLogger().addHandler(self.log_handler)
         filter_log_capture(self.config, self.log_filter)
@@ -446,7 +289,7 @@ class Worker:
     # controller's (a plain one) has what this worker hands over.
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, exitstatus: int) -> Generator[None, None, None]:
-        self._stopping = (
+        self.starts.stopping = (
             "Ctrl-C: the session is stopping"
             if exitstatus == pytest.ExitCode.INTERRUPTED
             else "the session is ending"
