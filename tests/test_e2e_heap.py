@@ -1,18 +1,22 @@
-"""The first session of a process keeps what collection made out of the garbage collector's
-full collections (session/heap.py), and the next session in the same process gives it back:
-a process that runs pytest many times (an IDE, a notebook calling `pytest.main`) frees each
-session's items."""
+"""While its trials run, a session's garbage collector starts full collections 10 times
+less often (session/heap.py: they walk every collected item again), and the process gets
+its own thresholds back when the session ends."""
 
 from __future__ import annotations
 
+import gc
 import json
-import sys
+from collections.abc import Iterator
 
 import pytest
 
+from pytest_crucible.session.heap import FULL_COLLECTION_EVERY
+
 EXPERIMENT = """
 import gc
-import __main__
+import json
+import os
+from pathlib import Path
 import pytest_crucible as crucible
 
 exp = crucible.Experiment(
@@ -24,56 +28,54 @@ exp = crucible.Experiment(
 
 @exp.trial
 def test_heap(condition, item, trial):
-    __main__.frozen.append(gc.get_freeze_count())
+    with Path(os.environ["CRUCIBLE_THRESHOLDS"]).open("a") as seen:
+        seen.write(json.dumps(gc.get_threshold()) + "\\n")
     trial.record(value=condition(item.input))
 """
 
-# One process running pytest three times, as an IDE does: what the collector holds frozen
-# during and after each session.
-SESSIONS = """
-import gc
-import json
 
-import pytest
-
-frozen = []
+@pytest.fixture
+def thresholds() -> Iterator[tuple[int, int, int]]:
+    before = gc.get_threshold()
+    yield before
+    gc.set_threshold(*before)
 
 
-def run(*args):
-    code = pytest.main(["-q", "-p", "no:cacheprovider", *args])
-    assert code == 0, code
-    return gc.get_freeze_count()
+def _seen(path: str) -> list[list[int]]:
+    with open(path, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
 
 
-after_first = run("--crucible", "--crucible-report=none")
-in_first = list(frozen)
-after_plain = run()  # plain pytest, no --crucible
-after_second = run("--crucible", "--crucible-report=none")
-print(json.dumps({
-    "in_first": in_first,
-    "after_first": after_first,
-    "after_plain": after_plain,
-    "in_second": frozen[len(in_first):],
-    "after_second": after_second,
-}))
-"""
-
-
-def test_collected_objects_are_frozen_while_the_trials_run_and_given_back_by_the_next_session(
-    pytester: pytest.Pytester,
+def test_full_collections_are_rarer_while_the_trials_run_and_the_thresholds_come_back(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thresholds: tuple[int, int, int]
 ) -> None:
+    gc.set_threshold(700, 10, 10)  # Python's defaults
+    seen = str(pytester.path / "thresholds.jsonl")
+    monkeypatch.setenv("CRUCIBLE_THRESHOLDS", seen)
     pytester.makepyfile(test_heap=EXPERIMENT)
-    script = pytester.makepyfile(sessions=SESSIONS)
-    result = pytester.run(sys.executable, str(script), timeout=600)
-    assert result.ret == 0, result.stderr.str()
-    seen = json.loads(result.outlines[-1])
-    # each trial ran with what collection made frozen (tens of thousands of objects) ...
-    assert len(seen["in_first"]) == 3
-    assert min(seen["in_first"]) > 10_000, seen
-    # ... and so it stays after the session, until the next one (with --crucible or not)
-    # gives it back to the collector
-    assert seen["after_first"] > 10_000, seen
-    assert seen["after_plain"] == 0, seen
-    # a later session does not freeze again (it would freeze the garbage of the earlier ones)
-    assert seen["in_second"] == [0, 0, 0], seen
-    assert seen["after_second"] == 0, seen
+    pytester.runpytest("--crucible", "--crucible-report=none").assert_outcomes(passed=3)
+    assert _seen(seen) == [[700, 10, FULL_COLLECTION_EVERY]] * 3
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_a_process_that_collects_less_often_already_keeps_its_thresholds(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thresholds: tuple[int, int, int]
+) -> None:
+    gc.set_threshold(5000, 20, 500)
+    seen = str(pytester.path / "thresholds.jsonl")
+    monkeypatch.setenv("CRUCIBLE_THRESHOLDS", seen)
+    pytester.makepyfile(test_heap=EXPERIMENT)
+    pytester.runpytest("--crucible", "--crucible-report=none").assert_outcomes(passed=3)
+    assert _seen(seen) == [[5000, 20, 500]] * 3
+    assert gc.get_threshold() == (5000, 20, 500)
+
+
+def test_a_session_without_crucible_leaves_the_collector_alone(
+    pytester: pytest.Pytester, thresholds: tuple[int, int, int]
+) -> None:
+    gc.set_threshold(700, 10, 10)
+    pytester.makepyfile(
+        test_plain="import gc\n\ndef test_one():\n    assert gc.get_threshold() == (700, 10, 10)\n"
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert gc.get_threshold() == (700, 10, 10)

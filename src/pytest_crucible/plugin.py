@@ -6,7 +6,6 @@ is imported only when a run has experiments (`--crucible`, or a trial function c
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -45,10 +44,6 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # an earlier session of this process froze its items (session/heap.py): give them back
-    heap = sys.modules.get("pytest_crucible.session.heap")
-    if heap is not None:
-        heap.thaw_earlier_session()
     if settings.resolve(config):  # command line > environment > ini file > default
         from pytest_crucible.session import start_session
 
