@@ -36,7 +36,6 @@ def test_a_run_without_experiments_does_not_import_the_core(pytester: pytest.Pyt
         "pytest_crucible.session",  # its core names load on first use
         "pytest_crucible.session.options",  # the options registered in every run
         "pytest_crucible.settings",  # the table of options
-        "pytest_crucible.settings._checks",
         "pytest_crucible.settings._option",
         "pytest_crucible.settings._space_form",
         "pytest_crucible.settings._table",

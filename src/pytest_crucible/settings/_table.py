@@ -1,7 +1,7 @@
 """The table of pytest-crucible's options: one entry per `--crucible-*` option.
 
-Each entry owns its option's name, kind, default, help and check (the types in `_option.py`,
-the checks in `_checks.py`); the ini key (`crucible_foo_bar`) and the environment variable
+Each entry owns its option's name, kind, default, help and check (their types and checks in
+`_option.py`); the ini key (`crucible_foo_bar`) and the environment variable
 (`CRUCIBLE_FOO_BAR`) follow from the name, so adding an option is one entry here.
 session/options.py registers the entries with pytest, `_resolve.py` reads their values
 (command line > environment variable > ini file > default) and docs/settings.md shows them
@@ -10,7 +10,9 @@ session/options.py registers the entries with pytest, `_resolve.py` reads their 
 
 from __future__ import annotations
 
-from pytest_crucible.settings._checks import (
+from pytest_crucible.settings._option import (
+    Kind,
+    Option,
     cache_mode,
     concurrency,
     condition_names,
@@ -23,7 +25,6 @@ from pytest_crucible.settings._checks import (
     report_formats,
     shard,
 )
-from pytest_crucible.settings._option import Kind, Option
 
 __all__ = ["OPTIONS", "option_named"]
 
