@@ -10,7 +10,12 @@ import pytest
 
 from pytest_crucible.util.lazy import LazyNames
 
-LAZY_PACKAGES = ("pytest_crucible", "pytest_crucible.llm", "pytest_crucible.review.gates")
+LAZY_PACKAGES = (
+    "pytest_crucible",
+    "pytest_crucible.llm",
+    "pytest_crucible.review.gates",
+    "pytest_crucible.session",
+)
 
 
 @pytest.mark.parametrize("package_name", LAZY_PACKAGES)

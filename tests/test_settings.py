@@ -79,7 +79,7 @@ def test_the_path_options_are_the_ones_the_docs_name() -> None:
 
 
 def test_the_crucible_command_reads_the_plugins_store_variable() -> None:
-    # the command does not import the settings (they import pytest, slow for a shell command)
+    # the command keeps its own name for the variable: one with the plugin's option
     from pytest_crucible.cli._store import STORE_ENV
     from pytest_crucible.settings._table import option_named
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_crucible import settings
+from pytest_crucible.session import options
 from pytest_crucible.util.names import EXPERIMENT_ATTRIBUTE, TRIAL_PARAM, WORKER_PLUGIN
 
 if TYPE_CHECKING:
@@ -29,14 +29,14 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    settings.register(parser)  # the table of options: settings/_table.py
+    options.register(parser)  # the table of options: settings/_table.py
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
     # runs around pytest's capture plugin, before capture starts: see _stdio.py
-    settings.check_space_form(early_config)
-    if settings.experiment_mode(early_config):
+    options.check_space_form(early_config)
+    if options.experiment_mode(early_config):
         from pytest_crucible.session.stdio import install_below_capture
 
         install_below_capture(early_config)
@@ -44,14 +44,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if settings.resolve(config):  # command line > environment > ini file > default
+    if options.resolve(config):  # command line > environment > ini file > default
         from pytest_crucible.session import start_session
 
         start_session(config)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return settings.header_lines(config)
+    return options.header_lines(config)
 
 
 def _worker(config: pytest.Config) -> Worker | None:

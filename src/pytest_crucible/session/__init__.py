@@ -8,13 +8,18 @@ Two roles, as in pytest-xdist (`DSession` / `WorkerInteractor`), decided once in
 
 An xdist worker process holds a worker; the xdist controller holds a controller; a run
 without xdist holds both, the worker reaching the controller through `InProcessLink`.
+
+The plugin imports this package in every pytest run (for `options.py`, the options'
+registration): the names of `items.py`, which load the core, come on first use.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from pytest_crucible.session.items import TRIAL_KEY, TRIAL_PARAM, check_trial_arguments
+from pytest_crucible.util.lazy import LazyNames
 from pytest_crucible.util.names import CONTROLLER_PLUGIN, WORKER_PLUGIN
 
 __all__ = [
@@ -25,6 +30,20 @@ __all__ = [
     "check_trial_arguments",
     "start_session",
 ]
+
+_LAZY = LazyNames(
+    __name__,
+    {name: ".items" for name in ("TRIAL_KEY", "TRIAL_PARAM", "check_trial_arguments")},
+)
+
+
+def __getattr__(name: str) -> Any:
+    value = _LAZY.get(name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+__dir__ = _LAZY.names
 
 
 def start_session(config: pytest.Config) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_crucible.settings._table import OPTIONS, Kind, Option
+from pytest_crucible.settings._option import Kind, Option
+from pytest_crucible.settings._table import OPTIONS
 
 __all__ = ["BEGIN", "END", "markdown_table", "rewrite"]
 

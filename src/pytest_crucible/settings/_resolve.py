@@ -1,28 +1,29 @@
 """Each option's value for this session: command line > environment variable > ini > default.
 
-The values are checked here, each error naming where the bad value came from, and written
-back into `config.option`, so the session reads every setting with `config.getoption`
+The values are checked here, each error naming where the bad value came from (a
+`BadSetting`), and returned by option `dest`; the pytest glue (session/options.py) writes
+them back into `config.option`, so the session reads every setting with `config.getoption`
 whatever its source. Relative paths become absolute: against pytest's rootdir (command line,
 environment, default), or against the ini file's folder (as pytest does for its `paths` ini
 values), never against the current directory.
 
 Repeatable options (Kind.LIST) add up: the ini file's lines, then the environment
 variable's lines, then the command line's values.
+
+Pure: what pytest was given comes in as plain values (`Given`), never a pytest object.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from pytest_crucible.settings._table import (
+from pytest_crucible.errors import ConfigError
+from pytest_crucible.settings._option import (
     FALSE,
-    OPTIONS,
     TRUE,
     BadValue,
     Kind,
@@ -30,9 +31,25 @@ from pytest_crucible.settings._table import (
     looks_like_path,
     truth,
 )
+from pytest_crucible.settings._table import OPTIONS
 from pytest_crucible.store.locations import is_database_url, masked_in
 
-__all__ = ["Origin", "resolve_options"]
+__all__ = ["BadSetting", "Given", "Origin", "resolve_options"]
+
+
+class BadSetting(ConfigError):
+    """A bad value of an option, the message naming where it came from ("NAME=VALUE: what
+    to give"); pytest shows it as a usage error."""
+
+
+@dataclass(frozen=True)
+class Given:
+    """What pytest was given for this session, as plain values."""
+
+    rootpath: Path
+    inipath: Path | None
+    command_line: Callable[[str], Any]  # an option's dest -> its command-line value or None
+    ini: Callable[[str], object]  # an ini key -> its value; ValueError for one pytest refuses
 
 
 @dataclass(frozen=True)
@@ -50,51 +67,52 @@ class Origin:
         return f"{self.name}{self.sep}{masked_in(text)}"
 
 
-def resolve_options(config: pytest.Config, options: Iterable[Option] = OPTIONS) -> list[str]:
-    """Write each option's value into `config.option`; return the settings taken from
-    outside the command line ("NAME=VALUE"). Raises pytest.UsageError for a bad value,
-    naming where it came from."""
+def resolve_options(
+    given: Given, options: Iterable[Option] = OPTIONS
+) -> tuple[dict[str, Any], list[str]]:
+    """Each option's value by its `dest`, and the settings taken from outside the command
+    line ("NAME=VALUE"). Raises BadSetting for a bad value, naming where it came from."""
+    values: dict[str, Any] = {}
     outside: list[str] = []
     for option in options:
-        value, labels = _value(config, option)
-        setattr(config.option, option.dest, value)
+        values[option.dest], labels = _value(given, option)
         outside += labels
-    return outside
+    return values, outside
 
 
-def _value(config: pytest.Config, option: Option) -> tuple[Any, list[str]]:
+def _value(given: Given, option: Option) -> tuple[Any, list[str]]:
     if option.kind is Kind.LIST:
-        return _list_value(config, option)
-    given = getattr(config.option, option.dest, None)
-    if given is not None and str(given).strip():  # an empty value counts as not given
-        return _parsed(option, str(given), _command_line(config, option)), []
-    for text, origin in (_env(config, option), _ini(config, option)):
+        return _list_value(given, option)
+    written = given.command_line(option.dest)
+    if written is not None and str(written).strip():  # an empty value counts as not given
+        return _parsed(option, str(written), _command_line(given, option)), []
+    for text, origin in (_env(given, option), _ini(given, option)):
         if text is not None:
             return _parsed(option, text, origin), [origin.label(text)]
-    return _default(config, option), []
+    return _default(given, option), []
 
 
-def _command_line(config: pytest.Config, option: Option) -> Origin:
-    return Origin(option.flag, config.rootpath, command_line=True)
+def _command_line(given: Given, option: Option) -> Origin:
+    return Origin(option.flag, given.rootpath, command_line=True)
 
 
-def _env(config: pytest.Config, option: Option) -> tuple[str | None, Origin]:
+def _env(given: Given, option: Option) -> tuple[str | None, Origin]:
     text = os.environ.get(option.env, "")
-    origin = Origin(f"environment variable {option.env}", config.rootpath)
+    origin = Origin(f"environment variable {option.env}", given.rootpath)
     return (text if text.strip() else None), origin
 
 
-def _ini(config: pytest.Config, option: Option) -> tuple[str | None, Origin]:
+def _ini(given: Given, option: Option) -> tuple[str | None, Origin]:
     """The option's ini value as text (lines joined), None when the ini file does not set
     it; its origin names the ini file and key."""
-    inipath = config.inipath
+    inipath = given.inipath
     where = f"{inipath}: {option.ini}" if inipath is not None else f"-o {option.ini}"
-    origin = Origin(where, inipath.parent if inipath else config.rootpath, sep=" = ")
+    origin = Origin(where, inipath.parent if inipath else given.rootpath, sep=" = ")
     try:
-        raw = config.getini(option.ini)
-    except (ValueError, pytest.UsageError) as exc:  # pytest's own check of an ini bool
+        raw = given.ini(option.ini)
+    except ValueError as exc:  # pytest's own check of an ini bool
         said = str(exc).removeprefix(f"{inipath}: ")
-        raise pytest.UsageError(f"{where}: {said}; give true or false") from None
+        raise BadSetting(f"{where}: {said}; give true or false") from None
     if isinstance(raw, list):
         return ("\n".join(raw) if raw else None), origin
     return (None if raw is None or raw == "" else str(raw)), origin
@@ -105,7 +123,7 @@ def _parsed(option: Option, text: str, origin: Origin) -> Any:
     try:
         return _convert(option, text, origin)
     except BadValue as exc:
-        raise pytest.UsageError(f"{origin.label(text)}: {exc}") from None
+        raise BadSetting(f"{origin.label(text)}: {exc}") from None
 
 
 def _convert(option: Option, text: str, origin: Origin) -> Any:
@@ -138,22 +156,22 @@ def _absolute(base: Path, text: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _default(config: pytest.Config, option: Option) -> Any:
+def _default(given: Given, option: Option) -> Any:
     if option.kind in (Kind.PATH, Kind.LOCATION) and option.default is not None:
-        return str(config.rootpath / option.default)
+        return str(given.rootpath / option.default)
     return option.default
 
 
-def _list_value(config: pytest.Config, option: Option) -> tuple[list[str], list[str]]:
+def _list_value(given: Given, option: Option) -> tuple[list[str], list[str]]:
     """The ini file's lines, then the environment variable's, then the command line's."""
     values: list[str] = []
     labels: list[str] = []
-    for text, origin in (_ini(config, option), _env(config, option)):
+    for text, origin in (_ini(given, option), _env(given, option)):
         for line in _lines(text or ""):
             values.append(_parsed(option, line, origin))
             labels.append(origin.label(line))
-    command_line = _command_line(config, option)
-    for text in getattr(config.option, option.dest, None) or []:
+    command_line = _command_line(given, option)
+    for text in given.command_line(option.dest) or []:
         values.append(_parsed(option, text, command_line))
     return values, labels
 

@@ -17,7 +17,8 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_crucible.settings._table import OPTIONS, Kind, looks_like_path
+from pytest_crucible.settings._option import Kind, looks_like_path
+from pytest_crucible.settings._table import OPTIONS
 
 __all__ = ["space_form_problem"]
 
