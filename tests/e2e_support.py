@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -353,3 +358,50 @@ def pytest_in(
         timeout=timeout,
         check=False,
     )
+
+
+@contextmanager
+def crucible_serving(
+    arguments: Sequence[str],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """`crucible serve ARGUMENTS` in a subprocess: the dashboard address it prints once it
+    listens (with `?token=...` when it has one). Ctrl-C ends it afterwards, which must end it
+    cleanly (status 0)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest_crucible.cli", "serve", *arguments],
+        cwd=cwd,
+        env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stdout or ()], daemon=True
+    ).start()
+    seen: list[str] = []
+    try:
+        yield _printed_address(lines, process, seen, timeout)
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=timeout) == 0, seen
+
+
+def _printed_address(
+    lines: queue.Queue[str], process: subprocess.Popen[str], seen: list[str], timeout: float
+) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            assert process.poll() is None, f"crucible serve ended: {seen}"
+            continue
+        seen.append(line)
+        if line.startswith("crucible: dashboard at "):
+            return line.split(" at ", 1)[1].strip()
+    raise AssertionError(f"crucible serve said no address: {seen}")

@@ -14,13 +14,9 @@ from __future__ import annotations
 import html
 import json
 import os
-import queue
 import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +25,7 @@ import httpx
 import pytest
 
 from browser_support import WAIT_S, chrome, wait_until
-from e2e_support import sql
+from e2e_support import crucible_serving, sql
 from pytest_crucible.testing import MockModelServer
 
 PRICED = """
@@ -123,38 +119,11 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Finished:
 @pytest.fixture(scope="module")
 def base(finished: Finished) -> Iterator[str]:
     """`crucible serve --port 0` on the finished run's store: its loopback address."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest_crucible.cli", "serve", "--port", "0", "--store", "c.db"],
-        cwd=finished.folder,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: [lines.put(line) for line in process.stdout or ()], daemon=True
-    ).start()
-    seen: list[str] = []
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=1)
-            except queue.Empty:
-                assert process.poll() is None, f"crucible serve ended: {seen}"
-                continue
-            seen.append(line)
-            if line.startswith("crucible: dashboard at "):
-                port = re.search(r":(\d+)/", line)
-                assert port, line
-                yield f"http://127.0.0.1:{port.group(1)}"
-                break
-        else:
-            raise AssertionError(f"crucible serve said no address: {seen}")
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=WAIT_S) == 0, seen
+    arguments = ["--port", "0", "--store", "c.db"]
+    with crucible_serving(arguments, cwd=finished.folder, timeout=WAIT_S) as address:
+        port = re.search(r":(\d+)/", address)
+        assert port, address
+        yield f"http://127.0.0.1:{port.group(1)}"
 
 
 def _stored_cost(finished: Finished) -> float:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +25,7 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from e2e_support import sql, start_pytest
+from e2e_support import crucible_serving, sql, start_pytest
 from pytest_crucible.store import open_store
 
 # generous: the machine is shared and runs 3x slower when busy
@@ -466,7 +464,6 @@ def _post(url: str, headers: dict[str, str]) -> tuple[int, str]:
 
 
 def test_over_http_the_token_is_required_and_the_tools_answer(project: Path, store: str) -> None:
-    import httpx2
 
     with http_server(store, project, TOKEN) as url:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
@@ -475,16 +472,8 @@ def test_over_http_the_token_is_required_and_the_tools_answer(project: Path, sto
             assert "Authorization: Bearer" in json.loads(body)["error"]
 
         async def main() -> None:
-            client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
-            async with (
-                client,
-                streamable_http_client(url, http_client=client) as (read, write),
-                ClientSession(read, write) as session,
-            ):
-                with anyio.fail_after(CALL_TIMEOUT_S):
-                    await session.initialize()
-                agent = Agent(session)
-                assert len((await session.list_tools()).tools) >= 15
+            async with http_agent(url, TOKEN) as agent:
+                assert len((await agent.session.list_tools()).tools) >= 15
                 assert (await agent.call("list_runs"))["runs"] == []
                 assert "list_runs" in await agent.error("get_progress", run_id="nope")
 
@@ -557,34 +546,9 @@ def test_without_a_token_only_loopback_host_names_are_served(project: Path, stor
 def crucible_serve(store: str, project: Path, token: str) -> Iterator[str]:
     """`crucible serve --token TOKEN` in a subprocess on a free port: its /mcp URL, once it
     printed where it listens."""
-    command = [sys.executable, "-m", "pytest_crucible.cli", "serve", "--store", store]
-    command += ["--project", str(project), "--port", "0", "--token", token]
-    process = subprocess.Popen(
-        command, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or ()]).start()
-    try:
-        address = _printed_address(lines, process)
+    arguments = ["--store", store, "--project", str(project), "--port", "0", "--token", token]
+    with crucible_serving(arguments, env=_environment(), timeout=CALL_TIMEOUT_S) as address:
         yield address.split("?", 1)[0] + "mcp"
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=CALL_TIMEOUT_S)
-
-
-def _printed_address(lines: queue.Queue[str], process: subprocess.Popen[str]) -> str:
-    seen = []
-    deadline = time.monotonic() + CALL_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            assert process.poll() is None, f"crucible serve ended: {seen}"
-            continue
-        seen.append(line)
-        if line.startswith("crucible: dashboard at "):
-            return line.split(" at ", 1)[1].strip()
-    raise AssertionError(f"crucible serve said no address: {seen}")
 
 
 def test_crucible_serve_serves_the_tools_at_mcp_behind_its_token(project: Path, store: str) -> None:
@@ -593,18 +557,8 @@ def test_crucible_serve_serves_the_tools_at_mcp_behind_its_token(project: Path, 
         assert _post(url, {"Authorization": "Bearer not-the-token-at-all"})[0] == 401
 
         async def main() -> None:
-            import httpx2
-
-            client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
-            async with (
-                client,
-                streamable_http_client(url, http_client=client) as (read, write),
-                ClientSession(read, write) as session,
-            ):
-                with anyio.fail_after(CALL_TIMEOUT_S):
-                    await session.initialize()
-                agent = Agent(session)
-                assert len((await session.list_tools()).tools) >= 15
+            async with http_agent(url, TOKEN) as agent:
+                assert len((await agent.session.list_tools()).tools) >= 15
                 assert "list_runs" in await agent.error("get_run", run_id="nope")
 
         run_agent(main)
