@@ -167,26 +167,24 @@ def concurrency(text: str) -> int:
 
 
 CACHE_MODES = ("off", "read", "write", "readwrite")
-
-
-def cache_mode(text: str) -> str:
-    mode = text.strip().lower()
-    if mode not in CACHE_MODES:
-        raise BadValue(
-            f"choose one of {', '.join(CACHE_MODES)} "
-            "(write, the default, records every call so the run can be replayed)"
-        )
-    return mode
-
-
 DISPLAY_MODES = ("auto", "rich", "plain", "none")
 
 
+def _one_of(text: str, choices: tuple[str, ...], default_note: str) -> str:
+    choice = text.strip().lower()
+    if choice not in choices:
+        raise BadValue(f"choose one of {', '.join(choices)} ({default_note})")
+    return choice
+
+
+def cache_mode(text: str) -> str:
+    return _one_of(
+        text, CACHE_MODES, "write, the default, records every call so the run can be replayed"
+    )
+
+
 def display_mode(text: str) -> str:
-    mode = text.strip().lower()
-    if mode not in DISPLAY_MODES:
-        raise BadValue(f"choose one of {', '.join(DISPLAY_MODES)} (auto, the default, suits most)")
-    return mode
+    return _one_of(text, DISPLAY_MODES, "auto, the default, suits most")
 
 
 def shard(text: str) -> str:
