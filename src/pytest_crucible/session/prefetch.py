@@ -203,9 +203,10 @@ class Prefetcher:
             body = functools.partial(_in_pool, self._thread_pool(limit), fn, kwargs, active)
         coro = _run_started(body, active, semaphore, gate, self._interrupts, ahead=ahead)
         future = self._loop.submit(coro)
-        started = Started(active, future, gate)
-        future.add_done_callback(lambda _: self._on_finished(started))
-        return started
+        # the callback holds the parts, not the Started that holds the future: no reference
+        # cycle, so each trial's objects are freed as it is done (not by the collector)
+        future.add_done_callback(functools.partial(_finished, self._on_finished, active, gate))
+        return Started(active, future, gate)
 
     def _semaphore(self, limit: int) -> asyncio.Semaphore:
         # one limit per (loop, limit): experiments with the same limit share the slots
@@ -256,6 +257,12 @@ class Prefetcher:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         return finished
+
+
+def _finished(
+    on_finished: Callable[[Started], None], active: ActiveTrial, gate: _Gate, future: Future[None]
+) -> None:
+    on_finished(Started(active, future, gate))
 
 
 def _abandoned(started: Started, failure: BaseException) -> BaseException:
