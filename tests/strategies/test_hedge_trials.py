@@ -129,3 +129,25 @@ def test_a_cached_call_never_hedges(pytester: pytest.Pytester, server: MockModel
     assert server.stats()["requests"] == requests  # all three from the cache, no backup
     hedges = hedge_results(pytester, latest_run(pytester))
     assert [hedges[item]["backups"] for item in ("q0", "q1", "q2")] == [0, 0, 0]
+
+
+def test_the_budget_counts_the_request_a_hedge_cut_off(
+    pytester: pytest.Pytester, server: MockModelServer
+) -> None:
+    """The stalled item runs first under a budget it spends at once: what the budget says
+    was spent is the backup's answer plus the cut-off primary's estimated prompt cost (a
+    provider bills a cancelled request's input), so the hedge cannot overrun a limit."""
+    budgeted = EXPERIMENT.replace(
+        "for n in range(3)],",
+        "for n in (1, 0, 2)],\n    budget=crucible.Budget(max_total_usd=1e-9),",
+    )
+    assert budgeted != EXPERIMENT
+    pytester.makepyfile(test_hedging=budgeted)
+    result = run(pytester)
+    result.assert_outcomes(passed=1, skipped=2)
+    answered = query(pytester, "SELECT cost_usd FROM trials WHERE item_id = 'q1'")[0]["cost_usd"]
+    assert answered == pytest.approx((3 * 1000 + 7 * 2000) / 1e6)  # the backup's answer
+    spent = answered + 4 * 1000 / 1e6  # "question number 1": 17 characters / 4, at $1,000/M
+    result.stdout.fnmatch_lines(
+        [f"*2 trial(s) skipped, budget: experiment hedging spent ${spent:.4f} of max_total_usd*"]
+    )

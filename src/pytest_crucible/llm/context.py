@@ -66,6 +66,11 @@ class CallContext(Protocol):
         """Account for a response that came from the model (not from `before_call`)."""
         ...
 
+    def cut_off(self, request: ModelRequest, cost_usd: float | None) -> None:
+        """Account for a request sent and cancelled before its answer (a hedge's loser):
+        `cost_usd` is what it may have cost (None: its model has no price)."""
+        ...
+
 
 _CURRENT: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
     "crucible_call_context", default=None

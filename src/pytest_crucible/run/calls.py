@@ -249,6 +249,18 @@ class TrialCalls:
             else:
                 spending.unpriced.add(response.model)
 
+    def cut_off(self, request: ModelRequest, cost_usd: float | None) -> None:
+        """A request cancelled before its answer: the budget counts what it may have cost
+        (a limit errs on the safe side); the trial's usage counts answers only, and the
+        hedge's record says what its loser cost."""
+        spending = self.policy.spending
+        if spending is None:
+            return
+        if cost_usd is not None:
+            spending.add(self.experiment, self.condition, cost_usd)
+        else:
+            spending.unpriced.add(request.model)
+
     def result_fields(self) -> dict[str, Any]:
         """What goes into the trial's stored result."""
         if not self.model_calls:

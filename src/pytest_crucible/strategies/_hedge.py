@@ -15,6 +15,8 @@ and awaited, so no task is left running. How it meets the rest of the library:
   returns the recorded winner's response without a request;
 - the budget: the policy counts calls and backups; a backup that would pass
   `budget` x calls is not sent;
+- an experiment's `Budget`: the loser's answered calls count like any call; its request cut
+  off mid-flight counts too, at its prompt's estimated input cost (`CallContext.cut_off`);
 - inside a trial, each hedged call is recorded under `trial.result("hedge", ...)`.
 """
 
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from pytest_crucible.errors import ConfigError
 from pytest_crucible.llm.context import (
     CallWatcher,
+    current_call_context,
     current_call_watcher,
     update_trial_result,
     watch_calls,
@@ -108,18 +111,27 @@ class _Watch:
     def cost(self) -> tuple[int, int, float | None]:
         """Tokens in and out and USD of what this task's calls spent: answered calls by
         their usage, a request cut off by its prompt (characters / 4) at the input price."""
-        from pytest_crucible.llm.types import Usage
-
         tokens_in = sum(r.usage.input_tokens for r in self.answers)
         tokens_out = sum(r.usage.output_tokens for r in self.answers)
         priced = [r.cost_usd for r in self.answers if r.cost_usd is not None]
-        for request, prices in self.sent[len(self.answers) :]:
-            estimate = sum(len(m.content or "") for m in request.messages) // 4
+        for _, estimate, cost in self.cut_off():
             tokens_in += estimate
-            cost = prices.cost(request.model, Usage(input_tokens=estimate))
             if cost is not None:
                 priced.append(cost)
         return tokens_in, tokens_out, (sum(priced) if priced else None)
+
+    def cut_off(self) -> list[tuple[ModelRequest, int, float | None]]:
+        """The requests sent and never answered (the task was cancelled): each with its
+        estimated input tokens (the prompt's characters / 4) and their price."""
+        from pytest_crucible.llm.types import Usage
+
+        cut = []
+        for request, prices in self.sent[len(self.answers) :]:
+            estimate = sum(len(m.content or "") for m in request.messages) // 4
+            cut.append(
+                (request, estimate, prices.cost(request.model, Usage(input_tokens=estimate)))
+            )
+        return cut
 
 
 async def _run(call: Callable[[], Awaitable[T]], watch: _Watch) -> T:
@@ -213,8 +225,19 @@ async def hedge_outcome(
         loser = first if record.winner == "backup" else second
         assert loser is not None
         record.extra_input_tokens, record.extra_output_tokens, record.extra_cost_usd = loser.cost()
+        _spend_cut_off(loser)
     _note_on_trial(record)
     return Hedged(value, record)
+
+
+def _spend_cut_off(loser: _Watch) -> None:
+    """The loser's answered calls are in the trial's usage and budget already; its request
+    cut off mid-flight is billed too, so the budget counts it (llm/context.py)."""
+    context = current_call_context()
+    if context is None:
+        return
+    for request, _, cost in loser.cut_off():
+        context.cut_off(request, cost)
 
 
 async def _first_success(
