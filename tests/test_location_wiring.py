@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_crucible.settings._resolve import Origin
+from pytest_crucible.settings.resolution import Origin
 from pytest_crucible.store.journal import journal_folder
 from pytest_crucible.store.locations import (
     masked,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_crucible.settings import OPTIONS, option_named
-from pytest_crucible.settings._resolve import BadSetting, Given, resolve_options
+from pytest_crucible.settings.resolution import BadSetting, Given, resolve_options
 
 
 def _given(
@@ -35,7 +35,7 @@ def _given(
 def test_importing_the_settings_loads_no_pytest() -> None:
     probe = (
         "import sys\n"
-        "import pytest_crucible.settings, pytest_crucible.settings._resolve\n"
+        "import pytest_crucible.settings, pytest_crucible.settings.resolution\n"
         "import pytest_crucible.settings._docs\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest')))\n"
     )

@@ -1,5 +1,5 @@
 """pytest's side of the settings: the options of settings/_table.py registered on pytest's
-parser, and their values read from pytest's config for settings/_resolve.py (command line >
+parser, and their values read from pytest's config for settings/resolution.py (command line >
 environment > ini file > default), written back into `config.option`.
 
 The only place the settings meet pytest: settings/ stays pure (an import contract). Loaded
@@ -83,7 +83,7 @@ def _resolve_into(config: pytest.Config, options: Iterable[settings.Option]) -> 
     """The options' values written into `config.option`; the settings taken from outside
     the command line ("NAME=VALUE")."""
     # only when experiments may run: it loads the store's URL rules
-    from pytest_crucible.settings._resolve import BadSetting, Given, resolve_options
+    from pytest_crucible.settings.resolution import BadSetting, Given, resolve_options
 
     def ini(key: str) -> object:
         try:

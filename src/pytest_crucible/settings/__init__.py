@@ -1,8 +1,9 @@
 """pytest-crucible's settings, pure (no pytest): the table of options (`_table.py`, on the
 types and checks of `_option.py`), how each is written on pytest's command line and in the
 ini file (below), their values from the command line, the environment and the ini file
-(`_resolve.py`), the refusal of `--crucible-store PATH` written with a space
-(`_space_form.py`) and the documentation table (`_docs.py`).
+(`resolution.py`, which the glue imports only when experiments may run), the refusal of
+`--crucible-store PATH` written with a space (`_space_form.py`) and the documentation table
+(`_docs.py`).
 
 The pytest glue, session/options.py, registers the options and hands pytest's values in.
 Imported in every pytest run of a project that has the plugin installed: it imports nothing
