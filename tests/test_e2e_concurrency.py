@@ -50,7 +50,7 @@ async def fast(text):
         await asyncio.sleep(_pause(text))
         logging.getLogger("demo").warning("answer for %s", text)
         print(f"printed for {text}")
-        if text == os.environ.get("CRUCIBLE_FAIL"):
+        if text in os.environ.get("CRUCIBLE_FAIL", "").split(","):
             raise RuntimeError(f"no answer for {text}")
         return seen
     finally:
@@ -59,7 +59,7 @@ async def fast(text):
 def slow(text):
     seen = _enter("slow", text)
     try:
-        time.sleep(float(os.environ.get("CRUCIBLE_SLEEP", "0.05")))
+        time.sleep(_pause(text))
         logging.getLogger("demo").warning("answer for %s", text)
         return seen
     finally:
@@ -170,7 +170,8 @@ def test_exitfirst_stops_starting_trials_and_keeps_what_finished(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write(pytester, ASYNC_TRIAL)
-    monkeypatch.setenv("CRUCIBLE_FAIL", "i3")  # fast-i3-r0 and fast-i3-r1 fail
+    # fast-i0-r0 and fast-i1-r0 fail, the first and third trials: both in the first xdist group
+    monkeypatch.setenv("CRUCIBLE_FAIL", "i0,i1")
     # slow enough that the stop reaches xdist workers before they ran everything
     monkeypatch.setenv("CRUCIBLE_SLEEP", "0.2")
     result = pytester.runpytest("--crucible", "--crucible-report=none", stop, *xdist)

@@ -34,15 +34,17 @@ def _experiment(**changes: object) -> crucible.Experiment:
 
 
 def test_plan_order_ids_and_seeds() -> None:
+    """Repeat, then item, then condition: every condition of an item side by side (drift
+    reaches them alike), every item once before the repeats."""
     plan = _experiment().plan()
     assert [t.test_id for t in plan.trials] == [
         "terse-France-r0",
-        "terse-France-r1",
-        "terse-Peru-r0",
-        "terse-Peru-r1",
         "verbose-France-r0",
-        "verbose-France-r1",
+        "terse-Peru-r0",
         "verbose-Peru-r0",
+        "terse-France-r1",
+        "verbose-France-r1",
+        "terse-Peru-r1",
         "verbose-Peru-r1",
     ]
     assert len({t.key for t in plan.trials}) == 8

@@ -210,11 +210,15 @@ class Experiment:
             dataset_fingerprint = dataset.fingerprint
         except CrucibleError as exc:
             raise type(exc)(f"{where}: {exc}") from None
+        # Interleaved, conditions innermost: the trials of one item under every condition
+        # run side by side, so drift during a run (a provider's load, a rate limit, a model
+        # updated mid-run) reaches every condition alike instead of the last one, and a run
+        # cut short (a budget, -x, Ctrl-C) holds every item at least once before repeats.
         trials = tuple(
             trial_spec(self.name, condition, item, repeat, run_seed, config_dict)
-            for condition in chosen.values()
-            for item in items
             for repeat in range(repeats)
+            for item in items
+            for condition in chosen.values()
         )
         fingerprint = digest(
             canonical_json(
