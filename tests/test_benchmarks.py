@@ -36,6 +36,7 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
             r"ideal/wall",
             r"^httpx \(httpcore\)\s+4\s+20\s.*\s0$",  # 0 failed
             r"^httpx-aiohttp\s+4\s+20\s.*\s0$",
+            r"^aiohttp \(default\)\s+4\s+20\s.*\s0$",
         ],
     ),
     "reports.py": (
