@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import re
-from typing import Any
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -14,6 +17,7 @@ from pytest_crucible.errors import CrucibleError
 from pytest_crucible.llm import (
     AnthropicBackend,
     ChatMessage,
+    ModelCallError,
     ModelConfigError,
     ModelResponseError,
     OpenAICompatibleBackend,
@@ -177,3 +181,66 @@ def test_the_chat_helpers_return_text_and_send_no_key(
     with pytest.raises(CrucibleError, match="at least one message"):
         chat(server.base_url, "mock-model", [])
     json.dumps(answer)
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """A forward proxy on loopback that answers every request itself, as the model would,
+    and keeps the request lines it saw (a proxied request names the whole URL)."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        type(self).seen.append(f"{self.command} {self.path}")
+        body = json.dumps(
+            {
+                "model": "mock-model",
+                "choices": [{"message": {"role": "assistant", "content": "via proxy"}, "index": 0}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[str]:
+    _Proxy.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_async_calls_go_through_the_proxy_of_the_environment(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As with httpx: HTTP_PROXY carries the calls to an http URL, NO_PROXY exempts hosts
+    (the model's host below does not resolve: only the proxy can answer for it)."""
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    backend = OpenAICompatibleBackend("http://model.invalid/v1", api_key_env=None, retry=FAST)
+
+    async def ask() -> str:
+        async with backend:
+            return (await backend.achat("mock-model", "hello")).content
+
+    assert asyncio.run(ask()) == "via proxy"
+    assert _Proxy.seen == ["POST http://model.invalid/v1/chat/completions"]
+
+    monkeypatch.setenv("NO_PROXY", "model.invalid")
+    with pytest.raises(ModelCallError, match="connection error"):
+        asyncio.run(ask())
+    assert len(_Proxy.seen) == 1
