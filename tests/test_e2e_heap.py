@@ -58,6 +58,25 @@ def test_full_collections_are_rarer_while_the_trials_run_and_the_thresholds_come
     assert gc.get_threshold() == (700, 10, 10)
 
 
+def test_full_collections_are_rarer_while_the_items_are_collected(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thresholds: tuple[int, int, int]
+) -> None:
+    """From pytest_configure on: the thousands of items a collection makes would otherwise
+    start a full collection of everything imported before the first trial."""
+    gc.set_threshold(700, 10, 10)
+    seen = str(pytester.path / "thresholds.jsonl")
+    monkeypatch.setenv("CRUCIBLE_THRESHOLDS", seen)
+    at_import = (
+        "import gc, json, os\n"
+        "with open(os.environ['CRUCIBLE_THRESHOLDS'], 'a') as seen:\n"
+        "    seen.write(json.dumps(gc.get_threshold()) + '\\n')\n"
+    )
+    pytester.makepyfile(test_heap=at_import + EXPERIMENT)
+    pytester.runpytest("--crucible", "--crucible-report=none").assert_outcomes(passed=3)
+    assert _seen(seen) == [[700, 10, FULL_COLLECTION_EVERY]] * 4  # collected, then 3 trials
+    assert gc.get_threshold() == (700, 10, 10)
+
+
 def test_a_process_that_collects_less_often_already_keeps_its_thresholds(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thresholds: tuple[int, int, int]
 ) -> None:

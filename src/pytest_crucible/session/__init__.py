@@ -48,10 +48,11 @@ __dir__ = _LAZY.names
 
 def start_session(config: pytest.Config) -> None:
     """Register this process's role(s) with pytest's plugin manager."""
-    from pytest_crucible.session.heap import SessionHeap, freeze_at_exit
+    from pytest_crucible.session.heap import SessionHeap, fewer_full_collections, freeze_at_exit
     from pytest_crucible.session.worker import Worker
 
     freeze_at_exit()
+    fewer_full_collections(config)
     config.pluginmanager.register(SessionHeap(config), "crucible-heap")
 
     if hasattr(config, "workerinput"):

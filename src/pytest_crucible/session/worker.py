@@ -23,7 +23,6 @@ from pytest_crucible.run.runner import run_trial_function
 from pytest_crucible.run.trial import Trial
 from pytest_crucible.session.async_fixtures import on_session_loop, runs_on_session_loop
 from pytest_crucible.session.collection import TrialCollection
-from pytest_crucible.session.heap import fewer_full_collections
 from pytest_crucible.session.internals import (
     argument_names,
     attach_result,
@@ -133,7 +132,6 @@ class Worker:
         if self.calls.estimating:
             for plan in self.plans.values():
                 self.calls.estimate(plan, self.lookahead.concurrency(plan.experiment.concurrency))
-        fewer_full_collections(self.config)  # the items live as long as the session
 
     # -- running -------------------------------------------------------------------------------
 
