@@ -277,6 +277,46 @@ def test_a_killed_process_claims_are_taken_over_and_the_run_completes(
     assert _analysis(store) == _one_process_analysis(tmp_path / "alone", items)
 
 
+# Notes the parent pid of each analysis child (`python -m pytest_crucible.review ...`).
+SPY_ON_ANALYSIS_CHILDREN = """
+import os, sys
+if sys.orig_argv[1:3] == ["-m", "pytest_crucible.review"]:
+    with open(os.environ["TEST_JOIN_CHILDREN"], "a") as f:
+        f.write(f"{os.getppid()}\\n")
+"""
+
+
+def test_only_the_process_holding_the_first_trial_warms_an_analysis_and_it_analyses(
+    tmp_path: Path,
+) -> None:
+    """The others would import numpy, scipy and pandas for nothing, beside the trials."""
+    items = 30
+    folder = _project(tmp_path / "joined", items)
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    (spy / "sitecustomize.py").write_text(SPY_ON_ANALYSIS_CHILDREN)
+    children = tmp_path / "children.log"
+    env = {
+        "PYTHONPATH": os.pathsep.join(p for p in (str(spy), os.environ.get("PYTHONPATH")) if p),
+        "TEST_JOIN_CHILDREN": str(children),
+    }
+    processes = [_start(folder, "-q", "--crucible-join=warm-1", env=env) for _ in range(2)]
+    outputs = [_finish(p) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], "\n\n".join(outputs)
+    assert len({pid for pid, _, _ in _calls(folder)}) == 2  # both processes ran trials
+    store = open_store(_default_store(folder), readonly=True)
+    try:
+        holder = store.first_claim_holder(store.runs()[0].run_id)
+    finally:
+        store.close()
+    assert holder is not None
+    lead = int(holder.split(" pid ", 1)[1].split()[0])
+    assert [int(line) for line in children.read_text().split()] == [lead]  # one child
+    _said_who_analysed(outputs)
+    analysed = [p.pid for p, o in zip(processes, outputs, strict=True) if "it analysed" in o]
+    assert analysed == [lead]
+
+
 def test_a_joined_process_may_use_xdist(tmp_path: Path) -> None:
     items = 20
     folder = _project(tmp_path / "joined", items)

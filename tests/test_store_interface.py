@@ -384,8 +384,11 @@ def test_a_joined_run_is_created_once_and_its_trials_claimed_by_one_holder_each(
     assert store.join_run("j1", "KEY", header, {}, keys) is None  # created
     again = store.join_run("j1", "KEY", {**header, "fingerprint": "other"}, {}, keys)
     assert again is not None and again["fingerprint"] == HEADER["fingerprint"]  # joined
+    assert store.first_claim_holder("j1") is None  # nobody claimed the first trial yet
+    assert store.first_claim_holder("no-such-run") is None
     first = store.claim_trials("j1", ["a-x", "a-y"], "p1", 60.0)
     assert first.claimed == ["a-x", "a-y"] and first.held == {}
+    assert store.first_claim_holder("j1") == "p1"  # a-x: first in plan order
     second = store.claim_trials("j1", ["a-y", "b-x", "zz"], "p2", 60.0)  # zz: no such trial
     assert second.claimed == ["b-x"] and second.held == {"a-y": "p1"}
     assert store.renew_claims("p1", 60.0) == 2

@@ -10,7 +10,9 @@ run nor reported here. A heartbeat thread renews this process's claims; claims o
 that died expire after the lease and are taken over. When pytest's loop is done, `sweep`
 waits for the trials other processes claimed: each is stored by them, or its claim expires and
 this process takes it over and runs it. So every process ends when the run is complete (or it
-is stopped), and the one that finds every trial stored first analyses it (recorder.py).
+is stopped), and the one that finds every trial stored first analyses it (recorder.py): the
+session holding the claim of the run's first trial, which alone warmed an analysis child while
+the trials ran, unless it is gone (the others leave it a few seconds first).
 
 Holders are named `SESSION/WORKER pid PID on HOST`: the part before the slash names the
 pytest session (its xdist workers share it), so processes are counted by it.

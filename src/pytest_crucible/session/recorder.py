@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,13 @@ from pytest_crucible.store.writer import TrialWriter
 if TYPE_CHECKING:
     from pytest_crucible.review.gates._result import GateResult
 
-__all__ = ["Recorder"]
+__all__ = ["LEAD_WAIT_S", "Recorder"]
+
+# How long a process of a joined run that did not warm the analysis, finding every trial
+# stored, leaves the finishing to the one that did (whose sweep sees the same within 0.2 s)
+# before it finishes the run itself, with an analysis child started then.
+LEAD_WAIT_S = 3.0
+_LEAD_POLL_S = 0.05
 
 
 class Recorder:
@@ -69,6 +76,7 @@ class Recorder:
         self.runs: dict[str, RunOutcome] = {}
         self._headers: dict[str, Mapping[str, Any]] = {}  # each experiment's, as first sent
         self._reviewer: subprocess.Popen[str] | None = None
+        self._leads: dict[str, bool] = {}  # joined run -> whether this session warms it
         self.warnings: list[str] = []
         self.errors: list[str] = []
         self.started_at = utc_now()  # the session's wall time is kept with its runs
@@ -83,16 +91,30 @@ class Recorder:
         record = payload.record
         if payload.header is not None:  # kept first: opening the run may be interrupted
             self._headers.setdefault(record.experiment, payload.header)
-        # in a joined run only the process that finds every trial stored analyses it, but
-        # which one is not known until then: each warms a child (at low priority), and the
-        # others end theirs unused
-        if self._reviewer is None:
-            self._reviewer = start_analysis_child()
         outcome = self._run_for(record.experiment, self._headers.get(record.experiment))
+        if self._reviewer is None and self._warms(outcome.run_id):
+            self._reviewer = start_analysis_child()
         self.writer.put(outcome.run_id, record, payload.worker)
         outcome.ran.add(record.key)
         for warning in record.warnings:
             self.warnings.append(f"{record.experiment} {record.name}: {warning}")
+
+    def _warms(self, run_id: str) -> bool:
+        """Whether this session starts the analysis child with the run's first result, so
+        that it imports numpy, scipy and pandas (1.3 s of CPU) while the trials run. In a
+        joined run only the session holding the claim of the run's first trial does: the
+        others would import them for nothing, and on a machine shared by several of them
+        take CPU from the trials. It is the one that finishes the run (`_finish_joined`)."""
+        if self.joined is None:
+            return True
+        if run_id not in self._leads:
+            try:
+                holder = self.store.first_claim_holder(run_id)
+            except StoreError:
+                holder = None
+            mine = holder is None or session_of(holder) == session_of(self.joined)
+            self._leads[run_id] = mine
+        return self._leads[run_id]
 
     def _run_for(self, experiment: str, header: Mapping[str, Any] | None) -> RunOutcome:
         outcome = self.runs.get(experiment)
@@ -193,9 +215,13 @@ class Recorder:
 
     def _finish_joined(self, outcome: RunOutcome, *, cancelled: bool) -> None:
         """A joined run: finished (completed, analysed here) by the first process to find
-        every trial stored; the others say who analyses it. A cancelled one that is not
-        complete is marked cancelled by each of its processes as it stops."""
+        every trial stored, and that is the session that warmed its analysis (`_warms`)
+        unless it is gone: the others give it `LEAD_WAIT_S` first, then say who analyses
+        it. A cancelled one that is not complete is marked cancelled by each of its
+        processes as it stops."""
         assert self.joined is not None
+        if not self._warms(outcome.run_id):
+            self._await_lead(outcome.run_id)
         finisher = self.store.finish_joined_run(outcome.run_id, self.joined)
         outcome.status = "completed" if finisher else "running"
         if cancelled and not finisher:
@@ -204,6 +230,16 @@ class Recorder:
         outcome.finisher = "self" if finisher == self.joined else (finisher or "")
         counts = self.store.trials_by_holder(outcome.run_id)
         outcome.others = other_sessions(counts, session_of(self.joined))
+
+    def _await_lead(self, run_id: str) -> None:
+        """A complete joined run this session did not warm the analysis of: give the session
+        that did `LEAD_WAIT_S` to finish it (it may have stopped early, or died)."""
+        deadline = time.monotonic() + LEAD_WAIT_S
+        while time.monotonic() < deadline:
+            info = self.store.run(run_id)
+            if info is None or info.status != "running" or info.stored_trials < info.total_trials:
+                return  # finished (or cancelled) by another, or not complete: nobody waits
+            time.sleep(_LEAD_POLL_S)
 
     def import_journals(self) -> None:
         """ResultStore the journalled trials the store lacks: those of this session (trials whose

@@ -247,6 +247,12 @@ class ResultStore(Protocol):
         """How many stored trials of a joined run each holder claimed last (who ran them)."""
         ...
 
+    def first_claim_holder(self, run_id: str) -> str | None:
+        """Who holds (or held last) the claim of a joined run's first trial in plan order:
+        the process that warms the run's analysis (session/recorder.py); None while it is
+        unclaimed, or for a run nobody joined."""
+        ...
+
     # -- watching and steering runs (issue 18) ---------------------------------------------
     # The dashboard, the MCP server and `crucible cancel` read runs while they go on and
     # write control rows the session polls (tables run_cancels and instances).

@@ -219,6 +219,13 @@ class PostgresScale(PostgresMerging):
         )
         return {row["holder"]: row["n"] for row in rows}
 
+    def first_claim_holder(self, run_id: str) -> str | None:
+        rows = self._fetch(
+            "SELECT holder FROM trial_claims WHERE run_id = %s AND position = 0", (run_id,)
+        )
+        holder = rows[0]["holder"] if rows else None
+        return None if holder is None else str(holder)
+
 
 def _continue_cancelled(cursor: Cursor, run_id: str) -> None:
     """Joining a cancelled run continues it: running again, its request cleared."""
