@@ -6,13 +6,13 @@ import asyncio
 import http.server
 import json
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import httpx
 import pytest
 
+from loopback_http import serving
 from pytest_crucible.errors import CrucibleError
 from pytest_crucible.llm import (
     AnthropicBackend,
@@ -212,14 +212,8 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def proxy() -> Iterator[str]:
     _Proxy.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Proxy) as address:
+        yield address
 
 
 def test_async_calls_go_through_the_proxy_of_the_environment(
