@@ -41,8 +41,13 @@ from pytest_crucible.llm.errors import PermitUnavailable
 from pytest_crucible.strategies._hedge_policy import HedgePolicy, check_budget
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from pytest_crucible.llm.pricing import PriceTable
     from pytest_crucible.llm.types import ModelRequest, ModelResponse
+
+    # requests cut off mid-flight: each with its estimated input tokens and their price
+    CutOff: TypeAlias = list[tuple[ModelRequest, int, float | None]]
 
 __all__ = ["HedgeRecord", "Hedged", "hedge", "hedge_outcome", "hedged"]
 
@@ -108,19 +113,19 @@ class _Watch:
         if self.parent is not None:
             self.parent.answered(response)
 
-    def cost(self) -> tuple[int, int, float | None]:
+    def cost(self, cut_off: CutOff) -> tuple[int, int, float | None]:
         """Tokens in and out and USD of what this task's calls spent: answered calls by
-        their usage, a request cut off by its prompt (characters / 4) at the input price."""
+        their usage, the requests `cut_off()` gave by their estimate at the input price."""
         tokens_in = sum(r.usage.input_tokens for r in self.answers)
         tokens_out = sum(r.usage.output_tokens for r in self.answers)
         priced = [r.cost_usd for r in self.answers if r.cost_usd is not None]
-        for _, estimate, cost in self.cut_off():
+        for _, estimate, cost in cut_off:
             tokens_in += estimate
             if cost is not None:
                 priced.append(cost)
         return tokens_in, tokens_out, (sum(priced) if priced else None)
 
-    def cut_off(self) -> list[tuple[ModelRequest, int, float | None]]:
+    def cut_off(self) -> CutOff:
         """The requests sent and never answered (the task was cancelled): each with its
         estimated input tokens (the prompt's characters / 4) and their price."""
         from pytest_crucible.llm.types import Usage
@@ -224,19 +229,21 @@ async def hedge_outcome(
     if fired:
         loser = first if record.winner == "backup" else second
         assert loser is not None
-        record.extra_input_tokens, record.extra_output_tokens, record.extra_cost_usd = loser.cost()
-        _spend_cut_off(loser)
+        cut_off = loser.cut_off()  # estimated once: for the record and for the budget
+        extra = loser.cost(cut_off)
+        record.extra_input_tokens, record.extra_output_tokens, record.extra_cost_usd = extra
+        _spend_cut_off(cut_off)
     _note_on_trial(record)
     return Hedged(value, record)
 
 
-def _spend_cut_off(loser: _Watch) -> None:
-    """The loser's answered calls are in the trial's usage and budget already; its request
-    cut off mid-flight is billed too, so the budget counts it (llm/context.py)."""
+def _spend_cut_off(cut_off: CutOff) -> None:
+    """The loser's answered calls are in the trial's usage and budget already; its requests
+    cut off mid-flight are billed too, so the budget counts them (llm/context.py)."""
     context = current_call_context()
     if context is None:
         return
-    for request, _, cost in loser.cut_off():
+    for request, _, cost in cut_off:
         context.cut_off(request, cost)
 
 
