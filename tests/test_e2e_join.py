@@ -9,6 +9,7 @@ TRIAL"), holding its claims, until the test kills it with SIGKILL.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sqlite3
@@ -375,6 +376,23 @@ def test_a_process_stopped_early_gives_back_the_claims_it_did_not_use(tmp_path: 
     assert "40/40 trials stored: 0 ran in this process, 40 in 2 other process(es)" in late_output
     assert "its analysis, gates and reports are made by pid" in late_output
     assert len(_calls(folder)) == calls
+
+
+def test_a_joined_process_claims_fewer_trials_at_once_towards_the_run_end(tmp_path: Path) -> None:
+    """Claims of twice the concurrency (8 here) to the end would leave the last process to
+    run up to 8 trials while the others, done, wait. Each claim is one transaction, which
+    gives its trials one lease expiry: the batches are told apart by it."""
+    items = 20  # 80 trials: ten batches of 8 when every claim takes 8
+    folder = _project(tmp_path / "joined", items)
+    join = ["-q", "--crucible-join=k", "--crucible-lease=600", "--crucible-concurrency=4"]
+    process = _start(folder, *join)
+    output = _finish(process)
+    assert process.returncode == 0, output
+    rows = _rows(folder, "SELECT expires_at FROM trial_claims ORDER BY position")
+    sizes = [len(list(batch)) for _, batch in itertools.groupby(r["expires_at"] for r in rows)]
+    assert sum(sizes) == 2 * items * 2
+    assert sizes[0] == 8 and sizes[-1] < 8, sizes
+    assert sizes == sorted(sizes, reverse=True), sizes  # fewer and fewer as the end nears
 
 
 def test_a_process_with_another_experiment_definition_is_refused(tmp_path: Path) -> None:

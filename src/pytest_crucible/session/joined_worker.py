@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_crucible.errors import CrucibleError
+from pytest_crucible.session.joining import claim_size
 from pytest_crucible.store.environment import capture_environment
 
 if TYPE_CHECKING:
@@ -55,11 +56,18 @@ class JoinedWorker:
 
     def claimed(self, item: pytest.Item) -> bool:
         """Whether this process holds `item`'s claim, or gets it now with the items that
-        follow it (a batch: the trials the prefetcher would start with it)."""
-        return self.claims.mine(item, lambda: self.upcoming(item, self.claim_batch() - 1))
+        follow it (a batch: the trials the prefetcher would start with it, fewer towards
+        the end of the run)."""
+        return self.claims.mine(item, lambda: self.upcoming(item, self._batch_at(item) - 1))
 
     def claim_batch(self) -> int:
         return max(4, 2 * self.lookahead.concurrency(None))
+
+    def _batch_at(self, item: pytest.Item) -> int:
+        # the trials after `item` bound those left unclaimed: every process claims in
+        # collection order, so the others' claims lie (mostly) before it
+        left = 1 + self.lookahead.count_after(item)
+        return claim_size(self.claim_batch(), left, self.claims.holders)
 
     def upcoming(self, item: pytest.Item, count: int) -> list[pytest.Item]:
         """The next `count` trial items after `item` that this process may start: joining.py

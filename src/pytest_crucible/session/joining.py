@@ -5,14 +5,15 @@ experiment (its id and seed derive from the key: inputs.py). At collection the f
 creates the run with one claim row per trial (`ResultStore.join_run`); the others check that
 they run the same experiment (the fingerprint). A trial item runs here only once this process
 holds its claim: `mine` claims the item and the ones that follow it in one transaction (a
-batch: what the prefetcher would start anyway); an item another process claimed is neither
-run nor reported here. A heartbeat thread renews this process's claims; claims of a process
-that died expire after the lease and are taken over. When pytest's loop is done, `sweep`
-waits for the trials other processes claimed: each is stored by them, or its claim expires and
-this process takes it over and runs it. So every process ends when the run is complete (or it
-is stopped), and the one that finds every trial stored first analyses it (recorder.py): the
-session holding the claim of the run's first trial, which alone warmed an analysis child while
-the trials ran, unless it is gone (the others leave it a few seconds first).
+batch: what the prefetcher would start anyway, fewer towards the run's end: `claim_size`); an
+item another process claimed is neither run nor reported here. A heartbeat thread renews this
+process's claims; claims of a process that died expire after the lease and are taken over.
+When pytest's loop is done, `sweep` waits for the trials other processes claimed: each is
+stored by them, or its claim expires and this process takes it over and runs it. So every
+process ends when the run is complete (or it is stopped), and the one that finds every trial
+stored first analyses it (recorder.py): the session holding the claim of the run's first
+trial, which alone warmed an analysis child while the trials ran, unless it is gone (the
+others leave it a few seconds first).
 
 Holders are named `SESSION/WORKER pid PID on HOST`: the part before the slash names the
 pytest session (its xdist workers share it), so processes are counted by it.
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LEASE_S",
     "JoinClaims",
+    "claim_size",
     "holder_name",
     "joined_claims",
     "other_sessions",
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 DEFAULT_LEASE_S = 60.0
+_LEAST_CLAIM = 4  # the smallest batch claimed at the end of a run (fewer: more transactions)
 _POLL_S = 0.2  # the longest the sweep waits before looking at other processes' claims again
 # header fields that show how two definitions of an experiment differ
 _COMPARED = {
@@ -60,6 +63,16 @@ _COMPARED = {
     "metrics": "its metrics",
     "total_trials": "its number of trials",
 }
+
+
+def claim_size(full: int, left: int, holders: int) -> int:
+    """How many trials to claim at once: `full` (twice the concurrency) while many are left,
+    then a share of the `left` unclaimed ones for each of the `holders` claiming them
+    (guided self-scheduling). Batches of `full` to the end would leave the last process to
+    claim up to `full` trials alone while the others, done, wait: up to two waves of model
+    calls at the end of every joined run."""
+    share = -(-left // (2 * max(1, holders)))
+    return max(min(full, _LEAST_CLAIM), min(full, share))
 
 
 def holder_name(session: str, worker_id: str) -> str:
@@ -107,6 +120,7 @@ class JoinClaims:
         # node ids not to start ahead: claimed elsewhere, stored, or finished here (one set:
         # each item's call phase looks past a few hundred of them)
         self._passed_over: set[str] = set()
+        self._others: set[str] = set()  # the other holders met in claims
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
 
@@ -172,6 +186,11 @@ class JoinClaims:
         self._claim(batch)
         return nodeid in self._mine
 
+    @property
+    def holders(self) -> int:
+        """How many holders claim trials here: this one and the others met so far."""
+        return 1 + len(self._others)
+
     def next_to_start(self, following: Iterable[pytest.Item], count: int) -> list[pytest.Item]:
         """The first `count` of `following` (the items after one, in order) that this
         process may start ahead. Counted by position, a window that reached another
@@ -211,6 +230,7 @@ class JoinClaims:
         for run_id, keyed in by_run.items():
             claims = self.store.claim_trials(run_id, list(keyed), self.holder, self.lease_s)
             claimed = set(claims.claimed)
+            self._others.update(claims.held.values())
             for key, item in keyed.items():
                 nodeid = item.nodeid
                 if key in claimed:

@@ -98,6 +98,11 @@ class Lookahead:
             for index in range(position + 1, len(members)):
                 yield members[index]
 
+    def count_after(self, item: pytest.Item) -> int:
+        """How many trial items come after `item` (same trial function and xdist group)."""
+        members, position = self._position(item.nodeid)
+        return len(members) - position - 1 if position >= 0 else 0
+
     def follows(self, item: pytest.Item, nodeid: str, distance: int) -> bool:
         """Whether `item` comes at most `distance` places after the item `nodeid` among the
         trials of its function (and xdist group): started ahead with it."""
