@@ -6,11 +6,14 @@ import asyncio
 import http.server
 import json
 import re
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
+import trustme
 
 from loopback_http import serving
 from pytest_crucible.errors import CrucibleError
@@ -238,3 +241,40 @@ def test_async_calls_go_through_the_proxy_of_the_environment(
     with pytest.raises(ModelCallError, match="connection error"):
         asyncio.run(ask())
     assert len(_Proxy.seen) == 1
+
+
+def test_async_calls_verify_https_as_httpx_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An https model is verified with httpx's certificates (certifi, or SSL_CERT_FILE): a
+    loopback server whose certificate a test authority signed is refused, at once and saying
+    what to do, until SSL_CERT_FILE names that authority. (The async client makes its
+    context at the first https call: aiohttp's, made at import, would not see the variable.)"""
+    authority = trustme.CA()
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(served)
+    bundle = tmp_path / "authority.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    _Proxy.seen = []  # it answers as the model would (here a model behind https, no proxy)
+
+    async def ask(address: str) -> str:
+        backend = OpenAICompatibleBackend(f"{address}/v1", api_key_env=None, retry=FAST)
+        async with backend:
+            return (await backend.achat("mock-model", "hello")).content
+
+    with serving(_Proxy, tls=served) as address:
+        assert address.startswith("https://")
+        with pytest.raises(ModelConfigError) as refused:
+            asyncio.run(ask(address))
+        said = str(refused.value)
+        assert "the server's TLS certificate could not be verified" in said
+        assert "CERTIFICATE_VERIFY_FAILED" in said and "SSL_CERT_FILE" in said
+        assert refused.value.attempts == 1  # not retried: the certificate stays as it is
+        plain = OpenAICompatibleBackend(f"{address}/v1", api_key_env=None, retry=FAST)
+        with plain, pytest.raises(ModelConfigError, match="TLS certificate could not be"):
+            plain.chat("mock-model", "hello")  # the sync client says the same
+        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+        assert asyncio.run(ask(address)) == "via proxy"
+    assert _Proxy.seen == ["POST /v1/chat/completions"]

@@ -12,6 +12,7 @@ The call is passed whole, never its key: pytest prints a failing frame's argumen
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -108,6 +109,19 @@ class Failures:
                 attempts=attempt,
                 history=history,
                 hint=f"check base_url={self.base_url!r} (e.g. 'http://127.0.0.1:8080/v1')",
+            )
+        untrusted = _certificate_failure(exc)
+        if untrusted is not None:  # retrying cannot help: the certificate stays as it is
+            return self.error(
+                ModelConfigError,
+                "the server's TLS certificate could not be verified: "
+                f"{redact(str(untrusted), call.hidden)}",
+                call.request,
+                attempts=attempt,
+                history=history,
+                hint="if the server's certificate comes from an authority of your own (a "
+                "company or self-signed one), name its PEM bundle in SSL_CERT_FILE (or a "
+                "directory of them in SSL_CERT_DIR); otherwise check the host in base_url",
             )
         # httpx-aiohttp maps every aiohttp connection error to httpx.ConnectTimeout: look at
         # the aiohttp error itself to tell a timeout from a dropped connection.
@@ -222,3 +236,16 @@ class Failures:
                 f"{self.base_url}"
             )
         return f"cannot reach {self.url}: check that the server is running and base_url is right"
+
+
+def _certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The failed certificate check behind a transport error (either client wraps it in
+    errors of its own), if that is what it is."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
