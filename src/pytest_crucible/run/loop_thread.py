@@ -4,12 +4,17 @@ Async trial functions and async conditions run on a background event loop owned 
 process (`LoopThread`); sync conditions called from async code run on the loop's thread pool.
 Keeping a loop alive across items is what lets many trials be in flight per process: a
 scheduler can start trials ahead of pytest's call phase and await them there.
+
+The loop says when it waits for I/O with nothing ready to run (`wait_idle`): pytest's thread
+then makes its reports without taking the GIL from the loop while a burst of answers comes in
+and the next requests go out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import selectors
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -39,12 +44,13 @@ class LoopThread:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._executor = DaemonThreadPool(_CALL_THREADS, thread_name_prefix="crucible-call")
+        self._selector: _IdleSelector | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
-                loop = asyncio.new_event_loop()
+                loop = self._new_loop()
                 loop.set_default_executor(self._executor)
                 ready = threading.Event()
 
@@ -58,6 +64,18 @@ class LoopThread:
                 ready.wait()
                 self._loop = loop
             return self._loop
+
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        if os.name != "posix":  # Windows: its default loop (proactor) has no selector
+            return asyncio.new_event_loop()
+        self._selector = _IdleSelector()
+        return asyncio.SelectorEventLoop(self._selector)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the loop waits for I/O with nothing ready to run, at most `timeout`
+        seconds; whether it does (True too with no loop, or where it cannot tell)."""
+        selector = self._selector
+        return selector is None or selector.idle.wait(timeout)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         """Schedule a coroutine on the loop; the returned future can be waited on anywhere."""
@@ -94,6 +112,23 @@ class LoopThread:
         thread.join(timeout=10)
         self._executor.shutdown(wait=False, cancel_futures=True)  # a hung call is abandoned
         loop.close()
+
+
+class _IdleSelector(selectors.DefaultSelector):
+    """The loop's selector, which knows when the loop blocks on it: the loop passes a
+    timeout of 0 while callbacks are ready to run, a longer one (or None) when it waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle = threading.Event()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None or timeout > 0:
+            self.idle.set()
+        try:
+            return super().select(timeout)
+        finally:
+            self.idle.clear()
 
 
 # as ThreadPoolExecutor's default size (asyncio's default executor)
