@@ -53,6 +53,8 @@ def test_wait_idle_waits_while_the_loop_runs_a_callback(loop: LoopThread) -> Non
     finally:
         release.set()
     assert loop.wait_idle(WAIT_S)
+    loop.close()
+    assert loop.wait_idle(0)  # closed: nothing to wait for
 
 
 def test_items_stop_waiting_for_a_loop_that_stays_busy(

@@ -96,6 +96,7 @@ class LoopThread:
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
+            self._selector = None  # nothing to wait for any more
         if loop is None or thread is None:
             return
 
