@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["LEAD_WAIT_S", "Recorder"]
 
 # How long a process of a joined run that did not warm the analysis, finding every trial
-# stored, leaves the finishing to the one that did (whose sweep sees the same within 0.2 s)
+# stored, leaves the finishing to the one that did (whose sweep sees the same within 0.05 s)
 # before it finishes the run itself, with an analysis child started then.
 LEAD_WAIT_S = 3.0
 _LEAD_POLL_S = 0.05

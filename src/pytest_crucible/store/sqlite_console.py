@@ -57,11 +57,8 @@ class SQLiteConsole(SQLiteScale):
         return True
 
     def cancel_request(self, run_id: str) -> str | None:
-        if not self._has_table("run_cancels"):
-            return None
-        row = self._conn.execute(
-            "SELECT reason FROM run_cancels WHERE run_id = ?", (run_id,)
-        ).fetchone()
+        query = "SELECT reason FROM run_cancels WHERE run_id = ?"
+        row = self._first_row("run_cancels", query, (run_id,))
         return None if row is None else str(row[0])
 
     # -- progress, trials and logs --------------------------------------------------------
@@ -158,9 +155,7 @@ class SQLiteConsole(SQLiteScale):
         return [instance_from_row(row) for row in rows]
 
     def instance(self, name: str) -> Instance | None:
-        if not self._has_table("instances"):
-            return None
-        row = self._conn.execute("SELECT * FROM instances WHERE name = ?", (name,)).fetchone()
+        row = self._first_row("instances", "SELECT * FROM instances WHERE name = ?", (name,))
         return None if row is None else instance_from_row(row)
 
     def delete_instance(self, name: str) -> bool:

@@ -235,3 +235,11 @@ class SQLiteReads:
     def _has_table(self, name: str) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return self._conn.execute(query, (name,)).fetchone() is not None
+
+    def _first_row(self, table: str, query: str, args: tuple[Any, ...]) -> sqlite3.Row | None:
+        """The first row `query` reads from `table`; None without one, or while `table` (made
+        on first use) does not exist."""
+        if not self._has_table(table):
+            return None
+        row: sqlite3.Row | None = self._conn.execute(query, args).fetchone()
+        return row

@@ -349,11 +349,8 @@ class SQLiteScale(SQLiteReads):
         return {row[0]: row[1] for row in rows}
 
     def first_claim_holder(self, run_id: str) -> str | None:
-        if not self._has_table("trial_claims"):
-            return None
-        row = self._conn.execute(
-            "SELECT holder FROM trial_claims WHERE run_id = ? AND position = 0", (run_id,)
-        ).fetchone()
+        query = "SELECT holder FROM trial_claims WHERE run_id = ? AND position = 0"
+        row = self._first_row("trial_claims", query, (run_id,))
         return None if row is None or row[0] is None else str(row[0])
 
     def _make_join_tables(self) -> None:
