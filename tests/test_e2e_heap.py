@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -184,28 +185,89 @@ def test_a_finished_trial_is_freed_without_the_collector(
     assert seen["alive"] <= 1, seen  # the last item's may still be on its way out
 
 
-def test_the_heap_is_frozen_for_pytests_last_collections_and_thawed_after(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """pytest's two full collections as the session ends (unconfigure, cleanup) find the
-    heap frozen, after one collection of ours, and the heap is thawed after them (in a
-    process of its own: pytest skips those collections in an in-process run)."""
+def _frozen_at_the_end(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *options: str
+) -> dict[str, Any]:
+    """The 40-trial run in a process of its own (pytest skips its last collections in an
+    in-process run): objects frozen at each full collection from the session's finish on,
+    and after the config's cleanup."""
     frozen = pytester.path / "frozen.json"
     monkeypatch.setenv("CRUCIBLE_ALIVE", str(pytester.path / "alive.json"))
     monkeypatch.setenv("CRUCIBLE_FROZEN", str(frozen))
     pytester.makepyfile(test_refs=TRIAL_REFERENCES)
     pytester.makeconftest(ALIVE_AT_SESSIONFINISH)
     result = pytester.runpytest_subprocess(
-        "--crucible", "--crucible-report=none", "-p", "no:cacheprovider"
+        "--crucible", "--crucible-report=none", "-p", "no:cacheprovider", *options
     )
     result.assert_outcomes(passed=40)
-    seen = json.loads(frozen.read_text())
+    seen: dict[str, Any] = json.loads(frozen.read_text())
+    return seen
+
+
+def test_the_heap_is_frozen_while_the_trials_run_and_thawed_after_pytests_collections(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What was alive as the trials started (modules, items, fixtures) stays frozen to the
+    end: our collection at unconfigure, and pytest's two after it, skip it; the heap is
+    thawed after them."""
+    seen = _frozen_at_the_end(pytester, monkeypatch, "-p", "no:hypothesispytest")
+    *_, ours, at_unconfigure, at_cleanup = seen["collections"]
+    assert ours > 10_000  # frozen since the trials started
+    assert at_unconfigure >= ours  # and what our collection left, frozen after it
+    assert at_cleanup > 10_000
+    assert seen["after"] == 0
+
+
+def test_the_heap_is_thawed_before_hypothesiss_plugin_imports_hypothesis(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With hypothesis's pytest plugin, which imports hypothesis in the terminal summary,
+    the heap is thawed before it: our collection at unconfigure walks everything, then
+    freezes it for pytest's two."""
+    seen = _frozen_at_the_end(pytester, monkeypatch)  # hypothesis's plugin is installed
     *_, ours, at_unconfigure, at_cleanup = seen["collections"]
     assert ours == 0
-    # the session's modules, items, fixtures (fewer at cleanup: some were freed meanwhile)
     assert at_unconfigure > 10_000
     assert at_cleanup > 10_000
     assert seen["after"] == 0
+
+
+TRIO_THEN_HYPOTHESIS = """
+import trio  # imported at collection: its module is frozen with the rest as the trials start
+import pytest_crucible as crucible
+
+exp = crucible.Experiment(
+    name="trio",
+    dataset=[{"id": "i0", "input": 0}],
+    conditions={"same": lambda n: n},
+    seed=0,
+)
+
+@exp.trial
+def test_trio(condition, item, trial):
+    trial.record(value=condition(item.input))
+"""
+
+
+def test_hypothesis_imported_at_the_terminal_summary_finds_trios_random_generator(
+    pytester: pytest.Pytester,
+) -> None:
+    """hypothesis's plugin imports hypothesis in the terminal summary; trio's hypothesis
+    hook then registers trio's random generator, and hypothesis looks for what refers to it
+    with `gc.get_referrers`, which does not see frozen objects: with trio's module still
+    frozen, it would warn that the generator could be garbage collected at once."""
+    pytester.makepyfile(test_trio=TRIO_THEN_HYPOTHESIS)
+    pytester.makeconftest(
+        "import sys\n\n"
+        "def pytest_unconfigure(config):\n"
+        "    print('hypothesis imported:', 'hypothesis' in sys.modules)\n"
+    )
+    result = pytester.runpytest_subprocess("--crucible", "--crucible-report=none", "-W", "error")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert "hypothesis imported: True" in output  # the case this test is about
+    assert "register_random" not in output
+    assert result.ret == 0
 
 
 GARBAGE_FROM_A_TRIAL = """
