@@ -42,6 +42,9 @@ from pytest_crucible.store.sqlite_checks import (
     check_is_a_store,
     explain,
     make_folder,
+    sql_statements,
+    transaction,
+    use_wal,
 )
 from pytest_crucible.store.sqlite_console import SQLiteConsole
 
@@ -87,24 +90,31 @@ class Store(SQLiteConsole):
             if self._verify:
                 check_integrity(conn, self.path)
             if not self.readonly:
-                conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
-                if version == 0:
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE;{DDL};PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
-                    )
-                elif version < SCHEMA_VERSION:  # an older store: migrate it in place
-                    steps = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE;{steps};PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
-                    )
-                else:  # fail now, not at the first trial, if another process holds the lock
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.execute("ROLLBACK")
+                self._bring_up_to_date(conn)
         except sqlite3.DatabaseError as exc:
             raise explain(exc, self.path, reading=self.readonly) from None
         return conn
+
+    def _bring_up_to_date(self, conn: sqlite3.Connection) -> None:
+        """Create the schema of a new store, or migrate an older one in place, in one write
+        transaction. The version is read again under the write lock: processes that open
+        one store at once (a joined run, a CI matrix after an upgrade) migrate it once; the
+        others find it done. (A current store still takes the lock once, so that a store
+        another process keeps locked fails now, not at the first trial.)"""
+        with transaction(conn):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                if version == 0:
+                    script = DDL
+                else:
+                    script = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+                for statement in sql_statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._check_version(version, conn)  # a newer pytest-crucible may have migrated it
 
     def _check_version(self, version: int, conn: sqlite3.Connection) -> None:
         if version > SCHEMA_VERSION:
