@@ -34,8 +34,10 @@ collection of the cyclic garbage collector walks all of them again: 0.8 s of CPU
     hypothesis in the terminal summary: when it is registered and hypothesis is not
     imported yet, the heap is thawed before the terminal summary (and the collection at
     unconfigure walks everything again).
-  - Garbage made before the trials start (by the collection) is frozen with the rest: a
-    finaliser of a reference cycle made then runs only once the heap is thawed.
+  - A reference cycle that became garbage before the trials started and that the
+    automatic collections had not found yet (one that had reached the oldest generation)
+    is frozen with the rest: its finaliser runs at a collection after the thaw, which a
+    process that exits after its session never makes (as for any object alive at exit).
 - `freeze_at_exit`: as the interpreter exits, its last collection would walk everything
   still alive (0.7 s after 3,000 trials). `gc.freeze()` at exit moves them into the
   permanent generation that collections skip. Python never promised to finalise objects
