@@ -232,38 +232,23 @@ def test_the_heap_is_thawed_before_hypothesiss_plugin_imports_hypothesis(
     assert seen["after"] == 0
 
 
-TRIO_THEN_HYPOTHESIS = """
-import trio  # imported at collection: its module is frozen with the rest as the trials start
-import pytest_crucible as crucible
-
-exp = crucible.Experiment(
-    name="trio",
-    dataset=[{"id": "i0", "input": 0}],
-    conditions={"same": lambda n: n},
-    seed=0,
-)
-
-@exp.trial
-def test_trio(condition, item, trial):
-    trial.record(value=condition(item.input))
-"""
-
-
 def test_hypothesis_imported_at_the_terminal_summary_finds_trios_random_generator(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """hypothesis's plugin imports hypothesis in the terminal summary; trio's hypothesis
     hook then registers trio's random generator, and hypothesis looks for what refers to it
     with `gc.get_referrers`, which does not see frozen objects: with trio's module still
     frozen, it would warn that the generator could be garbage collected at once."""
-    pytester.makepyfile(test_trio=TRIO_THEN_HYPOTHESIS)
+    monkeypatch.setenv("CRUCIBLE_THRESHOLDS", str(pytester.path / "thresholds.jsonl"))
+    # trio imported at collection: its module is frozen with the rest as the trials start
+    pytester.makepyfile(test_heap="import trio\n" + EXPERIMENT)
     pytester.makeconftest(
         "import sys\n\n"
         "def pytest_unconfigure(config):\n"
         "    print('hypothesis imported:', 'hypothesis' in sys.modules)\n"
     )
     result = pytester.runpytest_subprocess("--crucible", "--crucible-report=none", "-W", "error")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=3)
     output = result.stdout.str() + result.stderr.str()
     assert "hypothesis imported: True" in output  # the case this test is about
     assert "register_random" not in output
