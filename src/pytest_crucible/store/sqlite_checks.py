@@ -46,8 +46,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
 def use_wal(conn: sqlite3.Connection) -> None:
     """Put the store in WAL mode (a no-op once it is). The switch takes an exclusive lock, and
     when processes open a new store at once SQLite may answer "database is locked" at once,
-    without waiting as its busy handler does (three openers at once: one failed in 9 rounds
-    of 200; a process of three joined ones was seen to fail at its start): waited for here,
+    without waiting as its busy handler does (three openers at once, 200 rounds: 9 openings
+    failed; a process of three joined ones was seen to fail at its start): waited for here,
     as the busy handler would, up to `BUSY_TIMEOUT_MS`."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
