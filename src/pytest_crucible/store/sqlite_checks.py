@@ -49,15 +49,16 @@ def use_wal(conn: sqlite3.Connection) -> None:
     without waiting as its busy handler does (three openers at once, 200 rounds: 9 openings
     failed; a process of three joined ones was seen to fail at its start): waited for here,
     as the busy handler would, up to `BUSY_TIMEOUT_MS`."""
+    # imported here: a store only read (load_trials, the dashboard) never loads tenacity
+    from pytest_crucible.util.retrying import retry_call
+
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorname != "SQLITE_BUSY" or time.monotonic() > deadline:
-                raise
-        time.sleep(_LOCKED_RETRY_S)
+
+    def while_locked(error: BaseException) -> float | None:
+        busy = getattr(error, "sqlite_errorname", None) == "SQLITE_BUSY"
+        return _LOCKED_RETRY_S if busy and time.monotonic() < deadline else None
+
+    retry_call(lambda: conn.execute("PRAGMA journal_mode=WAL"), while_locked)
 
 
 def sql_statements(script: str) -> Iterator[str]:
