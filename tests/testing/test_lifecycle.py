@@ -73,8 +73,9 @@ def test_128_concurrent_requests_with_200ms_latency():
         stats = server.stats()
     assert {r.status_code for r in responses} == {200}
     assert len({r.json()["choices"][0]["message"]["content"] for r in responses}) == 128
-    # one at a time would take 25.6 s; the concurrency itself is max_in_flight's to show
-    assert elapsed < 6.0, f"128 calls at 0.2 s latency took {elapsed:.2f} s"
+    # one at a time would take 25.6 s (the bound holds on any machine); the concurrency
+    # itself is max_in_flight's to show
+    assert elapsed < 25.6, f"128 calls at 0.2 s latency took {elapsed:.2f} s"
     assert stats["max_in_flight"] >= 100
     assert stats["requests"] == 128
     assert stats["in_flight"] == 0
