@@ -14,19 +14,32 @@ from .test_hedge import STALL, run
 
 
 def test_a_sync_call_in_a_thread_keeps_the_rate_limit_rule() -> None:
-    with MockModelServer(latency=1.0) as server:
+    # the server holds the primary 2 s: it cannot answer before the 50 ms hedge delay, and
+    # it keeps the only permit while the backup (started once it holds it) asks for one
+    with MockModelServer(latency=2.0) as server:
         backend = OpenAICompatibleBackend(
             server.base_url,
             retry=RetryPolicy(max_attempts=1),
             timeout=300.0,
             rate_limit=RateLimit(max_in_flight=1, adaptive=False),
         )
+        limiter = backend.rate_limiter()
+        assert limiter is not None
         policy = Fixed(0.05)
+        started = 0
+
+        async def call() -> Any:
+            nonlocal started
+            started += 1
+            if started > 1:  # the backup: only once the primary's thread holds the permit
+                for _ in range(6000):
+                    if limiter.stats()["in_flight"] == 1:
+                        break
+                    await asyncio.sleep(0.01)
+            return await asyncio.to_thread(backend.chat, "mock-model", "q")
 
         async def main() -> Any:
-            return await hedge_outcome(
-                lambda: asyncio.to_thread(backend.chat, "mock-model", "q"), policy=policy
-            )
+            return await hedge_outcome(call, policy=policy)
 
         with backend:
             outcome = run(main())

@@ -24,7 +24,7 @@ backend = OpenAICompatibleBackend(
     retry=RetryPolicy(max_attempts=1),
     timeout=300.0,
 )
-policy = Fixed(0.2)
+policy = Fixed(1.0)
 
 async def hedged(question):
     answer = await hedge(lambda: backend.achat("mock-model", question), policy=policy)
@@ -75,7 +75,7 @@ def test_each_trial_records_its_hedge(pytester: pytest.Pytester, server: MockMod
     stalled = hedges["q1"]
     assert (stalled["calls"], stalled["backups"], stalled["backup_won"]) == (1, 1, 1)
     call = stalled["per_call"][0]  # type: ignore[index]
-    assert (call["fired"], call["winner"], call["delay_s"]) == (True, "backup", 0.2)
+    assert (call["fired"], call["winner"], call["delay_s"]) == (True, "backup", 1.0)
     # the cut-off primary's prompt, "question number 1" (17 characters / 4), at $1,000/M
     assert stalled["extra_input_tokens"] == 4
     assert stalled["extra_cost_usd"] == pytest.approx(4 * 1000 / 1e6)
@@ -89,7 +89,7 @@ def test_each_trial_records_its_hedge(pytester: pytest.Pytester, server: MockMod
         json.loads(c["request"])["messages"][-1]["content"]: json.loads(c["response"])["duration_s"]
         for c in calls
     }
-    assert durations["question number 1"] >= 0.2  # the backup's, with the delay it waited
+    assert durations["question number 1"] >= 1.0  # the backup's, with the delay it waited
 
 
 @pytest.mark.parametrize("xdist", XDIST)
@@ -115,7 +115,7 @@ def test_replay_gives_the_recorded_winner_without_hedging(
         "SELECT latency_s FROM trials WHERE run_id = ? AND item_id = 'q1'",
         (run_id,),
     )[0]["latency_s"]
-    assert latency >= 0.2
+    assert latency >= 1.0
     for record in hedge_results(pytester, run_id).values():
         call = record["per_call"][0]  # type: ignore[index]
         assert (call["fired"], call["winner"], call["stored"]) == (False, "primary", True)
