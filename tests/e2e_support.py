@@ -302,6 +302,28 @@ def _postgres_sql(url: str, statement: str, args: tuple[Any, ...]) -> list[dict[
         return cursor.fetchall() if cursor.description else []
 
 
+def durable_trials(pytester: pytest.Pytester) -> set[tuple[str, str, str]]:
+    """The (condition, item_id, status) of the trials that are stored, or journalled to be
+    stored. A finished trial is journalled at once and stored a little later (by the writer
+    thread); a resume imports the journals a killed run left, so after a kill these are the
+    trials the resume keeps, whenever the kill came."""
+    found = {
+        (row["condition"], row["item_id"], row["status"])
+        for row in query(pytester, "SELECT condition, item_id, status FROM trials")
+    }
+    folder = journals_folder(pytester)
+    for path in folder.glob("*.jsonl") if folder.is_dir() else ():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line being written
+                continue
+            if "trial" in record:
+                trial = record["trial"]
+                found.add((trial["condition"], trial["item_id"], trial["status"]))
+    return found
+
+
 def trial_rows(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     rows = query(pytester, 'SELECT * FROM trials ORDER BY condition, item_id, "repeat"')
     for row in rows:

@@ -8,7 +8,6 @@ calls file shows the trials finished; resume then counts condition calls.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import signal
@@ -24,6 +23,7 @@ import pytest
 from e2e_support import (
     EXPERIMENT,
     XDIST,
+    durable_trials,
     journals_folder,
     query,
     read_calls,
@@ -171,19 +171,8 @@ def _lines(calls_file: Path, kind: str) -> set[str]:
     return {line.split()[1] for line in read_calls(calls_file) if line.startswith(kind)}
 
 
-def _durable(pytester: pytest.Pytester) -> set[str]:
-    """The items of the trials that are stored, or journalled to be stored."""
-    found = {row["item_id"] for row in query(pytester, "SELECT item_id FROM trials")}
-    folder = journals_folder(pytester)
-    for path in folder.glob("*.jsonl") if folder.is_dir() else ():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:  # a line being written
-                continue
-            if "trial" in record:
-                found.add(record["trial"]["item_id"])
-    return found
+def _durable_items(pytester: pytest.Pytester) -> set[str]:
+    return {item_id for _, item_id, _ in durable_trials(pytester)}
 
 
 def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
@@ -225,7 +214,7 @@ def test_trials_finished_ahead_of_their_items_survive_a_kill(
         _wait_until(lambda: len(_lines(calls_file, "done")) >= ahead, f"{ahead} finished trials")
         finished = _lines(calls_file, "done")
         # durable while their items wait (within ~100 ms): stored, or in a journal
-        _wait_until(lambda: _durable(pytester) >= finished, "them to be kept on disk", 30)
+        _wait_until(lambda: _durable_items(pytester) >= finished, "them to be kept on disk", 30)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import EXPERIMENT, XDIST, query, read_calls, trial_rows
+from e2e_support import EXPERIMENT, XDIST, durable_trials, query, read_calls, trial_rows
 
 HANGING = """
 import os, time
@@ -47,13 +47,18 @@ def test_hang(condition, item, trial):
 """
 
 
-def _wait_for(predicate: object, timeout: float = 60.0) -> None:
+def _wait_for(predicate: object, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return
         time.sleep(0.05)
-    raise AssertionError("timed out waiting for the run to reach the hanging trial")
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _kept(pytester: pytest.Pytester) -> set[tuple[str, str]]:
+    """The (condition, item_id) of the passed trials that are stored or journalled."""
+    return {(c, item_id) for c, item_id, status in durable_trials(pytester) if status == "passed"}
 
 
 @pytest.mark.parametrize("xdist", XDIST)
@@ -71,15 +76,18 @@ def test_killed_run_resumes_without_rerunning_finished_trials(
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(lambda: any(line.endswith(" i5") for line in read_calls(calls_file)))
-        time.sleep(0.5)  # let the other worker finish what it is doing
+        _wait_for(
+            lambda: any(line.endswith(" i5") for line in read_calls(calls_file)),
+            "the run to reach the hanging trial",
+        )
+        _wait_for(lambda: bool(_kept(pytester)), "a finished trial the kill cannot lose")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    before = {
-        (row["condition"], row["item_id"])
-        for row in query(pytester, "SELECT * FROM trials WHERE status = 'passed'")
-    }
+    # what the resume keeps: the trials stored, and those journalled (each finished trial is
+    # journalled at once, stored a little later) which the resume imports; a trial finished
+    # and neither is lost to the kill and runs again
+    before = _kept(pytester)
     assert 0 < len(before) < 16
     run = query(pytester, "SELECT run_id, status FROM runs")
     assert [r["status"] for r in run] == ["running"]  # killed: never finished
