@@ -167,6 +167,22 @@ def _wait_for(what: str, condition: Callable[[], bool], processes: Sequence[Any]
         time.sleep(0.05)
 
 
+def _open_when_waiting(gate: Path, folder: Path, count: int, processes: Sequence[Any]) -> None:
+    """Open `gate` (TEST_JOIN_GATE) once `count` processes each hold a trial waiting at it:
+    each of them then finishes trials, however late it started."""
+    _wait_for(
+        f"{count} processes to wait at the gate",
+        lambda: len({pid for pid, kind, _ in _calls(folder) if kind == "wait"}) >= count,
+        processes,
+    )
+    gate.touch()
+
+
+def _ran_trials(folder: Path) -> set[int]:
+    """The pids that finished trials."""
+    return {pid for pid, kind, _ in _calls(folder) if kind == "done"}
+
+
 def _the_run(location: str) -> tuple[str, str, list[dict[str, Any]], dict[str, Any] | None]:
     """The one run of the store at `location`, read through the store's operations (either
     backend): its id, status, stored trials and analysis."""
@@ -229,12 +245,17 @@ def test_two_processes_share_one_run_each_trial_runs_once_and_one_analyses_it(
 ) -> None:
     items = 30
     folder = _project(tmp_path / "joined", items)
-    processes = [_start(folder, "-q", "--crucible-join=nightly-1", store=store) for _ in range(2)]
+    gate = folder / "go"
+    env = {"TEST_JOIN_GATE": str(gate)}
+    processes = [
+        _start(folder, "-q", "--crucible-join=nightly-1", env=env, store=store) for _ in range(2)
+    ]
+    _open_when_waiting(gate, folder, 2, processes)
     outputs = [_finish(p) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], "\n\n".join(outputs)
     done = Counter(name for _, kind, name in _calls(folder) if kind == "done")
     assert len(done) == 2 * items * 2 and set(done.values()) == {1}
-    assert len({pid for pid, _, _ in _calls(folder)}) == 2  # both processes ran trials
+    assert _ran_trials(folder) == {p.pid for p in processes}  # both processes ran trials
     _check_each_trial_stored_once(store, 2 * items * 2)
     _said_who_analysed(outputs)
     for output in outputs:
@@ -247,7 +268,9 @@ def test_a_killed_process_claims_are_taken_over_and_the_run_completes(
 ) -> None:
     items, hang_after = 30, 4
     folder = _project(tmp_path / "joined", items)
-    join = ["-q", "--crucible-join=ci-42", "--crucible-lease=4"]
+    # a lease far longer than a survivor's renewal (every lease / 3) can be held up on a busy
+    # machine: a live claim never expires; the victim's are taken over a lease after the kill
+    join = ["-q", "--crucible-join=ci-42", "--crucible-lease=12"]
     victim = _start(folder, *join, env={"TEST_JOIN_HANG_AFTER": str(hang_after)}, store=store)
     _wait_for(
         "the victim to hang in a trial",
@@ -297,14 +320,17 @@ def test_only_the_process_holding_the_first_trial_warms_an_analysis_and_it_analy
     spy.mkdir()
     (spy / "sitecustomize.py").write_text(SPY_ON_ANALYSIS_CHILDREN)
     children = tmp_path / "children.log"
+    gate = folder / "go"
     env = {
         "PYTHONPATH": os.pathsep.join(p for p in (str(spy), os.environ.get("PYTHONPATH")) if p),
         "TEST_JOIN_CHILDREN": str(children),
+        "TEST_JOIN_GATE": str(gate),
     }
     processes = [_start(folder, "-q", "--crucible-join=warm-1", env=env) for _ in range(2)]
+    _open_when_waiting(gate, folder, 2, processes)
     outputs = [_finish(p) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], "\n\n".join(outputs)
-    assert len({pid for pid, _, _ in _calls(folder)}) == 2  # both processes ran trials
+    assert _ran_trials(folder) == {p.pid for p in processes}  # both processes ran trials
     store = open_store(_default_store(folder), readonly=True)
     try:
         holder = store.first_claim_holder(store.runs()[0].run_id)
@@ -324,9 +350,9 @@ def test_a_joined_process_may_use_xdist(tmp_path: Path) -> None:
     join = ["-q", "--crucible-join=xdist", "--crucible-concurrency=4"]
     gate = folder / "go"
     with_xdist = _start(folder, *join, "-n", "2", env={"TEST_JOIN_GATE": str(gate)})
-    _wait_for(  # its workers hold claims, their trials wait at the gate
-        "the -n 2 process to start trials",
-        lambda: any(kind == "wait" for _, kind, _ in _calls(folder)),
+    _wait_for(  # both its workers hold claims, their trials wait at the gate
+        "both workers of the -n 2 process to start trials",
+        lambda: len({pid for pid, kind, _ in _calls(folder) if kind == "wait"}) == 2,
         [with_xdist],
     )
     plain = _start(folder, *join)
@@ -338,8 +364,9 @@ def test_a_joined_process_may_use_xdist(tmp_path: Path) -> None:
     gate.touch()
     processes = [with_xdist, plain]
     outputs = [_finish(p) for p in processes]
-    workers = {pid for pid, kind, _ in _calls(folder) if kind == "done"} - {plain.pid}
-    assert len(workers) == 2  # both xdist workers ran trials of the shared run
+    waited = {pid for pid, kind, _ in _calls(folder) if kind == "wait"}
+    workers = _ran_trials(folder) - {plain.pid}
+    assert workers == waited and len(workers) == 2  # both xdist workers ran trials
     assert [p.returncode for p in processes] == [0, 0], "\n\n".join(outputs)
     done = Counter(name for _, kind, name in _calls(folder) if kind == "done")
     assert len(done) == 2 * items * 2 and set(done.values()) == {1}
