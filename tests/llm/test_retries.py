@@ -172,12 +172,13 @@ def test_exhausted_rate_limit_says_to_slow_down(server: MockModelServer) -> None
 
 
 def test_read_timeout_is_retried_then_succeeds(server: MockModelServer) -> None:
-    server.set_faults([Fault(kind="timeout", delay=1.5, times=1)])
-    with _backend(server, timeout=0.3) as backend:
+    # the first request is held 30 s; the retry must be answered within the 1 s timeout
+    server.set_faults([Fault(kind="timeout", delay=30.0, times=1)])
+    with _backend(server, timeout=1.0) as backend:
         began = time.monotonic()
         response = backend.chat("mock-model", "hi")
     assert response.attempts == 2
-    assert time.monotonic() - began < 1.5  # the held request was abandoned, not awaited
+    assert time.monotonic() - began < 10  # the held request was abandoned, not awaited
 
 
 def test_timeouts_that_persist_say_to_raise_the_timeout(server: MockModelServer) -> None:
@@ -251,7 +252,7 @@ def test_async_calls_retry_the_same_way(server: MockModelServer) -> None:
         slept.append(seconds)
 
     policy = RetryPolicy(initial_delay=0.01, max_delay=0.05, async_sleep=fake_sleep)
-    backend = _backend(server, timeout=0.3, retry=policy)
+    backend = _backend(server, timeout=1.0, retry=policy)  # an ordinary answer comes in time
 
     async def scenario() -> list[int]:
         attempts = []
@@ -259,7 +260,7 @@ def test_async_calls_retry_the_same_way(server: MockModelServer) -> None:
             server.set_faults([Fault(status=429, retry_after=7, times=1)])
             attempts.append((await backend.achat("mock-model", "a")).attempts)
             server.set_faults(
-                [Fault(kind="timeout", delay=1.0, times=1), Fault(kind="disconnect", times=1)]
+                [Fault(kind="timeout", delay=5.0, times=1), Fault(kind="disconnect", times=1)]
             )
             attempts.append((await backend.achat("mock-model", "b")).attempts)
             server.set_faults([Fault(status=400)])
