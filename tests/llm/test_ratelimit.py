@@ -353,13 +353,15 @@ def test_requests_per_second_holds_over_http(
     began = time.monotonic()
     responses = _run_async(backend, [f"q{i}" for i in range(21)])
     assert len(responses) == 21 and server.stats()["requests"] == 21
-    # 21 requests at 10/s: the last is let through 2 s after the first
+    # 21 requests at 10/s: the last is let through 2 s after the first (the limiter's own
+    # spacing is exact: test_requests_per_second_is_exact)
     assert time.monotonic() - began >= 1.9
+    # at the server, arrivals are the grants shifted by each request's way there, which a
+    # busy machine lengthens unevenly: the bounds leave room for that, and unlimited, all 21
+    # would arrive within a few milliseconds (a burst of 10 ignored would put 20 in a second)
     times = sorted(arrivals)
-    assert times[-1] - times[0] >= 1.2
-    # no second at the server holds more than its 10, give or take requests that a busy
-    # machine delivered late (unlimited, all 21 would arrive within a few milliseconds)
-    assert max(sum(1 for t in times if start <= t < start + 1.0) for start in times) <= 12
+    assert times[-1] - times[0] >= 1.0
+    assert max(sum(1 for t in times if start <= t < start + 1.0) for start in times) <= 15
 
 
 def test_max_in_flight_holds_over_http(server: MockModelServer) -> None:
@@ -378,7 +380,9 @@ def test_max_in_flight_holds_over_http(server: MockModelServer) -> None:
 
 def test_a_429_storm_lowers_the_limit_and_successes_raise_it(server: MockModelServer) -> None:
     server.set_latency(0.02)
-    server.set_faults([Fault(status=429, retry_after=0.2, times=5)])
+    # Retry-After 1 s: all 8 first requests reach the server (5 answered 429) before any
+    # retry, even on a busy machine
+    server.set_faults([Fault(status=429, retry_after=1.0, times=5)])
     backend = OpenAICompatibleBackend(
         server.base_url, retry=FAST, rate_limit=RateLimit(max_in_flight=8)
     )
@@ -386,7 +390,7 @@ def test_a_429_storm_lowers_the_limit_and_successes_raise_it(server: MockModelSe
     assert limiter is not None
     began = time.monotonic()
     first = _run_async(backend, [f"a{i}" for i in range(8)])
-    assert time.monotonic() - began >= 0.2  # the retries waited for the Retry-After
+    assert time.monotonic() - began >= 1.0  # the retries waited for the Retry-After
     assert sorted(r.attempts for r in first) == [1, 1, 1, 2, 2, 2, 2, 2]
     stats = limiter.stats()
     assert (stats["throttled"], stats["decreases"]) == (5, 1)  # one halving for one storm
