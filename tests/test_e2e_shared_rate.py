@@ -6,9 +6,11 @@ one-second window, as the mock server's request log shows; the same processes wi
 An upper bound on arrivals: a slow machine only spreads them more, with one exception the
 check allows for: a request let through on time may reach the server after those let through
 after it (a new connection, a process paused by a busy machine), so a second of arrivals may
-hold a few more than a second of permits; a quarter of a second's worth is allowed (seen: up to
-two). The processes start their calls together (each writes a file and waits for the
-others'), so that the run without sharing sends from all three at once (seen: 76 to 78)."""
+hold a few more than a second of permits; half a second's worth is allowed (seen: up to two
+on an idle machine; one three times slower when busy delays more), far below what the run
+without sharing sends. The processes start their calls together (each writes a file and
+waits for the others'), so that the run without sharing sends from all three at once (seen:
+76 to 78)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from e2e_support import start_pytest
 from pytest_crucible.testing import MockModelServer
 
 LIMIT, BURST, PROCESSES, ITEMS = 20, 5, 3, 30
-DELIVERY_SPREAD = LIMIT // 4  # requests delivered late (see above)
+DELIVERY_SPREAD = LIMIT // 2  # requests delivered late (see above)
 
 EXPERIMENT = """
 import os, pathlib, time

@@ -27,19 +27,20 @@ POLICY = RetryPolicy(max_attempts=2, initial_delay=0.01, max_delay=0.01)
 FAULTS = {
     "401": Fault(status=401, message=ECHO, times=None),
     "500 exhausted": Fault(status=500, message=ECHO, times=None),
-    "timeout": Fault(kind="timeout", delay=1.0, times=None),
+    "timeout": Fault(kind="timeout", delay=5.0, times=None),  # held past the 1 s timeout
     "malformed": Fault(kind="malformed", times=None),
     "disconnect": Fault(kind="disconnect", times=None),
     "400": Fault(status=400, message=ECHO, times=None),
 }
 
 Make = Callable[[MockModelServer], HTTPBackend]
+# timeout=1.0: an ordinary answer comes well within it on a busy machine
 BACKENDS: dict[str, Make] = {
-    "openai": lambda s: OpenAICompatibleBackend(s.base_url, timeout=0.2, retry=POLICY),
-    "anthropic": lambda s: AnthropicBackend(s.url, timeout=0.2, retry=POLICY),
-    "gemini": lambda s: GeminiBackend(s.url, timeout=0.2, retry=POLICY),
+    "openai": lambda s: OpenAICompatibleBackend(s.base_url, timeout=1.0, retry=POLICY),
+    "anthropic": lambda s: AnthropicBackend(s.url, timeout=1.0, retry=POLICY),
+    "gemini": lambda s: GeminiBackend(s.url, timeout=1.0, retry=POLICY),
     "gemini api_key=": lambda s: GeminiBackend(
-        s.url, api_key_env="UNSET_VARIABLE", api_key=KEY, timeout=0.2, retry=POLICY
+        s.url, api_key_env="UNSET_VARIABLE", api_key=KEY, timeout=1.0, retry=POLICY
     ),
 }
 
